@@ -1,0 +1,559 @@
+/**
+ * Decodes AMQP values (spec, types section 1). Accepts every encoding the spec lists. Input from a
+ * network is hostile until proven otherwise, so every declared size and count is checked against
+ * the bytes actually present before anything is allocated, compound values cannot read past their
+ * declared size, and nesting is bounded. Every failure is a {@link DecodeError}.
+ *
+ * Binary values are returned as views into the input (no copy): the input must not be reused.
+ */
+import { DecodeError } from '../errors.js';
+import type { CompositeSpec, FieldSpec } from './spec-tables.js';
+import { compositeSpecs, describedSectionSpecs } from './spec-tables.js';
+import { AmqpArray, Described, Typed, formatUuid, type AmqpValue, type ArrayElementType } from './values.js';
+import type { Fields } from './composite-types.js';
+
+/** How deep lists, maps, arrays and described values may nest in decoded input. */
+export const MAX_DECODE_DEPTH = 64;
+/** How many elements an array of zero-width elements (e.g. all `uint0`) may declare. */
+export const MAX_ZERO_WIDTH_ELEMENTS = 65536;
+const MAX_DATE_MS = 8.64e15;
+
+/** A cursor over input bytes, bounded by `end`. */
+export class ByteReader {
+  readonly buf: Buffer;
+  readonly view: DataView;
+  pos: number;
+  end: number;
+  depth = 0;
+
+  constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
+    this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.pos = start;
+    this.end = end;
+  }
+
+  /** Throws unless `n` more bytes are present. */
+  need(n: number): void {
+    if (this.pos + n > this.end) {
+      throw new DecodeError(`truncated input: ${n} bytes needed, ${this.end - this.pos} present`, this.pos);
+    }
+  }
+
+  u8(): number {
+    if (this.pos >= this.end) throw new DecodeError('truncated input: 1 byte needed, 0 present', this.pos);
+    return this.buf[this.pos++]!;
+  }
+
+  u16(): number {
+    this.need(2);
+    const v = this.view.getUint16(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+}
+
+const TYPE_OF_CODE: Record<number, ArrayElementType | 'null'> = {
+  0x40: 'null', 0x41: 'boolean', 0x42: 'boolean', 0x56: 'boolean', 0x50: 'ubyte', 0x60: 'ushort',
+  0x70: 'uint', 0x52: 'uint', 0x43: 'uint', 0x80: 'ulong', 0x53: 'ulong', 0x44: 'ulong', 0x51: 'byte',
+  0x61: 'short', 0x71: 'int', 0x54: 'int', 0x81: 'long', 0x55: 'long', 0x72: 'float', 0x82: 'double',
+  0x74: 'decimal32', 0x84: 'decimal64', 0x94: 'decimal128', 0x73: 'char', 0x83: 'timestamp', 0x98: 'uuid',
+  0xa0: 'binary', 0xb0: 'binary', 0xa1: 'string', 0xb1: 'string', 0xa3: 'symbol', 0xb3: 'symbol',
+  0x45: 'list', 0xc0: 'list', 0xd0: 'list', 0xc1: 'map', 0xd1: 'map', 0xe0: 'array', 0xf0: 'array',
+};
+
+/** The fewest bytes one element takes after its constructor (0 for the zero-width encodings). */
+function minElementWidth(code: number): number {
+  if (code === 0x40 || code === 0x41 || code === 0x42 || code === 0x43 || code === 0x44 || code === 0x45) return 0;
+  switch (code >> 4) {
+    case 0x5: return 1;
+    case 0x6: return 2;
+    case 0x7: return 4;
+    case 0x8: return 8;
+    case 0x9: return 16;
+    case 0xa: case 0xc: case 0xe: return 1;
+    default: return 4;
+  }
+}
+
+/** Reads one value with its constructor. */
+export function readValue(r: ByteReader): AmqpValue {
+  return readWithCode(r, r.u8(), true);
+}
+
+function codeError(r: ByteReader, code: number, what = 'value'): DecodeError {
+  return new DecodeError(`invalid format code 0x${code.toString(16).padStart(2, '0')} for a ${what}`, r.pos - 1);
+}
+
+/**
+ * Reads a value's bytes after its format code. With `wrap` false (array elements), the types held
+ * as {@link Typed} are returned in their plain form instead.
+ */
+function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
+  const b = r.buf;
+  switch (code) {
+    case 0x40: return null;
+    case 0x41: return true;
+    case 0x42: return false;
+    case 0x56: return r.u8() !== 0;
+    case 0x43: return wrap ? new Typed('uint', 0) : 0;
+    case 0x44: return wrap ? new Typed('ulong', 0n) : 0n;
+    case 0x45: return [];
+    case 0x50: { const v = r.u8(); return wrap ? new Typed('ubyte', v) : v; }
+    case 0x51: { r.need(1); const v = r.view.getInt8(r.pos++); return wrap ? new Typed('byte', v) : v; }
+    case 0x52: { const v = r.u8(); return wrap ? new Typed('uint', v) : v; }
+    case 0x53: { const v = BigInt(r.u8()); return wrap ? new Typed('ulong', v) : v; }
+    case 0x54: { r.need(1); return r.view.getInt8(r.pos++); }
+    case 0x55: { r.need(1); return BigInt(r.view.getInt8(r.pos++)); }
+    case 0x60: { const v = r.u16(); return wrap ? new Typed('ushort', v) : v; }
+    case 0x61: { r.need(2); const v = r.view.getInt16(r.pos); r.pos += 2; return wrap ? new Typed('short', v) : v; }
+    case 0x70: { const v = r.u32(); return wrap ? new Typed('uint', v) : v; }
+    case 0x71: { r.need(4); const v = r.view.getInt32(r.pos); r.pos += 4; return v; }
+    case 0x72: { r.need(4); const v = r.view.getFloat32(r.pos); r.pos += 4; return wrap ? new Typed('float', v) : v; }
+    case 0x73: {
+      r.need(4);
+      const cp = r.view.getUint32(r.pos);
+      if (cp > 0x10ffff) throw new DecodeError(`char code point 0x${cp.toString(16)} is beyond Unicode`, r.pos);
+      r.pos += 4;
+      const s = String.fromCodePoint(cp);
+      return wrap ? new Typed('char', s) : s;
+    }
+    case 0x74: return readDecimal(r, 'decimal32', 4, wrap);
+    case 0x80: { r.need(8); const v = r.view.getBigUint64(r.pos); r.pos += 8; return wrap ? new Typed('ulong', v) : v; }
+    case 0x81: { r.need(8); const v = r.view.getBigInt64(r.pos); r.pos += 8; return v; }
+    case 0x82: { r.need(8); const v = r.view.getFloat64(r.pos); r.pos += 8; return wrap ? new Typed('double', v) : v; }
+    case 0x83: return readTimestamp(r, wrap);
+    case 0x84: return readDecimal(r, 'decimal64', 8, wrap);
+    case 0x94: return readDecimal(r, 'decimal128', 16, wrap);
+    case 0x98: {
+      r.need(16);
+      const s = formatUuid(b, r.pos);
+      r.pos += 16;
+      return wrap ? new Typed('uuid', s) : s;
+    }
+    case 0xa0: return readBinary(r, r.u8());
+    case 0xb0: return readBinary(r, r.u32());
+    case 0xa1: return readUtf8(r, r.u8());
+    case 0xb1: return readUtf8(r, r.u32());
+    case 0xa3: { const s = readAscii(r, r.u8()); return wrap ? new Typed('symbol', s) : s; }
+    case 0xb3: { const s = readAscii(r, r.u32()); return wrap ? new Typed('symbol', s) : s; }
+    case 0xc0: return readList(r, false);
+    case 0xd0: return readList(r, true);
+    case 0xc1: return readMap(r, false);
+    case 0xd1: return readMap(r, true);
+    case 0xe0: return readArray(r, false);
+    case 0xf0: return readArray(r, true);
+    case 0x00: {
+      if (!wrap) throw codeError(r, code, 'array element');
+      enter(r);
+      const descriptor = readValue(r);
+      const value = readValue(r);
+      r.depth--;
+      return new Described(descriptor, value);
+    }
+  }
+  throw codeError(r, code);
+}
+
+function enter(r: ByteReader): void {
+  if (++r.depth > MAX_DECODE_DEPTH) throw new DecodeError(`values nest more than ${MAX_DECODE_DEPTH} deep`, r.pos);
+}
+
+function readDecimal(r: ByteReader, type: 'decimal32' | 'decimal64' | 'decimal128', width: number, wrap: boolean): AmqpValue {
+  r.need(width);
+  const bytes = Uint8Array.prototype.slice.call(r.buf, r.pos, r.pos + width);
+  r.pos += width;
+  return wrap ? new Typed(type, bytes) : bytes;
+}
+
+function readTimestamp(r: ByteReader, wrap: boolean): AmqpValue {
+  r.need(8);
+  const high = r.view.getInt32(r.pos);
+  const low = r.view.getUint32(r.pos + 4);
+  const ms = high * 0x100000000 + low;
+  if (ms >= -MAX_DATE_MS && ms <= MAX_DATE_MS) {
+    r.pos += 8;
+    return new Date(ms);
+  }
+  const v = r.view.getBigInt64(r.pos);
+  r.pos += 8;
+  return wrap ? new Typed('timestamp', v) : v;
+}
+
+function readBinary(r: ByteReader, n: number): Buffer {
+  r.need(n);
+  const v = r.buf.subarray(r.pos, r.pos + n);
+  r.pos += n;
+  return v;
+}
+
+function readUtf8(r: ByteReader, n: number): string {
+  r.need(n);
+  const start = r.pos;
+  r.pos += n;
+  return r.buf.toString('utf8', start, start + n);
+}
+
+function readAscii(r: ByteReader, n: number): string {
+  r.need(n);
+  const start = r.pos;
+  r.pos += n;
+  return r.buf.toString('latin1', start, start + n);
+}
+
+/**
+ * Reads the size and count of a compound value and narrows the reader to its bytes.
+ * Returns the outer end to restore with {@link leaveCompound}.
+ */
+function enterCompound(r: ByteReader, wide: boolean, minWidth: number, what: string): { count: number; outerEnd: number } {
+  const at = r.pos - 1;
+  const size = wide ? r.u32() : r.u8();
+  r.need(size);
+  const countWidth = wide ? 4 : 1;
+  if (size < countWidth) throw new DecodeError(`${what} size ${size} is too small to hold its count`, at);
+  const count = wide ? r.u32() : r.u8();
+  const body = size - countWidth;
+  if (minWidth > 0 ? count * minWidth > body : count > MAX_ZERO_WIDTH_ELEMENTS) {
+    throw new DecodeError(`${what} declares ${count} elements but has only ${body} bytes`, at);
+  }
+  enter(r);
+  const outerEnd = r.end;
+  r.end = r.pos + body;
+  return { count, outerEnd };
+}
+
+function leaveCompound(r: ByteReader, outerEnd: number, what: string): void {
+  if (r.pos !== r.end) throw new DecodeError(`${what} has ${r.end - r.pos} bytes past its last element`, r.pos);
+  r.end = outerEnd;
+  r.depth--;
+}
+
+function readList(r: ByteReader, wide: boolean): AmqpValue[] {
+  const { count, outerEnd } = enterCompound(r, wide, 1, 'list');
+  const items = new Array<AmqpValue>(count);
+  for (let i = 0; i < count; i++) items[i] = readValue(r);
+  leaveCompound(r, outerEnd, 'list');
+  return items;
+}
+
+function readMap(r: ByteReader, wide: boolean): Map<AmqpValue, AmqpValue> {
+  const at = r.pos - 1;
+  const { count, outerEnd } = enterCompound(r, wide, 1, 'map');
+  if (count % 2 !== 0) throw new DecodeError(`map has an odd number of elements (${count})`, at);
+  const map = new Map<AmqpValue, AmqpValue>();
+  for (let i = 0; i < count; i += 2) {
+    const key = readValue(r);
+    map.set(key, readValue(r));
+  }
+  leaveCompound(r, outerEnd, 'map');
+  return map;
+}
+
+function readArray(r: ByteReader, wide: boolean): AmqpArray {
+  const at = r.pos - 1;
+  const { count, outerEnd } = enterCompound(r, wide, 0, 'array');
+  let code = r.u8();
+  let descriptor: AmqpValue | undefined;
+  if (code === 0x00) {
+    descriptor = readValue(r);
+    code = r.u8();
+  }
+  const type = TYPE_OF_CODE[code];
+  if (type === undefined) throw codeError(r, code, 'array element constructor');
+  const width = minElementWidth(code);
+  if (width > 0 ? count * width > r.remaining : count > MAX_ZERO_WIDTH_ELEMENTS) {
+    throw new DecodeError(`array declares ${count} elements but has only ${r.remaining} bytes`, at);
+  }
+  const elements = new Array<AmqpValue>(count);
+  for (let i = 0; i < count; i++) elements[i] = readWithCode(r, code, false);
+  leaveCompound(r, outerEnd, 'array');
+  return new AmqpArray(type as ArrayElementType, elements, descriptor);
+}
+
+// ---- Composite types, driven by the spec tables ----
+
+interface CompositeEntry {
+  readonly kind: string;
+  readonly spec: CompositeSpec;
+}
+
+const compositeByCode = new Map<number, CompositeEntry>();
+const compositeByDescriptorName = new Map<string, CompositeEntry>();
+for (const [kind, spec] of Object.entries(compositeSpecs) as [string, CompositeSpec][]) {
+  const entry = { kind, spec };
+  compositeByCode.set(spec.code, entry);
+  compositeByDescriptorName.set(spec.descriptorName, entry);
+}
+
+/**
+ * Reads a descriptor and returns its numeric code (domain 0) or its symbolic name. A numeric
+ * descriptor outside domain 0 is returned as a bigint, never confused with a spec code.
+ */
+export function readDescriptor(r: ByteReader): number | string | bigint | AmqpValue {
+  const code = r.u8();
+  switch (code) {
+    case 0x53: return r.u8();
+    case 0x44: return 0;
+    case 0x80: {
+      r.need(8);
+      const v = r.view.getBigUint64(r.pos);
+      r.pos += 8;
+      return v <= 0xffffffffn ? Number(v) : v;
+    }
+    case 0xa3: return readAscii(r, r.u8());
+    case 0xb3: return readAscii(r, r.u32());
+  }
+  enter(r);
+  const v = readWithCode(r, code, true);
+  r.depth--;
+  return v;
+}
+
+function lookupComposite(descriptor: unknown): CompositeEntry | undefined {
+  if (typeof descriptor === 'number') return compositeByCode.get(descriptor);
+  if (typeof descriptor === 'string') return compositeByDescriptorName.get(descriptor);
+  return undefined;
+}
+
+/** Turns a descriptor read by {@link readDescriptor} back into the value it was. */
+function descriptorValue(descriptor: unknown): AmqpValue {
+  if (typeof descriptor === 'number') return new Typed('ulong', BigInt(descriptor));
+  if (typeof descriptor === 'bigint') return new Typed('ulong', descriptor);
+  if (typeof descriptor === 'string') return new Typed('symbol', descriptor);
+  return descriptor as AmqpValue;
+}
+
+/**
+ * Reads a described value whose constructor byte (0x00) has already been consumed: a composite
+ * of the spec becomes an object with `kind`; anything else a {@link Described}.
+ */
+function readDescribedAfterCode(r: ByteReader): unknown {
+  enter(r);
+  const descriptor = readDescriptor(r);
+  const entry = lookupComposite(descriptor);
+  const value = entry ? readCompositeList(r, entry) : new Described(descriptorValue(descriptor), readValue(r));
+  r.depth--;
+  return value;
+}
+
+/**
+ * Reads a composite value of the spec (performative, SASL frame, delivery state, terminus, ...).
+ * Throws {@link DecodeError} for anything else.
+ */
+export function readComposite(r: ByteReader): { kind: string } & Record<string, unknown> {
+  const at = r.pos;
+  const code = r.u8();
+  if (code !== 0x00) throw new DecodeError(`expected a described composite, got format code 0x${code.toString(16)}`, at);
+  enter(r);
+  const descriptor = readDescriptor(r);
+  const entry = lookupComposite(descriptor);
+  if (!entry) throw new DecodeError(`unknown descriptor ${String(descriptor)}`, at + 1);
+  const value = readCompositeList(r, entry);
+  r.depth--;
+  return value;
+}
+
+function readCompositeList(
+  r: ByteReader,
+  entry: CompositeEntry,
+  obj: Record<string, unknown> = { kind: entry.kind },
+): { kind: string } & Record<string, unknown> {
+  const { spec } = entry;
+  const at = r.pos;
+  const code = r.u8();
+  let count = 0;
+  let outerEnd = -1;
+  if (code === 0xc0 || code === 0xd0) {
+    ({ count, outerEnd } = enterCompound(r, code === 0xd0, 1, spec.name));
+  } else if (code !== 0x45) {
+    throw new DecodeError(`${spec.name} must be a list, got format code 0x${code.toString(16)}`, at);
+  }
+  const fields = spec.fields;
+  for (let i = 0; i < count; i++) {
+    if (i < fields.length) {
+      const field = fields[i]!;
+      const v = readField(r, spec, field);
+      if (v !== undefined) obj[field.name] = v;
+    } else {
+      readValue(r); // Fields beyond the spec's: allowed for forward compatibility, ignored.
+    }
+  }
+  if (outerEnd >= 0) leaveCompound(r, outerEnd, spec.name);
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    if (field.mandatory && obj[field.name] === undefined) {
+      throw new DecodeError(`${spec.name}: mandatory field ${field.specName} is missing`, at, 'amqp:invalid-field');
+    }
+  }
+  return obj as { kind: string } & Record<string, unknown>;
+}
+
+function fieldTypeError(r: ByteReader, spec: CompositeSpec, field: FieldSpec, code: number): DecodeError {
+  return new DecodeError(`${spec.name}.${field.specName} should be ${field.kind}, got format code 0x${code.toString(16).padStart(2, '0')}`, r.pos - 1);
+}
+
+/** Reads an unsigned integer field in any integer encoding (a lenient reader for a strict writer). */
+function readUnsignedNumber(r: ByteReader, spec: CompositeSpec, field: FieldSpec, code: number): number {
+  switch (code) {
+    case 0x43: case 0x44: return 0;
+    case 0x50: case 0x52: case 0x53: return r.u8();
+    case 0x60: return r.u16();
+    case 0x70: return r.u32();
+    case 0x80: {
+      r.need(8);
+      const v = r.view.getBigUint64(r.pos);
+      if (v > 0xffffffffn) throw new DecodeError(`${spec.name}.${field.specName} ${v} exceeds the uint range`, r.pos);
+      r.pos += 8;
+      return Number(v);
+    }
+  }
+  throw fieldTypeError(r, spec, field, code);
+}
+
+function readField(r: ByteReader, spec: CompositeSpec, field: FieldSpec): unknown {
+  const code = r.u8();
+  if (code === 0x40) return undefined;
+  switch (field.kind) {
+    case 'boolean':
+      if (code === 0x41) return true;
+      if (code === 0x42) return false;
+      if (code === 0x56) return r.u8() !== 0;
+      break;
+    case 'ubyte':
+    case 'ushort':
+    case 'uint':
+      return readUnsignedNumber(r, spec, field, code);
+    case 'ulong':
+      switch (code) {
+        case 0x44: return 0n;
+        case 0x53: case 0x52: return BigInt(r.u8());
+        case 0x43: return 0n;
+        case 0x70: return BigInt(r.u32());
+        case 0x80: { r.need(8); const v = r.view.getBigUint64(r.pos); r.pos += 8; return v; }
+      }
+      break;
+    case 'string':
+    case 'symbol':
+      switch (code) {
+        case 0xa1: return readUtf8(r, r.u8());
+        case 0xb1: return readUtf8(r, r.u32());
+        case 0xa3: return field.multiple ? [readAscii(r, r.u8())] : readAscii(r, r.u8());
+        case 0xb3: return field.multiple ? [readAscii(r, r.u32())] : readAscii(r, r.u32());
+        case 0xe0: case 0xf0: {
+          if (!field.multiple) break;
+          const arr = readArray(r, code === 0xf0);
+          if (arr.type !== 'symbol' && arr.type !== 'string') break;
+          return arr.elements as string[];
+        }
+      }
+      break;
+    case 'binary':
+      if (code === 0xa0) return readBinary(r, r.u8());
+      if (code === 0xb0) return readBinary(r, r.u32());
+      break;
+    case 'timestamp':
+      if (code === 0x83) return readTimestamp(r, false);
+      break;
+    case 'fields':
+      if (code === 0xc1 || code === 0xd1) return readFields(r, code === 0xd1, spec, field);
+      break;
+    case 'map':
+      if (code === 0xc1 || code === 0xd1) return readMap(r, code === 0xd1);
+      break;
+    case 'error':
+      if (code === 0x00) {
+        const v = readDescribedAfterCode(r);
+        if (v instanceof Described || (v as { kind: string }).kind !== 'error') break;
+        return v;
+      }
+      break;
+    case 'any':
+      return readPolymorphic(r, spec, field, code);
+  }
+  throw fieldTypeError(r, spec, field, code);
+}
+
+function readPolymorphic(r: ByteReader, spec: CompositeSpec, field: FieldSpec, code: number): unknown {
+  if (code === 0x00) return readDescribedAfterCode(r);
+  const value = readWithCode(r, code, true);
+  if (field.requires === 'message-id' && value instanceof Typed && value.type === 'ulong') return value.value;
+  if (field.requires === 'address' && typeof value !== 'string') throw fieldTypeError(r, spec, field, code);
+  return value;
+}
+
+/** Reads a symbol-keyed map (`fields`, annotations, filter sets) into a plain object. */
+function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefined, field: FieldSpec | undefined): Fields {
+  const at = r.pos - 1;
+  const { count, outerEnd } = enterCompound(r, wide, 1, 'map');
+  if (count % 2 !== 0) throw new DecodeError(`map has an odd number of elements (${count})`, at);
+  const obj: Fields = {};
+  for (let i = 0; i < count; i += 2) {
+    const keyCode = r.u8();
+    let key: string;
+    if (keyCode === 0xa3) key = readAscii(r, r.u8());
+    else if (keyCode === 0xb3) key = readAscii(r, r.u32());
+    else if (keyCode === 0xa1) key = readUtf8(r, r.u8());
+    else if (keyCode === 0xb1) key = readUtf8(r, r.u32());
+    else {
+      const where = spec && field ? `${spec.name}.${field.specName}` : 'annotations';
+      throw new DecodeError(`${where} keys must be symbols, got format code 0x${keyCode.toString(16)}`, r.pos - 1);
+    }
+    setOwn(obj, key, readValue(r));
+  }
+  leaveCompound(r, outerEnd, 'map');
+  return obj;
+}
+
+/** Reads a map with symbol or string keys into a plain object (for annotations and application properties). */
+export function readKeyedMap(r: ByteReader): Fields {
+  const code = r.u8();
+  if (code !== 0xc1 && code !== 0xd1) throw codeError(r, code, 'map');
+  return readFields(r, code === 0xd1, undefined, undefined);
+}
+
+/** Sets a key on a plain object without letting `__proto__` change its prototype. */
+export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
+/** Reads a described section header: 0x00 then its descriptor. Returns the numeric code, or -1. */
+export function readSectionDescriptor(r: ByteReader): number {
+  const at = r.pos;
+  const code = r.u8();
+  if (code !== 0x00) throw new DecodeError(`expected a message section (a described value), got format code 0x${code.toString(16)}`, at);
+  const d = readDescriptor(r);
+  if (typeof d === 'number') return d;
+  if (typeof d === 'string') {
+    const section = SECTION_CODE_BY_NAME[d];
+    if (section !== undefined) return section;
+    const entry = compositeByDescriptorName.get(d);
+    if (entry) return entry.spec.code;
+  }
+  throw new DecodeError(`unknown message section descriptor ${String(d)}`, at + 1);
+}
+
+const SECTION_CODE_BY_NAME: Record<string, number> = Object.fromEntries(
+  Object.values(describedSectionSpecs).map((section) => [section.descriptorName, section.code]),
+);
+
+/**
+ * Reads the fields of a composite whose descriptor was already read, into `target` when given
+ * (used to decode the header and properties sections straight into a message).
+ */
+export function readCompositeBody(r: ByteReader, code: number, target?: Record<string, unknown>): Record<string, unknown> {
+  const entry = compositeByCode.get(code);
+  if (!entry) throw new DecodeError(`unknown composite descriptor 0x${code.toString(16)}`, r.pos);
+  return readCompositeList(r, entry, target);
+}

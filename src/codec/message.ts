@@ -1,0 +1,266 @@
+/**
+ * The AMQP message (spec, messaging section 3.2): header, delivery annotations, message
+ * annotations, properties, application properties, body and footer.
+ *
+ * The header and properties fields sit directly on the message, as in Qpid Proton and rhea
+ * (`message.durable`, `message.subject`, `message.messageId`), named as the spec names them.
+ * Times are `Date`s when decoded; when sending, a `Date` or a number of milliseconds since the
+ * epoch. `ttl` is in milliseconds.
+ */
+import { DecodeError, EncodeError } from '../errors.js';
+import { ByteWriter } from './byte-writer.js';
+import type { MessageId } from './composite-types.js';
+import { ByteReader, readCompositeBody, readKeyedMap, readSectionDescriptor, readValue } from './decoder.js';
+import { writeComposite, writeObjectMap, writeValue } from './encoder.js';
+import { compositeSpecs, describedSectionSpecs, type CompositeSpec } from './spec-tables.js';
+import { isPlainObject, type AmqpObject, type AmqpValue } from './values.js';
+
+/** Annotations (delivery, message, footer): keys are symbols, given and decoded as strings. */
+export type Annotations = Record<string, AmqpValue>;
+
+/** Application properties: keys are strings; values should be simple types (not lists or maps). */
+export type ApplicationProperties = Record<string, AmqpValue>;
+
+/**
+ * How the body is carried: one `amqp-value` section (`'value'`), one or more `data` sections
+ * (`'data'`), or one or more `amqp-sequence` sections (`'sequence'`).
+ */
+export type BodyType = 'value' | 'data' | 'sequence';
+
+/** The fields of the header section (spec 3.2.1). */
+export interface MessageHeader {
+  /** Whether the message must survive an intermediary's restart. Default false. */
+  durable?: boolean;
+  /** Relative priority, 0 to 255. Default 4. */
+  priority?: number;
+  /** Time to live, in milliseconds. */
+  ttl?: number;
+  /** Whether this message has not been acquired by any other link. Default false. */
+  firstAcquirer?: boolean;
+  /** How many earlier deliveries of this message failed. Default 0. */
+  deliveryCount?: number;
+}
+
+/** The fields of the properties section (spec 3.2.4). */
+export interface MessageProperties {
+  /** A `string`, `bigint` (ulong), `Uint8Array` or `uuid()`; a non-negative integer number is sent as a ulong. */
+  messageId?: MessageId;
+  userId?: Uint8Array;
+  /** The address of the node the message is destined for. */
+  to?: string;
+  subject?: string;
+  replyTo?: string;
+  correlationId?: MessageId;
+  /** A MIME type, sent as a symbol. */
+  contentType?: string;
+  /** A content coding such as `gzip`, sent as a symbol. */
+  contentEncoding?: string;
+  /** A `Date`, or milliseconds since the epoch when sending. */
+  absoluteExpiryTime?: Date | number;
+  /** A `Date`, or milliseconds since the epoch when sending. */
+  creationTime?: Date | number;
+  groupId?: string;
+  groupSequence?: number;
+  replyToGroupId?: string;
+}
+
+/** An AMQP message. Every field is optional. */
+export interface Message extends MessageHeader, MessageProperties {
+  /** Annotations for the next hop only (the delivery-annotations section). */
+  deliveryAnnotations?: Annotations;
+  /** Annotations for intermediaries and the receiver (the message-annotations section). */
+  messageAnnotations?: Annotations;
+  /** Application-defined properties, for routing and selection. */
+  applicationProperties?: ApplicationProperties;
+  /**
+   * The body. With `bodyType` `'value'` (the default, except for a `Uint8Array` body), any value.
+   * With `'data'`, a `Uint8Array` (one data section) or an array of them (several sections).
+   * With `'sequence'`, an array of lists, one per amqp-sequence section.
+   * `undefined` sends no body section; `null` sends an amqp-value of null.
+   */
+  body?: AmqpValue;
+  /**
+   * How the body is carried. When unset, a `Uint8Array` body goes in one data section (as
+   * Qpid Proton does) and anything else in an amqp-value section. Decoded messages always set it.
+   */
+  bodyType?: BodyType;
+  /** Annotations computed over the whole message (the footer section). */
+  footer?: Annotations;
+}
+
+const headerSpec: CompositeSpec = compositeSpecs.header;
+const propertiesSpec: CompositeSpec = compositeSpecs.properties;
+const SECTION = {
+  header: compositeSpecs.header.code,
+  deliveryAnnotations: describedSectionSpecs.deliveryAnnotations.code,
+  messageAnnotations: describedSectionSpecs.messageAnnotations.code,
+  properties: compositeSpecs.properties.code,
+  applicationProperties: describedSectionSpecs.applicationProperties.code,
+  data: describedSectionSpecs.data.code,
+  amqpSequence: describedSectionSpecs.amqpSequence.code,
+  amqpValue: describedSectionSpecs.amqpValue.code,
+  footer: describedSectionSpecs.footer.code,
+} as const;
+
+function hasAnyField(message: Message, spec: CompositeSpec): boolean {
+  const values = message as Record<string, unknown>;
+  for (const field of spec.fields) if (values[field.name] != null) return true;
+  return false;
+}
+
+function writeSectionDescriptor(w: ByteWriter, code: number): void {
+  w.ensure(3);
+  w.buf[w.pos] = 0x00;
+  w.buf[w.pos + 1] = 0x53;
+  w.buf[w.pos + 2] = code;
+  w.pos += 3;
+}
+
+function writeKeyedSection(w: ByteWriter, code: number, value: unknown, name: string, symbolKeys: boolean): void {
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'object' || !isPlainObject(value)) {
+    throw new EncodeError(`message.${name} must be a plain object keyed by ${symbolKeys ? 'symbol' : 'property'} name`);
+  }
+  writeSectionDescriptor(w, code);
+  writeObjectMap(w, value as AmqpObject, 1, false, symbolKeys);
+}
+
+/** Writes the sections of a message into `w` (the engine's path: no intermediate buffer). */
+export function writeMessage(w: ByteWriter, message: Message): void {
+  if (message === null || typeof message !== 'object') throw new EncodeError(`a message must be an object, got ${message === null ? 'null' : typeof message}`);
+  if (hasAnyField(message, headerSpec)) {
+    if (message.ttl !== undefined && !(Number.isInteger(message.ttl) && message.ttl >= 0)) {
+      throw new EncodeError(`message.ttl must be a whole number of milliseconds, got ${String(message.ttl)}`);
+    }
+    writeComposite(w, headerSpec, message);
+  }
+  writeKeyedSection(w, SECTION.deliveryAnnotations, message.deliveryAnnotations, 'deliveryAnnotations', true);
+  writeKeyedSection(w, SECTION.messageAnnotations, message.messageAnnotations, 'messageAnnotations', true);
+  if (hasAnyField(message, propertiesSpec)) writeComposite(w, propertiesSpec, message);
+  writeKeyedSection(w, SECTION.applicationProperties, message.applicationProperties, 'applicationProperties', false);
+  writeBody(w, message);
+  writeKeyedSection(w, SECTION.footer, message.footer, 'footer', true);
+}
+
+function writeBody(w: ByteWriter, message: Message): void {
+  const { body } = message;
+  const bodyType = message.bodyType ?? (body instanceof Uint8Array ? 'data' : 'value');
+  switch (bodyType) {
+    case 'value':
+      if (body === undefined) return;
+      writeSectionDescriptor(w, SECTION.amqpValue);
+      writeValue(w, body, 1);
+      return;
+    case 'data': {
+      const sections = body instanceof Uint8Array ? [body] : body;
+      if (!Array.isArray(sections) || sections.length === 0 || !sections.every((s) => s instanceof Uint8Array)) {
+        throw new EncodeError("a message with bodyType 'data' needs a Uint8Array body or a non-empty array of them");
+      }
+      for (const section of sections) {
+        writeSectionDescriptor(w, SECTION.data);
+        writeValue(w, section, 1);
+      }
+      return;
+    }
+    case 'sequence': {
+      if (!Array.isArray(body) || body.length === 0 || !body.every((s) => Array.isArray(s))) {
+        throw new EncodeError("a message with bodyType 'sequence' needs a body that is a non-empty array of lists, one per section");
+      }
+      for (const section of body) {
+        writeSectionDescriptor(w, SECTION.amqpSequence);
+        writeValue(w, section, 1);
+      }
+      return;
+    }
+  }
+  throw new EncodeError(`message.bodyType must be 'value', 'data' or 'sequence', got ${JSON.stringify(bodyType)}`);
+}
+
+let sharedWriter: ByteWriter | undefined;
+let sharedWriterBusy = false;
+
+/**
+ * Encodes a message into the bytes a transfer carries (the bare message plus its annotations).
+ * Throws {@link EncodeError} at once for a value with no AMQP form or a field out of range.
+ */
+export function encodeMessage(message: Message): Uint8Array {
+  // One writer is reused across calls; a re-entrant call (from a getter) gets its own.
+  const w = sharedWriterBusy ? new ByteWriter(1024) : (sharedWriter ??= new ByteWriter(4096));
+  const owned = w === sharedWriter;
+  if (owned) sharedWriterBusy = true;
+  try {
+    w.reset();
+    writeMessage(w, message);
+    return w.toBuffer();
+  } finally {
+    if (owned) {
+      sharedWriterBusy = false;
+      // Do not keep a huge buffer alive because of one large message.
+      if (w.buf.length > 1 << 20) sharedWriter = undefined;
+    }
+  }
+}
+
+/**
+ * Decodes the bytes of a message (as carried by transfers). Throws {@link DecodeError}
+ * (`amqp:decode-error`) saying what was wrong and where. Binary values are views into `bytes`.
+ */
+export function decodeMessage(bytes: Uint8Array): Message {
+  if (!(bytes instanceof Uint8Array)) throw new DecodeError('decodeMessage needs a Uint8Array', 0);
+  return readMessage(new ByteReader(bytes));
+}
+
+/** Reads message sections until the reader's end. */
+export function readMessage(r: ByteReader): Message {
+  const message: Message = {};
+  let dataSections: Uint8Array[] | undefined;
+  let sequenceSections: AmqpValue[][] | undefined;
+  while (r.pos < r.end) {
+    const at = r.pos;
+    const code = readSectionDescriptor(r);
+    switch (code) {
+      case SECTION.header:
+      case SECTION.properties:
+        readCompositeBody(r, code, message as Record<string, unknown>);
+        break;
+      case SECTION.deliveryAnnotations:
+        message.deliveryAnnotations = readKeyedMap(r);
+        break;
+      case SECTION.messageAnnotations:
+        message.messageAnnotations = readKeyedMap(r);
+        break;
+      case SECTION.applicationProperties:
+        message.applicationProperties = readKeyedMap(r);
+        break;
+      case SECTION.footer:
+        message.footer = readKeyedMap(r);
+        break;
+      case SECTION.amqpValue:
+        if (message.bodyType !== undefined) throw new DecodeError(`an amqp-value section cannot follow a ${message.bodyType} body section`, at);
+        message.bodyType = 'value';
+        message.body = readValue(r);
+        break;
+      case SECTION.data: {
+        if (message.bodyType !== undefined && message.bodyType !== 'data') throw new DecodeError(`a data section cannot follow a ${message.bodyType} body section`, at);
+        const value = readValue(r);
+        if (!(value instanceof Uint8Array)) throw new DecodeError('a data section must hold binary', at);
+        message.bodyType = 'data';
+        (dataSections ??= []).push(value);
+        break;
+      }
+      case SECTION.amqpSequence: {
+        if (message.bodyType !== undefined && message.bodyType !== 'sequence') throw new DecodeError(`an amqp-sequence section cannot follow a ${message.bodyType} body section`, at);
+        const value = readValue(r);
+        if (!Array.isArray(value)) throw new DecodeError('an amqp-sequence section must hold a list', at);
+        message.bodyType = 'sequence';
+        (sequenceSections ??= []).push(value);
+        break;
+      }
+      default:
+        throw new DecodeError(`descriptor 0x${code.toString(16)} is not a message section`, at);
+    }
+  }
+  if (dataSections) message.body = dataSections.length === 1 ? dataSections[0] : dataSections;
+  if (sequenceSections) message.body = sequenceSections;
+  return message;
+}
