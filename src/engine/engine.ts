@@ -1,0 +1,602 @@
+/**
+ * The protocol engine: one AMQP connection, with no I/O at all. Bytes go in through `ingest()`,
+ * bytes to send come out of `takeOutput()`, time moves only through `tick(now)`, and every state
+ * change is an {@link EngineEvent}. The same bytes and ticks always give the same events.
+ *
+ * It speaks both sides: a `client` sends its protocol header first; a `server` answers one.
+ */
+import { ByteWriter } from '../codec/byte-writer.js';
+import type { ErrorCondition, Fields } from '../codec/composite-types.js';
+import { AMQP_FRAME_TYPE, ProtocolId, SASL_FRAME_TYPE, decodeFrame, protocolHeader, readFrameHeader, readProtocolHeader, writeEmptyFrame, writeFrame, type Frame, type FrameHeader } from '../codec/frames.js';
+import { compositeSpecs, type AttachFields, type BeginFields, type CompositeSpec, type DetachFields, type DispositionFields, type FlowFields, type OpenFields, type TransferFields } from '../codec/spec-tables.js';
+import { AmqpError, DecodeError } from '../errors.js';
+import type { EndpointState } from './endpoint-state.js';
+import type { EngineEvent } from './events.js';
+import { chooseSaslMechanism, type SaslClientOptions } from './sasl.js';
+import { EngineSession, type SessionOptions } from './session.js';
+
+/** Options of one connection's engine. */
+export interface EngineOptions {
+  /** `client` sends the first protocol header; `server` answers one. */
+  role: 'client' | 'server';
+  /** Our container id (open's container-id). */
+  containerId: string;
+  /** The virtual host we ask for (client) or announce (server). */
+  hostname?: string | undefined;
+  /** The largest frame we accept, in bytes (at least 512). Default 262144. */
+  maxFrameSize?: number | undefined;
+  /** The highest channel number we accept. Default 65535. */
+  channelMax?: number | undefined;
+  /** Our idle timeout in milliseconds: the peer must send something at least this often. 0 or absent: none. */
+  idleTimeout?: number | undefined;
+  offeredCapabilities?: string[] | undefined;
+  desiredCapabilities?: string[] | undefined;
+  properties?: Fields | undefined;
+  /** Client: SASL credentials and mechanisms, or `false` to send a bare AMQP header. Default: SASL ANONYMOUS. */
+  sasl?: SaslClientOptions | false | undefined;
+  /** Server: the SASL mechanisms to offer, or `false` for none. Default ['ANONYMOUS']. */
+  saslMechanisms?: string[] | false | undefined;
+  /** Server: whether a client may skip SASL. Default: only when `saslMechanisms` is false. */
+  allowNoSasl?: boolean | undefined;
+}
+
+type Phase = 'idle' | 'header' | 'sasl' | 'amqp' | 'done';
+
+const DEFAULT_MAX_FRAME_SIZE = 262144;
+/** We never write frames larger than this, whatever the peer allows, so links interleave fairly. */
+const OUTGOING_FRAME_CAP = 262144;
+const MIN_MAX_FRAME_SIZE = 512;
+/** Output larger than this is handed off instead of copied out of the writer. */
+const HANDOFF_SIZE = 65536;
+
+export class ProtocolEngine {
+  readonly options: EngineOptions;
+  localState: EndpointState = 'unopened';
+  remoteState: EndpointState = 'unopened';
+  /** The peer's open, once it arrived. */
+  remoteOpen: OpenFields | undefined;
+  /** The error of the peer's close, when it had one. */
+  remoteError: ErrorCondition | undefined;
+  /** The error we closed with, when we did. */
+  localError: ErrorCondition | undefined;
+  /** Server side: the mechanism and user name the client authenticated with. */
+  saslMechanism: string | undefined;
+  /** The largest frame we write: the peer's max-frame-size (capped). */
+  maxOutgoingFrameSize = MIN_MAX_FRAME_SIZE;
+  /** The peer's idle timeout in milliseconds (0: none). */
+  remoteIdleTimeout = 0;
+  /** Set when the engine has stopped: no more input is read and, once output is written, the transport may end. */
+  finished = false;
+
+  /** Called with each event, in order. */
+  onEvent: ((event: EngineEvent) => void) | undefined;
+  /** Called once when output becomes available after a `takeOutput()`. */
+  onOutput: (() => void) | undefined;
+
+  private phase: Phase = 'idle';
+  private expectedProtocol = ProtocolId.Amqp;
+  private readonly maxFrameSize: number;
+  private readonly out = new ByteWriter(16384);
+  /** Frames written before our open went out wait here (pipelined begins and attaches). */
+  private deferred: ByteWriter | undefined;
+  private openSent = false;
+  private outputSignaled = false;
+  private readonly localChannels: (EngineSession | undefined)[] = [];
+  private readonly remoteChannels = new Map<number, EngineSession>();
+  private readonly events: EngineEvent[] = [];
+  private dispatching = false;
+  private stash: Buffer | undefined;
+  private stashFill = 0;
+  private stashNeed = 0;
+  private inputSeen = false;
+  private outputSeen = false;
+  private lastInput = -1;
+  private lastOutput = -1;
+
+  constructor(options: EngineOptions) {
+    this.options = options;
+    this.maxFrameSize = Math.max(MIN_MAX_FRAME_SIZE, options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE);
+    if (options.role === 'server') this.phase = 'header';
+  }
+
+  /** Every session that has begun on either side and not been forgotten. */
+  get sessions(): EngineSession[] {
+    const all = new Set<EngineSession>();
+    for (const s of this.localChannels) if (s) all.add(s);
+    for (const s of this.remoteChannels.values()) all.add(s);
+    return [...all];
+  }
+
+  /** Whether frames may be written now (our open has gone out and we have not stopped). */
+  get canWriteFrames(): boolean {
+    return this.openSent && !this.finished && this.localState === 'open';
+  }
+
+  // ---- Commands ----
+
+  /**
+   * Client: sends the protocol header (and, without SASL, the open). Server: answers the peer's
+   * open with ours. Sessions and links may be opened at once: their frames follow the open.
+   */
+  open(): void {
+    if (this.localState !== 'unopened' || this.finished) return;
+    this.localState = 'open';
+    if (this.options.role === 'client') {
+      if (this.options.sasl === false) this.sendAmqpHeaderAndOpen();
+      else {
+        this.writeRaw(protocolHeader(ProtocolId.Sasl));
+        this.expectedProtocol = ProtocolId.Sasl;
+        this.phase = 'header';
+      }
+    } else if (this.phase === 'amqp') {
+      this.sendOpen();
+    }
+    this.dispatch();
+  }
+
+  /** Closes the connection, with an error when given. */
+  close(error?: ErrorCondition): void {
+    if (this.localState === 'closed' || this.finished) return;
+    if (!this.openSent && this.phase !== 'amqp') {
+      // Nothing has been opened on the wire: just stop.
+      this.localState = 'closed';
+      this.localError = error;
+      this.finish();
+      this.dispatch();
+      return;
+    }
+    if (!this.openSent) this.sendOpen();
+    this.localState = 'closed';
+    this.localError = error;
+    this.writeFrame(0, compositeSpecs.close, error ? { error } : {});
+    if (this.remoteState === 'closed') this.finish();
+    this.dispatch();
+  }
+
+  /** Creates a session; `open()` it to begin. */
+  createSession(options: SessionOptions = {}): EngineSession {
+    return new EngineSession(this, options);
+  }
+
+  /** Server side: answers a `saslInit` event. Code 0 is success; 1 auth, 2 sys, 3 sys-perm, 4 sys-temp. */
+  completeSasl(code: number): void {
+    if (this.phase !== 'sasl' || this.options.role !== 'server') return;
+    this.writeSaslFrame(compositeSpecs.saslOutcome, { code });
+    if (code === 0) {
+      this.phase = 'header';
+      this.expectedProtocol = ProtocolId.Amqp;
+    } else {
+      this.finish();
+    }
+    this.dispatch();
+  }
+
+  // ---- Input ----
+
+  /** Reads bytes from the peer. The engine keeps views into `bytes`: the caller must not reuse them. */
+  ingest(bytes: Uint8Array): void {
+    if (this.finished || bytes.length === 0) return;
+    this.inputSeen = true;
+    let buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let pos = 0;
+    try {
+      if (this.stash !== undefined) {
+        if (this.stashNeed > 0) {
+          const n = Math.min(this.stashNeed - this.stashFill, buf.length);
+          buf.copy(this.stash, this.stashFill, 0, n);
+          this.stashFill += n;
+          pos = n;
+          if (this.stashFill < this.stashNeed) return;
+          const frame = this.stash;
+          this.stash = undefined;
+          this.stashNeed = 0;
+          this.process(frame, 0);
+        } else {
+          buf = Buffer.concat([this.stash, buf]);
+          this.stash = undefined;
+        }
+      }
+      this.process(buf, pos);
+    } catch (err) {
+      this.failOnInput(err);
+    } finally {
+      this.dispatch();
+    }
+  }
+
+  /** The peer's bytes ended (its socket closed). */
+  ingestEnd(): void {
+    if (this.finished) return;
+    this.finish();
+    this.dispatch();
+  }
+
+  private process(buf: Buffer, start: number): void {
+    let pos = start;
+    while (pos < buf.length && !this.finished) {
+      if (this.phase === 'header') {
+        if (buf.length - pos < 8) return this.keep(buf, pos);
+        this.onProtocolHeader(buf, pos);
+        pos += 8;
+        continue;
+      }
+      if (this.phase !== 'sasl' && this.phase !== 'amqp') {
+        throw new DecodeError('the peer sent bytes before the protocol header exchange', pos, 'amqp:connection:framing-error');
+      }
+      const header = readFrameHeader(buf, pos, this.maxFrameSize);
+      if (header === undefined) return this.keep(buf, pos);
+      if (buf.length - pos < header.size) {
+        this.stash = Buffer.allocUnsafe(header.size);
+        this.stashFill = buf.copy(this.stash, 0, pos);
+        this.stashNeed = header.size;
+        return;
+      }
+      this.onFrame(buf, pos, header);
+      pos += header.size;
+    }
+  }
+
+  private keep(buf: Buffer, pos: number): void {
+    this.stash = Buffer.from(buf.subarray(pos));
+    this.stashNeed = 0;
+  }
+
+  private onProtocolHeader(buf: Buffer, pos: number): void {
+    const header = readProtocolHeader(buf, pos);
+    if (header.major !== 1 || header.minor !== 0) {
+      this.refuseHeader(`the peer speaks AMQP ${header.major}.${header.minor}.${header.revision}; only 1.0.0 is supported`);
+      return;
+    }
+    if (this.options.role === 'client') {
+      if (header.protocolId !== this.expectedProtocol) {
+        const what = header.protocolId === ProtocolId.Sasl ? 'requires SASL (connect with SASL enabled)' : header.protocolId === ProtocolId.Tls ? 'requires TLS (use amqps://)' : 'does not speak SASL (connect with sasl: false)';
+        this.protocolFailure(new AmqpError('amqp:connection:framing-error', `The peer ${what}.`));
+        return;
+      }
+      this.phase = header.protocolId === ProtocolId.Sasl ? 'sasl' : 'amqp';
+      this.emit({ type: 'protocolHeader', protocolId: header.protocolId });
+      return;
+    }
+    // Server: answer the client's header.
+    const mechanisms = this.options.saslMechanisms ?? ['ANONYMOUS'];
+    const saslDone = this.saslMechanism !== undefined;
+    if (header.protocolId === ProtocolId.Sasl && mechanisms !== false && !saslDone) {
+      this.writeRaw(protocolHeader(ProtocolId.Sasl));
+      this.writeSaslFrame(compositeSpecs.saslMechanisms, { saslServerMechanisms: mechanisms });
+      this.phase = 'sasl';
+    } else if (header.protocolId === ProtocolId.Amqp && (saslDone || (this.options.allowNoSasl ?? mechanisms === false))) {
+      this.writeRaw(protocolHeader(ProtocolId.Amqp));
+      this.phase = 'amqp';
+    } else {
+      this.refuseHeader(header.protocolId === ProtocolId.Amqp ? 'the client skipped SASL, which this server requires' : `protocol id ${header.protocolId} is not supported here`);
+      return;
+    }
+    this.emit({ type: 'protocolHeader', protocolId: header.protocolId });
+  }
+
+  /** Answers an unacceptable protocol header with the one we want, then stops (spec 2.2). */
+  private refuseHeader(reason: string): void {
+    const wanted = this.options.role === 'server' && this.options.saslMechanisms !== false && this.saslMechanism === undefined ? ProtocolId.Sasl : ProtocolId.Amqp;
+    this.writeRaw(protocolHeader(wanted));
+    this.protocolFailure(new AmqpError('amqp:connection:framing-error', `Protocol header refused: ${reason}.`));
+  }
+
+  private onFrame(buf: Buffer, pos: number, header: FrameHeader): void {
+    const frame = decodeFrame(buf, pos, header);
+    if (this.phase === 'sasl') {
+      if (frame.type !== SASL_FRAME_TYPE || !frame.performative) throw new DecodeError('expected a SASL frame', pos, 'amqp:connection:framing-error');
+      this.onSaslFrame(frame);
+      return;
+    }
+    if (frame.type !== AMQP_FRAME_TYPE) throw new DecodeError(`unexpected frame type ${frame.type} after SASL`, pos, 'amqp:connection:framing-error');
+    const p = frame.performative;
+    if (!p) return; // An empty frame: the peer is alive.
+    if (this.remoteState === 'unopened' && p.kind !== 'open') {
+      throw new DecodeError(`the first frame must be open, got ${p.kind}`, pos, 'amqp:connection:framing-error');
+    }
+    switch (p.kind) {
+      case 'open': return this.onOpen(p as unknown as OpenFields);
+      case 'close': return this.onClose(p as { error?: ErrorCondition });
+      case 'begin': return this.onBegin(frame.channel, p as unknown as BeginFields);
+    }
+    const session = this.remoteChannels.get(frame.channel);
+    if (!session) throw new DecodeError(`${p.kind} on channel ${frame.channel}, where no session has begun`, pos, 'amqp:connection:framing-error');
+    switch (p.kind) {
+      case 'transfer': return session.onTransfer(p as unknown as TransferFields, frame.payload);
+      case 'disposition': return session.onDisposition(p as unknown as DispositionFields);
+      case 'flow': return session.onFlow(p as unknown as FlowFields);
+      case 'attach': return session.onAttach(p as unknown as AttachFields);
+      case 'detach': return session.onDetach(p as unknown as DetachFields);
+      case 'end': return this.onEnd(frame.channel, session, p as { error?: ErrorCondition });
+    }
+    throw new DecodeError(`${p.kind} is not a performative`, pos, 'amqp:connection:framing-error');
+  }
+
+  private onSaslFrame(frame: Frame): void {
+    const p = frame.performative!;
+    if (this.options.role === 'client') {
+      switch (p.kind) {
+        case 'saslMechanisms': {
+          const offered = (p.saslServerMechanisms as string[] | undefined) ?? [];
+          const choice = chooseSaslMechanism(offered, this.options.sasl || {});
+          if (typeof choice === 'string') {
+            this.protocolFailure(new AmqpError('amqp:unauthorized-access', `SASL negotiation failed: ${choice}.`));
+            return;
+          }
+          this.writeSaslFrame(compositeSpecs.saslInit, { mechanism: choice.mechanism, initialResponse: choice.initialResponse, hostname: this.options.hostname });
+          return;
+        }
+        case 'saslChallenge':
+          this.protocolFailure(new AmqpError('amqp:not-implemented', 'The server sent a SASL challenge, which the chosen mechanism does not answer.'));
+          return;
+        case 'saslOutcome': {
+          const code = p.code as number;
+          this.emit({ type: 'saslOutcome', code });
+          if (code === 0) this.sendAmqpHeaderAndOpen();
+          else this.finish();
+          return;
+        }
+      }
+    } else if (p.kind === 'saslInit') {
+      this.saslMechanism = p.mechanism as string;
+      this.emit({ type: 'saslInit', mechanism: p.mechanism as string, initialResponse: p.initialResponse as Uint8Array | undefined, hostname: p.hostname as string | undefined });
+      return;
+    } else if (p.kind === 'saslResponse') {
+      this.completeSasl(1);
+      return;
+    }
+    throw new DecodeError(`unexpected SASL frame ${p.kind}`, 0, 'amqp:connection:framing-error');
+  }
+
+  private sendAmqpHeaderAndOpen(): void {
+    this.writeRaw(protocolHeader(ProtocolId.Amqp));
+    this.expectedProtocol = ProtocolId.Amqp;
+    this.phase = 'header';
+    this.sendOpen();
+  }
+
+  private sendOpen(): void {
+    if (this.openSent) return;
+    const o = this.options;
+    const fields: OpenFields = {
+      containerId: o.containerId,
+      hostname: o.hostname,
+      maxFrameSize: this.maxFrameSize,
+      channelMax: o.channelMax,
+      idleTimeOut: o.idleTimeout && o.idleTimeout > 0 ? o.idleTimeout : undefined,
+      offeredCapabilities: o.offeredCapabilities,
+      desiredCapabilities: o.desiredCapabilities,
+      properties: o.properties,
+    };
+    writeFrame(this.out, AMQP_FRAME_TYPE, 0, compositeSpecs.open, fields);
+    this.openSent = true;
+    if (this.deferred) {
+      this.out.bytes(this.deferred.buf.subarray(0, this.deferred.pos));
+      this.deferred = undefined;
+    }
+    this.outputChanged();
+  }
+
+  private onOpen(fields: OpenFields): void {
+    if (this.remoteState !== 'unopened') throw new DecodeError('a second open', 0, 'amqp:connection:framing-error');
+    this.remoteState = 'open';
+    this.remoteOpen = fields;
+    this.maxOutgoingFrameSize = Math.min(Math.max(MIN_MAX_FRAME_SIZE, fields.maxFrameSize ?? 0xffffffff), OUTGOING_FRAME_CAP);
+    this.remoteIdleTimeout = fields.idleTimeOut ?? 0;
+    this.emit({ type: 'connectionRemoteOpen' });
+    for (const s of this.localChannels) s?.pump();
+  }
+
+  private onClose(fields: { error?: ErrorCondition }): void {
+    this.remoteState = 'closed';
+    this.remoteError = fields.error;
+    if (this.localState !== 'closed') {
+      if (!this.openSent) this.sendOpen();
+      this.localState = 'closed';
+      this.writeFrame(0, compositeSpecs.close, {});
+    }
+    this.emit({ type: 'connectionRemoteClose', error: fields.error });
+    this.finish();
+  }
+
+  private onBegin(channel: number, fields: BeginFields): void {
+    if (this.remoteChannels.has(channel)) throw new DecodeError(`a second begin on channel ${channel}`, 0, 'amqp:connection:framing-error');
+    const channelMax = this.options.channelMax ?? 65535;
+    if (channel > channelMax) throw new DecodeError(`begin on channel ${channel}, above our channel-max ${channelMax}`, 0, 'amqp:connection:framing-error');
+    let session: EngineSession | undefined;
+    if (fields.remoteChannel !== undefined) {
+      session = this.localChannels[fields.remoteChannel];
+      if (!session || session.remoteState !== 'unopened') {
+        throw new DecodeError(`begin answers channel ${fields.remoteChannel}, where we began no session`, 0, 'amqp:connection:framing-error');
+      }
+    } else {
+      session = new EngineSession(this, {});
+    }
+    session.remoteChannel = channel;
+    this.remoteChannels.set(channel, session);
+    session.onRemoteBegin(fields);
+    this.emit({ type: 'sessionRemoteOpen', session });
+    session.pump();
+  }
+
+  private onEnd(channel: number, session: EngineSession, fields: { error?: ErrorCondition }): void {
+    session.remoteState = 'closed';
+    session.remoteError = fields.error;
+    this.remoteChannels.delete(channel);
+    for (const link of session.links) {
+      if (link.remoteState === 'open') {
+        link.remoteState = 'closed';
+        link.remoteError ??= fields.error;
+      }
+    }
+    if (session.localState === 'open') session.end();
+    else this.releaseChannel(session);
+    this.emit({ type: 'sessionRemoteClose', session, error: fields.error });
+  }
+
+  // ---- Used by sessions ----
+
+  beginSession(session: EngineSession): void {
+    if (this.localState !== 'open') throw new Error('cannot begin a session on a connection that is not open');
+    const channelMax = Math.min(this.options.channelMax ?? 65535, this.remoteOpen?.channelMax ?? 65535);
+    let channel = 0;
+    while (this.localChannels[channel] !== undefined) channel++;
+    if (channel > channelMax) throw new Error(`all ${channelMax + 1} channels of the connection are in use`);
+    session.channel = channel;
+    session.localState = 'open';
+    this.localChannels[channel] = session;
+    this.writeFrame(channel, compositeSpecs.begin, session.beginFields());
+  }
+
+  endSessionLocally(session: EngineSession): void {
+    session.clear();
+    if (session.remoteState !== 'open') this.releaseChannel(session);
+  }
+
+  private releaseChannel(session: EngineSession): void {
+    if (session.channel >= 0 && this.localChannels[session.channel] === session) this.localChannels[session.channel] = undefined;
+  }
+
+  /** The peer broke a session-level rule: treated as a connection error, which the peer cannot ignore. */
+  failSession(_session: EngineSession, error: ErrorCondition): void {
+    this.failConnection(error);
+  }
+
+  /** Closes the connection with `error` because of what the peer did, and stops reading. */
+  failConnection(error: ErrorCondition): void {
+    this.protocolFailure(new AmqpError(error.condition, `The peer broke the protocol: ${error.description ?? error.condition}. The connection was closed.`, { description: error.description }));
+  }
+
+  private failOnInput(err: unknown): void {
+    if (err instanceof AmqpError) {
+      this.protocolFailure(err);
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    this.protocolFailure(new AmqpError('amqp:internal-error', `Quark failed to process the peer's input: ${message}. The connection was closed.`, { cause: err }));
+  }
+
+  private protocolFailure(error: AmqpError): void {
+    if (this.finished) return;
+    if (this.phase === 'amqp' && this.localState !== 'closed') {
+      if (!this.openSent) this.sendOpen();
+      this.localState = 'closed';
+      this.localError = { condition: error.condition, description: error.message };
+      this.writeFrame(0, compositeSpecs.close, { error: this.localError });
+    }
+    this.emit({ type: 'protocolError', error });
+    this.finish();
+  }
+
+  /** Writes one AMQP frame (or keeps it until our open has gone out). */
+  writeFrame(channel: number, spec: CompositeSpec, fields: object, payload?: Uint8Array): void {
+    if (this.finished) return;
+    if (!this.openSent) {
+      writeFrame((this.deferred ??= new ByteWriter(1024)), AMQP_FRAME_TYPE, channel, spec, fields, payload);
+      return;
+    }
+    writeFrame(this.out, AMQP_FRAME_TYPE, channel, spec, fields, payload);
+    this.outputChanged();
+  }
+
+  private writeSaslFrame(spec: CompositeSpec, fields: object): void {
+    writeFrame(this.out, SASL_FRAME_TYPE, 0, spec, fields);
+    this.outputChanged();
+  }
+
+  private writeRaw(bytes: Uint8Array): void {
+    this.out.bytes(bytes);
+    this.outputChanged();
+  }
+
+  /** Notes that output is waiting; tells the transport once per `takeOutput()`. */
+  outputChanged(): void {
+    if (this.outputSignaled) return;
+    this.outputSignaled = true;
+    this.onOutput?.();
+  }
+
+  /** Queues an event; events are delivered in order at the end of the current call. */
+  emit(event: EngineEvent): void {
+    this.events.push(event);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.phase = 'done';
+    this.stash = undefined;
+    for (const s of this.sessions) s.clear();
+    this.emit({ type: 'connectionFinal' });
+    this.outputChanged();
+  }
+
+  /** Delivers queued events to `onEvent`. Events raised while delivering are delivered in the same loop. */
+  dispatch(): void {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      for (let i = 0; i < this.events.length; i++) this.onEvent?.(this.events[i]!);
+    } finally {
+      this.events.length = 0;
+      this.dispatching = false;
+    }
+  }
+
+  // ---- Output and time ----
+
+  /** Everything to send now, coalesced (flows, drains and dispositions of this turn included), or undefined. */
+  takeOutput(): Buffer | undefined {
+    this.outputSignaled = false;
+    if (this.openSent && !this.finished) for (const s of this.localChannels) s?.flush();
+    const w = this.out;
+    if (w.pos === 0) return undefined;
+    this.outputSeen = true;
+    let bytes: Buffer;
+    if (w.pos > HANDOFF_SIZE) {
+      bytes = w.buf.subarray(0, w.pos);
+      w.buf = Buffer.allocUnsafe(16384);
+      w.view = new DataView(w.buf.buffer, w.buf.byteOffset, w.buf.byteLength);
+    } else {
+      bytes = w.toBuffer();
+    }
+    w.reset();
+    return bytes;
+  }
+
+  /**
+   * Moves the engine's clock to `now` (milliseconds, any monotonic origin): detects a silent peer
+   * and writes the empty frames that keep the peer's idle timeout from expiring. Returns when
+   * `tick` should next be called, or undefined when no timer is needed.
+   */
+  tick(now: number): number | undefined {
+    if (this.finished) return undefined;
+    if (this.inputSeen || this.lastInput < 0) this.lastInput = now;
+    if (this.outputSeen || this.lastOutput < 0) this.lastOutput = now;
+    this.inputSeen = false;
+    this.outputSeen = false;
+    let next: number | undefined;
+    const localIdle = this.options.idleTimeout ?? 0;
+    if (localIdle > 0 && this.remoteState === 'open') {
+      if (now - this.lastInput >= localIdle) {
+        this.emit({ type: 'idleTimeout' });
+        this.protocolFailure(new AmqpError('amqp:resource-limit-exceeded', `The peer sent nothing for ${localIdle} ms (our idle timeout); the connection was closed.`));
+        this.dispatch();
+        return undefined;
+      }
+      next = this.lastInput + localIdle;
+    }
+    if (this.remoteIdleTimeout > 0 && this.openSent && this.phase === 'amqp') {
+      const interval = this.remoteIdleTimeout / 2;
+      if (now - this.lastOutput >= interval) {
+        writeEmptyFrame(this.out);
+        this.outputChanged();
+        this.lastOutput = now;
+      }
+      const due = this.lastOutput + interval;
+      next = next === undefined ? due : Math.min(next, due);
+    }
+    this.dispatch();
+    return next;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * A link endpoint (spec, transport 2.6): attach/detach, link credit and delivery count, the
+ * outgoing delivery queue of a sender and the partial incoming delivery of a receiver.
+ */
+import type { Coordinator, ErrorCondition, Fields, Source, Target } from '../codec/composite-types.js';
+import type { AttachFields } from '../codec/spec-tables.js';
+import { EngineDelivery } from './delivery.js';
+import type { EndpointState } from './endpoint-state.js';
+import { serialAdd, serialDiff } from './serial-number.js';
+import type { EngineSession } from './session.js';
+
+/** Which end of a link we are. */
+export type LinkRole = 'sender' | 'receiver';
+
+/** Sender settle modes (spec 2.8.2). */
+export const SenderSettleMode = { unsettled: 0, settled: 1, mixed: 2 } as const;
+/** Receiver settle modes (spec 2.8.3). */
+export const ReceiverSettleMode = { first: 0, second: 1 } as const;
+
+/** What our attach says. */
+export interface LinkAttachOptions {
+  name: string;
+  role: LinkRole;
+  source?: Source | undefined;
+  target?: Target | Coordinator | undefined;
+  sndSettleMode?: number | undefined;
+  rcvSettleMode?: number | undefined;
+  maxMessageSize?: bigint | undefined;
+  offeredCapabilities?: string[] | undefined;
+  desiredCapabilities?: string[] | undefined;
+  properties?: Fields | undefined;
+}
+
+/** Options of one outgoing delivery. */
+export interface SendOptions {
+  /** The delivery tag; the link makes one when absent. */
+  tag?: Uint8Array | undefined;
+  /** Send pre-settled (at-most-once). */
+  settled?: boolean | undefined;
+  /** The message format; 0 (AMQP messages) by default. */
+  messageFormat?: number | undefined;
+}
+
+export class EngineLink {
+  readonly session: EngineSession;
+  readonly name: string;
+  readonly role: LinkRole;
+  /** Our handle, or -1 before we attach / after we detach. */
+  handle = -1;
+  /** The peer's handle, or -1 before its attach / after its detach. */
+  remoteHandle = -1;
+  localState: EndpointState = 'unopened';
+  remoteState: EndpointState = 'unopened';
+  /** Our attach, as sent. */
+  local: LinkAttachOptions;
+  /** The peer's attach, as received. */
+  remote: AttachFields | undefined;
+  /** The error of the peer's detach, when it had one. */
+  remoteError: ErrorCondition | undefined;
+  /** Whether the peer's detach closed the link (rather than only detaching it). */
+  remoteClosed = false;
+  /** Our detach error, when we detached with one. */
+  localError: ErrorCondition | undefined;
+
+  /** Deliveries sent (sender) or received (receiver), as the spec counts them. */
+  deliveryCount = 0;
+  /** Credit: for a sender, what it may still send; for a receiver, what it has granted and not yet used. */
+  credit = 0;
+  /** Receiver: the delivery count at which the granted credit runs out. */
+  deliveryLimit = 0;
+  /** The peer's `available` (sender's backlog), as last reported. */
+  available = 0;
+  /** Drain: for a sender, requested by the peer; for a receiver, requested by us and not yet completed. */
+  drain = false;
+
+  /** Sender: deliveries not yet fully written, in order. */
+  readonly outgoing: EngineDelivery[] = [];
+  /** Receiver: the delivery whose frames are still arriving. */
+  current: EngineDelivery | undefined;
+  /** Whether a flow frame for this link waits to be written. */
+  flowPending = false;
+  /** Set by a layer above to find its own object for this link. */
+  context: unknown;
+  private nextTag = 0;
+
+  constructor(session: EngineSession, options: LinkAttachOptions) {
+    this.session = session;
+    this.name = options.name;
+    this.role = options.role;
+    this.local = options;
+  }
+
+  /** Sends our attach (for a link the peer opened, this answers its attach). */
+  open(options?: Partial<LinkAttachOptions>): void {
+    if (options) this.local = { ...this.local, ...options, name: this.name, role: this.role };
+    this.session.attachLink(this);
+  }
+
+  /** Detaches (or, with `closed`, closes) the link. */
+  detach(closed = true, error?: ErrorCondition): void {
+    this.session.detachLink(this, closed, error);
+  }
+
+  /** True while both ends have attached and neither has detached. */
+  get isOpen(): boolean {
+    return this.localState === 'open' && this.remoteState === 'open';
+  }
+
+  /**
+   * Sender: queues a delivery of `payload` (its bytes are not copied: do not change them) and
+   * writes as many of its frames as the session window allows. Needs credit (check `credit`).
+   */
+  send(payload: Uint8Array, options?: SendOptions): EngineDelivery {
+    if (this.role !== 'sender') throw new Error('only a sender link can send');
+    if (this.localState !== 'open') throw new Error(`cannot send on link ${this.name}: it is ${this.localState === 'unopened' ? 'not attached' : 'detached'}`);
+    if (this.credit <= 0) throw new Error(`cannot send on link ${this.name}: no credit`);
+    const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
+    const delivery = new EngineDelivery(this, options?.tag ?? this.makeTag(), options?.messageFormat ?? 0, settled);
+    delivery.payload = payload;
+    this.credit--;
+    this.deliveryCount = serialAdd(this.deliveryCount, 1);
+    this.outgoing.push(delivery);
+    this.session.transmit(this);
+    return delivery;
+  }
+
+  /** Receiver: grants `n` more credit. */
+  addCredit(n: number): void {
+    this.setCredit(this.credit + n);
+  }
+
+  /** Receiver: sets the credit to exactly `credit`. */
+  setCredit(credit: number, drain = this.drain): void {
+    if (this.role !== 'receiver') throw new Error('only a receiver link grants credit');
+    this.credit = Math.max(0, Math.min(credit, 0xffffffff));
+    this.deliveryLimit = serialAdd(this.deliveryCount, this.credit);
+    this.drain = drain && this.credit > 0;
+    this.session.scheduleLinkFlow(this);
+  }
+
+  /** Receiver: asks the sender to use up or give back all credit (spec 2.6.7). */
+  requestDrain(): void {
+    this.setCredit(this.credit, true);
+  }
+
+  /** Receiver: a flow from the sender moved its delivery count (e.g. it drained). Returns true when a drain completed. */
+  onSenderState(deliveryCount: number): boolean {
+    this.deliveryCount = deliveryCount;
+    this.credit = Math.max(0, serialDiff(this.deliveryLimit, deliveryCount));
+    if (this.drain && this.credit === 0) {
+      this.drain = false;
+      return true;
+    }
+    return false;
+  }
+
+  private makeTag(): Uint8Array {
+    const n = this.nextTag++;
+    if (n < 0x100) return Uint8Array.of(n);
+    if (n < 0x10000) return Uint8Array.of(n >>> 8, n & 0xff);
+    return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+  }
+}

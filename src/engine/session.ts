@@ -1,0 +1,542 @@
+/**
+ * A session endpoint (spec, transport 2.5.5-2.5.6 and 2.7.2-2.7.7): begin/end, the transfer
+ * windows, handle maps, delivery ids, settlement, and the fair interleaving of links' frames.
+ */
+import type { DeliveryState, ErrorCondition } from '../codec/composite-types.js';
+import { compositeSpecs, type AttachFields, type DetachFields, type DispositionFields, type FlowFields, type TransferFields } from '../codec/spec-tables.js';
+import { EngineDelivery } from './delivery.js';
+import type { EndpointState } from './endpoint-state.js';
+import type { ProtocolEngine } from './engine.js';
+import { EngineLink, type LinkAttachOptions } from './link.js';
+import { serialAdd, serialDiff } from './serial-number.js';
+
+/** Our half of a begin. */
+export interface SessionOptions {
+  /** How many transfer frames the peer may send before we widen the window again. Default 8192. */
+  incomingWindow?: number;
+  /** The highest link handle we accept. Default 4294967295. */
+  handleMax?: number;
+}
+
+const DEFAULT_INCOMING_WINDOW = 8192;
+const OUTGOING_WINDOW = 0x7fffffff;
+/** Bytes we leave in a frame for the header and the transfer performative, besides the tag. */
+const TRANSFER_OVERHEAD = 64;
+
+export class EngineSession {
+  readonly engine: ProtocolEngine;
+  /** Our channel, or -1 when we have not begun. */
+  channel = -1;
+  /** The peer's channel, or -1 before its begin. */
+  remoteChannel = -1;
+  localState: EndpointState = 'unopened';
+  remoteState: EndpointState = 'unopened';
+  remoteError: ErrorCondition | undefined;
+  localError: ErrorCondition | undefined;
+  readonly options: SessionOptions;
+
+  /** The transfer id of our next transfer frame. */
+  nextOutgoingId = 0;
+  /** The transfer id we expect next from the peer. */
+  nextIncomingId = 0;
+  /** Transfer frames the peer may still send us. */
+  incomingWindow: number;
+  /** Transfer frames we may still send the peer. */
+  remoteIncomingWindow = 0;
+  remoteOutgoingWindow = 0;
+  remoteHandleMax = 0xffffffff;
+  /** Set by a layer above to find its own object for this session. */
+  context: unknown;
+
+  private readonly initialIncomingWindow: number;
+  private nextDeliveryId = 0;
+  private readonly localHandles: (EngineLink | undefined)[] = [];
+  private readonly remoteHandles = new Map<number, EngineLink>();
+  /** Links waiting for the peer's attach, or attached by the peer and not yet answered, by name and role. */
+  private readonly linksByName = new Map<string, EngineLink>();
+  /** Deliveries we sent and have not settled, by delivery id. */
+  readonly outgoingUnsettled = new Map<number, EngineDelivery>();
+  /** Deliveries we received and have not settled, by delivery id. */
+  readonly incomingUnsettled = new Map<number, EngineDelivery>();
+  /** Links with frames to write, served in turn. */
+  private readonly sendQueue: EngineLink[] = [];
+  private readonly pendingDispositions: EngineDelivery[] = [];
+  private readonly pendingLinkFlows: EngineLink[] = [];
+  private sessionFlowPending = false;
+  private readonly transferFields: TransferFields = { handle: 0 };
+
+  constructor(engine: ProtocolEngine, options: SessionOptions) {
+    this.engine = engine;
+    this.options = options;
+    this.initialIncomingWindow = options.incomingWindow ?? DEFAULT_INCOMING_WINDOW;
+    this.incomingWindow = this.initialIncomingWindow;
+  }
+
+  /** Every link of the session that has not been forgotten. */
+  get links(): EngineLink[] {
+    const all = new Set<EngineLink>();
+    for (const l of this.localHandles) if (l) all.add(l);
+    for (const l of this.remoteHandles.values()) all.add(l);
+    for (const l of this.linksByName.values()) all.add(l);
+    return [...all];
+  }
+
+  /** Sends our begin (for a session the peer began, this answers it). */
+  open(): void {
+    if (this.localState !== 'unopened') return;
+    this.engine.beginSession(this);
+  }
+
+  /** Ends the session. */
+  end(error?: ErrorCondition): void {
+    if (this.localState !== 'open') return;
+    this.localState = 'closed';
+    this.localError = error;
+    this.engine.writeFrame(this.channel, compositeSpecs.end, error ? { error } : {});
+    this.engine.endSessionLocally(this);
+  }
+
+  /** Creates a link on this session; `open()` it to attach. */
+  createLink(options: LinkAttachOptions): EngineLink {
+    return new EngineLink(this, options);
+  }
+
+  /** Begin fields for our begin frame. */
+  beginFields(): Record<string, unknown> {
+    return {
+      remoteChannel: this.remoteChannel >= 0 ? this.remoteChannel : undefined,
+      nextOutgoingId: this.nextOutgoingId,
+      incomingWindow: this.incomingWindow,
+      outgoingWindow: OUTGOING_WINDOW,
+      handleMax: this.options.handleMax,
+    };
+  }
+
+  onRemoteBegin(fields: { nextOutgoingId: number; incomingWindow: number; outgoingWindow: number; handleMax?: number }): void {
+    this.remoteState = 'open';
+    this.nextIncomingId = fields.nextOutgoingId;
+    this.remoteIncomingWindow = fields.incomingWindow;
+    this.remoteOutgoingWindow = fields.outgoingWindow;
+    this.remoteHandleMax = fields.handleMax ?? 0xffffffff;
+  }
+
+  // ---- Links ----
+
+  attachLink(link: EngineLink): void {
+    if (link.localState !== 'unopened') return;
+    if (this.localState !== 'open') throw new Error('cannot attach a link on a session that is not open');
+    let handle = 0;
+    while (this.localHandles[handle] !== undefined) handle++;
+    if (handle > this.remoteHandleMax) throw new Error(`the peer allows at most ${this.remoteHandleMax + 1} links on a session`);
+    link.handle = handle;
+    this.localHandles[handle] = link;
+    link.localState = 'open';
+    if (link.remoteState === 'unopened') this.linksByName.set(linkKey(link.name, link.role), link);
+    const l = link.local;
+    const fields: AttachFields = {
+      name: l.name,
+      handle,
+      role: l.role === 'receiver',
+      sndSettleMode: l.sndSettleMode,
+      rcvSettleMode: l.rcvSettleMode,
+      source: l.source,
+      target: l.target,
+      initialDeliveryCount: l.role === 'sender' ? link.deliveryCount : undefined,
+      maxMessageSize: l.maxMessageSize,
+      offeredCapabilities: l.offeredCapabilities,
+      desiredCapabilities: l.desiredCapabilities,
+      properties: l.properties,
+    };
+    this.engine.writeFrame(this.channel, compositeSpecs.attach, fields);
+    if (link.role === 'receiver' && link.credit > 0) this.scheduleLinkFlow(link);
+  }
+
+  detachLink(link: EngineLink, closed: boolean, error: ErrorCondition | undefined): void {
+    if (link.localState !== 'open') return;
+    link.localState = 'closed';
+    link.localError = error;
+    if (this.localState === 'open') {
+      this.engine.writeFrame(this.channel, compositeSpecs.detach, { handle: link.handle, closed, error });
+    }
+    this.localHandles[link.handle] = undefined;
+    const q = this.sendQueue.indexOf(link);
+    if (q >= 0) this.sendQueue.splice(q, 1);
+    if (link.remoteState !== 'open') this.forgetLink(link);
+  }
+
+  private forgetLink(link: EngineLink): void {
+    this.linksByName.delete(linkKey(link.name, link.role));
+    if (link.remoteHandle >= 0 && this.remoteHandles.get(link.remoteHandle) === link) this.remoteHandles.delete(link.remoteHandle);
+  }
+
+  onAttach(fields: AttachFields): void {
+    if (this.remoteHandles.has(fields.handle)) {
+      this.engine.failSession(this, { condition: 'amqp:session:handle-in-use', description: `handle ${fields.handle} is already attached` });
+      return;
+    }
+    // The peer's role is the opposite of our link's.
+    const ourRole = fields.role ? 'sender' : 'receiver';
+    const key = linkKey(fields.name, ourRole);
+    let link = this.linksByName.get(key);
+    const isNew = link === undefined || link.remoteState !== 'unopened';
+    if (isNew) {
+      link = new EngineLink(this, { name: fields.name, role: ourRole });
+      this.linksByName.set(key, link);
+    }
+    link = link!;
+    link.remote = fields;
+    link.remoteHandle = fields.handle;
+    link.remoteState = 'open';
+    this.remoteHandles.set(fields.handle, link);
+    if (ourRole === 'receiver') {
+      const count = fields.initialDeliveryCount ?? 0;
+      link.deliveryCount = count;
+      link.deliveryLimit = serialAdd(count, link.credit);
+    }
+    if (link.localState === 'open') this.linksByName.delete(key);
+    this.engine.emit({ type: 'linkRemoteOpen', link });
+  }
+
+  onDetach(fields: DetachFields): void {
+    const link = this.remoteHandles.get(fields.handle);
+    if (!link) {
+      this.engine.failSession(this, { condition: 'amqp:session:unattached-handle', description: `detach for handle ${fields.handle}, which is not attached` });
+      return;
+    }
+    link.remoteState = 'closed';
+    link.remoteClosed = fields.closed ?? false;
+    link.remoteError = fields.error;
+    this.remoteHandles.delete(fields.handle);
+    if (link.current) link.current = undefined;
+    const answer = link.localState === 'open';
+    // Answer a detach at once, echoing `closed`, so that no layer above can leave the link half-open.
+    if (answer) this.detachLink(link, link.remoteClosed, undefined);
+    else this.forgetLink(link);
+    this.engine.emit({ type: 'linkRemoteClose', link, error: fields.error, closed: link.remoteClosed });
+  }
+
+  // ---- Transfers out ----
+
+  /** Queues a sender link whose outgoing deliveries have frames to write, and writes what the window allows. */
+  transmit(link: EngineLink): void {
+    if (!this.sendQueue.includes(link)) this.sendQueue.push(link);
+    this.pump();
+  }
+
+  /** Writes transfer frames while the peer's window allows, one frame per link in turn. */
+  pump(): void {
+    const engine = this.engine;
+    if (this.localState !== 'open' || !engine.canWriteFrames) return;
+    const queue = this.sendQueue;
+    while (queue.length > 0 && this.remoteIncomingWindow > 0) {
+      const link = queue.shift()!;
+      const delivery = link.outgoing[0];
+      if (delivery === undefined || link.localState !== 'open') continue;
+      this.writeTransferFrame(link, delivery);
+      if (delivery.offset >= delivery.payload!.length) {
+        link.outgoing.shift();
+        delivery.payload = undefined;
+      }
+      if (link.outgoing.length > 0) queue.push(link);
+    }
+  }
+
+  private writeTransferFrame(link: EngineLink, delivery: EngineDelivery): void {
+    const payload = delivery.payload!;
+    const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tag.length;
+    const start = delivery.offset;
+    const end = Math.min(payload.length, start + maxPayload);
+    const fields = this.transferFields;
+    fields.handle = link.handle;
+    if (start === 0) {
+      delivery.id = this.nextDeliveryId;
+      this.nextDeliveryId = serialAdd(this.nextDeliveryId, 1);
+      fields.deliveryId = delivery.id;
+      fields.deliveryTag = delivery.tag;
+      fields.messageFormat = delivery.messageFormat;
+      fields.settled = delivery.settled || undefined;
+      if (!delivery.settled) this.outgoingUnsettled.set(delivery.id, delivery);
+    } else {
+      fields.deliveryId = undefined;
+      fields.deliveryTag = undefined;
+      fields.messageFormat = undefined;
+      fields.settled = undefined;
+    }
+    fields.more = end < payload.length || undefined;
+    this.engine.writeFrame(this.channel, compositeSpecs.transfer, fields, start === 0 && end === payload.length ? payload : payload.subarray(start, end));
+    delivery.offset = end;
+    this.nextOutgoingId = serialAdd(this.nextOutgoingId, 1);
+    this.remoteIncomingWindow--;
+  }
+
+  /** Aborts a sender delivery whose frames are not all written (spec 2.6.13). */
+  abortDelivery(delivery: EngineDelivery): void {
+    const link = delivery.link;
+    const i = link.outgoing.indexOf(delivery);
+    if (i < 0) return;
+    link.outgoing.splice(i, 1);
+    delivery.aborted = true;
+    delivery.settled = true;
+    if (delivery.offset > 0 && this.localState === 'open') {
+      this.engine.writeFrame(this.channel, compositeSpecs.transfer, { handle: link.handle, aborted: true, settled: true });
+      this.nextOutgoingId = serialAdd(this.nextOutgoingId, 1);
+      this.remoteIncomingWindow--;
+      this.outgoingUnsettled.delete(delivery.id);
+    }
+  }
+
+  // ---- Transfers in ----
+
+  onTransfer(fields: TransferFields, payload: Uint8Array | undefined): void {
+    const link = this.remoteHandles.get(fields.handle);
+    if (!link || link.role !== 'receiver') {
+      this.engine.failSession(this, { condition: 'amqp:session:unattached-handle', description: `transfer for handle ${fields.handle}, which is not an attached receiving link` });
+      return;
+    }
+    if (this.incomingWindow <= 0) {
+      this.engine.failSession(this, { condition: 'amqp:session:window-violation', description: 'transfer beyond the incoming window' });
+      return;
+    }
+    this.incomingWindow--;
+    this.nextIncomingId = serialAdd(this.nextIncomingId, 1);
+    if (this.incomingWindow < this.initialIncomingWindow / 2) {
+      this.incomingWindow = this.initialIncomingWindow;
+      this.scheduleSessionFlow();
+    }
+    if (link.localState !== 'open') return; // detached by us: drop what is still in flight
+    let delivery = link.current;
+    if (delivery === undefined) {
+      if (fields.aborted) return; // an abort of a delivery whose frames we never saw
+      if (fields.deliveryId === undefined || fields.deliveryTag === undefined) {
+        this.engine.failConnection({ condition: 'amqp:invalid-field', description: 'the first transfer of a delivery must carry delivery-id and delivery-tag' });
+        return;
+      }
+      delivery = new EngineDelivery(link, fields.deliveryTag, fields.messageFormat ?? 0, fields.settled ?? false);
+      delivery.id = fields.deliveryId;
+      delivery.remoteSettled = fields.settled ?? false;
+      if (fields.state) delivery.remoteState = fields.state;
+      link.deliveryCount = serialAdd(link.deliveryCount, 1);
+      if (link.credit > 0) link.credit--;
+      link.current = delivery;
+    } else if (fields.settled) {
+      delivery.remoteSettled = true;
+      delivery.settled = true;
+    }
+    if (fields.aborted) {
+      link.current = undefined;
+      delivery.aborted = true;
+      delivery.chunks = undefined;
+      delivery.settled = true;
+      this.engine.emit({ type: 'deliveryAborted', link, delivery });
+      return;
+    }
+    if (payload !== undefined && payload.length > 0) {
+      delivery.size += payload.length;
+      const max = link.local.maxMessageSize;
+      if (max !== undefined && max > 0n && BigInt(delivery.size) > max) {
+        link.current = undefined;
+        link.detach(true, { condition: 'amqp:link:message-size-exceeded', description: `a message of more than ${max} bytes arrived` });
+        this.engine.emit({ type: 'linkLocalError', link, error: link.localError! });
+        return;
+      }
+      if (delivery.payload === undefined && delivery.chunks === undefined) delivery.payload = payload;
+      else {
+        if (delivery.chunks === undefined) {
+          delivery.chunks = [delivery.payload!];
+          delivery.payload = undefined;
+        }
+        delivery.chunks.push(payload);
+      }
+    }
+    if (fields.more) return;
+    link.current = undefined;
+    if (delivery.chunks !== undefined) {
+      delivery.payload = Buffer.concat(delivery.chunks, delivery.size);
+      delivery.chunks = undefined;
+    } else if (delivery.payload === undefined) {
+      delivery.payload = new Uint8Array(0);
+    }
+    if (!delivery.settled) this.incomingUnsettled.set(delivery.id, delivery);
+    this.engine.emit({ type: 'delivery', link, delivery });
+  }
+
+  // ---- Dispositions ----
+
+  updateDelivery(delivery: EngineDelivery, state: DeliveryState | undefined, settle: boolean): void {
+    if (delivery.settled && !settle) return;
+    const wasSettled = delivery.settled;
+    delivery.localState = state;
+    if (settle) {
+      delivery.settled = true;
+      const map = delivery.link.role === 'sender' ? this.outgoingUnsettled : this.incomingUnsettled;
+      if (map.get(delivery.id) === delivery) map.delete(delivery.id);
+    }
+    // Nothing to tell the peer about a delivery it settled first, or that it never saw.
+    if (wasSettled || delivery.remoteSettled || delivery.id < 0 || this.localState !== 'open') return;
+    if (delivery.link.role === 'sender' && delivery.link.outgoing.includes(delivery)) return;
+    this.pendingDispositions.push(delivery);
+    this.engine.outputChanged();
+  }
+
+  onDisposition(fields: DispositionFields): void {
+    // role true: the peer is the receiver, so the deliveries are ours.
+    const map = fields.role ? this.outgoingUnsettled : this.incomingUnsettled;
+    const first = fields.first;
+    const last = fields.last ?? first;
+    const span = serialDiff(last, first);
+    if (span < 0) return;
+    const settled = fields.settled ?? false;
+    const apply = (delivery: EngineDelivery): void => {
+      if (fields.state !== undefined) delivery.remoteState = fields.state;
+      if (settled) {
+        delivery.remoteSettled = true;
+        map.delete(delivery.id);
+      }
+      this.engine.emit({ type: 'deliveryRemoteUpdate', delivery });
+    };
+    if (span < map.size) {
+      for (let i = 0, id = first; i <= span; i++, id = serialAdd(id, 1)) {
+        const d = map.get(id);
+        if (d) apply(d);
+      }
+    } else {
+      // A range wider than what is unsettled: walk the map, never the range (it may span 2^32).
+      for (const d of [...map.values()]) if (serialDiff(d.id, first) >= 0 && serialDiff(last, d.id) >= 0) apply(d);
+    }
+  }
+
+  // ---- Flow ----
+
+  scheduleLinkFlow(link: EngineLink): void {
+    if (link.flowPending) return;
+    link.flowPending = true;
+    this.pendingLinkFlows.push(link);
+    this.engine.outputChanged();
+  }
+
+  scheduleSessionFlow(): void {
+    this.sessionFlowPending = true;
+    this.engine.outputChanged();
+  }
+
+  onFlow(fields: FlowFields): void {
+    this.remoteIncomingWindow = serialDiff(serialAdd(fields.nextIncomingId ?? 0, fields.incomingWindow), this.nextOutgoingId);
+    this.remoteOutgoingWindow = fields.outgoingWindow;
+    if (fields.handle === undefined) {
+      if (fields.echo) this.scheduleSessionFlow();
+      this.pump();
+      return;
+    }
+    const link = this.remoteHandles.get(fields.handle);
+    if (!link) {
+      this.engine.failSession(this, { condition: 'amqp:session:unattached-handle', description: `flow for handle ${fields.handle}, which is not attached` });
+      return;
+    }
+    link.available = fields.available ?? link.available;
+    if (link.role === 'sender') {
+      const deliveryCount = fields.deliveryCount ?? link.remote?.initialDeliveryCount ?? 0;
+      link.credit = Math.max(0, serialDiff(serialAdd(deliveryCount, fields.linkCredit ?? 0), link.deliveryCount));
+      link.drain = fields.drain ?? false;
+      if (link.drain) this.engine.outputChanged();
+      this.engine.emit({ type: 'linkFlow', link });
+    } else if (fields.deliveryCount !== undefined) {
+      if (link.onSenderState(fields.deliveryCount)) this.engine.emit({ type: 'linkDrained', link });
+    }
+    if (fields.echo) this.scheduleLinkFlow(link);
+    this.pump();
+  }
+
+  private flowFields(link: EngineLink | undefined): FlowFields {
+    const fields: FlowFields = {
+      nextIncomingId: this.remoteState === 'open' ? this.nextIncomingId : undefined,
+      incomingWindow: this.incomingWindow,
+      nextOutgoingId: this.nextOutgoingId,
+      outgoingWindow: OUTGOING_WINDOW,
+    };
+    if (link) {
+      fields.handle = link.handle;
+      fields.deliveryCount = link.deliveryCount;
+      fields.linkCredit = link.credit;
+      fields.drain = link.drain || undefined;
+      if (link.role === 'sender') fields.available = link.outgoing.length;
+    }
+    return fields;
+  }
+
+  /** Writes what waits for the end of the turn: drains, flows and coalesced dispositions. */
+  flush(): void {
+    if (this.localState !== 'open') return;
+    for (const link of this.localHandles) {
+      // A sender asked to drain with nothing left to send gives its credit back (spec 2.6.7).
+      if (link && link.role === 'sender' && link.drain && link.outgoing.length === 0 && link.isOpen) {
+        link.deliveryCount = serialAdd(link.deliveryCount, link.credit);
+        link.credit = 0;
+        link.drain = false;
+        this.engine.writeFrame(this.channel, compositeSpecs.flow, { ...this.flowFields(link), drain: true });
+      }
+    }
+    if (this.pendingLinkFlows.length > 0) {
+      for (const link of this.pendingLinkFlows) {
+        link.flowPending = false;
+        if (link.localState === 'open' && link.handle >= 0) this.engine.writeFrame(this.channel, compositeSpecs.flow, this.flowFields(link));
+      }
+      this.pendingLinkFlows.length = 0;
+      this.sessionFlowPending = false;
+    }
+    if (this.sessionFlowPending) {
+      this.sessionFlowPending = false;
+      this.engine.writeFrame(this.channel, compositeSpecs.flow, this.flowFields(undefined));
+    }
+    if (this.pendingDispositions.length > 0) this.writeDispositions();
+  }
+
+  private writeDispositions(): void {
+    const pending = this.pendingDispositions;
+    let i = 0;
+    while (i < pending.length) {
+      const first = pending[i]!;
+      const role = first.link.role === 'receiver';
+      let last = first;
+      let j = i + 1;
+      // Merge a run of consecutive ids only when the states are provably the same.
+      if (isMergeable(first.localState)) {
+        while (j < pending.length) {
+          const next = pending[j]!;
+          if (next.id !== serialAdd(last.id, 1) || (next.link.role === 'receiver') !== role || next.settled !== first.settled) break;
+          if (!sameSimpleState(first.localState, next.localState)) break;
+          last = next;
+          j++;
+        }
+      }
+      this.engine.writeFrame(this.channel, compositeSpecs.disposition, {
+        role,
+        first: first.id,
+        last: last === first ? undefined : last.id,
+        settled: first.settled || undefined,
+        state: first.localState,
+      });
+      i = j;
+    }
+    pending.length = 0;
+  }
+
+  /** Drops every link and delivery (the session ended or the connection went). */
+  clear(): void {
+    this.sendQueue.length = 0;
+    this.pendingDispositions.length = 0;
+    this.pendingLinkFlows.length = 0;
+  }
+}
+
+function linkKey(name: string, role: string): string {
+  return `${role}:${name}`;
+}
+
+function isMergeable(state: DeliveryState | undefined): boolean {
+  return state === undefined || state.kind === 'accepted' || state.kind === 'released';
+}
+
+function sameSimpleState(a: DeliveryState | undefined, b: DeliveryState | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.kind === b.kind && isMergeable(b);
+}
