@@ -573,7 +573,11 @@ function writeField(w: ByteWriter, spec: CompositeSpec, field: FieldSpec, value:
     case 'timestamp':
       if (value instanceof Date) writeTimestamp(w, value);
       else if (typeof value === 'number') writeTimestamp(w, new Date(value));
-      else throw fieldError(spec, field, 'a Date or milliseconds', value);
+      else if (typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX) {
+        // Beyond the range of Date a timestamp field decodes as bigint milliseconds: send it on as it came.
+        w.u8(0x83);
+        w.i64(value);
+      } else throw fieldError(spec, field, 'a Date or milliseconds', value);
       return;
     case 'fields':
       if (value instanceof Map) writeMap(w, value, depth, false);

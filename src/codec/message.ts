@@ -55,10 +55,10 @@ export interface MessageProperties {
   contentType?: string;
   /** A content coding such as `gzip`, sent as a symbol. */
   contentEncoding?: string;
-  /** A `Date`, or milliseconds since the epoch when sending. */
-  absoluteExpiryTime?: Date | number;
-  /** A `Date`, or milliseconds since the epoch when sending. */
-  creationTime?: Date | number;
+  /** A `Date`, or milliseconds since the epoch when sending; a `bigint` of milliseconds beyond the range of `Date`. */
+  absoluteExpiryTime?: Date | number | bigint;
+  /** A `Date`, or milliseconds since the epoch when sending; a `bigint` of milliseconds beyond the range of `Date`. */
+  creationTime?: Date | number | bigint;
   groupId?: string;
   groupSequence?: number;
   replyToGroupId?: string;
