@@ -59,3 +59,102 @@ export class EncodeError extends AmqpError {
     super('amqp:invalid-field', message);
   }
 }
+
+/** Which endpoint an error ended: what the caller must rebuild. */
+export type EndpointKind = 'connection' | 'session' | 'link';
+
+/** The peer closed, ended or detached an endpoint, with or without an error. */
+export class EndpointClosedError extends AmqpError {
+  /** Which endpoint ended. */
+  readonly endpoint: EndpointKind;
+  /** True when the peer ended it; false when we did (or the connection under it went). */
+  readonly byPeer: boolean;
+
+  constructor(endpoint: EndpointKind, condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; cause?: unknown; byPeer?: boolean }) {
+    super(condition, message, options);
+    this.endpoint = endpoint;
+    this.byPeer = options?.byPeer ?? true;
+  }
+}
+
+/** The connection was closed, by the peer (with its condition) or by us. Reconnect to go on. */
+export class ConnectionClosedError extends EndpointClosedError {
+  constructor(condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; cause?: unknown; byPeer?: boolean }) {
+    super('connection', condition, message, options);
+  }
+}
+
+/**
+ * The connection's socket closed or failed without an AMQP close: the network, the peer process,
+ * or a refused connection. Condition `amqp:connection:forced`. The `cause` is the socket error.
+ */
+export class ConnectionLostError extends ConnectionClosedError {
+  constructor(message: string, cause?: unknown) {
+    super('amqp:connection:forced', message, { cause, byPeer: false });
+  }
+}
+
+/** SASL authentication failed or no acceptable mechanism was offered. Condition `amqp:unauthorized-access`. */
+export class AuthenticationError extends ConnectionClosedError {
+  constructor(message: string) {
+    super('amqp:unauthorized-access', message, { byPeer: true });
+  }
+}
+
+/** A session ended. Create a new session (or its links on another) to go on. */
+export class SessionClosedError extends EndpointClosedError {
+  constructor(condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; byPeer?: boolean }) {
+    super('session', condition, message, options);
+  }
+}
+
+/** A link was detached or closed. Create a new sender or receiver to go on. */
+export class LinkClosedError extends EndpointClosedError {
+  constructor(condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; byPeer?: boolean }) {
+    super('link', condition, message, options);
+  }
+}
+
+/** The outcome the peer gave a delivery that was not accepted. */
+export type UnacceptedOutcome =
+  | { kind: 'rejected'; error?: AmqpErrorFields | undefined }
+  | { kind: 'released' }
+  | { kind: 'modified'; deliveryFailed?: boolean | undefined; undeliverableHere?: boolean | undefined; messageAnnotations?: Record<string, unknown> | undefined };
+
+/** The peer did not accept a message: rejected, released or modified. `outcome` is what it said. */
+export class DeliveryError extends AmqpError {
+  readonly outcome: UnacceptedOutcome;
+
+  constructor(condition: string, message: string, outcome: UnacceptedOutcome, options?: { description?: string; info?: Record<string, unknown> }) {
+    super(condition, message, options);
+    this.outcome = outcome;
+  }
+}
+
+/** The peer rejected the message (it is invalid for the peer); `condition` is the peer's reason. */
+export class DeliveryRejectedError extends DeliveryError {}
+/** The peer released the message without processing it: it may be sent again. Condition `amqp:released`. */
+export class DeliveryReleasedError extends DeliveryError {}
+/** The peer modified the message's state without accepting it (e.g. delivery-failed). Condition `amqp:modified`. */
+export class DeliveryModifiedError extends DeliveryError {}
+
+/** An operation did not finish within its timeout. Condition `quark:timeout`. */
+export class TimeoutError extends AmqpError {
+  constructor(message: string) {
+    super('quark:timeout', message);
+  }
+}
+
+/** An operation was cancelled through its AbortSignal. Condition `quark:aborted`; `cause` is the signal's reason. */
+export class AbortError extends AmqpError {
+  constructor(message: string, reason?: unknown) {
+    super('quark:aborted', message, reason === undefined ? undefined : { cause: reason });
+  }
+}
+
+/** An operation was asked of an endpoint in the wrong state (e.g. sending on a closed sender). Condition `amqp:illegal-state`. */
+export class IllegalStateError extends AmqpError {
+  constructor(message: string) {
+    super('amqp:illegal-state', message);
+  }
+}

@@ -3,7 +3,27 @@
  *
  * @packageDocumentation
  */
-export { AmqpError, DecodeError, EncodeError, type AmqpErrorFields } from './errors.js';
+export {
+  AbortError,
+  AmqpError,
+  AuthenticationError,
+  ConnectionClosedError,
+  ConnectionLostError,
+  DecodeError,
+  DeliveryError,
+  DeliveryModifiedError,
+  DeliveryRejectedError,
+  DeliveryReleasedError,
+  EncodeError,
+  EndpointClosedError,
+  IllegalStateError,
+  LinkClosedError,
+  SessionClosedError,
+  TimeoutError,
+  type AmqpErrorFields,
+  type EndpointKind,
+  type UnacceptedOutcome,
+} from './errors.js';
 export {
   AmqpArray,
   Described,
@@ -58,3 +78,14 @@ export type {
   Source,
   Target,
 } from './codec/composite-types.js';
+export { connect, Connection, type ConnectOptions } from './client/connection.js';
+export { Session, type SessionOptions } from './client/session.js';
+export { Link } from './client/link.js';
+export { Sender, type SendOptions, type SendResult } from './client/sender.js';
+export { Receiver } from './client/receiver.js';
+export { Delivery, type ModifyOptions } from './client/delivery.js';
+export type { CallOptions } from './client/cancellation.js';
+export type { LinkOptions, ReceiverOptions, SenderOptions, TerminusOptions } from './client/link-options.js';
+export type { QuarkEvent, QuarkEventType } from './client/events.js';
+export { listen, Listener, type ListenOptions, type SaslCredentials } from './server/listener.js';
+export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';

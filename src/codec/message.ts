@@ -76,7 +76,8 @@ export interface Message extends MessageHeader, MessageProperties {
    * The body. With `bodyType` `'value'` (the default, except for a `Uint8Array` body), any value.
    * With `'data'`, a `Uint8Array` (one data section) or an array of them (several sections).
    * With `'sequence'`, an array of lists, one per amqp-sequence section.
-   * `undefined` sends no body section; `null` sends an amqp-value of null.
+   * `undefined` sends no body section (a message with no section at all gets an amqp-value of
+   * null, as a message cannot be empty); `null` sends an amqp-value of null.
    */
   body?: AmqpValue;
   /**
@@ -128,6 +129,7 @@ function writeKeyedSection(w: ByteWriter, code: number, value: unknown, name: st
 /** Writes the sections of a message into `w` (the engine's path: no intermediate buffer). */
 export function writeMessage(w: ByteWriter, message: Message): void {
   if (message === null || typeof message !== 'object') throw new EncodeError(`a message must be an object, got ${message === null ? 'null' : typeof message}`);
+  const start = w.pos;
   if (hasAnyField(message, headerSpec)) {
     if (message.ttl !== undefined && !(Number.isInteger(message.ttl) && message.ttl >= 0)) {
       throw new EncodeError(`message.ttl must be a whole number of milliseconds, got ${String(message.ttl)}`);
@@ -139,6 +141,11 @@ export function writeMessage(w: ByteWriter, message: Message): void {
   if (hasAnyField(message, propertiesSpec)) writeComposite(w, propertiesSpec, message);
   writeKeyedSection(w, SECTION.applicationProperties, message.applicationProperties, 'applicationProperties', false);
   writeBody(w, message);
+  if (w.pos === start) {
+    // A message with no section at all is not a message (spec 3.2): send an amqp-value of null.
+    writeSectionDescriptor(w, SECTION.amqpValue);
+    w.u8(0x40);
+  }
   writeKeyedSection(w, SECTION.footer, message.footer, 'footer', true);
 }
 
@@ -149,7 +156,7 @@ function writeBody(w: ByteWriter, message: Message): void {
     case 'value':
       if (body === undefined) return;
       writeSectionDescriptor(w, SECTION.amqpValue);
-      writeValue(w, body, 1);
+      writeValue(w, body, 0); // A section descriptor is no level of nesting to the decoder.
       return;
     case 'data': {
       const sections = body instanceof Uint8Array ? [body] : body;
@@ -168,7 +175,7 @@ function writeBody(w: ByteWriter, message: Message): void {
       }
       for (const section of body) {
         writeSectionDescriptor(w, SECTION.amqpSequence);
-        writeValue(w, section, 1);
+        writeValue(w, section, 0);
       }
       return;
     }

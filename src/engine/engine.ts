@@ -12,6 +12,7 @@ import { compositeSpecs, type AttachFields, type BeginFields, type CompositeSpec
 import { AmqpError, DecodeError } from '../errors.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { EngineEvent } from './events.js';
+import { frameLog, traceFrame } from './frame-trace.js';
 import { chooseSaslMechanism, type SaslClientOptions } from './sasl.js';
 import { EngineSession, type SessionOptions } from './session.js';
 
@@ -283,6 +284,7 @@ export class ProtocolEngine {
 
   private onFrame(buf: Buffer, pos: number, header: FrameHeader): void {
     const frame = decodeFrame(buf, pos, header);
+    if (frameLog.enabled) traceFrame('<-', frame.channel, frame.performative, frame.payload?.length ?? 0);
     if (this.phase === 'sasl') {
       if (frame.type !== SASL_FRAME_TYPE || !frame.performative) throw new DecodeError('expected a SASL frame', pos, 'amqp:connection:framing-error');
       this.onSaslFrame(frame);
@@ -368,6 +370,7 @@ export class ProtocolEngine {
       desiredCapabilities: o.desiredCapabilities,
       properties: o.properties,
     };
+    if (frameLog.enabled) traceFrame('->', 0, { kind: 'open', ...fields }, 0);
     writeFrame(this.out, AMQP_FRAME_TYPE, 0, compositeSpecs.open, fields);
     this.openSent = true;
     if (this.deferred) {
@@ -491,6 +494,7 @@ export class ProtocolEngine {
   /** Writes one AMQP frame (or keeps it until our open has gone out). */
   writeFrame(channel: number, spec: CompositeSpec, fields: object, payload?: Uint8Array): void {
     if (this.finished) return;
+    if (frameLog.enabled) traceFrame('->', channel, { kind: spec.name, ...fields }, payload?.length ?? 0);
     if (!this.openSent) {
       writeFrame((this.deferred ??= new ByteWriter(1024)), AMQP_FRAME_TYPE, channel, spec, fields, payload);
       return;
@@ -500,6 +504,7 @@ export class ProtocolEngine {
   }
 
   private writeSaslFrame(spec: CompositeSpec, fields: object): void {
+    if (frameLog.enabled) traceFrame('->', 0, { kind: spec.name, ...fields }, 0);
     writeFrame(this.out, SASL_FRAME_TYPE, 0, spec, fields);
     this.outputChanged();
   }
@@ -595,6 +600,12 @@ export class ProtocolEngine {
       }
       const due = this.lastOutput + interval;
       next = next === undefined ? due : Math.min(next, due);
+    }
+    if (next !== undefined) {
+      // Activity is only noticed at ticks, so tick often enough to see silence (or send a
+      // heartbeat) within a quarter of the shorter timeout of lateness.
+      const shortest = Math.min(localIdle > 0 ? localIdle : Infinity, this.remoteIdleTimeout > 0 ? this.remoteIdleTimeout : Infinity);
+      next = Math.min(next, now + shortest / 4);
     }
     this.dispatch();
     return next;

@@ -1,0 +1,51 @@
+/**
+ * Cancellation of async calls: an AbortSignal, a timeout, or both. One watcher per call, removed
+ * when the call settles, so that nothing (listener or timer) outlives it.
+ */
+import { AbortError, TimeoutError, type AmqpError } from '../errors.js';
+
+/** Options every async call of Quark takes. */
+export interface CallOptions {
+  /** Cancels the call. What a cancelled call leaves behind is said on each method. */
+  signal?: AbortSignal | undefined;
+  /** Milliseconds after which the call fails with a `TimeoutError`. No timeout when absent. */
+  timeout?: number | undefined;
+}
+
+const noop = (): void => {};
+
+/**
+ * Calls `cancel` with an `AbortError` or `TimeoutError` if the signal fires or the timeout passes
+ * first. Returns the function that stops watching; call it when the operation settles.
+ * `what` names the operation in the error message, e.g. "send to orders".
+ */
+export function watchCancellation(options: CallOptions | undefined, what: string, cancel: (error: AmqpError) => void): () => void {
+  const signal = options?.signal;
+  const timeout = options?.timeout;
+  if (signal === undefined && timeout === undefined) return noop;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
+    throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
+  }
+  if (signal?.aborted) {
+    cancel(new AbortError(`${what} was aborted`, signal.reason));
+    return noop;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = (): void => {
+    stop();
+    cancel(new AbortError(`${what} was aborted`, signal?.reason));
+  };
+  const stop = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    signal?.removeEventListener('abort', onAbort);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (timeout !== undefined) {
+    timer = setTimeout(() => {
+      stop();
+      cancel(new TimeoutError(`${what} did not complete within ${timeout} ms`));
+    }, timeout);
+  }
+  return stop;
+}

@@ -1,0 +1,109 @@
+/** A message received by a {@link Receiver}, and the ways to settle it. */
+import type { DeliveryState } from '../codec/composite-types.js';
+import { decodeMessage, type Annotations, type Message } from '../codec/message.js';
+import type { EngineDelivery } from '../engine/delivery.js';
+import { IllegalStateError, type AmqpErrorFields } from '../errors.js';
+import type { Receiver } from './receiver.js';
+
+/** How to modify a delivery instead of accepting it (spec 3.4.5). */
+export interface ModifyOptions {
+  /** Count this as a failed delivery attempt (the peer increments delivery-count). */
+  deliveryFailed?: boolean | undefined;
+  /** Do not deliver the message to this receiver again. */
+  undeliverableHere?: boolean | undefined;
+  /** Message annotations the peer merges into the message. */
+  annotations?: Annotations | undefined;
+}
+
+export class Delivery {
+  /** The receiver the message arrived on. */
+  readonly receiver: Receiver;
+  readonly #delivery: EngineDelivery;
+  #message: Message | undefined;
+
+  /** @internal Deliveries are made by receivers. */
+  constructor(receiver: Receiver, delivery: EngineDelivery) {
+    this.receiver = receiver;
+    this.#delivery = delivery;
+  }
+
+  /**
+   * The message, decoded on first access. Throws `DecodeError` if the sender sent bytes that are
+   * not a valid AMQP message; `reject()` such a delivery.
+   */
+  get message(): Message {
+    return (this.#message ??= decodeMessage(this.payload));
+  }
+
+  /** The message's bytes as they arrived (the bare message and its annotations). */
+  get payload(): Uint8Array {
+    return this.#delivery.payload ?? new Uint8Array(0);
+  }
+
+  /** The delivery tag the sender chose. */
+  get tag(): Uint8Array {
+    return this.#delivery.tag;
+  }
+
+  /** The message format (0 for standard AMQP messages). */
+  get messageFormat(): number {
+    return this.#delivery.messageFormat;
+  }
+
+  /** Whether we have settled it (accept, reject, release and modify settle it). */
+  get settled(): boolean {
+    return this.#delivery.settled;
+  }
+
+  /** Whether the sender settled it (always true for at-most-once). */
+  get remoteSettled(): boolean {
+    return this.#delivery.remoteSettled;
+  }
+
+  /** The state we gave it, once we did. */
+  get state(): DeliveryState | undefined {
+    return this.#delivery.localState;
+  }
+
+  /** Accepts the message: the sender's `send()` resolves. */
+  accept(): void {
+    this.#settle({ kind: 'accepted' });
+  }
+
+  /**
+   * Rejects the message as invalid: the sender's `send()` fails with `DeliveryRejectedError`
+   * carrying this error. A broker usually dead-letters or drops it.
+   */
+  reject(error?: AmqpErrorFields | string): void {
+    const e = typeof error === 'string' ? { condition: 'amqp:internal-error', description: error } : error;
+    this.#settle({ kind: 'rejected', error: e === undefined ? undefined : { condition: e.condition, description: e.description, info: e.info as Record<string, never> | undefined } });
+  }
+
+  /** Releases the message unprocessed: the peer may deliver it again, to us or another receiver. */
+  release(): void {
+    this.#settle({ kind: 'released' });
+  }
+
+  /** Gives the message back modified: a failed attempt, and/or not to be delivered here again. */
+  modify(options: ModifyOptions = {}): void {
+    this.#settle({
+      kind: 'modified',
+      deliveryFailed: options.deliveryFailed,
+      undeliverableHere: options.undeliverableHere,
+      messageAnnotations: options.annotations,
+    });
+  }
+
+  #settle(state: DeliveryState): void {
+    const d = this.#delivery;
+    if (d.settled) {
+      if (d.remoteSettled && d.localState === undefined) return; // pre-settled by the sender: nothing to say
+      throw new IllegalStateError(`this message was already settled (${d.localState?.kind ?? 'settled'}); a delivery is settled once`);
+    }
+    if (!this.receiver.isOpen) {
+      throw new IllegalStateError(`cannot settle a message of receiver ${this.receiver.name}: the link is closed. The peer will deliver the message again.`);
+    }
+    // In receiver-settle-mode second we give the outcome now and settle once the sender has.
+    d.update(state, !this.receiver.settlesSecond);
+  }
+}

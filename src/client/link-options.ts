@@ -1,0 +1,120 @@
+/**
+ * Options of senders and receivers, and their translation into the attach's source and target
+ * (spec, messaging 3.5). Checked once here, at the edge; the engine trusts what it gets.
+ */
+import type { Fields, Source, Target } from '../codec/composite-types.js';
+import type { AmqpValue } from '../codec/values.js';
+import type { CallOptions } from './cancellation.js';
+
+/** A terminus (source or target) described in words rather than spec numbers. */
+export interface TerminusOptions {
+  /** The node's address. */
+  address?: string | undefined;
+  /** What the node keeps over a detach: `none` (default), `configuration`, or `unsettled-state` (durable subscriptions). */
+  durable?: 'none' | 'configuration' | 'unsettled-state' | undefined;
+  /** When the terminus expires: `session-end` (default), `link-detach`, `connection-close` or `never`. */
+  expiryPolicy?: 'link-detach' | 'session-end' | 'connection-close' | 'never' | undefined;
+  /** Seconds the terminus lives after its expiry point. Default 0. */
+  timeout?: number | undefined;
+  /** Ask the peer to create a node (e.g. a temporary reply queue); its address arrives in the peer's attach. */
+  dynamic?: boolean | undefined;
+  /** Properties of the node the peer should create, for `dynamic`. */
+  dynamicNodeProperties?: Fields | undefined;
+  /** Source only: `move` (consume, the default of queues) or `copy` (browse). */
+  distributionMode?: 'move' | 'copy' | undefined;
+  /** Source only: filters keyed by name, e.g. `{ selector: described(symbol('apache.org:selector-filter:string'), "x > 1") }`. */
+  filter?: Record<string, AmqpValue> | undefined;
+  /** Capabilities of the terminus, e.g. `['topic']`, `['queue']`. */
+  capabilities?: string[] | undefined;
+  /** Source only: the outcomes the receiver may use. */
+  outcomes?: string[] | undefined;
+}
+
+/** Options shared by senders and receivers. */
+export interface LinkOptions extends CallOptions {
+  /** The link name, unique on the connection. Default: made from a counter and the container id. */
+  name?: string | undefined;
+  /** Link properties (attach properties), keyed by symbol name. */
+  properties?: Fields | undefined;
+  offeredCapabilities?: string[] | undefined;
+  desiredCapabilities?: string[] | undefined;
+  /**
+   * `at-least-once` (default): the peer settles each message after processing it.
+   * `at-most-once`: messages are pre-settled, and may be lost.
+   */
+  deliveryMode?: 'at-least-once' | 'at-most-once' | undefined;
+  /** The receiver settle mode: `first` (default) or `second` (the receiver settles after the sender). */
+  rcvSettleMode?: 'first' | 'second' | undefined;
+}
+
+/** Options of a sender. */
+export interface SenderOptions extends LinkOptions {
+  /** Where messages go: an address, a terminus, or `null` for an anonymous relay (each message's `to` decides). */
+  target?: string | TerminusOptions | null | undefined;
+  /** The sender's own terminus. */
+  source?: TerminusOptions | undefined;
+}
+
+/** Options of a receiver. */
+export interface ReceiverOptions extends LinkOptions {
+  /** Where messages come from: an address or a terminus (with filters, distribution mode, ...). */
+  source?: string | TerminusOptions | undefined;
+  /** The receiver's own terminus. */
+  target?: TerminusOptions | undefined;
+  /**
+   * The credit window: how many messages may be in flight to this receiver. Refilled
+   * automatically as messages are taken. 0 turns the window off: grant credit with `addCredit()`.
+   * Default 100.
+   */
+  credit?: number | undefined;
+  /** Accept each message as soon as it is taken from the receiver. Default false. */
+  autoAccept?: boolean | undefined;
+  /** The largest message accepted, in bytes; larger ones close the link with `amqp:link:message-size-exceeded`. */
+  maxMessageSize?: number | undefined;
+}
+
+const DURABILITY = { none: 0, configuration: 1, 'unsettled-state': 2 } as const;
+const EXPIRY = new Set(['link-detach', 'session-end', 'connection-close', 'never']);
+
+function terminusFields(t: TerminusOptions, role: 'source' | 'target'): Record<string, unknown> {
+  if (t.durable !== undefined && !(t.durable in DURABILITY)) throw new TypeError(`${role}.durable must be 'none', 'configuration' or 'unsettled-state', got ${JSON.stringify(t.durable)}`);
+  if (t.expiryPolicy !== undefined && !EXPIRY.has(t.expiryPolicy)) throw new TypeError(`${role}.expiryPolicy must be one of ${[...EXPIRY].join(', ')}, got ${JSON.stringify(t.expiryPolicy)}`);
+  if (t.address !== undefined && typeof t.address !== 'string') throw new TypeError(`${role}.address must be a string`);
+  return {
+    address: t.address,
+    durable: t.durable === undefined ? undefined : DURABILITY[t.durable],
+    expiryPolicy: t.expiryPolicy,
+    timeout: t.timeout,
+    dynamic: t.dynamic,
+    dynamicNodeProperties: t.dynamicNodeProperties,
+    capabilities: t.capabilities,
+  };
+}
+
+/** The attach `source` for options given as an address or a terminus. */
+export function toSource(options: string | TerminusOptions | undefined): Source {
+  const t: TerminusOptions = typeof options === 'string' ? { address: options } : options ?? {};
+  if (t.distributionMode !== undefined && t.distributionMode !== 'move' && t.distributionMode !== 'copy') {
+    throw new TypeError(`source.distributionMode must be 'move' or 'copy', got ${JSON.stringify(t.distributionMode)}`);
+  }
+  return {
+    kind: 'source',
+    ...terminusFields(t, 'source'),
+    distributionMode: t.distributionMode,
+    filter: t.filter,
+    outcomes: t.outcomes,
+  } as Source;
+}
+
+/** The attach `target` for options given as an address or a terminus. */
+export function toTarget(options: string | TerminusOptions | undefined): Target {
+  const t: TerminusOptions = typeof options === 'string' ? { address: options } : options ?? {};
+  return { kind: 'target', ...terminusFields(t, 'target') } as Target;
+}
+
+/** Checks a credit option; returns the window (0 for manual credit). */
+export function checkCredit(credit: number | undefined): number {
+  if (credit === undefined) return 100;
+  if (!Number.isInteger(credit) || credit < 0 || credit > 0xffffffff) throw new TypeError(`credit must be a whole number from 0 to 4294967295, got ${String(credit)}`);
+  return credit;
+}

@@ -1,0 +1,199 @@
+/**
+ * What senders and receivers share: the attach handshake, detach and close, the link's errors,
+ * and its view of the connection's events.
+ */
+import { filter, type Observable } from 'rxjs';
+import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
+import type { EngineLink } from '../engine/link.js';
+import { AmqpError, LinkClosedError, type AmqpErrorFields } from '../errors.js';
+import { watchCancellation, type CallOptions } from './cancellation.js';
+import type { QuarkEvent } from './events.js';
+import type { Session } from './session.js';
+
+/** The settled state of a promise the link keeps for its open or close. */
+interface Waiter {
+  resolve: () => void;
+  reject: (error: AmqpError) => void;
+}
+
+export abstract class Link implements AsyncDisposable {
+  /** The session the link belongs to. */
+  readonly session: Session;
+  /** @internal The engine's link. */
+  readonly engineLink: EngineLink;
+  /** Why the link ended, once it has. */
+  error: AmqpError | undefined;
+  #opened: Waiter | undefined;
+  readonly #closeWaiters: Waiter[] = [];
+  #ended = false;
+  #closing = false;
+  #events$: Observable<QuarkEvent> | undefined;
+
+  /** @internal */
+  constructor(session: Session, engineLink: EngineLink) {
+    this.session = session;
+    this.engineLink = engineLink;
+    engineLink.context = this;
+  }
+
+  /** The link's name. */
+  get name(): string {
+    return this.engineLink.name;
+  }
+
+  /** True from the peer's attach until either end detaches. */
+  get isOpen(): boolean {
+    return this.engineLink.isOpen && !this.#ended;
+  }
+
+  /** The source as the peer attached it (for a dynamic receiver, its `address` is the new node). */
+  get remoteSource(): Source | undefined {
+    return this.engineLink.remote?.source;
+  }
+
+  /** The target as the peer attached it. */
+  get remoteTarget(): Target | undefined {
+    const t = this.engineLink.remote?.target;
+    return t?.kind === 'target' ? t : undefined;
+  }
+
+  /** Every event of this link (a filtered view of `connection.events$`). */
+  get events$(): Observable<QuarkEvent> {
+    return (this.#events$ ??= this.session.connection.events$.pipe(filter((e) => 'link' in e && e.link === (this as unknown))));
+  }
+
+  /** @internal Sends the attach and waits for the peer's. */
+  attach(options: CallOptions | undefined): Promise<this> {
+    return new Promise<this>((resolve, reject) => {
+      const stop = watchCancellation(options, `attaching link ${this.name}`, (error) => {
+        this.#opened = undefined;
+        // The attach may still arrive: close the link so the peer does not keep it.
+        this.engineLink.detach(true);
+        this.session.connection.flushOutput();
+        reject(error);
+      });
+      this.#opened = {
+        resolve: () => {
+          stop();
+          resolve(this);
+        },
+        reject: (e) => {
+          stop();
+          reject(e);
+        },
+      };
+      try {
+        this.engineLink.open();
+      } catch (e) {
+        this.#opened = undefined;
+        stop();
+        reject(e);
+      }
+    });
+  }
+
+  /** @internal Answers the peer's attach (listening side): the link is open at once. */
+  acceptAttach(local: Partial<import('../engine/link.js').LinkAttachOptions>): this {
+    this.engineLink.open(local);
+    this.session.adopt(this);
+    this.session.connection.emit({ type: 'linkOpened', link: this as never });
+    return this;
+  }
+
+  /** @internal The peer attached. A refusal (no terminus) waits for the detach that follows. */
+  onRemoteOpen(): void {
+    const remote = this.engineLink.remote;
+    const refused = this.engineLink.role === 'sender'
+      ? remote?.target === undefined && this.engineLink.local.target !== undefined
+      : remote?.source === undefined;
+    if (refused) return;
+    const w = this.#opened;
+    this.#opened = undefined;
+    w?.resolve();
+    this.session.connection.emit({ type: 'linkOpened', link: this as never });
+  }
+
+  /** @internal The peer detached (the engine has answered). */
+  onRemoteClose(error: ErrorCondition | undefined, closed: boolean): void {
+    if (this.#closing) {
+      this.end(undefined); // The peer answered our detach.
+      return;
+    }
+    if (error) {
+      this.end(new LinkClosedError(error.condition, `The peer ${closed ? 'closed' : 'detached'} link ${this.name}: ${error.description ?? error.condition}.`, { description: error.description, info: error.info }));
+      return;
+    }
+    // A clean detach ends iterations quietly; what was pending (an attach, sends) still fails.
+    const refused = this.#opened !== undefined;
+    this.end(refused ? new LinkClosedError('amqp:not-found', `The peer refused link ${this.name} (it answered the attach with no terminus and gave no reason).`) : undefined,
+      new LinkClosedError('quark:closed-by-peer', `The peer ${closed ? 'closed' : 'detached'} link ${this.name} before this completed.`));
+  }
+
+  /**
+   * @internal The link ended, for whatever reason: settle every promise. `error` is why (undefined
+   * when we closed it); pending operations fail with `pendingError`, or a plain "closed" error.
+   */
+  end(error: AmqpError | undefined, pendingError?: AmqpError): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.error = error;
+    const reason = pendingError ?? error ?? new LinkClosedError('quark:closed', `Link ${this.name} was closed.`, { byPeer: false });
+    const opened = this.#opened;
+    this.#opened = undefined;
+    opened?.reject(reason);
+    this.failPending(reason);
+    for (const w of this.#closeWaiters.splice(0)) w.resolve();
+    this.session.forget(this);
+    this.session.connection.emit({ type: 'linkClosed', link: this as never, error });
+  }
+
+  /** Rejects what the subclass still has pending (sends, receives, drains). */
+  protected abstract failPending(error: AmqpError): void;
+
+  /**
+   * Closes the link: the peer forgets it (a durable subscription ends). Resolves once the peer
+   * has answered. Pending operations fail with `LinkClosedError`.
+   * If the signal fires or the timeout passes first, the link is closed on our side anyway.
+   */
+  close(options?: CallOptions & { error?: AmqpErrorFields }): Promise<void> {
+    return this.#detach(true, options);
+  }
+
+  /**
+   * Detaches the link without closing it: a durable terminus (e.g. a durable subscription) stays
+   * on the peer, to be attached again by name.
+   */
+  detach(options?: CallOptions & { error?: AmqpErrorFields }): Promise<void> {
+    return this.#detach(false, options);
+  }
+
+  #detach(closed: boolean, options: (CallOptions & { error?: AmqpErrorFields }) | undefined): Promise<void> {
+    if (this.#ended || this.engineLink.localState !== 'open') return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const stop = watchCancellation(options, `closing link ${this.name}`, (e) => {
+        this.end(undefined);
+        reject(e);
+      });
+      this.#closeWaiters.push({
+        resolve: () => {
+          stop();
+          resolve();
+        },
+        reject: (e) => {
+          stop();
+          reject(e);
+        },
+      });
+      const e = options?.error;
+      this.#closing = true;
+      this.engineLink.detach(closed, e ? { condition: e.condition, description: e.description } : undefined);
+      this.failPending(new LinkClosedError('quark:closed', `Link ${this.name} is being closed.`, { byPeer: false }));
+      if (this.engineLink.remoteState !== 'open') this.end(undefined);
+    });
+  }
+
+  /** Closes the link (for `await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The receiving end of a link: an async iterable of deliveries, `receive()`, a credit window
+ * refilled as messages are taken (or manual credit), drain, and an Observable of deliveries.
+ */
+import { Observable, type Subscriber } from 'rxjs';
+import type { EngineDelivery } from '../engine/delivery.js';
+import type { EngineLink } from '../engine/link.js';
+import { IllegalStateError, type AmqpError } from '../errors.js';
+import { watchCancellation, type CallOptions } from './cancellation.js';
+import { Delivery } from './delivery.js';
+import { Link } from './link.js';
+import type { Session } from './session.js';
+
+interface Waiter {
+  resolve: (delivery: Delivery) => void;
+  reject: (error: AmqpError) => void;
+  stop: () => void;
+}
+
+/** Settings a receiver is made with. */
+export interface ReceiverSettings {
+  credit: number;
+  autoAccept: boolean;
+  settlesSecond: boolean;
+}
+
+export class Receiver extends Link implements AsyncIterable<Delivery> {
+  /** @internal Whether we settle after the sender (receiver-settle-mode second). */
+  readonly settlesSecond: boolean;
+  readonly #window: number;
+  readonly #autoAccept: boolean;
+  readonly #buffer: Delivery[] = [];
+  #bufferHead = 0;
+  readonly #waiters: Waiter[] = [];
+  readonly #drainWaiters: { resolve: () => void; reject: (e: AmqpError) => void; stop: () => void }[] = [];
+  readonly #subscribers = new Set<Subscriber<Delivery>>();
+  /** No credit is granted while paused (after the last Observable subscriber left). */
+  #paused = false;
+
+  /** @internal */
+  constructor(session: Session, engineLink: EngineLink, settings: ReceiverSettings) {
+    super(session, engineLink);
+    this.#window = settings.credit;
+    this.#autoAccept = settings.autoAccept;
+    this.settlesSecond = settings.settlesSecond;
+    if (settings.credit > 0) engineLink.setCredit(settings.credit);
+  }
+
+  /** The source address (for a dynamic receiver, the address of the node the peer made). */
+  get address(): string | undefined {
+    return this.engineLink.remote?.source?.address ?? this.engineLink.local.source?.address;
+  }
+
+  /** Credit granted and not yet used. */
+  get credit(): number {
+    return this.engineLink.credit;
+  }
+
+  /** Messages that arrived and have not been taken yet. */
+  get buffered(): number {
+    return this.#buffer.length - this.#bufferHead;
+  }
+
+  /**
+   * Takes the next message, waiting for one. Rejects with `LinkClosedError` (or the connection's
+   * error) when the link ends first. Cancelled by its signal or timeout, it takes nothing: a
+   * message arriving later stays for the next call.
+   */
+  receive(options?: CallOptions): Promise<Delivery> {
+    if (this.buffered > 0) return Promise.resolve(this.#take());
+    if (!this.isOpen) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
+    return new Promise<Delivery>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, stop: noop };
+      waiter.stop = watchCancellation(options, `receive on ${this.name}`, (error) => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(error);
+      });
+      this.#waiters.push(waiter);
+      this.#paused = false;
+      this.#topUp();
+    });
+  }
+
+  /**
+   * Iterates over messages as they arrive. The loop ends when the link is closed by us, and
+   * throws when the peer or the connection ends it. Leaving the loop early leaves the link open.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
+    while (true) {
+      if (this.buffered === 0 && !this.isOpen) {
+        if (this.error) throw this.error;
+        return;
+      }
+      try {
+        yield await this.receive();
+      } catch (e) {
+        if (!this.isOpen && this.error === undefined) return;
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * The messages as an Observable. Credit flows while at least one subscriber is subscribed; when
+   * the last one leaves, the receiver grants no more credit and sets it to zero. Messages already
+   * in flight then stay buffered for `receive()` or the next subscriber (nothing is released or
+   * lost); messages already emitted stay with their subscriber to settle.
+   */
+  deliveries$(): Observable<Delivery> {
+    return new Observable<Delivery>((subscriber) => {
+      this.#subscribers.add(subscriber);
+      this.#paused = false;
+      while (this.buffered > 0 && !subscriber.closed) subscriber.next(this.#take());
+      if (!this.isOpen) {
+        if (this.error) subscriber.error(this.error);
+        else subscriber.complete();
+      }
+      this.#topUp();
+      return () => {
+        this.#subscribers.delete(subscriber);
+        if (this.#subscribers.size === 0 && this.#waiters.length === 0 && this.isOpen && this.#window > 0) {
+          this.#paused = true;
+          this.engineLink.setCredit(0);
+        }
+      };
+    });
+  }
+
+  /** Grants `n` more credit (with `credit: 0`, the only way messages come). */
+  addCredit(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new TypeError(`addCredit needs a whole number of messages, got ${String(n)}`);
+    if (!this.isOpen) throw this.error ?? new IllegalStateError(`receiver ${this.name} is closed`);
+    this.engineLink.addCredit(n);
+  }
+
+  /**
+   * Asks the sender to send what it has for the credit given, then give the rest back; resolves
+   * when it has (credit is then zero). Cancelled, the drain request stays with the peer.
+   */
+  drain(options?: CallOptions): Promise<void> {
+    if (!this.isOpen) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
+    if (this.engineLink.credit === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const w = { resolve, reject, stop: noop };
+      w.stop = watchCancellation(options, `drain on ${this.name}`, (e) => {
+        const i = this.#drainWaiters.indexOf(w);
+        if (i >= 0) this.#drainWaiters.splice(i, 1);
+        reject(e);
+      });
+      this.#drainWaiters.push(w);
+      this.#paused = true;
+      this.engineLink.requestDrain();
+    });
+  }
+
+  /** @internal The sender finished a drain. */
+  onDrained(): void {
+    for (const w of this.#drainWaiters.splice(0)) {
+      w.stop();
+      w.resolve();
+    }
+    this.session.connection.emit({ type: 'drained', link: this });
+  }
+
+  /** @internal A whole message arrived. */
+  onDelivery(engineDelivery: EngineDelivery): void {
+    const delivery = new Delivery(this, engineDelivery);
+    engineDelivery.context = delivery;
+    this.session.connection.emit({ type: 'message', link: this, delivery });
+    const waiter = this.#waiters.shift();
+    if (waiter) {
+      waiter.stop();
+      this.#consume(delivery);
+      waiter.resolve(delivery);
+      return;
+    }
+    if (this.#subscribers.size > 0) {
+      this.#consume(delivery);
+      for (const s of this.#subscribers) {
+        s.next(delivery);
+        break; // One subscriber takes each message, as competing consumers would.
+      }
+      return;
+    }
+    this.#buffer.push(delivery);
+  }
+
+  /** @internal The peer settled a message we received (receiver-settle-mode second), or changed its state. */
+  onDeliveryUpdate(engineDelivery: EngineDelivery): void {
+    if (engineDelivery.remoteSettled && !engineDelivery.settled && engineDelivery.localState !== undefined) engineDelivery.settle();
+  }
+
+  /** @internal The sender aborted a message. */
+  onAborted(): void {
+    this.session.connection.emit({ type: 'aborted', link: this });
+    this.#topUp();
+  }
+
+  #take(): Delivery {
+    const delivery = this.#buffer[this.#bufferHead]!;
+    this.#buffer[this.#bufferHead++] = undefined as unknown as Delivery;
+    if (this.#bufferHead === this.#buffer.length) {
+      this.#buffer.length = 0;
+      this.#bufferHead = 0;
+    }
+    this.#consume(delivery);
+    return delivery;
+  }
+
+  #consume(delivery: Delivery): void {
+    if (this.#autoAccept && !delivery.settled) delivery.accept();
+    this.#topUp();
+  }
+
+  /** Refills the credit window once half of it is used (one flow per half window, not per message). */
+  #topUp(): void {
+    const window = this.#window;
+    if (window === 0 || this.#paused || !this.isOpen) return;
+    const target = window - this.buffered;
+    if (target <= 0) return;
+    const credit = this.engineLink.credit;
+    if (credit === 0 || target - credit >= Math.ceil(window / 2)) this.engineLink.setCredit(target);
+  }
+
+  protected failPending(error: AmqpError): void {
+    for (const w of this.#waiters.splice(0)) {
+      w.stop();
+      w.reject(error);
+    }
+    for (const w of this.#drainWaiters.splice(0)) {
+      w.stop();
+      w.reject(error);
+    }
+    for (const s of [...this.#subscribers]) {
+      if (this.error) s.error(this.error);
+      else s.complete();
+    }
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,192 @@
+/** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
+import type { DeliveryState } from '../codec/composite-types.js';
+import { encodeMessage, type Message } from '../codec/message.js';
+import type { EngineDelivery } from '../engine/delivery.js';
+import {
+  DeliveryModifiedError,
+  DeliveryRejectedError,
+  DeliveryReleasedError,
+  EncodeError,
+  IllegalStateError,
+  type AmqpError,
+} from '../errors.js';
+import { watchCancellation, type CallOptions } from './cancellation.js';
+import { Link } from './link.js';
+
+/** Options of one `send()`. */
+export interface SendOptions extends CallOptions {
+  /** The delivery tag. Default: a counter. */
+  tag?: Uint8Array | undefined;
+}
+
+/** The outcome of a message the peer accepted, or undefined for a pre-settled (at-most-once) message. */
+export type SendResult = DeliveryState | undefined;
+
+interface PendingSend {
+  bytes: Uint8Array;
+  tag: Uint8Array | undefined;
+  resolve: (result: SendResult) => void;
+  reject: (error: AmqpError) => void;
+  stop: () => void;
+  sent: boolean;
+}
+
+export class Sender extends Link {
+  /** Sends waiting for credit (or for the socket to drain), oldest first. */
+  readonly #queue: PendingSend[] = [];
+  #queueHead = 0;
+
+  /** How many more messages the peer lets us send now. */
+  get credit(): number {
+    return this.engineLink.credit;
+  }
+
+  /** The target address (for a dynamic target, the one the peer made), or undefined for an anonymous relay. */
+  get address(): string | undefined {
+    const remote = this.engineLink.remote?.target;
+    const local = this.engineLink.local.target;
+    return (remote?.kind === 'target' ? remote.address : undefined) ?? (local?.kind === 'target' ? local.address : undefined);
+  }
+
+  /** Sends waiting for credit. */
+  get pending(): number {
+    return this.#queue.length - this.#queueHead;
+  }
+
+  /**
+   * Sends a message. Waits for credit without limit (use `timeout` or `signal` to bound the wait);
+   * many sends may be in flight at once, and messages go out in call order.
+   *
+   * Resolves when the peer settles the message as accepted, with its state; for an at-most-once
+   * sender, as soon as the message is handed to the connection (with `undefined`).
+   * Rejects with `DeliveryRejectedError`, `DeliveryReleasedError` or `DeliveryModifiedError` when
+   * the peer does not accept it; with `LinkClosedError`, `SessionClosedError` or a connection
+   * error when the link ends first; with `EncodeError` at once when the message cannot be encoded.
+   *
+   * Cancelled (signal or timeout) while waiting for credit: the message was not sent. Cancelled
+   * after it went out: it may have been delivered, and its outcome will not be known.
+   */
+  send(message: Message, options?: SendOptions): Promise<SendResult> {
+    let bytes: Uint8Array;
+    try {
+      if (this.engineLink.local.target === undefined && typeof message?.to !== 'string') {
+        throw new EncodeError('this sender is an anonymous relay (no target): every message needs a `to` address');
+      }
+      bytes = encodeMessage(message);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    if (!this.isOpen) {
+      return Promise.reject(this.error ?? new IllegalStateError(`cannot send on sender ${this.name}: it is ${this.engineLink.localState === 'open' ? 'not attached yet' : 'closed'}`));
+    }
+    return new Promise<SendResult>((resolve, reject) => {
+      const pending: PendingSend = { bytes, tag: options?.tag, resolve, reject, stop: noop, sent: false };
+      pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
+      if (this.#queue.length === this.#queueHead && this.engineLink.credit > 0 && !this.session.connection.blocked) this.#transmit(pending);
+      else this.#queue.push(pending);
+    });
+  }
+
+  #transmit(pending: PendingSend): void {
+    const delivery = this.engineLink.send(pending.bytes, { tag: pending.tag });
+    pending.sent = true;
+    if (delivery.settled) {
+      pending.stop();
+      pending.resolve(undefined);
+      return;
+    }
+    delivery.context = pending;
+  }
+
+  #cancel(pending: PendingSend, error: AmqpError): void {
+    if (!pending.sent) {
+      const i = this.#queue.indexOf(pending, this.#queueHead);
+      if (i >= 0) this.#queue.splice(i, 1);
+    }
+    // A sent message stays tracked by the engine; its outcome is ignored from now on.
+    pending.resolve = noop;
+    pending.reject(error);
+    pending.reject = noop;
+  }
+
+  /** @internal Credit arrived, or the socket drained: send what waits. */
+  onSendable(): void {
+    const q = this.#queue;
+    const connection = this.session.connection;
+    while (this.#queueHead < q.length && this.engineLink.credit > 0 && !connection.blocked && this.isOpen) {
+      const pending = q[this.#queueHead]!;
+      q[this.#queueHead++] = undefined as unknown as PendingSend;
+      this.#transmit(pending);
+    }
+    if (this.#queueHead === q.length) {
+      q.length = 0;
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024) {
+      q.splice(0, this.#queueHead);
+      this.#queueHead = 0;
+    }
+    if (this.engineLink.credit > 0) connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
+  }
+
+  /** @internal The peer gave an outcome or settled a delivery we sent. */
+  onDeliveryUpdate(delivery: EngineDelivery): void {
+    const state = delivery.remoteState;
+    const terminal = state !== undefined && state.kind !== 'received';
+    if (!terminal && !delivery.remoteSettled) return;
+    if (!delivery.settled) delivery.settle();
+    const pending = delivery.context as PendingSend | undefined;
+    delivery.context = undefined;
+    this.session.connection.emit({ type: 'settled', link: this, tag: delivery.tag, outcome: state });
+    if (!pending) return;
+    pending.stop();
+    switch (state?.kind) {
+      case undefined:
+      case 'accepted':
+        pending.resolve(state);
+        return;
+      case 'rejected': {
+        const e = state.error;
+        pending.reject(new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message on ${this.name}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info }));
+        return;
+      }
+      case 'released':
+        pending.reject(new DeliveryReleasedError('amqp:released', `The peer released the message on ${this.name} without processing it; it may be sent again.`, { kind: 'released' }));
+        return;
+      case 'modified':
+        pending.reject(new DeliveryModifiedError('amqp:modified', `The peer did not accept the message on ${this.name} (modified${state.deliveryFailed ? ', delivery failed' : ''}${state.undeliverableHere ? ', undeliverable here' : ''}).`, { kind: 'modified', deliveryFailed: state.deliveryFailed, undeliverableHere: state.undeliverableHere, messageAnnotations: state.messageAnnotations }));
+        return;
+      default:
+        pending.resolve(state);
+    }
+  }
+
+  protected failPending(error: AmqpError): void {
+    const q = this.#queue;
+    for (let i = this.#queueHead; i < q.length; i++) {
+      const p = q[i]!;
+      p.stop();
+      p.reject(error);
+    }
+    q.length = 0;
+    this.#queueHead = 0;
+    for (const d of this.engineLink.session.outgoingUnsettled.values()) {
+      if (d.link !== this.engineLink) continue;
+      const p = d.context as PendingSend | undefined;
+      d.context = undefined;
+      if (p) {
+        p.stop();
+        p.reject(error);
+      }
+    }
+    for (const d of this.engineLink.outgoing) {
+      const p = d.context as PendingSend | undefined;
+      d.context = undefined;
+      if (p) {
+        p.stop();
+        p.reject(error);
+      }
+    }
+  }
+}
+
+function noop(): void {}

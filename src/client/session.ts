@@ -1,0 +1,195 @@
+/** A session: a sequenced, windowed conversation on a connection that links are made on. */
+import type { ErrorCondition } from '../codec/composite-types.js';
+import { ReceiverSettleMode, SenderSettleMode } from '../engine/link.js';
+import type { EngineSession } from '../engine/session.js';
+import { IllegalStateError, SessionClosedError, type AmqpError } from '../errors.js';
+import { watchCancellation, type CallOptions } from './cancellation.js';
+import type { Connection } from './connection.js';
+import type { Link } from './link.js';
+import { checkCredit, toSource, toTarget, type ReceiverOptions, type SenderOptions } from './link-options.js';
+import { Receiver } from './receiver.js';
+import { Sender } from './sender.js';
+
+/** Options of a session. */
+export interface SessionOptions extends CallOptions {
+  /** Transfer frames the peer may send before we widen the window again. Default 8192. */
+  incomingWindow?: number | undefined;
+}
+
+export class Session implements AsyncDisposable {
+  readonly connection: Connection;
+  /** @internal */
+  readonly engineSession: EngineSession;
+  /** Why the session ended, once it has. */
+  error: AmqpError | undefined;
+  readonly #links = new Set<Link>();
+  #opened: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
+  #closeWaiters: (() => void)[] = [];
+  #ended = false;
+
+  /** @internal */
+  constructor(connection: Connection, engineSession: EngineSession) {
+    this.connection = connection;
+    this.engineSession = engineSession;
+    engineSession.context = this;
+  }
+
+  /** True from the peer's begin until either end ends the session. */
+  get isOpen(): boolean {
+    return !this.#ended && this.engineSession.localState === 'open' && this.engineSession.remoteState === 'open';
+  }
+
+  /** @internal Sends the begin and waits for the peer's. */
+  begin(options: CallOptions | undefined): Promise<this> {
+    return new Promise<this>((resolve, reject) => {
+      const stop = watchCancellation(options, 'beginning a session', (e) => {
+        this.#opened = undefined;
+        this.engineSession.end();
+        reject(e);
+      });
+      this.#opened = { resolve: () => { stop(); resolve(this); }, reject: (e) => { stop(); reject(e); } };
+      this.engineSession.open();
+    });
+  }
+
+  /** @internal */
+  onRemoteOpen(): void {
+    const w = this.#opened;
+    this.#opened = undefined;
+    w?.resolve();
+    this.connection.emit({ type: 'sessionOpened', session: this });
+  }
+
+  /** @internal The peer ended the session (the engine has answered). */
+  onRemoteClose(error: ErrorCondition | undefined): void {
+    if (error) {
+      this.end(new SessionClosedError(error.condition, `The peer ended the session: ${error.description ?? error.condition}.`, { description: error.description, info: error.info }));
+      return;
+    }
+    this.end(undefined, this.#closeWaiters.length > 0 ? undefined : new SessionClosedError('quark:closed-by-peer', 'The peer ended the session before this completed.'));
+  }
+
+  /**
+   * @internal The session ended: every link ends with it, every promise settles. `error` is why
+   * (undefined when we ended it); pending operations fail with `pendingError` or a "closed" error.
+   */
+  end(error: AmqpError | undefined, pendingError?: AmqpError): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.error = error;
+    const reason = pendingError ?? error ?? new SessionClosedError('quark:closed', 'The session was ended.', { byPeer: false });
+    for (const link of [...this.#links]) link.end(error, reason);
+    const w = this.#opened;
+    this.#opened = undefined;
+    w?.reject(reason);
+    for (const resolve of this.#closeWaiters.splice(0)) resolve();
+    this.connection.forgetSession(this);
+    this.connection.emit({ type: 'sessionClosed', session: this, error });
+  }
+
+  /** @internal */
+  forget(link: Link): void {
+    this.#links.delete(link);
+  }
+
+  #checkOpen(): void {
+    if (this.#ended) throw this.error ?? new IllegalStateError('the session is closed');
+    this.connection.checkOpen();
+  }
+
+  /**
+   * Opens a sender. `target` may be an address, a terminus, or `null` for an anonymous relay.
+   * Resolves once the peer attaches; rejects with `LinkClosedError` carrying the peer's condition
+   * when it refuses (e.g. `amqp:not-found`). Cancelled, the link is closed again.
+   */
+  createSender(target: string | null | SenderOptions = {}): Promise<Sender> {
+    try {
+      this.#checkOpen();
+      const o: SenderOptions = target === null || typeof target === 'string' ? { target } : target;
+      const engineLink = this.engineSession.createLink({
+        name: o.name ?? this.connection.nextLinkName('sender'),
+        role: 'sender',
+        source: toSource(o.source),
+        target: o.target === null ? undefined : toTarget(o.target),
+        sndSettleMode: o.deliveryMode === 'at-most-once' ? SenderSettleMode.settled : SenderSettleMode.unsettled,
+        rcvSettleMode: o.rcvSettleMode === 'second' ? ReceiverSettleMode.second : ReceiverSettleMode.first,
+        offeredCapabilities: o.offeredCapabilities,
+        desiredCapabilities: o.desiredCapabilities,
+        properties: o.properties,
+      });
+      const sender = new Sender(this, engineLink);
+      this.#links.add(sender);
+      return sender.attach(o);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  /**
+   * Opens a receiver on `source` (an address or a terminus). Credit (100 by default) is granted
+   * as soon as the link is attached. Resolves once the peer attaches; rejects with
+   * `LinkClosedError` when it refuses. Cancelled, the link is closed again.
+   */
+  createReceiver(source: string | ReceiverOptions = {}): Promise<Receiver> {
+    try {
+      this.#checkOpen();
+      const o: ReceiverOptions = typeof source === 'string' ? { source } : source;
+      const credit = checkCredit(o.credit);
+      if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) {
+        throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`);
+      }
+      const engineLink = this.engineSession.createLink({
+        name: o.name ?? this.connection.nextLinkName('receiver'),
+        role: 'receiver',
+        source: toSource(o.source),
+        target: toTarget(o.target),
+        sndSettleMode: o.deliveryMode === 'at-most-once' ? SenderSettleMode.settled : SenderSettleMode.unsettled,
+        rcvSettleMode: o.rcvSettleMode === 'second' ? ReceiverSettleMode.second : ReceiverSettleMode.first,
+        maxMessageSize: o.maxMessageSize === undefined ? undefined : BigInt(o.maxMessageSize),
+        offeredCapabilities: o.offeredCapabilities,
+        desiredCapabilities: o.desiredCapabilities,
+        properties: o.properties,
+      });
+      const receiver = new Receiver(this, engineLink, { credit, autoAccept: o.autoAccept ?? false, settlesSecond: o.rcvSettleMode === 'second' });
+      this.#links.add(receiver);
+      return receiver.attach(o);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  /** @internal Adopts a link the peer attached (the listening side). */
+  adopt(link: Link): void {
+    this.#links.add(link);
+  }
+
+  /** The session's links. */
+  get links(): Link[] {
+    return [...this.#links];
+  }
+
+  /**
+   * Ends the session and every link on it. Resolves once the peer has answered. Pending
+   * operations on its links fail with `SessionClosedError`.
+   */
+  close(options?: CallOptions): Promise<void> {
+    if (this.#ended || this.engineSession.localState !== 'open') return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const stop = watchCancellation(options, 'ending a session', (e) => {
+        this.end(undefined);
+        reject(e);
+      });
+      this.#closeWaiters.push(() => {
+        stop();
+        resolve();
+      });
+      this.engineSession.end();
+      if (this.engineSession.remoteState !== 'open') this.end(undefined);
+    });
+  }
+
+  /** Ends the session (for `await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,105 @@
+/** A link a peer attached to a listener, waiting to be accepted as a sender or receiver, or refused. */
+import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
+import type { Connection } from '../client/connection.js';
+import { checkCredit } from '../client/link-options.js';
+import { Receiver } from '../client/receiver.js';
+import { Sender } from '../client/sender.js';
+import type { Session } from '../client/session.js';
+import type { EngineLink } from '../engine/link.js';
+import { IllegalStateError } from '../errors.js';
+
+/** Options when accepting a link on which the peer sends (we receive). */
+export interface AcceptReceiverOptions {
+  /** The credit window (see `ReceiverOptions.credit`). Default 100. */
+  credit?: number | undefined;
+  /** Accept each message as it is taken. Default false. */
+  autoAccept?: boolean | undefined;
+}
+
+export class IncomingLink {
+  /** The connection the link arrived on. */
+  readonly connection: Connection;
+  /** The session the link arrived on. */
+  readonly session: Session;
+  readonly #link: EngineLink;
+  #answered = false;
+
+  /** @internal */
+  constructor(connection: Connection, session: Session, link: EngineLink) {
+    this.connection = connection;
+    this.session = session;
+    this.#link = link;
+  }
+
+  /** The link name the peer chose. */
+  get name(): string {
+    return this.#link.name;
+  }
+
+  /**
+   * Our role: `receiver` when the peer attached as a sender (it will send to us), `sender` when
+   * it attached as a receiver (it wants messages from us).
+   */
+  get role(): 'sender' | 'receiver' {
+    return this.#link.role;
+  }
+
+  /** The peer's source (where a receiving peer wants messages from). */
+  get source(): Source | undefined {
+    return this.#link.remote?.source;
+  }
+
+  /** The peer's target (where a sending peer sends to). */
+  get target(): Target | undefined {
+    const t = this.#link.remote?.target;
+    return t?.kind === 'target' ? t : undefined;
+  }
+
+  /** The address the link is about: the target's for a sending peer, the source's for a receiving one. */
+  get address(): string | undefined {
+    return this.role === 'receiver' ? this.target?.address : this.source?.address;
+  }
+
+  /** True when the peer asked us to create a node (a dynamic source or target). */
+  get dynamic(): boolean {
+    return (this.role === 'receiver' ? this.target?.dynamic : this.source?.dynamic) ?? false;
+  }
+
+  #answer(): void {
+    if (this.#answered) throw new IllegalStateError(`link ${this.name} was already accepted or refused`);
+    if (this.#link.remoteState !== 'open') throw new IllegalStateError(`the peer detached link ${this.name} before it was accepted`);
+    this.#answered = true;
+  }
+
+  /**
+   * Accepts a link on which the peer receives: returns our sender. `address` replaces the
+   * source's address (for a dynamic source, the address of the node we made).
+   */
+  acceptAsSender(options: { address?: string | undefined } = {}): Sender {
+    if (this.role !== 'sender') throw new IllegalStateError(`the peer sends on link ${this.name}: accept it with acceptAsReceiver()`);
+    this.#answer();
+    const source = this.source ? { ...this.source, address: options.address ?? this.source.address } : undefined;
+    return new Sender(this.session, this.#link).acceptAttach({ source, target: this.#link.remote?.target, sndSettleMode: this.#link.remote?.sndSettleMode, rcvSettleMode: this.#link.remote?.rcvSettleMode });
+  }
+
+  /**
+   * Accepts a link on which the peer sends: returns our receiver, granting credit at once.
+   * `address` replaces the target's address (for a dynamic target, the node we made).
+   */
+  acceptAsReceiver(options: AcceptReceiverOptions & { address?: string | undefined } = {}): Receiver {
+    if (this.role !== 'receiver') throw new IllegalStateError(`the peer receives on link ${this.name}: accept it with acceptAsSender()`);
+    const credit = checkCredit(options.credit);
+    this.#answer();
+    const remote = this.#link.remote;
+    const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : undefined;
+    const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: remote?.rcvSettleMode === 1 });
+    return receiver.acceptAttach({ source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode: remote?.rcvSettleMode });
+  }
+
+  /** Refuses the link: the peer's attach is answered with no terminus and a detach carrying `error`. */
+  refuse(error: ErrorCondition = { condition: 'amqp:not-allowed', description: 'the link was refused' }): void {
+    this.#answer();
+    this.#link.open({ source: undefined, target: undefined });
+    this.#link.detach(true, error);
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The listening side: accepts AMQP connections (plain or TLS, with SASL) and hands the links
+ * that peers attach to the application, as senders and receivers of its own. It mirrors the
+ * client API: where a client calls `createSender()`, a listener gets an {@link IncomingLink}
+ * and calls `accept()`.
+ */
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Subject, type Observable } from 'rxjs';
+import type { Fields } from '../codec/composite-types.js';
+import { Connection } from '../client/connection.js';
+import type { Session } from '../client/session.js';
+import { ProtocolEngine } from '../engine/engine.js';
+import type { EngineLink } from '../engine/link.js';
+import { parsePlainResponse } from '../engine/sasl.js';
+import { SocketTransport } from '../transport/socket-transport.js';
+import { IncomingLink } from './incoming-link.js';
+
+/** What a client presented to authenticate. */
+export interface SaslCredentials {
+  mechanism: string;
+  /** For PLAIN. */
+  username?: string | undefined;
+  /** For PLAIN. */
+  password?: string | undefined;
+  /** The virtual host the client asked for in sasl-init, if any. */
+  hostname?: string | undefined;
+}
+
+/** Options of `listen()`. */
+export interface ListenOptions {
+  /** The address to listen on. Default `127.0.0.1`. */
+  host?: string | undefined;
+  /** The port; 0 (the default) picks a free one (see `listener.port`). */
+  port?: number | undefined;
+  /** Serve TLS with these options (`key`, `cert`, and `ca` plus `requestCert` for client certificates). */
+  tls?: tls.TlsOptions | undefined;
+  /** Our container id. Default: a random UUID. */
+  containerId?: string | undefined;
+  /**
+   * SASL: the mechanisms offered (default `['ANONYMOUS']`, or `['PLAIN']` when `authenticate` is
+   * given), and the check of a client's credentials. `false` accepts clients without SASL only.
+   */
+  sasl?: { mechanisms?: string[] | undefined; authenticate?: ((credentials: SaslCredentials) => boolean | Promise<boolean>) | undefined } | false | undefined;
+  /** Offer PLAIN on a listener without TLS. Default false: PLAIN is only offered over TLS. */
+  allowInsecurePlain?: boolean | undefined;
+  /** Accept clients that skip SASL. Default: only when `sasl` is false. */
+  allowNoSasl?: boolean | undefined;
+  /** Milliseconds of silence after which a client is considered gone. Default 60000; 0 for none. */
+  idleTimeout?: number | undefined;
+  maxFrameSize?: number | undefined;
+  channelMax?: number | undefined;
+  /** Connection properties we announce. */
+  properties?: Fields | undefined;
+  offeredCapabilities?: string[] | undefined;
+}
+
+export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
+  readonly #server: net.Server;
+  readonly #options: ListenOptions;
+  readonly #connections = new Set<Connection>();
+  readonly #links = new Subject<IncomingLink>();
+  readonly #connectionSubject = new Subject<Connection>();
+  readonly #queue: IncomingLink[] = [];
+  readonly #waiters: ((link: IncomingLink | undefined) => void)[] = [];
+  #closed = false;
+
+  /** @internal Use `listen()`. */
+  constructor(server: net.Server, options: ListenOptions) {
+    this.#server = server;
+    this.#options = options;
+  }
+
+  /** The port listened on. */
+  get port(): number {
+    const a = this.#server.address();
+    return typeof a === 'object' && a !== null ? a.port : 0;
+  }
+
+  /** The address listened on. */
+  get host(): string {
+    const a = this.#server.address();
+    return typeof a === 'object' && a !== null ? a.address : '';
+  }
+
+  /** A URL clients can connect to. */
+  get url(): string {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `${this.#options.tls ? 'amqps' : 'amqp'}://${host}:${this.port}`;
+  }
+
+  /** Each connection once its peer has opened it. */
+  get connections$(): Observable<Connection> {
+    return this.#connectionSubject.asObservable();
+  }
+
+  /** Links peers attach, to `accept()` or `refuse()`. If nobody takes them, they wait in `[Symbol.asyncIterator]`. */
+  get links$(): Observable<IncomingLink> {
+    return this.#links.asObservable();
+  }
+
+  /** The connections open now. */
+  get connections(): Connection[] {
+    return [...this.#connections];
+  }
+
+  /** Iterates over links as peers attach them; ends when the listener closes. */
+  async *[Symbol.asyncIterator](): AsyncIterator<IncomingLink> {
+    while (true) {
+      const next = this.#queue.shift() ?? (this.#closed ? undefined : await new Promise<IncomingLink | undefined>((resolve) => this.#waiters.push(resolve)));
+      if (next === undefined) return;
+      yield next;
+    }
+  }
+
+  /** @internal */
+  handleSocket(socket: net.Socket): void {
+    const o = this.#options;
+    const saslOption = o.sasl;
+    const authenticate = saslOption ? saslOption.authenticate : undefined;
+    const secure = socket instanceof tls.TLSSocket;
+    let mechanisms: string[] | false = saslOption === false ? false : saslOption?.mechanisms ?? (authenticate ? ['PLAIN'] : ['ANONYMOUS']);
+    if (mechanisms && !secure && !o.allowInsecurePlain) mechanisms = mechanisms.filter((m) => m !== 'PLAIN');
+    if (mechanisms && mechanisms.length === 0) mechanisms = ['ANONYMOUS'].filter(() => !authenticate);
+    const engine = new ProtocolEngine({
+      role: 'server',
+      containerId: o.containerId ?? randomUUID(),
+      maxFrameSize: o.maxFrameSize,
+      channelMax: o.channelMax,
+      idleTimeout: o.idleTimeout ?? 60000,
+      properties: o.properties,
+      offeredCapabilities: o.offeredCapabilities,
+      saslMechanisms: mechanisms,
+      allowNoSasl: o.allowNoSasl,
+    });
+    const connection = new Connection(engine);
+    const transport = new SocketTransport(engine, socket);
+    connection.attachTransport(transport);
+    this.#connections.add(connection);
+    connection.events$.subscribe({ complete: () => this.#connections.delete(connection) });
+    const onEvent = engine.onEvent!;
+    engine.onEvent = (e) => {
+      if (e.type === 'saslInit') {
+        void this.#authenticate(engine, authenticate, e.mechanism, e.initialResponse, e.hostname);
+        return;
+      }
+      onEvent(e);
+    };
+    connection.onRemoteOpen = () => {
+      engine.open();
+      this.#connectionSubject.next(connection);
+    };
+    connection.onRemoteLink = (engineLink: EngineLink, session: Session) => this.#offer(new IncomingLink(connection, session, engineLink));
+  }
+
+  async #authenticate(engine: ProtocolEngine, authenticate: ((c: SaslCredentials) => boolean | Promise<boolean>) | undefined, mechanism: string, response: Uint8Array | undefined, hostname: string | undefined): Promise<void> {
+    let ok = false;
+    try {
+      if (mechanism === 'ANONYMOUS') ok = authenticate ? await authenticate({ mechanism, hostname }) : true;
+      else if (mechanism === 'PLAIN' && authenticate) {
+        const plain = parsePlainResponse(response);
+        ok = plain !== undefined && (await authenticate({ mechanism, username: plain.username, password: plain.password, hostname }));
+      } else if (mechanism === 'EXTERNAL' && authenticate) {
+        ok = await authenticate({ mechanism, hostname });
+      }
+    } catch {
+      ok = false;
+    }
+    engine.completeSasl(ok ? 0 : 1);
+  }
+
+  #offer(link: IncomingLink): void {
+    if (this.#links.observed) {
+      this.#links.next(link);
+      return;
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(link);
+    else this.#queue.push(link);
+  }
+
+  /**
+   * Stops listening and closes every connection. Resolves once every socket has closed.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w(undefined);
+    for (const link of this.#queue.splice(0)) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
+    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await Promise.all([...this.#connections].map((c) => c.close().catch(() => undefined)));
+    await serverClosed;
+    this.#links.complete();
+    this.#connectionSubject.complete();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Listens for AMQP connections. Resolves once the port is bound; rejects when it cannot be
+ * (e.g. `EADDRINUSE`).
+ */
+export async function listen(options: ListenOptions = {}): Promise<Listener> {
+  const server = options.tls ? tls.createServer(options.tls) : net.createServer();
+  const listener = new Listener(server, options);
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => listener.handleSocket(socket));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return listener;
+}

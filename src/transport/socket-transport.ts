@@ -1,0 +1,115 @@
+/**
+ * Moves bytes between a protocol engine and a socket (TCP or TLS): reads into the engine, writes
+ * its output once per turn of the event loop (all frames of the turn in one socket write), keeps
+ * the engine's clock ticking for idle timeouts, and respects the socket's backpressure.
+ */
+import type { Socket } from 'node:net';
+import createDebug from 'debug';
+import type { ProtocolEngine } from '../engine/engine.js';
+
+const log = createDebug('quark:transport');
+
+/** How long a socket may take to close after the connection ended before it is destroyed. */
+const CLOSE_GRACE_MS = 2000;
+
+export class SocketTransport {
+  readonly engine: ProtocolEngine;
+  readonly socket: Socket;
+  /** The socket error that ended the transport, if one did. */
+  error: Error | undefined;
+  /** Called once when the socket has closed and every timer is gone. */
+  onClosed: (() => void) | undefined;
+  /** Called when the socket can take more bytes after a write that filled its buffer. */
+  onDrain: (() => void) | undefined;
+  private flushScheduled: NodeJS.Immediate | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private ending = false;
+
+  constructor(engine: ProtocolEngine, socket: Socket) {
+    this.engine = engine;
+    this.socket = socket;
+    socket.setNoDelay(true);
+    engine.onOutput = () => this.scheduleFlush();
+    socket.on('data', (chunk: Buffer) => {
+      engine.ingest(chunk);
+    });
+    socket.on('drain', () => this.onDrain?.());
+    socket.on('end', () => engine.ingestEnd());
+    socket.on('error', (err) => {
+      log('socket error: %s', err.message);
+      this.error ??= err;
+      engine.ingestEnd();
+    });
+    socket.on('close', () => this.cleanup());
+    this.scheduleFlush();
+  }
+
+  /** True while the socket's write buffer is full: senders should wait for `onDrain`. */
+  get blocked(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled !== undefined || this.closed) return;
+    this.flushScheduled = setImmediate(() => {
+      this.flushScheduled = undefined;
+      this.flush();
+    });
+  }
+
+  /** Writes everything the engine has, in one write; ends the socket once the engine is finished. */
+  flush(): void {
+    if (this.closed) return;
+    const bytes = this.engine.takeOutput();
+    if (bytes !== undefined && !this.socket.destroyed && this.socket.writable) {
+      this.socket.write(bytes);
+    }
+    if (this.engine.finished) this.end();
+    else this.armTick();
+  }
+
+  /** Keeps one timer running while the engine has idle timeouts to watch (none otherwise). */
+  private armTick(): void {
+    if (this.tickTimer !== undefined || this.closed || this.engine.finished) return;
+    const now = performance.now();
+    const next = this.engine.tick(now);
+    if (next === undefined) return;
+    this.tickTimer = setTimeout(() => {
+      this.tickTimer = undefined;
+      this.armTick();
+      this.scheduleFlush();
+    }, Math.max(1, next - now));
+  }
+
+  /** Ends the socket after the output is written; destroys it if the peer does not close in time. */
+  end(): void {
+    if (this.ending || this.closed) return;
+    this.ending = true;
+    if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
+    this.tickTimer = undefined;
+    this.socket.end();
+    this.graceTimer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
+    this.graceTimer.unref();
+  }
+
+  /** Drops the socket at once. */
+  destroy(error?: Error): void {
+    if (error) this.error ??= error;
+    this.socket.destroy();
+  }
+
+  private cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+    if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
+    if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
+    this.flushScheduled = undefined;
+    this.tickTimer = undefined;
+    this.graceTimer = undefined;
+    this.engine.ingestEnd();
+    this.onClosed?.();
+  }
+}
