@@ -209,7 +209,65 @@ function readAscii(r: ByteReader, n: number): string {
   r.need(n);
   const start = r.pos;
   r.pos += n;
+  if (n <= SHORT_STRING_MAX) {
+    const s = recurringAscii(r.buf, start, start + n);
+    if (s !== undefined) return s;
+  }
   return r.buf.toString('latin1', start, start + n);
+}
+
+/** Reads a map key: like {@link readUtf8} or {@link readAscii}, through the recurring-string table. */
+function readKey(r: ByteReader, n: number, latin1: boolean): string {
+  r.need(n);
+  const start = r.pos;
+  r.pos += n;
+  if (n <= SHORT_STRING_MAX) {
+    const s = recurringAscii(r.buf, start, start + n);
+    if (s !== undefined) return s;
+  }
+  return r.buf.toString(latin1 ? 'latin1' : 'utf8', start, start + n);
+}
+
+// ---- Recurring short strings ----
+//
+// Map keys (application property names, annotation keys) and symbols (content types, descriptor
+// names, capabilities) recur from message to message. Decoding them natively costs a call into
+// C++ and a fresh string, which V8 must then internalize to use as a property key. A small table
+// from bytes to string makes a repeat cost a hash and a byte comparison and hands back a string V8
+// has already seen as a key. Only ASCII is kept (where UTF-8 and Latin-1 decoding agree), and only
+// up to SHORT_STRING_MAX bytes; a collision just replaces the entry. Message ids, bodies and other
+// values that rarely repeat do not go through the table.
+
+const SHORT_STRING_MAX = 32;
+const RECURRING_SLOTS = 4096; // a power of two
+const recurringBytes = new Uint8Array(RECURRING_SLOTS * SHORT_STRING_MAX);
+const recurringLength = new Uint8Array(RECURRING_SLOTS); // 0: empty slot
+const recurringString: string[] = new Array<string>(RECURRING_SLOTS).fill('');
+
+/** The string for ASCII bytes `b[start..end)` (at most SHORT_STRING_MAX), or undefined if not ASCII. */
+function recurringAscii(b: Buffer, start: number, end: number): string | undefined {
+  const n = end - start;
+  if (n === 0) return '';
+  let h = 0x811c9dc5 ^ n;
+  let bits = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    bits |= c;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  if (bits >= 0x80) return undefined;
+  const slot = (h ^ (h >>> 16)) & (RECURRING_SLOTS - 1);
+  const base = slot * SHORT_STRING_MAX;
+  if (recurringLength[slot] === n) {
+    let i = 0;
+    while (i < n && recurringBytes[base + i] === b[start + i]) i++;
+    if (i === n) return recurringString[slot];
+  }
+  const s = b.toString('latin1', start, end);
+  recurringBytes.set(b.subarray(start, end), base);
+  recurringLength[slot] = n;
+  recurringString[slot] = s;
+  return s;
 }
 
 /**
@@ -501,10 +559,10 @@ function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefine
   for (let i = 0; i < count; i += 2) {
     const keyCode = r.u8();
     let key: string;
-    if (keyCode === 0xa3) key = readAscii(r, r.u8());
-    else if (keyCode === 0xb3) key = readAscii(r, r.u32());
-    else if (keyCode === 0xa1) key = readUtf8(r, r.u8());
-    else if (keyCode === 0xb1) key = readUtf8(r, r.u32());
+    if (keyCode === 0xa3) key = readKey(r, r.u8(), true);
+    else if (keyCode === 0xb3) key = readKey(r, r.u32(), true);
+    else if (keyCode === 0xa1) key = readKey(r, r.u8(), false);
+    else if (keyCode === 0xb1) key = readKey(r, r.u32(), false);
     else {
       const where = spec && field ? `${spec.name}.${field.specName}` : 'annotations';
       throw new DecodeError(`${where} keys must be symbols, got format code 0x${keyCode.toString(16)}`, r.pos - 1);

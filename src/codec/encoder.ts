@@ -225,25 +225,42 @@ function writeBinary(w: ByteWriter, b: Uint8Array): void {
   w.bytes(b);
 }
 
+/** Up to this many UTF-16 units, a JavaScript copy loop beats a call into the native UTF-8 encoder. */
+const SHORT_STRING = 32;
+
 /** Writes a string or symbol: str8/sym8 when its UTF-8 form fits in 255 bytes, else str32/sym32. */
 export function writeString(w: ByteWriter, s: string, code8: number, code32: number): void {
   const n = s.length;
-  if (n <= 85) {
-    // At most 3 bytes per UTF-16 unit, so the 8-bit form always fits: write it in place.
-    w.ensure(2 + n * 3);
+  if (n <= 255) {
+    // At most 3 bytes per UTF-16 unit: write the UTF-8 form in place after a one-byte size (no
+    // separate length pass), and move it right for a 4-byte size in the rare case it exceeds 255.
+    w.ensure(5 + n * 3);
     const b = w.buf;
     const start = w.pos;
-    let p = start + 2;
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      b[p++] = c;
+    let len = n;
+    if (n <= SHORT_STRING) {
+      let p = start + 2;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) {
+          len = b.write(s, start + 2, 'utf8');
+          break;
+        }
+        b[p++] = c;
+      }
+    } else {
+      len = b.write(s, start + 2, 'utf8');
     }
-    const len = i === n ? n : b.write(s, start + 2, 'utf8');
-    b[start] = code8;
-    b[start + 1] = len;
-    w.pos = start + 2 + len;
+    if (len <= 255) {
+      b[start] = code8;
+      b[start + 1] = len;
+      w.pos = start + 2 + len;
+    } else {
+      b.copyWithin(start + 5, start + 2, start + 2 + len);
+      b[start] = code32;
+      w.view.setUint32(start + 1, len);
+      w.pos = start + 5 + len;
+    }
     return;
   }
   const bytes = Buffer.byteLength(s, 'utf8');
