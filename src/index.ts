@@ -89,3 +89,4 @@ export type { LinkOptions, ReceiverOptions, SenderOptions, TerminusOptions } fro
 export type { QuarkEvent, QuarkEventType } from './client/events.js';
 export { listen, Listener, type ListenOptions, type SaslCredentials } from './server/listener.js';
 export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';
+export { sendTo, type SendToOptions } from './rx/send-to.js';

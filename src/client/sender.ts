@@ -125,7 +125,10 @@ export class Sender extends Link {
       q.splice(0, this.#queueHead);
       this.#queueHead = 0;
     }
-    if (this.engineLink.credit > 0) connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
+    if (this.engineLink.credit > 0) {
+      for (const resolve of this.#creditWaiters.splice(0)) resolve();
+      connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
+    }
   }
 
   /** @internal The peer gave an outcome or settled a delivery we sent. */
@@ -160,7 +163,59 @@ export class Sender extends Link {
     }
   }
 
+  /**
+   * Sends every message of `source`, reading the next one only when the link can take it (credit
+   * available and fewer than `maxInFlight` unsettled), so a large or endless source never piles up
+   * in memory. Resolves with the number of messages sent, once all are settled; rejects on the
+   * first failure (messages after it are not read). Cancelled, no more messages are read; those
+   * already sent may or may not be delivered.
+   */
+  async sendAll(source: Iterable<Message> | AsyncIterable<Message>, options?: CallOptions & { maxInFlight?: number }): Promise<number> {
+    const maxInFlight = options?.maxInFlight ?? 1000;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new TypeError(`maxInFlight must be a positive whole number, got ${String(maxInFlight)}`);
+    const inFlight = new Set<Promise<SendResult>>();
+    let failure: unknown;
+    let count = 0;
+    const sendOptions: SendOptions = { signal: options?.signal };
+    let stopWaiting: () => void = noop;
+    const cancelled = new Promise<never>((_, reject) => {
+      stopWaiting = watchCancellation(options, `sendAll on ${this.name}`, reject);
+    });
+    cancelled.catch(noop);
+    try {
+      for await (const message of source) {
+        if (failure !== undefined) break;
+        while (inFlight.size >= maxInFlight) await Promise.race([...inFlight, cancelled]);
+        if (failure !== undefined) break;
+        const p = this.send(message, sendOptions);
+        inFlight.add(p);
+        count++;
+        p.then(
+          () => inFlight.delete(p),
+          (e: unknown) => {
+            inFlight.delete(p);
+            failure ??= e;
+          },
+        );
+        // Wait for credit before reading the next message, so the source is read no faster than the link takes.
+        if (this.engineLink.credit <= 0) await Promise.race([p.then(noop, noop), cancelled, this.#creditAvailable()]);
+      }
+      await Promise.race([Promise.allSettled(inFlight), cancelled]);
+    } finally {
+      stopWaiting();
+    }
+    if (failure !== undefined) throw failure;
+    return count;
+  }
+
+  #creditWaiters: (() => void)[] = [];
+
+  #creditAvailable(): Promise<void> {
+    return new Promise<void>((resolve) => this.#creditWaiters.push(resolve));
+  }
+
   protected failPending(error: AmqpError): void {
+    for (const resolve of this.#creditWaiters.splice(0)) resolve();
     const q = this.#queue;
     for (let i = this.#queueHead; i < q.length; i++) {
       const p = q[i]!;
