@@ -90,3 +90,4 @@ export type { QuarkEvent, QuarkEventType } from './client/events.js';
 export { listen, Listener, type ListenOptions, type SaslCredentials } from './server/listener.js';
 export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';
 export { sendTo, type SendToOptions } from './rx/send-to.js';
+export { startBroker, Broker, type BrokerOptions, type QueueStats } from './server/broker/broker.js';

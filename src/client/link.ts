@@ -23,6 +23,8 @@ export abstract class Link implements AsyncDisposable {
   readonly engineLink: EngineLink;
   /** Why the link ended, once it has. */
   error: AmqpError | undefined;
+  /** @internal Called once when the link ends; used by the embedded broker. */
+  closedListener: ((error: AmqpError | undefined) => void) | undefined;
   #opened: Waiter | undefined;
   readonly #closeWaiters: Waiter[] = [];
   #ended = false;
@@ -144,6 +146,7 @@ export abstract class Link implements AsyncDisposable {
     this.failPending(reason);
     for (const w of this.#closeWaiters.splice(0)) w.resolve();
     this.session.forget(this);
+    this.closedListener?.(error);
     this.session.connection.emit({ type: 'linkClosed', link: this as never, error });
   }
 

@@ -36,6 +36,9 @@ export class Sender extends Link {
   readonly #queue: PendingSend[] = [];
   #queueHead = 0;
 
+  /** @internal Called whenever the sender may send (credit arrived); used by the embedded broker. */
+  sendableListener: (() => void) | undefined;
+
   /** How many more messages the peer lets us send now. */
   get credit(): number {
     return this.engineLink.credit;
@@ -76,6 +79,20 @@ export class Sender extends Link {
     } catch (e) {
       return Promise.reject(e as Error);
     }
+    return this.#enqueue(bytes, options);
+  }
+
+  /**
+   * Sends a message that is already encoded (e.g. `delivery.payload` of a message received
+   * elsewhere, forwarded unchanged). Otherwise exactly like `send()`. The bytes are not copied:
+   * do not change them until the promise settles.
+   */
+  sendPayload(payload: Uint8Array, options?: SendOptions): Promise<SendResult> {
+    if (!(payload instanceof Uint8Array)) return Promise.reject(new EncodeError('sendPayload needs the encoded message as a Uint8Array'));
+    return this.#enqueue(payload, options);
+  }
+
+  #enqueue(bytes: Uint8Array, options: SendOptions | undefined): Promise<SendResult> {
     if (!this.isOpen) {
       return Promise.reject(this.error ?? new IllegalStateError(`cannot send on sender ${this.name}: it is ${this.engineLink.localState === 'open' ? 'not attached yet' : 'closed'}`));
     }
@@ -126,6 +143,7 @@ export class Sender extends Link {
       this.#queueHead = 0;
     }
     if (this.engineLink.credit > 0) {
+      this.sendableListener?.();
       for (const resolve of this.#creditWaiters.splice(0)) resolve();
       connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
     }

@@ -521,9 +521,14 @@ export class ProtocolEngine {
     this.onOutput?.();
   }
 
-  /** Queues an event; events are delivered in order at the end of the current call. */
+  /**
+   * Delivers an event now, while the engine's state is exactly what the event reports (e.g. a
+   * receiver's credit counts only the deliveries already delivered). Events raised by a listener
+   * while it handles one are queued and delivered, in order, right after it returns.
+   */
   emit(event: EngineEvent): void {
     this.events.push(event);
+    this.dispatch();
   }
 
   private finish(): void {

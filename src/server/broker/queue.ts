@@ -1,0 +1,239 @@
+/**
+ * A broker queue: messages stored in order, competing consumers served in turn, at-least-once
+ * delivery (a message leaves only when its consumer accepts or rejects it), browsing, and credit
+ * for producers only while the queue is under its limit.
+ */
+import type { Receiver } from '../../client/receiver.js';
+import type { Sender } from '../../client/sender.js';
+import { decodeMessage, encodeMessage } from '../../codec/message.js';
+import { DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError } from '../../errors.js';
+
+/** A message held by the broker. */
+export interface StoredMessage {
+  /** The message bytes as the producer sent them (copied out of the socket buffer). */
+  readonly payload: Uint8Array;
+  /** Failed delivery attempts so far (from `modified` with delivery-failed). */
+  deliveryCount: number;
+  /** The payload with its header's delivery-count updated, made on first redelivery. */
+  redeliveryPayload?: Uint8Array | undefined;
+  /** Consumers that said `undeliverable-here`. */
+  excluded?: Set<Consumer> | undefined;
+  /** Position in the queue, for browsers. */
+  seq: number;
+}
+
+/** A link taking messages from a queue. */
+export interface Consumer {
+  readonly sender: Sender;
+  /** Browsing (distribution mode copy): gets copies, removes nothing. */
+  readonly browse: boolean;
+  /** Browsers: the sequence number of the next message to copy. */
+  cursor: number;
+}
+
+/** Where rejected messages go, when the broker has a dead-letter address. */
+export type DeadLetterSink = (message: StoredMessage, from: Queue) => void;
+
+/** How many messages a producer may have in flight to one queue. */
+const PRODUCER_WINDOW = 100;
+
+export class Queue {
+  readonly address: string;
+  /** Messages waiting for a consumer, oldest first. */
+  readonly #messages: StoredMessage[] = [];
+  #head = 0;
+  /** Messages sent to consumers and not yet settled by them. */
+  #inFlight = 0;
+  #nextSeq = 0;
+  readonly #consumers: Consumer[] = [];
+  #turn = 0;
+  readonly #producers = new Set<Receiver>();
+  readonly #limit: number;
+  readonly #deadLetter: DeadLetterSink | undefined;
+  /** Called when the queue becomes unused (a temporary queue whose link went). */
+  readonly temporary: boolean;
+
+  constructor(address: string, limit: number, deadLetter: DeadLetterSink | undefined, temporary = false) {
+    this.address = address;
+    this.#limit = limit;
+    this.#deadLetter = deadLetter;
+    this.temporary = temporary;
+  }
+
+  /** Messages stored and not yet delivered. */
+  get depth(): number {
+    return this.#messages.length - this.#head;
+  }
+
+  /** Messages delivered and awaiting their consumer's outcome. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  get consumerCount(): number {
+    return this.#consumers.length;
+  }
+
+  /** Room left for messages, counting what producers may already send. */
+  get capacity(): number {
+    let promised = 0;
+    for (const p of this.#producers) promised += p.credit;
+    return this.#limit - this.depth - this.#inFlight - promised;
+  }
+
+  /** Whether one more message fits under the limit. */
+  get hasRoom(): boolean {
+    return this.depth + this.#inFlight < this.#limit;
+  }
+
+  /** Stores a message and hands it to a consumer if one can take it. */
+  enqueue(payload: Uint8Array, deliveryCount = 0): void {
+    this.#messages.push({ payload, deliveryCount, seq: this.#nextSeq++ });
+    this.dispatch();
+  }
+
+  addConsumer(consumer: Consumer): void {
+    this.#consumers.push(consumer);
+    consumer.sender.sendableListener = () => this.dispatch();
+    this.dispatch();
+  }
+
+  removeConsumer(consumer: Consumer): void {
+    const i = this.#consumers.indexOf(consumer);
+    if (i >= 0) this.#consumers.splice(i, 1);
+    consumer.sender.sendableListener = undefined;
+  }
+
+  addProducer(receiver: Receiver): void {
+    this.#producers.add(receiver);
+    this.topUpProducers();
+  }
+
+  removeProducer(receiver: Receiver): void {
+    this.#producers.delete(receiver);
+    this.topUpProducers();
+  }
+
+  /** Grants producers credit while the queue has room (end-to-end flow control). */
+  topUpProducers(): void {
+    let room = this.capacity;
+    for (const p of this.#producers) {
+      if (room <= 0) return;
+      if (!p.isOpen) continue;
+      const want = Math.min(PRODUCER_WINDOW - p.credit, room);
+      if (want >= Math.min(room, PRODUCER_WINDOW / 2) && want > 0) {
+        p.addCredit(want);
+        room -= want;
+      }
+    }
+  }
+
+  /** Sends waiting messages to consumers with credit, in turn; copies to browsers. */
+  dispatch(): void {
+    for (const c of this.#consumers) if (c.browse) this.#browse(c);
+    const consumers = this.#consumers;
+    while (this.depth > 0) {
+      const consumer = this.#nextConsumer(this.#messages[this.#head]!);
+      if (!consumer) break;
+      const message = this.#messages[this.#head]!;
+      this.#messages[this.#head++] = undefined as unknown as StoredMessage;
+      this.#compact();
+      this.#deliver(consumer, message);
+    }
+    if (consumers.length === 0) this.#compact();
+  }
+
+  #nextConsumer(message: StoredMessage): Consumer | undefined {
+    const consumers = this.#consumers;
+    for (let i = 0; i < consumers.length; i++) {
+      const c = consumers[(this.#turn + i) % consumers.length]!;
+      if (c.browse || c.sender.credit <= 0 || !c.sender.isOpen) continue;
+      if (message.excluded?.has(c)) continue;
+      this.#turn = (this.#turn + i + 1) % consumers.length;
+      return c;
+    }
+    return undefined;
+  }
+
+  #compact(): void {
+    if (this.#head === this.#messages.length) {
+      this.#messages.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 4096 && this.#head * 2 > this.#messages.length) {
+      this.#messages.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #payloadOf(message: StoredMessage): Uint8Array {
+    if (message.deliveryCount === 0) return message.payload;
+    if (!message.redeliveryPayload) {
+      const decoded = decodeMessage(message.payload);
+      decoded.deliveryCount = message.deliveryCount;
+      message.redeliveryPayload = encodeMessage(decoded);
+    }
+    return message.redeliveryPayload;
+  }
+
+  #deliver(consumer: Consumer, message: StoredMessage): void {
+    this.#inFlight++;
+    consumer.sender.sendPayload(this.#payloadOf(message)).then(
+      () => this.#settled(),
+      (error: unknown) => {
+        if (error instanceof DeliveryRejectedError) {
+          this.#settled();
+          this.#deadLetter?.(message, this);
+          return;
+        }
+        if (error instanceof DeliveryModifiedError) {
+          if (error.outcome.kind === 'modified') {
+            if (error.outcome.deliveryFailed) {
+              message.deliveryCount++;
+              message.redeliveryPayload = undefined;
+            }
+            if (error.outcome.undeliverableHere) (message.excluded ??= new Set()).add(consumer);
+          }
+        } else if (!(error instanceof DeliveryReleasedError)) {
+          // The consumer went (link or connection closed) before settling: someone else gets it.
+        }
+        this.#inFlight--;
+        this.#requeue(message);
+      },
+    );
+  }
+
+  #settled(): void {
+    this.#inFlight--;
+    this.topUpProducers();
+    this.onRoom?.();
+  }
+
+  /** Called when a settled message made room (topics top up their publishers from it). */
+  onRoom: (() => void) | undefined;
+
+  /** Puts a message back at the front, to be delivered again before newer ones. */
+  #requeue(message: StoredMessage): void {
+    if (this.#head > 0) this.#messages[--this.#head] = message;
+    else this.#messages.unshift(message);
+    this.dispatch();
+  }
+
+  #browse(consumer: Consumer): void {
+    const sender = consumer.sender;
+    for (let i = this.#head; i < this.#messages.length && sender.credit > 0 && sender.isOpen; i++) {
+      const m = this.#messages[i]!;
+      if (m.seq < consumer.cursor) continue;
+      consumer.cursor = m.seq + 1;
+      sender.sendPayload(this.#payloadOf(m)).catch(() => undefined);
+    }
+  }
+
+  /** Drops every message and consumer (the broker is stopping or the queue was temporary). */
+  clear(): void {
+    this.#messages.length = 0;
+    this.#head = 0;
+    for (const c of this.#consumers) c.sender.sendableListener = undefined;
+    this.#consumers.length = 0;
+    this.#producers.clear();
+  }
+}
