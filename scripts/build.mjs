@@ -1,16 +1,30 @@
-// Builds the ESM and CommonJS outputs from one TypeScript source.
+// Builds the ESM and CommonJS outputs from one TypeScript source into dist/. The build goes to a
+// fresh folder first and replaces dist/ in one rename, so a running test never sees half a build.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-for (const project of ['tsconfig.build.json', 'tsconfig.build.cjs.json']) {
-  execFileSync(process.execPath, [tsc, '-p', join(root, project)], { stdio: 'inherit', cwd: root });
+const staging = join(root, `.dist-build-${process.pid}`);
+rmSync(staging, { recursive: true, force: true });
+try {
+  for (const [project, out] of [['tsconfig.build.json', 'esm'], ['tsconfig.build.cjs.json', 'cjs']]) {
+    execFileSync(process.execPath, [tsc, '-p', join(root, project), '--outDir', join(staging, out)], { stdio: 'inherit', cwd: root });
+  }
+  // Node reads the nearest package.json to choose the module system of dist/cjs/*.js.
+  mkdirSync(join(staging, 'cjs'), { recursive: true });
+  writeFileSync(join(staging, 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
+  const old = join(root, `.dist-old-${process.pid}`);
+  try {
+    renameSync(join(root, 'dist'), old);
+  } catch {
+    // No previous build.
+  }
+  renameSync(staging, join(root, 'dist'));
+  rmSync(old, { recursive: true, force: true });
+} finally {
+  rmSync(staging, { recursive: true, force: true });
 }
-// Node reads the nearest package.json to choose the module system of dist/cjs/*.js.
-mkdirSync(join(root, 'dist/cjs'), { recursive: true });
-writeFileSync(join(root, 'dist/cjs/package.json'), '{ "type": "commonjs" }\n');

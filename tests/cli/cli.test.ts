@@ -1,0 +1,119 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBroker, type Broker } from '../../src/index.js';
+
+const cli = join(__dirname, '..', '..', 'dist', 'esm', 'cli', 'main.js');
+
+function quark(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { timeout: 30000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+let broker: Broker | undefined;
+afterEach(async () => {
+  await broker?.stop();
+  broker = undefined;
+});
+
+describe('the quark CLI', () => {
+  it('prints help for every command and exits 0', async () => {
+    for (const args of [['--help'], ['send', '--help'], ['receive', '--help'], ['broker', '--help'], ['bench', '--help']]) {
+      const r = await quark(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/Usage: quark/);
+    }
+  });
+
+  it('rejects wrong arguments with one clear line and exit code 2', async () => {
+    const cases: [string[], RegExp][] = [
+      [['send'], /needs a URL with an address/],
+      [['send', 'amqp://localhost:5672'], /has no address/],
+      [['send', 'amqp://localhost/q', '--count', 'x'], /--count must be a whole number/],
+      [['send', 'amqp://localhost/q', '--bogus'], /Unknown option/],
+      [['send', 'amqp://localhost/q', '--property', 'n:int=1.5'], /--property n:int=1.5/],
+      [['frobnicate'], /unknown command/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await quark(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it('says in one line, without a stack trace, that a connection was refused', async () => {
+    const r = await quark(['send', 'amqp://127.0.0.1:1/q']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^quark: Could not connect to 127\.0\.0\.1:1: connection refused/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('says in one line that a login failed', async () => {
+    broker = await startBroker({ port: 0, users: { u: 'p' }, allowInsecurePlain: true });
+    const r = await quark(['send', `amqp://u:wrong@127.0.0.1:${broker.port}/q`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^quark: Authentication failed/);
+  });
+
+  it('sends messages with properties and receives them as typed JSON', async () => {
+    broker = await startBroker({ port: 0 });
+    const url = `amqp://127.0.0.1:${broker.port}/cli-q`;
+    const sent = await quark(['send', url, '--count', '3', '--body', 'hi', '--property', 'region=eu', '--property', 'n:ulong=18446744073709551615', '--durable']);
+    expect(sent.code).toBe(0);
+    expect(sent.stderr).toMatch(/sent 3 messages/);
+    const got = await quark(['receive', url, '--count', '3', '--json', '--timeout', '5']);
+    expect(got.code).toBe(0);
+    const lines = got.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, Record<string, unknown>>);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]!.body).toEqual({ type: 'string', value: 'hi' });
+    expect(lines[0]!.applicationProperties).toEqual({ region: { type: 'string', value: 'eu' }, n: { type: 'ulong', value: '18446744073709551615' } });
+    expect(lines[0]!.header).toEqual({ durable: { type: 'boolean', value: true } });
+  });
+
+  it('sends a file as a data section and prints messages section by section', async () => {
+    broker = await startBroker({ port: 0 });
+    const url = `amqp://127.0.0.1:${broker.port}/files`;
+    const file = join(mkdtempSync(join(tmpdir(), 'quark-cli-')), 'payload.bin');
+    writeFileSync(file, Buffer.from([1, 2, 3]));
+    expect((await quark(['send', url, '--file', file, '--subject', 'bytes'])).code).toBe(0);
+    const got = await quark(['receive', url, '--count', '1']);
+    expect(got.stdout).toMatch(/message 1/);
+    expect(got.stdout).toMatch(/subject: 'bytes'/);
+    expect(got.stdout).toMatch(/body \(data\)/);
+    expect(got.stderr).toMatch(/received 1 message/);
+  });
+
+  it('runs a broker until interrupted, and stops cleanly on SIGINT', async () => {
+    const child = spawn(process.execPath, [cli, 'broker', '--port', '0']);
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`broker did not start: ${out}`)), 10000);
+      child.stdout.on('data', () => {
+        if (out.includes('listening')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    const port = /:(\d+)/.exec(out)![1]!;
+    const sent = await quark(['send', `amqp://127.0.0.1:${port}/q`, '--count', '2']);
+    expect(sent.code).toBe(0);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(out).toMatch(/stopped/);
+  });
+
+  it('bench measures a throughput through an in-process broker', async () => {
+    const r = await quark(['bench', '--count', '2000']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/2000 messages of 100 bytes, at-least-once: [\d,]+ msg\/s/);
+  });
+});
