@@ -80,6 +80,8 @@ export class Connection implements AsyncDisposable {
   readonly #events = new Subject<QuarkEvent>();
   readonly #sessions = new Set<Session>();
   #defaultSession: Promise<Session> | undefined;
+  /** The default session once begun, so that it is made again after it ends. */
+  #defaultSessionBegun: Session | undefined;
   #opened: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
   readonly #closeWaiters: (() => void)[] = [];
   #closing = false;
@@ -199,9 +201,15 @@ export class Connection implements AsyncDisposable {
   /** The default session, begun on first use by `createSender` and `createReceiver`. */
   defaultSession(options?: CallOptions): Promise<Session> {
     if (!this.#defaultSession) {
-      this.#defaultSession = this.createSession(options);
-      // A failed default session is made again next time.
-      this.#defaultSession.catch(() => (this.#defaultSession = undefined));
+      const session = this.createSession(options);
+      this.#defaultSession = session;
+      // A failed default session is made again next time (and one that ends: see forgetSession).
+      session.then(
+        (s) => (this.#defaultSessionBegun = s),
+        () => {
+          if (this.#defaultSession === session) this.#defaultSession = undefined;
+        },
+      );
     }
     return this.#defaultSession;
   }
@@ -253,6 +261,11 @@ export class Connection implements AsyncDisposable {
   /** @internal */
   forgetSession(session: Session): void {
     this.#sessions.delete(session);
+    if (session === this.#defaultSessionBegun) {
+      // The peer (or we) ended the default session: the next createSender/createReceiver begins a new one.
+      this.#defaultSessionBegun = undefined;
+      this.#defaultSession = undefined;
+    }
   }
 
   #onEngineEvent(e: EngineEvent): void {

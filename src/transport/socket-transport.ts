@@ -34,6 +34,9 @@ export class SocketTransport {
     engine.onOutput = () => this.scheduleFlush();
     socket.on('data', (chunk: Buffer) => {
       engine.ingest(chunk);
+      // Input that makes no output (the peer's open, its empty frames) must still start the
+      // idle-timeout clock, or an idle connection would never tick.
+      if (this.tickTimer === undefined) this.armTick();
     });
     socket.on('drain', () => this.onDrain?.());
     socket.on('end', () => engine.ingestEnd());
