@@ -102,13 +102,26 @@ export abstract class Link implements AsyncDisposable {
     return this;
   }
 
-  /** @internal The peer attached. A refusal (no terminus) waits for the detach that follows. */
+  /**
+   * @internal The peer attached. An attach with no terminus announces a refusal, and the detach
+   * saying why follows (spec 2.6.3); peers send both in one write. Some peers (rhea) omit the
+   * terminus without refusing, so if no detach has come by the next turn the link is open.
+   */
   onRemoteOpen(): void {
     const remote = this.engineLink.remote;
     const refused = this.engineLink.role === 'sender'
       ? remote?.target === undefined && this.engineLink.local.target !== undefined
       : remote?.source === undefined;
-    if (refused) return;
+    if (refused) {
+      setImmediate(() => {
+        if (!this.#ended && this.engineLink.isOpen) this.#markOpen();
+      });
+      return;
+    }
+    this.#markOpen();
+  }
+
+  #markOpen(): void {
     const w = this.#opened;
     this.#opened = undefined;
     w?.resolve();

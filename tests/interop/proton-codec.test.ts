@@ -733,6 +733,14 @@ function protonGot(name: string): PeerResult {
 }
 
 /**
+ * A message with no section at all is not a message (spec 3.2 requires a body), so Quark writes
+ * such a message as an amqp-value of null: the one place its bytes say more than Proton's.
+ */
+function asQuarkWrites(expected: MessageDesc): MessageDesc {
+  return Object.keys(expected).length === 0 ? ({ body: { section: 'amqp-value', value: { type: 'null' } } } as unknown as MessageDesc) : expected;
+}
+
+/**
  * proton.Message must understand Quark's bytes too. A message with no section at all is zero bytes,
  * which Proton's pn_message_decode cannot take (it asserts a non-empty buffer and aborts).
  */
@@ -808,9 +816,10 @@ describe('Qpid Proton interop: codec', () => {
     for (const m of messages) {
       itItem(m.name, () => {
         const r = protonGot(`quark:${m.name}`);
-        expect(r.got).toEqual(m.expected);
-        expectProtonMessageView(r, m.expected);
-        expectQuarkMessageRoundTrip(quarkBytes(`quark:${m.name}`), m.expected);
+        const expected = asQuarkWrites(m.expected);
+        expect(r.got).toEqual(expected);
+        expectProtonMessageView(r, expected);
+        expectQuarkMessageRoundTrip(quarkBytes(`quark:${m.name}`), expected);
       });
     }
   });
@@ -823,7 +832,7 @@ describe('Qpid Proton interop: codec', () => {
     }
     for (const m of messages) {
       itItem(m.name, () => {
-        expect(protonGot(`forward:${m.name}`).got).toEqual(m.expected);
+        expect(protonGot(`forward:${m.name}`).got).toEqual(asQuarkWrites(m.expected));
       }, `message: ${m.name}`);
     }
   });
