@@ -300,6 +300,8 @@ export class Connection implements AsyncDisposable {
         return;
       }
       case 'idleTimeout':
+        // The peer went silent: to the user that is a lost connection (reconnect), not a protocol breach.
+        this.#fail(new ConnectionLostError(`The connection was lost: the peer sent nothing for ${this.engine.options.idleTimeout ?? 0} ms (the idle timeout).`));
         return;
       case 'connectionFinal':
         if (!this.#closing && !this.error && !this.#ended) this.#fail(new ConnectionLostError('The connection was lost: the peer closed the socket without closing the connection.', this.transport?.error));
