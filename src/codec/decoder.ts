@@ -9,12 +9,16 @@
 import { DecodeError } from '../errors.js';
 import type { CompositeSpec, FieldSpec } from './spec-tables.js';
 import { compositeSpecs, describedSectionSpecs } from './spec-tables.js';
-import { AmqpArray, Described, Typed, formatUuid, type AmqpValue, type ArrayElementType } from './values.js';
+import { AmqpArray, Described, Typed, decodedDescribed, formatUuid, type AmqpValue, type ArrayElementType } from './values.js';
 import type { Fields } from './composite-types.js';
 
 /** How deep lists, maps, arrays and described values may nest in decoded input. */
 export const MAX_DECODE_DEPTH = 64;
-/** How many elements an array of zero-width elements (e.g. all `uint0`) may declare. */
+/**
+ * How many zero-width array elements (e.g. all `null` or `uint0`) one input may declare in all:
+ * they cost no input bytes, so without a shared budget arrays of such arrays would turn a few
+ * bytes into millions of values.
+ */
 export const MAX_ZERO_WIDTH_ELEMENTS = 65536;
 const MAX_DATE_MS = 8.64e15;
 
@@ -25,6 +29,8 @@ export class ByteReader {
   pos: number;
   end: number;
   depth = 0;
+  /** Zero-width array elements still allowed (see {@link MAX_ZERO_WIDTH_ELEMENTS}). */
+  zeroWidthBudget = MAX_ZERO_WIDTH_ELEMENTS;
 
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -160,7 +166,7 @@ function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
       const descriptor = readValue(r);
       const value = readValue(r);
       r.depth--;
-      return new Described(descriptor, value);
+      return decodedDescribed(descriptor, value);
     }
   }
   throw codeError(r, code);
@@ -213,7 +219,15 @@ function readAscii(r: ByteReader, n: number): string {
     const s = recurringAscii(r.buf, start, start + n);
     if (s !== undefined) return s;
   }
+  checkAscii(r.buf, start, start + n);
   return r.buf.toString('latin1', start, start + n);
+}
+
+/** Symbols are ASCII (spec, types section 1.6.21); anything else could not be sent on unchanged. */
+function checkAscii(b: Buffer, start: number, end: number): void {
+  for (let i = start; i < end; i++) {
+    if (b[i]! > 0x7f) throw new DecodeError(`a symbol holds the non-ASCII byte 0x${b[i]!.toString(16)}`, i);
+  }
 }
 
 /** Reads a map key: like {@link readUtf8} or {@link readAscii}, through the recurring-string table. */
@@ -225,6 +239,7 @@ function readKey(r: ByteReader, n: number, latin1: boolean): string {
     const s = recurringAscii(r.buf, start, start + n);
     if (s !== undefined) return s;
   }
+  if (latin1) checkAscii(r.buf, start, start + n);
   return r.buf.toString(latin1 ? 'latin1' : 'utf8', start, start + n);
 }
 
@@ -282,7 +297,8 @@ function enterCompound(r: ByteReader, wide: boolean, minWidth: number, what: str
   if (size < countWidth) throw new DecodeError(`${what} size ${size} is too small to hold its count`, at);
   const count = wide ? r.u32() : r.u8();
   const body = size - countWidth;
-  if (minWidth > 0 ? count * minWidth > body : count > MAX_ZERO_WIDTH_ELEMENTS) {
+  // Arrays (minWidth 0) check their count once their element constructor is known.
+  if (minWidth > 0 && count * minWidth > body) {
     throw new DecodeError(`${what} declares ${count} elements but has only ${body} bytes`, at);
   }
   enter(r);
@@ -330,8 +346,11 @@ function readArray(r: ByteReader, wide: boolean): AmqpArray {
   const type = TYPE_OF_CODE[code];
   if (type === undefined) throw codeError(r, code, 'array element constructor');
   const width = minElementWidth(code);
-  if (width > 0 ? count * width > r.remaining : count > MAX_ZERO_WIDTH_ELEMENTS) {
-    throw new DecodeError(`array declares ${count} elements but has only ${r.remaining} bytes`, at);
+  if (width > 0) {
+    if (count * width > r.remaining) throw new DecodeError(`array declares ${count} elements but has only ${r.remaining} bytes`, at);
+  } else {
+    r.zeroWidthBudget -= count;
+    if (r.zeroWidthBudget < 0) throw new DecodeError(`arrays declare more than ${MAX_ZERO_WIDTH_ELEMENTS} zero-width elements in all`, at);
   }
   const elements = new Array<AmqpValue>(count);
   for (let i = 0; i < count; i++) elements[i] = readWithCode(r, code, false);
@@ -354,11 +373,20 @@ for (const [kind, spec] of Object.entries(compositeSpecs) as [string, CompositeS
   compositeByDescriptorName.set(spec.descriptorName, entry);
 }
 
+/** A descriptor that is neither a ulong nor a symbol: never taken for a spec code or name. */
+class OtherDescriptor {
+  constructor(readonly value: AmqpValue) {}
+  toString(): string {
+    return String(this.value);
+  }
+}
+
 /**
  * Reads a descriptor and returns its numeric code (domain 0) or its symbolic name. A numeric
- * descriptor outside domain 0 is returned as a bigint, never confused with a spec code.
+ * descriptor outside domain 0 is returned as a bigint, never confused with a spec code, and one
+ * of another type (an int 0x10, a string 'amqp:open:list') as an {@link OtherDescriptor}.
  */
-export function readDescriptor(r: ByteReader): number | string | bigint | AmqpValue {
+export function readDescriptor(r: ByteReader): number | string | bigint | OtherDescriptor {
   const code = r.u8();
   switch (code) {
     case 0x53: return r.u8();
@@ -375,7 +403,7 @@ export function readDescriptor(r: ByteReader): number | string | bigint | AmqpVa
   enter(r);
   const v = readWithCode(r, code, true);
   r.depth--;
-  return v;
+  return new OtherDescriptor(v);
 }
 
 function lookupComposite(descriptor: unknown): CompositeEntry | undefined {
@@ -389,7 +417,7 @@ function descriptorValue(descriptor: unknown): AmqpValue {
   if (typeof descriptor === 'number') return new Typed('ulong', BigInt(descriptor));
   if (typeof descriptor === 'bigint') return new Typed('ulong', descriptor);
   if (typeof descriptor === 'string') return new Typed('symbol', descriptor);
-  return descriptor as AmqpValue;
+  return (descriptor as OtherDescriptor).value;
 }
 
 /**
@@ -400,7 +428,7 @@ function readDescribedAfterCode(r: ByteReader): unknown {
   enter(r);
   const descriptor = readDescriptor(r);
   const entry = lookupComposite(descriptor);
-  const value = entry ? readCompositeList(r, entry) : new Described(descriptorValue(descriptor), readValue(r));
+  const value = entry ? readCompositeList(r, entry) : decodedDescribed(descriptorValue(descriptor), readValue(r));
   r.depth--;
   return value;
 }
@@ -504,8 +532,8 @@ function readField(r: ByteReader, spec: CompositeSpec, field: FieldSpec): unknow
     case 'string':
     case 'symbol':
       switch (code) {
-        case 0xa1: return readUtf8(r, r.u8());
-        case 0xb1: return readUtf8(r, r.u32());
+        case 0xa1: return field.multiple ? [readUtf8(r, r.u8())] : readUtf8(r, r.u8());
+        case 0xb1: return field.multiple ? [readUtf8(r, r.u32())] : readUtf8(r, r.u32());
         case 0xa3: return field.multiple ? [readAscii(r, r.u8())] : readAscii(r, r.u8());
         case 0xb3: return field.multiple ? [readAscii(r, r.u32())] : readAscii(r, r.u32());
         case 0xe0: case 0xf0: {

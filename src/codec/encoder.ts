@@ -7,6 +7,7 @@ import { EncodeError } from '../errors.js';
 import type { ByteWriter } from './byte-writer.js';
 import type { CompositeSpec, FieldSpec } from './spec-tables.js';
 import { compositeSpecs } from './spec-tables.js';
+import { MAX_DECODE_DEPTH } from './decoder.js';
 import {
   AmqpArray,
   Described,
@@ -18,8 +19,12 @@ import {
   type ArrayElementType,
 } from './values.js';
 
-/** How deep values may nest before encoding stops (also catches cyclic structures). */
-export const MAX_ENCODE_DEPTH = 100;
+/**
+ * How deep values may nest before encoding stops (also catches cyclic structures). The decoder's
+ * limit, counted the same way, so that whatever Quark sends it can also receive, and whatever it
+ * receives it can send on.
+ */
+export const MAX_ENCODE_DEPTH = MAX_DECODE_DEPTH;
 
 const INT64_MIN = -0x8000000000000000n;
 const INT64_MAX = 0x7fffffffffffffffn;
@@ -69,7 +74,11 @@ export function writeValue(w: ByteWriter, v: AmqpValue | undefined, depth = 0): 
 }
 
 function writeNumber(w: ByteWriter, v: number): void {
-  if ((v | 0) === v && !Object.is(v, -0)) {
+  if (Object.is(v, -0)) {
+    // Not an integer to AMQP (see typeOf): as a long it would arrive as 0n, its sign lost.
+    w.u8(0x82);
+    w.f64(v);
+  } else if ((v | 0) === v) {
     if (v >= -128 && v <= 127) w.u8u8(0x54, v & 0xff); // smallint
     else {
       w.u8(0x71); // int
@@ -162,7 +171,7 @@ function writeTyped(w: ByteWriter, t: Typed): void {
       w.u32(codePointOf(t.value as string));
       return;
     case 'symbol':
-      writeString(w, t.value as string, 0xa3, 0xb3);
+      writeSymbol(w, t.value as string);
       return;
     case 'uuid':
       w.u8(0x98);
@@ -192,7 +201,9 @@ function writeDecimal(w: ByteWriter, type: keyof typeof DECIMAL_CODES, bytes: Ui
 
 function codePointOf(s: string): number {
   const cp = typeof s === 'string' ? s.codePointAt(0) : undefined;
-  if (cp === undefined) throw new EncodeError('char must be one Unicode code point, got an empty string');
+  if (cp === undefined || String.fromCodePoint(cp) !== s) {
+    throw new EncodeError(`char must be exactly one Unicode code point, got ${JSON.stringify(s)}`);
+  }
   return cp;
 }
 
@@ -204,9 +215,14 @@ function writeUuidBytes(w: ByteWriter, text: string): void {
   w.pos += 16;
 }
 
-function writeTimestamp(w: ByteWriter, d: Date): void {
+function timestampMs(d: Date): number {
   const ms = d.getTime();
   if (Number.isNaN(ms)) throw new EncodeError('timestamp is an invalid Date');
+  return ms;
+}
+
+function writeTimestamp(w: ByteWriter, d: Date): void {
+  const ms = timestampMs(d);
   w.u8(0x83);
   w.i64FromNumber(ms);
 }
@@ -223,6 +239,21 @@ function writeBinary(w: ByteWriter, b: Uint8Array): void {
     w.u32(n);
   }
   w.bytes(b);
+}
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** Throws unless `s` can be a symbol: ASCII only (spec, types section 1.6.21). */
+function checkSymbol(s: string): string {
+  if (typeof s !== 'string') throw new EncodeError(`symbol must be a string, got ${describeJsValue(s)}`);
+  if (NON_ASCII.test(s)) throw new EncodeError(`symbol must be ASCII, got ${JSON.stringify(s)}`);
+  return s;
+}
+
+/** Writes a symbol: sym8 when it fits in 255 bytes, else sym32. Throws for text that is not ASCII. */
+export function writeSymbol(w: ByteWriter, s: string): void {
+  writeString(w, checkSymbol(s), 0xa3, 0xb3);
 }
 
 /** Up to this many UTF-16 units, a JavaScript copy loop beats a call into the native UTF-8 encoder. */
@@ -345,7 +376,7 @@ export function writeObjectMap(w: ByteWriter, obj: AmqpObject, depth: number, wi
   for (const key of Object.keys(obj)) {
     const value = obj[key];
     if (value === undefined) continue;
-    if (symbolKeys) writeString(w, key, 0xa3, 0xb3);
+    if (symbolKeys) writeSymbol(w, key);
     else writeString(w, key, 0xa1, 0xb1);
     writeValue(w, value, depth);
     count += 2;
@@ -383,7 +414,7 @@ function arrayElementCode(type: ArrayElementType | 'null', elements: readonly Am
     case 'uuid': return 0x98;
     case 'binary': return elements.every((e) => e instanceof Uint8Array && e.length <= 255) ? 0xa0 : 0xb0;
     case 'string': return elements.every((e) => Buffer.byteLength(plainString(e), 'utf8') <= 255) ? 0xa1 : 0xb1;
-    case 'symbol': return elements.every((e) => plainString(e).length <= 255) ? 0xa3 : 0xb3;
+    case 'symbol': return elements.every((e) => checkSymbol(plainString(e)).length <= 255) ? 0xa3 : 0xb3;
     case 'list': return 0xd0;
     case 'map': return 0xd1;
     case 'array': return 0xf0;
@@ -440,7 +471,12 @@ function writeElement(w: ByteWriter, code: number, e: AmqpValue, depth: number):
     case 0x60: w.u16(checkInt('ushort', plainNumber(e), 0, 0xffff)); return;
     case 0x52: w.u8(checkInt('uint', plainNumber(e), 0, 0xff)); return;
     case 0x70: w.u32(checkInt('uint', plainNumber(e), 0, 0xffffffff)); return;
-    case 0x53: w.u8(Number(plainBig(e))); return;
+    case 0x53: {
+      const v = plainBig(e);
+      if (v < 0n) throw new EncodeError(`ulong must be from 0 to 2^64-1, got ${v}`);
+      w.u8(Number(v));
+      return;
+    }
     case 0x80: {
       const v = plainBig(e);
       if (v < 0n || v > UINT64_MAX) throw new EncodeError(`ulong must be from 0 to 2^64-1, got ${v}`);
@@ -449,7 +485,7 @@ function writeElement(w: ByteWriter, code: number, e: AmqpValue, depth: number):
     }
     case 0x51: w.u8(checkInt('byte', plainNumber(e), -0x80, 0x7f) & 0xff); return;
     case 0x61: w.u16(checkInt('short', plainNumber(e), -0x8000, 0x7fff) & 0xffff); return;
-    case 0x54: w.u8(plainNumber(e) & 0xff); return;
+    case 0x54: w.u8(checkInt('int', plainNumber(e), -0x80, 0x7f) & 0xff); return;
     case 0x71: w.i32(checkInt('int', plainNumber(e), -0x80000000, 0x7fffffff)); return;
     case 0x55: w.u8(Number(plainBig(e)) & 0xff); return;
     case 0x81: {
@@ -466,7 +502,7 @@ function writeElement(w: ByteWriter, code: number, e: AmqpValue, depth: number):
     case 0x73: w.u32(codePointOf(plainString(e))); return;
     case 0x83: {
       const v = unwrap(e);
-      if (v instanceof Date) w.i64FromNumber(v.getTime());
+      if (v instanceof Date) w.i64FromNumber(timestampMs(v));
       else w.i64(plainBig(v));
       return;
     }
@@ -513,20 +549,27 @@ function writeElement(w: ByteWriter, code: number, e: AmqpValue, depth: number):
 
 const compositeByName = compositeSpecs as Record<string, CompositeSpec>;
 
-/** Writes a composite (a described list) from an object of its fields. */
+/**
+ * Writes a composite (a described list) from an object of its fields. `depth` is that of the
+ * value holding it; the described value and its list are two levels more, as the decoder counts.
+ */
 export function writeComposite(w: ByteWriter, spec: CompositeSpec, obj: object, depth = 0): void {
-  checkDepth(depth);
+  const listDepth = depth + 2;
+  checkDepth(listDepth);
   const fields = spec.fields;
   const values = obj as Record<string, unknown>;
   let last = fields.length - 1;
   while (last >= 0 && values[fields[last]!.name] == null) last--;
+  // Fields after the last one present are left off the list: none of them may be mandatory.
+  for (let i = last + 1; i < fields.length; i++) {
+    if (fields[i]!.mandatory) throw new EncodeError(`${spec.name}: mandatory field ${fields[i]!.specName} is missing`);
+  }
   w.ensure(3);
   w.buf[w.pos] = 0x00;
   w.buf[w.pos + 1] = 0x53; // smallulong descriptor
   w.buf[w.pos + 2] = spec.code;
   w.pos += 3;
   if (last < 0) {
-    for (const f of fields) if (f.mandatory) throw new EncodeError(`${spec.name}: mandatory field ${f.specName} is missing`);
     w.u8(0x45);
     return;
   }
@@ -538,7 +581,7 @@ export function writeComposite(w: ByteWriter, spec: CompositeSpec, obj: object, 
       if (field.mandatory) throw new EncodeError(`${spec.name}: mandatory field ${field.specName} is missing`);
       w.u8(0x40);
     } else {
-      writeField(w, spec, field, value, depth + 1);
+      writeField(w, spec, field, value, listDepth);
     }
   }
   endCompound(w, at, last + 1, 0xd0, false);
@@ -548,6 +591,7 @@ function fieldError(spec: CompositeSpec, field: FieldSpec, expected: string, val
   return new EncodeError(`${spec.name}.${field.specName} must be ${expected}, got ${describeJsValue(value)}`);
 }
 
+/** Writes one field of a composite; `depth` is that of the composite's list. */
 function writeField(w: ByteWriter, spec: CompositeSpec, field: FieldSpec, value: unknown, depth: number): void {
   if (field.multiple && Array.isArray(value)) {
     writeMultiple(w, spec, field, value, depth);
@@ -581,7 +625,7 @@ function writeField(w: ByteWriter, spec: CompositeSpec, field: FieldSpec, value:
       return;
     case 'symbol':
       if (typeof value !== 'string') throw fieldError(spec, field, 'a string', value);
-      writeString(w, value, 0xa3, 0xb3);
+      writeSymbol(w, value);
       return;
     case 'binary':
       if (!(value instanceof Uint8Array)) throw fieldError(spec, field, 'a Uint8Array', value);
@@ -597,17 +641,17 @@ function writeField(w: ByteWriter, spec: CompositeSpec, field: FieldSpec, value:
       } else throw fieldError(spec, field, 'a Date or milliseconds', value);
       return;
     case 'fields':
-      if (value instanceof Map) writeMap(w, value, depth, false);
-      else if (typeof value === 'object' && isPlainObject(value as object)) writeObjectMap(w, value as AmqpObject, depth, false, true);
+      if (value instanceof Map) writeMap(w, value, depth + 1, false);
+      else if (typeof value === 'object' && value !== null && isPlainObject(value)) writeObjectMap(w, value as AmqpObject, depth + 1, false, true);
       else throw fieldError(spec, field, 'an object keyed by symbol name', value);
       return;
     case 'map':
-      if (value instanceof Map) writeMap(w, value, depth, false);
-      else if (typeof value === 'object' && isPlainObject(value as object)) writeObjectMap(w, value as AmqpObject, depth, false, false);
+      if (value instanceof Map) writeMap(w, value, depth + 1, false);
+      else if (typeof value === 'object' && value !== null && isPlainObject(value)) writeObjectMap(w, value as AmqpObject, depth + 1, false, false);
       else throw fieldError(spec, field, 'a Map', value);
       return;
     case 'error':
-      if (typeof value !== 'object') throw fieldError(spec, field, 'an error object', value);
+      if (typeof value !== 'object' || value === null) throw fieldError(spec, field, 'an error object', value);
       writeComposite(w, compositeSpecs.error, value as object, depth);
       return;
     case 'any':
@@ -620,7 +664,7 @@ function writeMultiple(w: ByteWriter, spec: CompositeSpec, field: FieldSpec, val
   switch (field.kind) {
     case 'symbol':
       for (const v of values) if (typeof v !== 'string') throw fieldError(spec, field, 'an array of strings', v);
-      writeArray(w, new AmqpArray('symbol', values as string[]), depth, false);
+      writeArray(w, new AmqpArray('symbol', values as string[]), depth + 1, false);
       return;
     default: {
       // Composite or polymorphic elements: the spec allows a list-encoded array here only as an

@@ -4,7 +4,7 @@
  * channel, an optional extended header, then the body: one performative and, for a transfer,
  * the payload that follows it.
  */
-import { DecodeError } from '../errors.js';
+import { DecodeError, EncodeError } from '../errors.js';
 import type { ByteWriter } from './byte-writer.js';
 import { ByteReader, readComposite } from './decoder.js';
 import { writeComposite } from './encoder.js';
@@ -88,6 +88,9 @@ export interface Frame {
 export function decodeFrame(bytes: Uint8Array, offset: number, header: FrameHeader): Frame {
   const start = offset + header.bodyOffset;
   const end = offset + header.size;
+  if (end > bytes.length) {
+    throw new DecodeError(`frame of ${header.size} bytes is truncated: ${bytes.length - offset} present`, offset, 'amqp:connection:framing-error');
+  }
   if (start === end) return { type: header.type, channel: header.channel, performative: undefined, payload: undefined };
   const r = new ByteReader(bytes, start, end);
   const performative = readComposite(r);
@@ -107,6 +110,7 @@ export function writeFrame(
   fields: object,
   payload?: Uint8Array,
 ): void {
+  if (!(Number.isInteger(channel) && channel >= 0 && channel <= 0xffff)) throw new EncodeError(`frame channel must be from 0 to 65535, got ${channel}`);
   const start = w.pos;
   w.ensure(FRAME_HEADER_SIZE);
   w.pos += 4;

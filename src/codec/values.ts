@@ -123,6 +123,19 @@ export class Described {
   }
 }
 
+/**
+ * A described value exactly as decoded: unlike the {@link Described} constructor, a plain
+ * `number`, `bigint` or `string` descriptor is kept as it is (an `int`, `long` or `string`
+ * descriptor), so that it re-encodes to the same bytes. For the decoder only.
+ * @internal
+ */
+export function decodedDescribed(descriptor: AmqpValue, value: AmqpValue): Described {
+  const d = Object.create(Described.prototype) as { descriptor: AmqpValue; value: AmqpValue };
+  d.descriptor = descriptor;
+  d.value = value;
+  return d as Described;
+}
+
 /** The element types an {@link AmqpArray} can hold. */
 export type ArrayElementType = Exclude<AmqpTypeName, 'null'>;
 
@@ -185,6 +198,10 @@ function checkInteger(type: string, value: number, min: number, max: number): nu
 
 function toBigInt(type: string, value: bigint | number | string, min: bigint, max: bigint): bigint {
   let v: bigint;
+  // A number beyond 2^53 has already lost its low digits: refuse it rather than send a neighbour.
+  if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+    throw new EncodeError(`${type} given as a number must be a safe integer (use a bigint beyond 2^53), got ${String(value)}`);
+  }
   try {
     v = BigInt(value);
   } catch {
