@@ -31,6 +31,11 @@ import { parseUrl } from './url.js';
 
 const log = createDebug('quark:connection');
 
+/** How long `close()` waits for the peer's close before dropping the socket. */
+const CLOSE_ANSWER_TIMEOUT_MS = 5000;
+/** How long `connect()` waits for the connection to open when the caller gives no timeout. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 60000;
+
 /** Options of `connect()`. A `url` sets scheme, host, port and credentials; the other fields override it. */
 export interface ConnectOptions extends CallOptions {
   /** `amqp[s]://[user:password@]host[:port]`. */
@@ -68,6 +73,8 @@ export interface ConnectOptions extends CallOptions {
   maxFrameSize?: number | undefined;
   /** The highest channel (session) number we accept. Default 65535. */
   channelMax?: number | undefined;
+  /** Milliseconds `connect()` waits for the connection to open (TCP, TLS, SASL and open). Default 60000. */
+  timeout?: number | undefined;
 }
 
 export class Connection implements AsyncDisposable {
@@ -249,9 +256,13 @@ export class Connection implements AsyncDisposable {
         this.#closing = true;
         this.#end(undefined);
         this.engine.close(options?.error);
+        // A peer that never answers our close must not hold the socket: drop it after a while.
+        this.#closeTimer = setTimeout(() => this.transport?.destroy(), CLOSE_ANSWER_TIMEOUT_MS);
       }
     });
   }
+
+  #closeTimer: NodeJS.Timeout | undefined;
 
   /** Closes the connection (for `await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
@@ -395,6 +406,8 @@ export class Connection implements AsyncDisposable {
 
   #onSocketClosed(): void {
     this.#socketClosed = true;
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
     if (!this.#ended && !this.#closing) this.#fail(new ConnectionLostError('The connection was lost: its socket closed.', this.transport?.error));
     this.#end(this.error);
     for (const resolve of this.#closeWaiters.splice(0)) resolve();
@@ -444,7 +457,7 @@ export async function connect(urlOrOptions: string | ConnectOptions): Promise<Co
     : net.connect({ host, port });
   const transport = new SocketTransport(engine, socket);
   connection.attachTransport(transport);
-  const opened = connection.waitOpen(options, `connecting to ${host}:${port}`);
+  const opened = connection.waitOpen({ signal: options.signal, timeout: options.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS }, `connecting to ${host}:${port}`);
   socket.once(useTls ? 'secureConnect' : 'connect', () => engine.open());
   try {
     return await opened;
