@@ -1,0 +1,55 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConnectionLostError, connect, listen, type Connection, type Listener } from '../../src/index.js';
+
+let cert: Buffer;
+let key: Buffer;
+beforeAll(() => {
+  // A fresh self-signed certificate for localhost (Proton's shipped test certificates have expired).
+  const dir = mkdtempSync(join(tmpdir(), 'quark-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  cert = readFileSync(join(dir, 'cert.pem'));
+  key = readFileSync(join(dir, 'key.pem'));
+});
+
+let listener: Listener | undefined;
+let client: Connection | undefined;
+afterEach(async () => {
+  await client?.close();
+  await listener?.close();
+  client = undefined;
+  listener = undefined;
+});
+
+describe('TLS', () => {
+  it('amqps:// verifies the server against the given CA and carries messages', async () => {
+    listener = await listen({ tls: { cert, key } });
+    expect(listener.url).toMatch(/^amqps:/);
+    void (async () => {
+      for await (const link of listener!) {
+        const r = link.acceptAsReceiver();
+        for await (const d of r) d.accept();
+      }
+    })().catch(() => undefined);
+    client = await connect({ url: `amqps://localhost:${listener.port}`, tls: { ca: cert } });
+    const sender = await client.createSender('secure');
+    await expect(sender.send({ body: 'over TLS' })).resolves.toEqual({ kind: 'accepted' });
+  });
+
+  it('refuses a server whose certificate it cannot verify, with a ConnectionLostError saying why', async () => {
+    listener = await listen({ tls: { cert, key } });
+    const err = await connect(`amqps://localhost:${listener.port}`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionLostError);
+    expect((err as Error).message).toMatch(/self[- ]signed|certificate/i);
+  });
+
+  it('sends PLAIN credentials over TLS to a server that offers PLAIN only over TLS', async () => {
+    listener = await listen({ tls: { cert, key }, sasl: { authenticate: (c) => c.username === 'ü' && c.password === 'pässwörd✓' } });
+    client = await connect({ url: `amqps://localhost:${listener.port}`, username: 'ü', password: 'pässwörd✓', tls: { ca: cert } });
+    expect(client.isOpen).toBe(true);
+  });
+});
