@@ -91,3 +91,22 @@ export { listen, Listener, type ListenOptions, type SaslCredentials } from './se
 export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';
 export { sendTo, type SendToOptions } from './rx/send-to.js';
 export { startBroker, Broker, type BrokerOptions, type QueueStats } from './server/broker/broker.js';
+export { Container, type ContainerOptions, type HandlerScope } from './container/container.js';
+export { ContainerConnection, ContainerListener, ContainerReceiver, ContainerSender, Task, Tracker } from './container/endpoints.js';
+export {
+  HandlerError,
+  Reject,
+  Release,
+  type ConnectionErrorEvent,
+  type ConnectionEvent,
+  type ContainerEvent,
+  type HandlerResult,
+  type LinkEvent,
+  type MessageEvent,
+  type MessagingHandler,
+  type ReceiverEvent,
+  type SenderEvent,
+  type SessionEvent,
+  type TimerEvent,
+  type TrackerEvent,
+} from './container/handler.js';
