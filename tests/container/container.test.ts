@@ -73,7 +73,7 @@ async function startPeer(on: { receiver?: (d: Delivery) => void; sender?: (s: Se
   return peer;
 }
 
-describe('Container: Proton-style handlers over the client API', () => {
+describe('Container: Proton-style handlers over the client API', { timeout: 15_000 }, () => {
   it('helloworld: a message sent to a queue through a relay comes back to the receiver, and run() resolves with nothing left running', async () => {
     const relay = await startRelay();
     const seen: unknown[] = [];
