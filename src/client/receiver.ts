@@ -34,6 +34,8 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
   readonly #waiters: Waiter[] = [];
   readonly #drainWaiters: { resolve: () => void; reject: (e: AmqpError) => void; stop: () => void }[] = [];
   readonly #subscribers = new Set<Subscriber<Delivery>>();
+  /** The first of `#subscribers`, which takes each message (kept so that no iterator is made per message). */
+  #taker: Subscriber<Delivery> | undefined;
   /** No credit is granted while paused (after the last Observable subscriber left). */
   #paused = false;
 
@@ -110,6 +112,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
   deliveries$(): Observable<Delivery> {
     return new Observable<Delivery>((subscriber) => {
       this.#subscribers.add(subscriber);
+      this.#taker ??= subscriber;
       this.#paused = false;
       while (this.buffered > 0 && !subscriber.closed) subscriber.next(this.#take());
       if (!this.isOpen) {
@@ -119,6 +122,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
       this.#topUp();
       return () => {
         this.#subscribers.delete(subscriber);
+        if (this.#taker === subscriber) this.#taker = this.#subscribers.values().next().value;
         if (this.#subscribers.size === 0 && this.#waiters.length === 0 && this.isOpen && this.#window > 0) {
           this.#paused = true;
           this.engineLink.setCredit(0);
@@ -167,7 +171,8 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
   onDelivery(engineDelivery: EngineDelivery): void {
     const delivery = new Delivery(this, engineDelivery);
     engineDelivery.context = delivery;
-    this.session.connection.emit({ type: 'message', link: this, delivery });
+    const connection = this.session.connection;
+    if (connection.observed) connection.emit({ type: 'message', link: this, delivery });
     const waiter = this.#waiters.shift();
     if (waiter) {
       waiter.stop();
@@ -175,12 +180,10 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
       waiter.resolve(delivery);
       return;
     }
-    if (this.#subscribers.size > 0) {
+    const taker = this.#taker;
+    if (taker !== undefined) {
       this.#consume(delivery);
-      for (const s of this.#subscribers) {
-        s.next(delivery);
-        break; // One subscriber takes each message, as competing consumers would.
-      }
+      taker.next(delivery); // One subscriber takes each message, as competing consumers would.
       return;
     }
     this.#buffer.push(delivery);

@@ -98,14 +98,17 @@ export class Sender extends Link {
     }
     return new Promise<SendResult>((resolve, reject) => {
       const pending: PendingSend = { bytes, tag: options?.tag, resolve, reject, stop: noop, sent: false };
-      pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
+      // Without a signal or timeout there is nothing to watch: skip the closure and the name.
+      if (options?.signal !== undefined || options?.timeout !== undefined) {
+        pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
+      }
       if (this.#queue.length === this.#queueHead && this.engineLink.credit > 0 && !this.session.connection.blocked) this.#transmit(pending);
       else this.#queue.push(pending);
     });
   }
 
   #transmit(pending: PendingSend): void {
-    const delivery = this.engineLink.send(pending.bytes, { tag: pending.tag });
+    const delivery = this.engineLink.send(pending.bytes, pending.tag === undefined ? undefined : { tag: pending.tag });
     pending.sent = true;
     if (delivery.settled) {
       pending.stop();
@@ -157,7 +160,8 @@ export class Sender extends Link {
     if (!delivery.settled) delivery.settle();
     const pending = delivery.context as PendingSend | undefined;
     delivery.context = undefined;
-    this.session.connection.emit({ type: 'settled', link: this, tag: delivery.tag, outcome: state });
+    const connection = this.session.connection;
+    if (connection.observed) connection.emit({ type: 'settled', link: this, tag: delivery.tag, outcome: state });
     if (!pending) return;
     pending.stop();
     switch (state?.kind) {

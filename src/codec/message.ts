@@ -159,7 +159,13 @@ function writeBody(w: ByteWriter, message: Message): void {
       writeValue(w, body, 0); // A section descriptor is no level of nesting to the decoder.
       return;
     case 'data': {
-      const sections = body instanceof Uint8Array ? [body] : body;
+      if (body instanceof Uint8Array) {
+        // The usual case, one section: no array and no check of each element.
+        writeSectionDescriptor(w, SECTION.data);
+        writeValue(w, body, 1);
+        return;
+      }
+      const sections = body;
       if (!Array.isArray(sections) || sections.length === 0 || !sections.every((s) => s instanceof Uint8Array)) {
         throw new EncodeError("a message with bodyType 'data' needs a Uint8Array body or a non-empty array of them");
       }
@@ -183,6 +189,8 @@ function writeBody(w: ByteWriter, message: Message): void {
   throw new EncodeError(`message.bodyType must be 'value', 'data' or 'sequence', got ${JSON.stringify(bodyType)}`);
 }
 
+/** Above this size the shared writer's buffer is not kept for the next message. */
+const LARGE_MESSAGE = 1 << 20;
 let sharedWriter: ByteWriter | undefined;
 let sharedWriterBusy = false;
 
@@ -198,12 +206,19 @@ export function encodeMessage(message: Message): Uint8Array {
   try {
     w.reset();
     writeMessage(w, message);
+    if (owned && w.buf.length > LARGE_MESSAGE && w.pos * 2 >= w.buf.length) {
+      // A large message: hand the writer's buffer over instead of copying it out (the writer
+      // would be dropped below anyway), and start afresh next time.
+      const out = w.buf.subarray(0, w.pos);
+      sharedWriter = undefined;
+      return out;
+    }
     return w.toBuffer();
   } finally {
     if (owned) {
       sharedWriterBusy = false;
       // Do not keep a huge buffer alive because of one large message.
-      if (w.buf.length > 1 << 20) sharedWriter = undefined;
+      if (w.buf.length > LARGE_MESSAGE) sharedWriter = undefined;
     }
   }
 }

@@ -147,6 +147,8 @@ export class ProtocolEngine {
       return;
     }
     if (!this.openSent) this.sendOpen();
+    // Dispositions and flows waiting for the end of the turn go out before the close, not after it.
+    for (const s of this.localChannels) s?.flush();
     this.localState = 'closed';
     this.localError = error;
     this.writeFrame(0, compositeSpecs.close, error ? { error } : {});

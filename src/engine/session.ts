@@ -90,6 +90,8 @@ export class EngineSession {
   /** Ends the session. */
   end(error?: ErrorCondition): void {
     if (this.localState !== 'open') return;
+    // Dispositions and flows waiting for the end of the turn go out before the end, not after it.
+    this.flush();
     this.localState = 'closed';
     this.localError = error;
     this.engine.writeFrame(this.channel, compositeSpecs.end, error ? { error } : {});
@@ -156,6 +158,8 @@ export class EngineSession {
     link.localState = 'closed';
     link.localError = error;
     if (this.localState === 'open') {
+      // The link's settlements waiting for the end of the turn go out before its detach.
+      this.flush();
       this.engine.writeFrame(this.channel, compositeSpecs.detach, { handle: link.handle, closed, error });
     }
     this.localHandles[link.handle] = undefined;

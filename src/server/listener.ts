@@ -138,7 +138,13 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const transport = new SocketTransport(engine, socket);
     connection.attachTransport(transport);
     this.#connections.add(connection);
-    connection.events$.subscribe({ complete: () => this.#connections.delete(connection) });
+    // Forget the connection once its socket has closed. (Not by subscribing to events$: a
+    // subscriber there makes the connection build and publish an event for every message.)
+    const onClosed = transport.onClosed;
+    transport.onClosed = () => {
+      onClosed?.();
+      this.#connections.delete(connection);
+    };
     const onEvent = engine.onEvent!;
     engine.onEvent = (e) => {
       if (e.type === 'saslInit') {

@@ -29,7 +29,7 @@ export interface BrokerOptions {
    * refused unless `allowAnonymous` is true.
    */
   users?: Record<string, string> | undefined;
-  /** Accept SASL ANONYMOUS. Default: true when no `users` are given. */
+  /** Accept SASL ANONYMOUS, and clients that skip SASL. Default: true when no `users` are given. */
   allowAnonymous?: boolean | undefined;
   /** Offer PLAIN without TLS. Default false (PLAIN is only offered over TLS). */
   allowInsecurePlain?: boolean | undefined;
@@ -303,6 +303,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     tls: options.tls,
     sasl: { mechanisms, authenticate },
     allowInsecurePlain: options.allowInsecurePlain,
+    // A client that skips SASL is anonymous: let it in exactly when ANONYMOUS is (as Proton's brokers do).
+    allowNoSasl: allowAnonymous,
     offeredCapabilities: ['ANONYMOUS-RELAY'],
   });
   return new Broker(listener, options);

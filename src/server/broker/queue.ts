@@ -211,10 +211,17 @@ export class Queue {
   /** Called when a settled message made room (topics top up their publishers from it). */
   onRoom: (() => void) | undefined;
 
-  /** Puts a message back at the front, to be delivered again before newer ones. */
+  /**
+   * Puts a message back, to be delivered again before newer ones: in its original place among the
+   * messages put back before it (a closed link gives its unsettled messages back one by one, and
+   * they must keep their order).
+   */
   #requeue(message: StoredMessage): void {
-    if (this.#head > 0) this.#messages[--this.#head] = message;
-    else this.#messages.unshift(message);
+    const messages = this.#messages;
+    let i = this.#head;
+    while (i < messages.length && messages[i]!.seq < message.seq) i++;
+    if (i === this.#head && this.#head > 0) messages[--this.#head] = message;
+    else messages.splice(i, 0, message);
     this.dispatch();
   }
 

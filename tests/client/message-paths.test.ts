@@ -1,0 +1,117 @@
+/**
+ * Behaviour of the per-message paths that are kept free of allocations (events built only when
+ * observed, no cancellation watcher without a signal or timeout, one taker per message, large
+ * messages handed over without a copy).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { filter, firstValueFrom, take, toArray } from 'rxjs';
+import { AbortError, connect, decodeMessage, encodeMessage, listen, TimeoutError, type Connection, type Delivery, type Listener, type Receiver } from '../../src/index.js';
+
+let listener: Listener | undefined;
+let client: Connection | undefined;
+afterEach(async () => {
+  await client?.close();
+  await listener?.close();
+  client = undefined;
+  listener = undefined;
+});
+
+/** A listener whose first incoming link becomes a receiver with this credit window. */
+async function listenForReceiver(credit: number): Promise<{ receiver: Promise<Receiver> }> {
+  listener = await listen();
+  const receiver = new Promise<Receiver>((resolve) => {
+    const sub = listener!.links$.subscribe((link) => {
+      sub.unsubscribe();
+      resolve(link.acceptAsReceiver({ credit }));
+    });
+  });
+  return { receiver };
+}
+
+describe('per-message paths', () => {
+  it('a send waiting for credit fails with TimeoutError after its timeout, or AbortError when aborted, and is never sent', async () => {
+    const { receiver: receiverP } = await listenForReceiver(0);
+    client = await connect(listener!.url);
+    const sender = await client.createSender('q');
+    const receiver = await receiverP;
+    const timedOut = sender.send({ body: 'timed out' }, { timeout: 20 }).catch((e: unknown) => e);
+    const controller = new AbortController();
+    const aborted = sender.send({ body: 'aborted' }, { signal: controller.signal }).catch((e: unknown) => e);
+    const plain = sender.send({ body: 'plain' });
+    expect(await timedOut).toBeInstanceOf(TimeoutError);
+    controller.abort();
+    expect(await aborted).toBeInstanceOf(AbortError);
+    expect(sender.pending).toBe(1);
+    receiver.addCredit(5);
+    const delivery = await receiver.receive({ timeout: 5000 });
+    delivery.accept();
+    expect(delivery.message.body).toBe('plain');
+    expect((await plain)?.kind).toBe('accepted');
+    expect(receiver.buffered).toBe(0);
+  });
+
+  it('a send with a timeout that settles in time resolves with the outcome', async () => {
+    const { receiver: receiverP } = await listenForReceiver(5);
+    client = await connect(listener!.url);
+    const sender = await client.createSender('q');
+    const receiver = await receiverP;
+    const sent = sender.send({ body: 'in time' }, { timeout: 5000 });
+    (await receiver.receive()).accept();
+    expect((await sent)?.kind).toBe('accepted');
+  });
+
+  it('a listening side observing its connection events$ gets a message event for each delivery', async () => {
+    listener = await listen();
+    const messages: Delivery[] = [];
+    listener.connections$.subscribe((c) => c.events$.pipe(filter((e) => e.type === 'message')).subscribe((e) => e.type === 'message' && messages.push(e.delivery)));
+    listener.links$.subscribe((link) => link.acceptAsReceiver({ credit: 10, autoAccept: true }).deliveries$().subscribe());
+    client = await connect(listener.url);
+    const sender = await client.createSender('q');
+    await sender.send({ body: 1 });
+    await sender.send({ body: 2 });
+    expect(messages.map((d) => d.message.body)).toEqual([1, 2]);
+  });
+
+  it('when the subscriber taking messages from deliveries$ leaves, the next subscriber takes the following ones', async () => {
+    const { receiver: receiverP } = await listenForReceiver(10);
+    client = await connect(listener!.url);
+    const sender = await client.createSender('q');
+    const receiver = await receiverP;
+    const first = firstValueFrom(receiver.deliveries$().pipe(take(2), toArray()));
+    const second = firstValueFrom(receiver.deliveries$().pipe(take(2), toArray()));
+    const outcomes = [1, 2, 3, 4].map((n) => sender.send({ body: n }));
+    const a = await first;
+    const b = await second;
+    for (const d of [...a, ...b]) d.accept();
+    expect(a.map((d) => d.message.body)).toEqual([1, 2]);
+    expect(b.map((d) => d.message.body)).toEqual([3, 4]);
+    expect((await Promise.all(outcomes)).every((o) => o?.kind === 'accepted')).toBe(true);
+  });
+
+  it('a listener lists a connection while it is open and forgets it once its socket has closed', async () => {
+    listener = await listen();
+    const opened = firstValueFrom(listener.connections$);
+    client = await connect(listener.url);
+    const server = await opened;
+    expect(listener.connections).toEqual([server]);
+    await client.close();
+    client = undefined;
+    const deadline = Date.now() + 5000;
+    while (listener.connections.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(listener.connections).toEqual([]);
+  });
+
+  it('large messages encoded one after another each keep their own bytes', () => {
+    const big = (fill: number): Uint8Array => new Uint8Array(1.5 * 1024 * 1024).fill(fill);
+    const a = encodeMessage({ subject: 'a', body: big(0xaa) });
+    const b = encodeMessage({ subject: 'b', body: big(0xbb) });
+    const small = encodeMessage({ subject: 'small', body: new Uint8Array([1, 2, 3]) });
+    const da = decodeMessage(a);
+    const db = decodeMessage(b);
+    expect(da.subject).toBe('a');
+    expect(db.subject).toBe('b');
+    expect((da.body as Uint8Array).every((x) => x === 0xaa)).toBe(true);
+    expect((db.body as Uint8Array).every((x) => x === 0xbb)).toBe(true);
+    expect([...(decodeMessage(small).body as Uint8Array)]).toEqual([1, 2, 3]);
+  });
+});
