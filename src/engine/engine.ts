@@ -7,6 +7,7 @@
  */
 import { ByteWriter } from '../codec/byte-writer.js';
 import type { ErrorCondition, Fields } from '../codec/composite-types.js';
+import { ByteReader, readComposite } from '../codec/decoder.js';
 import { AMQP_FRAME_TYPE, ProtocolId, SASL_FRAME_TYPE, decodeFrame, protocolHeader, readFrameHeader, readProtocolHeader, writeEmptyFrame, writeFrame, type Frame, type FrameHeader } from '../codec/frames.js';
 import { compositeSpecs, type AttachFields, type BeginFields, type CompositeSpec, type DetachFields, type DispositionFields, type FlowFields, type OpenFields, type TransferFields } from '../codec/spec-tables.js';
 import { AmqpError, DecodeError } from '../errors.js';
@@ -49,6 +50,8 @@ const OUTGOING_FRAME_CAP = 262144;
 const MIN_MAX_FRAME_SIZE = 512;
 /** Output larger than this is handed off instead of copied out of the writer. */
 const HANDOFF_SIZE = 65536;
+/** Transfer payloads at least this large are written by reference instead of copied. */
+const BY_REFERENCE_SIZE = 8192;
 
 export class ProtocolEngine {
   readonly options: EngineOptions;
@@ -78,6 +81,8 @@ export class ProtocolEngine {
   private expectedProtocol = ProtocolId.Amqp;
   private readonly maxFrameSize: number;
   private readonly out = new ByteWriter(16384);
+  /** Output ready to write, in order: sealed writer contents and referenced payloads. */
+  private chunks: Buffer[] = [];
   /** Frames written before our open went out wait here (pipelined begins and attaches). */
   private deferred: ByteWriter | undefined;
   private openSent = false;
@@ -86,9 +91,12 @@ export class ProtocolEngine {
   private readonly remoteChannels = new Map<number, EngineSession>();
   private readonly events: EngineEvent[] = [];
   private dispatching = false;
+  /** Fewer than 8 bytes of a frame header or protocol header, kept for the next chunk. */
   private stash: Buffer | undefined;
-  private stashFill = 0;
-  private stashNeed = 0;
+  /** The chunks of a frame that is still arriving, its bytes so far, and its size. */
+  private parts: Buffer[] | undefined;
+  private partsSize = 0;
+  private partsNeed = 0;
   private inputSeen = false;
   private outputSeen = false;
   private lastInput = -1;
@@ -183,21 +191,19 @@ export class ProtocolEngine {
     let buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let pos = 0;
     try {
-      if (this.stash !== undefined) {
-        if (this.stashNeed > 0) {
-          const n = Math.min(this.stashNeed - this.stashFill, buf.length);
-          buf.copy(this.stash, this.stashFill, 0, n);
-          this.stashFill += n;
-          pos = n;
-          if (this.stashFill < this.stashNeed) return;
-          const frame = this.stash;
-          this.stash = undefined;
-          this.stashNeed = 0;
-          this.process(frame, 0);
-        } else {
-          buf = Buffer.concat([this.stash, buf]);
-          this.stash = undefined;
-        }
+      if (this.parts !== undefined) {
+        // The rest of a frame that began in an earlier chunk: keep views, copy nothing yet.
+        const n = Math.min(this.partsNeed - this.partsSize, buf.length);
+        this.parts.push(n === buf.length ? buf : buf.subarray(0, n));
+        this.partsSize += n;
+        pos = n;
+        if (this.partsSize < this.partsNeed) return;
+        const parts = this.parts;
+        this.parts = undefined;
+        this.onSplitFrame(parts);
+      } else if (this.stash !== undefined) {
+        buf = Buffer.concat([this.stash, buf]);
+        this.stash = undefined;
       }
       this.process(buf, pos);
     } catch (err) {
@@ -229,9 +235,9 @@ export class ProtocolEngine {
       const header = readFrameHeader(buf, pos, this.maxFrameSize);
       if (header === undefined) return this.keep(buf, pos);
       if (buf.length - pos < header.size) {
-        this.stash = Buffer.allocUnsafe(header.size);
-        this.stashFill = buf.copy(this.stash, 0, pos);
-        this.stashNeed = header.size;
+        this.parts = [buf.subarray(pos)];
+        this.partsSize = buf.length - pos;
+        this.partsNeed = header.size;
         return;
       }
       this.onFrame(buf, pos, header);
@@ -241,7 +247,39 @@ export class ProtocolEngine {
 
   private keep(buf: Buffer, pos: number): void {
     this.stash = Buffer.from(buf.subarray(pos));
-    this.stashNeed = 0;
+  }
+
+  /**
+   * A frame that arrived in several chunks. A transfer whose performative lies whole in the first
+   * chunk keeps its payload as views of the chunks (the delivery joins them once, at its end);
+   * anything else is joined here.
+   */
+  private onSplitFrame(parts: Buffer[]): void {
+    const first = parts[0]!;
+    const header = readFrameHeader(first, 0, this.maxFrameSize)!;
+    if (this.phase === 'amqp' && header.type === AMQP_FRAME_TYPE && first.length > header.bodyOffset) {
+      let transfer: ({ kind: string } & Record<string, unknown>) | undefined;
+      let payloadStart = 0;
+      try {
+        const r = new ByteReader(first, header.bodyOffset, first.length);
+        const p = readComposite(r);
+        if (p.kind === 'transfer') {
+          transfer = p;
+          payloadStart = r.pos;
+        }
+      } catch {
+        transfer = undefined; // Cut inside the performative (or malformed): decode the joined frame below.
+      }
+      if (transfer !== undefined) {
+        const payload: Buffer[] = [];
+        if (payloadStart < first.length) payload.push(first.subarray(payloadStart));
+        for (let i = 1; i < parts.length; i++) payload.push(parts[i]!);
+        if (frameLog.enabled) traceFrame('<-', header.channel, transfer, this.partsNeed - payloadStart);
+        this.onPerformative(header.channel, transfer, payload, 0);
+        return;
+      }
+    }
+    this.onFrame(Buffer.concat(parts, header.size), 0, header);
   }
 
   private onProtocolHeader(buf: Buffer, pos: number): void {
@@ -293,25 +331,28 @@ export class ProtocolEngine {
       return;
     }
     if (frame.type !== AMQP_FRAME_TYPE) throw new DecodeError(`unexpected frame type ${frame.type} after SASL`, pos, 'amqp:connection:framing-error');
-    const p = frame.performative;
-    if (!p) return; // An empty frame: the peer is alive.
+    if (!frame.performative) return; // An empty frame: the peer is alive.
+    this.onPerformative(frame.channel, frame.performative, frame.payload, pos);
+  }
+
+  private onPerformative(channel: number, p: { kind: string } & Record<string, unknown>, payload: Buffer | Buffer[] | undefined, pos: number): void {
     if (this.remoteState === 'unopened' && p.kind !== 'open') {
       throw new DecodeError(`the first frame must be open, got ${p.kind}`, pos, 'amqp:connection:framing-error');
     }
     switch (p.kind) {
       case 'open': return this.onOpen(p as unknown as OpenFields);
       case 'close': return this.onClose(p as { error?: ErrorCondition });
-      case 'begin': return this.onBegin(frame.channel, p as unknown as BeginFields);
+      case 'begin': return this.onBegin(channel, p as unknown as BeginFields);
     }
-    const session = this.remoteChannels.get(frame.channel);
-    if (!session) throw new DecodeError(`${p.kind} on channel ${frame.channel}, where no session has begun`, pos, 'amqp:connection:framing-error');
+    const session = this.remoteChannels.get(channel);
+    if (!session) throw new DecodeError(`${p.kind} on channel ${channel}, where no session has begun`, pos, 'amqp:connection:framing-error');
     switch (p.kind) {
-      case 'transfer': return session.onTransfer(p as unknown as TransferFields, frame.payload);
+      case 'transfer': return session.onTransfer(p as unknown as TransferFields, payload);
       case 'disposition': return session.onDisposition(p as unknown as DispositionFields);
       case 'flow': return session.onFlow(p as unknown as FlowFields);
       case 'attach': return session.onAttach(p as unknown as AttachFields);
       case 'detach': return session.onDetach(p as unknown as DetachFields);
-      case 'end': return this.onEnd(frame.channel, session, p as { error?: ErrorCondition });
+      case 'end': return this.onEnd(channel, session, p as { error?: ErrorCondition });
     }
     throw new DecodeError(`${p.kind} is not a performative`, pos, 'amqp:connection:framing-error');
   }
@@ -497,6 +538,16 @@ export class ProtocolEngine {
   writeFrame(channel: number, spec: CompositeSpec, fields: object, payload?: Uint8Array): void {
     if (this.finished) return;
     if (frameLog.enabled) traceFrame('->', channel, { kind: spec.name, ...fields }, payload?.length ?? 0);
+    if (payload !== undefined && payload.length >= BY_REFERENCE_SIZE && this.openSent) {
+      // A large payload is not copied: the frame's head goes out of the writer, then the payload itself.
+      const start = this.out.pos;
+      writeFrame(this.out, AMQP_FRAME_TYPE, channel, spec, fields);
+      this.out.patchU32(start, this.out.pos - start + payload.length);
+      this.sealOutput();
+      this.chunks.push(Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+      this.outputChanged();
+      return;
+    }
     if (!this.openSent) {
       writeFrame((this.deferred ??= new ByteWriter(1024)), AMQP_FRAME_TYPE, channel, spec, fields, payload);
       return;
@@ -538,6 +589,7 @@ export class ProtocolEngine {
     this.finished = true;
     this.phase = 'done';
     this.stash = undefined;
+    this.parts = undefined;
     for (const s of this.sessions) s.clear();
     this.emit({ type: 'connectionFinal' });
     this.outputChanged();
@@ -559,21 +611,38 @@ export class ProtocolEngine {
 
   /** Everything to send now, coalesced (flows, drains and dispositions of this turn included), or undefined. */
   takeOutput(): Buffer | undefined {
+    const chunks = this.takeOutputChunks();
+    if (chunks === undefined) return undefined;
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  }
+
+  /**
+   * Everything to send now, as buffers to write in order (one write with writev): large transfer
+   * payloads are referenced, not copied into the output. Undefined when there is nothing to send.
+   */
+  takeOutputChunks(): Buffer[] | undefined {
     this.outputSignaled = false;
     if (this.openSent && !this.finished) for (const s of this.localChannels) s?.flush();
-    const w = this.out;
-    if (w.pos === 0) return undefined;
+    this.sealOutput();
+    if (this.chunks.length === 0) return undefined;
     this.outputSeen = true;
-    let bytes: Buffer;
+    const chunks = this.chunks;
+    this.chunks = [];
+    return chunks;
+  }
+
+  /** Moves what the writer holds to the output chunks. */
+  private sealOutput(): void {
+    const w = this.out;
+    if (w.pos === 0) return;
     if (w.pos > HANDOFF_SIZE) {
-      bytes = w.buf.subarray(0, w.pos);
+      this.chunks.push(w.buf.subarray(0, w.pos));
       w.buf = Buffer.allocUnsafe(16384);
       w.view = new DataView(w.buf.buffer, w.buf.byteOffset, w.buf.byteLength);
     } else {
-      bytes = w.toBuffer();
+      this.chunks.push(w.toBuffer());
     }
     w.reset();
-    return bytes;
   }
 
   /**

@@ -20,6 +20,11 @@ export interface SessionOptions {
 
 const DEFAULT_INCOMING_WINDOW = 8192;
 const OUTGOING_WINDOW = 0x7fffffff;
+/**
+ * The largest incoming message a receiver accepts when it set no max-message-size, so that a peer
+ * cannot make us buffer without bound (256 MiB).
+ */
+const DEFAULT_MAX_INCOMING_MESSAGE_SIZE = 256 * 1024 * 1024;
 /** Bytes we leave in a frame for the header and the transfer performative, besides the tag. */
 const TRANSFER_OVERHEAD = 64;
 
@@ -291,7 +296,8 @@ export class EngineSession {
 
   // ---- Transfers in ----
 
-  onTransfer(fields: TransferFields, payload: Uint8Array | undefined): void {
+  /** A transfer arrived; its payload is one view, or several (a frame that came in several chunks). */
+  onTransfer(fields: TransferFields, payload: Uint8Array | Uint8Array[] | undefined): void {
     const link = this.remoteHandles.get(fields.handle);
     if (!link || link.role !== 'receiver') {
       this.engine.failSession(this, { condition: 'amqp:session:unattached-handle', description: `transfer for handle ${fields.handle}, which is not an attached receiving link` });
@@ -335,21 +341,24 @@ export class EngineSession {
       return;
     }
     if (payload !== undefined && payload.length > 0) {
-      delivery.size += payload.length;
+      const size = Array.isArray(payload) ? payload.reduce((n, p) => n + p.length, 0) : payload.length;
+      delivery.size += size;
       const max = link.local.maxMessageSize;
-      if (max !== undefined && max > 0n && BigInt(delivery.size) > max) {
+      const limit = max === undefined || max === 0n ? DEFAULT_MAX_INCOMING_MESSAGE_SIZE : Number(max);
+      if (delivery.size > limit) {
         link.current = undefined;
-        link.detach(true, { condition: 'amqp:link:message-size-exceeded', description: `a message of more than ${max} bytes arrived` });
+        link.detach(true, { condition: 'amqp:link:message-size-exceeded', description: `a message of more than ${limit} bytes arrived` });
         this.engine.emit({ type: 'linkLocalError', link, error: link.localError! });
         return;
       }
-      if (delivery.payload === undefined && delivery.chunks === undefined) delivery.payload = payload;
+      if (!Array.isArray(payload) && delivery.payload === undefined && delivery.chunks === undefined) delivery.payload = payload;
       else {
         if (delivery.chunks === undefined) {
-          delivery.chunks = [delivery.payload!];
+          delivery.chunks = delivery.payload === undefined ? [] : [delivery.payload];
           delivery.payload = undefined;
         }
-        delivery.chunks.push(payload);
+        if (Array.isArray(payload)) for (const p of payload) delivery.chunks.push(p);
+        else delivery.chunks.push(payload);
       }
     }
     if (fields.more) return;

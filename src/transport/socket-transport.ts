@@ -65,9 +65,15 @@ export class SocketTransport {
   /** Writes everything the engine has, in one write; ends the socket once the engine is finished. */
   flush(): void {
     if (this.closed) return;
-    const bytes = this.engine.takeOutput();
-    if (bytes !== undefined && !this.socket.destroyed && this.socket.writable) {
-      this.socket.write(bytes);
+    const chunks = this.engine.takeOutputChunks();
+    if (chunks !== undefined && !this.socket.destroyed && this.socket.writable) {
+      if (chunks.length === 1) this.socket.write(chunks[0]!);
+      else {
+        // One writev for the whole turn.
+        this.socket.cork();
+        for (const chunk of chunks) this.socket.write(chunk);
+        this.socket.uncork();
+      }
     }
     if (this.engine.finished) this.end();
     else this.armTick();
