@@ -55,10 +55,10 @@ export function parseOptions(usage, { count = undefined, extra = {} } = {}) {
 }
 
 /** Starts an in-process broker on a free port when `--embedded` was given; returns it and the URL to use. */
-export async function maybeEmbeddedBroker(opts) {
+export async function maybeEmbeddedBroker(opts, { quiet = false } = {}) {
   if (!opts.embedded) return { broker: undefined, url: opts.url };
   const broker = await startBroker({ port: 0 });
-  console.log(`started an embedded broker at ${broker.url}`);
+  if (!quiet) console.log(`started an embedded broker at ${broker.url}`);
   return { broker, url: broker.url };
 }
 

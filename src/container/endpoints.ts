@@ -76,7 +76,11 @@ export class ContainerConnection {
     this.#closeRequested = true;
     this.#closeError = error;
     const c = this.#connection;
-    if (c) c.close(error ? { error } : undefined).catch(noop);
+    if (!c) return;
+    if (error) c.close({ error }).catch(noop);
+    // A plain close waits for the running handler to return, as in Proton: an onMessage that
+    // closes the connection still gets its message auto-accepted before the close goes out.
+    else queueMicrotask(() => c.close().catch(noop));
   }
 
   /** @internal The client connection opened. */

@@ -12,6 +12,7 @@ import {
   listen,
   Reject,
   Release,
+  startBroker,
   type AmqpError,
   type Connection,
   type ContainerListener,
@@ -21,7 +22,6 @@ import {
   type MessagingHandler,
   type Sender,
 } from '../../src/index.js';
-import { startRelay } from '../../samples/support/relay.js';
 
 let peer: Listener | undefined;
 let baseline: Map<string, number>;
@@ -74,13 +74,13 @@ async function startPeer(on: { receiver?: (d: Delivery) => void; sender?: (s: Se
 }
 
 describe('Container: Proton-style handlers over the client API', { timeout: 15_000 }, () => {
-  it('helloworld: a message sent to a queue through a relay comes back to the receiver, and run() resolves with nothing left running', async () => {
-    const relay = await startRelay();
+  it('helloworld: a message sent to a queue through the broker comes back to the receiver, is accepted, and run() resolves with nothing left running', async () => {
+    const broker = await startBroker({ port: 0 });
     const seen: unknown[] = [];
     const events: string[] = [];
     const handler: MessagingHandler = {
       onStart(e) {
-        const c = e.container.connect(relay.url);
+        const c = e.container.connect(broker.url);
         e.container.createReceiver(c, 'examples');
         e.container.createSender(c, 'examples');
       },
@@ -98,8 +98,10 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
       onConnectionClosed: () => void events.push('connectionClosed'),
     };
     await new Container(handler).run();
-    await relay.close();
+    const queue = broker.queues().find((q) => q.address === 'examples');
+    await broker.stop();
     expect(seen).toEqual(['Hello World!']);
+    expect(queue).toMatchObject({ depth: 0, inFlight: 0 });
     expect(events).toEqual(['connectionOpened', 'sessionOpened', 'linkOpened:receiver', 'linkOpened:sender', 'connectionClosed']);
     await expectNothingLeftBy();
   });
