@@ -47,6 +47,7 @@ export {
   uint,
   ulong,
   ushort,
+  ulongAnnotations,
   uuid,
   type AmqpObject,
   type AmqpTypeName,

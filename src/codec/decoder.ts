@@ -9,7 +9,7 @@
 import { DecodeError } from '../errors.js';
 import type { CompositeSpec, FieldSpec } from './spec-tables.js';
 import { compositeSpecs, describedSectionSpecs } from './spec-tables.js';
-import { AmqpArray, Described, Typed, decodedDescribed, formatUuid, type AmqpValue, type ArrayElementType } from './values.js';
+import { AmqpArray, Described, Typed, decodedDescribed, formatUuid, ulongAnnotations, type AmqpObject, type AmqpValue, type ArrayElementType } from './values.js';
 import type { Fields } from './composite-types.js';
 
 /** How deep lists, maps, arrays and described values may nest in decoded input. */
@@ -579,7 +579,7 @@ function readPolymorphic(r: ByteReader, spec: CompositeSpec, field: FieldSpec, c
 }
 
 /** Reads a symbol-keyed map (`fields`, annotations, filter sets) into a plain object. */
-function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefined, field: FieldSpec | undefined): Fields {
+function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefined, field: FieldSpec | undefined, ulongKeys = false): Fields {
   const at = r.pos - 1;
   const { count, outerEnd } = enterCompound(r, wide, 1, 'map');
   if (count % 2 !== 0) throw new DecodeError(`map has an odd number of elements (${count})`, at);
@@ -591,7 +591,16 @@ function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefine
     else if (keyCode === 0xb3) key = readKey(r, r.u32(), true);
     else if (keyCode === 0xa1) key = readKey(r, r.u8(), false);
     else if (keyCode === 0xb1) key = readKey(r, r.u32(), false);
-    else {
+    else if (ulongKeys && (keyCode === 0x44 || keyCode === 0x53 || keyCode === 0x80)) {
+      const k = readWithCode(r, keyCode, false) as bigint;
+      let reserved = (obj as AmqpObject)[ulongAnnotations];
+      if (reserved === undefined) {
+        reserved = new Map<bigint, AmqpValue>();
+        Object.defineProperty(obj, ulongAnnotations, { value: reserved, enumerable: false, writable: true, configurable: true });
+      }
+      reserved.set(k, readValue(r));
+      continue;
+    } else {
       const where = spec && field ? `${spec.name}.${field.specName}` : 'annotations';
       throw new DecodeError(`${where} keys must be symbols, got format code 0x${keyCode.toString(16)}`, r.pos - 1);
     }
@@ -601,11 +610,14 @@ function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefine
   return obj;
 }
 
-/** Reads a map with symbol or string keys into a plain object (for annotations and application properties). */
-export function readKeyedMap(r: ByteReader): Fields {
+/**
+ * Reads a map with symbol or string keys into a plain object (for annotations and application
+ * properties); with `ulongKeys` (annotations), ulong keys go to {@link ulongAnnotations}.
+ */
+export function readKeyedMap(r: ByteReader, ulongKeys = false): Fields {
   const code = r.u8();
   if (code !== 0xc1 && code !== 0xd1) throw codeError(r, code, 'map');
-  return readFields(r, code === 0xd1, undefined, undefined);
+  return readFields(r, code === 0xd1, undefined, undefined, ulongKeys);
 }
 
 /** Sets a key on a plain object without letting `__proto__` change its prototype. */

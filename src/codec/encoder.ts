@@ -14,6 +14,7 @@ import {
   Typed,
   describeJsValue,
   isPlainObject,
+  ulongAnnotations,
   type AmqpObject,
   type AmqpValue,
   type ArrayElementType,
@@ -373,6 +374,14 @@ export function writeObjectMap(w: ByteWriter, obj: AmqpObject, depth: number, wi
   checkDepth(depth);
   const at = beginCompound(w, 0xc1, wide);
   let count = 0;
+  const reserved = symbolKeys ? obj[ulongAnnotations] : undefined;
+  if (reserved !== undefined) {
+    for (const [key, value] of reserved) {
+      writeUlong(w, key);
+      writeValue(w, value, depth);
+      count += 2;
+    }
+  }
   for (const key of Object.keys(obj)) {
     const value = obj[key];
     if (value === undefined) continue;

@@ -13,10 +13,13 @@ import type { MessageId } from './composite-types.js';
 import { ByteReader, readCompositeBody, readKeyedMap, readSectionDescriptor, readValue } from './decoder.js';
 import { writeComposite, writeObjectMap, writeValue } from './encoder.js';
 import { compositeSpecs, describedSectionSpecs, type CompositeSpec } from './spec-tables.js';
-import { isPlainObject, type AmqpObject, type AmqpValue } from './values.js';
+import { isPlainObject, ulongAnnotations, type AmqpObject, type AmqpValue } from './values.js';
 
-/** Annotations (delivery, message, footer): keys are symbols, given and decoded as strings. */
-export type Annotations = Record<string, AmqpValue>;
+/**
+ * Annotations (delivery, message, footer): keys are symbols, given and decoded as strings. The
+ * spec's reserved ulong keys are kept apart, under {@link ulongAnnotations}.
+ */
+export type Annotations = Record<string, AmqpValue> & { [ulongAnnotations]?: Map<bigint, AmqpValue> };
 
 /** Application properties: keys are strings; values should be simple types (not lists or maps). */
 export type ApplicationProperties = Record<string, AmqpValue>;
@@ -246,16 +249,16 @@ export function readMessage(r: ByteReader): Message {
         readCompositeBody(r, code, message as Record<string, unknown>);
         break;
       case SECTION.deliveryAnnotations:
-        message.deliveryAnnotations = readKeyedMap(r);
+        message.deliveryAnnotations = readKeyedMap(r, true);
         break;
       case SECTION.messageAnnotations:
-        message.messageAnnotations = readKeyedMap(r);
+        message.messageAnnotations = readKeyedMap(r, true);
         break;
       case SECTION.applicationProperties:
         message.applicationProperties = readKeyedMap(r);
         break;
       case SECTION.footer:
-        message.footer = readKeyedMap(r);
+        message.footer = readKeyedMap(r, true);
         break;
       case SECTION.amqpValue:
         if (message.bodyType !== undefined) throw new DecodeError(`an amqp-value section cannot follow a ${message.bodyType} body section`, at);

@@ -162,9 +162,19 @@ export class AmqpArray {
   }
 }
 
+/**
+ * Where a decoded annotations section (delivery annotations, message annotations, footer) keeps the
+ * entries whose key is a `ulong` (keys the spec reserves, spec 3.2.10), as a Map from bigint; the
+ * symbol-keyed entries are the object's own properties. Set it to send such keys: they are written
+ * before the symbol keys.
+ */
+export const ulongAnnotations: unique symbol = Symbol('quark.ulongAnnotations');
+
 /** A plain object, encoded as an AMQP map with string keys (properties whose value is `undefined` are left out). */
 export interface AmqpObject {
   [key: string]: AmqpValue | undefined;
+  /** Annotations only: entries keyed by ulong (see {@link ulongAnnotations}). */
+  [ulongAnnotations]?: Map<bigint, AmqpValue>;
 }
 
 /** Any value Quark can encode; decoding gives the subset listed in the module docs. */

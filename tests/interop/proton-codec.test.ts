@@ -45,6 +45,7 @@ import {
   ubyte,
   uint,
   ulong,
+  ulongAnnotations,
   ushort,
   uuid,
   type AmqpValue,
@@ -325,7 +326,9 @@ function describeField(section: 'header' | 'properties', name: string, v: unknow
 }
 
 function describeKeyed(obj: Annotations, keyType: 'symbol' | 'string'): Pairs {
-  return Object.entries(obj).map(([k, v]): [Desc, Desc] => [{ type: keyType, value: k }, describeValue(v)]);
+  // Entries keyed by the spec's reserved ulong keys come first, as Quark writes them.
+  const reserved = [...(obj[ulongAnnotations] ?? [])].map(([k, v]): [Desc, Desc] => [describeValue(ulong(k)), describeValue(v)]);
+  return [...reserved, ...Object.entries(obj).map(([k, v]): [Desc, Desc] => [{ type: keyType, value: k }, describeValue(v)])];
 }
 
 /** Describes a message as Quark decoded it, section by section (header and properties by spec name). */
@@ -386,6 +389,11 @@ function fieldFromDesc(name: string, d: Desc): unknown {
 function keyedFromDesc(pairs: Pairs, keyType: 'symbol' | 'string'): Annotations {
   const obj: Annotations = {};
   for (const [k, v] of pairs) {
+    if (k.type === 'ulong' && keyType === 'symbol') {
+      // The spec's reserved ulong annotation keys live apart from the symbol-keyed properties.
+      (obj[ulongAnnotations] ??= new Map()).set(BigInt(k.value as string), fromDesc(v));
+      continue;
+    }
     if (k.type !== keyType) throw new Error(`Quark's message model takes only ${keyType} keys here, not a ${k.type}`);
     Object.defineProperty(obj, k.value as string, { value: fromDesc(v), enumerable: true, writable: true, configurable: true });
   }
@@ -765,11 +773,7 @@ function expectQuarkMessageRoundTrip(b: Uint8Array, expected: MessageDesc): void
  * Corpus items Quark cannot handle yet, and why. Their tests are expected to fail (`it.fails`), so
  * that fixing one shows up here as a failure asking for its entry to go.
  */
-const KNOWN_GAPS: Record<string, string> = {
-  'message annotations with a ulong key':
-    'the spec (3.2.10) allows ulong annotation keys and proton.AnnotationDict sends them, but Quark ' +
-    'holds annotations as Record<string, AmqpValue> and its decoder rejects any key but a symbol',
-};
+const KNOWN_GAPS: Record<string, string> = {};
 
 /** A test of the corpus item `name`, titled `title`. */
 function itItem(name: string, test: () => void, title = name): void {
