@@ -1,6 +1,6 @@
 /** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 import type { DeliveryState } from '../codec/composite-types.js';
-import { encodeMessage, type Message } from '../codec/message.js';
+import { encodeMessage, writeMessage, type Message } from '../codec/message.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import {
   DeliveryModifiedError,
@@ -75,11 +75,30 @@ export class Sender extends Link {
       if (this.engineLink.local.target === undefined && typeof message?.to !== 'string') {
         throw new EncodeError('this sender is an anonymous relay (no target): every message needs a `to` address');
       }
-      bytes = encodeMessage(message);
+      // With credit and nothing waiting, a small message is encoded straight into the frame.
+      if (this.isOpen && this.#queue.length === this.#queueHead && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message)) {
+        const sent = this.engineLink.sendDirect((w) => writeMessage(w, message), options?.tag === undefined ? undefined : { tag: options.tag });
+        if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
+        bytes = sent;
+      } else {
+        bytes = encodeMessage(message);
+      }
     } catch (e) {
       return Promise.reject(e as Error);
     }
     return this.#enqueue(bytes, options);
+  }
+
+  /** The promise of a delivery already handed to the engine. */
+  #track(delivery: EngineDelivery, options: SendOptions | undefined): Promise<SendResult> {
+    if (delivery.settled) return Promise.resolve(undefined);
+    return new Promise<SendResult>((resolve, reject) => {
+      const pending: PendingSend = { bytes: EMPTY, tag: undefined, resolve, reject, stop: noop, sent: true };
+      if (options?.signal !== undefined || options?.timeout !== undefined) {
+        pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
+      }
+      delivery.context = pending;
+    });
   }
 
   /**
@@ -267,3 +286,13 @@ export class Sender extends Link {
 }
 
 function noop(): void {}
+
+const EMPTY = new Uint8Array(0);
+
+/** Whether a message will most likely fit one frame, so that encoding it into the frame is a win. */
+function isSmall(message: Message): boolean {
+  const body = message.body;
+  if (body instanceof Uint8Array) return body.length < 65536;
+  if (typeof body === 'string') return body.length < 16384;
+  return message.bodyType !== 'data';
+}

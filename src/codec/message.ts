@@ -112,6 +112,28 @@ function hasAnyField(message: Message, spec: CompositeSpec): boolean {
   return false;
 }
 
+const HEADER = 1;
+const PROPERTIES = 2;
+const SECTION_OF_FIELD = new Map<string, number>([
+  ...headerSpec.fields.map((f): [string, number] => [f.name, HEADER]),
+  ...propertiesSpec.fields.map((f): [string, number] => [f.name, PROPERTIES]),
+]);
+
+/**
+ * Which of the header and properties sections a message needs. A plain message has few keys, so
+ * walking them beats looking up all 18 header and properties fields (most of them absent).
+ */
+function presentSections(message: Message): number {
+  if (!isPlainObject(message)) return (hasAnyField(message, headerSpec) ? HEADER : 0) | (hasAnyField(message, propertiesSpec) ? PROPERTIES : 0);
+  const values = message as Record<string, unknown>;
+  let sections = 0;
+  for (const key in values) {
+    const section = SECTION_OF_FIELD.get(key);
+    if (section !== undefined && values[key] != null) sections |= section;
+  }
+  return sections;
+}
+
 function writeSectionDescriptor(w: ByteWriter, code: number): void {
   w.ensure(3);
   w.buf[w.pos] = 0x00;
@@ -133,7 +155,8 @@ function writeKeyedSection(w: ByteWriter, code: number, value: unknown, name: st
 export function writeMessage(w: ByteWriter, message: Message): void {
   if (message === null || typeof message !== 'object') throw new EncodeError(`a message must be an object, got ${message === null ? 'null' : typeof message}`);
   const start = w.pos;
-  if (hasAnyField(message, headerSpec)) {
+  const sections = presentSections(message);
+  if (sections & HEADER) {
     if (message.ttl !== undefined && !(Number.isInteger(message.ttl) && message.ttl >= 0)) {
       throw new EncodeError(`message.ttl must be a whole number of milliseconds, got ${String(message.ttl)}`);
     }
@@ -141,7 +164,7 @@ export function writeMessage(w: ByteWriter, message: Message): void {
   }
   writeKeyedSection(w, SECTION.deliveryAnnotations, message.deliveryAnnotations, 'deliveryAnnotations', true);
   writeKeyedSection(w, SECTION.messageAnnotations, message.messageAnnotations, 'messageAnnotations', true);
-  if (hasAnyField(message, propertiesSpec)) writeComposite(w, propertiesSpec, message);
+  if (sections & PROPERTIES) writeComposite(w, propertiesSpec, message);
   writeKeyedSection(w, SECTION.applicationProperties, message.applicationProperties, 'applicationProperties', false);
   writeBody(w, message);
   if (w.pos === start) {

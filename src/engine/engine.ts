@@ -556,6 +556,34 @@ export class ProtocolEngine {
     this.outputChanged();
   }
 
+  /**
+   * Writes a transfer frame whose payload `encode` writes straight into the output (no copy of
+   * the message). Returns undefined when written; when the payload exceeds `maxPayload`, writes
+   * nothing and returns the encoded payload (for the caller to send in several frames). What
+   * `encode` throws is rethrown with nothing written.
+   */
+  writeTransferDirect(channel: number, fields: TransferFields, encode: (w: ByteWriter) => void, maxPayload: number): Uint8Array | undefined {
+    const w = this.out;
+    const start = w.pos;
+    writeFrame(w, AMQP_FRAME_TYPE, channel, compositeSpecs.transfer, fields);
+    const payloadStart = w.pos;
+    try {
+      encode(w);
+    } catch (e) {
+      w.pos = start;
+      throw e;
+    }
+    if (w.pos - payloadStart > maxPayload) {
+      const payload = Buffer.from(w.buf.subarray(payloadStart, w.pos));
+      w.pos = start;
+      return payload;
+    }
+    w.patchU32(start, w.pos - start);
+    if (frameLog.enabled) traceFrame('->', channel, { kind: 'transfer', ...fields }, w.pos - payloadStart);
+    this.outputChanged();
+    return undefined;
+  }
+
   private writeSaslFrame(spec: CompositeSpec, fields: object): void {
     if (frameLog.enabled) traceFrame('->', 0, { kind: spec.name, ...fields }, 0);
     writeFrame(this.out, SASL_FRAME_TYPE, 0, spec, fields);

@@ -4,6 +4,7 @@
  */
 import type { Coordinator, ErrorCondition, Fields, Source, Target } from '../codec/composite-types.js';
 import type { AttachFields } from '../codec/spec-tables.js';
+import type { ByteWriter } from '../codec/byte-writer.js';
 import { EngineDelivery } from './delivery.js';
 import type { EndpointState } from './endpoint-state.js';
 import { serialAdd, serialDiff } from './serial-number.js';
@@ -121,6 +122,28 @@ export class EngineLink {
     this.deliveryCount = serialAdd(this.deliveryCount, 1);
     this.outgoing.push(delivery);
     this.session.transmit(this);
+    return delivery;
+  }
+
+  /** Sender: whether a delivery sent now could be encoded straight into the output (credit, window, nothing queued). */
+  get canSendDirect(): boolean {
+    return this.role === 'sender' && this.localState === 'open' && this.credit > 0 && this.outgoing.length === 0 && this.session.canWriteDirect;
+  }
+
+  /**
+   * Sender: sends a delivery whose payload `encode` writes straight into the connection's output,
+   * in one frame, with no intermediate copy. Check `canSendDirect` first. Returns the delivery;
+   * or, when the payload does not fit one frame, its encoded bytes, with nothing sent (send them
+   * with `send()`). What `encode` throws is rethrown, with nothing sent.
+   */
+  sendDirect(encode: (w: ByteWriter) => void, options?: SendOptions): EngineDelivery | Uint8Array {
+    if (!this.canSendDirect) throw new Error(`cannot send directly on link ${this.name} now`);
+    const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
+    const delivery = new EngineDelivery(this, options?.tag ?? this.makeTag(), options?.messageFormat ?? 0, settled);
+    const overflow = this.session.writeDirect(this, delivery, encode);
+    if (overflow !== undefined) return overflow;
+    this.credit--;
+    this.deliveryCount = serialAdd(this.deliveryCount, 1);
     return delivery;
   }
 

@@ -4,6 +4,7 @@
  */
 import type { DeliveryState, ErrorCondition } from '../codec/composite-types.js';
 import { compositeSpecs, type AttachFields, type DetachFields, type DispositionFields, type FlowFields, type TransferFields } from '../codec/spec-tables.js';
+import type { ByteWriter } from '../codec/byte-writer.js';
 import { EngineDelivery } from './delivery.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { ProtocolEngine } from './engine.js';
@@ -276,6 +277,34 @@ export class EngineSession {
     delivery.offset = end;
     this.nextOutgoingId = serialAdd(this.nextOutgoingId, 1);
     this.remoteIncomingWindow--;
+  }
+
+  /** Whether a transfer could be written at once, ahead of nothing (see `EngineLink.sendDirect`). */
+  get canWriteDirect(): boolean {
+    return this.localState === 'open' && this.engine.canWriteFrames && this.remoteIncomingWindow > 0 && this.sendQueue.length === 0;
+  }
+
+  /**
+   * Writes a whole delivery as one transfer frame, its payload encoded straight into the output.
+   * Returns the encoded payload, with nothing written, when it does not fit one frame.
+   */
+  writeDirect(link: EngineLink, delivery: EngineDelivery, encode: (w: ByteWriter) => void): Uint8Array | undefined {
+    const fields = this.transferFields;
+    fields.handle = link.handle;
+    fields.deliveryId = this.nextDeliveryId;
+    fields.deliveryTag = delivery.tag;
+    fields.messageFormat = delivery.messageFormat;
+    fields.settled = delivery.settled || undefined;
+    fields.more = undefined;
+    const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tag.length;
+    const overflow = this.engine.writeTransferDirect(this.channel, fields, encode, maxPayload);
+    if (overflow !== undefined) return overflow;
+    delivery.id = this.nextDeliveryId;
+    this.nextDeliveryId = serialAdd(this.nextDeliveryId, 1);
+    if (!delivery.settled) this.outgoingUnsettled.set(delivery.id, delivery);
+    this.nextOutgoingId = serialAdd(this.nextOutgoingId, 1);
+    this.remoteIncomingWindow--;
+    return undefined;
   }
 
   /** Aborts a sender delivery whose frames are not all written (spec 2.6.13). */
