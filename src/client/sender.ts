@@ -166,8 +166,7 @@ export class Sender extends Link {
     }
     if (this.engineLink.credit > 0) {
       this.sendableListener?.();
-      for (const resolve of this.#creditWaiters.splice(0)) resolve();
-      connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
+      if (connection.observed) connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
     }
   }
 
@@ -214,49 +213,47 @@ export class Sender extends Link {
   async sendAll(source: Iterable<Message> | AsyncIterable<Message>, options?: CallOptions & { maxInFlight?: number }): Promise<number> {
     const maxInFlight = options?.maxInFlight ?? 1000;
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new TypeError(`maxInFlight must be a positive whole number, got ${String(maxInFlight)}`);
-    const inFlight = new Set<Promise<SendResult>>();
-    let failure: unknown;
+    let inFlight = 0;
     let count = 0;
-    const sendOptions: SendOptions = { signal: options?.signal };
-    let stopWaiting: () => void = noop;
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    const settled = (): void => {
+      inFlight--;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const failed = (e: unknown): void => {
+      failure ??= e;
+      settled();
+    };
+    let stopWatching: () => void = noop;
     const cancelled = new Promise<never>((_, reject) => {
-      stopWaiting = watchCancellation(options, `sendAll on ${this.name}`, reject);
+      stopWatching = watchCancellation(options, `sendAll on ${this.name}`, reject);
     });
     cancelled.catch(noop);
+    /** Until a send settles (or the call is cancelled). */
+    const nextSettlement = (): Promise<void> => Promise.race([new Promise<void>((resolve) => (wake = resolve)), cancelled]);
+    const sendOptions = options?.signal === undefined ? undefined : { signal: options.signal };
     try {
       for await (const message of source) {
         if (failure !== undefined) break;
-        while (inFlight.size >= maxInFlight) await Promise.race([...inFlight, cancelled]);
-        if (failure !== undefined) break;
-        const p = this.send(message, sendOptions);
-        inFlight.add(p);
+        inFlight++;
         count++;
-        p.then(
-          () => inFlight.delete(p),
-          (e: unknown) => {
-            inFlight.delete(p);
-            failure ??= e;
-          },
-        );
-        // Wait for credit before reading the next message, so the source is read no faster than the link takes.
-        if (this.engineLink.credit <= 0) await Promise.race([p.then(noop, noop), cancelled, this.#creditAvailable()]);
+        this.send(message, sendOptions).then(settled, failed);
+        // Read the next message no sooner than the link can take it: with credit left, and fewer
+        // than maxInFlight unsettled.
+        while (failure === undefined && (inFlight >= maxInFlight || (inFlight > 0 && this.engineLink.credit <= 0))) await nextSettlement();
       }
-      await Promise.race([Promise.allSettled(inFlight), cancelled]);
+      while (inFlight > 0) await nextSettlement();
     } finally {
-      stopWaiting();
+      stopWatching();
     }
     if (failure !== undefined) throw failure;
     return count;
   }
 
-  #creditWaiters: (() => void)[] = [];
-
-  #creditAvailable(): Promise<void> {
-    return new Promise<void>((resolve) => this.#creditWaiters.push(resolve));
-  }
-
   protected failPending(error: AmqpError): void {
-    for (const resolve of this.#creditWaiters.splice(0)) resolve();
     const q = this.#queue;
     for (let i = this.#queueHead; i < q.length; i++) {
       const p = q[i]!;
