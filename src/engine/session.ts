@@ -307,22 +307,6 @@ export class EngineSession {
     return undefined;
   }
 
-  /** Aborts a sender delivery whose frames are not all written (spec 2.6.13). */
-  abortDelivery(delivery: EngineDelivery): void {
-    const link = delivery.link;
-    const i = link.outgoing.indexOf(delivery);
-    if (i < 0) return;
-    link.outgoing.splice(i, 1);
-    delivery.aborted = true;
-    delivery.settled = true;
-    if (delivery.offset > 0 && this.localState === 'open') {
-      this.engine.writeFrame(this.channel, compositeSpecs.transfer, { handle: link.handle, aborted: true, settled: true });
-      this.nextOutgoingId = serialAdd(this.nextOutgoingId, 1);
-      this.remoteIncomingWindow--;
-      this.outgoingUnsettled.delete(delivery.id);
-    }
-  }
-
   // ---- Transfers in ----
 
   /** A transfer arrived; its payload is one view, or several (a frame that came in several chunks). */
@@ -428,23 +412,26 @@ export class EngineSession {
     const span = serialDiff(last, first);
     if (span < 0) return;
     const settled = fields.settled ?? false;
-    const apply = (delivery: EngineDelivery): void => {
-      if (fields.state !== undefined) delivery.remoteState = fields.state;
-      if (settled) {
-        delivery.remoteSettled = true;
-        map.delete(delivery.id);
-      }
-      this.engine.emit({ type: 'deliveryRemoteUpdate', delivery });
-    };
     if (span < map.size) {
       for (let i = 0, id = first; i <= span; i++, id = serialAdd(id, 1)) {
         const d = map.get(id);
-        if (d) apply(d);
+        if (d) this.applyRemoteState(map, d, fields.state, settled);
       }
     } else {
       // A range wider than what is unsettled: walk the map, never the range (it may span 2^32).
-      for (const d of [...map.values()]) if (serialDiff(d.id, first) >= 0 && serialDiff(last, d.id) >= 0) apply(d);
+      for (const d of [...map.values()]) {
+        if (serialDiff(d.id, first) >= 0 && serialDiff(last, d.id) >= 0) this.applyRemoteState(map, d, fields.state, settled);
+      }
     }
+  }
+
+  private applyRemoteState(map: Map<number, EngineDelivery>, delivery: EngineDelivery, state: DeliveryState | undefined, settled: boolean): void {
+    if (state !== undefined) delivery.remoteState = state;
+    if (settled) {
+      delivery.remoteSettled = true;
+      map.delete(delivery.id);
+    }
+    this.engine.emit({ type: 'deliveryRemoteUpdate', delivery });
   }
 
   // ---- Flow ----
