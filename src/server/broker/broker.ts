@@ -223,7 +223,7 @@ export class Broker implements AsyncDisposable {
     const source = link.source;
     if (source?.dynamic) {
       const address = `temp-queue://${randomUUID()}`;
-      const queue = new Queue(address, this.#limit, this.#deadLetterSink, true);
+      const queue = new Queue(address, this.#limit, this.#deadLetterSink);
       this.#queues.set(address, queue);
       const sender = link.acceptAsSender({ address });
       this.#consume(queue, sender, false, () => {
@@ -238,7 +238,7 @@ export class Broker implements AsyncDisposable {
       return;
     }
     if (this.#isTopic(address, source?.capabilities)) {
-      const subscription = new Queue(address, this.#limit, undefined, true);
+      const subscription = new Queue(address, this.#limit, undefined);
       const topic = this.#topic(address);
       topic.subscriptions.add(subscription);
       subscription.onRoom = () => {

@@ -50,14 +50,10 @@ export class Queue {
   readonly #producers = new Set<Receiver>();
   readonly #limit: number;
   readonly #deadLetter: DeadLetterSink | undefined;
-  /** Called when the queue becomes unused (a temporary queue whose link went). */
-  readonly temporary: boolean;
-
-  constructor(address: string, limit: number, deadLetter: DeadLetterSink | undefined, temporary = false) {
+  constructor(address: string, limit: number, deadLetter: DeadLetterSink | undefined) {
     this.address = address;
     this.#limit = limit;
     this.#deadLetter = deadLetter;
-    this.temporary = temporary;
   }
 
   /** Messages stored and not yet delivered. */
