@@ -8,9 +8,9 @@
  * test can also look into its queues.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connect, startBroker, type Broker } from '../../src/index.js';
-import { ROOT, ensureDistBuilt } from '../support/dist.js';
 
 interface Run {
   code: number | null;
@@ -30,9 +30,8 @@ interface Running {
 const children = new Set<ChildProcess>();
 let broker: Broker | undefined;
 
-beforeAll(async () => {
-  await ensureDistBuilt();
-}, 120_000);
+// dist/ (what the samples import) is built fresh by the global setup (tests/support/global-build.ts).
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 afterEach(async () => {
   for (const child of children) child.kill('SIGKILL');
