@@ -8,8 +8,14 @@ import type { EngineLink } from './link.js';
 export class EngineDelivery {
   /** The link the delivery travels on. */
   readonly link: EngineLink;
-  /** The delivery tag, unique among the link's unsettled deliveries. */
-  readonly tag: Uint8Array;
+  /** The tag given by the application, or made from `tagNumber` when first asked for. */
+  #tag: Uint8Array | undefined;
+  /**
+   * A tag the link numbered, or -1 when the application gave one: the bytes are made only when
+   * someone asks for `tag`, since most deliveries never need them as an object (the transfer
+   * frame is written from the number).
+   */
+  readonly tagNumber: number;
   /** The session-scoped delivery id; assigned when the first transfer frame goes out (sender) or arrives (receiver). */
   id = -1;
   /** The message format of the transfer (0 for AMQP messages). */
@@ -35,11 +41,26 @@ export class EngineDelivery {
   /** Set by a layer above to find its own object for this delivery (a promise, a handler context). */
   context: unknown;
 
-  constructor(link: EngineLink, tag: Uint8Array, messageFormat: number, settled: boolean) {
+  constructor(link: EngineLink, tag: Uint8Array | number, messageFormat: number, settled: boolean) {
     this.link = link;
-    this.tag = tag;
+    if (typeof tag === 'number') {
+      this.tagNumber = tag;
+    } else {
+      this.tagNumber = -1;
+      this.#tag = tag;
+    }
     this.messageFormat = messageFormat;
     this.settled = settled;
+  }
+
+  /** The delivery tag, unique among the link's unsettled deliveries. */
+  get tag(): Uint8Array {
+    return (this.#tag ??= numberedTag(this.tagNumber));
+  }
+
+  /** The length of the tag in bytes. */
+  get tagLength(): number {
+    return this.#tag !== undefined ? this.#tag.length : numberedTagLength(this.tagNumber);
   }
 
   /** Sets our state and, when `settle` is true, settles; the disposition goes out with the next output. */
@@ -51,4 +72,20 @@ export class EngineDelivery {
   settle(): void {
     this.link.session.updateDelivery(this, this.localState, true);
   }
+}
+
+/** How many bytes the tag of number `n` takes: the fewest of 1, 2 or 4 that hold it. */
+export function numberedTagLength(n: number): number {
+  return n < 0x100 ? 1 : n < 0x10000 ? 2 : 4;
+}
+
+/** Writes the big-endian tag of number `n` into `out` (of `numberedTagLength(n)` bytes). */
+export function writeNumberedTag(n: number, out: Uint8Array): void {
+  for (let i = out.length - 1; i >= 0; i--, n = Math.floor(n / 256)) out[i] = n & 0xff;
+}
+
+function numberedTag(n: number): Uint8Array {
+  const out = new Uint8Array(numberedTagLength(n));
+  writeNumberedTag(n, out);
+  return out;
 }

@@ -608,8 +608,21 @@ export class ProtocolEngine {
    * while it handles one are queued and delivered, in order, right after it returns.
    */
   emit(event: EngineEvent): void {
-    this.events.push(event);
-    this.dispatch();
+    if (this.dispatching) {
+      this.events.push(event);
+      return;
+    }
+    // The common case, no listener raising events of its own: no queue (emptying an array frees
+    // its store, so a push per event would allocate one per event).
+    this.dispatching = true;
+    try {
+      this.onEvent?.(event);
+      const queued = this.events;
+      for (let i = 0; i < queued.length; i++) this.onEvent?.(queued[i]!);
+    } finally {
+      if (this.events.length > 0) this.events.length = 0;
+      this.dispatching = false;
+    }
   }
 
   private finish(): void {

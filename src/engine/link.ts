@@ -116,7 +116,7 @@ export class EngineLink {
     if (this.localState !== 'open') throw new Error(`cannot send on link ${this.name}: it is ${this.localState === 'unopened' ? 'not attached' : 'detached'}`);
     if (this.credit <= 0) throw new Error(`cannot send on link ${this.name}: no credit`);
     const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
-    const delivery = new EngineDelivery(this, options?.tag ?? this.makeTag(), options?.messageFormat ?? 0, settled);
+    const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
     delivery.payload = payload;
     this.credit--;
     this.deliveryCount = serialAdd(this.deliveryCount, 1);
@@ -139,7 +139,7 @@ export class EngineLink {
   sendDirect(encode: (w: ByteWriter) => void, options?: SendOptions): EngineDelivery | Uint8Array {
     if (!this.canSendDirect) throw new Error(`cannot send directly on link ${this.name} now`);
     const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
-    const delivery = new EngineDelivery(this, options?.tag ?? this.makeTag(), options?.messageFormat ?? 0, settled);
+    const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
     const overflow = this.session.writeDirect(this, delivery, encode);
     if (overflow !== undefined) return overflow;
     this.credit--;
@@ -177,10 +177,10 @@ export class EngineLink {
     return false;
   }
 
-  private makeTag(): Uint8Array {
-    const n = this.nextTag++;
-    if (n < 0x100) return Uint8Array.of(n);
-    if (n < 0x10000) return Uint8Array.of(n >>> 8, n & 0xff);
-    return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+  /** The number of the next tag the link makes; it wraps at 2^32 (tags need only be unique among unsettled deliveries). */
+  private nextTagNumber(): number {
+    const n = this.nextTag;
+    this.nextTag = n === 0xffffffff ? 0 : n + 1;
+    return n;
   }
 }

@@ -5,7 +5,7 @@
 import type { DeliveryState, ErrorCondition } from '../codec/composite-types.js';
 import { compositeSpecs, type AttachFields, type DetachFields, type DispositionFields, type FlowFields, type TransferFields } from '../codec/spec-tables.js';
 import type { ByteWriter } from '../codec/byte-writer.js';
-import { EngineDelivery } from './delivery.js';
+import { EngineDelivery, numberedTagLength, writeNumberedTag } from './delivery.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { ProtocolEngine } from './engine.js';
 import { EngineLink, type LinkAttachOptions } from './link.js';
@@ -70,6 +70,8 @@ export class EngineSession {
   private readonly pendingLinkFlows: EngineLink[] = [];
   private sessionFlowPending = false;
   private readonly transferFields: TransferFields = { handle: 0 };
+  /** Scratch arrays for numbered delivery tags, by length (1, 2 or 4 bytes). */
+  private readonly tagScratch: Record<number, Uint8Array> = { 1: new Uint8Array(1), 2: new Uint8Array(2), 4: new Uint8Array(4) };
 
   constructor(engine: ProtocolEngine, options: SessionOptions) {
     this.engine = engine;
@@ -253,7 +255,7 @@ export class EngineSession {
 
   private writeTransferFrame(link: EngineLink, delivery: EngineDelivery): void {
     const payload = delivery.payload!;
-    const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tag.length;
+    const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tagLength;
     const start = delivery.offset;
     const end = Math.min(payload.length, start + maxPayload);
     const fields = this.transferFields;
@@ -262,7 +264,7 @@ export class EngineSession {
       delivery.id = this.nextDeliveryId;
       this.nextDeliveryId = serialAdd(this.nextDeliveryId, 1);
       fields.deliveryId = delivery.id;
-      fields.deliveryTag = delivery.tag;
+      fields.deliveryTag = this.tagBytes(delivery);
       fields.messageFormat = delivery.messageFormat;
       fields.settled = delivery.settled || undefined;
       if (!delivery.settled) this.outgoingUnsettled.set(delivery.id, delivery);
@@ -279,6 +281,18 @@ export class EngineSession {
     this.remoteIncomingWindow--;
   }
 
+  /**
+   * The bytes of a delivery's tag, for the transfer frame being written: a numbered tag is written
+   * into a scratch array of its length (no allocation per delivery; the frame is encoded at once).
+   */
+  private tagBytes(delivery: EngineDelivery): Uint8Array {
+    const n = delivery.tagNumber;
+    if (n < 0) return delivery.tag;
+    const scratch = this.tagScratch[numberedTagLength(n)]!;
+    writeNumberedTag(n, scratch);
+    return scratch;
+  }
+
   /** Whether a transfer could be written at once, ahead of nothing (see `EngineLink.sendDirect`). */
   get canWriteDirect(): boolean {
     return this.localState === 'open' && this.engine.canWriteFrames && this.remoteIncomingWindow > 0 && this.sendQueue.length === 0;
@@ -292,11 +306,11 @@ export class EngineSession {
     const fields = this.transferFields;
     fields.handle = link.handle;
     fields.deliveryId = this.nextDeliveryId;
-    fields.deliveryTag = delivery.tag;
+    fields.deliveryTag = this.tagBytes(delivery);
     fields.messageFormat = delivery.messageFormat;
     fields.settled = delivery.settled || undefined;
     fields.more = undefined;
-    const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tag.length;
+    const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tagLength;
     const overflow = this.engine.writeTransferDirect(this.channel, fields, encode, maxPayload);
     if (overflow !== undefined) return overflow;
     delivery.id = this.nextDeliveryId;
@@ -419,7 +433,9 @@ export class EngineSession {
       }
     } else {
       // A range wider than what is unsettled: walk the map, never the range (it may span 2^32).
-      for (const d of [...map.values()]) {
+      // Deleting the entry being visited is safe in a Map walk; deliveries added meanwhile have
+      // ids after `last` and are skipped.
+      for (const d of map.values()) {
         if (serialDiff(d.id, first) >= 0 && serialDiff(last, d.id) >= 0) this.applyRemoteState(map, d, fields.state, settled);
       }
     }
