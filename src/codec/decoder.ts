@@ -25,7 +25,7 @@ const MAX_DATE_MS = 8.64e15;
 /** A cursor over input bytes, bounded by `end`. */
 export class ByteReader {
   readonly buf: Buffer;
-  readonly view: DataView;
+  #view: DataView | undefined;
   pos: number;
   end: number;
   depth = 0;
@@ -34,9 +34,22 @@ export class ByteReader {
 
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.pos = start;
     this.end = end;
+  }
+
+  /** A DataView of `buf`, made on first use: most inputs (performatives, binary bodies) never need one. */
+  get view(): DataView {
+    return (this.#view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
+  }
+
+  /** Starts reading a new input between `start` and `end` of the same bytes (one reader serves every frame of a chunk). */
+  rewind(start: number, end: number): this {
+    this.pos = start;
+    this.end = end;
+    this.depth = 0;
+    this.zeroWidthBudget = MAX_ZERO_WIDTH_ELEMENTS;
+    return this;
   }
 
   /** Throws unless `n` more bytes are present. */
@@ -53,16 +66,18 @@ export class ByteReader {
 
   u16(): number {
     this.need(2);
-    const v = this.view.getUint16(this.pos);
-    this.pos += 2;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 2;
+    return (b[p]! << 8) | b[p + 1]!;
   }
 
   u32(): number {
     this.need(4);
-    const v = this.view.getUint32(this.pos);
-    this.pos += 4;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return ((b[p]! << 24) >>> 0) + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
   }
 
   get remaining(): number {
@@ -289,7 +304,8 @@ function recurringAscii(b: Buffer, start: number, end: number): string | undefin
  * Reads the size and count of a compound value and narrows the reader to its bytes.
  * Returns the outer end to restore with {@link leaveCompound}.
  */
-function enterCompound(r: ByteReader, wide: boolean, minWidth: number, what: string): { count: number; outerEnd: number } {
+/** Enters a list, map or array body: returns its element count and narrows `r.end` to the body (save `r.end` first). */
+function enterCompound(r: ByteReader, wide: boolean, minWidth: number, what: string): number {
   const at = r.pos - 1;
   const size = wide ? r.u32() : r.u8();
   r.need(size);
@@ -302,9 +318,8 @@ function enterCompound(r: ByteReader, wide: boolean, minWidth: number, what: str
     throw new DecodeError(`${what} declares ${count} elements but has only ${body} bytes`, at);
   }
   enter(r);
-  const outerEnd = r.end;
   r.end = r.pos + body;
-  return { count, outerEnd };
+  return count;
 }
 
 function leaveCompound(r: ByteReader, outerEnd: number, what: string): void {
@@ -314,7 +329,8 @@ function leaveCompound(r: ByteReader, outerEnd: number, what: string): void {
 }
 
 function readList(r: ByteReader, wide: boolean): AmqpValue[] {
-  const { count, outerEnd } = enterCompound(r, wide, 1, 'list');
+  const outerEnd = r.end;
+  const count = enterCompound(r, wide, 1, 'list');
   const items = new Array<AmqpValue>(count);
   for (let i = 0; i < count; i++) items[i] = readValue(r);
   leaveCompound(r, outerEnd, 'list');
@@ -323,7 +339,8 @@ function readList(r: ByteReader, wide: boolean): AmqpValue[] {
 
 function readMap(r: ByteReader, wide: boolean): Map<AmqpValue, AmqpValue> {
   const at = r.pos - 1;
-  const { count, outerEnd } = enterCompound(r, wide, 1, 'map');
+  const outerEnd = r.end;
+  const count = enterCompound(r, wide, 1, 'map');
   if (count % 2 !== 0) throw new DecodeError(`map has an odd number of elements (${count})`, at);
   const map = new Map<AmqpValue, AmqpValue>();
   for (let i = 0; i < count; i += 2) {
@@ -336,7 +353,8 @@ function readMap(r: ByteReader, wide: boolean): Map<AmqpValue, AmqpValue> {
 
 function readArray(r: ByteReader, wide: boolean): AmqpArray {
   const at = r.pos - 1;
-  const { count, outerEnd } = enterCompound(r, wide, 0, 'array');
+  const outerEnd = r.end;
+  const count = enterCompound(r, wide, 0, 'array');
   let code = r.u8();
   let descriptor: AmqpValue | undefined;
   if (code === 0x00) {
@@ -461,7 +479,8 @@ function readCompositeList(
   let count = 0;
   let outerEnd = -1;
   if (code === 0xc0 || code === 0xd0) {
-    ({ count, outerEnd } = enterCompound(r, code === 0xd0, 1, spec.name));
+    outerEnd = r.end;
+    count = enterCompound(r, code === 0xd0, 1, spec.name);
   } else if (code !== 0x45) {
     throw new DecodeError(`${spec.name} must be a list, got format code 0x${code.toString(16)}`, at);
   }
@@ -581,7 +600,8 @@ function readPolymorphic(r: ByteReader, spec: CompositeSpec, field: FieldSpec, c
 /** Reads a symbol-keyed map (`fields`, annotations, filter sets) into a plain object. */
 function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefined, field: FieldSpec | undefined, ulongKeys = false): Fields {
   const at = r.pos - 1;
-  const { count, outerEnd } = enterCompound(r, wide, 1, 'map');
+  const outerEnd = r.end;
+  const count = enterCompound(r, wide, 1, 'map');
   if (count % 2 !== 0) throw new DecodeError(`map has an odd number of elements (${count})`, at);
   const obj: Fields = {};
   for (let i = 0; i < count; i += 2) {

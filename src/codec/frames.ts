@@ -63,16 +63,24 @@ export interface FrameHeader {
 
 /**
  * Reads a frame header at `offset`, checking that its sizes are consistent and within
- * `maxFrameSize`. Returns undefined when fewer than 8 bytes are present.
+ * `maxFrameSize`. Returns undefined when fewer than 8 bytes are present. With `into`, the header
+ * is written there and `into` returned (no object per frame on the engine's input path).
  */
-export function readFrameHeader(bytes: Uint8Array, offset: number, maxFrameSize: number): FrameHeader | undefined {
+export function readFrameHeader(bytes: Uint8Array, offset: number, maxFrameSize: number, into?: FrameHeader): FrameHeader | undefined {
   if (bytes.length - offset < FRAME_HEADER_SIZE) return undefined;
   const size = ((bytes[offset]! << 24) >>> 0) + (bytes[offset + 1]! << 16) + (bytes[offset + 2]! << 8) + bytes[offset + 3]!;
   const doff = bytes[offset + 4]!;
   if (size < FRAME_HEADER_SIZE) throw new DecodeError(`frame size ${size} is smaller than a frame header`, offset, 'amqp:connection:framing-error');
   if (size > maxFrameSize) throw new DecodeError(`frame size ${size} exceeds the max-frame-size ${maxFrameSize}`, offset, 'amqp:connection:framing-error');
   if (doff < 2 || doff * 4 > size) throw new DecodeError(`frame data offset ${doff} is invalid for a frame of ${size} bytes`, offset, 'amqp:connection:framing-error');
-  return { size, bodyOffset: doff * 4, type: bytes[offset + 5]!, channel: (bytes[offset + 6]! << 8) | bytes[offset + 7]! };
+  const type = bytes[offset + 5]!;
+  const channel = (bytes[offset + 6]! << 8) | bytes[offset + 7]!;
+  if (into === undefined) return { size, bodyOffset: doff * 4, type, channel };
+  into.size = size;
+  into.bodyOffset = doff * 4;
+  into.type = type;
+  into.channel = channel;
+  return into;
 }
 
 /** A decoded frame: an empty frame (heartbeat) has no performative. */
@@ -84,18 +92,27 @@ export interface Frame {
   payload: Buffer | undefined;
 }
 
-/** Decodes one whole frame whose header is `header`, starting at `offset`. */
-export function decodeFrame(bytes: Uint8Array, offset: number, header: FrameHeader): Frame {
+/**
+ * Decodes one whole frame whose header is `header`, starting at `offset`. The engine passes
+ * `reader` (a reader over the same `bytes`, rewound for each frame) and `into` (a frame object it
+ * reuses) so that decoding a frame allocates only what the frame holds.
+ */
+export function decodeFrame(bytes: Uint8Array, offset: number, header: FrameHeader, reader?: ByteReader, into?: Frame): Frame {
   const start = offset + header.bodyOffset;
   const end = offset + header.size;
   if (end > bytes.length) {
     throw new DecodeError(`frame of ${header.size} bytes is truncated: ${bytes.length - offset} present`, offset, 'amqp:connection:framing-error');
   }
-  if (start === end) return { type: header.type, channel: header.channel, performative: undefined, payload: undefined };
-  const r = new ByteReader(bytes, start, end);
-  const performative = readComposite(r);
-  const payload = r.pos < end ? r.buf.subarray(r.pos, end) : undefined;
-  return { type: header.type, channel: header.channel, performative, payload };
+  const frame = into ?? { type: 0, channel: 0, performative: undefined, payload: undefined };
+  frame.type = header.type;
+  frame.channel = header.channel;
+  frame.performative = undefined;
+  frame.payload = undefined;
+  if (start === end) return frame;
+  const r = reader === undefined ? new ByteReader(bytes, start, end) : reader.rewind(start, end);
+  frame.performative = readComposite(r);
+  if (r.pos < end) frame.payload = r.buf.subarray(r.pos, end);
+  return frame;
 }
 
 /**

@@ -93,6 +93,9 @@ export class ProtocolEngine {
   private dispatching = false;
   /** Fewer than 8 bytes of a frame header or protocol header, kept for the next chunk. */
   private stash: Buffer | undefined;
+  /** The header and the decoded frame being processed, reused for every frame. */
+  private readonly frameHeader: FrameHeader = { size: 0, bodyOffset: 0, type: 0, channel: 0 };
+  private readonly frame: Frame = { type: 0, channel: 0, performative: undefined, payload: undefined };
   /** The chunks of a frame that is still arriving, its bytes so far, and its size. */
   private parts: Buffer[] | undefined;
   private partsSize = 0;
@@ -222,6 +225,9 @@ export class ProtocolEngine {
 
   private process(buf: Buffer, start: number): void {
     let pos = start;
+    // One reader for every frame of this chunk.
+    let reader: ByteReader | undefined;
+    const header = this.frameHeader;
     while (pos < buf.length && !this.finished) {
       if (this.phase === 'header') {
         if (buf.length - pos < 8) return this.keep(buf, pos);
@@ -232,16 +238,16 @@ export class ProtocolEngine {
       if (this.phase !== 'sasl' && this.phase !== 'amqp') {
         throw new DecodeError('the peer sent bytes before the protocol header exchange', pos, 'amqp:connection:framing-error');
       }
-      const header = readFrameHeader(buf, pos, this.maxFrameSize);
-      if (header === undefined) return this.keep(buf, pos);
+      if (readFrameHeader(buf, pos, this.maxFrameSize, header) === undefined) return this.keep(buf, pos);
       if (buf.length - pos < header.size) {
         this.parts = [buf.subarray(pos)];
         this.partsSize = buf.length - pos;
         this.partsNeed = header.size;
         return;
       }
-      this.onFrame(buf, pos, header);
-      pos += header.size;
+      const size = header.size;
+      this.onFrame(buf, pos, header, (reader ??= new ByteReader(buf)));
+      pos += size;
     }
   }
 
@@ -322,8 +328,9 @@ export class ProtocolEngine {
     this.protocolFailure(new AmqpError('amqp:connection:framing-error', `Protocol header refused: ${reason}.`));
   }
 
-  private onFrame(buf: Buffer, pos: number, header: FrameHeader): void {
-    const frame = decodeFrame(buf, pos, header);
+  private onFrame(buf: Buffer, pos: number, header: FrameHeader, reader?: ByteReader): void {
+    // The frame object is reused: nothing below keeps it (its performative and payload are kept).
+    const frame = decodeFrame(buf, pos, header, reader, this.frame);
     if (frameLog.enabled) traceFrame('<-', frame.channel, frame.performative, frame.payload?.length ?? 0);
     if (this.phase === 'sasl') {
       if (frame.type !== SASL_FRAME_TYPE || !frame.performative) throw new DecodeError('expected a SASL frame', pos, 'amqp:connection:framing-error');
