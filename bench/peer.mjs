@@ -34,6 +34,7 @@
 //                     of each are printed
 //   QUARK_DIST=path/to/index.js   load Quark from another build than ../dist/esm/index.js
 //   PEER_BENCH_MEM=1              each process prints its memory use every 500 ms (stderr)
+//   PEER_BENCH_NODE_ARGS='--trace-gc'   extra node options for the child processes (diagnostics)
 // (npm run bench builds dist/ first and runs every bench, this one included.)
 import { fork } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -448,6 +449,7 @@ async function runPair(lib, name, scen, profDir) {
   const children = [];
   const spawn = (role, extra) => {
     const execArgv = profDir ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${lib}-${name}-${role}-${Date.now()}.cpuprofile`] : [];
+    if (process.env.PEER_BENCH_NODE_ARGS) execArgv.push(...process.env.PEER_BENCH_NODE_ARGS.split(' ').filter(Boolean));
     const cfg = { role, lib, ...scen, ...extra };
     const c = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify(cfg)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const inbox = [];
