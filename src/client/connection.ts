@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import createDebug from 'debug';
-import { Subject, type Observable } from 'rxjs';
+import { debugLog } from '../runtime/debug-log.js';
+import type { Observable } from 'rxjs';
+import { LazySubject } from '../rx/lazy-subject.js';
 import type { Fields } from '../codec/composite-types.js';
 import { ProtocolEngine, type EngineOptions } from '../engine/engine.js';
 import type { EngineEvent } from '../engine/events.js';
@@ -29,7 +30,7 @@ import { Sender } from './sender.js';
 import { Session, type SessionOptions } from './session.js';
 import { parseUrl } from './url.js';
 
-const log = createDebug('quark:connection');
+const log = debugLog('quark:connection');
 
 /** How long `close()` waits for the peer's close before dropping the socket. */
 const CLOSE_ANSWER_TIMEOUT_MS = 5000;
@@ -84,7 +85,7 @@ export class Connection implements AsyncDisposable {
   transport: SocketTransport | undefined;
   /** Why the connection ended, once it has. */
   error: AmqpError | undefined;
-  readonly #events = new Subject<QuarkEvent>();
+  readonly #events = new LazySubject<QuarkEvent>();
   readonly #sessions = new Set<Session>();
   #defaultSession: Promise<Session> | undefined;
   /** The default session once begun, so that it is made again after it ends. */
@@ -148,7 +149,7 @@ export class Connection implements AsyncDisposable {
 
   /** @internal Emits a public event (only built when someone listens). */
   emit(event: QuarkEvent): void {
-    if (this.#events.observed) this.#events.next(event);
+    this.#events.next(event);
   }
 
   /** @internal Whether anyone listens to events (to skip building them). */

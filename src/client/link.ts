@@ -2,7 +2,8 @@
  * What senders and receivers share: the attach handshake, detach and close, the link's errors,
  * and its view of the connection's events.
  */
-import { filter, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { rxjs } from '../rx/rxjs-module.js';
 import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
 import type { EngineLink } from '../engine/link.js';
 import { AmqpError, LinkClosedError, type AmqpErrorFields } from '../errors.js';
@@ -61,7 +62,7 @@ export abstract class Link implements AsyncDisposable {
 
   /** Every event of this link (a filtered view of `connection.events$`). */
   get events$(): Observable<QuarkEvent> {
-    return (this.#events$ ??= this.session.connection.events$.pipe(filter((e) => 'link' in e && e.link === (this as unknown))));
+    return (this.#events$ ??= this.session.connection.events$.pipe(rxjs().filter((e) => 'link' in e && e.link === (this as unknown))));
   }
 
   /** @internal Sends the attach and waits for the peer's. */

@@ -19,7 +19,7 @@
  * only logged.
  */
 import { randomUUID } from 'node:crypto';
-import createDebug from 'debug';
+import { debugLog } from '../runtime/debug-log.js';
 import { connect, type Connection, type ConnectOptions } from '../client/connection.js';
 import type { Delivery } from '../client/delivery.js';
 import type { QuarkEvent } from '../client/events.js';
@@ -51,7 +51,7 @@ import {
   type TimerEvent,
 } from './handler.js';
 
-const log = createDebug('quark:container');
+const log = debugLog('quark:container');
 const noop = (): void => {};
 
 /** Options of a container. */

@@ -3,9 +3,9 @@
  * and received is printed decoded. SASL responses are redacted: credentials never reach a log.
  */
 import { inspect } from 'node:util';
-import createDebug from 'debug';
+import { debugLog } from '../runtime/debug-log.js';
 
-export const frameLog = createDebug('quark:frames');
+export const frameLog = debugLog('quark:frames');
 
 const REDACTED_FIELDS = new Set(['initialResponse', 'response']);
 

@@ -5,7 +5,8 @@
  * than grow without bound. For sources that can be pulled (arrays, generators, async iterables),
  * `sender.sendAll()` reads no faster than the link takes.
  */
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { rxjs } from './rxjs-module.js';
 import type { Message } from '../codec/message.js';
 import type { Sender, SendResult } from '../client/sender.js';
 import { AmqpError } from '../errors.js';
@@ -29,7 +30,7 @@ export interface SendToOptions {
 export function sendTo(sender: Sender, options: SendToOptions = {}): OperatorFunction<Message, SendResult> {
   const maxBuffered = options.maxBuffered ?? 10000;
   return (source) =>
-    new Observable<SendResult>((subscriber) => {
+    new (rxjs().Observable)<SendResult>((subscriber) => {
       let inFlight = 0;
       let sourceDone = false;
       const subscription = source.subscribe({

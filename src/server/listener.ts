@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { Subject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { LazySubject } from '../rx/lazy-subject.js';
 import type { Fields } from '../codec/composite-types.js';
 import { Connection } from '../client/connection.js';
 import type { Session } from '../client/session.js';
@@ -60,8 +61,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   readonly #server: net.Server;
   readonly #options: ListenOptions;
   readonly #connections = new Set<Connection>();
-  readonly #links = new Subject<IncomingLink>();
-  readonly #connectionSubject = new Subject<Connection>();
+  readonly #links = new LazySubject<IncomingLink>();
+  readonly #connectionSubject = new LazySubject<Connection>();
   readonly #queue: IncomingLink[] = [];
   readonly #waiters: ((link: IncomingLink | undefined) => void)[] = [];
   #closed = false;

@@ -4,10 +4,10 @@
  * the engine's clock ticking for idle timeouts, and respects the socket's backpressure.
  */
 import type { Socket } from 'node:net';
-import createDebug from 'debug';
+import { debugLog } from '../runtime/debug-log.js';
 import type { ProtocolEngine } from '../engine/engine.js';
 
-const log = createDebug('quark:transport');
+const log = debugLog('quark:transport');
 
 /** How long a socket may take to close after the connection ended before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;

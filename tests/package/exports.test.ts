@@ -21,4 +21,26 @@ describe('the package as a user installs it', () => {
     const out = run(`const q = require('quark-amqp'); console.log(['ProtocolEngine', 'EngineSession', 'ByteWriter', 'ByteReader', 'writeValue'].filter((k) => k in q).join(',') || 'none');`, 'commonjs');
     expect(out.trim()).toBe('none');
   });
+
+  for (const type of ['commonjs', 'module'] as const) {
+    it(`loads rxjs only when an RxJS view is first used, and it is the application's rxjs (${type})`, () => {
+      const load = type === 'module' ? `const q = await import('quark-amqp'); const { createRequire } = await import('node:module'); const require = createRequire(process.cwd() + '/');` : `const q = require('quark-amqp');`;
+      const code = `(async () => { ${load}
+        const rxLoaded = () => Object.keys(require.cache).some((k) => k.includes('/node_modules/rxjs/'));
+        const before = rxLoaded();
+        const listener = await q.listen({ port: 0 });
+        (async () => { for await (const link of listener) link.acceptAsReceiver(); })();
+        const connection = await q.connect(listener.url);
+        await connection.createSender('q');
+        const stillNot = rxLoaded();
+        const events = connection.events$;
+        const after = rxLoaded();
+        const { Observable } = require('rxjs');
+        console.log(before, stillNot, after, events instanceof Observable);
+        await connection.close();
+        await listener.close();
+      })();`;
+      expect(run(code, type).trim()).toBe('false false true true');
+    });
+  }
 });

@@ -9,14 +9,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type tls from 'node:tls';
-import createDebug from 'debug';
+import { debugLog } from '../../runtime/debug-log.js';
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
 import type { IncomingLink } from '../incoming-link.js';
 import { listen, type Listener, type SaslCredentials } from '../listener.js';
 import { Queue, type Consumer, type StoredMessage } from './queue.js';
 
-const log = createDebug('quark:broker');
+const log = debugLog('quark:broker');
 
 /** Options of {@link startBroker}. */
 export interface BrokerOptions {
