@@ -2,10 +2,12 @@
  * The receiving end of a link: an async iterable of deliveries, `receive()`, a credit window
  * refilled as messages are taken (or manual credit), drain, and an Observable of deliveries.
  */
-import { Observable, type Subscriber } from 'rxjs';
+import type { Observable, Subscriber } from 'rxjs';
+import { rxjs } from '../rx/rxjs-module.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import type { EngineLink } from '../engine/link.js';
-import { IllegalStateError, type AmqpError } from '../errors.js';
+import { Fifo } from '../collections/fifo.js';
+import { AbortError, IllegalStateError, type AmqpError } from '../errors.js';
 import { watchCancellation, type CallOptions } from './cancellation.js';
 import { Delivery } from './delivery.js';
 import { Link } from './link.js';
@@ -29,9 +31,8 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
   readonly settlesSecond: boolean;
   readonly #window: number;
   readonly #autoAccept: boolean;
-  readonly #buffer: Delivery[] = [];
-  #bufferHead = 0;
-  readonly #waiters: Waiter[] = [];
+  readonly #buffer = new Fifo<Delivery>();
+  readonly #waiters = new Fifo<Waiter>();
   readonly #drainWaiters: { resolve: () => void; reject: (e: AmqpError) => void; stop: () => void }[] = [];
   readonly #subscribers = new Set<Subscriber<Delivery>>();
   /** The first of `#subscribers`, which takes each message (kept so that no iterator is made per message). */
@@ -60,7 +61,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
 
   /** Messages that arrived and have not been taken yet. */
   get buffered(): number {
-    return this.#buffer.length - this.#bufferHead;
+    return this.#buffer.size;
   }
 
   /**
@@ -69,13 +70,13 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
    * message arriving later stays for the next call.
    */
   receive(options?: CallOptions): Promise<Delivery> {
+    if (options?.signal?.aborted) return Promise.reject(new AbortError(`receive on ${this.name} was aborted before it began; nothing was taken`, options.signal.reason));
     if (this.buffered > 0) return Promise.resolve(this.#take());
     if (!this.isOpen) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
     return new Promise<Delivery>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, stop: noop };
       waiter.stop = watchCancellation(options, `receive on ${this.name}`, (error) => {
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) this.#waiters.splice(i, 1);
+        this.#waiters.delete(waiter);
         reject(error);
       });
       this.#waiters.push(waiter);
@@ -88,19 +89,25 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
    * Iterates over messages as they arrive. The loop ends when the link is closed by us, and
    * throws when the peer or the connection ends it. Leaving the loop early leaves the link open.
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
-    while (true) {
-      if (this.buffered === 0 && !this.isOpen) {
-        if (this.error) throw this.error;
-        return;
-      }
-      try {
-        yield await this.receive();
-      } catch (e) {
-        if (!this.isOpen && this.error === undefined) return;
+  [Symbol.asyncIterator](): AsyncIterator<Delivery> {
+    // A plain iterator rather than an async generator: a message already buffered costs one
+    // resolved promise and one result, not a generator round trip.
+    return {
+      next: () => this.#next(),
+      return: () => Promise.resolve(ITERATION_DONE),
+    };
+  }
+
+  #next(): Promise<IteratorResult<Delivery>> {
+    if (this.buffered > 0) return Promise.resolve({ value: this.#take(), done: false });
+    if (!this.isOpen) return this.error ? Promise.reject(this.error) : Promise.resolve(ITERATION_DONE);
+    return this.receive().then(
+      (value) => ({ value, done: false }),
+      (e: unknown) => {
+        if (!this.isOpen && this.error === undefined) return ITERATION_DONE;
         throw e;
-      }
-    }
+      },
+    );
   }
 
   /**
@@ -110,7 +117,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
    * lost); messages already emitted stay with their subscriber to settle.
    */
   deliveries$(): Observable<Delivery> {
-    return new Observable<Delivery>((subscriber) => {
+    return new (rxjs().Observable)<Delivery>((subscriber) => {
       this.#subscribers.add(subscriber);
       this.#taker ??= subscriber;
       this.#paused = false;
@@ -123,7 +130,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
       return () => {
         this.#subscribers.delete(subscriber);
         if (this.#taker === subscriber) this.#taker = this.#subscribers.values().next().value;
-        if (this.#subscribers.size === 0 && this.#waiters.length === 0 && this.isOpen && this.#window > 0) {
+        if (this.#subscribers.size === 0 && this.#waiters.size === 0 && this.isOpen && this.#window > 0) {
           this.#paused = true;
           this.engineLink.setCredit(0);
         }
@@ -201,12 +208,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
   }
 
   #take(): Delivery {
-    const delivery = this.#buffer[this.#bufferHead]!;
-    this.#buffer[this.#bufferHead++] = undefined as unknown as Delivery;
-    if (this.#bufferHead === this.#buffer.length) {
-      this.#buffer.length = 0;
-      this.#bufferHead = 0;
-    }
+    const delivery = this.#buffer.shift()!;
     this.#consume(delivery);
     return delivery;
   }
@@ -227,7 +229,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
   }
 
   protected failPending(error: AmqpError): void {
-    for (const w of this.#waiters.splice(0)) {
+    for (const w of this.#waiters.drain()) {
       w.stop();
       w.reject(error);
     }
@@ -243,3 +245,5 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
 }
 
 function noop(): void {}
+
+const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });

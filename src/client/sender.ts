@@ -3,6 +3,7 @@ import type { DeliveryState } from '../codec/composite-types.js';
 import { encodeMessage, writeMessage, type Message } from '../codec/message.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import {
+  AbortError,
   DeliveryModifiedError,
   DeliveryRejectedError,
   DeliveryReleasedError,
@@ -11,6 +12,7 @@ import {
   type AmqpError,
 } from '../errors.js';
 import { watchCancellation, type CallOptions } from './cancellation.js';
+import { Fifo } from '../collections/fifo.js';
 import { Link } from './link.js';
 
 /** Options of one `send()`. */
@@ -22,19 +24,32 @@ export interface SendOptions extends CallOptions {
 /** The outcome of a message the peer accepted, or undefined for a pre-settled (at-most-once) message. */
 export type SendResult = DeliveryState | undefined;
 
-interface PendingSend {
-  bytes: Uint8Array;
-  tag: Uint8Array | undefined;
-  resolve: (result: SendResult) => void;
-  reject: (error: AmqpError) => void;
-  stop: () => void;
-  sent: boolean;
+/** A send whose promise is unsettled: waiting for credit, or sent and waiting for its outcome. */
+class PendingSend {
+  stop: () => void = noop;
+  /** Cancelled by its signal or timeout (perhaps already aborted when the send began). */
+  cancelled = false;
+  constructor(
+    public bytes: Uint8Array,
+    public tag: Uint8Array | undefined,
+    public resolve: (result: SendResult) => void,
+    public reject: (error: AmqpError) => void,
+    public sent: boolean,
+  ) {}
+}
+
+// The resolve and reject of the promise being made, caught by one shared executor: a promise per
+// send, but no closure (and no context for it) per send.
+let caughtResolve: (result: SendResult) => void = noop;
+let caughtReject: (error: AmqpError) => void = noop;
+function catchSettlers(resolve: (result: SendResult) => void, reject: (error: AmqpError) => void): void {
+  caughtResolve = resolve;
+  caughtReject = reject;
 }
 
 export class Sender extends Link {
   /** Sends waiting for credit (or for the socket to drain), oldest first. */
-  readonly #queue: PendingSend[] = [];
-  #queueHead = 0;
+  readonly #queue = new Fifo<PendingSend>();
 
   /** @internal Called whenever the sender may send (credit arrived); used by the embedded broker. */
   sendableListener: (() => void) | undefined;
@@ -53,7 +68,7 @@ export class Sender extends Link {
 
   /** Sends waiting for credit. */
   get pending(): number {
-    return this.#queue.length - this.#queueHead;
+    return this.#queue.size;
   }
 
   /**
@@ -70,13 +85,14 @@ export class Sender extends Link {
    * after it went out: it may have been delivered, and its outcome will not be known.
    */
   send(message: Message, options?: SendOptions): Promise<SendResult> {
+    if (options?.signal?.aborted) return Promise.reject(new AbortError(`send on ${this.name} was aborted before it began; nothing was sent`, options.signal.reason));
     let bytes: Uint8Array;
     try {
       if (this.engineLink.local.target === undefined && typeof message?.to !== 'string') {
         throw new EncodeError('this sender is an anonymous relay (no target): every message needs a `to` address');
       }
       // With credit and nothing waiting, a small message is encoded straight into the frame.
-      if (this.isOpen && this.#queue.length === this.#queueHead && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message)) {
+      if (this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message)) {
         const sent = this.engineLink.sendDirect((w) => writeMessage(w, message), options?.tag === undefined ? undefined : { tag: options.tag });
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
         bytes = sent;
@@ -92,13 +108,17 @@ export class Sender extends Link {
   /** The promise of a delivery already handed to the engine. */
   #track(delivery: EngineDelivery, options: SendOptions | undefined): Promise<SendResult> {
     if (delivery.settled) return Promise.resolve(undefined);
-    return new Promise<SendResult>((resolve, reject) => {
-      const pending: PendingSend = { bytes: EMPTY, tag: undefined, resolve, reject, stop: noop, sent: true };
-      if (options?.signal !== undefined || options?.timeout !== undefined) {
+    const promise = new Promise<SendResult>(catchSettlers);
+    const pending = new PendingSend(EMPTY, undefined, caughtResolve, caughtReject, true);
+    delivery.context = pending;
+    if (options?.signal !== undefined || options?.timeout !== undefined) {
+      try {
         pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
+      } catch (e) {
+        pending.reject(e as AmqpError);
       }
-      delivery.context = pending;
-    });
+    }
+    return promise;
   }
 
   /**
@@ -115,15 +135,21 @@ export class Sender extends Link {
     if (!this.isOpen) {
       return Promise.reject(this.error ?? new IllegalStateError(`cannot send on sender ${this.name}: it is ${this.engineLink.localState === 'open' ? 'not attached yet' : 'closed'}`));
     }
-    return new Promise<SendResult>((resolve, reject) => {
-      const pending: PendingSend = { bytes, tag: options?.tag, resolve, reject, stop: noop, sent: false };
+    const promise = new Promise<SendResult>(catchSettlers);
+    const pending = new PendingSend(bytes, options?.tag, caughtResolve, caughtReject, false);
+    try {
       // Without a signal or timeout there is nothing to watch: skip the closure and the name.
       if (options?.signal !== undefined || options?.timeout !== undefined) {
         pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
+        if (pending.cancelled) return promise; // an already-aborted signal: nothing is sent
       }
-      if (this.#queue.length === this.#queueHead && this.engineLink.credit > 0 && !this.session.connection.blocked) this.#transmit(pending);
+      if (this.#queue.size === 0 && this.engineLink.credit > 0 && !this.session.connection.blocked) this.#transmit(pending);
       else this.#queue.push(pending);
-    });
+    } catch (e) {
+      pending.stop();
+      pending.reject(e as AmqpError);
+    }
+    return promise;
   }
 
   #transmit(pending: PendingSend): void {
@@ -139,10 +165,10 @@ export class Sender extends Link {
 
   #cancel(pending: PendingSend, error: AmqpError): void {
     if (!pending.sent) {
-      const i = this.#queue.indexOf(pending, this.#queueHead);
-      if (i >= 0) this.#queue.splice(i, 1);
+      this.#queue.delete(pending);
     }
     // A sent message stays tracked by the engine; its outcome is ignored from now on.
+    pending.cancelled = true;
     pending.resolve = noop;
     pending.reject(error);
     pending.reject = noop;
@@ -152,18 +178,7 @@ export class Sender extends Link {
   onSendable(): void {
     const q = this.#queue;
     const connection = this.session.connection;
-    while (this.#queueHead < q.length && this.engineLink.credit > 0 && !connection.blocked && this.isOpen) {
-      const pending = q[this.#queueHead]!;
-      q[this.#queueHead++] = undefined as unknown as PendingSend;
-      this.#transmit(pending);
-    }
-    if (this.#queueHead === q.length) {
-      q.length = 0;
-      this.#queueHead = 0;
-    } else if (this.#queueHead > 1024) {
-      q.splice(0, this.#queueHead);
-      this.#queueHead = 0;
-    }
+    while (q.size > 0 && this.engineLink.credit > 0 && !connection.blocked && this.isOpen) this.#transmit(q.shift()!);
     if (this.engineLink.credit > 0) {
       this.sendableListener?.();
       if (connection.observed) connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
@@ -254,14 +269,10 @@ export class Sender extends Link {
   }
 
   protected failPending(error: AmqpError): void {
-    const q = this.#queue;
-    for (let i = this.#queueHead; i < q.length; i++) {
-      const p = q[i]!;
+    for (const p of this.#queue.drain()) {
       p.stop();
       p.reject(error);
     }
-    q.length = 0;
-    this.#queueHead = 0;
     for (const d of this.engineLink.session.outgoingUnsettled.values()) {
       if (d.link !== this.engineLink) continue;
       const p = d.context as PendingSend | undefined;

@@ -115,3 +115,37 @@ describe('per-message paths', () => {
     expect([...(decodeMessage(small).body as Uint8Array)]).toEqual([1, 2, 3]);
   });
 });
+
+describe('a send whose signal is already aborted', () => {
+  it('rejects with AbortError and sends nothing, on the direct path and when waiting for credit', async () => {
+    const { receiver: receiverP } = await listenForReceiver(5);
+    client = await connect(listener!.url);
+    const sender = await client.createSender('q');
+    const receiver = await receiverP;
+    const aborted = AbortSignal.abort();
+    await expect(sender.send({ body: 'never (direct)' }, { signal: aborted })).rejects.toBeInstanceOf(AbortError);
+    await expect(sender.sendPayload(encodeMessage({ body: 'never (payload)' }), { signal: aborted })).rejects.toBeInstanceOf(AbortError);
+    const plain = sender.send({ body: 'plain' });
+    const delivery = await receiver.receive({ timeout: 5000 });
+    delivery.accept();
+    expect(delivery.message.body).toBe('plain');
+    expect((await plain)?.kind).toBe('accepted');
+    expect(receiver.buffered).toBe(0);
+    expect(sender.pending).toBe(0);
+  });
+});
+
+describe('a receive whose signal is already aborted', () => {
+  it('rejects with AbortError and takes nothing: the next message goes to the next receive', async () => {
+    const { receiver: receiverP } = await listenForReceiver(5);
+    client = await connect(listener!.url);
+    const sender = await client.createSender('q');
+    const receiver = await receiverP;
+    await expect(receiver.receive({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
+    const sent = sender.send({ body: 'kept' });
+    const delivery = await receiver.receive({ timeout: 5000 });
+    expect(delivery.message.body).toBe('kept');
+    delivery.accept();
+    expect((await sent)?.kind).toBe('accepted');
+  });
+});
