@@ -35,6 +35,7 @@
 //   QUARK_DIST=path/to/index.js   load Quark from another build than ../dist/esm/index.js
 //   PEER_BENCH_MEM=1              each process prints its memory use every 500 ms (stderr)
 //   PEER_BENCH_NODE_ARGS='--trace-gc'   extra node options for the child processes (diagnostics)
+//   QUARK_BENCH_RX=1              the Quark receiver takes messages with deliveries$() instead of for-await
 // (npm run bench builds dist/ first and runs every bench, this one included.)
 import { fork } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -160,16 +161,25 @@ async function child(cfg) {
     if (cfg.lib === 'quark') {
       const quark = await import(QUARK_URL);
       const listener = await quark.listen({ host: '127.0.0.1', port: 0, maxFrameSize: MAX_FRAME_SIZE });
-      listener.links$.subscribe((link) => {
-        const receiver = link.acceptAsReceiver({ credit: cfg.credit });
-        receiver.deliveries$().subscribe({
-          next: (d) => {
-            onMessage(d.message.body, d.remoteSettled);
-            if (!cfg.settled) d.accept();
-          },
-          error: (e) => error(`receiver: ${e.message}`),
-        });
-      });
+      /** Takes each message of one receiver: the for-await loop of the README, or (QUARK_BENCH_RX=1) deliveries$(). */
+      const consume = async (receiver) => {
+        const onDelivery = (d) => {
+          onMessage(d.message.body, d.remoteSettled);
+          if (!cfg.settled) d.accept();
+        };
+        if (process.env.QUARK_BENCH_RX) {
+          receiver.deliveries$().subscribe({ next: onDelivery, error: (e) => error(`receiver: ${e.message}`) });
+          return;
+        }
+        try {
+          for await (const d of receiver) onDelivery(d);
+        } catch (e) {
+          error(`receiver: ${e.message}`);
+        }
+      };
+      void (async () => {
+        for await (const link of listener) void consume(link.acceptAsReceiver({ credit: cfg.credit }));
+      })();
       commands.exit = async () => {
         exitSoon();
         await listener.close();
