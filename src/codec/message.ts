@@ -225,6 +225,15 @@ let sharedWriterBusy = false;
  * Throws {@link EncodeError} at once for a value with no AMQP form or a field out of range.
  */
 export function encodeMessage(message: Message): Uint8Array {
+  const hint = largeBodyHint(message);
+  if (hint >= LARGE_BODY) {
+    // A large body: a writer of about the right size, written once and handed over as it is,
+    // instead of a shared writer doubling its way up (copying the body at every step) and a
+    // final copy out (which also left a buffer of up to twice the message alive).
+    const w = new ByteWriter(hint + LARGE_MESSAGE_SLACK);
+    writeMessage(w, message);
+    return w.pos * 8 >= w.buf.length * 7 ? w.buf.subarray(0, w.pos) : w.toBuffer();
+  }
   // One writer is reused across calls; a re-entrant call (from a getter) gets its own.
   const w = sharedWriterBusy ? new ByteWriter(1024) : (sharedWriter ??= new ByteWriter(4096));
   const owned = w === sharedWriter;
@@ -232,13 +241,6 @@ export function encodeMessage(message: Message): Uint8Array {
   try {
     w.reset();
     writeMessage(w, message);
-    if (owned && w.buf.length > LARGE_MESSAGE && w.pos * 2 >= w.buf.length) {
-      // A large message: hand the writer's buffer over instead of copying it out (the writer
-      // would be dropped below anyway), and start afresh next time.
-      const out = w.buf.subarray(0, w.pos);
-      sharedWriter = undefined;
-      return out;
-    }
     return w.toBuffer();
   } finally {
     if (owned) {
@@ -247,6 +249,24 @@ export function encodeMessage(message: Message): Uint8Array {
       if (w.buf.length > LARGE_MESSAGE) sharedWriter = undefined;
     }
   }
+}
+
+/** From this body size on, a message gets a writer of its own (no copy out of the shared one). */
+const LARGE_BODY = 65536;
+/** Room for the sections and section headers around a large body. */
+const LARGE_MESSAGE_SLACK = 4096;
+
+/** The bytes a message's body will take at least, when that is cheap to know (binary or string bodies); else 0. */
+function largeBodyHint(message: Message): number {
+  const body = message.body;
+  if (body instanceof Uint8Array) return body.length;
+  if (typeof body === 'string') return body.length >= LARGE_BODY / 3 ? Buffer.byteLength(body) : body.length;
+  if (Array.isArray(body) && message.bodyType === 'data') {
+    let n = 0;
+    for (const b of body) if (b instanceof Uint8Array) n += b.length + 8;
+    return n;
+  }
+  return 0;
 }
 
 /**
