@@ -3,9 +3,8 @@
  * transport, routes engine events to sessions and links, and turns every way a connection can
  * end into one typed error that every pending promise receives.
  */
-import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import tls from 'node:tls';
+import type * as tls from 'node:tls';
 import { debugLog } from '../runtime/debug-log.js';
 import type { Observable } from 'rxjs';
 import { LazySubject } from '../rx/lazy-subject.js';
@@ -441,7 +440,7 @@ export async function connect(urlOrOptions: string | ConnectOptions): Promise<Co
   }
   const engineOptions: EngineOptions = {
     role: 'client',
-    containerId: options.containerId ?? randomUUID(),
+    containerId: options.containerId ?? crypto.randomUUID(),
     hostname: options.hostname ?? host,
     maxFrameSize: options.maxFrameSize,
     channelMax: options.channelMax,
@@ -451,10 +450,12 @@ export async function connect(urlOrOptions: string | ConnectOptions): Promise<Co
     properties: options.properties,
     sasl: options.sasl === false ? false : { username, password, mechanisms: options.sasl?.mechanisms },
   };
+  // node:tls is loaded only when used: it costs a process about 1.5 MB.
+  const tlsModule = useTls ? await import('node:tls') : undefined;
   const engine = new ProtocolEngine(engineOptions);
   const connection = new Connection(engine);
-  const socket = useTls
-    ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...(typeof options.tls === 'object' ? options.tls : {}) })
+  const socket = tlsModule
+    ? tlsModule.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...(typeof options.tls === 'object' ? options.tls : {}) })
     : net.connect({ host, port });
   const transport = new SocketTransport(engine, socket);
   connection.attachTransport(transport);

@@ -18,7 +18,6 @@
  * also closes its connection, as in Proton. Errors on connections accepted by a listener are
  * only logged.
  */
-import { randomUUID } from 'node:crypto';
 import { debugLog } from '../runtime/debug-log.js';
 import { connect, type Connection, type ConnectOptions } from '../client/connection.js';
 import type { Delivery } from '../client/delivery.js';
@@ -93,7 +92,7 @@ export class Container {
   constructor(handler: MessagingHandler = {}, options: ContainerOptions = {}) {
     checkHandler(handler);
     this.handler = handler;
-    this.id = options.id ?? randomUUID();
+    this.id = options.id ?? crypto.randomUUID();
   }
 
   /**

@@ -4,9 +4,8 @@
  * client API: where a client calls `createSender()`, a listener gets an {@link IncomingLink}
  * and calls `accept()`.
  */
-import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import tls from 'node:tls';
+import type * as tls from 'node:tls';
 import type { Observable } from 'rxjs';
 import { LazySubject } from '../rx/lazy-subject.js';
 import type { Fields } from '../codec/composite-types.js';
@@ -120,13 +119,14 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const o = this.#options;
     const saslOption = o.sasl;
     const authenticate = saslOption ? saslOption.authenticate : undefined;
-    const secure = socket instanceof tls.TLSSocket;
+    // A TLS socket says so (tls is loaded only by listeners that use it).
+    const secure = (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
     let mechanisms: string[] | false = saslOption === false ? false : saslOption?.mechanisms ?? (authenticate ? ['PLAIN'] : ['ANONYMOUS']);
     if (mechanisms && !secure && !o.allowInsecurePlain) mechanisms = mechanisms.filter((m) => m !== 'PLAIN');
     if (mechanisms && mechanisms.length === 0) mechanisms = ['ANONYMOUS'].filter(() => !authenticate);
     const engine = new ProtocolEngine({
       role: 'server',
-      containerId: o.containerId ?? randomUUID(),
+      containerId: o.containerId ?? crypto.randomUUID(),
       maxFrameSize: o.maxFrameSize,
       channelMax: o.channelMax,
       idleTimeout: o.idleTimeout ?? 60000,
@@ -212,7 +212,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
  * (e.g. `EADDRINUSE`).
  */
 export async function listen(options: ListenOptions = {}): Promise<Listener> {
-  const server = options.tls ? tls.createServer(options.tls) : net.createServer();
+  // node:tls is loaded only when used: it costs a process about 1.5 MB.
+  const server = options.tls ? (await import('node:tls')).createServer(options.tls) : net.createServer();
   const listener = new Listener(server, options);
   server.on(options.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => listener.handleSocket(socket));
   await new Promise<void>((resolve, reject) => {

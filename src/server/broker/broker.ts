@@ -7,7 +7,6 @@
  * message published after it subscribed); anything else is a queue, created on first use
  * (competing consumers; each message goes to one of them).
  */
-import { randomUUID } from 'node:crypto';
 import type tls from 'node:tls';
 import { debugLog } from '../../runtime/debug-log.js';
 import type { Receiver } from '../../client/receiver.js';
@@ -139,7 +138,7 @@ export class Broker implements AsyncDisposable {
   #onProducer(link: IncomingLink): void {
     const target = link.target;
     let address = target?.address;
-    if (target?.dynamic) address = `temp-queue://${randomUUID()}`;
+    if (target?.dynamic) address = `temp-queue://${crypto.randomUUID()}`;
     const receiver = link.acceptAsReceiver({ credit: 0, address });
     if (address === undefined) {
       this.#relay(receiver);
@@ -222,7 +221,7 @@ export class Broker implements AsyncDisposable {
   #onConsumer(link: IncomingLink): void {
     const source = link.source;
     if (source?.dynamic) {
-      const address = `temp-queue://${randomUUID()}`;
+      const address = `temp-queue://${crypto.randomUUID()}`;
       const queue = new Queue(address, this.#limit, this.#deadLetterSink);
       this.#queues.set(address, queue);
       const sender = link.acceptAsSender({ address });
