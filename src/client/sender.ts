@@ -1,6 +1,7 @@
 /** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 import type { DeliveryState } from '../codec/composite-types.js';
-import { encodeMessage, writeMessage, type Message } from '../codec/message.js';
+import { encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
+import { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import {
   AbortError,
@@ -29,6 +30,8 @@ class PendingSend {
   stop: () => void = noop;
   /** Cancelled by its signal or timeout (perhaps already aborted when the send began). */
   cancelled = false;
+  /** `bytes` is a buffer of `largePayloads`, to give back once written. */
+  pooled = false;
   constructor(
     public bytes: Uint8Array,
     public tag: Uint8Array | undefined,
@@ -87,6 +90,7 @@ export class Sender extends Link {
   send(message: Message, options?: SendOptions): Promise<SendResult> {
     if (options?.signal?.aborted) return Promise.reject(new AbortError(`send on ${this.name} was aborted before it began; nothing was sent`, options.signal.reason));
     let bytes: Uint8Array;
+    let pooled = false;
     try {
       if (this.engineLink.local.target === undefined && typeof message?.to !== 'string') {
         throw new EncodeError('this sender is an anonymous relay (no target): every message needs a `to` address');
@@ -97,12 +101,14 @@ export class Sender extends Link {
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
         bytes = sent;
       } else {
-        bytes = encodeMessage(message);
+        let taken: Buffer | undefined;
+        bytes = encodeMessageWith(message, (size) => (taken = largePayloads.take(size)));
+        pooled = taken !== undefined && bytes.buffer === taken.buffer;
       }
     } catch (e) {
       return Promise.reject(e as Error);
     }
-    return this.#enqueue(bytes, options);
+    return this.#enqueue(bytes, options, pooled);
   }
 
   /** The promise of a delivery already handed to the engine. */
@@ -131,12 +137,13 @@ export class Sender extends Link {
     return this.#enqueue(payload, options);
   }
 
-  #enqueue(bytes: Uint8Array, options: SendOptions | undefined): Promise<SendResult> {
+  #enqueue(bytes: Uint8Array, options: SendOptions | undefined, pooled = false): Promise<SendResult> {
     if (!this.isOpen) {
       return Promise.reject(this.error ?? new IllegalStateError(`cannot send on sender ${this.name}: it is ${this.engineLink.localState === 'open' ? 'not attached yet' : 'closed'}`));
     }
     const promise = new Promise<SendResult>(catchSettlers);
     const pending = new PendingSend(bytes, options?.tag, caughtResolve, caughtReject, false);
+    pending.pooled = pooled;
     try {
       // Without a signal or timeout there is nothing to watch: skip the closure and the name.
       if (options?.signal !== undefined || options?.timeout !== undefined) {
@@ -153,7 +160,11 @@ export class Sender extends Link {
   }
 
   #transmit(pending: PendingSend): void {
-    const delivery = this.engineLink.send(pending.bytes, pending.tag === undefined ? undefined : { tag: pending.tag });
+    const bytes = pending.bytes;
+    const options = pending.tag === undefined && !pending.pooled ? undefined : { tag: pending.tag, onWritten: pending.pooled ? () => largePayloads.give(bytes) : undefined };
+    const delivery = this.engineLink.send(bytes, options);
+    // The engine holds the bytes until they are written; the promise need not keep them.
+    pending.bytes = EMPTY;
     pending.sent = true;
     if (delivery.settled) {
       pending.stop();
@@ -296,6 +307,9 @@ export class Sender extends Link {
 function noop(): void {}
 
 const EMPTY = new Uint8Array(0);
+
+/** Buffers of large messages, reused by every sender of the process once the socket has taken their bytes. */
+const largePayloads = new BufferPool(16, 64 * 1024 * 1024);
 
 /** Whether a message will most likely fit one frame, so that encoding it into the frame is a win. */
 function isSmall(message: Message): boolean {

@@ -7,8 +7,9 @@ export class ByteWriter {
   view: DataView;
   pos = 0;
 
-  constructor(initialSize = 4096) {
-    this.buf = Buffer.allocUnsafe(initialSize);
+  /** A writer with `initial` bytes of room: a size, or a buffer to write into (it grows past it if it must). */
+  constructor(initial: number | Buffer = 4096) {
+    this.buf = typeof initial === 'number' ? Buffer.allocUnsafe(initial) : initial;
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 

@@ -225,12 +225,20 @@ let sharedWriterBusy = false;
  * Throws {@link EncodeError} at once for a value with no AMQP form or a field out of range.
  */
 export function encodeMessage(message: Message): Uint8Array {
+  return encodeMessageWith(message, Buffer.allocUnsafe);
+}
+
+/**
+ * Encodes a message like `encodeMessage`; a large one goes into a buffer from `allocate` (given
+ * the size needed), e.g. a pool's. Returns a view of that buffer when the message filled most of it.
+ */
+export function encodeMessageWith(message: Message, allocate: (size: number) => Buffer): Uint8Array {
   const hint = largeBodyHint(message);
   if (hint >= LARGE_BODY) {
     // A large body: a writer of about the right size, written once and handed over as it is,
     // instead of a shared writer doubling its way up (copying the body at every step) and a
     // final copy out (which also left a buffer of up to twice the message alive).
-    const w = new ByteWriter(hint + LARGE_MESSAGE_SLACK);
+    const w = new ByteWriter(allocate(hint + LARGE_MESSAGE_SLACK));
     writeMessage(w, message);
     return w.pos * 8 >= w.buf.length * 7 ? w.buf.subarray(0, w.pos) : w.toBuffer();
   }

@@ -38,6 +38,8 @@ export class EngineDelivery {
   size = 0;
   /** Outgoing: how many payload bytes have been framed and written. */
   offset = 0;
+  /** Outgoing: called once every frame of the payload has been taken as output (see `ProtocolEngine.takeWrittenCallbacks`). */
+  onWritten: (() => void) | undefined;
   /** Set by a layer above to find its own object for this delivery (a promise, a handler context). */
   context: unknown;
 

@@ -93,6 +93,9 @@ export class ProtocolEngine {
   private dispatching = false;
   /** Fewer than 8 bytes of a frame header or protocol header, kept for the next chunk. */
   private stash: Buffer | undefined;
+  /** Callbacks of deliveries whose last frame is in the output being built, and in the output last taken. */
+  private writtenCallbacks: (() => void)[] | undefined;
+  private takenCallbacks: (() => void)[] | undefined;
   /** The header and the decoded frame being processed, reused for every frame. */
   private readonly frameHeader: FrameHeader = { size: 0, bodyOffset: 0, type: 0, channel: 0 };
   private readonly frame: Frame = { type: 0, channel: 0, performative: undefined, payload: undefined };
@@ -672,11 +675,29 @@ export class ProtocolEngine {
     this.outputSignaled = false;
     if (this.openSent && !this.finished) for (const s of this.localChannels) s?.flush();
     this.sealOutput();
+    this.takenCallbacks = this.writtenCallbacks;
+    this.writtenCallbacks = undefined;
     if (this.chunks.length === 0) return undefined;
     this.outputSeen = true;
     const chunks = this.chunks;
     this.chunks = [];
     return chunks;
+  }
+
+  /** Queues `callback` to run once the output that now holds a delivery's last frame has been written. */
+  afterOutputWritten(callback: () => void): void {
+    (this.writtenCallbacks ??= []).push(callback);
+  }
+
+  /**
+   * The callbacks (see `SendOptions.onWritten`) of deliveries whose last frame is in the output
+   * the last `takeOutputChunks()` returned: call them once it has been written. Callbacks nobody
+   * takes are dropped with the next `takeOutputChunks()` (their buffers are then simply not reused).
+   */
+  takeWrittenCallbacks(): (() => void)[] | undefined {
+    const callbacks = this.takenCallbacks;
+    this.takenCallbacks = undefined;
+    return callbacks;
   }
 
   /** Moves what the writer holds to the output chunks. */

@@ -40,6 +40,11 @@ export interface SendOptions {
   settled?: boolean | undefined;
   /** The message format; 0 (AMQP messages) by default. */
   messageFormat?: number | undefined;
+  /**
+   * Called once the payload's last byte has been written out by whoever takes the output (for
+   * the socket transport: once the socket has taken it), so that its buffer can be reused.
+   */
+  onWritten?: (() => void) | undefined;
 }
 
 export class EngineLink {
@@ -118,6 +123,7 @@ export class EngineLink {
     const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
     const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
     delivery.payload = payload;
+    delivery.onWritten = options?.onWritten;
     this.credit--;
     this.deliveryCount = serialAdd(this.deliveryCount, 1);
     this.outgoing.push(delivery);

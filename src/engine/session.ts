@@ -248,6 +248,10 @@ export class EngineSession {
       if (delivery.offset >= delivery.payload!.length) {
         link.outgoing.shift();
         delivery.payload = undefined;
+        if (delivery.onWritten !== undefined) {
+          engine.afterOutputWritten(delivery.onWritten);
+          delivery.onWritten = undefined;
+        }
       }
       if (link.outgoing.length > 0) queue.push(link);
     }

@@ -66,14 +66,21 @@ export class SocketTransport {
   flush(): void {
     if (this.closed) return;
     const chunks = this.engine.takeOutputChunks();
+    const written = this.engine.takeWrittenCallbacks();
     if (chunks !== undefined && !this.socket.destroyed && this.socket.writable) {
-      if (chunks.length === 1) this.socket.write(chunks[0]!);
+      // Payload buffers are reused once the socket has taken their bytes (writes complete in order).
+      const done = written === undefined ? undefined : () => runAll(written);
+      if (chunks.length === 1) this.socket.write(chunks[0]!, done);
       else {
         // One writev for the whole turn.
         this.socket.cork();
-        for (const chunk of chunks) this.socket.write(chunk);
+        const last = chunks.length - 1;
+        for (let i = 0; i < last; i++) this.socket.write(chunks[i]!);
+        this.socket.write(chunks[last]!, done);
         this.socket.uncork();
       }
+    } else if (written !== undefined) {
+      runAll(written); // nothing will read those bytes now
     }
     if (this.engine.finished) this.end();
     else this.armTick();
@@ -121,4 +128,8 @@ export class SocketTransport {
     this.engine.ingestEnd();
     this.onClosed?.();
   }
+}
+
+function runAll(callbacks: (() => void)[]): void {
+  for (const callback of callbacks) callback();
 }

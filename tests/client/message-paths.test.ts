@@ -149,3 +149,32 @@ describe('a receive whose signal is already aborted', () => {
     expect((await sent)?.kind).toBe('accepted');
   });
 });
+
+describe('large messages sent from reused buffers', () => {
+  it('arrive intact when many are in flight at once, each different, while their buffers are reused', async () => {
+    const { receiver: receiverP } = await listenForReceiver(4);
+    client = await connect({ url: listener!.url, maxFrameSize: 65536 });
+    const sender = await client.createSender('q');
+    const receiver = await receiverP;
+    const size = 300_000;
+    const count = 40;
+    const body = Buffer.alloc(size);
+    const expected = (i: number, at: number): number => (i * 131 + at * 7) & 0xff;
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < count; i++) {
+      for (let at = 0; at < size; at += 997) body[at] = expected(i, at);
+      body.writeUInt32BE(i, 0);
+      // The body is reused (changed right after send), so a copy that was not made would show.
+      sends.push(sender.send({ body }));
+    }
+    for (let i = 0; i < count; i++) {
+      const d = await receiver.receive({ timeout: 10_000 });
+      const got = d.message.body as Uint8Array;
+      expect(got.length).toBe(size);
+      expect(Buffer.from(got).readUInt32BE(0)).toBe(i);
+      for (let at = 997; at < size; at += 997) if (got[at] !== expected(i, at)) throw new Error(`message ${i} corrupted at byte ${at}`);
+      d.accept();
+    }
+    await Promise.all(sends);
+  });
+});
