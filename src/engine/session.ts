@@ -10,6 +10,7 @@ import type { EndpointState } from './endpoint-state.js';
 import type { ProtocolEngine } from './engine.js';
 import { EngineLink, type LinkAttachOptions } from './link.js';
 import { serialAdd, serialDiff } from './serial-number.js';
+import { UnsettledDeliveries } from './unsettled-deliveries.js';
 
 /** Our half of a begin. */
 export interface SessionOptions {
@@ -61,9 +62,9 @@ export class EngineSession {
   /** Links waiting for the peer's attach, or attached by the peer and not yet answered, by name and role. */
   private readonly linksByName = new Map<string, EngineLink>();
   /** Deliveries we sent and have not settled, by delivery id. */
-  readonly outgoingUnsettled = new Map<number, EngineDelivery>();
+  readonly outgoingUnsettled = new UnsettledDeliveries();
   /** Deliveries we received and have not settled, by delivery id. */
-  readonly incomingUnsettled = new Map<number, EngineDelivery>();
+  readonly incomingUnsettled = new UnsettledDeliveries();
   /** Links with frames to write, served in turn. */
   private readonly sendQueue: EngineLink[] = [];
   private readonly pendingDispositions: EngineDelivery[] = [];
@@ -437,7 +438,7 @@ export class EngineSession {
       }
     } else {
       // A range wider than what is unsettled: walk the map, never the range (it may span 2^32).
-      // Deleting the entry being visited is safe in a Map walk; deliveries added meanwhile have
+      // Deleting the delivery being visited is safe in this walk; deliveries added meanwhile have
       // ids after `last` and are skipped.
       for (const d of map.values()) {
         if (serialDiff(d.id, first) >= 0 && serialDiff(last, d.id) >= 0) this.applyRemoteState(map, d, fields.state, settled);
@@ -445,7 +446,7 @@ export class EngineSession {
     }
   }
 
-  private applyRemoteState(map: Map<number, EngineDelivery>, delivery: EngineDelivery, state: DeliveryState | undefined, settled: boolean): void {
+  private applyRemoteState(map: UnsettledDeliveries, delivery: EngineDelivery, state: DeliveryState | undefined, settled: boolean): void {
     if (state !== undefined) delivery.remoteState = state;
     if (settled) {
       delivery.remoteSettled = true;
