@@ -101,8 +101,9 @@ export class Sender extends Link {
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
         bytes = sent;
       } else {
-        let taken: Buffer | undefined;
-        bytes = encodeMessageWith(message, (size) => (taken = largePayloads.take(size)));
+        lastTaken = undefined;
+        bytes = encodeMessageWith(message, takeLargePayload);
+        const taken = lastTaken as Buffer | undefined; // set by takeLargePayload during the call
         pooled = taken !== undefined && bytes.buffer === taken.buffer;
       }
     } catch (e) {
@@ -310,6 +311,11 @@ const EMPTY = new Uint8Array(0);
 
 /** Buffers of large messages, reused by every sender of the process once the socket has taken their bytes. */
 const largePayloads = new BufferPool(16, 64 * 1024 * 1024);
+/** The buffer `takeLargePayload` last took (one allocator for every send: no closure per send). */
+let lastTaken: Buffer | undefined;
+function takeLargePayload(size: number): Buffer {
+  return (lastTaken = largePayloads.take(size));
+}
 
 /** Whether a message will most likely fit one frame, so that encoding it into the frame is a win. */
 function isSmall(message: Message): boolean {
