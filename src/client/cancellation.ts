@@ -14,6 +14,13 @@ export interface CallOptions {
 
 const noop = (): void => {};
 
+/** Throws a TypeError unless `timeout` is absent or a non-negative number of milliseconds. */
+export function checkTimeout(timeout: unknown): void {
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
+    throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
+  }
+}
+
 /**
  * Calls `cancel` with an `AbortError` or `TimeoutError` if the signal fires or the timeout passes
  * first. Returns the function that stops watching; call it when the operation settles.
@@ -23,9 +30,7 @@ export function watchCancellation(options: CallOptions | undefined, what: string
   const signal = options?.signal;
   const timeout = options?.timeout;
   if (signal === undefined && timeout === undefined) return noop;
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
-    throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
-  }
+  checkTimeout(timeout);
   if (signal?.aborted) {
     cancel(new AbortError(`${what} was aborted`, signal.reason));
     return noop;

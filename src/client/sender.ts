@@ -12,7 +12,7 @@ import {
   IllegalStateError,
   type AmqpError,
 } from '../errors.js';
-import { watchCancellation, type CallOptions } from './cancellation.js';
+import { checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
 import { Fifo } from '../collections/fifo.js';
 import { Link } from './link.js';
 
@@ -92,6 +92,7 @@ export class Sender extends Link {
     let bytes: Uint8Array;
     let pooled = false;
     try {
+      checkTimeout(options?.timeout); // bad input fails before anything is sent
       if (this.engineLink.local.target === undefined && typeof message?.to !== 'string') {
         throw new EncodeError('this sender is an anonymous relay (no target): every message needs a `to` address');
       }

@@ -178,3 +178,19 @@ describe('large messages sent from reused buffers', () => {
     await Promise.all(sends);
   });
 });
+
+describe('a send with a bad timeout', () => {
+  it('rejects with a TypeError at once and sends nothing', async () => {
+    const { receiver: receiverP } = await listenForReceiver(5);
+    client = await connect(listener!.url);
+    const sender = await client.createSender('q');
+    const receiver = await receiverP;
+    await expect(sender.send({ body: 'never' }, { timeout: -1 })).rejects.toThrow(/timeout must be a non-negative number/);
+    await expect(sender.send({ body: 'never' }, { timeout: Number.NaN })).rejects.toBeInstanceOf(TypeError);
+    const sent = sender.send({ body: 'only this' });
+    const delivery = await receiver.receive({ timeout: 5000 });
+    expect(delivery.message.body).toBe('only this');
+    delivery.accept();
+    await sent;
+  });
+});
