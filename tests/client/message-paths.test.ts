@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
-import { AbortError, connect, decodeMessage, encodeMessage, listen, TimeoutError, type Connection, type Delivery, type Listener, type Receiver } from '../../src/index.js';
+import { AbortError, connect, decodeMessage, encodeMessage, listen, TimeoutError, type Connection, type Delivery, type Listener, type Receiver, type Sender } from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -28,12 +28,17 @@ async function listenForReceiver(credit: number): Promise<{ receiver: Promise<Re
   return { receiver };
 }
 
+/** A sender on a client connection to a listener, and the receiver (with this credit window) its link became. */
+async function senderAndReceiver(credit: number, connectOptions: { maxFrameSize?: number } = {}): Promise<{ sender: Sender; receiver: Receiver }> {
+  const { receiver } = await listenForReceiver(credit);
+  client = await connect({ url: listener!.url, ...connectOptions });
+  const sender = await client.createSender('q');
+  return { sender, receiver: await receiver };
+}
+
 describe('per-message paths', () => {
   it('a send waiting for credit fails with TimeoutError after its timeout, or AbortError when aborted, and is never sent', async () => {
-    const { receiver: receiverP } = await listenForReceiver(0);
-    client = await connect(listener!.url);
-    const sender = await client.createSender('q');
-    const receiver = await receiverP;
+    const { sender, receiver } = await senderAndReceiver(0);
     const timedOut = sender.send({ body: 'timed out' }, { timeout: 20 }).catch((e: unknown) => e);
     const controller = new AbortController();
     const aborted = sender.send({ body: 'aborted' }, { signal: controller.signal }).catch((e: unknown) => e);
@@ -51,10 +56,7 @@ describe('per-message paths', () => {
   });
 
   it('a send with a timeout that settles in time resolves with the outcome', async () => {
-    const { receiver: receiverP } = await listenForReceiver(5);
-    client = await connect(listener!.url);
-    const sender = await client.createSender('q');
-    const receiver = await receiverP;
+    const { sender, receiver } = await senderAndReceiver(5);
     const sent = sender.send({ body: 'in time' }, { timeout: 5000 });
     (await receiver.receive()).accept();
     expect((await sent)?.kind).toBe('accepted');
@@ -73,10 +75,7 @@ describe('per-message paths', () => {
   });
 
   it('when the subscriber taking messages from deliveries$ leaves, the next subscriber takes the following ones', async () => {
-    const { receiver: receiverP } = await listenForReceiver(10);
-    client = await connect(listener!.url);
-    const sender = await client.createSender('q');
-    const receiver = await receiverP;
+    const { sender, receiver } = await senderAndReceiver(10);
     const first = firstValueFrom(receiver.deliveries$().pipe(take(2), toArray()));
     const second = firstValueFrom(receiver.deliveries$().pipe(take(2), toArray()));
     const outcomes = [1, 2, 3, 4].map((n) => sender.send({ body: n }));
@@ -118,10 +117,7 @@ describe('per-message paths', () => {
 
 describe('a send whose signal is already aborted', () => {
   it('rejects with AbortError and sends nothing, on the direct path and when waiting for credit', async () => {
-    const { receiver: receiverP } = await listenForReceiver(5);
-    client = await connect(listener!.url);
-    const sender = await client.createSender('q');
-    const receiver = await receiverP;
+    const { sender, receiver } = await senderAndReceiver(5);
     const aborted = AbortSignal.abort();
     await expect(sender.send({ body: 'never (direct)' }, { signal: aborted })).rejects.toBeInstanceOf(AbortError);
     await expect(sender.sendPayload(encodeMessage({ body: 'never (payload)' }), { signal: aborted })).rejects.toBeInstanceOf(AbortError);
@@ -137,10 +133,7 @@ describe('a send whose signal is already aborted', () => {
 
 describe('a receive whose signal is already aborted', () => {
   it('rejects with AbortError and takes nothing: the next message goes to the next receive', async () => {
-    const { receiver: receiverP } = await listenForReceiver(5);
-    client = await connect(listener!.url);
-    const sender = await client.createSender('q');
-    const receiver = await receiverP;
+    const { sender, receiver } = await senderAndReceiver(5);
     await expect(receiver.receive({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
     const sent = sender.send({ body: 'kept' });
     const delivery = await receiver.receive({ timeout: 5000 });
@@ -152,10 +145,7 @@ describe('a receive whose signal is already aborted', () => {
 
 describe('large messages sent from reused buffers', () => {
   it('arrive intact when many are in flight at once, each different, while their buffers are reused', async () => {
-    const { receiver: receiverP } = await listenForReceiver(4);
-    client = await connect({ url: listener!.url, maxFrameSize: 65536 });
-    const sender = await client.createSender('q');
-    const receiver = await receiverP;
+    const { sender, receiver } = await senderAndReceiver(4, { maxFrameSize: 65536 });
     const size = 300_000;
     const count = 40;
     const body = Buffer.alloc(size);
@@ -181,10 +171,7 @@ describe('large messages sent from reused buffers', () => {
 
 describe('a send with a bad timeout', () => {
   it('rejects with a TypeError at once and sends nothing', async () => {
-    const { receiver: receiverP } = await listenForReceiver(5);
-    client = await connect(listener!.url);
-    const sender = await client.createSender('q');
-    const receiver = await receiverP;
+    const { sender, receiver } = await senderAndReceiver(5);
     await expect(sender.send({ body: 'never' }, { timeout: -1 })).rejects.toThrow(/timeout must be a non-negative number/);
     await expect(sender.send({ body: 'never' }, { timeout: Number.NaN })).rejects.toBeInstanceOf(TypeError);
     const sent = sender.send({ body: 'only this' });

@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { writeMessage } from '../../src/codec/message.js';
-import { openPair, pump } from '../support/engine-pair.js';
+import { pump, senderPair } from '../support/engine-pair.js';
 
 describe('engine: delivery tags the link makes', () => {
   it('are unique, as short as they can be, and arrive as the bytes the sender reports, by either send path', () => {
-    const { c, s } = openPair({}, {});
-    const session = c.engine.createSession();
-    session.open();
-    const link = session.createLink({ name: 'tags', role: 'sender', target: { kind: 'target', address: 'q' } });
-    link.open();
-    pump(c.engine, s.engine);
     const count = 0x10000 + 3;
-    const receiving = s.engine.sessions[0]!.links[0]!;
-    receiving.addCredit(count);
-    pump(c.engine, s.engine);
+    const { c, s, link } = senderPair(count);
 
     const sentTags: string[] = [];
     for (let i = 0; i < count; i++) {

@@ -2,17 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { writeMessage } from '../../src/codec/message.js';
 import { EncodeError } from '../../src/errors.js';
 import type { EngineLink } from '../../src/engine/link.js';
-import { openPair, pump } from '../support/engine-pair.js';
+import { pump, senderPair } from '../support/engine-pair.js';
 
 function attachedSender(maxFrameSize?: number): { link: EngineLink; received: () => Uint8Array[]; flush: () => void } {
-  const { c, s } = openPair({}, maxFrameSize === undefined ? {} : { maxFrameSize });
-  const session = c.engine.createSession();
-  session.open();
-  const link = session.createLink({ name: 'direct', role: 'sender', target: { kind: 'target', address: 'q' } });
-  link.open();
-  pump(c.engine, s.engine);
-  s.engine.sessions[0]!.links[0]!.addCredit(10);
-  pump(c.engine, s.engine);
+  const { c, s, link } = senderPair(10, {}, maxFrameSize === undefined ? {} : { maxFrameSize });
   return {
     link,
     flush: () => pump(c.engine, s.engine),

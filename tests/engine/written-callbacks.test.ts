@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { openPair, pump } from '../support/engine-pair.js';
+import { pump, senderPair } from '../support/engine-pair.js';
 
 describe('engine: a delivery’s onWritten callback', () => {
   it('comes with the output that holds the delivery’s last frame, not before, and only once', () => {
-    const { c, s } = openPair({ maxFrameSize: 512 }, { maxFrameSize: 512 });
-    const session = c.engine.createSession();
-    session.open();
-    const link = session.createLink({ name: 'w', role: 'sender', target: { kind: 'target', address: 'q' } });
-    link.open();
-    pump(c.engine, s.engine);
-    s.engine.sessions[0]!.links[0]!.addCredit(1);
-    pump(c.engine, s.engine);
+    const { c, s, link } = senderPair(1, { maxFrameSize: 512 }, { maxFrameSize: 512 });
 
     let calls = 0;
     // 20,000 bytes in frames of at most 512: some 45 frames, more than one session window of the
@@ -32,14 +25,7 @@ describe('engine: a delivery’s onWritten callback', () => {
   });
 
   it('waits while the peer’s session window holds back the last frames', () => {
-    const { c, s } = openPair({}, { maxFrameSize: 512 });
-    const session = c.engine.createSession();
-    session.open();
-    const link = session.createLink({ name: 'w', role: 'sender', target: { kind: 'target', address: 'q' } });
-    link.open();
-    pump(c.engine, s.engine);
-    s.engine.sessions[0]!.links[0]!.addCredit(1);
-    pump(c.engine, s.engine);
+    const { c, session, link } = senderPair(1, {}, { maxFrameSize: 512 });
     // Only 3 more transfer frames may go out now.
     (session as unknown as { remoteIncomingWindow: number }).remoteIncomingWindow = 3;
     let calls = 0;

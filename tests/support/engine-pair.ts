@@ -1,6 +1,8 @@
 /** Two engines wired back to back in memory, with every event recorded, for engine tests. */
 import { ProtocolEngine, type EngineOptions } from '../../src/engine/engine.js';
 import type { EngineEvent } from '../../src/engine/events.js';
+import type { EngineLink } from '../../src/engine/link.js';
+import type { EngineSession } from '../../src/engine/session.js';
 
 export interface RecordedEngine {
   engine: ProtocolEngine;
@@ -50,4 +52,17 @@ export function openPair(client: Partial<EngineOptions> = {}, server: Partial<En
   c.engine.open();
   pump(c.engine, s.engine, split);
   return { c, s };
+}
+
+/** An open pair with one sending link attached from the client, given `credit` by the server. */
+export function senderPair(credit: number, client: Partial<EngineOptions> = {}, server: Partial<EngineOptions> = {}): { c: RecordedEngine; s: RecordedEngine; session: EngineSession; link: EngineLink } {
+  const { c, s } = openPair(client, server);
+  const session = c.engine.createSession();
+  session.open();
+  const link = session.createLink({ name: 'sender', role: 'sender', target: { kind: 'target', address: 'q' } });
+  link.open();
+  pump(c.engine, s.engine);
+  s.engine.sessions[0]!.links[0]!.addCredit(credit);
+  pump(c.engine, s.engine);
+  return { c, s, session, link };
 }
