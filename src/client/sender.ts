@@ -35,19 +35,45 @@ class PendingSend {
   constructor(
     public bytes: Uint8Array,
     public tag: Uint8Array | undefined,
-    public resolve: (result: SendResult) => void,
+    public resolve: Resolve,
     public reject: (error: AmqpError) => void,
     public sent: boolean,
   ) {}
 }
 
+type Resolve = (result: SendResult | PromiseLike<SendResult>) => void;
+
 // The resolve and reject of the promise being made, caught by one shared executor: a promise per
 // send, but no closure (and no context for it) per send.
-let caughtResolve: (result: SendResult) => void = noop;
+let caughtResolve: Resolve = noop;
 let caughtReject: (error: AmqpError) => void = noop;
-function catchSettlers(resolve: (result: SendResult) => void, reject: (error: AmqpError) => void): void {
+function catchSettlers(resolve: Resolve, reject: (error: AmqpError) => void): void {
   caughtResolve = resolve;
   caughtReject = reject;
+}
+
+/**
+ * What a sent delivery keeps (as its `context`) to settle its promise: the pending send while a
+ * signal or timeout watches it; otherwise only the promise's resolve function, which settles a
+ * failure by adopting a rejected promise. A message in flight then holds as little as can be:
+ * thousands of them are alive at once, and what they hold decides how far the heap grows.
+ */
+type Tracking = PendingSend | Resolve;
+
+function settleTracked(tracking: Tracking, result: SendResult): void {
+  if (typeof tracking === 'function') tracking(result);
+  else {
+    tracking.stop();
+    tracking.resolve(result);
+  }
+}
+
+function failTracked(tracking: Tracking, error: AmqpError): void {
+  if (typeof tracking === 'function') tracking(Promise.reject(error));
+  else {
+    tracking.stop();
+    tracking.reject(error);
+  }
 }
 
 export class Sender extends Link {
@@ -117,15 +143,14 @@ export class Sender extends Link {
   #track(delivery: EngineDelivery, options: SendOptions | undefined): Promise<SendResult> {
     if (delivery.settled) return Promise.resolve(undefined);
     const promise = new Promise<SendResult>(catchSettlers);
-    const pending = new PendingSend(EMPTY, undefined, caughtResolve, caughtReject, true);
-    delivery.context = pending;
-    if (options?.signal !== undefined || options?.timeout !== undefined) {
-      try {
-        pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
-      } catch (e) {
-        pending.reject(e as AmqpError);
-      }
+    if (options?.signal === undefined && options?.timeout === undefined) {
+      delivery.context = caughtResolve satisfies Tracking;
+      return promise;
     }
+    const pending = new PendingSend(EMPTY, undefined, caughtResolve, caughtReject, true);
+    delivery.context = pending satisfies Tracking;
+    // The timeout was checked in send(): this cannot throw.
+    pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
     return promise;
   }
 
@@ -173,7 +198,7 @@ export class Sender extends Link {
       pending.resolve(undefined);
       return;
     }
-    delivery.context = pending;
+    delivery.context = (pending.stop === noop ? pending.resolve : pending) satisfies Tracking;
   }
 
   #cancel(pending: PendingSend, error: AmqpError): void {
@@ -204,30 +229,29 @@ export class Sender extends Link {
     const terminal = state !== undefined && state.kind !== 'received';
     if (!terminal && !delivery.remoteSettled) return;
     if (!delivery.settled) delivery.settle();
-    const pending = delivery.context as PendingSend | undefined;
+    const tracking = delivery.context as Tracking | undefined;
     delivery.context = undefined;
     const connection = this.session.connection;
     if (connection.observed) connection.emit({ type: 'settled', link: this, tag: delivery.tag, outcome: state });
-    if (!pending) return;
-    pending.stop();
+    if (!tracking) return;
     switch (state?.kind) {
       case undefined:
       case 'accepted':
-        pending.resolve(state);
+        settleTracked(tracking, state);
         return;
       case 'rejected': {
         const e = state.error;
-        pending.reject(new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message on ${this.name}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info }));
+        failTracked(tracking, new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message on ${this.name}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info }));
         return;
       }
       case 'released':
-        pending.reject(new DeliveryReleasedError('amqp:released', `The peer released the message on ${this.name} without processing it; it may be sent again.`, { kind: 'released' }));
+        failTracked(tracking, new DeliveryReleasedError('amqp:released', `The peer released the message on ${this.name} without processing it; it may be sent again.`, { kind: 'released' }));
         return;
       case 'modified':
-        pending.reject(new DeliveryModifiedError('amqp:modified', `The peer did not accept the message on ${this.name} (modified${state.deliveryFailed ? ', delivery failed' : ''}${state.undeliverableHere ? ', undeliverable here' : ''}).`, { kind: 'modified', deliveryFailed: state.deliveryFailed, undeliverableHere: state.undeliverableHere, messageAnnotations: state.messageAnnotations }));
+        failTracked(tracking, new DeliveryModifiedError('amqp:modified', `The peer did not accept the message on ${this.name} (modified${state.deliveryFailed ? ', delivery failed' : ''}${state.undeliverableHere ? ', undeliverable here' : ''}).`, { kind: 'modified', deliveryFailed: state.deliveryFailed, undeliverableHere: state.undeliverableHere, messageAnnotations: state.messageAnnotations }));
         return;
       default:
-        pending.resolve(state);
+        settleTracked(tracking, state);
     }
   }
 
@@ -288,20 +312,14 @@ export class Sender extends Link {
     }
     for (const d of this.engineLink.session.outgoingUnsettled.values()) {
       if (d.link !== this.engineLink) continue;
-      const p = d.context as PendingSend | undefined;
+      const tracking = d.context as Tracking | undefined;
       d.context = undefined;
-      if (p) {
-        p.stop();
-        p.reject(error);
-      }
+      if (tracking) failTracked(tracking, error);
     }
     for (const d of this.engineLink.outgoing) {
-      const p = d.context as PendingSend | undefined;
+      const tracking = d.context as Tracking | undefined;
       d.context = undefined;
-      if (p) {
-        p.stop();
-        p.reject(error);
-      }
+      if (tracking) failTracked(tracking, error);
     }
   }
 }

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
-import { AbortError, connect, decodeMessage, encodeMessage, listen, TimeoutError, type Connection, type Delivery, type Listener, type Receiver, type Sender } from '../../src/index.js';
+import { AbortError, connect, decodeMessage, DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, encodeMessage, LinkClosedError, listen, TimeoutError, type Connection, type Delivery, type Listener, type Receiver, type Sender } from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -179,5 +179,61 @@ describe('a send with a bad timeout', () => {
     expect(delivery.message.body).toBe('only this');
     delivery.accept();
     await sent;
+  });
+});
+
+describe('outcomes of sends in flight', () => {
+  it('reject each send with its typed error (with and without a signal), and leave no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { sender, receiver } = await senderAndReceiver(10);
+      const signal = new AbortController().signal;
+      const sends = [
+        sender.send({ body: 'rejected' }),
+        sender.send({ body: 'released' }),
+        sender.send({ body: 'modified' }),
+        sender.send({ body: 'rejected, watched' }, { signal }),
+        sender.send({ body: 'accepted, watched' }, { timeout: 10_000 }),
+      ].map((p) => p.then((r) => r?.kind, (e: unknown) => e));
+      for (let i = 0; i < 5; i++) {
+        const d = await receiver.receive({ timeout: 5000 });
+        const body = d.message.body as string;
+        if (body.startsWith('rejected')) d.reject({ condition: 'amqp:precondition-failed', description: 'no' });
+        else if (body === 'released') d.release();
+        else if (body === 'modified') d.modify({ deliveryFailed: true });
+        else d.accept();
+      }
+      const [rejected, released, modified, rejectedWatched, accepted] = await Promise.all(sends);
+      expect(rejected).toBeInstanceOf(DeliveryRejectedError);
+      expect((rejected as DeliveryRejectedError).condition).toBe('amqp:precondition-failed');
+      expect(released).toBeInstanceOf(DeliveryReleasedError);
+      expect(modified).toBeInstanceOf(DeliveryModifiedError);
+      expect(rejectedWatched).toBeInstanceOf(DeliveryRejectedError);
+      expect(accepted).toBe('accepted');
+      // Let Node's unhandled-rejection bookkeeping run.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('reject the sends still in flight when the peer closes the link, with no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { sender, receiver } = await senderAndReceiver(10);
+      const sends = [sender.send({ body: 'a' }), sender.send({ body: 'b' })].map((p) => p.catch((e: unknown) => e));
+      await receiver.receive({ timeout: 5000 });
+      await receiver.close();
+      for (const e of await Promise.all(sends)) expect(e).toBeInstanceOf(LinkClosedError);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
