@@ -182,12 +182,24 @@ describe('a send with a bad timeout', () => {
   });
 });
 
+/** Runs `body`, then fails if any promise rejection went unhandled meanwhile. */
+async function expectNoUnhandledRejection(body: () => Promise<void>): Promise<void> {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await body();
+    // Let Node's unhandled-rejection bookkeeping run.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+}
+
 describe('outcomes of sends in flight', () => {
   it('reject each send with its typed error (with and without a signal), and leave no unhandled rejection', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    try {
+    await expectNoUnhandledRejection(async () => {
       const { sender, receiver } = await senderAndReceiver(10);
       const signal = new AbortController().signal;
       const sends = [
@@ -212,28 +224,16 @@ describe('outcomes of sends in flight', () => {
       expect(modified).toBeInstanceOf(DeliveryModifiedError);
       expect(rejectedWatched).toBeInstanceOf(DeliveryRejectedError);
       expect(accepted).toBe('accepted');
-      // Let Node's unhandled-rejection bookkeeping run.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
+    });
   });
 
   it('reject the sends still in flight when the peer closes the link, with no unhandled rejection', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    try {
+    await expectNoUnhandledRejection(async () => {
       const { sender, receiver } = await senderAndReceiver(10);
       const sends = [sender.send({ body: 'a' }), sender.send({ body: 'b' })].map((p) => p.catch((e: unknown) => e));
       await receiver.receive({ timeout: 5000 });
       await receiver.close();
       for (const e of await Promise.all(sends)) expect(e).toBeInstanceOf(LinkClosedError);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
+    });
   });
 });
