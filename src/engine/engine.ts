@@ -506,7 +506,10 @@ export class ProtocolEngine {
 
   endSessionLocally(session: EngineSession): void {
     session.clear();
-    if (session.remoteState !== 'open') this.releaseChannel(session);
+    // The channel is free again only once the peer has ended the session too. A begin the peer
+    // has not answered yet will still be answered (begin, then end) on this channel: a new
+    // session there would take those frames for its own.
+    if (session.remoteState === 'closed') this.releaseChannel(session);
   }
 
   private releaseChannel(session: EngineSession): void {
