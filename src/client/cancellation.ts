@@ -22,9 +22,22 @@ export function checkTimeout(timeout: unknown): void {
 }
 
 /**
+ * An `AbortError` when the call's signal is aborted before the call begins, for calls that then
+ * do nothing at all (a send sends nothing, a receive takes nothing); otherwise undefined.
+ */
+export function abortedAtStart(options: CallOptions | undefined, what: string, leftUndone: string): AbortError | undefined {
+  const signal = options?.signal;
+  return signal?.aborted ? new AbortError(`${what} was aborted before it began; ${leftUndone}`, signal.reason) : undefined;
+}
+
+/**
  * Calls `cancel` with an `AbortError` or `TimeoutError` if the signal fires or the timeout passes
  * first. Returns the function that stops watching; call it when the operation settles.
  * `what` names the operation in the error message, e.g. "send to orders".
+ *
+ * A signal that is already aborted cancels right after the caller has set the operation up, never
+ * during it (a microtask later): `cancel` then always undoes a whole operation, as it does for an
+ * abort that comes later.
  */
 export function watchCancellation(options: CallOptions | undefined, what: string, cancel: (error: AmqpError) => void): () => void {
   const signal = options?.signal;
@@ -32,8 +45,13 @@ export function watchCancellation(options: CallOptions | undefined, what: string
   if (signal === undefined && timeout === undefined) return noop;
   checkTimeout(timeout);
   if (signal?.aborted) {
-    cancel(new AbortError(`${what} was aborted`, signal.reason));
-    return noop;
+    let stopped = false;
+    queueMicrotask(() => {
+      if (!stopped) cancel(new AbortError(`${what} was aborted`, signal.reason));
+    });
+    return () => {
+      stopped = true;
+    };
   }
   let timer: NodeJS.Timeout | undefined;
   const onAbort = (): void => {

@@ -7,8 +7,8 @@ import { rxjs } from '../rx/rxjs-module.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import type { EngineLink } from '../engine/link.js';
 import { Fifo } from '../collections/fifo.js';
-import { AbortError, IllegalStateError, type AmqpError } from '../errors.js';
-import { watchCancellation, type CallOptions } from './cancellation.js';
+import { IllegalStateError, type AmqpError } from '../errors.js';
+import { abortedAtStart, watchCancellation, type CallOptions } from './cancellation.js';
 import { Delivery } from './delivery.js';
 import { Link } from './link.js';
 import type { Session } from './session.js';
@@ -70,7 +70,8 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
    * message arriving later stays for the next call.
    */
   receive(options?: CallOptions): Promise<Delivery> {
-    if (options?.signal?.aborted) return Promise.reject(new AbortError(`receive on ${this.name} was aborted before it began; nothing was taken`, options.signal.reason));
+    const aborted = abortedAtStart(options, `receive on ${this.name}`, 'nothing was taken');
+    if (aborted) return Promise.reject(aborted);
     if (this.buffered > 0) return Promise.resolve(this.#take());
     if (!this.isOpen) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
     return new Promise<Delivery>((resolve, reject) => {

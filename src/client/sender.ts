@@ -4,7 +4,6 @@ import { encodeMessageWith, writeMessage, type Message } from '../codec/message.
 import { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import {
-  AbortError,
   DeliveryModifiedError,
   DeliveryRejectedError,
   DeliveryReleasedError,
@@ -12,7 +11,7 @@ import {
   IllegalStateError,
   type AmqpError,
 } from '../errors.js';
-import { checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
+import { abortedAtStart, checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
 import { Fifo } from '../collections/fifo.js';
 import { Link } from './link.js';
 
@@ -28,8 +27,6 @@ export type SendResult = DeliveryState | undefined;
 /** A send whose promise is unsettled: waiting for credit, or sent and waiting for its outcome. */
 class PendingSend {
   stop: () => void = noop;
-  /** Cancelled by its signal or timeout (perhaps already aborted when the send began). */
-  cancelled = false;
   /** `bytes` is a buffer of `largePayloads`, to give back once written. */
   pooled = false;
   constructor(
@@ -114,7 +111,8 @@ export class Sender extends Link {
    * after it went out: it may have been delivered, and its outcome will not be known.
    */
   send(message: Message, options?: SendOptions): Promise<SendResult> {
-    if (options?.signal?.aborted) return Promise.reject(new AbortError(`send on ${this.name} was aborted before it began; nothing was sent`, options.signal.reason));
+    const aborted = abortedAtStart(options, `send on ${this.name}`, 'nothing was sent');
+    if (aborted) return Promise.reject(aborted);
     let bytes: Uint8Array;
     let pooled = false;
     try {
@@ -161,6 +159,8 @@ export class Sender extends Link {
    */
   sendPayload(payload: Uint8Array, options?: SendOptions): Promise<SendResult> {
     if (!(payload instanceof Uint8Array)) return Promise.reject(new EncodeError('sendPayload needs the encoded message as a Uint8Array'));
+    const aborted = abortedAtStart(options, `send on ${this.name}`, 'nothing was sent');
+    if (aborted) return Promise.reject(aborted);
     return this.#enqueue(payload, options);
   }
 
@@ -175,7 +175,6 @@ export class Sender extends Link {
       // Without a signal or timeout there is nothing to watch: skip the closure and the name.
       if (options?.signal !== undefined || options?.timeout !== undefined) {
         pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
-        if (pending.cancelled) return promise; // an already-aborted signal: nothing is sent
       }
       if (this.#queue.size === 0 && this.engineLink.credit > 0 && !this.session.connection.blocked) this.#transmit(pending);
       else this.#queue.push(pending);
@@ -206,7 +205,6 @@ export class Sender extends Link {
       this.#queue.delete(pending);
     }
     // A sent message stays tracked by the engine; its outcome is ignored from now on.
-    pending.cancelled = true;
     pending.resolve = noop;
     pending.reject(error);
     pending.reject = noop;

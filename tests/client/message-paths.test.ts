@@ -237,3 +237,20 @@ describe('outcomes of sends in flight', () => {
     });
   });
 });
+
+describe('calls whose signal is already aborted', () => {
+  it('reject with AbortError and leave no session or link open behind them', async () => {
+    listener = await listen();
+    client = await connect(listener.url);
+    const aborted = AbortSignal.abort();
+    await expect(client.createSession({ signal: aborted })).rejects.toBeInstanceOf(AbortError);
+    const session = await client.createSession();
+    await expect(session.createSender({ target: 'q', signal: aborted })).rejects.toBeInstanceOf(AbortError);
+    await expect(session.createReceiver({ source: 'q', signal: aborted })).rejects.toBeInstanceOf(AbortError);
+    // Let any frames the calls wrote reach the peer and come back.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const engine = client.engine;
+    expect(engine.sessions.filter((s) => s.localState === 'open')).toHaveLength(1); // only `session`
+    expect(engine.sessions.flatMap((s) => s.links).filter((l) => l.localState === 'open')).toHaveLength(0);
+  });
+});
