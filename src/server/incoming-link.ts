@@ -65,9 +65,9 @@ export class IncomingLink {
     return (this.role === 'receiver' ? this.target?.dynamic : this.source?.dynamic) ?? false;
   }
 
-  #answer(): void {
+  #answer(accepting: boolean): void {
     if (this.#answered) throw new IllegalStateError(`link ${this.name} was already accepted or refused`);
-    if (this.#link.remoteState !== 'open') throw new IllegalStateError(`the peer detached link ${this.name} before it was accepted`);
+    if (accepting && this.#link.remoteState !== 'open') throw new IllegalStateError(`the peer detached link ${this.name} before it was accepted`);
     this.#answered = true;
   }
 
@@ -77,7 +77,7 @@ export class IncomingLink {
    */
   acceptAsSender(options: { address?: string | undefined } = {}): Sender {
     if (this.role !== 'sender') throw new IllegalStateError(`the peer sends on link ${this.name}: accept it with acceptAsReceiver()`);
-    this.#answer();
+    this.#answer(true);
     const source = this.source ? { ...this.source, address: options.address ?? this.source.address } : undefined;
     return new Sender(this.session, this.#link).acceptAttach({ source, target: this.#link.remote?.target, sndSettleMode: this.#link.remote?.sndSettleMode, rcvSettleMode: this.#link.remote?.rcvSettleMode });
   }
@@ -89,16 +89,19 @@ export class IncomingLink {
   acceptAsReceiver(options: AcceptReceiverOptions & { address?: string | undefined } = {}): Receiver {
     if (this.role !== 'receiver') throw new IllegalStateError(`the peer receives on link ${this.name}: accept it with acceptAsSender()`);
     const credit = checkCredit(options.credit);
-    this.#answer();
+    this.#answer(true);
     const remote = this.#link.remote;
     const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : undefined;
     const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: remote?.rcvSettleMode === 1 });
     return receiver.acceptAttach({ source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode: remote?.rcvSettleMode });
   }
 
-  /** Refuses the link: the peer's attach is answered with no terminus and a detach carrying `error`. */
+  /**
+   * Refuses the link: the peer's attach is answered with no terminus and a detach carrying `error`.
+   * A link the peer has detached meanwhile is refused all the same (its detach still wants ours).
+   */
   refuse(error: ErrorCondition = { condition: 'amqp:not-allowed', description: 'the link was refused' }): void {
-    this.#answer();
+    this.#answer(false);
     this.#link.open({ source: undefined, target: undefined });
     this.#link.detach(true, error);
   }

@@ -254,3 +254,14 @@ describe('calls whose signal is already aborted', () => {
     expect(engine.sessions.flatMap((s) => s.links).filter((l) => l.localState === 'open')).toHaveLength(0);
   });
 });
+
+describe('a listener whose waiting link the peer gave up on', () => {
+  it('closes cleanly, answering the detach', async () => {
+    const own = await listen(); // nobody takes its links: they wait
+    const c = await connect(own.url);
+    await expect(c.createSender({ target: 'q', timeout: 50 })).rejects.toBeInstanceOf(TimeoutError);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the detach reaches the listener
+    await own.close();
+    expect(c.isOpen).toBe(false);
+  });
+});
