@@ -226,16 +226,9 @@ function readUtf8(r: ByteReader, n: number): string {
   return r.buf.toString('utf8', start, start + n);
 }
 
+/** Reads a symbol: ASCII, through the recurring-string table. */
 function readAscii(r: ByteReader, n: number): string {
-  r.need(n);
-  const start = r.pos;
-  r.pos += n;
-  if (n <= SHORT_STRING_MAX) {
-    const s = recurringAscii(r.buf, start, start + n);
-    if (s !== undefined) return s;
-  }
-  checkAscii(r.buf, start, start + n);
-  return r.buf.toString('latin1', start, start + n);
+  return readKey(r, n, true);
 }
 
 /** Symbols are ASCII (spec, types section 1.6.21); anything else could not be sent on unchanged. */
