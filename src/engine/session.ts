@@ -418,7 +418,9 @@ export class EngineSession {
     }
     // Nothing to tell the peer about a delivery it settled first, or that it never saw.
     if (wasSettled || delivery.remoteSettled || delivery.id < 0 || this.localState !== 'open') return;
-    if (delivery.link.role === 'sender' && delivery.link.outgoing.includes(delivery)) return;
+    // A delivery whose frames are not all written yet (it holds its payload until they are) gets
+    // no disposition before its transfers.
+    if (delivery.link.role === 'sender' && delivery.payload !== undefined) return;
     this.pendingDispositions.push(delivery);
     this.engine.outputChanged();
   }
