@@ -67,7 +67,7 @@ export class Delivery {
 
   /** Accepts the message: the sender's `send()` resolves. */
   accept(): void {
-    this.#settle({ kind: 'accepted' });
+    this.#settle(ACCEPTED);
   }
 
   /**
@@ -81,7 +81,7 @@ export class Delivery {
 
   /** Releases the message unprocessed: the peer may deliver it again, to us or another receiver. */
   release(): void {
-    this.#settle({ kind: 'released' });
+    this.#settle(RELEASED);
   }
 
   /** Gives the message back modified: a failed attempt, and/or not to be delivered here again. */
@@ -107,3 +107,7 @@ export class Delivery {
     d.update(state, !this.receiver.settlesSecond);
   }
 }
+
+// The outcomes without fields are shared: one object for every accept (or release), not one each.
+const ACCEPTED: DeliveryState = Object.freeze({ kind: 'accepted' });
+const RELEASED: DeliveryState = Object.freeze({ kind: 'released' });
