@@ -192,10 +192,6 @@ async function client(): Promise<Connection> {
   return c;
 }
 
-function queue(address: string) {
-  return broker!.queues().find((q) => q.address === address);
-}
-
 describe('Qpid Proton tutorial programs through the embedded broker', () => {
   it(`Proton simple_send -> broker -> Quark: ${N} messages arrive once, in order, every AMQP type exact`, async () => {
     broker = await startBroker({ port: 0 });
@@ -209,7 +205,7 @@ describe('Qpid Proton tutorial programs through the embedded broker', () => {
     }
     expect(errors).toEqual([]);
     expect(await sending).toEqual({ sent: N, confirmed: N, errors: [] });
-    await expect.poll(() => queue('from-proton')).toMatchObject({ depth: 0, inFlight: 0 });
+    await expect.poll(() => broker!.queue('from-proton')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
   it(`Quark -> broker -> Proton simple_recv: ${N} messages arrive once, in order, with their Python types`, async () => {
@@ -221,7 +217,7 @@ describe('Qpid Proton tutorial programs through the embedded broker', () => {
     }
     expect(await sender.sendAll(messages())).toBe(N);
     expect(await receiving).toEqual({ received: N, duplicates: 0, in_order: true, first: 1, last: N, errors: [] });
-    await expect.poll(() => queue('to-proton')).toMatchObject({ depth: 0, inFlight: 0 });
+    await expect.poll(() => broker!.queue('to-proton')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
   it(`Proton simple_send and simple_recv, the tutorial pair, run concurrently: ${N} messages, none lost or duplicated`, async () => {
@@ -231,16 +227,16 @@ describe('Qpid Proton tutorial programs through the embedded broker', () => {
     const sending = proton('tutorial_simple_send.py', ['-a', url, '-m', String(N)]);
     expect(await sending).toEqual({ sent: N, confirmed: N, errors: [] });
     expect(await receiving).toEqual({ received: N, duplicates: 0, in_order: true, first: 1, last: N, errors: [] });
-    await expect.poll(() => queue('examples')).toMatchObject({ depth: 0, inFlight: 0 });
+    await expect.poll(() => broker!.queue('examples')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
   it('Proton simple_recv started after the messages were sent gets them all from the queue', async () => {
     broker = await startBroker({ port: 0 });
     const url = `${broker.url}/stored`;
     expect(await proton('tutorial_simple_send.py', ['-a', url, '-m', '500'])).toEqual({ sent: 500, confirmed: 500, errors: [] });
-    expect(queue('stored')).toMatchObject({ depth: 500, inFlight: 0 });
+    expect(broker!.queue('stored')).toMatchObject({ depth: 500, inFlight: 0 });
     expect(await proton('tutorial_simple_recv.py', ['-a', url, '-m', '500'])).toMatchObject({ received: 500, duplicates: 0, in_order: true, errors: [] });
-    await expect.poll(() => queue('stored')).toMatchObject({ depth: 0, inFlight: 0 });
+    await expect.poll(() => broker!.queue('stored')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
   it(`Proton client and server: ${N} requests answered through a dynamic reply-to, correlated, types intact both ways`, async () => {
@@ -253,7 +249,7 @@ describe('Qpid Proton tutorial programs through the embedded broker', () => {
     expect(await serving).toEqual({ answered: N, confirmed: N, errors: [] });
     // The client's temporary queue went with its link.
     await expect.poll(() => broker!.queues().filter((q) => q.address.startsWith('temp-queue://'))).toEqual([]);
-    expect(queue('requests')).toMatchObject({ depth: 0, inFlight: 0 });
+    expect(broker!.queue('requests')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
   it('Proton client, one request at a time as in the tutorial, against the Proton server', async () => {

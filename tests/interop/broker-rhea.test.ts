@@ -94,10 +94,6 @@ function collect(receiver: RheaReceiver, count: number): Promise<RheaMessage[]> 
   });
 }
 
-function queue(address: string) {
-  return broker!.queues().find((q) => q.address === address);
-}
-
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe('rhea clients against the embedded broker', () => {
@@ -106,14 +102,14 @@ describe('rhea clients against the embedded broker', () => {
     const producer = await rheaClient();
     const sender = await openSender(producer, 'rhea-queue');
     await sendAll(sender, 2000, (i) => ({ message_id: i, application_properties: { index: i, kind: 'rhea' }, body: `message ${i}` }));
-    expect(queue('rhea-queue')).toMatchObject({ depth: 2000, inFlight: 0 });
+    expect(broker!.queue('rhea-queue')).toMatchObject({ depth: 2000, inFlight: 0 });
 
     const consumer = await rheaClient();
     const receiver = await openReceiver(consumer, { source: 'rhea-queue', credit_window: 100 });
     const got = await collect(receiver, 2000);
     expect(got.map((m) => m.body as string)).toEqual(range(2000).map((i) => `message ${i}`));
     expect(got.map((m) => m.application_properties)).toEqual(range(2000).map((i) => ({ index: i, kind: 'rhea' })));
-    await expect.poll(() => queue('rhea-queue')).toMatchObject({ depth: 0, inFlight: 0 });
+    await expect.poll(() => broker!.queue('rhea-queue')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
   it('competing rhea consumers of one queue each get a share, and together every message exactly once', async () => {
@@ -189,7 +185,7 @@ describe('rhea clients against the embedded broker', () => {
     const replies = await openReceiver(client, { source: { dynamic: true } as unknown as Source });
     const replyTo = replies.source.address;
     expect(replyTo).toMatch(/^temp-queue:\/\//);
-    expect(queue(replyTo)).toMatchObject({ consumers: 1 });
+    expect(broker!.queue(replyTo)).toMatchObject({ consumers: 1 });
     const got = collect(replies, 300);
     const sender = await openSender(client, 'service');
     await sendAll(sender, 300, (i) => ({ message_id: `req-${i}`, reply_to: replyTo, body: `request ${i}` }));
@@ -198,14 +194,14 @@ describe('rhea clients against the embedded broker', () => {
 
     replies.close();
     await once(replies, 'receiver_close');
-    await expect.poll(() => queue(replyTo)).toBeUndefined();
+    await expect.poll(() => broker!.queue(replyTo)).toBeUndefined();
   });
 
   it('a rhea client that skips SASL is let in while anonymous access is allowed, and kept out when users are required', async () => {
     broker = await startBroker({ port: 0 });
     const c = await rheaClient({ sasl: false });
     await sendAll(await openSender(c, 'no-sasl'), 10, (i) => ({ body: i }));
-    expect(queue('no-sasl')).toMatchObject({ depth: 10 });
+    expect(broker!.queue('no-sasl')).toMatchObject({ depth: 10 });
     await broker.stop();
 
     broker = await startBroker({ port: 0, users: { alice: 'secret' }, allowInsecurePlain: true });

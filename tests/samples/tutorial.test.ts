@@ -95,10 +95,6 @@ const sequences = (from: number, to: number) => Array.from({ length: to - from +
 /** The lines of `output` that are message bodies (`{"sequence":N}`). */
 const bodies = (output: string) => output.split('\n').filter((l) => l.startsWith('{"sequence"'));
 
-function queue(address: string) {
-  return broker!.queues().find((q) => q.address === address);
-}
-
 describe('simple_send.mjs and simple_recv.mjs through a broker', () => {
   it('simple_recv receives exactly the N messages simple_send had confirmed, in order, and leaves the queue empty', async () => {
     broker = await startBroker({ port: 0 });
@@ -106,13 +102,13 @@ describe('simple_send.mjs and simple_recv.mjs through a broker', () => {
     const sent = await run('simple_send.mjs', [url, '--count', '250']);
     expect(sent).toContain(`sending 250 messages to tutorial-queue at ${broker.url}`);
     expect(sent).toContain('all messages confirmed (250)');
-    expect(queue('tutorial-queue')).toMatchObject({ depth: 250, inFlight: 0 });
+    expect(broker!.queue('tutorial-queue')).toMatchObject({ depth: 250, inFlight: 0 });
 
     const received = await run('simple_recv.mjs', [url, '--count', '250']);
     expect(bodies(received)).toEqual(sequences(1, 250));
     expect(received).toContain('received 250 messages');
     // The receiver accepted each message before closing: nothing goes back to the queue.
-    await expect.poll(() => queue('tutorial-queue')).toMatchObject({ depth: 0, inFlight: 0 });
+    await expect.poll(() => broker!.queue('tutorial-queue')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
   it('simple_recv takes only --count messages and the rest stay queued for the next receiver', async () => {
@@ -120,7 +116,7 @@ describe('simple_send.mjs and simple_recv.mjs through a broker', () => {
     const url = `${broker.url}/split`;
     await run('simple_send.mjs', [url, '--count', '30']);
     expect(bodies(await run('simple_recv.mjs', [url, '--count', '10']))).toEqual(sequences(1, 10));
-    await expect.poll(() => queue('split')).toMatchObject({ depth: 20, inFlight: 0 });
+    await expect.poll(() => broker!.queue('split')).toMatchObject({ depth: 20, inFlight: 0 });
     expect(bodies(await run('simple_recv.mjs', [url, '--count', '20']))).toEqual(sequences(11, 30));
   });
 
@@ -194,7 +190,7 @@ describe('server.mjs and client.mjs: request/response with a dynamic reply-to', 
     expect(s.stdout).toMatch(/received "Twas brillig, and the slithy toves", replying to temp-queue:\/\/\S+/);
     expect(s.stdout).toContain('answered 4 requests');
     await expect.poll(() => broker!.queues().filter((q) => q.address.startsWith('temp-queue://'))).toEqual([]);
-    expect(queue('requests')).toMatchObject({ depth: 0, inFlight: 0 });
+    expect(broker!.queue('requests')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
   it('the client sends the requests given on its command line', async () => {
@@ -212,7 +208,7 @@ describe('server.mjs and client.mjs: request/response with a dynamic reply-to', 
     const url = `${broker.url}/later`;
     const client = start('client.mjs', [url, 'early']);
     await client.waitFor(/sending 1 requests/);
-    await expect.poll(() => queue('later')?.depth).toBe(1);
+    await expect.poll(() => broker!.queue('later')?.depth).toBe(1);
     const server = start('server.mjs', [url, '--count', '1']);
     const c = await client.done;
     expect(c.code).toBe(0);
@@ -243,7 +239,7 @@ describe('queue_browser.mjs (distribution mode copy)', () => {
     const lines = out.split('\n').filter((l) => /^\d+: /.test(l));
     expect(lines).toEqual(Array.from({ length: 120 }, (_, i) => `${i + 1}: "item ${i + 1}"`));
     expect(out).toContain('browsed 120 messages');
-    await expect.poll(() => queue('shelf')).toMatchObject({ depth: 120, inFlight: 0 });
+    await expect.poll(() => broker!.queue('shelf')).toMatchObject({ depth: 120, inFlight: 0 });
     // A consumer still gets them all after browsing.
     const out2 = await run('simple_recv.mjs', [`${broker.url}/shelf`, '--count', '120']);
     expect(out2.split('\n').filter((l) => l.startsWith('"item '))).toHaveLength(120);

@@ -20,10 +20,6 @@ async function client(): Promise<Connection> {
   return c;
 }
 
-function queue(address: string) {
-  return broker!.queues().find((q) => q.address === address);
-}
-
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('settling then closing at once', () => {
@@ -40,7 +36,7 @@ describe('settling then closing at once', () => {
       else if (closing === 'session') await session.close();
       else await receiver.close();
       await wait(100);
-      expect(queue('q')).toMatchObject({ depth: 0, inFlight: 0 });
+      expect(broker!.queue('q')).toMatchObject({ depth: 0, inFlight: 0 });
     });
   }
 
@@ -57,7 +53,7 @@ describe('settling then closing at once', () => {
     expect(again.message.deliveryCount).toBeUndefined();
     again.accept();
     await wait(100);
-    expect(queue('r')).toMatchObject({ depth: 0, inFlight: 0 });
+    expect(broker!.queue('r')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
   it('unsettled messages of a consumer that goes come back in their original order', async () => {
@@ -69,7 +65,7 @@ describe('settling then closing at once', () => {
     for (let i = 0; i < 10; i++) (await first.receive({ timeout: 5000 })).accept();
     await expect.poll(() => first.buffered).toBe(20);
     await c.close(); // 20 delivered, unsettled
-    await expect.poll(() => queue('ordered')).toMatchObject({ depth: 20, inFlight: 0 });
+    await expect.poll(() => broker!.queue('ordered')).toMatchObject({ depth: 20, inFlight: 0 });
     const second = await (await client()).createReceiver({ source: 'ordered', credit: 30, autoAccept: true });
     const bodies: unknown[] = [];
     for (let i = 0; i < 20; i++) bodies.push((await second.receive({ timeout: 5000 })).message.body);

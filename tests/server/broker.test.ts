@@ -185,3 +185,20 @@ describe('embedded broker', () => {
     expect(DeliveryReleasedError).toBeDefined();
   });
 });
+
+describe('broker.queue(address)', () => {
+  it('gives the figures of one queue, or undefined for an address with none', async () => {
+    const b = await startBroker({ port: 0 });
+    try {
+      const c = await connect(b.url);
+      const s = await c.createSender('one');
+      await s.send({ body: 1 });
+      await s.send({ body: 2 });
+      expect(b.queue('one')).toEqual({ address: 'one', depth: 2, inFlight: 0, consumers: 0 });
+      expect(b.queue('none')).toBeUndefined();
+      await c.close();
+    } finally {
+      await b.stop();
+    }
+  });
+});

@@ -93,6 +93,11 @@ export class Broker implements AsyncDisposable {
     return stats;
   }
 
+  /** What the queue (or the first subscription of the topic) at `address` holds now; undefined if there is none. */
+  queue(address: string): QueueStats | undefined {
+    return this.queues().find((q) => q.address === address);
+  }
+
   /** The queue at `address`, made on first use. */
   #queue(address: string): Queue {
     let q = this.#queues.get(address);
