@@ -7,6 +7,7 @@ import net from 'node:net';
 import type * as tls from 'node:tls';
 import { debugLog } from '../runtime/debug-log.js';
 import type { Observable } from 'rxjs';
+import { BufferPool } from '../collections/buffer-pool.js';
 import { LazySubject } from '../rx/lazy-subject.js';
 import type { Fields } from '../codec/composite-types.js';
 import { ProtocolEngine, type EngineOptions } from '../engine/engine.js';
@@ -85,6 +86,7 @@ export class Connection implements AsyncDisposable {
   /** Why the connection ended, once it has. */
   error: AmqpError | undefined;
   readonly #events = new LazySubject<QuarkEvent>();
+  #payloadPool: BufferPool | undefined;
   readonly #sessions = new Set<Session>();
   #defaultSession: Promise<Session> | undefined;
   /** The default session once begun, so that it is made again after it ends. */
@@ -144,6 +146,15 @@ export class Connection implements AsyncDisposable {
   /** @internal True while the socket's write buffer is full. */
   get blocked(): boolean {
     return this.transport?.blocked ?? false;
+  }
+
+  /**
+   * @internal Buffers of this connection's large outgoing messages, reused once written. Made on
+   * the first large message; gone with the connection, so nothing outlives it.
+   */
+  get payloadPool(): BufferPool {
+    if (this.#ended) return new BufferPool(0, 0); // keeps nothing: the connection is over
+    return (this.#payloadPool ??= new BufferPool(16, 64 * 1024 * 1024));
   }
 
   /** @internal Emits a public event (only built when someone listens). */
@@ -395,6 +406,7 @@ export class Connection implements AsyncDisposable {
   #end(error: AmqpError | undefined, pendingError?: AmqpError): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#payloadPool = undefined; // an application may keep the connection object: not its buffers
     const reason = pendingError ?? error ?? new ConnectionClosedError('quark:closed', 'The connection was closed.', { byPeer: false });
     const w = this.#opened;
     this.#opened = undefined;

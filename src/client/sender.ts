@@ -1,7 +1,7 @@
 /** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 import type { DeliveryState } from '../codec/composite-types.js';
 import { encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
-import { BufferPool } from '../collections/buffer-pool.js';
+import type { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import {
   DeliveryModifiedError,
@@ -27,7 +27,7 @@ export type SendResult = DeliveryState | undefined;
 /** A send whose promise is unsettled: waiting for credit, or sent and waiting for its outcome. */
 class PendingSend {
   stop: () => void = noop;
-  /** `bytes` is a buffer of `largePayloads`, to give back once written. */
+  /** `bytes` is a buffer of the connection's payload pool, to give back once written. */
   pooled = false;
   constructor(
     public bytes: Uint8Array,
@@ -126,6 +126,7 @@ export class Sender extends Link {
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
         bytes = sent;
       } else {
+        takingFrom = this.session.connection.payloadPool;
         lastTaken = undefined;
         bytes = encodeMessageWith(message, takeLargePayload);
         const taken = lastTaken as Buffer | undefined; // set by takeLargePayload during the call
@@ -187,7 +188,12 @@ export class Sender extends Link {
 
   #transmit(pending: PendingSend): void {
     const bytes = pending.bytes;
-    const options = pending.tag === undefined && !pending.pooled ? undefined : { tag: pending.tag, onWritten: pending.pooled ? () => largePayloads.give(bytes) : undefined };
+    let onWritten: (() => void) | undefined;
+    if (pending.pooled) {
+      const pool = this.session.connection.payloadPool;
+      onWritten = () => pool.give(bytes);
+    }
+    const options = pending.tag === undefined && onWritten === undefined ? undefined : { tag: pending.tag, onWritten };
     const delivery = this.engineLink.send(bytes, options);
     // The engine holds the bytes until they are written; the promise need not keep them.
     pending.bytes = EMPTY;
@@ -327,11 +333,11 @@ function noop(): void {}
 const EMPTY = new Uint8Array(0);
 
 /** Buffers of large messages, reused by every sender of the process once the socket has taken their bytes. */
-const largePayloads = new BufferPool(16, 64 * 1024 * 1024);
-/** The buffer `takeLargePayload` last took (one allocator for every send: no closure per send). */
+/** The pool `takeLargePayload` takes from, and the buffer it last took (one allocator for every send: no closure per send). */
+let takingFrom: BufferPool | undefined;
 let lastTaken: Buffer | undefined;
 function takeLargePayload(size: number): Buffer {
-  return (lastTaken = largePayloads.take(size));
+  return (lastTaken = takingFrom!.take(size));
 }
 
 /** Whether a message will most likely fit one frame, so that encoding it into the frame is a win. */
