@@ -10,10 +10,10 @@
  *
  * A machine without Python or Proton fails this suite (it is never skipped).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { killPrograms, startProgram } from '../support/programs.js';
+import { PYTHON, requirePythonProton } from '../support/proton-peers.js';
 import {
   AmqpArray,
   Described,
@@ -43,7 +43,6 @@ import {
   type Message,
 } from '../../src/index.js';
 
-const PYTHON = '/usr/bin/python3';
 const PROTON_DIR = fileURLToPath(new URL('./proton/', import.meta.url));
 const N = 3000;
 
@@ -135,23 +134,18 @@ function checkCorpus(message: Message, seq: number, text?: string): string[] {
 
 // ---- Running Proton's programs ----
 
-const children = new Set<ChildProcess>();
 const conns: Connection[] = [];
 let broker: Broker | undefined;
 
 afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
+  killPrograms();
   for (const c of conns.splice(0)) await c.close().catch(() => undefined);
   await broker?.stop();
   broker = undefined;
 });
 
 beforeAll(() => {
-  const ci = process.env.CI ? ' This is CI: the Proton interop suite must run, it is never skipped.' : '';
-  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: install Debian's python3 and python3-qpid-proton (apt-get install python3 python3-qpid-proton).${ci}`);
-  const r = spawnSync(PYTHON, ['-c', 'import proton, proton.handlers, proton.reactor; print(proton.VERSION)'], { encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`Qpid Proton for ${PYTHON} is missing (${(r.stderr || r.error?.message || '').trim()}): apt-get install python3-qpid-proton.${ci}`);
+  requirePythonProton(); // fails, saying what to install, when Proton is missing (never a skip)
 });
 
 interface Report {
@@ -161,28 +155,16 @@ interface Report {
 
 /** Runs one of the tutorial programs; resolves with its JSON report (rejects with its output when it fails). */
 function proton(program: string, args: string[]): Promise<Report> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [`${PROTON_DIR}${program}`, ...args], { cwd: PROTON_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      const last = stdout.trim().split('\n').pop() ?? '';
-      let report: Report | undefined;
-      try {
-        report = JSON.parse(last) as Report;
-      } catch {
-        report = undefined;
-      }
-      if (code === 0 && report) resolve(report);
-      else reject(new Error(`${program} ${args.join(' ')} exited ${String(code ?? signal)}:\n${stdout}\n${stderr}`));
-    });
+  return startProgram(PYTHON, [`${PROTON_DIR}${program}`, ...args], PROTON_DIR, 50_000).done.then(({ code, stdout, stderr }) => {
+    const last = stdout.trim().split('\n').pop() ?? '';
+    let report: Report | undefined;
+    try {
+      report = JSON.parse(last) as Report;
+    } catch {
+      report = undefined;
+    }
+    if (code === 0 && report) return report;
+    throw new Error(`${program} ${args.join(' ')} exited ${String(code)}:\n${stdout}\n${stderr}`);
   });
 }
 

@@ -1,36 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker, type Broker } from '../../src/index.js';
+import { killPrograms, startProgram, type ProgramRun } from '../support/programs.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const children = new Set<ChildProcess>();
 let broker: Broker | undefined;
 
 afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
+  killPrograms();
   await broker?.stop();
   broker = undefined;
 });
 
 /** Runs a sample the way its header says (`node samples/X.mjs ...`, on the build in dist/). */
-function runSample(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`samples/${file}`, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runSample(file: string, args: string[]): Promise<ProgramRun> {
+  return startProgram(process.execPath, [`samples/${file}`, ...args], root, 30_000).done;
 }
 
 describe('the helloworld samples (Proton tutorial) print what they sent through a peer', () => {

@@ -7,80 +7,27 @@
  * The brokered runs use an embedded broker started here, shared by the sample processes, so the
  * test can also look into its queues.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connect, startBroker, type Broker } from '../../src/index.js';
+import { killPrograms, startProgram, type RunningProgram } from '../support/programs.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** A sample process: its output so far, and its end. */
-interface Running {
-  child: ChildProcess;
-  stdout(): string;
-  done: Promise<Run>;
-  /** Resolves with the first match of `pattern` in stdout; rejects if the process ends first. */
-  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
-}
-
-const children = new Set<ChildProcess>();
 let broker: Broker | undefined;
 
 // dist/ (what the samples import) is built fresh by the global setup (tests/support/global-build.ts).
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
+  killPrograms();
   await broker?.stop();
   broker = undefined;
 });
 
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
+afterAll(killPrograms);
 
-function start(sample: string, args: string[]): Running {
-  const child = spawn(process.execPath, [`samples/${sample}`, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  const watchers: (() => void)[] = [];
-  child.stdout!.on('data', (b: Buffer) => {
-    stdout += b.toString();
-    for (const w of [...watchers]) w();
-  });
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
-  const done = new Promise<Run>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      for (const w of [...watchers]) w();
-      resolve({ code, stdout, stderr });
-    });
-  });
-  const waitFor = (pattern: RegExp) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const check = () => {
-        const m = stdout.match(pattern);
-        if (m) {
-          watchers.splice(watchers.indexOf(check), 1);
-          resolve(m);
-        } else if (child.exitCode !== null || child.signalCode !== null) {
-          watchers.splice(watchers.indexOf(check), 1);
-          reject(new Error(`${sample} ended before printing ${String(pattern)}:\n${stdout}\n${stderr}`));
-        }
-      };
-      watchers.push(check);
-      check();
-    });
-  return { child, stdout: () => stdout, done, waitFor };
+/** Starts a sample the way its header says (`node samples/X.mjs ...`, on the build in dist/). */
+function start(sample: string, args: string[]): RunningProgram {
+  return startProgram(process.execPath, [`samples/${sample}`, ...args], ROOT, 40_000);
 }
 
 /** Runs a sample to its end; fails the test with its output when it exits non-zero. */
