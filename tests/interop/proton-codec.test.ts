@@ -19,6 +19,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { requirePythonProton } from '../support/proton-peers.js';
 import { compositeSpecs } from '../../src/codec/spec-tables.js';
 import {
   AmqpArray,
@@ -638,26 +639,14 @@ const idiomaticMessages: { name: string; message: Message; expected: MessageDesc
 
 // ---- Running Proton ----
 
-const PYTHON = '/usr/bin/python3';
 const PEER = fileURLToPath(new URL('./proton/codec_peer.py', import.meta.url));
 
 function runPeer(mode: 'corpus' | 'decode', input?: string): string {
-  const r = spawnSync(PYTHON, [PEER, mode], { input, encoding: 'utf8', maxBuffer: 512 * 1024 * 1024, timeout: 60_000 });
-  if (r.error) throw new Error(`could not run ${PYTHON} ${PEER} ${mode}: ${r.error.message}`);
+  const python = requirePythonProton();
+  const r = spawnSync(python, [PEER, mode], { input, encoding: 'utf8', maxBuffer: 512 * 1024 * 1024, timeout: 60_000 });
+  if (r.error) throw new Error(`could not run ${python} ${PEER} ${mode}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${PEER} ${mode} exited with ${String(r.status ?? r.signal)}:\n${r.stderr}`);
   return r.stdout;
-}
-
-/** Why Proton cannot be used here, or undefined when it can. */
-function protonMissing(): string | undefined {
-  const r = spawnSync(PYTHON, ['-c', 'import proton'], { encoding: 'utf8' });
-  if (r.status === 0) return undefined;
-  const why = r.error ? r.error.message : r.stderr.trim().split('\n').pop();
-  return (
-    `Qpid Proton for Python is required by this suite, but \`${PYTHON} -c 'import proton'\` failed (${why}). ` +
-    'Install it with `apt-get install python3-qpid-proton` (Debian\'s python3, not a pyenv one).' +
-    (process.env.CI ? ' This is CI: the interop suite must run here, it is never skipped.' : '')
-  );
 }
 
 function parseLines<T>(text: string): T[] {
@@ -690,8 +679,7 @@ function encodeJob(jobs: Job[], encoded: Map<string, Uint8Array | Error>, kind: 
 }
 
 function prepare(): Setup {
-  const missing = protonMissing();
-  if (missing) throw new Error(missing);
+  requirePythonProton(); // fails, saying what to install, when Proton is missing (never a skip)
   const corpus = parseLines<ValueItem | MessageItem>(runPeer('corpus'));
   const values = corpus.filter((c): c is ValueItem => c.kind === 'value');
   const messages = corpus.filter((c): c is MessageItem => c.kind === 'message');
