@@ -89,9 +89,27 @@ export class ConnectionClosedError extends EndpointClosedError {
  * or a refused connection. Condition `amqp:connection:forced`. The `cause` is the socket error.
  */
 export class ConnectionLostError extends ConnectionClosedError {
+  /**
+   * True when this error fails a message that was on the wire but not settled when the
+   * connection went: the peer may or may not have received it (see {@link InDoubtError}).
+   */
+  readonly inDoubt: boolean;
+
   constructor(message: string, cause?: unknown) {
     super('amqp:connection:forced', message, { cause, byPeer: false });
+    this.inDoubt = false;
   }
+}
+
+/**
+ * A message's fate is unknown: it was sent, the connection was lost before the peer settled it,
+ * and its sender does not resend in-doubt messages (`inDoubt: 'reject'`, the default). The peer
+ * may have received and processed it, or not. Resend it yourself if a duplicate is harmless, or
+ * create the sender with `inDoubt: 'resend'` to have Quark do so. A `ConnectionLostError` with
+ * `inDoubt` true; condition `amqp:connection:forced`.
+ */
+export class InDoubtError extends ConnectionLostError {
+  override readonly inDoubt: boolean = true;
 }
 
 /** SASL authentication failed or no acceptable mechanism was offered. Condition `amqp:unauthorized-access`. */

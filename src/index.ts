@@ -17,6 +17,7 @@ export {
   EncodeError,
   EndpointClosedError,
   IllegalStateError,
+  InDoubtError,
   LinkClosedError,
   SessionClosedError,
   TimeoutError,
@@ -80,6 +81,7 @@ export type {
   Target,
 } from './codec/composite-types.js';
 export { connect, Connection, type ConnectOptions } from './client/connection.js';
+export type { ReconnectOptions } from './client/reconnect-policy.js';
 export { Session, type SessionOptions } from './client/session.js';
 export { Link } from './client/link.js';
 export { Sender, type SendOptions, type SendResult } from './client/sender.js';
@@ -99,6 +101,8 @@ export {
   Reject,
   Release,
   type ConnectionErrorEvent,
+  type DisconnectedEvent,
+  type ReconnectedEvent,
   type ConnectionEvent,
   type ContainerEvent,
   type HandlerResult,

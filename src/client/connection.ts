@@ -1,7 +1,11 @@
 /**
- * A connection to an AMQP peer, and `connect()`. The connection owns the engine and its socket
- * transport, routes engine events to sessions and links, and turns every way a connection can
- * end into one typed error that every pending promise receives.
+ * A connection to an AMQP peer, and `connect()`. The connection owns the engine and the socket
+ * transport of its current attempt, routes engine events to sessions and links, and turns every
+ * way a connection can end into one typed error that every pending promise receives.
+ *
+ * A client connection outlives its sockets: when one is lost (or the peer closes it), a fresh
+ * engine and transport are made for the next attempt, and the same Connection, Session, Sender
+ * and Receiver objects attach themselves again (see `reconnect` in {@link ConnectOptions}).
  */
 import net from 'node:net';
 import type * as tls from 'node:tls';
@@ -9,26 +13,29 @@ import { debugLog } from '../runtime/debug-log.js';
 import type { Observable } from 'rxjs';
 import { BufferPool } from '../collections/buffer-pool.js';
 import { LazySubject } from '../rx/lazy-subject.js';
-import type { Fields } from '../codec/composite-types.js';
+import type { ErrorCondition, Fields } from '../codec/composite-types.js';
 import { ProtocolEngine, type EngineOptions } from '../engine/engine.js';
 import type { EngineEvent } from '../engine/events.js';
 import type { EngineLink } from '../engine/link.js';
 import {
   AmqpError,
+  type AmqpErrorFields,
   AuthenticationError,
   ConnectionClosedError,
   ConnectionLostError,
   IllegalStateError,
+  TimeoutError,
 } from '../errors.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { watchCancellation, type CallOptions } from './cancellation.js';
+import { connectTargets, type ConnectTarget } from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
 import type { Link } from './link.js';
 import type { ReceiverOptions, SenderOptions } from './link-options.js';
+import { reconnectDelay, reconnectPolicy, type ReconnectOptions, type ReconnectPolicy } from './reconnect-policy.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
 import { Session, type SessionOptions } from './session.js';
-import { parseUrl } from './url.js';
 
 const log = debugLog('quark:connection');
 
@@ -37,10 +44,19 @@ const CLOSE_ANSWER_TIMEOUT_MS = 5000;
 /** How long `connect()` waits for the connection to open when the caller gives no timeout. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 60000;
 
-/** Options of `connect()`. A `url` sets scheme, host, port and credentials; the other fields override it. */
+/**
+ * Options of `connect()`. A `url` sets scheme, host, port and credentials; the other fields
+ * override it. `urls` is a failover list instead.
+ */
 export interface ConnectOptions extends CallOptions {
   /** `amqp[s]://[user:password@]host[:port]`. */
   url?: string | undefined;
+  /**
+   * Peers to fail over between, tried in order and then round robin, e.g.
+   * `['amqp://a:5672', 'amqps://user:pw@b:5671']`. Each URL's scheme and credentials apply to it
+   * (`username`/`password` are the defaults). Not with `url`, `host` or `port`.
+   */
+  urls?: string[] | undefined;
   host?: string | undefined;
   /** Default 5672, or 5671 for TLS. */
   port?: number | undefined;
@@ -60,7 +76,7 @@ export interface ConnectOptions extends CallOptions {
    * to loopback addresses (localhost, 127.0.0.0/8, ::1).
    */
   allowInsecurePlain?: boolean | undefined;
-  /** Our container id. Default: a random UUID. */
+  /** Our container id, the same on every reconnect. Default: a random UUID. */
   containerId?: string | undefined;
   /** The virtual host to ask for (open's hostname). Default: the host connected to. */
   hostname?: string | undefined;
@@ -68,21 +84,66 @@ export interface ConnectOptions extends CallOptions {
   properties?: Fields | undefined;
   offeredCapabilities?: string[] | undefined;
   desiredCapabilities?: string[] | undefined;
-  /** Milliseconds of silence after which we consider the peer gone. Default 60000; 0 for none. */
+  /**
+   * Milliseconds of silence after which we consider the peer gone (a frozen peer or a dead
+   * network path); the connection is then lost, and reconnected when `reconnect` is on.
+   * Default 60000; 0 for none.
+   */
   idleTimeout?: number | undefined;
   /** The largest frame we accept, in bytes. Default 262144. */
   maxFrameSize?: number | undefined;
   /** The highest channel (session) number we accept. Default 65535. */
   channelMax?: number | undefined;
-  /** Milliseconds `connect()` waits for the connection to open (TCP, TLS, SASL and open). Default 60000. */
+  /**
+   * Milliseconds `connect()` waits for the connection to open (TCP, TLS, SASL and open).
+   * Default 60000; none with `reconnect.retryFirstConnect`.
+   */
   timeout?: number | undefined;
+  /**
+   * Reconnect when the connection is lost or the peer closes it: `true` (the default) with the
+   * default backoff, an object to tune it, or `false` to let the connection end. Reconnecting
+   * starts once the connection has opened; the first `connect()` fails fast unless
+   * `retryFirstConnect` is set. Authentication failures (`amqp:unauthorized-access`) are never
+   * retried. `amqp:connection:redirect` is followed.
+   */
+  reconnect?: boolean | ReconnectOptions | undefined;
+}
+
+/** Where the connection is in its life. */
+type Phase =
+  /** An attempt (the first or a reconnect) is under way. */
+  | 'connecting'
+  /** The peer's open arrived on the current attempt. */
+  | 'open'
+  /** Waiting out the backoff before the next attempt. */
+  | 'waiting'
+  /** `close()` was called on an open connection: waiting for the peer's close and the socket. */
+  | 'closing'
+  /** Over: nothing more will be tried. */
+  | 'ended';
+
+/** How a client connection makes its attempts; the listening side has none. */
+interface ConnectPlan {
+  readonly targets: ConnectTarget[];
+  readonly engineOptions: EngineOptions;
+  /** The `hostname` option, when given (else each attempt asks for the host it connects to). */
+  readonly hostname: string | undefined;
+  readonly policy: ReconnectPolicy | undefined;
+  readonly tlsModule: typeof tls | undefined;
+}
+
+/** One engine and its socket: what a connection attempt makes. */
+interface Attempt {
+  readonly engine: ProtocolEngine;
+  transport: SocketTransport | undefined;
+  target: ConnectTarget | undefined;
+  /** The peer's open has arrived. */
+  opened: boolean;
+  /** The attempt has failed or was lost; its engine's events are no longer heard. */
+  over: boolean;
 }
 
 export class Connection implements AsyncDisposable {
-  /** @internal */
-  readonly engine: ProtocolEngine;
-  /** @internal */
-  transport: SocketTransport | undefined;
   /** Why the connection ended, once it has. */
   error: AmqpError | undefined;
   readonly #events = new LazySubject<QuarkEvent>();
@@ -93,10 +154,23 @@ export class Connection implements AsyncDisposable {
   #defaultSessionBegun: Session | undefined;
   #opened: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
   readonly #closeWaiters: (() => void)[] = [];
-  #closing = false;
-  #ended = false;
-  #socketClosed = false;
+  #phase: Phase = 'connecting';
   #linkCounter = 0;
+  #attempt: Attempt;
+  /** Sockets of this connection that have not closed yet (the current one, and lost ones closing). */
+  readonly #transports = new Set<SocketTransport>();
+  #plan: ConnectPlan | undefined;
+  /** Whether an attempt has ever opened (reconnecting starts only then, unless asked otherwise). */
+  #everOpened = false;
+  /** Attempts made in the current outage. */
+  #attempts = 0;
+  /** Index in `#plan.targets` of the last target tried. */
+  #targetIndex = 0;
+  /** Where the peer's `amqp:connection:redirect` sent us, for the next attempt. */
+  #redirect: ConnectTarget | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #attemptTimer: NodeJS.Timeout | undefined;
+  #closeTimer: NodeJS.Timeout | undefined;
   /** @internal The listening side's hook for links the peer attaches. */
   onRemoteLink: ((engineLink: EngineLink, session: Session) => void) | undefined;
   /** @internal The listening side's hook for the peer's open. */
@@ -104,8 +178,17 @@ export class Connection implements AsyncDisposable {
 
   /** @internal Use `connect()` (or `listen()` for incoming connections). */
   constructor(engine: ProtocolEngine) {
-    this.engine = engine;
-    engine.onEvent = (e) => this.#onEngineEvent(e);
+    this.#attempt = this.#newAttempt(engine, undefined);
+  }
+
+  /** @internal The engine of the current attempt. */
+  get engine(): ProtocolEngine {
+    return this.#attempt.engine;
+  }
+
+  /** @internal The socket transport of the current attempt, while it has one. */
+  get transport(): SocketTransport | undefined {
+    return this.#attempt.transport;
   }
 
   /** Every event of the connection, its sessions and links, as they happen. */
@@ -140,7 +223,17 @@ export class Connection implements AsyncDisposable {
 
   /** True from the peer's open until the connection closes or is lost. */
   get isOpen(): boolean {
-    return !this.#ended && this.engine.localState === 'open' && this.engine.remoteState === 'open';
+    return this.#phase === 'open' && this.engine.localState === 'open' && this.engine.remoteState === 'open';
+  }
+
+  /** True while a lost connection is being reconnected (between `disconnected` and `reconnected`). */
+  get reconnecting(): boolean {
+    return this.#everOpened && (this.#phase === 'connecting' || this.#phase === 'waiting');
+  }
+
+  /** The URL of the peer of the current (or last) attempt, without its password; undefined on the listening side. */
+  get url(): string | undefined {
+    return this.#attempt.target?.url;
   }
 
   /** @internal True while the socket's write buffer is full. */
@@ -153,7 +246,7 @@ export class Connection implements AsyncDisposable {
    * the first large message; gone with the connection, so nothing outlives it.
    */
   get payloadPool(): BufferPool {
-    if (this.#ended) return new BufferPool(0, 0); // keeps nothing: the connection is over
+    if (this.#phase === 'ended') return new BufferPool(0, 0); // keeps nothing: the connection is over
     return (this.#payloadPool ??= new BufferPool(16, 64 * 1024 * 1024));
   }
 
@@ -179,36 +272,109 @@ export class Connection implements AsyncDisposable {
 
   /** @internal Throws when the connection cannot take new work. */
   checkOpen(): void {
-    if (this.#ended || this.#closing) throw this.error ?? new IllegalStateError('the connection is closed');
+    if (this.#phase === 'ended' || this.#phase === 'closing') throw this.error ?? new IllegalStateError('the connection is closed');
   }
 
-  /** @internal Attaches a transport and starts the engine (client side). */
+  /**
+   * @internal Whether sessions can begin on the current engine now: it is open, or it is the
+   * first attempt (frames wait in the engine until its open has gone out). During a reconnect,
+   * sessions and links wait to be attached again once it opens.
+   */
+  get live(): boolean {
+    return this.#phase === 'open' || (this.#phase === 'connecting' && !this.#everOpened && !this.#attempt.over);
+  }
+
+  /** @internal Attaches a transport to the current engine (the listening side, and each attempt). */
   attachTransport(transport: SocketTransport): void {
-    this.transport = transport;
+    const attempt = this.#attempt;
+    attempt.transport = transport;
+    this.#transports.add(transport);
     transport.onDrain = () => {
+      if (this.#attempt !== attempt) return;
       for (const session of this.#sessions) for (const link of session.links) if (link instanceof Sender) link.onSendable();
     };
-    transport.onClosed = () => this.#onSocketClosed();
+    transport.onClosed = () => {
+      this.#transports.delete(transport);
+      if (this.#attempt === attempt && !attempt.over) this.#onLost(attempt, this.#socketLostError(attempt));
+      this.#finishIfDone();
+    };
   }
 
-  /** @internal Waits for the peer's open. */
-  waitOpen(options: CallOptions | undefined, what: string): Promise<this> {
+  /** @internal Starts a client connection: its first attempt, and the reconnects after it. */
+  start(plan: ConnectPlan, options: CallOptions): Promise<this> {
+    this.#plan = plan;
+    const opened = this.#waitOpen(options, `connecting to ${plan.targets[0]!.url}`);
+    this.#startAttempt(plan.targets[0]!, this.engine);
+    return opened;
+  }
+
+  #waitOpen(options: CallOptions, what: string): Promise<this> {
     return new Promise<this>((resolve, reject) => {
       const stop = watchCancellation(options, what, (e) => {
         this.#opened = undefined;
         this.#fail(e);
-        this.transport?.destroy();
         reject(e);
       });
-      this.#opened = { resolve: () => { stop(); resolve(this); }, reject: (e) => { stop(); reject(e); } };
+      this.#opened = {
+        resolve: () => {
+          stop();
+          resolve(this);
+        },
+        reject: (e) => {
+          stop();
+          reject(e);
+        },
+      };
     });
+  }
+
+  #newAttempt(engine: ProtocolEngine, target: ConnectTarget | undefined): Attempt {
+    const attempt: Attempt = { engine, transport: undefined, target, opened: false, over: false };
+    engine.onEvent = (e) => {
+      if (this.#attempt === attempt && !attempt.over) this.#onEngineEvent(attempt, e);
+    };
+    this.#attempt = attempt;
+    return attempt;
+  }
+
+  /** Opens a socket to `target` for a new attempt (the first one's engine exists already). */
+  #startAttempt(target: ConnectTarget, firstEngine?: ProtocolEngine): void {
+    const plan = this.#plan!;
+    const engine = firstEngine ?? new ProtocolEngine(engineOptionsFor(plan, target));
+    const attempt = firstEngine ? this.#attempt : this.#newAttempt(engine, target);
+    attempt.target = target;
+    this.#phase = 'connecting';
+    log('connecting to %s', target.url);
+    const socket = target.tls
+      ? plan.tlsModule!.connect({ host: target.host, port: target.port, servername: net.isIP(target.host) ? undefined : target.host, ...target.tls })
+      : net.connect({ host: target.host, port: target.port });
+    this.attachTransport(new SocketTransport(engine, socket));
+    socket.once(target.tls ? 'secureConnect' : 'connect', () => engine.open());
+    if (plan.policy && (this.#everOpened || plan.policy.retryFirstConnect)) {
+      const timeout = plan.policy.attemptTimeout;
+      this.#attemptTimer = setTimeout(() => {
+        this.#attemptTimer = undefined;
+        if (this.#attempt !== attempt || attempt.opened || attempt.over) return;
+        this.#onLost(attempt, new ConnectionLostError(`Could not connect to ${target.url}: no answer within ${timeout} ms (reconnect.attemptTimeout).`));
+      }, timeout);
+    }
+  }
+
+  /** The error of a socket that closed under an attempt. */
+  #socketLostError(attempt: Attempt): AmqpError {
+    const cause = attempt.transport?.error;
+    if (attempt.opened) return new ConnectionLostError(`The connection to ${attempt.target?.url ?? 'the peer'} was lost: its socket closed${cause ? ` (${cause.message})` : ''}.`, cause);
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const where = attempt.target ? `${attempt.target.host}:${attempt.target.port}` : 'the peer';
+    const reason = code === 'ECONNREFUSED' ? 'connection refused (is the broker running, and on this port?)' : cause?.message ?? 'the peer closed the socket before the connection opened';
+    return new ConnectionLostError(`Could not connect to ${where}: ${reason}.`, cause);
   }
 
   /** Creates a session. Resolves once the peer begins it. */
   createSession(options?: SessionOptions): Promise<Session> {
     try {
       this.checkOpen();
-      const session = new Session(this, this.engine.createSession({ incomingWindow: options?.incomingWindow }));
+      const session = new Session(this, options?.incomingWindow);
       this.#sessions.add(session);
       return session.begin(options);
     } catch (e) {
@@ -232,48 +398,63 @@ export class Connection implements AsyncDisposable {
     return this.#defaultSession;
   }
 
-  /** Opens a sender on the default session. See `Session.createSender`. */
-  async createSender(target: string | null | SenderOptions = {}): Promise<Sender> {
-    const session = await this.defaultSession(typeof target === 'object' && target !== null ? target : undefined);
-    return session.createSender(target);
+  /**
+   * Opens a sender on the default session: `createSender('orders', { inDoubt: 'resend' })`, or
+   * with every option in one object. See `Session.createSender`.
+   */
+  async createSender(target: string | null | SenderOptions = {}, options?: SenderOptions): Promise<Sender> {
+    const callOptions = options ?? (typeof target === 'object' && target !== null ? target : undefined);
+    const session = await this.defaultSession(callOptions);
+    return session.createSender(target, options);
   }
 
-  /** Opens a receiver on the default session. See `Session.createReceiver`. */
-  async createReceiver(source: string | ReceiverOptions = {}): Promise<Receiver> {
-    const session = await this.defaultSession(typeof source === 'object' ? source : undefined);
-    return session.createReceiver(source);
+  /**
+   * Opens a receiver on the default session: `createReceiver('orders', { credit: 10 })`, or with
+   * every option in one object. See `Session.createReceiver`.
+   */
+  async createReceiver(source: string | ReceiverOptions = {}, options?: ReceiverOptions): Promise<Receiver> {
+    const callOptions = options ?? (typeof source === 'object' ? source : undefined);
+    const session = await this.defaultSession(callOptions);
+    return session.createReceiver(source, options);
   }
 
   /**
    * Closes the connection: every session and link with it, and the socket. Resolves once the
    * socket has closed (no socket, timer or listener is left). Pending operations fail with
-   * `ConnectionClosedError`. Cancelled, the socket is destroyed at once.
+   * `ConnectionClosedError`. During a reconnect it stops reconnecting at once. Cancelled, the
+   * socket is destroyed at once.
    */
-  close(options?: CallOptions & { error?: { condition: string; description?: string } }): Promise<void> {
-    if (this.#socketClosed || this.transport === undefined) {
-      this.#end(undefined);
-      return Promise.resolve();
-    }
+  close(options?: CallOptions & { error?: AmqpErrorFields }): Promise<void> {
+    if (this.#phase === 'ended' && this.#transports.size === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const stop = watchCancellation(options, 'closing the connection', (e) => {
-        this.transport?.destroy();
+        for (const t of this.#transports) t.destroy();
         reject(e);
       });
       this.#closeWaiters.push(() => {
         stop();
         resolve();
       });
-      if (!this.#closing) {
-        this.#closing = true;
+      // The listening side closes with AMQP even before the peer's open has been handled.
+      if (this.#phase === 'open' || (this.#plan === undefined && this.#phase === 'connecting')) {
+        this.#phase = 'closing';
         this.#end(undefined);
-        this.engine.close(options?.error);
+        const e = options?.error;
+        this.engine.close(e && { condition: e.condition, description: e.description, info: e.info as ErrorCondition['info'] });
         // A peer that never answers our close must not hold the socket: drop it after a while.
         this.#closeTimer = setTimeout(() => this.transport?.destroy(), CLOSE_ANSWER_TIMEOUT_MS);
+      } else if (this.#phase === 'connecting' || this.#phase === 'waiting') {
+        // Nothing is open on the wire: stop trying, and drop the socket of the attempt under way.
+        const attempt = this.#attempt;
+        attempt.over = true;
+        this.#stopTimers();
+        this.#phase = 'ended';
+        attempt.transport?.destroy();
+        this.#end(undefined);
       }
+      this.#finishIfDone();
     });
   }
-
-  #closeTimer: NodeJS.Timeout | undefined;
 
   /** Closes the connection (for `await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
@@ -290,50 +471,59 @@ export class Connection implements AsyncDisposable {
     }
   }
 
-  #onEngineEvent(e: EngineEvent): void {
+  #onEngineEvent(attempt: Attempt, e: EngineEvent): void {
     switch (e.type) {
       case 'connectionRemoteOpen': {
         this.onRemoteOpen?.();
-        // A peer refusing a connection sends open then close: resolve only if no close followed.
+        // A peer refusing a connection sends open then close: go on only if no close followed.
         queueMicrotask(() => {
-          if (this.#ended) return;
-          const w = this.#opened;
-          this.#opened = undefined;
-          w?.resolve();
-          this.emit({ type: 'opened', connection: this });
+          if (this.#attempt === attempt && !attempt.over && this.#phase !== 'ended') this.#onOpened(attempt);
         });
         return;
       }
       case 'saslOutcome':
         if (e.code !== 0) {
-          this.#fail(new AuthenticationError(`Authentication failed: the server refused the credentials (SASL outcome ${['ok', 'auth', 'sys', 'sys-perm', 'sys-temp'][e.code] ?? e.code}). Check the user name and password.`));
+          this.#onLost(attempt, new AuthenticationError(`Authentication failed: the server refused the credentials (SASL outcome ${['ok', 'auth', 'sys', 'sys-perm', 'sys-temp'][e.code] ?? e.code}). Check the user name and password.`));
         }
         return;
       case 'connectionRemoteClose': {
+        if (this.#phase === 'closing') return; // the peer answered our close
         const err = e.error;
-        if (err) this.#fail(new ConnectionClosedError(err.condition, `The peer closed the connection: ${err.description ?? err.condition}.`, { description: err.description, info: err.info }));
-        // A clean close by the peer ends iterations quietly; what was pending still fails.
-        else if (!this.#closing) this.#end(undefined, new ConnectionClosedError('quark:closed-by-peer', 'The peer closed the connection before this completed.'));
+        if (err === undefined && this.#plan === undefined) {
+          // The listening side: a client that closes cleanly just leaves. Iterations end quietly;
+          // what was pending still fails.
+          attempt.over = true;
+          this.#phase = 'ended';
+          this.#end(undefined, new ConnectionClosedError('quark:closed-by-peer', 'The peer closed the connection before this completed.'));
+          this.#finishIfDone();
+          return;
+        }
+        if (err?.condition === 'amqp:connection:redirect') this.#redirect = this.#redirectTarget(attempt, err);
+        const error = err
+          ? new ConnectionClosedError(err.condition, `The peer closed the connection: ${err.description ?? err.condition}.`, { description: err.description, info: err.info })
+          : new ConnectionClosedError('quark:closed-by-peer', 'The peer closed the connection (without giving a reason).');
+        this.#onLost(attempt, error);
         return;
       }
       case 'protocolError': {
         const auth = e.error.condition === 'amqp:unauthorized-access';
-        this.#fail(auth ? new AuthenticationError(e.error.message) : e.error);
+        this.#onLost(attempt, auth ? new AuthenticationError(e.error.message) : e.error);
         return;
       }
       case 'idleTimeout':
         // The peer went silent: to the user that is a lost connection (reconnect), not a protocol breach.
-        this.#fail(new ConnectionLostError(`The connection was lost: the peer sent nothing for ${this.engine.options.idleTimeout ?? 0} ms (the idle timeout).`));
+        this.#onLost(attempt, new ConnectionLostError(`The connection was lost: the peer sent nothing for ${this.engine.options.idleTimeout ?? 0} ms (the idle timeout).`));
         return;
       case 'connectionFinal':
-        if (!this.#closing && !this.error && !this.#ended) this.#fail(new ConnectionLostError('The connection was lost: the peer closed the socket without closing the connection.', this.transport?.error));
-        this.#end(this.error);
+        if (this.#phase !== 'closing' && this.#phase !== 'ended') {
+          this.#onLost(attempt, attempt.opened ? new ConnectionLostError('The connection was lost: the peer closed the socket without closing the connection.', attempt.transport?.error) : this.#socketLostError(attempt));
+        }
         return;
       case 'sessionRemoteOpen': {
         let session = e.session.context as Session | undefined;
         if (!session) {
           // The peer began a session (listening side): answer it.
-          session = new Session(this, e.session);
+          session = new Session(this, undefined, e.session);
           this.#sessions.add(session);
           e.session.open();
         }
@@ -392,17 +582,120 @@ export class Connection implements AsyncDisposable {
     this.onRemoteLink(engineLink, session);
   }
 
-  /** Records why the connection ended and ends everything with it. */
-  #fail(error: AmqpError): void {
-    if (this.error) return;
-    log('connection failed: %s', error.message);
-    this.error = error;
-    const w = this.#opened;
-    this.#opened = undefined;
-    w?.reject(error);
-    this.#end(error);
+  /** The peer's open arrived on `attempt`: the connection is usable (again). */
+  #onOpened(attempt: Attempt): void {
+    attempt.opened = true;
+    if (this.#attemptTimer !== undefined) clearTimeout(this.#attemptTimer);
+    this.#attemptTimer = undefined;
+    this.#phase = 'open';
+    this.#attempts = 0;
+    this.#redirect = undefined;
+    if (!this.#everOpened) {
+      this.#everOpened = true;
+      this.#resumeSessions(); // those made during a first connect that needed more than one attempt
+      const w = this.#opened;
+      this.#opened = undefined;
+      w?.resolve();
+      this.emit({ type: 'opened', connection: this });
+      return;
+    }
+    log('reconnected to %s', attempt.target?.url);
+    this.#resumeSessions();
+    this.emit({ type: 'reconnected', connection: this, url: attempt.target?.url ?? '' });
   }
 
+  /** Sessions waiting for a new attempt begin again, each attaching its links again, in the order they were made. */
+  #resumeSessions(): void {
+    for (const session of [...this.#sessions]) if (session.suspended) session.resume();
+  }
+
+  /**
+   * The current attempt failed or its connection was lost, with `error`: reconnect if the policy
+   * allows it, else end the connection with that error.
+   */
+  #onLost(attempt: Attempt, error: AmqpError): void {
+    if (attempt.over || this.#phase === 'closing' || this.#phase === 'ended') return;
+    attempt.over = true;
+    if (this.#attemptTimer !== undefined) clearTimeout(this.#attemptTimer);
+    this.#attemptTimer = undefined;
+    const transport = attempt.transport;
+    if (transport) {
+      // Let the engine's last frames (its close, or its answer to the peer's) go out, then end the
+      // socket: a microtask later, once the engine has written them.
+      queueMicrotask(() => {
+        transport.flush();
+        transport.end();
+      });
+    }
+    const wasOpen = attempt.opened;
+    const policy = this.#plan?.policy;
+    const retrying = policy !== undefined && (this.#everOpened || policy.retryFirstConnect) && isRetryable(error) && this.#attempts < policy.maxAttempts;
+    log('connection %s: %s%s', wasOpen ? 'lost' : 'attempt failed', error.message, retrying ? ' (reconnecting)' : '');
+    if (!retrying) {
+      const final = this.#attempts > 0 && !(error instanceof AuthenticationError) ? withAttempts(error, this.#attempts) : error;
+      // Lost while open, or given up during an outage: say the connection is over.
+      if (wasOpen || this.#everOpened) this.emit({ type: 'disconnected', connection: this, error: final, reconnecting: false });
+      this.#fail(final);
+      return;
+    }
+    // Sessions and links wait for the next attempt (also those made before a first open that failed).
+    for (const session of [...this.#sessions]) session.suspend();
+    if (wasOpen) this.emit({ type: 'disconnected', connection: this, error, reconnecting: true });
+    this.#scheduleAttempt(policy);
+  }
+
+  #scheduleAttempt(policy: ReconnectPolicy): void {
+    const plan = this.#plan!;
+    const attemptNumber = ++this.#attempts;
+    let target = this.#redirect;
+    if (target === undefined) {
+      // Round robin: after a loss, the next peer of the list (with one URL: the same one again).
+      if (attemptNumber > 1 || this.#everOpened) this.#targetIndex = (this.#targetIndex + 1) % plan.targets.length;
+      target = plan.targets[this.#targetIndex]!;
+    }
+    const delay = this.#redirect ? 0 : reconnectDelay(policy, attemptNumber);
+    this.#redirect = undefined;
+    this.#phase = 'waiting';
+    this.emit({ type: 'reconnecting', connection: this, attempt: attemptNumber, delay, url: target.url });
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#phase === 'waiting') this.#startAttempt(target);
+    }, delay);
+  }
+
+  #redirectTarget(attempt: Attempt, error: ErrorCondition): ConnectTarget | undefined {
+    const info = error.info as Record<string, unknown> | undefined;
+    const host = info?.['network-host'] ?? info?.['hostname'];
+    const port = Number(info?.['port'] ?? attempt.target?.port);
+    if (typeof host !== 'string' || !Number.isInteger(port) || port <= 0 || port > 65535 || attempt.target === undefined) return undefined;
+    const from = attempt.target;
+    const hostText = host.includes(':') ? `[${host}]` : host;
+    return { ...from, host, port, url: `${from.tls ? 'amqps' : 'amqp'}://${from.username !== undefined ? `${encodeURIComponent(from.username)}@` : ''}${hostText}:${port}` };
+  }
+
+  #stopTimers(): void {
+    for (const timer of [this.#retryTimer, this.#attemptTimer]) if (timer !== undefined) clearTimeout(timer);
+    this.#retryTimer = undefined;
+    this.#attemptTimer = undefined;
+  }
+
+  /** Ends the connection for good with `error`: everything fails with it. */
+  #fail(error: AmqpError): void {
+    if (this.#phase === 'ended') return;
+    log('connection failed: %s', error.message);
+    this.error ??= error;
+    this.#phase = 'ended';
+    this.#stopTimers();
+    const attempt = this.#attempt;
+    if (!attempt.over) {
+      attempt.over = true;
+      attempt.transport?.destroy();
+    }
+    this.#end(this.error);
+    this.#finishIfDone();
+  }
+
+  /** Ends every session with `error` (undefined when closed by us); pending operations fail with `pendingError`, or `error`, or "closed". */
   #end(error: AmqpError | undefined, pendingError?: AmqpError): void {
     if (this.#ended) return;
     this.#ended = true;
@@ -412,23 +705,41 @@ export class Connection implements AsyncDisposable {
     this.#opened = undefined;
     w?.reject(reason);
     for (const session of [...this.#sessions]) session.end(error, reason);
-    if (error instanceof ConnectionLostError) this.emit({ type: 'disconnected', connection: this, error });
     this.emit({ type: 'closed', connection: this, error });
   }
 
-  #onSocketClosed(): void {
-    this.#socketClosed = true;
+  #ended = false;
+
+  /** Once the connection is over and its last socket has closed: settle `close()`, complete `events$`. */
+  #finishIfDone(): void {
+    if (this.#phase === 'closing' && this.#transports.size === 0) this.#phase = 'ended';
+    if (this.#phase !== 'ended' || this.#transports.size > 0) return;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     this.#closeTimer = undefined;
-    if (!this.#ended && !this.#closing) this.#fail(new ConnectionLostError('The connection was lost: its socket closed.', this.transport?.error));
     this.#end(this.error);
     for (const resolve of this.#closeWaiters.splice(0)) resolve();
     this.#events.complete();
   }
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+/** Whether trying again could help: not when the peer refused our credentials. */
+function isRetryable(error: AmqpError): boolean {
+  return !(error instanceof AuthenticationError) && error.condition !== 'amqp:unauthorized-access';
+}
+
+/** The error that ends a connection after `attempts` reconnect attempts, saying so. */
+function withAttempts(error: AmqpError, attempts: number): AmqpError {
+  const message = `${error.message} Gave up reconnecting after ${attempts} attempt${attempts === 1 ? '' : 's'} (reconnect.maxAttempts).`;
+  if (error instanceof ConnectionLostError) return new ConnectionLostError(message, error.cause);
+  if (error instanceof TimeoutError) return new TimeoutError(message);
+  if (error instanceof ConnectionClosedError) return new ConnectionClosedError(error.condition, message, { description: error.description, info: error.info, byPeer: error.byPeer, cause: error.cause });
+  return error;
+}
+
+function engineOptionsFor(plan: ConnectPlan, target: ConnectTarget): EngineOptions {
+  const o = plan.engineOptions;
+  const sasl = o.sasl === false ? false : { ...o.sasl, username: target.username, password: target.password };
+  return { ...o, hostname: plan.hostname ?? target.host, sasl };
 }
 
 /**
@@ -437,50 +748,30 @@ function isLoopback(host: string): boolean {
  * failure), `AuthenticationError` when SASL fails, and `ConnectionClosedError` carrying the peer's
  * condition when the peer refuses the connection. Cancelled by its signal or timeout, the socket
  * is destroyed and nothing is left behind.
+ *
+ * Once open, the connection reconnects by itself when it is lost (see `reconnect`): sessions and
+ * links attach again, receivers get their credit back, and sends waiting for the connection go
+ * out. With `urls`, it fails over between peers.
  */
 export async function connect(urlOrOptions: string | ConnectOptions): Promise<Connection> {
   const options: ConnectOptions = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions ?? {};
-  const parsed = options.url !== undefined ? parseUrl(options.url) : undefined;
-  const useTls = options.tls !== undefined ? options.tls !== false : parsed?.scheme === 'amqps';
-  const host = options.host ?? parsed?.host ?? 'localhost';
-  const port = options.port ?? parsed?.port ?? (useTls ? 5671 : 5672);
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new TypeError(`port must be from 1 to 65535, got ${String(port)}`);
-  const username = options.username ?? parsed?.username;
-  const password = options.password ?? parsed?.password;
-  if (username !== undefined && options.sasl !== false && !useTls && !(options.allowInsecurePlain ?? isLoopback(host))) {
-    throw new TypeError(`refusing to send a password in clear text to ${host}: use amqps:// (TLS), or set allowInsecurePlain: true`);
-  }
+  const targets = connectTargets(options);
+  const policy = reconnectPolicy(options.reconnect);
   const engineOptions: EngineOptions = {
     role: 'client',
     containerId: options.containerId ?? crypto.randomUUID(),
-    hostname: options.hostname ?? host,
     maxFrameSize: options.maxFrameSize,
     channelMax: options.channelMax,
     idleTimeout: options.idleTimeout ?? 60000,
     offeredCapabilities: options.offeredCapabilities,
     desiredCapabilities: options.desiredCapabilities,
     properties: options.properties,
-    sasl: options.sasl === false ? false : { username, password, mechanisms: options.sasl?.mechanisms },
+    sasl: options.sasl === false ? false : { mechanisms: options.sasl?.mechanisms },
   };
   // node:tls is loaded only when used: it costs a process about 1.5 MB.
-  const tlsModule = useTls ? await import('node:tls') : undefined;
-  const engine = new ProtocolEngine(engineOptions);
-  const connection = new Connection(engine);
-  const socket = tlsModule
-    ? tlsModule.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...(typeof options.tls === 'object' ? options.tls : {}) })
-    : net.connect({ host, port });
-  const transport = new SocketTransport(engine, socket);
-  connection.attachTransport(transport);
-  const opened = connection.waitOpen({ signal: options.signal, timeout: options.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS }, `connecting to ${host}:${port}`);
-  socket.once(useTls ? 'secureConnect' : 'connect', () => engine.open());
-  try {
-    return await opened;
-  } catch (e) {
-    if (e instanceof ConnectionLostError && transport.error) {
-      const code = (transport.error as NodeJS.ErrnoException).code;
-      const reason = code === 'ECONNREFUSED' ? 'connection refused (is the broker running, and on this port?)' : transport.error.message;
-      throw new ConnectionLostError(`Could not connect to ${host}:${port}: ${reason}.`, transport.error);
-    }
-    throw e;
-  }
+  const tlsModule = targets.some((t) => t.tls !== undefined) ? await import('node:tls') : undefined;
+  const plan: ConnectPlan = { targets, engineOptions, hostname: options.hostname, policy, tlsModule };
+  const connection = new Connection(new ProtocolEngine(engineOptionsFor(plan, targets[0]!)));
+  const timeout = options.timeout ?? (policy?.retryFirstConnect ? undefined : DEFAULT_CONNECT_TIMEOUT_MS);
+  return connection.start(plan, { signal: options.signal, timeout });
 }

@@ -2,7 +2,7 @@
 import type { DeliveryState } from '../codec/composite-types.js';
 import { decodeMessage, type Annotations, type Message } from '../codec/message.js';
 import type { EngineDelivery } from '../engine/delivery.js';
-import { IllegalStateError, type AmqpErrorFields } from '../errors.js';
+import { ConnectionLostError, IllegalStateError, type AmqpErrorFields } from '../errors.js';
 import type { Receiver } from './receiver.js';
 
 /** How to modify a delivery instead of accepting it (spec 3.4.5). */
@@ -99,6 +99,11 @@ export class Delivery {
     if (d.settled) {
       if (d.remoteSettled && d.localState === undefined) return; // pre-settled by the sender: nothing to say
       throw new IllegalStateError(`this message was already settled (${d.localState?.kind ?? 'settled'}); a delivery is settled once`);
+    }
+    if (d.link !== this.receiver.engineLink || this.receiver.suspended) {
+      throw new ConnectionLostError(
+        `cannot settle a message of receiver ${this.receiver.name}: it arrived on a connection that was lost since. The peer will deliver the message again (on the reconnected link); settle that one.`,
+      );
     }
     if (!this.receiver.isOpen) {
       throw new IllegalStateError(`cannot settle a message of receiver ${this.receiver.name}: the link is closed. The peer will deliver the message again.`);

@@ -15,8 +15,16 @@ export type QuarkEvent =
   | { type: 'opened'; connection: Connection }
   /** The connection closed with an AMQP close (by us or the peer; `error` when either gave one). */
   | { type: 'closed'; connection: Connection; error: AmqpError | undefined }
-  /** The connection's socket went without an AMQP close (network failure, peer crash). */
-  | { type: 'disconnected'; connection: Connection; error: AmqpError }
+  /**
+   * An open connection was lost: its socket went (network failure, peer crash, idle timeout) or
+   * the peer closed it. `reconnecting` says whether it will be reconnected (`reconnecting` and
+   * `reconnected` follow) or is over (`closed` follows, with the same error).
+   */
+  | { type: 'disconnected'; connection: Connection; error: AmqpError; reconnecting: boolean }
+  /** A reconnect attempt will be made to `url` (password removed) after `delay` ms; `attempt` counts from 1 in each outage. */
+  | { type: 'reconnecting'; connection: Connection; attempt: number; delay: number; url: string }
+  /** The connection is open again, to `url`; its sessions and links are being attached again. */
+  | { type: 'reconnected'; connection: Connection; url: string }
   | { type: 'sessionOpened'; session: Session }
   | { type: 'sessionClosed'; session: Session; error: AmqpError | undefined }
   | { type: 'linkOpened'; link: Sender | Receiver }

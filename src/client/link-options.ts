@@ -53,6 +53,14 @@ export interface SenderOptions extends LinkOptions {
   target?: string | TerminusOptions | null | undefined;
   /** The sender's own terminus. */
   source?: TerminusOptions | undefined;
+  /**
+   * What happens to a message that was sent but not yet settled when the connection was lost
+   * (the peer may or may not have it): `'reject'` (default) fails its `send()` with
+   * `InDoubtError`; `'resend'` sends it again after the reconnect, so it is delivered at least
+   * once, possibly twice. Messages that had not gone out are sent after the reconnect either way.
+   * `'resend'` keeps each message's bytes until it is settled.
+   */
+  inDoubt?: 'reject' | 'resend' | undefined;
 }
 
 /** Options of a receiver. */
@@ -117,4 +125,38 @@ export function checkCredit(credit: number | undefined): number {
   if (credit === undefined) return 100;
   if (!Number.isInteger(credit) || credit < 0 || credit > 0xffffffff) throw new TypeError(`credit must be a whole number from 0 to 4294967295, got ${String(credit)}`);
   return credit;
+}
+
+const LINK_KEYS = ['name', 'properties', 'offeredCapabilities', 'desiredCapabilities', 'deliveryMode', 'rcvSettleMode', 'signal', 'timeout'];
+const SENDER_KEYS = new Set([...LINK_KEYS, 'target', 'source', 'inDoubt']);
+const RECEIVER_KEYS = new Set([...LINK_KEYS, 'source', 'target', 'credit', 'autoAccept', 'maxMessageSize']);
+
+/** Throws for an option the link does not know: a misspelt or unsupported option is never silently ignored. */
+function checkKeys(options: object, known: Set<string>, what: string): void {
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new TypeError(`${what} option ${JSON.stringify(key)} is not supported; the options are ${[...known].join(', ')}`);
+  }
+}
+
+/** The options of `createSender(target, options)` (or `createSender(options)`), as one object, checked. */
+export function senderOptions(target: string | null | SenderOptions | undefined, options: SenderOptions | undefined): SenderOptions {
+  let o: SenderOptions;
+  if (target === null || typeof target === 'string') o = { ...options, target };
+  else if (options !== undefined) throw new TypeError('createSender takes a target address and options, or one options object, not two objects');
+  else o = target ?? {};
+  if (o === null || typeof o !== 'object') throw new TypeError(`sender options must be an object, got ${String(o)}`);
+  checkKeys(o, SENDER_KEYS, 'sender');
+  if (o.inDoubt !== undefined && o.inDoubt !== 'reject' && o.inDoubt !== 'resend') throw new TypeError(`inDoubt must be 'reject' or 'resend', got ${JSON.stringify(o.inDoubt)}`);
+  return o;
+}
+
+/** The options of `createReceiver(source, options)` (or `createReceiver(options)`), as one object, checked. */
+export function receiverOptions(source: string | ReceiverOptions | undefined, options: ReceiverOptions | undefined): ReceiverOptions {
+  let o: ReceiverOptions;
+  if (typeof source === 'string') o = { ...options, source };
+  else if (options !== undefined) throw new TypeError('createReceiver takes a source address and options, or one options object, not two objects');
+  else o = source ?? {};
+  if (o === null || typeof o !== 'object') throw new TypeError(`receiver options must be an object, got ${String(o)}`);
+  checkKeys(o, RECEIVER_KEYS, 'receiver');
+  return o;
 }

@@ -20,8 +20,8 @@ interface Waiter {
 export abstract class Link implements AsyncDisposable {
   /** The session the link belongs to. */
   readonly session: Session;
-  /** @internal The engine's link. */
-  readonly engineLink: EngineLink;
+  /** @internal The engine's link of the connection's current attempt. */
+  engineLink: EngineLink;
   /** Why the link ended, once it has. */
   error: AmqpError | undefined;
   /** @internal Called once when the link ends; used by the embedded broker. */
@@ -30,6 +30,9 @@ export abstract class Link implements AsyncDisposable {
   readonly #closeWaiters: Waiter[] = [];
   #ended = false;
   #closing = false;
+  /** Waiting for the connection to come back, to attach again. */
+  #suspended = false;
+  #everOpened = false;
   #events$: Observable<QuarkEvent> | undefined;
 
   /** @internal */
@@ -44,10 +47,51 @@ export abstract class Link implements AsyncDisposable {
     return this.engineLink.name;
   }
 
-  /** True from the peer's attach until either end detaches. */
+  /** True from the peer's attach until either end detaches (false while reconnecting). */
   get isOpen(): boolean {
-    return this.engineLink.isOpen && !this.#ended;
+    return this.engineLink.isOpen && !this.#ended && !this.#suspended;
   }
+
+  /** @internal Whether the link waits for the connection to come back, to attach again. */
+  get suspended(): boolean {
+    return this.#suspended;
+  }
+
+  /**
+   * @internal Whether the link can still be used: it is open, attaching, or waiting to attach
+   * again after a reconnect. False once it has ended.
+   */
+  get live(): boolean {
+    return !this.#ended && !this.#closing;
+  }
+
+  /** @internal The connection was lost and will be reconnected: keep what can be kept for the next attach. */
+  suspend(): void {
+    if (this.#ended || this.#suspended) return;
+    if (this.#closing) {
+      this.end(undefined); // being closed: the peer forgets it with the connection
+      return;
+    }
+    this.#suspended = true;
+    this.onSuspend();
+  }
+
+  /** @internal The session has begun again on a new connection: attach again, with the same name and options. */
+  resume(): void {
+    if (this.#ended || !this.#suspended) return;
+    this.#suspended = false;
+    const local = this.engineLink.local;
+    this.engineLink = this.session.engineSession.createLink(local);
+    this.engineLink.context = this;
+    this.onResume();
+    this.engineLink.open();
+  }
+
+  /** The connection was lost: what the subclass keeps, fails or drops of its deliveries. */
+  protected abstract onSuspend(): void;
+
+  /** The link is about to attach again on a new connection (credit to grant, sends to replay). */
+  protected abstract onResume(): void;
 
   /** The source as the peer attached it (for a dynamic receiver, its `address` is the new node). */
   get remoteSource(): Source | undefined {
@@ -70,9 +114,13 @@ export abstract class Link implements AsyncDisposable {
     return new Promise<this>((resolve, reject) => {
       const stop = watchCancellation(options, `attaching link ${this.name}`, (error) => {
         this.#opened = undefined;
-        // The attach may still arrive: close the link so the peer does not keep it.
-        this.engineLink.detach(true);
-        this.session.connection.flushOutput();
+        if (this.#suspended) {
+          this.end(undefined); // never attached on the wire: nothing to undo there
+        } else {
+          // The attach may still arrive: close the link so the peer does not keep it.
+          this.engineLink.detach(true);
+          this.session.connection.flushOutput();
+        }
         reject(error);
       });
       this.#opened = {
@@ -86,7 +134,9 @@ export abstract class Link implements AsyncDisposable {
         },
       };
       try {
-        this.engineLink.open();
+        // During a reconnect the link attaches once the connection is back.
+        if (this.session.suspended) this.#suspended = true;
+        else this.engineLink.open();
       } catch (e) {
         this.#opened = undefined;
         stop();
@@ -98,6 +148,7 @@ export abstract class Link implements AsyncDisposable {
   /** @internal Answers the peer's attach (listening side): the link is open at once. */
   acceptAttach(local: Partial<import('../engine/link.js').LinkAttachOptions>): this {
     this.engineLink.open(local);
+    this.#everOpened = true;
     this.session.adopt(this);
     this.session.connection.emit({ type: 'linkOpened', link: this as never });
     return this;
@@ -126,6 +177,8 @@ export abstract class Link implements AsyncDisposable {
     const w = this.#opened;
     this.#opened = undefined;
     w?.resolve();
+    if (this.#everOpened) return; // attached again after a reconnect: not a new link
+    this.#everOpened = true;
     this.session.connection.emit({ type: 'linkOpened', link: this as never });
   }
 
@@ -185,6 +238,7 @@ export abstract class Link implements AsyncDisposable {
   }
 
   #detach(closed: boolean, options: (CallOptions & { error?: AmqpErrorFields }) | undefined): Promise<void> {
+    if (this.#suspended) this.end(undefined); // the peer forgot it with the lost connection
     if (this.#ended || this.engineLink.localState !== 'open') return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const stop = watchCancellation(options, `closing link ${this.name}`, (e) => {

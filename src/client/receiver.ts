@@ -39,6 +39,8 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
   #taker: Subscriber<Delivery> | undefined;
   /** No credit is granted while paused (after the last Observable subscriber left). */
   #paused = false;
+  /** Manual credit (`credit: 0`) granted and unused when the connection was lost, to grant again. */
+  #creditToRestore = 0;
 
   /** @internal */
   constructor(session: Session, engineLink: EngineLink, settings: ReceiverSettings) {
@@ -73,7 +75,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
     const aborted = abortedAtStart(options, `receive on ${this.name}`, 'nothing was taken');
     if (aborted) return Promise.reject(aborted);
     if (this.buffered > 0) return Promise.resolve(this.#take());
-    if (!this.isOpen) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
+    if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
     return new Promise<Delivery>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, stop: noop };
       waiter.stop = watchCancellation(options, `receive on ${this.name}`, (error) => {
@@ -101,11 +103,11 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
 
   #next(): Promise<IteratorResult<Delivery>> {
     if (this.buffered > 0) return Promise.resolve({ value: this.#take(), done: false });
-    if (!this.isOpen) return this.error ? Promise.reject(this.error) : Promise.resolve(ITERATION_DONE);
+    if (!this.live) return this.error ? Promise.reject(this.error) : Promise.resolve(ITERATION_DONE);
     return this.receive().then(
       (value) => ({ value, done: false }),
       (e: unknown) => {
-        if (!this.isOpen && this.error === undefined) return ITERATION_DONE;
+        if (!this.live && this.error === undefined) return ITERATION_DONE;
         throw e;
       },
     );
@@ -123,7 +125,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
       this.#taker ??= subscriber;
       this.#paused = false;
       while (this.buffered > 0 && !subscriber.closed) subscriber.next(this.#take());
-      if (!this.isOpen) {
+      if (!this.live) {
         if (this.error) subscriber.error(this.error);
         else subscriber.complete();
       }
@@ -131,9 +133,9 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
       return () => {
         this.#subscribers.delete(subscriber);
         if (this.#taker === subscriber) this.#taker = this.#subscribers.values().next().value;
-        if (this.#subscribers.size === 0 && this.#waiters.size === 0 && this.isOpen && this.#window > 0) {
+        if (this.#subscribers.size === 0 && this.#waiters.size === 0 && this.live && this.#window > 0) {
           this.#paused = true;
-          this.engineLink.setCredit(0);
+          if (this.isOpen) this.engineLink.setCredit(0);
         }
       };
     });
@@ -142,8 +144,9 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
   /** Grants `n` more credit (with `credit: 0`, the only way messages come). */
   addCredit(n: number): void {
     if (!Number.isInteger(n) || n < 0) throw new TypeError(`addCredit needs a whole number of messages, got ${String(n)}`);
-    if (!this.isOpen) throw this.error ?? new IllegalStateError(`receiver ${this.name} is closed`);
-    this.engineLink.addCredit(n);
+    if (!this.live) throw this.error ?? new IllegalStateError(`receiver ${this.name} is closed`);
+    if (this.isOpen) this.engineLink.addCredit(n);
+    else this.#creditToRestore += n; // granted once the link is attached (again)
   }
 
   /**
@@ -151,8 +154,8 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
    * when it has (credit is then zero). Cancelled, the drain request stays with the peer.
    */
   drain(options?: CallOptions): Promise<void> {
-    if (!this.isOpen) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
-    if (this.engineLink.credit === 0) return Promise.resolve();
+    if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
+    if (this.isOpen && this.engineLink.credit === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const w = { resolve, reject, stop: noop };
       w.stop = watchCancellation(options, `drain on ${this.name}`, (e) => {
@@ -162,7 +165,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
       });
       this.#drainWaiters.push(w);
       this.#paused = true;
-      this.engineLink.requestDrain();
+      if (this.isOpen) this.engineLink.requestDrain(); // else once attached (again)
     });
   }
 
@@ -227,6 +230,29 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
     if (target <= 0) return;
     const credit = this.engineLink.credit;
     if (credit === 0 || target - credit >= Math.ceil(window / 2)) this.engineLink.setCredit(target);
+  }
+
+  /**
+   * The connection was lost. Messages that arrived and were not taken are dropped unless their
+   * sender settled them (at-most-once): the peer delivers the others again. The credit still
+   * granted is kept, to grant again.
+   */
+  protected onSuspend(): void {
+    if (this.#window === 0) this.#creditToRestore += this.engineLink.credit;
+    const kept: Delivery[] = [];
+    for (const d of this.#buffer.drain()) if (d.remoteSettled) kept.push(d);
+    for (const d of kept) this.#buffer.push(d);
+  }
+
+  /** About to attach again: grant the credit window (or the manual credit left), and ask again for a drain under way. */
+  protected onResume(): void {
+    if (this.#window > 0) {
+      if (!this.#paused || this.#drainWaiters.length > 0) this.engineLink.setCredit(Math.max(0, this.#window - this.buffered));
+    } else if (this.#creditToRestore > 0) {
+      this.engineLink.setCredit(this.#creditToRestore);
+    }
+    this.#creditToRestore = 0;
+    if (this.#drainWaiters.length > 0) this.engineLink.requestDrain();
   }
 
   protected failPending(error: AmqpError): void {

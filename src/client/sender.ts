@@ -1,6 +1,6 @@
 /** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 import type { DeliveryState } from '../codec/composite-types.js';
-import { encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
+import { encodeMessage, encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
 import type { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import {
@@ -9,11 +9,14 @@ import {
   DeliveryReleasedError,
   EncodeError,
   IllegalStateError,
+  InDoubtError,
   type AmqpError,
 } from '../errors.js';
 import { abortedAtStart, checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
 import { Fifo } from '../collections/fifo.js';
 import { Link } from './link.js';
+import type { Session } from './session.js';
+import type { EngineLink } from '../engine/link.js';
 
 /** Options of one `send()`. */
 export interface SendOptions extends CallOptions {
@@ -29,6 +32,8 @@ class PendingSend {
   stop: () => void = noop;
   /** `bytes` is a buffer of the connection's payload pool, to give back once written. */
   pooled = false;
+  /** It was sent on a connection that was lost before the peer settled it; it waits to be sent again. */
+  inDoubt = false;
   constructor(
     public bytes: Uint8Array,
     public tag: Uint8Array | undefined,
@@ -74,8 +79,16 @@ function failTracked(tracking: Tracking, error: AmqpError): void {
 }
 
 export class Sender extends Link {
-  /** Sends waiting for credit (or for the socket to drain), oldest first. */
+  /** Sends waiting for credit (or for the socket to drain, or for a reconnect), oldest first. */
   readonly #queue = new Fifo<PendingSend>();
+  /** Whether messages in doubt after a lost connection are sent again (`inDoubt: 'resend'`). */
+  readonly #resend: boolean;
+
+  /** @internal */
+  constructor(session: Session, engineLink: EngineLink, inDoubt: 'reject' | 'resend' = 'reject') {
+    super(session, engineLink);
+    this.#resend = inDoubt === 'resend';
+  }
 
   /** @internal Called whenever the sender may send (credit arrived); used by the embedded broker. */
   sendableListener: (() => void) | undefined;
@@ -109,6 +122,11 @@ export class Sender extends Link {
    *
    * Cancelled (signal or timeout) while waiting for credit: the message was not sent. Cancelled
    * after it went out: it may have been delivered, and its outcome will not be known.
+   *
+   * While the connection is being reconnected, the message waits (within its timeout) and goes
+   * out once the link is attached again. If the connection is lost after the message went out
+   * and before the peer settled it, the send fails with `InDoubtError`, or, with
+   * `inDoubt: 'resend'`, the message is sent again after the reconnect.
    */
   send(message: Message, options?: SendOptions): Promise<SendResult> {
     const aborted = abortedAtStart(options, `send on ${this.name}`, 'nothing was sent');
@@ -120,8 +138,11 @@ export class Sender extends Link {
       if (this.engineLink.local.target === undefined && typeof message?.to !== 'string') {
         throw new EncodeError('this sender is an anonymous relay (no target): every message needs a `to` address');
       }
-      // With credit and nothing waiting, a small message is encoded straight into the frame.
-      if (this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message)) {
+      if (this.#resend) {
+        // Its bytes are kept until it is settled, to send again after a reconnect: a buffer of its own.
+        bytes = encodeMessage(message);
+      } else if (this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message)) {
+        // With credit and nothing waiting, a small message is encoded straight into the frame.
         const sent = this.engineLink.sendDirect((w) => writeMessage(w, message), options?.tag === undefined ? undefined : { tag: options.tag });
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
         bytes = sent;
@@ -166,8 +187,8 @@ export class Sender extends Link {
   }
 
   #enqueue(bytes: Uint8Array, options: SendOptions | undefined, pooled = false): Promise<SendResult> {
-    if (!this.isOpen) {
-      return Promise.reject(this.error ?? new IllegalStateError(`cannot send on sender ${this.name}: it is ${this.engineLink.localState === 'open' ? 'not attached yet' : 'closed'}`));
+    if (!this.live) {
+      return Promise.reject(this.error ?? new IllegalStateError(`cannot send on sender ${this.name}: it is closed`));
     }
     const promise = new Promise<SendResult>(catchSettlers);
     const pending = new PendingSend(bytes, options?.tag, caughtResolve, caughtReject, false);
@@ -177,7 +198,7 @@ export class Sender extends Link {
       if (options?.signal !== undefined || options?.timeout !== undefined) {
         pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
       }
-      if (this.#queue.size === 0 && this.engineLink.credit > 0 && !this.session.connection.blocked) this.#transmit(pending);
+      if (this.#queue.size === 0 && this.isOpen && this.engineLink.credit > 0 && !this.session.connection.blocked) this.#transmit(pending);
       else this.#queue.push(pending);
     } catch (e) {
       pending.stop();
@@ -195,15 +216,16 @@ export class Sender extends Link {
     }
     const options = pending.tag === undefined && onWritten === undefined ? undefined : { tag: pending.tag, onWritten };
     const delivery = this.engineLink.send(bytes, options);
-    // The engine holds the bytes until they are written; the promise need not keep them.
-    pending.bytes = EMPTY;
+    // The engine holds the bytes until they are written; the promise need not keep them, unless
+    // they are to be sent again after a reconnect.
+    if (!this.#resend) pending.bytes = EMPTY;
     pending.sent = true;
     if (delivery.settled) {
       pending.stop();
       pending.resolve(undefined);
       return;
     }
-    delivery.context = (pending.stop === noop ? pending.resolve : pending) satisfies Tracking;
+    delivery.context = (pending.stop === noop && !this.#resend ? pending.resolve : pending) satisfies Tracking;
   }
 
   #cancel(pending: PendingSend, error: AmqpError): void {
@@ -309,10 +331,61 @@ export class Sender extends Link {
     return count;
   }
 
+  /**
+   * The connection was lost. Messages sent and not settled are in doubt: failed with
+   * `InDoubtError`, or queued to be sent again (`inDoubt: 'resend'`). Messages the engine had not
+   * written whole never reached the peer: queued to be sent again. Both go before the sends that
+   * were waiting, in the order they were first sent.
+   */
+  protected onSuspend(): void {
+    const link = this.engineLink;
+    const replay: PendingSend[] = [];
+    const unwritten = new Set(link.outgoing);
+    for (const d of link.session.outgoingUnsettled.values()) {
+      if (d.link !== link || unwritten.has(d)) continue;
+      const tracking = d.context as Tracking | undefined;
+      d.context = undefined;
+      if (tracking === undefined) continue;
+      if (this.#resend && tracking instanceof PendingSend) {
+        tracking.sent = false;
+        tracking.inDoubt = true;
+        replay.push(tracking);
+      } else {
+        failTracked(tracking, this.#inDoubtError());
+      }
+    }
+    for (const d of link.outgoing) {
+      const tracking = d.context as Tracking | undefined;
+      d.context = undefined;
+      let pending: PendingSend;
+      if (tracking instanceof PendingSend) pending = tracking;
+      else if (tracking !== undefined) pending = new PendingSend(EMPTY, undefined, tracking, (e) => tracking(Promise.reject(e)), false);
+      else pending = new PendingSend(EMPTY, undefined, noop, noop, false); // at-most-once: no promise waits
+      pending.bytes = d.payload ?? EMPTY;
+      pending.pooled = d.onWritten !== undefined;
+      pending.tag = d.tagNumber === -1 ? d.tag : undefined;
+      pending.sent = false;
+      replay.push(pending);
+    }
+    link.outgoing.length = 0;
+    for (const p of this.#queue.drain()) replay.push(p);
+    for (const p of replay) this.#queue.push(p);
+  }
+
+  /** Attached again: what waits goes out as credit arrives (see `onSendable`). */
+  protected onResume(): void {}
+
+  #inDoubtError(): InDoubtError {
+    return new InDoubtError(
+      `The connection was lost after a message was sent on ${this.name} and before the peer settled it: it may or may not have been delivered. ` +
+        "Send it again if a duplicate is harmless, or create the sender with inDoubt: 'resend'.",
+    );
+  }
+
   protected failPending(error: AmqpError): void {
     for (const p of this.#queue.drain()) {
       p.stop();
-      p.reject(error);
+      p.reject(p.inDoubt ? this.#inDoubtError() : error);
     }
     for (const d of this.engineLink.session.outgoingUnsettled.values()) {
       if (d.link !== this.engineLink) continue;

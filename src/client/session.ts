@@ -6,7 +6,7 @@ import { IllegalStateError, SessionClosedError, type AmqpError } from '../errors
 import { watchCancellation, type CallOptions } from './cancellation.js';
 import type { Connection } from './connection.js';
 import type { Link } from './link.js';
-import { checkCredit, toSource, toTarget, type ReceiverOptions, type SenderOptions } from './link-options.js';
+import { checkCredit, receiverOptions, senderOptions, toSource, toTarget, type ReceiverOptions, type SenderOptions } from './link-options.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
 
@@ -18,38 +18,71 @@ export interface SessionOptions extends CallOptions {
 
 export class Session implements AsyncDisposable {
   readonly connection: Connection;
-  /** @internal */
-  readonly engineSession: EngineSession;
+  /** @internal The engine's session of the connection's current attempt. */
+  engineSession: EngineSession;
   /** Why the session ended, once it has. */
   error: AmqpError | undefined;
   readonly #links = new Set<Link>();
+  readonly #incomingWindow: number | undefined;
   #opened: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
   #closeWaiters: (() => void)[] = [];
   #ended = false;
+  /** Waiting for the connection to come back, to begin again. */
+  #suspended = false;
+  #everOpened = false;
 
-  /** @internal */
-  constructor(connection: Connection, engineSession: EngineSession) {
+  /** @internal `engineSession` is given for a session the peer began; otherwise one is made. */
+  constructor(connection: Connection, incomingWindow: number | undefined, engineSession?: EngineSession) {
     this.connection = connection;
-    this.engineSession = engineSession;
-    engineSession.context = this;
+    this.#incomingWindow = incomingWindow;
+    this.engineSession = engineSession ?? connection.engine.createSession({ incomingWindow });
+    this.engineSession.context = this;
   }
 
-  /** True from the peer's begin until either end ends the session. */
+  /** True from the peer's begin until either end ends the session (false while reconnecting). */
   get isOpen(): boolean {
-    return !this.#ended && this.engineSession.localState === 'open' && this.engineSession.remoteState === 'open';
+    return !this.#ended && !this.#suspended && this.engineSession.localState === 'open' && this.engineSession.remoteState === 'open';
   }
 
-  /** @internal Sends the begin and waits for the peer's. */
+  /** @internal Whether the session waits for the connection to come back. */
+  get suspended(): boolean {
+    return this.#suspended;
+  }
+
+  /** @internal Sends the begin and waits for the peer's (after the reconnect, during one). */
   begin(options: CallOptions | undefined): Promise<this> {
     return new Promise<this>((resolve, reject) => {
       const stop = watchCancellation(options, 'beginning a session', (e) => {
         this.#opened = undefined;
-        this.engineSession.end();
+        if (this.#suspended) this.end(undefined); // never begun on the wire
+        else this.engineSession.end();
         reject(e);
       });
       this.#opened = { resolve: () => { stop(); resolve(this); }, reject: (e) => { stop(); reject(e); } };
-      this.engineSession.open();
+      if (this.connection.live) this.engineSession.open();
+      else this.#suspended = true;
     });
+  }
+
+  /** @internal The connection was lost and will be reconnected: wait, keeping links and their state. */
+  suspend(): void {
+    if (this.#ended || this.#suspended) return;
+    if (this.#closeWaiters.length > 0) {
+      this.end(undefined); // being ended: the peer forgets it with the connection
+      return;
+    }
+    this.#suspended = true;
+    for (const link of [...this.#links]) link.suspend();
+  }
+
+  /** @internal The connection is back: begin again on its new engine, then attach every link again. */
+  resume(): void {
+    if (this.#ended || !this.#suspended) return;
+    this.#suspended = false;
+    this.engineSession = this.connection.engine.createSession({ incomingWindow: this.#incomingWindow });
+    this.engineSession.context = this;
+    this.engineSession.open();
+    for (const link of [...this.#links]) link.resume();
   }
 
   /** @internal */
@@ -57,6 +90,8 @@ export class Session implements AsyncDisposable {
     const w = this.#opened;
     this.#opened = undefined;
     w?.resolve();
+    if (this.#everOpened) return; // begun again after a reconnect: not a new session
+    this.#everOpened = true;
     this.connection.emit({ type: 'sessionOpened', session: this });
   }
 
@@ -102,10 +137,10 @@ export class Session implements AsyncDisposable {
    * Resolves once the peer attaches; rejects with `LinkClosedError` carrying the peer's condition
    * when it refuses (e.g. `amqp:not-found`). Cancelled, the link is closed again.
    */
-  createSender(target: string | null | SenderOptions = {}): Promise<Sender> {
+  createSender(target: string | null | SenderOptions = {}, options?: SenderOptions): Promise<Sender> {
     try {
       this.#checkOpen();
-      const o: SenderOptions = target === null || typeof target === 'string' ? { target } : target;
+      const o = senderOptions(target, options);
       const engineLink = this.engineSession.createLink({
         name: o.name ?? this.connection.nextLinkName('sender'),
         role: 'sender',
@@ -117,7 +152,7 @@ export class Session implements AsyncDisposable {
         desiredCapabilities: o.desiredCapabilities,
         properties: o.properties,
       });
-      const sender = new Sender(this, engineLink);
+      const sender = new Sender(this, engineLink, o.inDoubt ?? 'reject');
       this.#links.add(sender);
       return sender.attach(o);
     } catch (e) {
@@ -130,10 +165,10 @@ export class Session implements AsyncDisposable {
    * as soon as the link is attached. Resolves once the peer attaches; rejects with
    * `LinkClosedError` when it refuses. Cancelled, the link is closed again.
    */
-  createReceiver(source: string | ReceiverOptions = {}): Promise<Receiver> {
+  createReceiver(source: string | ReceiverOptions = {}, options?: ReceiverOptions): Promise<Receiver> {
     try {
       this.#checkOpen();
-      const o: ReceiverOptions = typeof source === 'string' ? { source } : source;
+      const o = receiverOptions(source, options);
       const credit = checkCredit(o.credit);
       if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) {
         throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`);
@@ -173,6 +208,7 @@ export class Session implements AsyncDisposable {
    * operations on its links fail with `SessionClosedError`.
    */
   close(options?: CallOptions): Promise<void> {
+    if (this.#suspended) this.end(undefined); // the peer forgot it with the lost connection
     if (this.#ended || this.engineSession.localState !== 'open') return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const stop = watchCancellation(options, 'ending a session', (e) => {

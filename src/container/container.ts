@@ -383,7 +383,17 @@ export class Container {
         else if (!(e.error instanceof ConnectionLostError)) this.#connectionFailed(cw, e.error, true); // (lost: `disconnected` came first)
         return;
       case 'disconnected':
-        this.#unhandled(cw, e.error, this.#dispatch(scope, 'onDisconnected', { type: 'disconnected', container: this, connection: cw, error: e.error }, cw), false);
+        if (e.reconnecting) {
+          // Not an error to report: the connection comes back by itself.
+          this.#dispatch(scope, 'onDisconnected', { type: 'disconnected', container: this, connection: cw, error: e.error, reconnecting: true }, cw);
+        } else if (e.error instanceof ConnectionLostError) {
+          this.#unhandled(cw, e.error, this.#dispatch(scope, 'onDisconnected', { type: 'disconnected', container: this, connection: cw, error: e.error, reconnecting: false }, cw), false);
+        } // (closed by the peer with an error: `closed` follows, as onConnectionError)
+        return;
+      case 'reconnected':
+        this.#dispatch(scope, 'onReconnected', { type: 'reconnected', container: this, connection: cw, error: undefined, url: e.url }, cw);
+        return;
+      case 'reconnecting':
         return;
       case 'sessionOpened':
         this.#dispatch(scope, 'onSessionOpened', { type: 'sessionOpened', container: this, connection: cw, session: e.session, error: undefined }, cw);
@@ -468,7 +478,7 @@ export class Container {
     // Below AMQP: a transport error, then the socket is gone (the lost-after-open case is `disconnected`).
     const event = { container: this, connection: cw, error };
     const a = this.#dispatch(scope, 'onTransportError', { ...event, type: 'transportError' }, cw);
-    const b = wasOpen && error instanceof ConnectionLostError ? 'none' : this.#dispatch(scope, 'onDisconnected', { ...event, type: 'disconnected' }, cw);
+    const b = wasOpen && error instanceof ConnectionLostError ? 'none' : this.#dispatch(scope, 'onDisconnected', { ...event, type: 'disconnected', reconnecting: false }, cw);
     this.#unhandled(cw, error, a === 'none' && b === 'none' ? 'none' : 'ok', false);
   }
 

@@ -9,7 +9,7 @@ import type { Connection } from '../client/connection.js';
 import type { Receiver } from '../client/receiver.js';
 import type { Sender } from '../client/sender.js';
 import type { Listener } from '../server/listener.js';
-import { EncodeError, IllegalStateError, type AmqpError, type AmqpErrorFields } from '../errors.js';
+import { EncodeError, IllegalStateError, InDoubtError, type AmqpError, type AmqpErrorFields } from '../errors.js';
 import type { Container } from './container.js';
 import type { MessagingHandler } from './handler.js';
 
@@ -247,6 +247,12 @@ export class ContainerSender extends ContainerLink<Sender> {
         // An outcome came as a `settled` event (which took the tracker). A link being closed
         // rejects the send at once, yet the peer's outcome may still arrive before its detach:
         // the tracker waits for it, or for the link's end (`failTrackers`).
+        if (error instanceof InDoubtError) {
+          // Lost with its connection before the peer settled it: its outcome will never be known.
+          if (this.#trackers.get(key) === tracker) this.#trackers.delete(key);
+          tracker.fail(error);
+          return;
+        }
         if (!(error instanceof EncodeError)) return;
         if (this.#trackers.get(key) === tracker) this.#trackers.delete(key);
         tracker.fail(error);

@@ -28,6 +28,18 @@ export interface ConnectionErrorEvent extends ConnectionEvent {
   readonly error: AmqpError;
 }
 
+/** The connection was lost (`onDisconnected`): `reconnecting` says whether it will be reconnected. */
+export interface DisconnectedEvent extends ConnectionErrorEvent {
+  /** True when the connection is being reconnected (`onReconnected` follows); false when it is over. */
+  readonly reconnecting: boolean;
+}
+
+/** The connection is open again after a reconnect (`onReconnected`). */
+export interface ReconnectedEvent extends ConnectionEvent {
+  /** The URL reconnected to (without its password). */
+  readonly url: string;
+}
+
 /** An event of a session (Quark's client `Session`). */
 export interface SessionEvent extends ConnectionEvent {
   readonly session: Session;
@@ -133,8 +145,15 @@ export interface MessagingHandler {
   onSettled?(event: TrackerEvent): HandlerResult;
   /** The sender aborted a message that was arriving; nothing of it is kept. */
   onAborted?(event: ReceiverEvent): HandlerResult;
-  /** The socket went without an AMQP close. There is no reconnect: the connection is over. */
-  onDisconnected?(event: ConnectionErrorEvent): HandlerResult;
+  /**
+   * The connection was lost: its socket went, the peer went silent, or the peer closed it. With
+   * `event.reconnecting` the container reconnects it (as Proton does by default) and
+   * `onReconnected` follows; links are attached again by themselves. Otherwise it is over (also
+   * when a connection could not be made at all).
+   */
+  onDisconnected?(event: DisconnectedEvent): HandlerResult;
+  /** The connection is open again after a reconnect; its sessions and links are being attached again. */
+  onReconnected?(event: ReconnectedEvent): HandlerResult;
   /** The connection could not be made or failed below AMQP: refused socket, TLS, SASL, malformed frames. */
   onTransportError?(event: ConnectionErrorEvent): HandlerResult;
   /** A task from `container.schedule()` fired (when it was scheduled without a callback). */

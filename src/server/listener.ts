@@ -188,7 +188,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   }
 
   /**
-   * Stops listening and closes every connection. Resolves once every socket has closed.
+   * Stops listening and closes every connection with `amqp:connection:forced` (clients that
+   * reconnect will try again). Resolves once every socket has closed.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -196,7 +197,9 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     for (const w of this.#waiters.splice(0)) w(undefined);
     for (const link of this.#queue.splice(0)) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
     const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    await Promise.all([...this.#connections].map((c) => c.close().catch(() => undefined)));
+    // Forced: the peer did nothing wrong, and a client that reconnects should (to another server, or this one back).
+    const error = { condition: 'amqp:connection:forced', description: 'the server is shutting down' };
+    await Promise.all([...this.#connections].map((c) => c.close({ error }).catch(() => undefined)));
     await serverClosed;
     this.#links.complete();
     this.#connectionSubject.complete();

@@ -45,7 +45,8 @@ async function scripted(options: { open?: FieldMatcher; begin?: FieldMatcher | f
 }
 
 async function open(p: ScriptedPeer, options: Partial<ConnectOptions> = {}): Promise<Connection> {
-  conn = await connect({ host: '127.0.0.1', port: p.port, ...options });
+  // One scripted connection per test: these tests are about how a connection ends, so no reconnect.
+  conn = await connect({ host: '127.0.0.1', port: p.port, reconnect: false, ...options });
   return conn;
 }
 

@@ -364,17 +364,46 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     await expectNothingLeftBy({ TCPServerWrap: 1 });
   });
 
-  it('onDisconnected fires when the peer drops the socket, and run() resolves', async () => {
+  it('with reconnect off, onDisconnected fires when the peer drops the socket, and run() resolves', async () => {
     await startPeer();
     peer!.connections$.subscribe((c: Connection) => setTimeout(() => c.transport!.socket.destroy(), 30));
     const events: string[] = [];
     await new Container({
-      onStart: (e) => void e.container.connect(peer!.url),
+      onStart: (e) => void e.container.connect({ url: peer!.url, reconnect: false }),
       onConnectionOpened: () => void events.push('opened'),
-      onDisconnected: (e) => void events.push(`disconnected ${e.error instanceof ConnectionLostError}`),
+      onDisconnected: (e) => void events.push(`disconnected ${e.error instanceof ConnectionLostError} reconnecting=${e.reconnecting}`),
       onConnectionClosed: () => void events.push('closed'),
     }).run();
-    expect(events).toEqual(['opened', 'disconnected true']);
+    expect(events).toEqual(['opened', 'disconnected true reconnecting=false']);
+    await expectNothingLeftBy({ TCPServerWrap: 1 });
+  });
+
+  it('reconnects by default, as Proton does: onDisconnected (reconnecting) then onReconnected, and the receiver goes on receiving with no handler code for it', async () => {
+    let attaches = 0;
+    // The receiver's second attach (on the new connection) gets the message.
+    await startPeer({ sender: (s) => void (++attaches === 2 && s.send({ body: 'after the drop' }).catch(() => undefined)) });
+    let accepted = 0;
+    peer!.connections$.subscribe((c: Connection) => {
+      // The first connection is dropped once its link is attached; the second one lives.
+      if (++accepted === 1) setTimeout(() => c.transport!.socket.destroy(), 50);
+    });
+    const events: string[] = [];
+    const bodies: unknown[] = [];
+    const container = new Container({
+      onStart: (e) => void e.container.createReceiver(peer!.url + '/q'),
+      onConnectionOpened: () => void events.push('opened'),
+      onDisconnected: (e) => void events.push(`disconnected reconnecting=${e.reconnecting}`),
+      onReconnected: (e) => void events.push(`reconnected ${e.url === peer!.url}`),
+      onMessage: (e) => {
+        bodies.push(e.message.body);
+        e.container.stop();
+      },
+    });
+    await container.run();
+    expect(events).toEqual(['opened', 'disconnected reconnecting=true', 'reconnected true']);
+    expect(bodies).toEqual(['after the drop']);
+    expect(accepted).toBe(2);
+    expect(attaches).toBe(2);
     await expectNothingLeftBy({ TCPServerWrap: 1 });
   });
 
@@ -504,7 +533,8 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
 /** Starts a listener on `container`, and connects a plain Quark client sender to it. */
 async function clientTo(container: Container): Promise<{ connection: Connection; sender: Sender }> {
   const l = await container.listen({ port: 0 }).listening;
-  const connection = await connect(l.url!);
+  // The container is the peer under test: when it closes the connection, this client must not come back.
+  const connection = await connect({ url: l.url!, reconnect: false });
   const sender = await connection.createSender('q');
   return { connection, sender };
 }

@@ -353,14 +353,14 @@ describe('Quark client against RabbitMQ 3.10 (rabbitmq_amqp1_0)', () => {
     d.accept();
   });
 
-  it('a connection the broker drops rejects a pending receive() with ConnectionLostError, emits disconnected then closed, and fails later calls with the same error, with no unhandled rejection', async () => {
+  it('with reconnect off, a connection the broker drops rejects a pending receive() with ConnectionLostError, emits disconnected then closed, and fails later calls with the same error, with no unhandled rejection', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown): void => {
       unhandled.push(reason);
     };
     process.on('unhandledRejection', onUnhandled);
     try {
-      const connection = await connectAsGuest();
+      const connection = await connectAsGuest({ reconnect: false });
       const events: QuarkEvent[] = [];
       const ended = new Promise<void>((resolve) => {
         connection.events$.subscribe({

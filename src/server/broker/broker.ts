@@ -269,7 +269,10 @@ export class Broker implements AsyncDisposable {
     queue.addConsumer(consumer);
   }
 
-  /** Stops the broker: closes every connection and the listening socket. Messages in memory are dropped. */
+  /**
+   * Stops the broker: closes every connection (with `amqp:connection:forced`, so clients that
+   * reconnect try again) and the listening socket. Messages in memory are dropped.
+   */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;

@@ -1,0 +1,75 @@
+/**
+ * The peers a connection may use: `url`, or the failover list `urls`, or `host`/`port`, each
+ * with its own scheme (TLS or not) and credentials. Checked once, before anything is opened.
+ */
+import type * as tls from 'node:tls';
+import { parseUrl } from './url.js';
+
+/** One peer to connect to, with everything its attempt needs. */
+export interface ConnectTarget {
+  /** The peer's URL without its password, for events, errors and logs. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** TLS options when the peer is reached over TLS, else undefined. */
+  readonly tls: tls.ConnectionOptions | undefined;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+}
+
+/** The fields of `connect()`'s options that say where to connect. */
+export interface TargetOptions {
+  url?: string | undefined;
+  urls?: readonly string[] | undefined;
+  host?: string | undefined;
+  port?: number | undefined;
+  tls?: boolean | tls.ConnectionOptions | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  sasl?: { mechanisms?: string[] | undefined } | false | undefined;
+  allowInsecurePlain?: boolean | undefined;
+}
+
+/**
+ * The targets of a connection, in the order they are tried. `urls` (the failover list) and `url`
+ * cannot be mixed with each other or with `host`/`port`. In `urls`, each URL's own credentials
+ * win over `username`/`password` (the defaults); with one `url`, the options
+ * override it. `tls` options apply to every `amqps://` URL (or to all with `tls: true`).
+ */
+export function connectTargets(options: TargetOptions): ConnectTarget[] {
+  const { urls } = options;
+  if (urls !== undefined) {
+    if (!Array.isArray(urls) || urls.length === 0) throw new TypeError('urls must be a non-empty array of connection URLs, e.g. ["amqp://a:5672", "amqp://b:5672"]');
+    if (options.url !== undefined) throw new TypeError('give either url (one peer) or urls (a failover list), not both');
+    if (options.host !== undefined || options.port !== undefined) throw new TypeError('host and port cannot be combined with urls: put every peer in urls');
+    return urls.map((url) => target(options, url, true));
+  }
+  return [target(options, options.url, false)];
+}
+
+/** `urlWins`: the URL's credentials win over the options' (a failover list); else the options override the URL. */
+function target(options: TargetOptions, url: string | undefined, urlWins: boolean): ConnectTarget {
+  const parsed = url !== undefined ? parseUrl(url) : undefined;
+  const useTls = options.tls !== undefined ? options.tls !== false : parsed?.scheme === 'amqps';
+  const host = options.host ?? parsed?.host ?? 'localhost';
+  const port = options.port ?? parsed?.port ?? (useTls ? 5671 : 5672);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new TypeError(`port must be from 1 to 65535, got ${String(port)}`);
+  const username = urlWins ? parsed?.username ?? options.username : options.username ?? parsed?.username;
+  const password = urlWins ? parsed?.password ?? options.password : options.password ?? parsed?.password;
+  if (username !== undefined && options.sasl !== false && !useTls && !(options.allowInsecurePlain ?? isLoopback(host))) {
+    throw new TypeError(`refusing to send a password in clear text to ${host}: use amqps:// (TLS), or set allowInsecurePlain: true`);
+  }
+  const hostText = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `${useTls ? 'amqps' : 'amqp'}://${username !== undefined ? `${encodeURIComponent(username)}@` : ''}${hostText}:${port}`,
+    host,
+    port,
+    tls: useTls ? (typeof options.tls === 'object' ? options.tls : {}) : undefined,
+    username,
+    password,
+  };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
