@@ -28,6 +28,7 @@ import {
 } from '../errors.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { watchCancellation, type CallOptions } from './cancellation.js';
+import { findConnectConfig, readConnectConfig } from './connect-config.js';
 import { connectTargets, type ConnectTarget } from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
 import type { Link } from './link.js';
@@ -49,7 +50,11 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 60000;
  * override it. `urls` is a failover list instead.
  */
 export interface ConnectOptions extends CallOptions {
-  /** `amqp[s]://[user:password@]host[:port]`. */
+  /**
+   * `amqp[s]://[user:password@]host[:port]`. With no `url`, `urls` or `host`, the peer comes
+   * from Qpid Proton's connection configuration file when one is found (see `connect()`), else
+   * it is `amqp://localhost:5672`.
+   */
   url?: string | undefined;
   /**
    * Peers to fail over between, tried in order and then round robin, e.g.
@@ -736,6 +741,23 @@ function withAttempts(error: AmqpError, attempts: number): AmqpError {
   return error;
 }
 
+/**
+ * With no peer named (no `url`, `urls` or `host`), the peer of Qpid Proton's connection
+ * configuration file, when there is one (`$MESSAGING_CONNECT_FILE`, `./connect.json`,
+ * `~/.config/messaging/connect.json`, `/etc/messaging/connect.json`); the options given win
+ * over the file's. Without a file: `amqp://localhost:5672`.
+ */
+function withConnectConfig(options: ConnectOptions): ConnectOptions {
+  if (options.url !== undefined || options.urls !== undefined || options.host !== undefined) return options;
+  const path = findConnectConfig();
+  if (path === undefined) return options;
+  const { source, ...fromFile } = readConnectConfig(path);
+  log('no peer given: using %s', source);
+  const merged: ConnectOptions = { ...fromFile };
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+  return merged;
+}
+
 function engineOptionsFor(plan: ConnectPlan, target: ConnectTarget): EngineOptions {
   const o = plan.engineOptions;
   const sasl = o.sasl === false ? false : { ...o.sasl, username: target.username, password: target.password };
@@ -749,12 +771,19 @@ function engineOptionsFor(plan: ConnectPlan, target: ConnectTarget): EngineOptio
  * condition when the peer refuses the connection. Cancelled by its signal or timeout, the socket
  * is destroyed and nothing is left behind.
  *
+ * Called with no `url`, `urls` or `host`, it reads Qpid Proton's connection configuration file,
+ * as Proton's `Container.connect()` does, from the first of `$MESSAGING_CONNECT_FILE`,
+ * `./connect.json`, `~/.config/messaging/connect.json` and `/etc/messaging/connect.json` that
+ * exists (keys `scheme`, `host`, `port`, `user`, `password`, `sasl` and `tls`); the options
+ * given win over the file's. A file with an error is refused with a message naming it.
+ *
  * Once open, the connection reconnects by itself when it is lost (see `reconnect`): sessions and
  * links attach again, receivers get their credit back, and sends waiting for the connection go
  * out. With `urls`, it fails over between peers.
  */
-export async function connect(urlOrOptions: string | ConnectOptions): Promise<Connection> {
-  const options: ConnectOptions = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions ?? {};
+export async function connect(urlOrOptions: string | ConnectOptions = {}): Promise<Connection> {
+  const given: ConnectOptions = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions ?? {};
+  const options = withConnectConfig(given);
   const targets = connectTargets(options);
   const policy = reconnectPolicy(options.reconnect);
   const engineOptions: EngineOptions = {
