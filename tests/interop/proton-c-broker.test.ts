@@ -288,3 +288,45 @@ describe('Quark and Proton\'s Python client, through the C broker', () => {
     await expectNothingMore(receiver);
   });
 });
+
+describe("Quark's reconnect against Proton's C broker", () => {
+  it('the broker is SIGKILLed mid-stream and started again on its port: the client reconnects by itself, its links attach again, and every message that was accepted or resent arrives', async () => {
+    // A broker of this test's own: it is killed, and the suite's broker must stay up.
+    let own = await startProtonBroker();
+    const port = own.port;
+    try {
+      const c = await connect({ url: own.url, timeout: 10_000, reconnect: { initialDelay: 20, maxDelay: 200 } });
+      connections.push(c);
+      const q = queue('reconnect');
+      const sender = await c.createSender(q, { inDoubt: 'resend' });
+      const receiver = await c.createReceiver(q, { credit: 50 });
+      const got = new Set<number>();
+      let duplicates = 0;
+      const consuming = (async () => {
+        for await (const d of receiver) {
+          const n = d.message.body as number;
+          if (got.has(n)) duplicates++;
+          got.add(n);
+          if (!d.settled) d.accept();
+          if (got.size === 400) return;
+        }
+      })();
+      const sends: Promise<unknown>[] = [];
+      for (let i = 0; i < 200; i++) sends.push(sender.send({ body: i }));
+      await Promise.all(sends);
+      const reconnected = new Promise<void>((resolve) => c.events$.subscribe((e) => e.type === 'reconnected' && resolve()));
+      // The C broker keeps its queues in memory: wait until the first 200 are consumed, then kill it.
+      while (got.size < 200) await new Promise((r) => setTimeout(r, 5));
+      await own.kill();
+      for (let i = 200; i < 400; i++) sends.push(sender.send({ body: i })); // made during the outage
+      own = await startProtonBroker(port);
+      await reconnected;
+      await Promise.all(sends);
+      await consuming;
+      expect(got.size).toBe(400);
+      expect(duplicates).toBe(0); // nothing was in doubt at the kill: nothing sent twice
+    } finally {
+      await own.stop();
+    }
+  });
+});

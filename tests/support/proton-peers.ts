@@ -120,16 +120,18 @@ export interface ProtonBroker {
   output(): string;
   /** Kills the broker and waits for it to exit. */
   stop(): Promise<void>;
+  /** Kills the broker with SIGKILL (a crash: no AMQP close, sockets dropped) and waits for it to exit. */
+  kill(): Promise<void>;
 }
 
 /**
- * Starts the C broker on 127.0.0.1 with a port the OS picks (port 0; the broker prints the port
- * it got). Its working folder is a fresh temp folder, so it finds no TLS certificates.
+ * Starts the C broker on 127.0.0.1, on `port` or one the OS picks (port 0; the broker prints the
+ * port it got). Its working folder is a fresh temp folder, so it finds no TLS certificates.
  */
-export async function startProtonBroker(): Promise<ProtonBroker> {
+export async function startProtonBroker(port = 0): Promise<ProtonBroker> {
   const exe = buildProtonBroker();
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'quark-proton-broker-run-'));
-  const child = spawn(exe, ['127.0.0.1', '0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(exe, ['127.0.0.1', String(port)], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const cleanup = (): void => rmSync(cwd, { recursive: true, force: true });
@@ -144,7 +146,7 @@ export async function startProtonBroker(): Promise<ProtonBroker> {
     cleanup();
   };
   try {
-    const port = await new Promise<number>((resolve, reject) => {
+    const listening = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`Proton's C broker did not report a listening port within 10 s; it printed: ${output}`)), 10_000);
       const onData = (chunk: Buffer): void => {
         output += chunk.toString('utf8');
@@ -165,7 +167,12 @@ export async function startProtonBroker(): Promise<ProtonBroker> {
         reject(new Error(`Proton's C broker exited (code ${String(child.exitCode)}, signal ${String(child.signalCode)}) before listening; it printed: ${output}`));
       });
     });
-    return { host: '127.0.0.1', port, url: `amqp://127.0.0.1:${port}`, process: child, output: () => output, stop };
+    const kill = async (): Promise<void> => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      cleanup();
+    };
+    return { host: '127.0.0.1', port: listening, url: `amqp://127.0.0.1:${listening}`, process: child, output: () => output, stop, kill };
   } catch (e) {
     await stop();
     throw e;
