@@ -34,7 +34,8 @@ export interface TargetOptions {
  * The targets of a connection, in the order they are tried. `urls` (the failover list) and `url`
  * cannot be mixed with each other or with `host`/`port`. In `urls`, each URL's own credentials
  * win over `username`/`password` (the defaults); with one `url`, the options
- * override it. `tls` options apply to every `amqps://` URL (or to all with `tls: true`).
+ * override it. In `urls`, each URL's scheme says whether it uses TLS, and `tls` options apply to
+ * the `amqps://` ones.
  */
 export function connectTargets(options: TargetOptions): ConnectTarget[] {
   const { urls } = options;
@@ -50,7 +51,12 @@ export function connectTargets(options: TargetOptions): ConnectTarget[] {
 /** `urlWins`: the URL's credentials win over the options' (a failover list); else the options override the URL. */
 function target(options: TargetOptions, url: string | undefined, urlWins: boolean): ConnectTarget {
   const parsed = url !== undefined ? parseUrl(url) : undefined;
-  const useTls = options.tls !== undefined ? options.tls !== false : parsed?.scheme === 'amqps';
+  // In a failover list each URL's scheme decides (`tls: true` forces TLS on all, `tls: false` on none);
+  // with one URL, `tls` overrides its scheme.
+  const tlsOption = options.tls;
+  const useTls = urlWins
+    ? tlsOption === true || (tlsOption !== false && parsed?.scheme === 'amqps')
+    : tlsOption !== undefined ? tlsOption !== false : parsed?.scheme === 'amqps';
   const host = options.host ?? parsed?.host ?? 'localhost';
   const port = options.port ?? parsed?.port ?? (useTls ? 5671 : 5672);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new TypeError(`port must be from 1 to 65535, got ${String(port)}`);
