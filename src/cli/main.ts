@@ -162,6 +162,14 @@ async function runBroker(args: string[]): Promise<void> {
   console.log('quark broker stopped');
 }
 
+/** Tells the user on stderr when the connection is lost and comes back (it reconnects by itself). */
+function reportReconnects(connection: Connection): void {
+  connection.events$.subscribe((e) => {
+    if (e.type === 'disconnected' && e.reconnecting) console.error(`quark: connection lost (${e.error.message}); reconnecting`);
+    else if (e.type === 'reconnected') console.error(`quark: reconnected to ${e.url}`);
+  });
+}
+
 async function runSend(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     count: { type: 'string' },
@@ -186,8 +194,10 @@ async function runSend(args: string[]): Promise<void> {
   }
   const applicationProperties = Object.fromEntries(((values.property as string[] | undefined) ?? []).map(propertyValue));
   const connection = await connect({ url, idleTimeout: 60000 });
+  reportReconnects(connection);
   try {
-    const sender = await connection.createSender({ target: address, deliveryMode: values.settle ? 'at-most-once' : 'at-least-once' });
+    // A message in doubt after a reconnect is sent again: at least once, as the command promises.
+    const sender = await connection.createSender(address, { deliveryMode: values.settle ? 'at-most-once' : 'at-least-once', inDoubt: 'resend' });
     const progress = new Progress('sent', count);
     const message = (i: number): Message => ({
       body,
@@ -223,6 +233,7 @@ async function runReceive(args: string[]): Promise<void> {
   const timeoutSeconds = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got ${String(values.timeout)}`);
   const connection = await connect({ url });
+  reportReconnects(connection);
   const interrupted = new AbortController();
   const onSignal = (): void => interrupted.abort();
   process.once('SIGINT', onSignal);

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBroker, type Broker } from '../../src/index.js';
+import { connect, startBroker, type Broker } from '../../src/index.js';
+import { startProgram } from '../support/programs.js';
 
 const cli = join(__dirname, '..', '..', 'dist', 'esm', 'cli', 'main.js');
 
@@ -109,6 +110,28 @@ describe('the quark CLI', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(0);
     expect(out).toMatch(/stopped/);
+  });
+
+  it('receive goes on over a broker restart, saying on stderr that it reconnects', async () => {
+    broker = await startBroker({ port: 0 });
+    const port = broker.port;
+    const run = startProgram(process.execPath, [cli, 'receive', `amqp://127.0.0.1:${port}/restart`, '--count', '2'], process.cwd(), 30_000);
+    const producer = await connect({ url: `amqp://127.0.0.1:${port}`, reconnect: { initialDelay: 20, maxDelay: 100 } });
+    try {
+      const sender = await producer.createSender('restart');
+      await sender.send({ body: 'first' });
+      await run.waitFor(/first/);
+      await broker.stop();
+      broker = await startBroker({ port });
+      await sender.send({ body: 'second' }); // waits for the producer's own reconnect
+      const r = await run.done;
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/second/);
+      expect(r.stderr).toMatch(/quark: connection lost \(.*amqp:connection:forced|the server is shutting down.*\); reconnecting/);
+      expect(r.stderr).toMatch(/quark: reconnected to amqp:\/\/127\.0\.0\.1:\d+/);
+    } finally {
+      await producer.close();
+    }
   });
 
   it('bench measures a throughput through an in-process broker', async () => {
