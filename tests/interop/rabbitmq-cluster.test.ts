@@ -1,5 +1,6 @@
 /**
- * The chaos-test harness itself (tests/support/rabbitmq-cluster.ts, scripts/rabbitmq-cluster.sh),
+ * Failover across a three-node RabbitMQ cluster (one file: the cluster has one owner at a time).
+ * First the chaos-test harness itself (tests/support/rabbitmq-cluster.ts, scripts/rabbitmq-cluster.sh),
  * checked with rhea as an independent client, so that a failure here is the harness's or
  * RabbitMQ's, never Quark's: three nodes that form one cluster, a SIGKILL that drops the node's
  * connections at once, a quorum queue that keeps every accepted message when its leader's node
@@ -9,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import rhea, { type Connection as RheaConnection, type EventContext } from 'rhea';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Connection } from '../../src/index.js';
 import { useRabbitMqCluster, type RabbitMqCluster } from '../support/rabbitmq-cluster.js';
 
 let cluster: RabbitMqCluster | undefined;
@@ -127,4 +129,76 @@ describe('the RabbitMQ cluster harness', () => {
     const line = queues.split('\n').find((l) => l.startsWith(address.slice('/amq/queue/'.length)));
     expect(line).toMatch(/\tquorum\t0\t\[.*quark-cluster-1@localhost.*\]/);
   }, 60_000);
+});
+
+describe("Quark's failover across the cluster", () => {
+  const quark: Connection[] = [];
+  afterEach(async () => {
+    await Promise.all(quark.splice(0).map((c) => c.close()));
+  });
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('a long at-least-once run through a quorum queue while each node in turn is SIGKILLed and revived: producer and consumer follow their urls, nothing is lost', async () => {
+    const c = the();
+    const total = 30_000;
+    const address = await c.declareQuorumQueue(`failover-${randomUUID()}`);
+    const options = { urls: [...c.urls], reconnect: { initialDelay: 50, maxDelay: 500 }, idleTimeout: 10_000 };
+    const producer = await connect(options);
+    const consumer = await connect(options);
+    quark.push(producer, consumer);
+    const visited = { producer: new Set<string>(), consumer: new Set<string>() };
+    producer.events$.subscribe((e) => void (e.type === 'reconnected' && visited.producer.add(e.url)));
+    consumer.events$.subscribe((e) => void (e.type === 'reconnected' && visited.consumer.add(e.url)));
+
+    const seen = new Uint8Array(total);
+    let distinct = 0;
+    let duplicates = 0;
+    const receiver = await consumer.createReceiver(address, { credit: 200 });
+    const consuming = (async () => {
+      for await (const d of receiver) {
+        const i = d.message.body as number;
+        if (seen[i]) duplicates++;
+        else distinct++;
+        seen[i] = 1;
+        d.accept();
+        if (distinct === total) return;
+      }
+    })();
+    const sender = await producer.createSender(address, { inDoubt: 'resend' });
+    const failures: unknown[] = [];
+    let settled = 0;
+    const producing = (async () => {
+      const inFlight = new Set<Promise<unknown>>();
+      for (let i = 0; i < total; i++) {
+        while (i - distinct > 1000) await sleep(2); // both sides busy at every crash
+        if (i % 4 === 0) await sleep(2); // at most about 2,000 a second: the run outlasts three kills and revives
+        const p = sender.send({ durable: true, body: i }).then(() => void settled++, (e: unknown) => void failures.push(e));
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+        if (inFlight.size >= 500) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+    })();
+
+    const nodes = [1, 2, 3] as const;
+    for (const [k, node] of nodes.entries()) {
+      while (distinct < (total * (k + 1)) / 4 && failures.length === 0) await sleep(10);
+      expect(distinct).toBeLessThan(total);
+      await c.kill(node);
+      const before = distinct;
+      // The clients move to a live node by themselves: messages keep arriving while this one is down.
+      const t0 = performance.now();
+      while (distinct === before && performance.now() - t0 < 60_000) await sleep(5);
+      expect(distinct).toBeGreaterThan(before);
+      await c.revive(node); // a majority stays up: revive before the next kill
+    }
+    await producing;
+    await consuming;
+    console.log(`rabbitmq cluster failover: ${total} messages, nodes 1, 2, 3 SIGKILLed in turn; duplicates ${duplicates}; producer reconnected to ${[...visited.producer].join(' ')}; consumer to ${[...visited.consumer].join(' ')}`);
+    expect(failures).toEqual([]);
+    expect(settled).toBe(total);
+    expect(distinct).toBe(total);
+    expect(visited.producer.size).toBeGreaterThanOrEqual(2); // it really moved between nodes
+    expect(visited.consumer.size).toBeGreaterThanOrEqual(2);
+  }, 300_000);
 });
