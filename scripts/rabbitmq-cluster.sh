@@ -147,30 +147,6 @@ write_shared_files() {
   rmq_make_plugins_dir "$RABBITMQ_PLUGINS_DIR" || exit 1
 }
 
-# Serialises start, stop, kill and revive across processes.
-lock() {
-  mkdir -p "$DIR/owners"
-  exec 9>"$DIR/lock"
-  flock -w 300 9 || { say "could not lock ${DIR}/lock within 300 s"; exit 1; }
-}
-
-# Drops owners whose process is gone; true if any live owner other than $1 (if given) is left.
-live_owners() {
-  local f pid any=1
-  for f in "$DIR"/owners/*; do
-    [[ -e $f ]] || continue
-    pid=${f##*/}
-    if [[ ! -d /proc/$pid ]]; then rm -f "$f"; elif [[ $pid != "${1:-}" ]]; then any=0; fi
-  done
-  return $any
-}
-
-# The registered owners (other than $1, if given), on one line.
-owners_list() {
-  local f out=()
-  for f in "$DIR"/owners/*; do [[ -e $f && ${f##*/} != "${1:-}" ]] && out+=("${f##*/}"); done
-  echo "${out[*]}"
-}
 
 register() {
   if [[ -n $1 ]]; then touch "$DIR/owners/$1"; else touch "$DIR/manual"; fi

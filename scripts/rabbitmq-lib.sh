@@ -119,3 +119,32 @@ rmq_epmd_release() {
     rm -f "$RMQ_EPMD_MARKER"
   fi
 }
+
+# Owner bookkeeping of a script's directory ($DIR; `say` is the script's own). Test processes
+# register as owners (a file named after their pid under $DIR/owners); the node or cluster is
+# stopped only when no live owner is left.
+
+# Serialises start, stop, kill and revive across processes (concurrent test runs on one machine).
+lock() {
+  mkdir -p "$DIR/owners"
+  exec 9>"$DIR/lock"
+  flock -w 300 9 || { say "could not lock ${DIR}/lock within 300 s"; exit 1; }
+}
+
+# Drops owners whose process is gone; true if any live owner is left (other than $1, if given).
+live_owners() {
+  local f pid any=1
+  for f in "$DIR"/owners/*; do
+    [[ -e $f ]] || continue
+    pid=${f##*/}
+    if [[ ! -d /proc/$pid ]]; then rm -f "$f"; elif [[ $pid != "${1:-}" ]]; then any=0; fi
+  done
+  return $any
+}
+
+# The registered owners (other than $1, if given), on one line.
+owners_list() {
+  local f out=()
+  for f in "$DIR"/owners/*; do [[ -e $f && ${f##*/} != "${1:-}" ]] && out+=("${f##*/}"); done
+  echo "${out[*]}"
+}

@@ -100,30 +100,6 @@ EOF
   rmq_make_plugins_dir "$RABBITMQ_PLUGINS_DIR" || exit 1
 }
 
-# Serialises start, stop, kill and revive across processes (concurrent test runs on one machine).
-lock() {
-  mkdir -p "$DIR/owners"
-  exec 9>"$DIR/lock"
-  flock -w 300 9 || { say "could not lock ${DIR}/lock within 300 s"; exit 1; }
-}
-
-# Drops owners whose process is gone; true if any live owner is left (other than $1, if given).
-live_owners() {
-  local f pid any=1
-  for f in "$DIR"/owners/*; do
-    [[ -e $f ]] || continue
-    pid=${f##*/}
-    if [[ ! -d /proc/$pid ]]; then rm -f "$f"; elif [[ $pid != "${1:-}" ]]; then any=0; fi
-  done
-  return $any
-}
-
-# The registered owners (other than $1, if given), on one line.
-owners_list() {
-  local f out=()
-  for f in "$DIR"/owners/*; do [[ -e $f && ${f##*/} != "${1:-}" ]] && out+=("${f##*/}"); done
-  echo "${out[*]}"
-}
 
 # Starts the Erlang VM of the node (which must be down). The caller waits for the login.
 launch() {

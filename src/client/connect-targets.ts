@@ -3,6 +3,7 @@
  * with its own scheme (TLS or not) and credentials. Checked once, before anything is opened.
  */
 import type * as tls from 'node:tls';
+import type { ConnectOptions } from './connection.js';
 import { parseUrl } from './url.js';
 
 /** One peer to connect to, with everything its attempt needs. */
@@ -18,17 +19,7 @@ export interface ConnectTarget {
 }
 
 /** The fields of `connect()`'s options that say where to connect. */
-export interface TargetOptions {
-  url?: string | undefined;
-  urls?: readonly string[] | undefined;
-  host?: string | undefined;
-  port?: number | undefined;
-  tls?: boolean | tls.ConnectionOptions | undefined;
-  username?: string | undefined;
-  password?: string | undefined;
-  sasl?: { mechanisms?: string[] | undefined } | false | undefined;
-  allowInsecurePlain?: boolean | undefined;
-}
+export type TargetOptions = Pick<ConnectOptions, 'url' | 'urls' | 'host' | 'port' | 'tls' | 'username' | 'password' | 'sasl' | 'allowInsecurePlain'>;
 
 /**
  * The targets of a connection, in the order they are tried. `urls` (the failover list) and `url`

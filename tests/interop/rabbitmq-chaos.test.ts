@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Connection } from '../../src/index.js';
+import { startAtLeastOnceRun, until } from '../support/at-least-once-run.js';
 import { useRabbitMq, type RabbitMq } from '../support/rabbitmq.js';
 
 const MESSAGES = Number(process.env.QUARK_CHAOS_MESSAGES ?? 100_000);
@@ -26,8 +27,6 @@ afterAll(async () => {
   await rabbit?.release();
 }, 120_000);
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('Quark through RabbitMQ while the broker is SIGKILLed and restarted', () => {
   it(`carries ${MESSAGES.toLocaleString('en')} durable messages at least once through ${RESTARTS} broker crashes: none lost, every send settled, both sides flowing again after each restart`, async () => {
     const r = rabbit!;
@@ -44,75 +43,35 @@ describe('Quark through RabbitMQ while the broker is SIGKILLed and restarted', (
     producer.events$.subscribe((e) => void (e.type === 'reconnected' && reconnects.producer++));
     consumer.events$.subscribe((e) => void (e.type === 'reconnected' && reconnects.consumer++));
 
-    const seen = new Uint8Array(MESSAGES);
-    let distinct = 0;
-    let duplicates = 0;
-    let lastReceivedAt = 0;
-    const receiver = await consumer.createReceiver(address, { credit: 500 });
-    const consuming = (async () => {
-      for await (const d of receiver) {
-        const i = d.message.body as number;
-        if (seen[i]) duplicates++;
-        else distinct++;
-        seen[i] = 1;
-        lastReceivedAt = performance.now();
-        d.accept();
-        if (distinct === MESSAGES) return;
-      }
-    })();
-
-    const sender = await producer.createSender(address, { inDoubt: 'resend' });
-    let settled = 0;
-    let lastSettledAt = 0;
-    const failures: unknown[] = [];
-    const producing = (async () => {
-      const inFlight = new Set<Promise<unknown>>();
-      for (let i = 0; i < MESSAGES; i++) {
-        // Stay at most 1,000 messages ahead of the consumer, so both sides are busy at every crash.
-        while (i - distinct > 1000) await sleep(2);
-        const p = sender.send({ durable: true, messageId: i, body: i }).then(
-          () => {
-            settled++;
-            lastSettledAt = performance.now();
-          },
-          (e: unknown) => void failures.push(e),
-        );
-        inFlight.add(p);
-        void p.finally(() => inFlight.delete(p));
-        if (inFlight.size >= 1000) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-    })();
+    const run = await startAtLeastOnceRun({ producer, consumer, address, total: MESSAGES, credit: 500, maxInFlight: 1000, maxAhead: 1000 });
 
     // The chaos: after each quarter of the messages has been received, crash the broker and start it again.
     const recoveries: { revivedMs: number; producerMs: number; consumerMs: number }[] = [];
     for (let k = 1; k <= RESTARTS; k++) {
-      while (distinct < (MESSAGES * k) / (RESTARTS + 1) && failures.length === 0) await sleep(10);
+      await until(() => run.distinct >= (MESSAGES * k) / (RESTARTS + 1) || run.failures.length > 0, 300_000);
       const killedAt = performance.now();
       await r.kill();
       await r.revive(); // resolves once an AMQP 1.0 login works: the broker is reachable again
       const reachable = performance.now();
-      const before = { settled, distinct };
+      const before = { settled: run.settled, distinct: run.distinct };
       expect(before.distinct).toBeLessThan(MESSAGES); // the crash came mid-stream
       // Both sides flow again by themselves: a send settles and a new message arrives after the restart.
-      const producerIdle = (): boolean => settled === before.settled && settled < MESSAGES;
-      while ((producerIdle() || distinct === before.distinct) && performance.now() - reachable < 60_000) await sleep(5);
+      await until(() => (run.settled > before.settled || run.settled === MESSAGES) && run.distinct > before.distinct, 60_000);
       recoveries.push({
         revivedMs: Math.round(reachable - killedAt),
-        producerMs: settled > before.settled ? Math.round(lastSettledAt - reachable) : -1,
-        consumerMs: distinct > before.distinct ? Math.round(lastReceivedAt - reachable) : -1,
+        producerMs: run.settled > before.settled ? Math.round(run.lastSettledAt - reachable) : -1,
+        consumerMs: run.distinct > before.distinct ? Math.round(run.lastReceivedAt - reachable) : -1,
       });
     }
-    await producing;
-    await consuming;
+    await run.done;
 
     console.log(
-      `rabbitmq chaos: ${MESSAGES} messages, ${RESTARTS} SIGKILLs; duplicates received: ${duplicates}; reconnects: producer ${reconnects.producer}, consumer ${reconnects.consumer}; ` +
+      `rabbitmq chaos: ${MESSAGES} messages, ${RESTARTS} SIGKILLs; duplicates received: ${run.duplicates}; reconnects: producer ${reconnects.producer}, consumer ${reconnects.consumer}; ` +
         `per restart, broker down-to-reachable / first settle / first new delivery, after reachable (ms; -1: none needed): ${recoveries.map((x) => `${x.revivedMs}/${x.producerMs}/${x.consumerMs}`).join(', ')}`,
     );
-    expect(failures).toEqual([]);
-    expect(settled).toBe(MESSAGES);
-    expect(distinct).toBe(MESSAGES); // none lost
+    expect(run.failures).toEqual([]);
+    expect(run.settled).toBe(MESSAGES);
+    expect(run.distinct).toBe(MESSAGES); // none lost
     expect(reconnects.producer).toBeGreaterThanOrEqual(RESTARTS);
     expect(reconnects.consumer).toBeGreaterThanOrEqual(RESTARTS);
     for (const x of recoveries) expect(x.consumerMs).toBeGreaterThanOrEqual(0); // (the producer may have finished)

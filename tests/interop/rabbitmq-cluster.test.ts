@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import rhea, { type Connection as RheaConnection, type EventContext } from 'rhea';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Connection } from '../../src/index.js';
+import { startAtLeastOnceRun, until } from '../support/at-least-once-run.js';
 import { useRabbitMqCluster, type RabbitMqCluster } from '../support/rabbitmq-cluster.js';
 
 let cluster: RabbitMqCluster | undefined;
@@ -136,7 +137,6 @@ describe("Quark's failover across the cluster", () => {
   afterEach(async () => {
     await Promise.all(quark.splice(0).map((c) => c.close()));
   });
-  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
   it('a long at-least-once run through a quorum queue while each node in turn is SIGKILLed and revived: producer and consumer follow their urls, nothing is lost', async () => {
     const c = the();
@@ -150,54 +150,25 @@ describe("Quark's failover across the cluster", () => {
     producer.events$.subscribe((e) => void (e.type === 'reconnected' && visited.producer.add(e.url)));
     consumer.events$.subscribe((e) => void (e.type === 'reconnected' && visited.consumer.add(e.url)));
 
-    const seen = new Uint8Array(total);
-    let distinct = 0;
-    let duplicates = 0;
-    const receiver = await consumer.createReceiver(address, { credit: 200 });
-    const consuming = (async () => {
-      for await (const d of receiver) {
-        const i = d.message.body as number;
-        if (seen[i]) duplicates++;
-        else distinct++;
-        seen[i] = 1;
-        d.accept();
-        if (distinct === total) return;
-      }
-    })();
-    const sender = await producer.createSender(address, { inDoubt: 'resend' });
-    const failures: unknown[] = [];
-    let settled = 0;
-    const producing = (async () => {
-      const inFlight = new Set<Promise<unknown>>();
-      for (let i = 0; i < total; i++) {
-        while (i - distinct > 1000) await sleep(2); // both sides busy at every crash
-        if (i % 4 === 0) await sleep(2); // at most about 2,000 a second: the run outlasts three kills and revives
-        const p = sender.send({ durable: true, body: i }).then(() => void settled++, (e: unknown) => void failures.push(e));
-        inFlight.add(p);
-        void p.finally(() => inFlight.delete(p));
-        if (inFlight.size >= 500) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-    })();
+    // At most about 2,000 a second: the run outlasts three kills and revives.
+    const run = await startAtLeastOnceRun({ producer, consumer, address, total, credit: 200, maxInFlight: 500, maxAhead: 1000, paceEvery: 4 });
 
     const nodes = [1, 2, 3] as const;
     for (const [k, node] of nodes.entries()) {
-      while (distinct < (total * (k + 1)) / 4 && failures.length === 0) await sleep(10);
-      expect(distinct).toBeLessThan(total);
+      await until(() => run.distinct >= (total * (k + 1)) / 4 || run.failures.length > 0, 120_000);
+      expect(run.distinct).toBeLessThan(total);
       await c.kill(node);
-      const before = distinct;
+      const before = run.distinct;
       // The clients move to a live node by themselves: messages keep arriving while this one is down.
-      const t0 = performance.now();
-      while (distinct === before && performance.now() - t0 < 60_000) await sleep(5);
-      expect(distinct).toBeGreaterThan(before);
+      await until(() => run.distinct > before, 60_000);
+      expect(run.distinct).toBeGreaterThan(before);
       await c.revive(node); // a majority stays up: revive before the next kill
     }
-    await producing;
-    await consuming;
-    console.log(`rabbitmq cluster failover: ${total} messages, nodes 1, 2, 3 SIGKILLed in turn; duplicates ${duplicates}; producer reconnected to ${[...visited.producer].join(' ')}; consumer to ${[...visited.consumer].join(' ')}`);
-    expect(failures).toEqual([]);
-    expect(settled).toBe(total);
-    expect(distinct).toBe(total);
+    await run.done;
+    console.log(`rabbitmq cluster failover: ${total} messages, nodes 1, 2, 3 SIGKILLed in turn; duplicates ${run.duplicates}; producer reconnected to ${[...visited.producer].join(' ')}; consumer to ${[...visited.consumer].join(' ')}`);
+    expect(run.failures).toEqual([]);
+    expect(run.settled).toBe(total);
+    expect(run.distinct).toBe(total);
     expect(visited.producer.size).toBeGreaterThanOrEqual(2); // it really moved between nodes
     expect(visited.consumer.size).toBeGreaterThanOrEqual(2);
   }, 300_000);
