@@ -52,4 +52,28 @@ describe('TLS', () => {
     client = await connect({ url: `amqps://localhost:${listener.port}`, username: 'ü', password: 'pässwörd✓', tls: { ca: cert } });
     expect(client.isOpen).toBe(true);
   });
+
+  it('reconnects over TLS: a failover list mixing amqp:// and amqps:// uses TLS (verified, with PLAIN) for the amqps peer only', async () => {
+    const { startBroker } = await import('../../src/index.js');
+    const plainBroker = await startBroker({ port: 0 });
+    const tlsBroker = await startBroker({ port: 0, tls: { cert, key }, users: { u: 'pw' } });
+    try {
+      client = await connect({
+        urls: [`amqp://127.0.0.1:${plainBroker.port}`, `amqps://u:pw@localhost:${tlsBroker.port}`],
+        tls: { ca: cert },
+        reconnect: { initialDelay: 20, maxDelay: 100 },
+      });
+      const sender = await client.createSender('q');
+      await sender.send({ body: 'plain' });
+      const reconnected = new Promise<string>((resolve) => client!.events$.subscribe((e) => e.type === 'reconnected' && resolve(e.url)));
+      await plainBroker.stop();
+      expect(await reconnected).toBe(`amqps://u@localhost:${tlsBroker.port}`);
+      await expect(sender.send({ body: 'over TLS after failover' })).resolves.toEqual({ kind: 'accepted' });
+      expect(tlsBroker.queue('q')?.depth).toBe(1);
+    } finally {
+      await client?.close();
+      client = undefined;
+      await tlsBroker.stop();
+    }
+  });
 });
