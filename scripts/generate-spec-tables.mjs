@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const check = args.includes('--check');
-const specDir = args.find((a) => !a.startsWith('--')) ?? join(root, '..', 'shared', 'amqp-spec');
+const specDir = args.find((a) => !a.startsWith('--')) ?? join(root, 'spec', 'amqp');
 const outFile = join(root, 'src', 'codec', 'spec-tables.ts');
 const files = ['types', 'transport', 'messaging', 'security', 'transactions'];
 

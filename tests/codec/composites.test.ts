@@ -30,7 +30,7 @@ import { DecodeError, EncodeError } from '../../src/errors.js';
 import { amqpDifference } from '../support/amqp-equal.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const specDir = join(repoRoot, '..', 'shared', 'amqp-spec');
+const specDir = join(repoRoot, 'spec', 'amqp');
 const generator = join(repoRoot, 'scripts', 'generate-spec-tables.mjs');
 
 type Obj = { kind?: string } & Record<string, unknown>;
