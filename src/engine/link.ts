@@ -74,6 +74,12 @@ export class EngineLink {
   credit = 0;
   /** Receiver: the delivery count at which the granted credit runs out. */
   deliveryLimit = 0;
+  /**
+   * Receiver: the highest delivery limit ever granted (undefined before any). Transfers the
+   * sender made under a larger credit we have since lowered may still arrive, and are allowed up
+   * to this; one beyond it broke the sender's credit (spec 2.6.7).
+   */
+  grantedLimit: number | undefined;
   /** The peer's `available` (sender's backlog), as last reported. */
   available = 0;
   /** Drain: for a sender, requested by the peer; for a receiver, requested by us and not yet completed. */
@@ -163,8 +169,19 @@ export class EngineLink {
     if (this.role !== 'receiver') throw new Error('only a receiver link grants credit');
     this.credit = Math.max(0, Math.min(credit, 0xffffffff));
     this.deliveryLimit = serialAdd(this.deliveryCount, this.credit);
+    this.raiseGrantedLimit();
     this.drain = drain && this.credit > 0;
     this.session.scheduleLinkFlow(this);
+  }
+
+  /** Receiver: notes `deliveryLimit` as granted, if it is the highest yet. */
+  raiseGrantedLimit(): void {
+    if (this.grantedLimit === undefined || serialDiff(this.deliveryLimit, this.grantedLimit) > 0) this.grantedLimit = this.deliveryLimit;
+  }
+
+  /** Receiver: whether one more delivery from the sender stays within the credit ever granted. */
+  get withinGrantedCredit(): boolean {
+    return this.grantedLimit !== undefined && serialDiff(this.grantedLimit, this.deliveryCount) > 0;
   }
 
   /** Receiver: asks the sender to use up or give back all credit (spec 2.6.7). */

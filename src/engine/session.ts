@@ -205,6 +205,9 @@ export class EngineSession {
       const count = fields.initialDeliveryCount ?? 0;
       link.deliveryCount = count;
       link.deliveryLimit = serialAdd(count, link.credit);
+      // The limit granted before the attach counted from 0; it counts from the sender's count now.
+      link.grantedLimit = undefined;
+      if (link.credit > 0) link.raiseGrantedLimit();
     }
     if (link.localState === 'open') this.linksByName.delete(key);
     this.engine.emit({ type: 'linkRemoteOpen', link });
@@ -351,6 +354,14 @@ export class EngineSession {
       if (fields.aborted) return; // an abort of a delivery whose frames we never saw
       if (fields.deliveryId === undefined || fields.deliveryTag === undefined) {
         this.engine.failConnection({ condition: 'amqp:invalid-field', description: 'the first transfer of a delivery must carry delivery-id and delivery-tag' });
+        return;
+      }
+      if (!link.withinGrantedCredit && this.engine.options.role === 'server') {
+        // A client past the credit we gave: close its link rather than keep what it pushes (spec
+        // 2.6.7). Only on the listening side, where peers are untrusted: brokers in the field
+        // overshoot by a transfer (RabbitMQ 3.10 does) and a client must not drop its link for it.
+        link.detach(true, { condition: 'amqp:link:transfer-limit-exceeded', description: `a transfer arrived on link ${link.name} with no link credit left` });
+        this.engine.emit({ type: 'linkLocalError', link, error: link.localError! });
         return;
       }
       delivery = new EngineDelivery(link, fields.deliveryTag, fields.messageFormat ?? 0, fields.settled ?? false);

@@ -10,7 +10,7 @@ import type { EngineOptions } from '../../src/engine/engine.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import type { EngineLink } from '../../src/engine/link.js';
 import type { EngineSession } from '../../src/engine/session.js';
-import { recordEngine, type RecordedEngine } from '../support/engine-pair.js';
+import { pump, recordEngine, senderPair, type RecordedEngine } from '../support/engine-pair.js';
 import { ScriptedPeer, type FieldMatcher, type SplitOptions } from '../support/scripted-peer.js';
 
 const ACCEPTED: DeliveryState = { kind: 'accepted' };
@@ -515,5 +515,59 @@ describe('engine against a scripted peer: dispositions', () => {
     h.peer.ignore('disposition');
     h.peer.pump();
     expect(dispositions(h.peer)).toEqual(['2..2 accepted settled=true role=true', '1..1 accepted settled=true role=true', '0..0 accepted settled=true role=true']);
+  });
+});
+
+describe('engine: link credit is enforced on the listening side', () => {
+  /** Writes a one-frame transfer on the client's link whatever its credit (the engine's own send() would refuse). */
+  function forceTransfer(pair: ReturnType<typeof senderPair>, id: number, body: string): void {
+    pair.c.engine.writeFrame(pair.session.channel, compositeSpecs.transfer, { handle: pair.link.handle, deliveryId: id, deliveryTag: Buffer.from([id]), messageFormat: 0 }, Buffer.from(body));
+  }
+  const serverDeliveries = (pair: ReturnType<typeof senderPair>): string[] => deliveries(pair.s.events);
+  const serverLink = (pair: ReturnType<typeof senderPair>): EngineLink => pair.s.engine.sessions[0]!.links[0]!;
+
+  it('a transfer beyond the credit granted closes the link with amqp:link:transfer-limit-exceeded; nothing of it is kept, and the session and connection go on', () => {
+    const pair = senderPair(2);
+    const receiving = serverLink(pair);
+    forceTransfer(pair, 0, '1');
+    forceTransfer(pair, 1, '2');
+    forceTransfer(pair, 2, '3, past the credit');
+    pump(pair.c.engine, pair.s.engine);
+    expect(serverDeliveries(pair)).toEqual(['1', '2']);
+    const error = pair.s.events.find((e) => e.type === 'linkLocalError');
+    expect(error?.type === 'linkLocalError' && error.error.condition).toBe('amqp:link:transfer-limit-exceeded');
+    const detach = pair.c.events.find((e) => e.type === 'linkRemoteClose');
+    expect(detach?.type === 'linkRemoteClose' && detach.error?.condition).toBe('amqp:link:transfer-limit-exceeded');
+    expect(receiving.isOpen).toBe(false);
+    expect(pair.s.engine.finished).toBe(false);
+    expect(pair.s.engine.sessions[0]!.localState).toBe('open');
+  });
+
+  it('transfers the sender made before it saw our credit lowered are still taken (up to the credit once granted)', () => {
+    const pair = senderPair(3);
+    serverLink(pair).setCredit(0); // e.g. the queue filled; the sender may already have sent under the old credit
+    forceTransfer(pair, 0, 'a');
+    forceTransfer(pair, 1, 'b');
+    forceTransfer(pair, 2, 'c');
+    pump(pair.c.engine, pair.s.engine);
+    expect(serverDeliveries(pair)).toEqual(['a', 'b', 'c']);
+    expect(serverLink(pair).isOpen).toBe(true);
+  });
+
+  it('a link that was never granted credit takes no transfer at all', () => {
+    const pair = senderPair(0);
+    forceTransfer(pair, 0, 'uninvited');
+    pump(pair.c.engine, pair.s.engine);
+    expect(serverDeliveries(pair)).toEqual([]);
+    expect(pair.s.events.some((e) => e.type === 'linkLocalError')).toBe(true);
+  });
+
+  it('a client tolerates a peer that sends past its credit (brokers in the field overshoot by one): the message is taken', () => {
+    const h = connected();
+    attachReceiver(h, 'r', 1);
+    h.peer.remoteTransfer({ payload: Buffer.from('1') });
+    h.peer.remoteTransfer({ payload: Buffer.from('2, one past') });
+    h.peer.pump();
+    expect(deliveries(h.c.events)).toEqual(['1', '2, one past']);
   });
 });

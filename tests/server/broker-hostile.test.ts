@@ -1,0 +1,63 @@
+/**
+ * The embedded broker against a peer that breaks the rules on purpose: it attaches a sender and
+ * writes transfers without waiting for credit. The broker must close that link with
+ * amqp:link:transfer-limit-exceeded, keep nothing beyond the credit it gave, and serve everyone
+ * else as before.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeMessage } from '../../src/codec/message.js';
+import { compositeSpecs } from '../../src/codec/spec-tables.js';
+import { ProtocolEngine } from '../../src/engine/engine.js';
+import type { EngineEvent } from '../../src/engine/events.js';
+import { SocketTransport } from '../../src/transport/socket-transport.js';
+import { connect, startBroker, type Broker } from '../../src/index.js';
+
+let broker: Broker | undefined;
+afterEach(async () => {
+  await broker?.stop();
+  broker = undefined;
+});
+
+describe('the broker against a sender that ignores credit', () => {
+  it('closes the flooding link with amqp:link:transfer-limit-exceeded, keeps no more than the credit it gave, and other clients go on', async () => {
+    broker = await startBroker({ port: 0, queueLimit: 1000 });
+    const events: EngineEvent[] = [];
+    const engine = new ProtocolEngine({ role: 'client', containerId: 'flooder', hostname: '127.0.0.1', idleTimeout: 0, sasl: { mechanisms: ['ANONYMOUS'] } });
+    engine.onEvent = (e) => void events.push(e);
+    const socket = net.connect({ host: '127.0.0.1', port: broker.port });
+    const transport = new SocketTransport(engine, socket);
+    const closed = new Promise<void>((resolve) => (transport.onClosed = resolve));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    engine.open();
+    const session = engine.createSession();
+    session.open();
+    const link = session.createLink({ name: 'flood', role: 'sender', target: { kind: 'target', address: 'flood' } });
+    link.open();
+    while (!events.some((e) => e.type === 'linkRemoteOpen')) await new Promise((r) => setTimeout(r, 5));
+
+    // 5,000 transfers of 1 KB written at once, whatever the credit (the engine's own send() would refuse).
+    const payload = encodeMessage({ body: new Uint8Array(1000) });
+    for (let i = 0; i < 5000; i++) {
+      engine.writeFrame(session.channel, compositeSpecs.transfer, { handle: link.handle, deliveryId: i, deliveryTag: Buffer.from([i >> 8, i & 255]), messageFormat: 0, settled: true }, payload);
+    }
+    transport.flush();
+    const deadline = Date.now() + 10_000;
+    while (!events.some((e) => e.type === 'linkRemoteClose') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const close = events.find((e) => e.type === 'linkRemoteClose');
+    expect(close?.type === 'linkRemoteClose' && close.error?.condition).toBe('amqp:link:transfer-limit-exceeded');
+    // What the broker keeps is what its credit allowed: it tops producers up 100 at a time as the
+    // queue takes their messages, and stops at the queue limit. Before, all 5,000 were queued.
+    const stats = broker.queue('flood');
+    expect((stats?.depth ?? 0) + (stats?.inFlight ?? 0)).toBeLessThanOrEqual(1000);
+    expect(stats?.depth).toBeGreaterThan(0);
+    // The connection is still up, and the broker serves a well-behaved client as before.
+    expect(engine.finished).toBe(false);
+    const good = await connect({ url: broker.url, reconnect: false });
+    const sender = await good.createSender('orders');
+    await expect(sender.send({ body: 'fine' })).resolves.toEqual({ kind: 'accepted' });
+    await good.close();
+    transport.destroy();
+    await closed;
+  });
+});
