@@ -28,6 +28,7 @@ export interface AtLeastOnceRun {
   distinct: number;
   duplicates: number;
   settled: number;
+  /** Sends that failed, and the error that ended the consumer or producer loop if one did. */
   readonly failures: unknown[];
   lastSettledAt: number;
   lastReceivedAt: number;
@@ -70,7 +71,14 @@ export async function startAtLeastOnceRun(o: AtLeastOnceOptions): Promise<AtLeas
     }
     await Promise.all(inFlight);
   })();
-  return Object.assign(run, { done: Promise.all([producing, consuming]).then(() => undefined) });
+  // A loop that throws (its link or connection ended) is a failure the test sees at once, not a hang.
+  const noteFailure = (e: unknown): never => {
+    run.failures.push(e);
+    throw e;
+  };
+  const done = Promise.all([producing.catch(noteFailure), consuming.catch(noteFailure)]).then(() => undefined);
+  done.catch(() => undefined); // reported through `failures` and by awaiting `done`
+  return Object.assign(run, { done });
 }
 
 /** Waits until `condition` holds (checked every 5 ms) or `timeoutMs` passes. */
