@@ -10,12 +10,20 @@ import type { Observable } from 'rxjs';
 import { LazySubject } from '../rx/lazy-subject.js';
 import type { Fields } from '../codec/composite-types.js';
 import { Connection } from '../client/connection.js';
+import { debugLog } from '../runtime/debug-log.js';
 import type { Session } from '../client/session.js';
 import { ProtocolEngine } from '../engine/engine.js';
 import type { EngineLink } from '../engine/link.js';
 import { parsePlainResponse } from '../engine/sasl.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { IncomingLink } from './incoming-link.js';
+
+const log = debugLog('quark:listener');
+
+/** How long a client has to open its connection when `handshakeTimeout` is not given. */
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How long a refused login waits for its answer when `failedLoginDelay` is not given. */
+const DEFAULT_FAILED_LOGIN_DELAY_MS = 1000;
 
 /** What a client presented to authenticate. */
 export interface SaslCredentials {
@@ -49,6 +57,18 @@ export interface ListenOptions {
   allowNoSasl?: boolean | undefined;
   /** Milliseconds of silence after which a client is considered gone. Default 60000; 0 for none. */
   idleTimeout?: number | undefined;
+  /**
+   * Milliseconds a client has from its TCP (or TLS) connection to its AMQP open: header, SASL and
+   * open. A client that has not opened by then is dropped, so that sockets that send nothing, or
+   * half a header, do not hold the server's resources. Default 10000 (as RabbitMQ's
+   * `handshake_timeout`); 0 for none.
+   */
+  handshakeTimeout?: number | undefined;
+  /**
+   * Milliseconds a refused SASL login waits before the server answers it, so that a client
+   * cannot try passwords quickly (each connection gets one try). Default 1000; 0 for none.
+   */
+  failedLoginDelay?: number | undefined;
   maxFrameSize?: number | undefined;
   channelMax?: number | undefined;
   /** Connection properties we announce. */
@@ -142,26 +162,46 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     // Forget the connection once its socket has closed. (Not by subscribing to events$: a
     // subscriber there makes the connection build and publish an event for every message.)
     const onClosed = transport.onClosed;
+    let loginTimer: NodeJS.Timeout | undefined;
+    const failedLoginDelay = o.failedLoginDelay ?? DEFAULT_FAILED_LOGIN_DELAY_MS;
     transport.onClosed = () => {
+      stopHandshakeTimer();
+      if (loginTimer !== undefined) clearTimeout(loginTimer);
       onClosed?.();
       this.#connections.delete(connection);
     };
     const onEvent = engine.onEvent!;
     engine.onEvent = (e) => {
       if (e.type === 'saslInit') {
-        void this.#authenticate(engine, authenticate, e.mechanism, e.initialResponse, e.hostname);
+        void this.#authenticate(authenticate, e.mechanism, e.initialResponse, e.hostname).then((ok) => {
+          if (ok || failedLoginDelay === 0) engine.completeSasl(ok ? 0 : 1);
+          // A refused login is answered late, so that guessing passwords is slow.
+          else loginTimer = setTimeout(() => engine.completeSasl(1), failedLoginDelay);
+        });
         return;
       }
       onEvent(e);
     };
+    const handshakeTimeout = o.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const handshakeTimer = handshakeTimeout > 0
+      ? setTimeout(() => {
+          log('dropping a client that did not open within %d ms (handshakeTimeout)', handshakeTimeout);
+          transport.destroy();
+        }, handshakeTimeout)
+      : undefined;
+    const stopHandshakeTimer = (): void => {
+      if (handshakeTimer !== undefined) clearTimeout(handshakeTimer);
+    };
     connection.onRemoteOpen = () => {
+      stopHandshakeTimer();
       engine.open();
       this.#connectionSubject.next(connection);
     };
     connection.onRemoteLink = (engineLink: EngineLink, session: Session) => this.#offer(new IncomingLink(connection, session, engineLink));
   }
 
-  async #authenticate(engine: ProtocolEngine, authenticate: ((c: SaslCredentials) => boolean | Promise<boolean>) | undefined, mechanism: string, response: Uint8Array | undefined, hostname: string | undefined): Promise<void> {
+  /** Whether the client's SASL credentials are good (false on any failure of the check). */
+  async #authenticate(authenticate: ((c: SaslCredentials) => boolean | Promise<boolean>) | undefined, mechanism: string, response: Uint8Array | undefined, hostname: string | undefined): Promise<boolean> {
     let ok = false;
     try {
       if (mechanism === 'ANONYMOUS') ok = authenticate ? await authenticate({ mechanism, hostname }) : true;
@@ -174,7 +214,7 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     } catch {
       ok = false;
     }
-    engine.completeSasl(ok ? 0 : 1);
+    return ok;
   }
 
   #offer(link: IncomingLink): void {
@@ -215,8 +255,17 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
  * (e.g. `EADDRINUSE`).
  */
 export async function listen(options: ListenOptions = {}): Promise<Listener> {
-  // node:tls is loaded only when used: it costs a process about 1.5 MB.
-  const server = options.tls ? (await import('node:tls')).createServer(options.tls) : net.createServer();
+  const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  for (const [name, value] of [['handshakeTimeout', options.handshakeTimeout], ['failedLoginDelay', options.failedLoginDelay]] as const) {
+    if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) {
+      throw new TypeError(`${name} must be a non-negative number of milliseconds, got ${String(value)}`);
+    }
+  }
+  // node:tls is loaded only when used: it costs a process about 1.5 MB. The TLS handshake gets the
+  // same bound as the AMQP one (Node's own default is 120 s).
+  const server = options.tls
+    ? (await import('node:tls')).createServer({ handshakeTimeout: handshakeTimeout > 0 ? handshakeTimeout : 120_000, ...options.tls })
+    : net.createServer();
   const listener = new Listener(server, options);
   server.on(options.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => listener.handleSocket(socket));
   await new Promise<void>((resolve, reject) => {

@@ -38,6 +38,10 @@ export interface BrokerOptions {
   queueLimit?: number | undefined;
   /** Where rejected messages go. Default: they are dropped. */
   deadLetterAddress?: string | undefined;
+  /** Milliseconds a client has to open its connection before it is dropped. Default 10000; 0 for none. */
+  handshakeTimeout?: number | undefined;
+  /** Milliseconds a refused login waits for its answer (password guessing is slow). Default 1000; 0 for none. */
+  failedLoginDelay?: number | undefined;
 }
 
 /** What a queue holds now. */
@@ -310,6 +314,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     tls: options.tls,
     sasl: { mechanisms, authenticate },
     allowInsecurePlain: options.allowInsecurePlain,
+    handshakeTimeout: options.handshakeTimeout,
+    failedLoginDelay: options.failedLoginDelay,
     // A client that skips SASL is anonymous: let it in exactly when ANONYMOUS is (as Proton's brokers do).
     allowNoSasl: allowAnonymous,
     offeredCapabilities: ['ANONYMOUS-RELAY'],
