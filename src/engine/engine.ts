@@ -29,6 +29,8 @@ export interface EngineOptions {
   maxFrameSize?: number | undefined;
   /** The highest channel number we accept. Default 65535. */
   channelMax?: number | undefined;
+  /** The highest link handle we accept on the sessions the peer begins (their begin's handle-max). Default 4294967295. */
+  handleMax?: number | undefined;
   /** Our idle timeout in milliseconds: the peer must send something at least this often. 0 or absent: none. */
   idleTimeout?: number | undefined;
   offeredCapabilities?: string[] | undefined;
@@ -466,7 +468,7 @@ export class ProtocolEngine {
         throw new DecodeError(`begin answers channel ${fields.remoteChannel}, where we began no session`, 0, 'amqp:connection:framing-error');
       }
     } else {
-      session = new EngineSession(this, {});
+      session = new EngineSession(this, { handleMax: this.options.handleMax });
     }
     session.remoteChannel = channel;
     this.remoteChannels.set(channel, session);
@@ -497,7 +499,9 @@ export class ProtocolEngine {
     const channelMax = Math.min(this.options.channelMax ?? 65535, this.remoteOpen?.channelMax ?? 65535);
     let channel = 0;
     while (this.localChannels[channel] !== undefined) channel++;
-    if (channel > channelMax) throw new Error(`all ${channelMax + 1} channels of the connection are in use`);
+    if (channel > channelMax) {
+      throw new AmqpError('amqp:resource-limit-exceeded', `All ${channelMax + 1} session channels of the connection are in use (the channel-max of the peer or ours). End a session first, or open another connection.`);
+    }
     session.channel = channel;
     session.localState = 'open';
     this.localChannels[channel] = session;

@@ -8,6 +8,7 @@ import type { ByteWriter } from '../codec/byte-writer.js';
 import { EngineDelivery, numberedTagLength, writeNumberedTag } from './delivery.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { ProtocolEngine } from './engine.js';
+import { AmqpError } from '../errors.js';
 import { EngineLink, type LinkAttachOptions } from './link.js';
 import { serialAdd, serialDiff } from './serial-number.js';
 import { UnsettledDeliveries } from './unsettled-deliveries.js';
@@ -138,7 +139,9 @@ export class EngineSession {
     if (this.localState !== 'open') throw new Error('cannot attach a link on a session that is not open');
     let handle = 0;
     while (this.localHandles[handle] !== undefined) handle++;
-    if (handle > this.remoteHandleMax) throw new Error(`the peer allows at most ${this.remoteHandleMax + 1} links on a session`);
+    if (handle > this.remoteHandleMax) {
+      throw new AmqpError('amqp:resource-limit-exceeded', `The peer allows at most ${this.remoteHandleMax + 1} links on a session (its handle-max). Close a link first, or use another session.`);
+    }
     link.handle = handle;
     this.localHandles[handle] = link;
     link.localState = 'open';
@@ -183,6 +186,11 @@ export class EngineSession {
   }
 
   onAttach(fields: AttachFields): void {
+    const handleMax = this.options.handleMax;
+    if (handleMax !== undefined && fields.handle > handleMax) {
+      this.engine.failSession(this, { condition: 'amqp:resource-limit-exceeded', description: `attach with handle ${fields.handle}, above the handle-max ${handleMax} of this session` });
+      return;
+    }
     if (this.remoteHandles.has(fields.handle)) {
       this.engine.failSession(this, { condition: 'amqp:session:handle-in-use', description: `handle ${fields.handle} is already attached` });
       return;

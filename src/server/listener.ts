@@ -24,6 +24,10 @@ const log = debugLog('quark:listener');
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How long a refused login waits for its answer when `failedLoginDelay` is not given. */
 const DEFAULT_FAILED_LOGIN_DELAY_MS = 1000;
+/** Sessions per connection (channel-max + 1), links per session (handle-max + 1) and per connection, unless given. */
+const DEFAULT_CHANNEL_MAX = 255;
+const DEFAULT_HANDLE_MAX = 1023;
+const DEFAULT_MAX_LINKS_PER_CONNECTION = 1024;
 
 /** What a client presented to authenticate. */
 export interface SaslCredentials {
@@ -70,7 +74,15 @@ export interface ListenOptions {
    */
   failedLoginDelay?: number | undefined;
   maxFrameSize?: number | undefined;
+  /** The highest session channel a client may use: at most channelMax + 1 sessions per connection. Default 255. */
   channelMax?: number | undefined;
+  /** The highest link handle a client may use on a session: at most handleMax + 1 links per session. Default 1023. */
+  handleMax?: number | undefined;
+  /**
+   * Links one connection may have attached at once, over all its sessions; an attach past it is
+   * refused with `amqp:resource-limit-exceeded`. Default 1024.
+   */
+  maxLinksPerConnection?: number | undefined;
   /** Connection properties we announce. */
   properties?: Fields | undefined;
   offeredCapabilities?: string[] | undefined;
@@ -148,7 +160,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       role: 'server',
       containerId: o.containerId ?? crypto.randomUUID(),
       maxFrameSize: o.maxFrameSize,
-      channelMax: o.channelMax,
+      channelMax: o.channelMax ?? DEFAULT_CHANNEL_MAX,
+      handleMax: o.handleMax ?? DEFAULT_HANDLE_MAX,
       idleTimeout: o.idleTimeout ?? 60000,
       properties: o.properties,
       offeredCapabilities: o.offeredCapabilities,
@@ -197,7 +210,17 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       engine.open();
       this.#connectionSubject.next(connection);
     };
-    connection.onRemoteLink = (engineLink: EngineLink, session: Session) => this.#offer(new IncomingLink(connection, session, engineLink));
+    const maxLinks = o.maxLinksPerConnection ?? DEFAULT_MAX_LINKS_PER_CONNECTION;
+    connection.onRemoteLink = (engineLink: EngineLink, session: Session) => {
+      const link = new IncomingLink(connection, session, engineLink);
+      // This link is attached by the peer already, so it counts among the engine's links.
+      const attached = engine.sessions.reduce((n, s) => n + s.links.length, 0);
+      if (attached > maxLinks) {
+        link.refuse({ condition: 'amqp:resource-limit-exceeded', description: `this connection already has ${maxLinks} links attached (maxLinksPerConnection); close some first` });
+        return;
+      }
+      this.#offer(link);
+    };
   }
 
   /** Whether the client's SASL credentials are good (false on any failure of the check). */

@@ -42,6 +42,10 @@ export interface BrokerOptions {
   handshakeTimeout?: number | undefined;
   /** Milliseconds a refused login waits for its answer (password guessing is slow). Default 1000; 0 for none. */
   failedLoginDelay?: number | undefined;
+  /** Per connection: the highest session channel (default 255), link handle per session (default 1023), links attached at once (default 1024). See `listen()`. */
+  channelMax?: number | undefined;
+  handleMax?: number | undefined;
+  maxLinksPerConnection?: number | undefined;
 }
 
 /** What a queue holds now. */
@@ -316,6 +320,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     allowInsecurePlain: options.allowInsecurePlain,
     handshakeTimeout: options.handshakeTimeout,
     failedLoginDelay: options.failedLoginDelay,
+    channelMax: options.channelMax,
+    handleMax: options.handleMax,
+    maxLinksPerConnection: options.maxLinksPerConnection,
     // A client that skips SASL is anonymous: let it in exactly when ANONYMOUS is (as Proton's brokers do).
     allowNoSasl: allowAnonymous,
     offeredCapabilities: ['ANONYMOUS-RELAY'],
