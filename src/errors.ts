@@ -156,6 +156,22 @@ export class DeliveryReleasedError extends DeliveryError {}
 /** The peer modified the message's state without accepting it (e.g. delivery-failed). Condition `amqp:modified`. */
 export class DeliveryModifiedError extends DeliveryError {}
 
+/**
+ * A message is larger than the peer accepts on the link (the max-message-size of its attach). It
+ * was not sent. Condition `amqp:link:message-size-exceeded`; `size` and `maxMessageSize` say by
+ * how much.
+ */
+export class MessageSizeExceededError extends AmqpError {
+  readonly size: number;
+  readonly maxMessageSize: number;
+
+  constructor(message: string, size: number, maxMessageSize: number) {
+    super('amqp:link:message-size-exceeded', message);
+    this.size = size;
+    this.maxMessageSize = maxMessageSize;
+  }
+}
+
 /** An operation did not finish within its timeout. Condition `quark:timeout`. */
 export class TimeoutError extends AmqpError {
   constructor(message: string) {

@@ -19,6 +19,7 @@ export {
   IllegalStateError,
   InDoubtError,
   LinkClosedError,
+  MessageSizeExceededError,
   SessionClosedError,
   TimeoutError,
   type AmqpErrorFields,

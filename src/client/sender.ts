@@ -10,6 +10,7 @@ import {
   EncodeError,
   IllegalStateError,
   InDoubtError,
+  MessageSizeExceededError,
   type AmqpError,
 } from '../errors.js';
 import { abortedAtStart, checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
@@ -141,7 +142,7 @@ export class Sender extends Link {
       if (this.#resend) {
         // Its bytes are kept until it is settled, to send again after a reconnect: a buffer of its own.
         bytes = encodeMessage(message);
-      } else if (this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message)) {
+      } else if (this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message) && this.#peerMaxMessageSize === 0) {
         // With credit and nothing waiting, a small message is encoded straight into the frame.
         const sent = this.engineLink.sendDirect((w) => writeMessage(w, message), options?.tag === undefined ? undefined : { tag: options.tag });
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
@@ -207,8 +208,22 @@ export class Sender extends Link {
     return promise;
   }
 
+  /** The largest message the peer accepts on this link (its attach's max-message-size), 0 for any. */
+  get #peerMaxMessageSize(): number {
+    const max = this.engineLink.remote?.maxMessageSize;
+    return max === undefined ? 0 : Number(max);
+  }
+
   #transmit(pending: PendingSend): void {
     const bytes = pending.bytes;
+    const max = this.#peerMaxMessageSize;
+    if (max > 0 && bytes.length > max) {
+      // Checked here, where every send passes (also those queued before the attach, and resends).
+      if (pending.pooled) this.session.connection.payloadPool.give(bytes);
+      pending.stop();
+      pending.reject(new MessageSizeExceededError(`The message is ${bytes.length} bytes; the peer accepts at most ${max} on ${this.name} (its max-message-size). It was not sent.`, bytes.length, max));
+      return;
+    }
     let onWritten: (() => void) | undefined;
     if (pending.pooled) {
       const pool = this.session.connection.payloadPool;

@@ -14,6 +14,11 @@ export interface AcceptReceiverOptions {
   credit?: number | undefined;
   /** Accept each message as it is taken. Default false. */
   autoAccept?: boolean | undefined;
+  /**
+   * The largest message accepted, in bytes, declared in our attach (senders that honour it never
+   * send more); a larger one closes the link with `amqp:link:message-size-exceeded`.
+   */
+  maxMessageSize?: number | undefined;
 }
 
 export class IncomingLink {
@@ -89,11 +94,13 @@ export class IncomingLink {
   acceptAsReceiver(options: AcceptReceiverOptions & { address?: string | undefined } = {}): Receiver {
     if (this.role !== 'receiver') throw new IllegalStateError(`the peer receives on link ${this.name}: accept it with acceptAsSender()`);
     const credit = checkCredit(options.credit);
+    const max = options.maxMessageSize;
+    if (max !== undefined && !(Number.isInteger(max) && max > 0)) throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(max)}`);
     this.#answer(true);
     const remote = this.#link.remote;
     const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : undefined;
     const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: remote?.rcvSettleMode === 1 });
-    return receiver.acceptAttach({ source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode: remote?.rcvSettleMode });
+    return receiver.acceptAttach({ source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode: remote?.rcvSettleMode, maxMessageSize: max === undefined ? undefined : BigInt(max) });
   }
 
   /**

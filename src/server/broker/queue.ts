@@ -6,7 +6,7 @@
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
 import { decodeMessage, encodeMessage } from '../../codec/message.js';
-import { DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError } from '../../errors.js';
+import { DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, MessageSizeExceededError } from '../../errors.js';
 
 /** A message held by the broker. */
 export interface StoredMessage {
@@ -181,7 +181,10 @@ export class Queue {
           this.#deadLetter?.(message, this);
           return;
         }
-        if (error instanceof DeliveryModifiedError) {
+        if (error instanceof MessageSizeExceededError) {
+          // Too large for this consumer: not to be offered to it again; another may take it.
+          (message.excluded ??= new Set()).add(consumer);
+        } else if (error instanceof DeliveryModifiedError) {
           if (error.outcome.kind === 'modified') {
             if (error.outcome.deliveryFailed) {
               message.deliveryCount++;
