@@ -46,6 +46,9 @@ export interface EngineOptions {
 
 type Phase = 'idle' | 'header' | 'sasl' | 'amqp' | 'done';
 
+/** What a client may send after its sasl-init before our outcome (its AMQP header and open fit many times). */
+const MAX_PIPELINED_BEFORE_OUTCOME = 64 * 1024;
+
 const DEFAULT_MAX_FRAME_SIZE = 262144;
 /** We never write frames larger than this, whatever the peer allows, so links interleave fairly. */
 const OUTGOING_FRAME_CAP = 262144;
@@ -71,6 +74,8 @@ export class ProtocolEngine {
   maxOutgoingFrameSize = MIN_MAX_FRAME_SIZE;
   /** The peer's idle timeout in milliseconds (0: none). */
   remoteIdleTimeout = 0;
+  /** Server: a sasl-init was received and its outcome is not decided yet. */
+  private awaitingSaslOutcome = false;
   /** Set when the engine has stopped: no more input is read and, once output is written, the transport may end. */
   finished = false;
 
@@ -180,10 +185,21 @@ export class ProtocolEngine {
   /** Server side: answers a `saslInit` event. Code 0 is success; 1 auth, 2 sys, 3 sys-perm, 4 sys-temp. */
   completeSasl(code: number): void {
     if (this.phase !== 'sasl' || this.options.role !== 'server') return;
+    this.awaitingSaslOutcome = false;
     this.writeSaslFrame(compositeSpecs.saslOutcome, { code });
     if (code === 0) {
       this.phase = 'header';
       this.expectedProtocol = ProtocolId.Amqp;
+      // What a client pipelined after its sasl-init (the AMQP header, its open) waited for this.
+      const held = this.stash;
+      this.stash = undefined;
+      if (held !== undefined) {
+        try {
+          this.process(held, 0);
+        } catch (err) {
+          this.failOnInput(err);
+        }
+      }
     } else {
       this.finish();
     }
@@ -242,6 +258,12 @@ export class ProtocolEngine {
       }
       if (this.phase !== 'sasl' && this.phase !== 'amqp') {
         throw new DecodeError('the peer sent bytes before the protocol header exchange', pos, 'amqp:connection:framing-error');
+      }
+      // Server: a client may pipeline its AMQP header and open after its sasl-init; they wait
+      // for our outcome (spec 5.3.2), and are read once the login is decided.
+      if (this.awaitingSaslOutcome) {
+        if (buf.length - pos > MAX_PIPELINED_BEFORE_OUTCOME) throw new DecodeError('more than 64 KiB sent before the SASL outcome', pos, 'amqp:connection:framing-error');
+        return this.keep(buf, pos);
       }
       if (readFrameHeader(buf, pos, this.maxFrameSize, header) === undefined) return this.keep(buf, pos);
       if (buf.length - pos < header.size) {
@@ -396,6 +418,7 @@ export class ProtocolEngine {
       }
     } else if (p.kind === 'saslInit') {
       this.saslMechanism = p.mechanism as string;
+      this.awaitingSaslOutcome = true;
       this.emit({ type: 'saslInit', mechanism: p.mechanism as string, initialResponse: p.initialResponse as Uint8Array | undefined, hostname: p.hostname as string | undefined });
       return;
     } else if (p.kind === 'saslResponse') {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { openPair, pump } from '../support/engine-pair.js';
+import { ByteWriter } from '../../src/codec/byte-writer.js';
+import { AMQP_FRAME_TYPE, ProtocolId, SASL_FRAME_TYPE, protocolHeader, writeFrame } from '../../src/codec/frames.js';
+import { compositeSpecs } from '../../src/codec/spec-tables.js';
+import { openPair, pump, recordEngine } from '../support/engine-pair.js';
 
 describe('engine: connection, session and link handshake in memory', () => {
   it('a client and a server exchange SASL ANONYMOUS, open, begin and attach', () => {
@@ -48,5 +51,30 @@ describe('engine: connection, session and link handshake in memory', () => {
     pump(c.engine, s.engine, 333);
     const got = s.events.find((e) => e.type === 'delivery');
     expect(got?.type === 'delivery' && Buffer.compare(Buffer.from(got.delivery.payload!), payload)).toBe(0);
+  });
+});
+
+describe('a client that pipelines its whole handshake', () => {
+  it('sasl-init, the AMQP header and open in one write: the server decides the login first, then reads the rest (spec 5.3.2)', () => {
+    const server = recordEngine({ role: 'server', containerId: 'server', saslMechanisms: ['ANONYMOUS'] });
+    let decide: (() => void) | undefined;
+    const onEvent = server.engine.onEvent!;
+    server.engine.onEvent = (e) => {
+      onEvent(e);
+      if (e.type === 'saslInit') decide = () => server.engine.completeSasl(0); // decided later, as an async check would
+    };
+    const w = new ByteWriter(1024);
+    w.bytes(protocolHeader(ProtocolId.Sasl));
+    writeFrame(w, SASL_FRAME_TYPE, 0, compositeSpecs.saslInit, { mechanism: 'ANONYMOUS' });
+    w.bytes(protocolHeader(ProtocolId.Amqp));
+    writeFrame(w, AMQP_FRAME_TYPE, 0, compositeSpecs.open, { containerId: 'eager-client' });
+    server.engine.ingest(w.toBuffer());
+    expect(server.events.map((e) => e.type)).toContain('saslInit');
+    expect(server.events.some((e) => e.type === 'connectionRemoteOpen')).toBe(false); // waits for the outcome
+    expect(server.engine.finished).toBe(false);
+    decide!();
+    expect(server.events.some((e) => e.type === 'connectionRemoteOpen')).toBe(true);
+    expect(server.engine.remoteOpen?.containerId).toBe('eager-client');
+    expect(server.events.some((e) => e.type === 'protocolError')).toBe(false);
   });
 });
