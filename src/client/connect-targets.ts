@@ -16,6 +16,11 @@ export interface ConnectTarget {
   readonly tls: tls.ConnectionOptions | undefined;
   readonly username: string | undefined;
   readonly password: string | undefined;
+  /**
+   * Whether a password would go in clear text (PLAIN without TLS) with `allowInsecurePlain`
+   * unset: then only to a loopback address, decided once the host's address is known.
+   */
+  readonly passwordInClear: boolean;
 }
 
 /** The fields of `connect()`'s options that say where to connect. */
@@ -53,8 +58,9 @@ function target(options: TargetOptions, url: string | undefined, urlWins: boolea
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new TypeError(`port must be from 1 to 65535, got ${String(port)}`);
   const username = urlWins ? parsed?.username ?? options.username : options.username ?? parsed?.username;
   const password = urlWins ? parsed?.password ?? options.password : options.password ?? parsed?.password;
-  if (username !== undefined && options.sasl !== false && !useTls && !(options.allowInsecurePlain ?? isLoopback(host))) {
-    throw new TypeError(`refusing to send a password in clear text to ${host}: use amqps:// (TLS), or set allowInsecurePlain: true`);
+  const inClear = username !== undefined && options.sasl !== false && !useTls;
+  if (inClear && options.allowInsecurePlain === false) {
+    throw new TypeError(`refusing to send a password in clear text to ${host} (allowInsecurePlain: false): use amqps:// (TLS)`);
   }
   const hostText = host.includes(':') ? `[${host}]` : host;
   return {
@@ -64,9 +70,6 @@ function target(options: TargetOptions, url: string | undefined, urlWins: boolea
     tls: useTls ? (typeof options.tls === 'object' ? options.tls : {}) : undefined,
     username,
     password,
+    passwordInClear: inClear && options.allowInsecurePlain !== true,
   };
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

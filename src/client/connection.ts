@@ -78,9 +78,16 @@ export interface ConnectOptions extends CallOptions {
   sasl?: { mechanisms?: string[] | undefined } | false | undefined;
   /**
    * Allow SASL PLAIN (a clear-text password) on a connection without TLS. Default: allowed only
-   * to loopback addresses (localhost, 127.0.0.0/8, ::1).
+   * when the peer's address is a loopback address (127.0.0.0/8, ::1), decided from the address the
+   * host name resolves to, not from the name. `false` refuses it everywhere.
    */
   allowInsecurePlain?: boolean | undefined;
+  /**
+   * Resolves a host name to its IP addresses, when Quark must know them before connecting (a
+   * clear-text password is sent only when every one is a loopback address; the socket then goes
+   * to those addresses only). Default: `dns.promises.lookup(hostname, { all: true })`.
+   */
+  lookup?: ((hostname: string) => Promise<string | string[]>) | undefined;
   /** Our container id, the same on every reconnect. Default: a random UUID. */
   containerId?: string | undefined;
   /** The virtual host to ask for (open's hostname). Default: the host connected to. */
@@ -135,6 +142,8 @@ interface ConnectPlan {
   readonly hostname: string | undefined;
   readonly policy: ReconnectPolicy | undefined;
   readonly tlsModule: typeof tls | undefined;
+  /** Resolves a host name to the addresses the connection would go to. */
+  readonly lookup: (hostname: string) => Promise<string | string[]>;
 }
 
 /** One engine and its socket: what a connection attempt makes. */
@@ -350,11 +359,27 @@ export class Connection implements AsyncDisposable {
     attempt.target = target;
     this.#phase = 'connecting';
     log('connecting to %s', target.url);
-    const socket = target.tls
-      ? plan.tlsModule!.connect({ host: target.host, port: target.port, servername: net.isIP(target.host) ? undefined : target.host, ...target.tls })
-      : net.connect({ host: target.host, port: target.port });
-    this.attachTransport(new SocketTransport(engine, socket));
-    socket.once(target.tls ? 'secureConnect' : 'connect', () => engine.open());
+    if (target.passwordInClear && net.isIP(target.host) === 0) {
+      // A clear-text password goes only to a loopback address: resolve the name first, and
+      // decide by the address (a name such as 127.0.0.1.example is not loopback).
+      plan.lookup(target.host).then(
+        (found) => {
+          if (this.#attempt !== attempt || attempt.over || this.#phase !== 'connecting') return;
+          const addresses = typeof found === 'string' ? [found] : found;
+          const remote = addresses.length === 0 ? '(no address)' : addresses.find((a) => !isLoopbackAddress(a));
+          if (remote !== undefined) this.#onLost(attempt, insecurePlainError(target, remote));
+          else this.#openSocket(engine, target, addresses); // to exactly the addresses checked
+        },
+        (e: unknown) => {
+          if (this.#attempt === attempt && !attempt.over) this.#onLost(attempt, new ConnectionLostError(`Could not connect to ${target.url}: the name ${target.host} could not be resolved (${(e as Error).message}).`, e));
+        },
+      );
+    } else if (target.passwordInClear && !isLoopbackAddress(target.host)) {
+      this.#onLost(attempt, insecurePlainError(target, target.host));
+      return;
+    } else {
+      this.#openSocket(engine, target, undefined);
+    }
     if (plan.policy && (this.#everOpened || plan.policy.retryFirstConnect)) {
       const timeout = plan.policy.attemptTimeout;
       this.#attemptTimer = setTimeout(() => {
@@ -363,6 +388,20 @@ export class Connection implements AsyncDisposable {
         this.#onLost(attempt, new ConnectionLostError(`Could not connect to ${target.url}: no answer within ${timeout} ms (reconnect.attemptTimeout).`));
       }, timeout);
     }
+  }
+
+  /**
+   * Opens the attempt's socket to the target; with `addresses`, to those only (the ones the host
+   * name resolved to and that were checked), not to what a second resolution might give.
+   */
+  #openSocket(engine: ProtocolEngine, target: ConnectTarget, addresses: string[] | undefined): void {
+    const servername = net.isIP(target.host) ? undefined : target.host;
+    const lookup = addresses === undefined ? undefined : fixedLookup(addresses);
+    const socket = target.tls
+      ? this.#plan!.tlsModule!.connect({ host: target.host, port: target.port, servername, lookup, ...target.tls })
+      : net.connect({ host: target.host, port: target.port, lookup });
+    this.attachTransport(new SocketTransport(engine, socket));
+    socket.once(target.tls ? 'secureConnect' : 'connect', () => engine.open());
   }
 
   /** The error of a socket that closed under an attempt. */
@@ -727,9 +766,25 @@ export class Connection implements AsyncDisposable {
   }
 }
 
-/** Whether trying again could help: not when the peer refused our credentials. */
+/** Whether trying again could help: not when the peer refused our credentials, nor when we refused to send them. */
 function isRetryable(error: AmqpError): boolean {
-  return !(error instanceof AuthenticationError) && error.condition !== 'amqp:unauthorized-access';
+  return !(error instanceof AuthenticationError) && error.condition !== 'amqp:unauthorized-access' && error.condition !== INSECURE_PLAIN;
+}
+
+const INSECURE_PLAIN = 'quark:insecure-plain';
+
+/** We refused to send a password in clear text to a peer that is not on this machine. */
+function insecurePlainError(target: ConnectTarget, address: string): AmqpError {
+  return new AmqpError(
+    INSECURE_PLAIN,
+    `Refusing to send a password in clear text to ${target.host}${address !== target.host ? ` (${address})` : ''}, which is not a loopback address: use amqps:// (TLS), or set allowInsecurePlain: true.`,
+  );
+}
+
+/** Whether an IP address is this machine's own (127.0.0.0/8, ::1, or either as an IPv4-mapped IPv6 address). */
+function isLoopbackAddress(address: string): boolean {
+  const a = address.toLowerCase().replace(/^::ffff:/, '');
+  return /^127\.\d+\.\d+\.\d+$/.test(a) || a === '::1';
 }
 
 /** The error that ends a connection after `attempts` reconnect attempts, saying so. */
@@ -756,6 +811,20 @@ function withConnectConfig(options: ConnectOptions): ConnectOptions {
   const merged: ConnectOptions = { ...fromFile };
   for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
   return merged;
+}
+
+async function defaultLookup(hostname: string): Promise<string[]> {
+  const dns = await import('node:dns');
+  return (await dns.promises.lookup(hostname, { all: true })).map((a) => a.address);
+}
+
+/** A `lookup` for `net.connect` that answers with these addresses (for every name it is asked). */
+function fixedLookup(addresses: string[]): net.LookupFunction {
+  const entries = addresses.map((address) => ({ address, family: net.isIPv6(address) ? 6 : 4 }));
+  return (_hostname, options, callback) => {
+    if (options.all) (callback as unknown as (err: null, addresses: typeof entries) => void)(null, entries);
+    else callback(null, entries[0]!.address, entries[0]!.family);
+  };
 }
 
 function engineOptionsFor(plan: ConnectPlan, target: ConnectTarget): EngineOptions {
@@ -799,7 +868,8 @@ export async function connect(urlOrOptions: string | ConnectOptions = {}): Promi
   };
   // node:tls is loaded only when used: it costs a process about 1.5 MB.
   const tlsModule = targets.some((t) => t.tls !== undefined) ? await import('node:tls') : undefined;
-  const plan: ConnectPlan = { targets, engineOptions, hostname: options.hostname, policy, tlsModule };
+  const lookup = options.lookup ?? defaultLookup;
+  const plan: ConnectPlan = { targets, engineOptions, hostname: options.hostname, policy, tlsModule, lookup };
   const connection = new Connection(new ProtocolEngine(engineOptionsFor(plan, targets[0]!)));
   const timeout = options.timeout ?? (policy?.retryFirstConnect ? undefined : DEFAULT_CONNECT_TIMEOUT_MS);
   return connection.start(plan, { signal: options.signal, timeout });

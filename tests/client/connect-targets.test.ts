@@ -31,11 +31,17 @@ describe('connect targets', () => {
     expect(JSON.stringify(t!.url)).not.toContain('secret');
   });
 
-  it('refuses url with urls, host or port with urls, an empty list, and a clear-text password to a remote host', () => {
+  it('refuses url with urls, host or port with urls, an empty list, and a clear-text password with allowInsecurePlain: false', () => {
     expect(() => connectTargets({ url: 'a', urls: ['b'] })).toThrow(/either url/);
     expect(() => connectTargets({ urls: ['a'], host: 'b' })).toThrow(/host and port cannot be combined with urls/);
     expect(() => connectTargets({ urls: [] })).toThrow(/non-empty array/);
-    expect(() => connectTargets({ urls: ['amqp://u:p@example.com'] })).toThrow(/clear text to example.com/);
+    expect(() => connectTargets({ url: 'amqp://u:p@127.0.0.1', allowInsecurePlain: false })).toThrow(/clear text to 127.0.0.1 \(allowInsecurePlain: false\)/);
+  });
+
+  it('marks the targets whose password would go in clear text, to be checked against the address they resolve to', () => {
+    const [plain, tls, allowed, anonymous] = connectTargets({ urls: ['amqp://u:p@h', 'amqps://u:p@h', 'amqp://h'], username: undefined }).concat(connectTargets({ url: 'amqp://u:p@h', allowInsecurePlain: true }));
+    expect([plain!.passwordInClear, tls!.passwordInClear, allowed!.passwordInClear]).toEqual([true, false, false]);
+    void anonymous;
   });
 });
 

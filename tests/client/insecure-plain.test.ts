@@ -1,0 +1,82 @@
+/**
+ * A password goes in clear text only to this machine, decided by the address the host name
+ * resolves to, never by the name's text. The "remote" peer is faked: a lookup of the test's own
+ * maps names to a documentation address (203.0.113.7) or to loopback, and the only listener is on
+ * 127.0.0.1, so nothing ever leaves this machine (a refused connection is refused before any
+ * socket is opened).
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, startBroker, type AmqpError, type Broker } from '../../src/index.js';
+
+let broker: Broker | undefined;
+afterEach(async () => {
+  await broker?.stop();
+  broker = undefined;
+});
+
+/** A lookup that knows two names; it records what it was asked. */
+function fakeDns(asked: string[]): (hostname: string) => Promise<string> {
+  const table: Record<string, string> = { 'remote.example': '203.0.113.7', '127.0.0.1.example': '203.0.113.7', 'local.example': '127.0.0.1' };
+  return (hostname) => {
+    asked.push(hostname);
+    const address = table[hostname];
+    return address ? Promise.resolve(address) : Promise.reject(new Error(`no such name ${hostname}`));
+  };
+}
+
+describe('clear-text passwords go to loopback addresses only', () => {
+  it('a name that looks like loopback but resolves elsewhere is refused before any socket is opened; a name resolving to 127.0.0.1 is let through', async () => {
+    broker = await startBroker({ port: 0, users: { u: 'pw' }, allowInsecurePlain: true });
+    const asked: string[] = [];
+    const lookup = fakeDns(asked);
+    const sockets: net.Socket[] = [];
+    const originalConnect = net.Socket.prototype.connect;
+    // Watch every socket connect of this test: none may go to 203.0.113.7.
+    const targets: string[] = [];
+    net.Socket.prototype.connect = function (this: net.Socket, ...args: Parameters<typeof originalConnect>) {
+      // net.connect() passes its normalized arguments as one array.
+      const first: unknown = args[0];
+      const o = (Array.isArray(first) ? first[0] : first) as { host?: string } | undefined;
+      if (o && typeof o === 'object') targets.push(String(o.host));
+      sockets.push(this);
+      return originalConnect.apply(this, args);
+    } as typeof originalConnect;
+    try {
+      for (const host of ['remote.example', '127.0.0.1.example']) {
+        const err = await connect({ url: `amqp://u:pw@${host}:${broker.port}`, lookup, reconnect: false }).catch((e: unknown) => e);
+        expect((err as AmqpError).condition).toBe('quark:insecure-plain');
+        expect((err as Error).message).toMatch(new RegExp(`clear text to ${host.replace(/\./g, '\\.')} \\(203\\.0\\.113\\.7\\), which is not a loopback address`));
+      }
+      expect(targets).toEqual([]); // refused before connecting: nothing was sent anywhere
+      const conn = await connect({ url: `amqp://u:pw@local.example:${broker.port}`, lookup, reconnect: false });
+      expect(conn.isOpen).toBe(true);
+      expect(targets).toEqual(['local.example']); // connected by name, to the checked address only:
+      expect(sockets.at(-1)?.remoteAddress).toBe('127.0.0.1');
+      await conn.close();
+      expect(asked).toEqual(['remote.example', '127.0.0.1.example', 'local.example']);
+      // allowInsecurePlain: true sends it anywhere (here still to loopback), and no lookup is needed.
+      const allowed = await connect({ url: `amqp://u:pw@127.0.0.1:${broker.port}`, allowInsecurePlain: true, lookup, reconnect: false });
+      await allowed.close();
+      expect(asked.length).toBe(3);
+    } finally {
+      net.Socket.prototype.connect = originalConnect;
+    }
+  });
+
+  it("the real resolver: user:password@localhost connects (every address of localhost is this machine's)", async () => {
+    broker = await startBroker({ port: 0, users: { u: 'pw' }, allowInsecurePlain: true });
+    const conn = await connect({ url: `amqp://u:pw@localhost:${broker.port}`, reconnect: false });
+    expect(conn.isOpen).toBe(true);
+    await conn.close();
+  });
+
+  it('a refusal is not retried: with reconnect and retryFirstConnect, connect() still fails at once', async () => {
+    const asked: string[] = [];
+    const t0 = performance.now();
+    const err = await connect({ url: 'amqp://u:pw@remote.example:5672', lookup: fakeDns(asked), reconnect: { retryFirstConnect: true } }).catch((e: unknown) => e);
+    expect((err as AmqpError).condition).toBe('quark:insecure-plain');
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(asked).toEqual(['remote.example']);
+  });
+});
