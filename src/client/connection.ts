@@ -26,6 +26,7 @@ import {
   IllegalStateError,
   TimeoutError,
 } from '../errors.js';
+import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { watchCancellation, type CallOptions } from './cancellation.js';
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
@@ -781,11 +782,6 @@ function insecurePlainError(target: ConnectTarget, address: string): AmqpError {
   );
 }
 
-/** Whether an IP address is this machine's own (127.0.0.0/8, ::1, or either as an IPv4-mapped IPv6 address). */
-function isLoopbackAddress(address: string): boolean {
-  const a = address.toLowerCase().replace(/^::ffff:/, '');
-  return /^127\.\d+\.\d+\.\d+$/.test(a) || a === '::1';
-}
 
 /** The error that ends a connection after `attempts` reconnect attempts, saying so. */
 function withAttempts(error: AmqpError, attempts: number): AmqpError {

@@ -42,8 +42,11 @@ export function chooseSaslMechanism(offered: readonly string[], options: SaslCli
         return { mechanism, initialResponse: new Uint8Array(0) };
     }
   }
-  return `the server offers SASL mechanisms [${offered.join(', ')}] but this client allows only [${allowed.join(', ')}]` +
-    (options.username === undefined && offered.includes('PLAIN') ? ' (give a user name and password to use PLAIN)' : '');
+  let hint = '';
+  if (options.username === undefined && offered.includes('PLAIN')) hint = ' (give a user name and password to use PLAIN)';
+  else if (offered.length === 0) hint = ' (it offers none: a server with users but no TLS may offer PLAIN only to its own machine; connect over amqps://, or set the server up for it)';
+  else if (allowed.includes('PLAIN') && !offered.includes('PLAIN')) hint = ' (PLAIN is not offered: servers commonly offer it only over TLS, so try amqps://)';
+  return `the server offers SASL mechanisms [${offered.join(', ')}] but this client allows only [${allowed.join(', ')}]${hint}`;
 }
 
 /** The PLAIN initial response: authzid NUL username NUL password, in UTF-8 (RFC 4616). */

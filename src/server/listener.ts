@@ -15,6 +15,7 @@ import type { Session } from '../client/session.js';
 import { ProtocolEngine } from '../engine/engine.js';
 import type { EngineLink } from '../engine/link.js';
 import { parsePlainResponse } from '../engine/sasl.js';
+import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { IncomingLink } from './incoming-link.js';
 
@@ -55,7 +56,7 @@ export interface ListenOptions {
    * given), and the check of a client's credentials. `false` accepts clients without SASL only.
    */
   sasl?: { mechanisms?: string[] | undefined; authenticate?: ((credentials: SaslCredentials) => boolean | Promise<boolean>) | undefined } | false | undefined;
-  /** Offer PLAIN on a listener without TLS. Default false: PLAIN is only offered over TLS. */
+  /** Offer PLAIN without TLS to clients on other machines. Default false: without TLS, PLAIN is offered only to clients on loopback addresses. */
   allowInsecurePlain?: boolean | undefined;
   /** Accept clients that skip SASL. Default: only when `sasl` is false. */
   allowNoSasl?: boolean | undefined;
@@ -154,7 +155,9 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     // A TLS socket says so (tls is loaded only by listeners that use it).
     const secure = (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
     let mechanisms: string[] | false = saslOption === false ? false : saslOption?.mechanisms ?? (authenticate ? ['PLAIN'] : ['ANONYMOUS']);
-    if (mechanisms && !secure && !o.allowInsecurePlain) mechanisms = mechanisms.filter((m) => m !== 'PLAIN');
+    // PLAIN without TLS only to this machine's own clients (the rule clients follow), unless allowed.
+    const local = isLoopbackAddress(socket.remoteAddress);
+    if (mechanisms && !secure && !o.allowInsecurePlain && !local) mechanisms = mechanisms.filter((m) => m !== 'PLAIN');
     if (mechanisms && mechanisms.length === 0) mechanisms = ['ANONYMOUS'].filter(() => !authenticate);
     const engine = new ProtocolEngine({
       role: 'server',

@@ -161,17 +161,18 @@ describe('embedded broker', () => {
     expect((await (await c.createReceiver('qb')).receive({ timeout: 2000 })).message.body).toBe(2);
   });
 
-  it('accepts PLAIN users over TLS-less loopback only when allowed, and refuses a wrong password', async () => {
+  it('accepts PLAIN users over TLS-less loopback (allowed or not: the client is on this machine), and refuses a wrong password', async () => {
     broker = await startBroker({ port: 0, users: { alice: 'sécret✓' }, allowInsecurePlain: true });
     const ok = await client({ url: broker.url, username: 'alice', password: 'sécret✓' });
     expect(ok.isOpen).toBe(true);
     const err = await connect({ url: broker.url, username: 'alice', password: 'wrong' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuthenticationError);
     await broker.stop();
+    // Without allowInsecurePlain PLAIN is still offered to loopback clients (before, nothing was
+    // offered, and even the right password was refused).
     broker = await startBroker({ port: 0, users: { alice: 'x' } });
-    const refused = await connect({ url: broker.url, username: 'alice', password: 'x' }).catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(AuthenticationError);
-    expect((refused as Error).message).toMatch(/PLAIN|mechanism/);
+    const local = await client({ url: broker.url, username: 'alice', password: 'x' });
+    expect(local.isOpen).toBe(true);
   });
 
   it('a message released to a queue with no other consumer is not lost', async () => {

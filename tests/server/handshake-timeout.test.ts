@@ -106,3 +106,18 @@ describe('refused logins are slow', () => {
     expect(timers()).toBeLessThanOrEqual(before);
   });
 });
+
+describe('PLAIN without TLS on this machine', () => {
+  it('startBroker({ users }) on plain TCP lets a local client log in with PLAIN (the rule clients follow), and refuses a wrong password', async () => {
+    const broker = await startBroker({ port: 0, users: { alice: 'secret' }, failedLoginDelay: 0 });
+    try {
+      const ok = await connect({ url: `amqp://alice:secret@127.0.0.1:${broker.port}`, reconnect: false });
+      expect(ok.isOpen).toBe(true);
+      await ok.close();
+      const wrong = await connect({ url: `amqp://alice:nope@127.0.0.1:${broker.port}`, reconnect: false }).catch((e: unknown) => e);
+      expect((wrong as Error).name).toBe('AuthenticationError');
+    } finally {
+      await broker.stop();
+    }
+  });
+});

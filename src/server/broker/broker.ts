@@ -30,7 +30,7 @@ export interface BrokerOptions {
   users?: Record<string, string> | undefined;
   /** Accept SASL ANONYMOUS, and clients that skip SASL. Default: true when no `users` are given. */
   allowAnonymous?: boolean | undefined;
-  /** Offer PLAIN without TLS. Default false (PLAIN is only offered over TLS). */
+  /** Offer PLAIN without TLS to clients on other machines. Default false: without TLS, PLAIN is offered only to clients on loopback addresses. */
   allowInsecurePlain?: boolean | undefined;
   /** Serve TLS with these options (key, cert, ...). */
   tls?: tls.TlsOptions | undefined;
