@@ -42,8 +42,9 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setImmediate, setInterval } from 'node:timers';
+import { setInterval } from 'node:timers';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { guardChild } from './peers/child-guard.mjs';
 
 const require = createRequire(import.meta.url);
 const CHILD_FLAG = '--peer-bench-child';
@@ -82,15 +83,7 @@ const checkByte = (seq) => (seq * 31 + 7) & 0xff;
 // =====================================================================================
 
 async function child(cfg) {
-  const post = (msg) => process.send?.(msg);
-  const fail = (err) => {
-    post({ type: 'error', message: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) });
-    setImmediate(() => process.exit(1));
-  };
-  process.on('uncaughtException', fail);
-  process.on('unhandledRejection', fail);
-  // The driver is gone: never outlive it.
-  process.on('disconnect', () => process.exit(2));
+  const { post, fail } = guardChild();
 
   /** Handlers for the driver's commands, by type. */
   const commands = {};

@@ -57,9 +57,10 @@ import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { resolve } from 'node:path';
-import { clearInterval, setImmediate, setInterval } from 'node:timers';
+import { clearInterval, setInterval } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { guardChild } from './peers/child-guard.mjs';
 
 const require = createRequire(import.meta.url);
 const BROKER_FLAG = '--reconnect-bench-broker';
@@ -119,14 +120,7 @@ async function brokerChild(port) {
 // =====================================================================================
 
 async function clientChild(cfg) {
-  const post = (m) => process.send?.(m);
-  const fail = (err) => {
-    post({ type: 'error', message: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) });
-    setImmediate(() => process.exit(1));
-  };
-  process.on('uncaughtException', fail);
-  process.on('unhandledRejection', fail);
-  process.on('disconnect', () => process.exit(2));
+  const { post, fail } = guardChild();
   const started = nowMs();
   const cpu0 = process.cpuUsage();
 

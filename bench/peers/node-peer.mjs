@@ -25,20 +25,13 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { setImmediate } from 'node:timers';
 import { pathToFileURL } from 'node:url';
+import { guardChild } from './child-guard.mjs';
 
 const require = createRequire(import.meta.url);
 const QUARK_URL = process.env.QUARK_DIST ? pathToFileURL(resolve(process.env.QUARK_DIST)).href : new URL('../../dist/esm/index.js', import.meta.url).href;
 const cfg = JSON.parse(process.argv[2]);
 
-const post = (msg) => process.send?.(msg);
-const fail = (err) => {
-  post({ type: 'error', message: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) });
-  setImmediate(() => process.exit(1));
-};
-process.on('uncaughtException', fail);
-process.on('unhandledRejection', fail);
-// The bench is gone: never outlive it.
-process.on('disconnect', () => process.exit(2));
+const { post, fail } = guardChild();
 
 const now = () => process.hrtime.bigint();
 const sockStats = () => ({ ...(globalThis.__quarkBenchSocketStats ?? {}) });
