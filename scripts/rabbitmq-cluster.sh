@@ -296,17 +296,7 @@ stop_all() {
 stop() {
   local owner=$1
   lock
-  if [[ -n $owner ]]; then
-    rm -f "$DIR/owners/$owner"
-    if [[ -e $DIR/manual ]]; then
-      say "leaving the cluster running: it was started by hand (scripts/rabbitmq-cluster.sh stop stops it)"
-      return 0
-    fi
-    if live_owners; then
-      say "leaving the cluster running: still used by process(es) $(owners_list)"
-      return 0
-    fi
-  fi
+  release_owner "$owner" "the cluster" || return 0
   stop_all
   rm -f "$DIR"/owners/* "$DIR/manual"
 }

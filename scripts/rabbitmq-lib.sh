@@ -148,3 +148,20 @@ owners_list() {
   for f in "$DIR"/owners/*; do [[ -e $f && ${f##*/} != "${1:-}" ]] && out+=("${f##*/}"); done
   echo "${out[*]}"
 }
+
+# Unregisters owner $1 (none: a stop by hand) and says whether to stop now: false while the node or
+# cluster was started by hand or another live process still uses it. $2 names it in the messages.
+release_owner() {
+  local owner=$1 what=$2
+  [[ -n $owner ]] || return 0
+  rm -f "$DIR/owners/$owner"
+  if [[ -e $DIR/manual ]]; then
+    say "leaving ${what} running: it was started by hand (its script's stop command stops it)"
+    return 1
+  fi
+  if live_owners; then
+    say "leaving ${what} running: still used by process(es) $(owners_list)"
+    return 1
+  fi
+  return 0
+}

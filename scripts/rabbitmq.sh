@@ -166,17 +166,7 @@ start() {
 stop() {
   local owner=$1
   lock
-  if [[ -n $owner ]]; then
-    rm -f "$DIR/owners/$owner"
-    if [[ -e $DIR/manual ]]; then
-      say "leaving ${NODE} running: it was started by hand (scripts/rabbitmq.sh stop stops it)"
-      return 0
-    fi
-    if live_owners; then
-      say "leaving ${NODE} running: still used by process(es) $(owners_list)"
-      return 0
-    fi
-  fi
+  release_owner "$owner" "$NODE" || return 0
   stop_node
   rm -f "$DIR"/owners/* "$DIR/manual" "$DIR/killed"
 }
