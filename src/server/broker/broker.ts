@@ -82,6 +82,11 @@ export class Broker implements AsyncDisposable {
     listener.links$.subscribe((link) => this.#onLink(link));
   }
 
+  /** How many client connections the broker has now (open, or still opening). */
+  get connectionCount(): number {
+    return this.#listener.connections.length;
+  }
+
   /** The port the broker listens on. */
   get port(): number {
     return this.#listener.port;
