@@ -85,6 +85,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BROKER_WINDOW, protonPeers } from './peers/proton.mjs';
+import { benchFlags } from './peers/bench-flags.mjs';
 
 const require = createRequire(import.meta.url);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -112,15 +113,7 @@ const LIB_NAME = { quark: 'Quark', rhea: 'rhea', proton: 'Proton C' };
 // =====================================================================================
 
 const args = process.argv.slice(2);
-const flags = new Map(
-  args
-    .filter((a) => a.startsWith('--'))
-    .map((a) => {
-      const [k, v] = a.slice(2).split('=');
-      return [k, v ?? true];
-    }),
-);
-const quick = flags.has('quick') || process.env.QUICK === '1' || process.env.BENCH_QUICK === '1';
+const { flags, quick } = benchFlags(args);
 const json = flags.has('json');
 const N = Number(flags.get('count') ?? (quick ? 10_000 : 100_000));
 const W = Math.max(100, Math.round(N / 10));

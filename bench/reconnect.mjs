@@ -61,6 +61,7 @@ import { clearInterval, setInterval } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { guardChild } from './peers/child-guard.mjs';
+import { benchFlags } from './peers/bench-flags.mjs';
 
 const require = createRequire(import.meta.url);
 const BROKER_FLAG = '--reconnect-bench-broker';
@@ -613,15 +614,7 @@ function checkPortFree(port) {
 
 async function driver() {
   const args = process.argv.slice(2);
-  const flags = new Map(
-    args
-      .filter((a) => a.startsWith('--'))
-      .map((a) => {
-        const [k, v] = a.slice(2).split('=');
-        return [k, v ?? true];
-      }),
-  );
-  const quick = flags.has('quick') || process.env.QUICK === '1' || process.env.BENCH_QUICK === '1';
+  const { flags, quick } = benchFlags(args);
   const opts = {
     rounds: Number(flags.get('rounds') ?? (quick ? 1 : 4)),
     outages: String(flags.get('outages') ?? (quick ? '200,1000' : '200,1000,3000'))
