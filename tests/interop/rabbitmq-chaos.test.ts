@@ -33,6 +33,8 @@ describe('Quark through RabbitMQ while the broker is SIGKILLed and restarted', (
     const name = `chaos-${randomUUID()}`;
     // A durable classic queue, so that persistent messages the broker accepted survive its crash.
     await r.ctl('eval', `rabbit_amqqueue:declare(rabbit_misc:r(<<"/">>, queue, <<"${name}">>), true, false, [], none, <<"guest">>).`);
+    // The declaration must be on disk before the first crash (seen lost under load otherwise).
+    await r.ctl('eval', 'mnesia:dump_log().');
     const address = `/amq/queue/${name}`;
     // Reconnect settings are configuration, not code: a short backoff ceiling keeps the test quick.
     const options = { url: `amqp://guest:guest@127.0.0.1:${r.port}`, reconnect: { initialDelay: 50, maxDelay: 500 }, idleTimeout: 10_000 };
