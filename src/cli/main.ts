@@ -26,14 +26,18 @@ Commands:
   bench      measure throughput against a URL or an in-process broker
 
 Run 'quark <command> --help' for a command's options.`,
-  broker: `Usage: quark broker [--host HOST] [--port PORT] [--queue-limit N] [--user NAME:PASSWORD ...]
+  broker: `Usage: quark broker [--host HOST] [--port PORT] [--queue-limit N] [--user NAME:PASSWORD ...] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
 
 Runs an embedded broker until interrupted (Ctrl-C).
   --host HOST             address to listen on (default 127.0.0.1)
   --port PORT             port to listen on (default 5672)
   --queue-limit N         messages a queue holds before producers wait (default 10000)
   --user NAME:PASSWORD    a SASL PLAIN user (repeatable); without users, ANONYMOUS is accepted
-  --allow-insecure-plain  offer PLAIN without TLS
+  --tls-cert FILE         serve TLS (amqps://) with this certificate (PEM) ...
+  --tls-key FILE          ... and its private key (PEM)
+  --tls-ca FILE           require clients to present a certificate signed by this CA (PEM)
+  --allow-insecure-plain  offer PLAIN without TLS to clients on other machines (loopback clients
+                          always get it)
   --dead-letter ADDRESS   where rejected messages go`,
   send: `Usage: quark send URL [--count N] [--body TEXT | --file PATH] [--property KEY=VALUE ...] [--durable] [--settle]
 
@@ -132,8 +136,12 @@ async function runBroker(args: string[]): Promise<void> {
     user: { type: 'string', multiple: true },
     'allow-insecure-plain': { type: 'boolean' },
     'dead-letter': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-ca': { type: 'string' },
   });
   if (values.help) return void console.log(HELP.broker);
+  const tls = tlsOptions(values['tls-cert'] as string | undefined, values['tls-key'] as string | undefined, values['tls-ca'] as string | undefined);
   let users: Record<string, string> | undefined;
   for (const u of (values.user as string[] | undefined) ?? []) {
     const i = u.indexOf(':');
@@ -147,8 +155,10 @@ async function runBroker(args: string[]): Promise<void> {
     users,
     allowInsecurePlain: values['allow-insecure-plain'] as boolean | undefined,
     deadLetterAddress: values['dead-letter'] as string | undefined,
+    tls,
   });
   console.log(`quark broker listening on ${broker.url} (Ctrl-C to stop)`);
+  if (users && !tls) console.log('PLAIN logins are offered to clients on this machine only: give --tls-cert and --tls-key for others (or --allow-insecure-plain)');
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
@@ -168,6 +178,25 @@ function reportReconnects(connection: Connection): void {
     if (e.type === 'disconnected' && e.reconnecting) console.error(`quark: connection lost (${e.error.message}); reconnecting`);
     else if (e.type === 'reconnected') console.error(`quark: reconnected to ${e.url}`);
   });
+}
+
+/** The broker's TLS options from --tls-cert, --tls-key and --tls-ca (files read now: a bad path is a usage error). */
+function tlsOptions(cert: string | undefined, key: string | undefined, ca: string | undefined): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean } | undefined {
+  if (cert === undefined && key === undefined && ca === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new UsageError('TLS needs both --tls-cert and --tls-key');
+  const read = (file: string, flag: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new UsageError(`cannot read ${flag} ${file}: ${(e as Error).message}`);
+    }
+  };
+  const options: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean } = { cert: read(cert, '--tls-cert'), key: read(key, '--tls-key') };
+  if (ca !== undefined) {
+    options.ca = read(ca, '--tls-ca');
+    options.requestCert = true;
+  }
+  return options;
 }
 
 async function runSend(args: string[]): Promise<void> {

@@ -1,5 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -110,6 +110,23 @@ describe('the quark CLI', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(0);
     expect(out).toMatch(/stopped/);
+  });
+
+  it('broker --tls-cert/--tls-key serves amqps:// (a client verifying the certificate logs in with PLAIN over it); half the TLS flags is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'quark-cli-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const half = await quark(['broker', '--port', '0', '--tls-cert', join(dir, 'cert.pem')]);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toMatch(/TLS needs both --tls-cert and --tls-key/);
+    const run = startProgram(process.execPath, [cli, 'broker', '--port', '0', '--user', 'u:pw', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')], process.cwd(), 30_000);
+    const [, port] = (await run.waitFor(/amqps:\/\/127\.0\.0\.1:(\d+)/)) as unknown as [string, string];
+    const client = await connect({ url: `amqps://u:pw@localhost:${port}`, tls: { ca: readFileSync(join(dir, 'cert.pem')) }, reconnect: false });
+    const sender = await client.createSender('secure');
+    await expect(sender.send({ body: 'over TLS' })).resolves.toEqual({ kind: 'accepted' });
+    await client.close();
+    run.child.kill('SIGINT');
+    expect((await run.done).code).toBe(0);
   });
 
   it('receive goes on over a broker restart, saying on stderr that it reconnects', async () => {
