@@ -58,7 +58,7 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
 
   /** Credit granted and not yet used. */
   get credit(): number {
-    return this.engineLink.credit;
+    return this.isOpen ? this.engineLink.credit : 0; // a link waiting for a reconnect has none
   }
 
   /** Messages that arrived and have not been taken yet. */

@@ -96,7 +96,7 @@ export class Sender extends Link {
 
   /** How many more messages the peer lets us send now. */
   get credit(): number {
-    return this.engineLink.credit;
+    return this.isOpen ? this.engineLink.credit : 0; // a link waiting for a reconnect has none
   }
 
   /** The target address (for a dynamic target, the one the peer made), or undefined for an anonymous relay. */
@@ -336,7 +336,7 @@ export class Sender extends Link {
         this.send(message, sendOptions).then(settled, failed);
         // Read the next message no sooner than the link can take it: with credit left, and fewer
         // than maxInFlight unsettled.
-        while (failure === undefined && (inFlight >= maxInFlight || (inFlight > 0 && this.engineLink.credit <= 0))) await nextSettlement();
+        while (failure === undefined && (inFlight >= maxInFlight || (inFlight > 0 && this.credit <= 0))) await nextSettlement();
       }
       while (inFlight > 0) await nextSettlement();
     } finally {

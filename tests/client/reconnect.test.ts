@@ -120,6 +120,7 @@ describe('reconnect after the broker restarts', { timeout: 30_000 }, () => {
     const sender = await conn.createSender('q');
     await broker.stop();
     expect(conn.reconnecting).toBe(true);
+    expect(sender.credit).toBe(0); // not the dead link's credit
     const waiting = sender.send({ body: 'during the outage' });
     const timedOut = sender.send({ body: 'too late' }, { timeout: 50 }).catch((e: unknown) => e);
     expect(await timedOut).toBeInstanceOf(TimeoutError);
