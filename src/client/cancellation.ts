@@ -72,3 +72,23 @@ export function watchCancellation(options: CallOptions | undefined, what: string
   }
   return stop;
 }
+
+/** A pending call's way to settle: each also stops watching the call's signal and timeout. */
+export interface CallSettlers {
+  resolve: () => void;
+  reject: (error: AmqpError) => void;
+}
+
+/** Settlers that resolve the call's promise with `value` (or reject it), after `stop()`. */
+export function settlersFor<T>(stop: () => void, resolve: (value: T) => void, value: T, reject: (error: AmqpError) => void): CallSettlers {
+  return {
+    resolve: () => {
+      stop();
+      resolve(value);
+    },
+    reject: (error) => {
+      stop();
+      reject(error);
+    },
+  };
+}

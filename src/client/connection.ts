@@ -28,7 +28,7 @@ import {
 } from '../errors.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { SocketTransport } from '../transport/socket-transport.js';
-import { watchCancellation, type CallOptions } from './cancellation.js';
+import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
 import { connectTargets, type ConnectTarget } from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
@@ -167,7 +167,7 @@ export class Connection implements AsyncDisposable {
   #defaultSession: Promise<Session> | undefined;
   /** The default session once begun, so that it is made again after it ends. */
   #defaultSessionBegun: Session | undefined;
-  #opened: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
+  #opened: CallSettlers | undefined;
   readonly #closeWaiters: (() => void)[] = [];
   #phase: Phase = 'connecting';
   #linkCounter = 0;
@@ -330,16 +330,7 @@ export class Connection implements AsyncDisposable {
         this.#fail(e);
         reject(e);
       });
-      this.#opened = {
-        resolve: () => {
-          stop();
-          resolve(this);
-        },
-        reject: (e) => {
-          stop();
-          reject(e);
-        },
-      };
+      this.#opened = settlersFor(stop, resolve, this, reject);
     });
   }
 

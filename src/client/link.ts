@@ -7,15 +7,10 @@ import { rxjs } from '../rx/rxjs-module.js';
 import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
 import type { EngineLink } from '../engine/link.js';
 import { AmqpError, LinkClosedError, type AmqpErrorFields } from '../errors.js';
-import { watchCancellation, type CallOptions } from './cancellation.js';
+import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import type { QuarkEvent } from './events.js';
 import type { Session } from './session.js';
 
-/** The settled state of a promise the link keeps for its open or close. */
-interface Waiter {
-  resolve: () => void;
-  reject: (error: AmqpError) => void;
-}
 
 export abstract class Link implements AsyncDisposable {
   /** The session the link belongs to. */
@@ -26,8 +21,8 @@ export abstract class Link implements AsyncDisposable {
   error: AmqpError | undefined;
   /** @internal Called once when the link ends; used by the embedded broker. */
   closedListener: ((error: AmqpError | undefined) => void) | undefined;
-  #opened: Waiter | undefined;
-  readonly #closeWaiters: Waiter[] = [];
+  #opened: CallSettlers | undefined;
+  readonly #closeWaiters: CallSettlers[] = [];
   #ended = false;
   #closing = false;
   /** Waiting for the connection to come back, to attach again. */
@@ -123,16 +118,7 @@ export abstract class Link implements AsyncDisposable {
         }
         reject(error);
       });
-      this.#opened = {
-        resolve: () => {
-          stop();
-          resolve(this);
-        },
-        reject: (e) => {
-          stop();
-          reject(e);
-        },
-      };
+      this.#opened = settlersFor(stop, resolve, this, reject);
       try {
         // During a reconnect the link attaches once the connection is back.
         if (this.session.suspended) this.#suspended = true;
@@ -245,16 +231,7 @@ export abstract class Link implements AsyncDisposable {
         this.end(undefined);
         reject(e);
       });
-      this.#closeWaiters.push({
-        resolve: () => {
-          stop();
-          resolve();
-        },
-        reject: (e) => {
-          stop();
-          reject(e);
-        },
-      });
+      this.#closeWaiters.push(settlersFor(stop, resolve, undefined, reject));
       const e = options?.error;
       this.#closing = true;
       this.engineLink.detach(closed, e ? { condition: e.condition, description: e.description } : undefined);

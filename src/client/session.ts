@@ -3,7 +3,7 @@ import type { ErrorCondition } from '../codec/composite-types.js';
 import { ReceiverSettleMode, SenderSettleMode } from '../engine/link.js';
 import type { EngineSession } from '../engine/session.js';
 import { IllegalStateError, SessionClosedError, type AmqpError } from '../errors.js';
-import { watchCancellation, type CallOptions } from './cancellation.js';
+import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import type { Connection } from './connection.js';
 import type { Link } from './link.js';
 import { checkCredit, receiverOptions, senderOptions, toSource, toTarget, type ReceiverOptions, type SenderOptions } from './link-options.js';
@@ -24,7 +24,7 @@ export class Session implements AsyncDisposable {
   error: AmqpError | undefined;
   readonly #links = new Set<Link>();
   readonly #incomingWindow: number | undefined;
-  #opened: { resolve: () => void; reject: (e: AmqpError) => void } | undefined;
+  #opened: CallSettlers | undefined;
   #closeWaiters: (() => void)[] = [];
   #ended = false;
   /** Waiting for the connection to come back, to begin again. */
@@ -58,7 +58,7 @@ export class Session implements AsyncDisposable {
         else this.engineSession.end();
         reject(e);
       });
-      this.#opened = { resolve: () => { stop(); resolve(this); }, reject: (e) => { stop(); reject(e); } };
+      this.#opened = settlersFor(stop, resolve, this, reject);
       if (this.connection.live) this.engineSession.open();
       else this.#suspended = true;
     });
