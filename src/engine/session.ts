@@ -364,7 +364,7 @@ export class EngineSession {
         this.engine.failConnection({ condition: 'amqp:invalid-field', description: 'the first transfer of a delivery must carry delivery-id and delivery-tag' });
         return;
       }
-      if (!link.withinGrantedCredit && this.engine.options.role === 'server') {
+      if (this.engine.options.role === 'server' && !link.withinGrantedCredit) {
         // A client past the credit we gave: close its link rather than keep what it pushes (spec
         // 2.6.7). Only on the listening side, where peers are untrusted: brokers in the field
         // overshoot by a transfer (RabbitMQ 3.10 does) and a client must not drop its link for it.
