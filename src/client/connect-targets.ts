@@ -62,9 +62,8 @@ function target(options: TargetOptions, url: string | undefined, urlWins: boolea
   if (inClear && options.allowInsecurePlain === false) {
     throw new TypeError(`refusing to send a password in clear text to ${host} (allowInsecurePlain: false): use amqps:// (TLS)`);
   }
-  const hostText = host.includes(':') ? `[${host}]` : host;
   return {
-    url: `${useTls ? 'amqps' : 'amqp'}://${username !== undefined ? `${encodeURIComponent(username)}@` : ''}${hostText}:${port}`,
+    url: targetUrl(useTls, username, host, port),
     host,
     port,
     tls: useTls ? (typeof options.tls === 'object' ? options.tls : {}) : undefined,
@@ -72,4 +71,10 @@ function target(options: TargetOptions, url: string | undefined, urlWins: boolea
     password,
     passwordInClear: inClear && options.allowInsecurePlain !== true,
   };
+}
+
+/** A peer's URL as events and errors show it: scheme, user name, host and port, never the password. */
+export function targetUrl(tls: boolean, username: string | undefined, host: string, port: number): string {
+  const hostText = host.includes(':') ? `[${host}]` : host;
+  return `${tls ? 'amqps' : 'amqp'}://${username !== undefined ? `${encodeURIComponent(username)}@` : ''}${hostText}:${port}`;
 }

@@ -30,7 +30,7 @@ import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
-import { connectTargets, type ConnectTarget } from './connect-targets.js';
+import { connectTargets, targetUrl, type ConnectTarget } from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
 import type { Link } from './link.js';
 import type { ReceiverOptions, SenderOptions } from './link-options.js';
@@ -705,8 +705,7 @@ export class Connection implements AsyncDisposable {
     const port = Number(info?.['port'] ?? attempt.target?.port);
     if (typeof host !== 'string' || !Number.isInteger(port) || port <= 0 || port > 65535 || attempt.target === undefined) return undefined;
     const from = attempt.target;
-    const hostText = host.includes(':') ? `[${host}]` : host;
-    return { ...from, host, port, url: `${from.tls ? 'amqps' : 'amqp'}://${from.username !== undefined ? `${encodeURIComponent(from.username)}@` : ''}${hostText}:${port}` };
+    return { ...from, host, port, url: targetUrl(from.tls !== undefined, from.username, host, port) };
   }
 
   #stopTimers(): void {

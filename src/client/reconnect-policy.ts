@@ -22,8 +22,9 @@ export interface ReconnectOptions {
    */
   maxAttempts?: number | undefined;
   /**
-   * Milliseconds one attempt may take (TCP, TLS, SASL and the peer's open) before it is given up
-   * and the next one is made. Default 30000.
+   * Milliseconds one reconnect attempt may take (TCP, TLS, SASL and the peer's open) before it is
+   * given up and the next one is made. Default 30000. A first `connect()` without
+   * `retryFirstConnect` makes one attempt, bounded by `connect()`'s own `timeout` instead.
    */
   attemptTimeout?: number | undefined;
   /**
