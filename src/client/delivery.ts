@@ -100,13 +100,15 @@ export class Delivery {
       if (d.remoteSettled && d.localState === undefined) return; // pre-settled by the sender: nothing to say
       throw new IllegalStateError(`this message was already settled (${d.localState?.kind ?? 'settled'}); a delivery is settled once`);
     }
-    if (d.link !== this.receiver.engineLink || this.receiver.suspended) {
-      throw new ConnectionLostError(
-        `cannot settle a message of receiver ${this.receiver.name}: it arrived on a connection that was lost since. The peer will deliver the message again (on the reconnected link); settle that one.`,
-      );
-    }
-    if (!this.receiver.isOpen) {
-      throw new IllegalStateError(`cannot settle a message of receiver ${this.receiver.name}: the link is closed. The peer will deliver the message again.`);
+    const receiver = this.receiver;
+    if (!receiver.isOpen || d.link !== receiver.engineLink) {
+      // One test on the way of every settlement; which error, only when it fails.
+      if (receiver.suspended || d.link !== receiver.engineLink) {
+        throw new ConnectionLostError(
+          `cannot settle a message of receiver ${receiver.name}: it arrived on a connection that was lost since. The peer will deliver the message again (on the reconnected link); settle that one.`,
+        );
+      }
+      throw new IllegalStateError(`cannot settle a message of receiver ${receiver.name}: the link is closed. The peer will deliver the message again.`);
     }
     // In receiver-settle-mode second we give the outcome now and settle once the sender has.
     d.update(state, !this.receiver.settlesSecond);
