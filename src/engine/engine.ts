@@ -690,6 +690,13 @@ export class ProtocolEngine {
 
   // ---- Output and time ----
 
+  /** How many links the peer has attached now, over all sessions (no allocation: it is asked per attach). */
+  get remoteLinkCount(): number {
+    let n = 0;
+    for (const s of this.remoteChannels.values()) n += s.remoteLinkCount;
+    return n;
+  }
+
   /** Everything to send now, coalesced (flows, drains and dispositions of this turn included), or undefined. */
   takeOutput(): Buffer | undefined {
     const chunks = this.takeOutputChunks();

@@ -91,6 +91,11 @@ export class EngineSession {
     return [...all];
   }
 
+  /** How many links the peer has attached on this session now (its handles in use). */
+  get remoteLinkCount(): number {
+    return this.remoteHandles.size;
+  }
+
   /** Sends our begin (for a session the peer began, this answers it). */
   open(): void {
     if (this.localState !== 'unopened') return;

@@ -216,9 +216,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const maxLinks = o.maxLinksPerConnection ?? DEFAULT_MAX_LINKS_PER_CONNECTION;
     connection.onRemoteLink = (engineLink: EngineLink, session: Session) => {
       const link = new IncomingLink(connection, session, engineLink);
-      // This link is attached by the peer already, so it counts among the engine's links.
-      const attached = engine.sessions.reduce((n, s) => n + s.links.length, 0);
-      if (attached > maxLinks) {
+      // This link is attached by the peer already, so it counts too.
+      if (engine.remoteLinkCount > maxLinks) {
         link.refuse({ condition: 'amqp:resource-limit-exceeded', description: `this connection already has ${maxLinks} links attached (maxLinksPerConnection); close some first` });
         return;
       }
