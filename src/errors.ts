@@ -119,6 +119,44 @@ export class AuthenticationError extends ConnectionClosedError {
   }
 }
 
+/** Why a TLS handshake failed, as far as the TLS layer tells. */
+export type TlsFailureReason =
+  /** The peer's certificate is not signed by a CA we trust: give its CA in `tls.ca`. */
+  | 'unknown-ca'
+  /** The certificate is self-signed and not in `tls.ca`. */
+  | 'self-signed'
+  /** The certificate does not name the host connected to: connect by a name it holds, or set `tls.servername`. */
+  | 'hostname-mismatch'
+  /** The certificate has expired. */
+  | 'expired'
+  /** The certificate is not valid yet (or this machine's clock is wrong). */
+  | 'not-yet-valid'
+  /** The certificate was revoked. */
+  | 'revoked'
+  /** The server wants a client certificate and we gave none (or it refused ours). */
+  | 'certificate-required'
+  /** Anything else: versions or ciphers in common, a peer that does not speak TLS. */
+  | 'handshake';
+
+/**
+ * The TLS handshake failed: the connection never reached AMQP. `reason` says why in a word,
+ * `code` is the TLS layer's own code (e.g. `CERT_HAS_EXPIRED`), and the message says what to
+ * do. Certificate failures are not retried by reconnect (they do not heal by waiting).
+ * Condition `quark:tls-failed`.
+ */
+export class TlsError extends ConnectionClosedError {
+  /** Why, in a word. */
+  readonly reason: TlsFailureReason;
+  /** The code of the underlying TLS error, e.g. `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, when there is one. */
+  readonly code: string | undefined;
+
+  constructor(reason: TlsFailureReason, code: string | undefined, message: string, cause?: unknown) {
+    super('quark:tls-failed', message, { cause, byPeer: false });
+    this.reason = reason;
+    this.code = code;
+  }
+}
+
 /** A session ended. Create a new session (or its links on another) to go on. */
 export class SessionClosedError extends EndpointClosedError {
   constructor(condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; byPeer?: boolean }) {

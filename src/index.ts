@@ -22,7 +22,9 @@ export {
   MessageSizeExceededError,
   SessionClosedError,
   TimeoutError,
+  TlsError,
   type AmqpErrorFields,
+  type TlsFailureReason,
   type EndpointKind,
   type UnacceptedOutcome,
 } from './errors.js';
@@ -81,7 +83,7 @@ export type {
   Source,
   Target,
 } from './codec/composite-types.js';
-export { connect, Connection, type ConnectOptions } from './client/connection.js';
+export { connect, Connection, type Authentication, type ConnectOptions, type TlsInfo } from './client/connection.js';
 export type { ReconnectOptions } from './client/reconnect-policy.js';
 export { Session, type SessionOptions } from './client/session.js';
 export { Link } from './client/link.js';
@@ -92,6 +94,7 @@ export type { CallOptions } from './client/cancellation.js';
 export type { LinkOptions, ReceiverOptions, SenderOptions, TerminusOptions } from './client/link-options.js';
 export type { QuarkEvent, QuarkEventType } from './client/events.js';
 export { listen, Listener, type ListenOptions, type SaslCredentials } from './server/listener.js';
+export { SaslUsers, ScramClient, ScramServer, scramCredentials, type ScramCredentials, type ScramHash, type StoredUser } from './engine/scram.js';
 export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';
 export { sendTo, type SendToOptions } from './rx/send-to.js';
 export { startBroker, Broker, type BrokerOptions, type QueueStats } from './server/broker/broker.js';

@@ -4,6 +4,8 @@
  */
 import type * as tls from 'node:tls';
 import type { ConnectOptions } from './connection.js';
+import { allowedMechanisms } from '../engine/sasl.js';
+import { SCRAM_MECHANISMS } from '../engine/scram.js';
 import { parseUrl } from './url.js';
 
 /** One peer to connect to, with everything its attempt needs. */
@@ -21,6 +23,8 @@ export interface ConnectTarget {
    * unset: then only to a loopback address, decided once the host's address is known.
    */
   readonly passwordInClear: boolean;
+  /** Set when PLAIN must not be used at all here (`allowInsecurePlain: false` without TLS): why. */
+  readonly plainRefused: string | undefined;
 }
 
 /** The fields of `connect()`'s options that say where to connect. */
@@ -59,8 +63,12 @@ function target(options: TargetOptions, url: string | undefined, urlWins: boolea
   const username = urlWins ? parsed?.username ?? options.username : options.username ?? parsed?.username;
   const password = urlWins ? parsed?.password ?? options.password : options.password ?? parsed?.password;
   const inClear = username !== undefined && options.sasl !== false && !useTls;
+  // SCRAM never sends the password: only PLAIN is held back where the password would be in clear.
+  const scramAllowed = inClear && allowsScram(options.sasl || undefined, username);
+  let plainRefused: string | undefined;
   if (inClear && options.allowInsecurePlain === false) {
-    throw new TypeError(`refusing to send a password in clear text to ${host} (allowInsecurePlain: false): use amqps:// (TLS)`);
+    plainRefused = `Refusing to send a password in clear text to ${host} (allowInsecurePlain: false) and the server offers no SCRAM mechanism: use amqps:// (TLS).`;
+    if (!scramAllowed) throw new TypeError(`refusing to send a password in clear text to ${host} (allowInsecurePlain: false): use amqps:// (TLS), or allow a SCRAM mechanism`);
   }
   return {
     url: targetUrl(useTls, username, host, port),
@@ -70,7 +78,13 @@ function target(options: TargetOptions, url: string | undefined, urlWins: boolea
     username,
     password,
     passwordInClear: inClear && options.allowInsecurePlain !== true,
+    plainRefused,
   };
+}
+
+/** Whether the mechanisms allowed include one that keeps the password off the wire (SCRAM). */
+export function allowsScram(sasl: { mechanisms?: string[] | undefined } | undefined, username: string | undefined): boolean {
+  return allowedMechanisms({ mechanisms: sasl?.mechanisms, username }).some((m) => SCRAM_MECHANISMS.has(m));
 }
 
 /** A peer's URL as events and errors show it: scheme, user name, host and port, never the password. */

@@ -25,12 +25,14 @@ import {
   ConnectionLostError,
   IllegalStateError,
   TimeoutError,
+  TlsError,
 } from '../errors.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
+import { isTlsFailure, tlsFailure } from '../transport/tls-failure.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
-import { connectTargets, targetUrl, type ConnectTarget } from './connect-targets.js';
+import { allowsScram, connectTargets, targetUrl, type ConnectTarget } from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
 import type { Link } from './link.js';
 import type { ReceiverOptions, SenderOptions } from './link-options.js';
@@ -45,6 +47,30 @@ const log = debugLog('quark:connection');
 const CLOSE_ANSWER_TIMEOUT_MS = 5000;
 /** How long `connect()` waits for the connection to open when the caller gives no timeout. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 60000;
+
+/** Who a connection logged in as (see `Connection.authentication`). */
+export interface Authentication {
+  /** The SASL mechanism used, e.g. `SCRAM-SHA-256`, `EXTERNAL`. */
+  mechanism: string;
+  /** The user name; on the listening side with EXTERNAL, the client certificate's common name. */
+  username?: string | undefined;
+  /** On the listening side: the identity the client asked to act as, when it gave one. */
+  authzid?: string | undefined;
+}
+
+/** The TLS session of a connection (see `Connection.tls`). */
+export interface TlsInfo {
+  /** The protocol version negotiated, e.g. `TLSv1.3`. */
+  protocol: string;
+  /** The cipher suite's standard name, e.g. `TLS_AES_256_GCM_SHA384`. */
+  cipher: string;
+  /** Whether the peer's certificate was verified against the trusted CAs (false when it sent none). */
+  authorized: boolean;
+  /** Why the peer's certificate did not verify, when it did not. */
+  authorizationError?: string | undefined;
+  /** The peer's certificate, when it sent one. */
+  peerCertificate?: tls.DetailedPeerCertificate | undefined;
+}
 
 /**
  * Options of `connect()`. A `url` sets scheme, host, port and credentials; the other fields
@@ -68,15 +94,18 @@ export interface ConnectOptions extends CallOptions {
   port?: number | undefined;
   /** Use TLS (as `amqps://` does). */
   tls?: boolean | tls.ConnectionOptions | undefined;
-  /** SASL PLAIN user name. */
+  /** The user name to log in with (SCRAM or PLAIN). */
   username?: string | undefined;
-  /** SASL PLAIN password. */
+  /** The password to log in with (SCRAM or PLAIN). */
   password?: string | undefined;
   /**
-   * SASL: the mechanisms allowed, in order of preference, or `false` to skip SASL entirely.
-   * Default: PLAIN when a user name is given, else ANONYMOUS.
+   * SASL: the mechanisms allowed, in order of preference, and the identity to act as (`authzid`);
+   * or `false` to skip SASL entirely. Quark runs EXTERNAL, SCRAM-SHA-512, SCRAM-SHA-256,
+   * SCRAM-SHA-1, PLAIN and ANONYMOUS. Default: with a user name the SCRAM mechanisms strongest
+   * first, then PLAIN; with a TLS client certificate (`tls.cert`) and no user name EXTERNAL, then
+   * ANONYMOUS; otherwise ANONYMOUS. The first the server offers is used.
    */
-  sasl?: { mechanisms?: string[] | undefined } | false | undefined;
+  sasl?: { mechanisms?: string[] | undefined; authzid?: string | undefined } | false | undefined;
   /**
    * Allow SASL PLAIN (a clear-text password) on a connection without TLS. Default: allowed only
    * when the peer's address is a loopback address (127.0.0.0/8, ::1), decided from the address the
@@ -196,6 +225,8 @@ export class Connection implements AsyncDisposable {
     this.#attempt = this.#newAttempt(engine, undefined);
   }
 
+  #authentication: Authentication | undefined;
+
   /** @internal The engine of the current attempt. */
   get engine(): ProtocolEngine {
     return this.#attempt.engine;
@@ -249,6 +280,38 @@ export class Connection implements AsyncDisposable {
   /** The URL of the peer of the current (or last) attempt, without its password; undefined on the listening side. */
   get url(): string | undefined {
     return this.#attempt.target?.url;
+  }
+
+  /**
+   * Who this connection logged in as, once SASL succeeded: the mechanism, and the user name
+   * (on the listening side, the identity the client proved: its user name, or its certificate's
+   * common name for EXTERNAL). Undefined without SASL.
+   */
+  get authentication(): Authentication | undefined {
+    return this.#authentication;
+  }
+
+  /** @internal Set by the listening side once a client is authenticated. */
+  set authentication(value: Authentication | undefined) {
+    this.#authentication = value;
+  }
+
+  /**
+   * The TLS session of the current socket: protocol, cipher, whether the peer's certificate was
+   * verified, and the certificate. Undefined on plain TCP and between attempts.
+   */
+  get tls(): TlsInfo | undefined {
+    const socket = this.transport?.socket as tls.TLSSocket | undefined;
+    if (!socket || (socket as { encrypted?: boolean }).encrypted !== true || socket.destroyed) return undefined;
+    const certificate = socket.getPeerCertificate(true);
+    const info: TlsInfo = {
+      protocol: socket.getProtocol() ?? 'unknown',
+      cipher: socket.getCipher()?.standardName ?? 'unknown',
+      authorized: socket.authorized,
+      peerCertificate: certificate && Object.keys(certificate).length > 0 ? certificate : undefined,
+    };
+    if (socket.authorizationError) info.authorizationError = String(socket.authorizationError);
+    return info;
   }
 
   /** @internal True while the socket's write buffer is full. */
@@ -359,14 +422,14 @@ export class Connection implements AsyncDisposable {
           if (this.#attempt !== attempt || attempt.over || this.#phase !== 'connecting') return;
           const addresses = typeof found === 'string' ? [found] : found;
           const remote = addresses.length === 0 ? '(no address)' : addresses.find((a) => !isLoopbackAddress(a));
-          if (remote !== undefined) this.#onLost(attempt, insecurePlainError(target, remote));
-          else this.#openSocket(engine, target, addresses); // to exactly the addresses checked
+          if (remote === undefined || this.#holdPlainBack(engine, target, remote)) this.#openSocket(engine, target, addresses); // to exactly the addresses checked
+          else this.#onLost(attempt, insecurePlainError(target, remote));
         },
         (e: unknown) => {
           if (this.#attempt === attempt && !attempt.over) this.#onLost(attempt, new ConnectionLostError(`Could not connect to ${target.url}: the name ${target.host} could not be resolved (${(e as Error).message}).`, e));
         },
       );
-    } else if (target.passwordInClear && !isLoopbackAddress(target.host)) {
+    } else if (target.passwordInClear && !isLoopbackAddress(target.host) && !this.#holdPlainBack(engine, target, target.host)) {
       this.#onLost(attempt, insecurePlainError(target, target.host));
       return;
     } else {
@@ -396,12 +459,24 @@ export class Connection implements AsyncDisposable {
     socket.once(target.tls ? 'secureConnect' : 'connect', () => engine.open());
   }
 
+  /**
+   * A peer that is not this machine, without TLS: the password may go only through SCRAM (which
+   * never sends it). Returns false when no SCRAM mechanism is allowed (then nothing is sent).
+   */
+  #holdPlainBack(engine: ProtocolEngine, target: ConnectTarget, address: string): boolean {
+    const sasl = engine.options.sasl;
+    if (!sasl || !allowsScram(sasl, target.username)) return false;
+    sasl.refusePlain ??= `${insecurePlainError(target, address).message.replace(/: use amqps/, ', and the server offers no SCRAM mechanism: use amqps')}`;
+    return true;
+  }
+
   /** The error of a socket that closed under an attempt. */
   #socketLostError(attempt: Attempt): AmqpError {
     const cause = attempt.transport?.error;
     if (attempt.opened) return new ConnectionLostError(`The connection to ${attempt.target?.url ?? 'the peer'} was lost: its socket closed${cause ? ` (${cause.message})` : ''}.`, cause);
     const code = (cause as NodeJS.ErrnoException | undefined)?.code;
     const where = attempt.target ? `${attempt.target.host}:${attempt.target.port}` : 'the peer';
+    if (cause && attempt.target?.tls && isTlsFailure(cause)) return tlsFailure(cause, where);
     const reason = code === 'ECONNREFUSED' ? 'connection refused (is the broker running, and on this port?)' : cause?.message ?? 'the peer closed the socket before the connection opened';
     return new ConnectionLostError(`Could not connect to ${where}: ${reason}.`, cause);
   }
@@ -518,6 +593,11 @@ export class Connection implements AsyncDisposable {
         return;
       }
       case 'saslOutcome':
+        if (e.code === 0 && this.#plan) {
+          const mechanism = this.engine.saslMechanism ?? '';
+          const username = mechanism === 'ANONYMOUS' || mechanism === 'EXTERNAL' ? undefined : attempt.target?.username;
+          this.#authentication = username === undefined ? { mechanism } : { mechanism, username };
+        }
         if (e.code !== 0) {
           this.#onLost(attempt, new AuthenticationError(`Authentication failed: the server refused the credentials (SASL outcome ${['ok', 'auth', 'sys', 'sys-perm', 'sys-temp'][e.code] ?? e.code}). Check the user name and password.`));
         }
@@ -759,6 +839,7 @@ export class Connection implements AsyncDisposable {
 
 /** Whether trying again could help: not when the peer refused our credentials, nor when we refused to send them. */
 function isRetryable(error: AmqpError): boolean {
+  if (error instanceof TlsError) return error.reason === 'handshake';
   return !(error instanceof AuthenticationError) && error.condition !== 'amqp:unauthorized-access' && error.condition !== INSECURE_PLAIN;
 }
 
@@ -815,7 +896,9 @@ function fixedLookup(addresses: string[]): net.LookupFunction {
 
 function engineOptionsFor(plan: ConnectPlan, target: ConnectTarget): EngineOptions {
   const o = plan.engineOptions;
-  const sasl = o.sasl === false ? false : { ...o.sasl, username: target.username, password: target.password };
+  const tls = target.tls;
+  const clientCertificate = tls !== undefined && (tls.cert !== undefined || tls.pfx !== undefined);
+  const sasl = o.sasl === false ? false : { ...o.sasl, username: target.username, password: target.password, clientCertificate, refusePlain: target.plainRefused };
   return { ...o, hostname: plan.hostname ?? target.host, sasl };
 }
 
@@ -850,7 +933,7 @@ export async function connect(urlOrOptions: string | ConnectOptions = {}): Promi
     offeredCapabilities: options.offeredCapabilities,
     desiredCapabilities: options.desiredCapabilities,
     properties: options.properties,
-    sasl: options.sasl === false ? false : { mechanisms: options.sasl?.mechanisms },
+    sasl: options.sasl === false ? false : { mechanisms: options.sasl?.mechanisms, authzid: options.sasl?.authzid },
   };
   // node:tls is loaded only when used: it costs a process about 1.5 MB.
   const tlsModule = targets.some((t) => t.tls !== undefined) ? await import('node:tls') : undefined;

@@ -14,7 +14,7 @@ import { AmqpError, DecodeError } from '../errors.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { EngineEvent } from './events.js';
 import { frameLog, traceFrame } from './frame-trace.js';
-import { chooseSaslMechanism, type SaslClientOptions } from './sasl.js';
+import { chooseSaslMechanism, type SaslClientMechanism, type SaslClientOptions } from './sasl.js';
 import { EngineSession, type SessionOptions } from './session.js';
 
 /** Options of one connection's engine. */
@@ -76,6 +76,10 @@ export class ProtocolEngine {
   remoteIdleTimeout = 0;
   /** Server: a sasl-init was received and its outcome is not decided yet. */
   private awaitingSaslOutcome = false;
+  /** Server: a challenge was sent and its answer has not come. */
+  private awaitingSaslResponse = false;
+  /** Client: the mechanism being run. */
+  private saslClient: SaslClientMechanism | undefined;
   /** Set when the engine has stopped: no more input is read and, once output is written, the transport may end. */
   finished = false;
 
@@ -182,28 +186,49 @@ export class ProtocolEngine {
     return new EngineSession(this, options);
   }
 
-  /** Server side: answers a `saslInit` event. Code 0 is success; 1 auth, 2 sys, 3 sys-perm, 4 sys-temp. */
-  completeSasl(code: number): void {
-    if (this.phase !== 'sasl' || this.options.role !== 'server') return;
+  /**
+   * Server side: sends a challenge (for mechanisms with more than one round, as SCRAM); the
+   * client's answer comes as a `saslResponse` event.
+   */
+  challengeSasl(challenge: Uint8Array): void {
+    if (this.phase !== 'sasl' || this.options.role !== 'server' || !this.awaitingSaslOutcome) return;
+    this.awaitingSaslResponse = true;
+    this.writeSaslFrame(compositeSpecs.saslChallenge, { challenge });
+    // Whatever the client sent after its sasl-init is read now, as its answer.
+    this.processHeldInput();
+    this.dispatch();
+  }
+
+  /**
+   * Server side: ends the exchange begun by a `saslInit` event. Code 0 is success; 1 auth, 2 sys,
+   * 3 sys-perm, 4 sys-temp. `additionalData` goes with a success (SCRAM's server-final message).
+   */
+  completeSasl(code: number, additionalData?: Uint8Array): void {
+    if (this.phase !== 'sasl' || this.options.role !== 'server' || !this.awaitingSaslOutcome) return;
     this.awaitingSaslOutcome = false;
-    this.writeSaslFrame(compositeSpecs.saslOutcome, { code });
+    this.awaitingSaslResponse = false;
+    this.writeSaslFrame(compositeSpecs.saslOutcome, code === 0 && additionalData ? { code, additionalData } : { code });
     if (code === 0) {
       this.phase = 'header';
       this.expectedProtocol = ProtocolId.Amqp;
       // What a client pipelined after its sasl-init (the AMQP header, its open) waited for this.
-      const held = this.stash;
-      this.stash = undefined;
-      if (held !== undefined) {
-        try {
-          this.process(held, 0);
-        } catch (err) {
-          this.failOnInput(err);
-        }
-      }
+      this.processHeldInput();
     } else {
       this.finish();
     }
     this.dispatch();
+  }
+
+  /** Reads input held while the login was being decided. */
+  private processHeldInput(): void {
+    const held = this.stash;
+    this.stash = undefined;
+    if (held === undefined) return;
+    try {
+      this.process(held, 0);
+    } catch (err) {
+      this.failOnInput(err);
+    }
   }
 
   // ---- Input ----
@@ -261,7 +286,7 @@ export class ProtocolEngine {
       }
       // Server: a client may pipeline its AMQP header and open after its sasl-init; they wait
       // for our outcome (spec 5.3.2), and are read once the login is decided.
-      if (this.awaitingSaslOutcome) {
+      if (this.awaitingSaslOutcome && !this.awaitingSaslResponse) {
         if (buf.length - pos > MAX_PIPELINED_BEFORE_OUTCOME) throw new DecodeError('more than 64 KiB sent before the SASL outcome', pos, 'amqp:connection:framing-error');
         return this.keep(buf, pos);
       }
@@ -399,17 +424,25 @@ export class ProtocolEngine {
           const offered = (p.saslServerMechanisms as string[] | undefined) ?? [];
           const choice = chooseSaslMechanism(offered, this.options.sasl || {});
           if (typeof choice === 'string') {
-            this.protocolFailure(new AmqpError('amqp:unauthorized-access', `SASL negotiation failed: ${choice}.`));
+            const sasl = this.options.sasl || {};
+            const plainRefused = sasl.refusePlain !== undefined && offered.includes('PLAIN');
+            this.protocolFailure(plainRefused ? new AmqpError('quark:insecure-plain', sasl.refusePlain!) : new AmqpError('amqp:unauthorized-access', `SASL negotiation failed: ${choice}.`));
             return;
           }
-          this.writeSaslFrame(compositeSpecs.saslInit, { mechanism: choice.mechanism, initialResponse: choice.initialResponse, hostname: this.options.hostname });
+          this.saslClient = choice;
+          this.saslMechanism = choice.name;
+          this.writeSaslFrame(compositeSpecs.saslInit, { mechanism: choice.name, initialResponse: choice.initialResponse(), hostname: this.options.hostname });
           return;
         }
-        case 'saslChallenge':
-          this.protocolFailure(new AmqpError('amqp:not-implemented', 'The server sent a SASL challenge, which the chosen mechanism does not answer.'));
+        case 'saslChallenge': {
+          const response = this.runSaslClient((m) => m.respond((p.challenge as Uint8Array | undefined) ?? new Uint8Array(0)));
+          if (response) this.writeSaslFrame(compositeSpecs.saslResponse, { response });
           return;
+        }
         case 'saslOutcome': {
           const code = p.code as number;
+          // A server that says "ok" must also prove itself, for the mechanisms that can (SCRAM).
+          if (code === 0 && !this.runSaslClient((m) => (m.succeeded(p.additionalData as Uint8Array | undefined), true))) return;
           this.emit({ type: 'saslOutcome', code });
           if (code === 0) this.sendAmqpHeaderAndOpen();
           else this.finish();
@@ -417,15 +450,31 @@ export class ProtocolEngine {
         }
       }
     } else if (p.kind === 'saslInit') {
+      if (this.saslMechanism !== undefined) throw new DecodeError('a second sasl-init', 0, 'amqp:connection:framing-error');
       this.saslMechanism = p.mechanism as string;
       this.awaitingSaslOutcome = true;
       this.emit({ type: 'saslInit', mechanism: p.mechanism as string, initialResponse: p.initialResponse as Uint8Array | undefined, hostname: p.hostname as string | undefined });
       return;
     } else if (p.kind === 'saslResponse') {
-      this.completeSasl(1);
+      if (!this.awaitingSaslResponse) throw new DecodeError('a sasl-response that answers no challenge', 0, 'amqp:connection:framing-error');
+      this.awaitingSaslResponse = false;
+      this.emit({ type: 'saslResponse', response: (p.response as Uint8Array | undefined) ?? new Uint8Array(0) });
       return;
     }
     throw new DecodeError(`unexpected SASL frame ${p.kind}`, 0, 'amqp:connection:framing-error');
+  }
+
+  /** Runs a step of the client's mechanism; a failure (a server that cannot prove itself) ends the connection. */
+  private runSaslClient<T>(step: (mechanism: SaslClientMechanism) => T): T | undefined {
+    const mechanism = this.saslClient;
+    if (!mechanism) throw new DecodeError('a SASL frame before our sasl-init', 0, 'amqp:connection:framing-error');
+    try {
+      return step(mechanism);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.protocolFailure(new AmqpError('amqp:unauthorized-access', message));
+      return undefined;
+    }
   }
 
   private sendAmqpHeaderAndOpen(): void {

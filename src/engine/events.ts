@@ -14,6 +14,7 @@ export type EngineEvent =
   /** Server side: a client chose a SASL mechanism; answer with `completeSasl()`. */
   | { type: 'saslInit'; mechanism: string; initialResponse: Uint8Array | undefined; hostname: string | undefined }
   /** Client side: the server's SASL outcome arrived (code 0 is success). */
+  | { type: 'saslResponse'; response: Uint8Array }
   | { type: 'saslOutcome'; code: number }
   /** The peer's open arrived. */
   | { type: 'connectionRemoteOpen' }

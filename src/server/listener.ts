@@ -14,10 +14,11 @@ import { debugLog } from '../runtime/debug-log.js';
 import type { Session } from '../client/session.js';
 import { ProtocolEngine } from '../engine/engine.js';
 import type { EngineLink } from '../engine/link.js';
-import { parsePlainResponse } from '../engine/sasl.js';
+import type { SaslUsers } from '../engine/scram.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { IncomingLink } from './incoming-link.js';
+import { Login, checkSaslOptions, offeredMechanisms, type LoginOutcome } from './login.js';
 
 const log = debugLog('quark:listener');
 
@@ -29,16 +30,48 @@ const DEFAULT_FAILED_LOGIN_DELAY_MS = 1000;
 const DEFAULT_CHANNEL_MAX = 255;
 const DEFAULT_HANDLE_MAX = 1023;
 const DEFAULT_MAX_LINKS_PER_CONNECTION = 1024;
+/** Connections open at once, in all and from one address, unless given. */
+const DEFAULT_MAX_CONNECTIONS = 10_000;
+const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1000;
+/** Sockets beyond the connection limit that are still answered (with a refusal) rather than dropped. */
+const REFUSAL_MARGIN = 64;
 
 /** What a client presented to authenticate. */
 export interface SaslCredentials {
   mechanism: string;
-  /** For PLAIN. */
+  /** The user name (PLAIN), or the client certificate's subject common name (EXTERNAL). */
   username?: string | undefined;
   /** For PLAIN. */
   password?: string | undefined;
+  /** The identity the client asks to act as, when it gives one (PLAIN, EXTERNAL). */
+  authzid?: string | undefined;
   /** The virtual host the client asked for in sasl-init, if any. */
   hostname?: string | undefined;
+  /** For EXTERNAL: the client's certificate, verified by TLS against `tls.ca`. */
+  peerCertificate?: tls.PeerCertificate | undefined;
+}
+
+/** The SASL side of a listener. */
+export interface ListenSaslOptions {
+  /**
+   * The mechanisms offered, from EXTERNAL, SCRAM-SHA-512, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN and
+   * ANONYMOUS; a server offers only what it can run. Default: with `users`, the SCRAM ones and
+   * PLAIN; with `authenticate` only, PLAIN; else ANONYMOUS; and EXTERNAL first to a TLS client
+   * whose certificate verified. PLAIN is offered without TLS only to loopback clients (see
+   * `allowInsecurePlain`).
+   */
+  mechanisms?: string[] | undefined;
+  /**
+   * Users held as salted keys: runs SCRAM and checks PLAIN. Make them with
+   * `SaslUsers.fromPasswords({ alice: 'secret' })`.
+   */
+  users?: SaslUsers | undefined;
+  /**
+   * Decides PLAIN (when there are no `users`), ANONYMOUS and EXTERNAL logins. Default: PLAIN
+   * needs `users`, ANONYMOUS is accepted, EXTERNAL is accepted for a verified certificate that
+   * asks for no other identity. Not called for SCRAM, which `users` decide.
+   */
+  authenticate?: ((credentials: SaslCredentials) => boolean | Promise<boolean>) | undefined;
 }
 
 /** Options of `listen()`. */
@@ -55,7 +88,7 @@ export interface ListenOptions {
    * SASL: the mechanisms offered (default `['ANONYMOUS']`, or `['PLAIN']` when `authenticate` is
    * given), and the check of a client's credentials. `false` accepts clients without SASL only.
    */
-  sasl?: { mechanisms?: string[] | undefined; authenticate?: ((credentials: SaslCredentials) => boolean | Promise<boolean>) | undefined } | false | undefined;
+  sasl?: ListenSaslOptions | false | undefined;
   /** Offer PLAIN without TLS to clients on other machines. Default false: without TLS, PLAIN is offered only to clients on loopback addresses. */
   allowInsecurePlain?: boolean | undefined;
   /** Accept clients that skip SASL. Default: only when `sasl` is false. */
@@ -84,6 +117,14 @@ export interface ListenOptions {
    * refused with `amqp:resource-limit-exceeded`. Default 1024.
    */
   maxLinksPerConnection?: number | undefined;
+  /**
+   * Connections open at once. One past it is answered with SASL outcome sys-temp (or, without
+   * SASL, a close with `amqp:resource-limit-exceeded`); far past it sockets are dropped at once.
+   * Default 10000.
+   */
+  maxConnections?: number | undefined;
+  /** Connections open at once from one client address. Default 1000. */
+  maxConnectionsPerAddress?: number | undefined;
   /** Connection properties we announce. */
   properties?: Fields | undefined;
   offeredCapabilities?: string[] | undefined;
@@ -97,6 +138,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   readonly #connectionSubject = new LazySubject<Connection>();
   readonly #queue: IncomingLink[] = [];
   readonly #waiters: ((link: IncomingLink | undefined) => void)[] = [];
+  /** Open sockets per client address (for maxConnectionsPerAddress). */
+  readonly #perAddress = new Map<string, number>();
   #closed = false;
 
   /** @internal Use `listen()`. */
@@ -151,14 +194,21 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   handleSocket(socket: net.Socket): void {
     const o = this.#options;
     const saslOption = o.sasl;
-    const authenticate = saslOption ? saslOption.authenticate : undefined;
     // A TLS socket says so (tls is loaded only by listeners that use it).
     const secure = (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
-    let mechanisms: string[] | false = saslOption === false ? false : saslOption?.mechanisms ?? (authenticate ? ['PLAIN'] : ['ANONYMOUS']);
-    // PLAIN without TLS only to this machine's own clients (the rule clients follow), unless allowed.
+    const certificate = secure && (socket as tls.TLSSocket).authorized ? (socket as tls.TLSSocket).getPeerCertificate() : undefined;
+    const verifiedCertificate = certificate && Object.keys(certificate).length > 0 ? certificate : undefined;
     const local = isLoopbackAddress(socket.remoteAddress);
-    if (mechanisms && !secure && !o.allowInsecurePlain && !local) mechanisms = mechanisms.filter((m) => m !== 'PLAIN');
-    if (mechanisms && mechanisms.length === 0) mechanisms = ['ANONYMOUS'].filter(() => !authenticate);
+    const mechanisms = saslOption === false ? false : offeredMechanisms(saslOption ?? {}, { secure, local, verifiedCertificate: verifiedCertificate !== undefined, allowInsecurePlain: o.allowInsecurePlain === true });
+    const address = socket.remoteAddress ?? '';
+    const fromAddress = (this.#perAddress.get(address) ?? 0) + 1;
+    this.#perAddress.set(address, fromAddress);
+    const refusal =
+      this.#connections.size >= (o.maxConnections ?? DEFAULT_MAX_CONNECTIONS)
+        ? `the server has ${this.#connections.size} connections, its limit (maxConnections)`
+        : fromAddress > (o.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)
+          ? `the server has ${fromAddress - 1} connections from ${address}, its limit per address (maxConnectionsPerAddress)`
+          : undefined;
     const engine = new ProtocolEngine({
       role: 'server',
       containerId: o.containerId ?? crypto.randomUUID(),
@@ -174,7 +224,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const connection = new Connection(engine);
     const transport = new SocketTransport(engine, socket);
     connection.attachTransport(transport);
-    this.#connections.add(connection);
+    if (refusal === undefined) this.#connections.add(connection);
+    else log('refusing a connection from %s: %s', address, refusal);
     // Forget the connection once its socket has closed. (Not by subscribing to events$: a
     // subscriber there makes the connection build and publish an event for every message.)
     const onClosed = transport.onClosed;
@@ -185,15 +236,30 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       if (loginTimer !== undefined) clearTimeout(loginTimer);
       onClosed?.();
       this.#connections.delete(connection);
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(address, left);
+      else this.#perAddress.delete(address);
+    };
+    const login = new Login(saslOption || {}, mechanisms || [], verifiedCertificate);
+    const answer = (outcome: LoginOutcome | undefined): void => {
+      if (outcome === undefined) return; // a challenge went out; the answer comes as saslResponse
+      if (outcome.ok) {
+        connection.authentication = outcome.identity;
+        engine.completeSasl(0, outcome.additionalData);
+      } else if (failedLoginDelay === 0) engine.completeSasl(1);
+      // A refused login is answered late, so that guessing passwords is slow.
+      else loginTimer = setTimeout(() => engine.completeSasl(1), failedLoginDelay);
     };
     const onEvent = engine.onEvent!;
     engine.onEvent = (e) => {
       if (e.type === 'saslInit') {
-        void this.#authenticate(authenticate, e.mechanism, e.initialResponse, e.hostname).then((ok) => {
-          if (ok || failedLoginDelay === 0) engine.completeSasl(ok ? 0 : 1);
-          // A refused login is answered late, so that guessing passwords is slow.
-          else loginTimer = setTimeout(() => engine.completeSasl(1), failedLoginDelay);
-        });
+        // Over the connection limit: refused as a transient condition, before any credential is checked.
+        if (refusal !== undefined) engine.completeSasl(4);
+        else void login.start(e.mechanism, e.initialResponse, e.hostname, (challenge) => engine.challengeSasl(challenge)).then(answer);
+        return;
+      }
+      if (e.type === 'saslResponse') {
+        void login.respond(e.response).then(answer);
         return;
       }
       onEvent(e);
@@ -211,6 +277,10 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     connection.onRemoteOpen = () => {
       stopHandshakeTimer();
       engine.open();
+      if (refusal !== undefined) {
+        void connection.close({ error: { condition: 'amqp:resource-limit-exceeded', description: `${refusal}; try again later` } }).catch(() => undefined);
+        return;
+      }
       this.#connectionSubject.next(connection);
     };
     const maxLinks = o.maxLinksPerConnection ?? DEFAULT_MAX_LINKS_PER_CONNECTION;
@@ -223,23 +293,6 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       }
       this.#offer(link);
     };
-  }
-
-  /** Whether the client's SASL credentials are good (false on any failure of the check). */
-  async #authenticate(authenticate: ((c: SaslCredentials) => boolean | Promise<boolean>) | undefined, mechanism: string, response: Uint8Array | undefined, hostname: string | undefined): Promise<boolean> {
-    let ok = false;
-    try {
-      if (mechanism === 'ANONYMOUS') ok = authenticate ? await authenticate({ mechanism, hostname }) : true;
-      else if (mechanism === 'PLAIN' && authenticate) {
-        const plain = parsePlainResponse(response);
-        ok = plain !== undefined && (await authenticate({ mechanism, username: plain.username, password: plain.password, hostname }));
-      } else if (mechanism === 'EXTERNAL' && authenticate) {
-        ok = await authenticate({ mechanism, hostname });
-      }
-    } catch {
-      ok = false;
-    }
-    return ok;
   }
 
   #offer(link: IncomingLink): void {
@@ -286,11 +339,17 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
       throw new TypeError(`${name} must be a non-negative number of milliseconds, got ${String(value)}`);
     }
   }
+  for (const [name, value] of [['maxConnections', options.maxConnections], ['maxConnectionsPerAddress', options.maxConnectionsPerAddress]] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new TypeError(`${name} must be a whole number of at least 1, got ${String(value)}`);
+  }
+  if (options.sasl) checkSaslOptions(options.sasl);
   // node:tls is loaded only when used: it costs a process about 1.5 MB. The TLS handshake gets the
   // same bound as the AMQP one (Node's own default is 120 s).
   const server = options.tls
     ? (await import('node:tls')).createServer({ handshakeTimeout: handshakeTimeout > 0 ? handshakeTimeout : 120_000, ...options.tls })
     : net.createServer();
+  // Far past the limit, sockets are dropped by the server itself: refusals cost memory too.
+  server.maxConnections = (options.maxConnections ?? DEFAULT_MAX_CONNECTIONS) + REFUSAL_MARGIN;
   const listener = new Listener(server, options);
   server.on(options.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => listener.handleSocket(socket));
   await new Promise<void>((resolve, reject) => {

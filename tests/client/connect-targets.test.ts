@@ -35,7 +35,9 @@ describe('connect targets', () => {
     expect(() => connectTargets({ url: 'a', urls: ['b'] })).toThrow(/either url/);
     expect(() => connectTargets({ urls: ['a'], host: 'b' })).toThrow(/host and port cannot be combined with urls/);
     expect(() => connectTargets({ urls: [] })).toThrow(/non-empty array/);
-    expect(() => connectTargets({ url: 'amqp://u:p@127.0.0.1', allowInsecurePlain: false })).toThrow(/clear text to 127.0.0.1 \(allowInsecurePlain: false\)/);
+    expect(() => connectTargets({ url: 'amqp://u:p@127.0.0.1', allowInsecurePlain: false, sasl: { mechanisms: ['PLAIN'] } })).toThrow(/clear text to 127.0.0.1 \(allowInsecurePlain: false\)/);
+    // With SCRAM allowed (the default with a user name) the password never crosses the wire: only PLAIN is held back.
+    expect(connectTargets({ url: 'amqp://u:p@127.0.0.1', allowInsecurePlain: false })[0]!.plainRefused).toMatch(/Refusing to send a password in clear text to 127.0.0.1 \(allowInsecurePlain: false\) and the server offers no SCRAM mechanism/);
   });
 
   it('marks the targets whose password would go in clear text, to be checked against the address they resolve to', () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionLostError, connect, listen, type Connection, type Listener } from '../../src/index.js';
+import { TlsError, connect, listen, type Connection, type Listener } from '../../src/index.js';
 
 let cert: Buffer;
 let key: Buffer;
@@ -40,11 +40,14 @@ describe('TLS', () => {
     await expect(sender.send({ body: 'over TLS' })).resolves.toEqual({ kind: 'accepted' });
   });
 
-  it('refuses a server whose certificate it cannot verify, with a ConnectionLostError saying why', async () => {
+  it('refuses a server whose certificate it cannot verify, with a TlsError saying why and what to do; not retried', async () => {
     listener = await listen({ tls: { cert, key } });
-    const err = await connect(`amqps://localhost:${listener.port}`).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ConnectionLostError);
-    expect((err as Error).message).toMatch(/self[- ]signed|certificate/i);
+    const t0 = performance.now();
+    const err = await connect({ url: `amqps://localhost:${listener.port}`, reconnect: { retryFirstConnect: true } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TlsError);
+    expect(err).toMatchObject({ reason: 'self-signed', code: 'DEPTH_ZERO_SELF_SIGNED_CERT', condition: 'quark:tls-failed' });
+    expect((err as Error).message).toMatch(/self-signed and not trusted\. Give that certificate \(or its CA\) in tls\.ca/);
+    expect(performance.now() - t0).toBeLessThan(2000); // a certificate failure does not heal by retrying
   });
 
   it('sends PLAIN credentials over TLS to a server that offers PLAIN only over TLS', async () => {

@@ -12,8 +12,11 @@ import { debugLog } from '../../runtime/debug-log.js';
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
 import type { IncomingLink } from '../incoming-link.js';
+import { SaslUsers } from '../../engine/scram.js';
 import { listen, type Listener, type SaslCredentials } from '../listener.js';
-import { Queue, type Consumer, type StoredMessage } from './queue.js';
+import { ANONYMOUS_USER, Permissions, type AddressPermissions } from './permissions.js';
+import { Queue, type Consumer, type QueueLimits, type StoredMessage } from './queue.js';
+import { StoreBudget } from './store-budget.js';
 
 const log = debugLog('quark:broker');
 
@@ -24,10 +27,22 @@ export interface BrokerOptions {
   /** Default 5672; 0 picks a free port (see `broker.port`). */
   port?: number | undefined;
   /**
-   * Users allowed to log in with SASL PLAIN, as `{ name: password }`. When set, ANONYMOUS is
-   * refused unless `allowAnonymous` is true.
+   * Users who may log in, as `{ name: password }` or a `SaslUsers` of salted keys. The broker
+   * keeps only salted keys (the passwords are forgotten at start) and offers SCRAM-SHA-512,
+   * SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN (PLAIN only over TLS or to loopback clients). When set,
+   * ANONYMOUS is refused unless `allowAnonymous` is true.
    */
-  users?: Record<string, string> | undefined;
+  users?: Readonly<Record<string, string>> | SaslUsers | undefined;
+  /**
+   * Who may send to and receive from which addresses, per user name (a client certificate's
+   * common name for EXTERNAL; `anonymous` for ANONYMOUS and clients without SASL). Patterns use
+   * `*` for any run of characters. An attach that is not permitted is refused with
+   * `amqp:unauthorized-access`. Default: everyone may do everything.
+   *
+   * @example
+   * permissions: { alice: { send: ['orders'], receive: ['replies.*'], dynamic: true }, anonymous: { receive: ['public'] } }
+   */
+  permissions?: Readonly<Record<string, AddressPermissions>> | undefined;
   /** Accept SASL ANONYMOUS, and clients that skip SASL. Default: true when no `users` are given. */
   allowAnonymous?: boolean | undefined;
   /** Offer PLAIN without TLS to clients on other machines. Default false: without TLS, PLAIN is offered only to clients on loopback addresses. */
@@ -36,6 +51,21 @@ export interface BrokerOptions {
   tls?: tls.TlsOptions | undefined;
   /** Messages a queue (or topic subscription) holds, delivered or not, before producers get no more credit. Default 10000. */
   queueLimit?: number | undefined;
+  /** Bytes a queue (or topic subscription) holds, delivered or not (payloads plus 128 per message), before producers get no more credit. Default 64 MiB. */
+  queueByteLimit?: number | undefined;
+  /**
+   * Bytes all queues hold together. Once reached, no producer gets more credit and messages
+   * still arriving are rejected with `amqp:resource-limit-exceeded`, until consumers make room.
+   * Default 256 MiB.
+   */
+  storeByteLimit?: number | undefined;
+  /** Queues (and topic subscriptions) at once; an attach that needs one more is refused with `amqp:resource-limit-exceeded`. Empty queues with no links are forgotten. Default 10000. */
+  maxQueues?: number | undefined;
+  /** The largest message producers may send, in bytes (advertised in the attach; a larger one closes the link). Default 128 MiB, as RabbitMQ. */
+  maxMessageSize?: number | undefined;
+  /** Connections at once, in all and per client address. Default 10000 and 1000. See `listen()`. */
+  maxConnections?: number | undefined;
+  maxConnectionsPerAddress?: number | undefined;
   /** Where rejected messages go. Default: they are dropped. */
   deadLetterAddress?: string | undefined;
   /** Milliseconds a client has to open its connection before it is dropped. Default 10000; 0 for none. */
@@ -57,6 +87,11 @@ export interface QueueStats {
 }
 
 const TOPIC_PREFIX = 'topic://';
+const DEFAULT_QUEUE_LIMIT = 10_000;
+const DEFAULT_QUEUE_BYTE_LIMIT = 64 * 1024 * 1024;
+const DEFAULT_STORE_BYTE_LIMIT = 256 * 1024 * 1024;
+const DEFAULT_MAX_QUEUES = 10_000;
+const DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 
 /** A topic: one private queue per subscriber, and the credit top-up of each publisher. */
 interface Topic {
@@ -71,14 +106,29 @@ export class Broker implements AsyncDisposable {
   readonly #queues = new Map<string, Queue>();
   /** Topic address -> the private queue of each subscriber, and how to top up each publisher. */
   readonly #topics = new Map<string, Topic>();
-  readonly #limit: number;
+  readonly #limits: QueueLimits;
+  readonly #budget: StoreBudget;
+  readonly #maxQueues: number;
+  readonly #maxMessageSize: number;
+  readonly #permissions: Permissions | undefined;
+  /** Topic subscriptions, counted with queues against maxQueues. */
+  #subscriptionCount = 0;
   #stopped = false;
 
   /** @internal Use `startBroker()`. */
-  constructor(listener: Listener, options: BrokerOptions) {
+  constructor(listener: Listener, options: BrokerOptions, permissions: Permissions | undefined) {
     this.#listener = listener;
     this.#options = options;
-    this.#limit = options.queueLimit ?? 10000;
+    this.#limits = { messages: options.queueLimit ?? DEFAULT_QUEUE_LIMIT, bytes: options.queueByteLimit ?? DEFAULT_QUEUE_BYTE_LIMIT };
+    this.#budget = new StoreBudget(options.storeByteLimit ?? DEFAULT_STORE_BYTE_LIMIT);
+    this.#maxQueues = options.maxQueues ?? DEFAULT_MAX_QUEUES;
+    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#permissions = permissions;
+    // The store had no room, and now has: every queue's producers may get credit again.
+    this.#budget.onRoom = () => {
+      for (const q of this.#queues.values()) q.topUpProducers();
+      for (const topic of this.#topics.values()) for (const topUp of topic.publishers) topUp();
+    };
     listener.links$.subscribe((link) => this.#onLink(link));
   }
 
@@ -111,22 +161,64 @@ export class Broker implements AsyncDisposable {
     return this.queues().find((q) => q.address === address);
   }
 
-  /** The queue at `address`, made on first use. */
-  #queue(address: string): Queue {
+  /** Bytes of messages all queues hold now (payloads plus 128 per message), against `storeByteLimit`. */
+  get storedBytes(): number {
+    return this.#budget.bytes;
+  }
+
+  /** The queue at `address`, made on first use; a string saying why when it cannot be made (maxQueues). */
+  #queue(address: string): Queue | string {
     let q = this.#queues.get(address);
     if (!q) {
-      q = new Queue(address, this.#limit, this.#deadLetterSink);
+      const made = this.#newQueue(address, this.#deadLetterSink);
+      if (typeof made === 'string') return made;
+      q = made;
       this.#queues.set(address, q);
     }
     return q;
+  }
+
+  #newQueue(address: string, deadLetter: ((message: StoredMessage, from: Queue) => void) | undefined): Queue | string {
+    if (this.#queues.size + this.#subscriptionCount >= this.#maxQueues) {
+      // Empty queues nobody uses are forgotten first (they are made again on use), so that
+      // addresses a client invents cannot fill the broker.
+      for (const [name, q] of this.#queues) if (q.idle) this.#queues.delete(name);
+    }
+    if (this.#queues.size + this.#subscriptionCount >= this.#maxQueues) {
+      return `the broker has ${this.#maxQueues} queues and subscriptions, its limit (maxQueues); remove some first`;
+    }
+    return new Queue(address, this.#limits, this.#budget, deadLetter);
+  }
+
+  /** The user name that permissions apply to. */
+  #userOf(link: IncomingLink): string {
+    const auth = link.connection.authentication;
+    return auth?.username ?? ANONYMOUS_USER;
+  }
+
+  /** Refuses the link and returns false when its user may not do this; true when allowed. */
+  #permitted(link: IncomingLink, what: 'send' | 'receive' | 'dynamic', address: string | undefined): boolean {
+    const permissions = this.#permissions;
+    if (!permissions) return true;
+    const user = this.#userOf(link);
+    const ok =
+      what === 'dynamic' ? permissions.mayCreateDynamic(user)
+      : address === undefined ? what === 'send' // the anonymous relay: checked message by message
+      : what === 'send' ? permissions.maySend(user, address)
+      : permissions.mayReceive(user, address);
+    if (!ok) {
+      const description = what === 'dynamic' ? `user ${user} may not create dynamic nodes` : `user ${user} may not ${what === 'send' ? 'send to' : 'receive from'} ${address}`;
+      link.refuse({ condition: 'amqp:unauthorized-access', description });
+    }
+    return ok;
   }
 
   readonly #deadLetterSink = (message: StoredMessage, from: Queue): void => {
     const dla = this.#options.deadLetterAddress;
     if (dla === undefined || dla === from.address) return;
     const target = this.#queue(dla);
-    if (target.hasRoom) target.enqueue(message.payload, message.deliveryCount);
-    else log('dead-letter queue %s is full: dropped a rejected message from %s', dla, from.address);
+    if (typeof target !== 'string' && target.hasRoom) target.enqueue(message.payload, message.deliveryCount);
+    else log('dead-letter queue %s is full: dropped a rejected message from %s (%s)', dla, from.address, typeof target === 'string' ? target : target.fullBecause);
   };
 
   #topic(address: string): Topic {
@@ -156,21 +248,36 @@ export class Broker implements AsyncDisposable {
   #onProducer(link: IncomingLink): void {
     const target = link.target;
     let address = target?.address;
-    if (target?.dynamic) address = `temp-queue://${crypto.randomUUID()}`;
-    const receiver = link.acceptAsReceiver({ credit: 0, address });
-    if (address === undefined) {
-      this.#relay(receiver);
+    if (target?.dynamic) {
+      if (!this.#permitted(link, 'dynamic', undefined)) return;
+      address = `temp-queue://${crypto.randomUUID()}`;
+    } else if (!this.#permitted(link, 'send', address)) return;
+    const user = this.#userOf(link);
+    const isTopic = address !== undefined && this.#isTopic(address, target?.capabilities);
+    const queue = address === undefined || isTopic ? undefined : this.#queue(address);
+    if (typeof queue === 'string') {
+      link.refuse({ condition: 'amqp:resource-limit-exceeded', description: queue });
       return;
     }
-    if (this.#isTopic(address, target?.capabilities)) {
+    const receiver = link.acceptAsReceiver({ credit: 0, address, maxMessageSize: this.#maxMessageSize });
+    if (address === undefined) {
+      this.#relay(receiver, user);
+      return;
+    }
+    if (isTopic || !queue) {
       this.#publishToTopic(receiver, address);
       return;
     }
-    const queue = this.#queue(address);
     queue.addProducer(receiver);
     receiver.closedListener = () => queue.removeProducer(receiver);
     receiver.deliveries$().subscribe({
       next: (delivery) => {
+        // Sent on credit given before a limit was reached (or by a peer that overshoots it): refused, not stored.
+        const full = queue.fullBecause;
+        if (full !== undefined) {
+          delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
+          return;
+        }
         // Copied, so that a stored message does not keep its whole socket chunk alive.
         queue.enqueue(Uint8Array.prototype.slice.call(delivery.payload));
         if (!delivery.settled) delivery.accept();
@@ -178,6 +285,20 @@ export class Broker implements AsyncDisposable {
       },
       error: () => undefined,
     });
+  }
+
+  /** Why a message to the topic cannot be taken now (a subscription is full), or undefined. */
+  #topicFullBecause(topic: Topic): string | undefined {
+    for (const q of topic.subscriptions) {
+      const why = q.fullBecause;
+      if (why !== undefined) return `a subscription of ${q.address}: ${why}`;
+    }
+    return undefined;
+  }
+
+  /** A topic with no subscriber and no publisher is forgotten (topic addresses a client invents do not pile up). */
+  #forgetTopicIfUnused(address: string, topic: Topic): void {
+    if (topic.subscriptions.size === 0 && topic.publishers.size === 0 && this.#topics.get(address) === topic) this.#topics.delete(address);
   }
 
   #publishToTopic(receiver: Receiver, address: string): void {
@@ -190,9 +311,17 @@ export class Broker implements AsyncDisposable {
       if (want > 0 && receiver.isOpen) receiver.addCredit(want);
     };
     topic.publishers.add(topUp);
-    receiver.closedListener = () => topic.publishers.delete(topUp);
+    receiver.closedListener = () => {
+      topic.publishers.delete(topUp);
+      this.#forgetTopicIfUnused(address, topic);
+    };
     receiver.deliveries$().subscribe({
       next: (delivery) => {
+        const full = this.#topicFullBecause(topic);
+        if (full !== undefined) {
+          delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
+          return;
+        }
         const payload = Uint8Array.prototype.slice.call(delivery.payload);
         for (const q of topic.subscriptions) q.enqueue(payload);
         if (!delivery.settled) delivery.accept();
@@ -203,8 +332,8 @@ export class Broker implements AsyncDisposable {
     topUp();
   }
 
-  /** An anonymous-relay producer: each message's `to` picks the queue or topic. */
-  #relay(receiver: Receiver): void {
+  /** An anonymous-relay producer: each message's `to` picks the queue or topic (and is checked against the user's permissions). */
+  #relay(receiver: Receiver, user: string): void {
     receiver.deliveries$().subscribe({
       next: (delivery) => {
         let to: string | undefined;
@@ -215,14 +344,22 @@ export class Broker implements AsyncDisposable {
         }
         if (to === undefined) {
           delivery.reject({ condition: 'amqp:precondition-failed', description: 'a message sent to the anonymous relay needs a `to` address' });
+        } else if (this.#permissions && !this.#permissions.maySend(user, to)) {
+          delivery.reject({ condition: 'amqp:unauthorized-access', description: `user ${user} may not send to ${to}` });
         } else if (this.#isTopic(to, undefined)) {
-          const payload = Uint8Array.prototype.slice.call(delivery.payload);
-          for (const q of this.#topics.get(to)?.subscriptions ?? []) q.enqueue(payload);
-          delivery.accept();
+          const topic = this.#topics.get(to);
+          const full = topic && this.#topicFullBecause(topic);
+          if (full !== undefined) delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
+          else {
+            const payload = Uint8Array.prototype.slice.call(delivery.payload);
+            for (const q of topic?.subscriptions ?? []) q.enqueue(payload);
+            delivery.accept();
+          }
         } else {
           const queue = this.#queue(to);
-          if (!queue.hasRoom) {
-            delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: `queue ${to} is full` });
+          const full = typeof queue === 'string' ? queue : queue.fullBecause;
+          if (full !== undefined || typeof queue === 'string') {
+            delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
           } else {
             queue.enqueue(Uint8Array.prototype.slice.call(delivery.payload));
             delivery.accept();
@@ -239,8 +376,13 @@ export class Broker implements AsyncDisposable {
   #onConsumer(link: IncomingLink): void {
     const source = link.source;
     if (source?.dynamic) {
+      if (!this.#permitted(link, 'dynamic', undefined)) return;
       const address = `temp-queue://${crypto.randomUUID()}`;
-      const queue = new Queue(address, this.#limit, this.#deadLetterSink);
+      const queue = this.#newQueue(address, this.#deadLetterSink);
+      if (typeof queue === 'string') {
+        link.refuse({ condition: 'amqp:resource-limit-exceeded', description: queue });
+        return;
+      }
       this.#queues.set(address, queue);
       const sender = link.acceptAsSender({ address });
       this.#consume(queue, sender, false, () => {
@@ -254,8 +396,14 @@ export class Broker implements AsyncDisposable {
       link.refuse({ condition: 'amqp:invalid-field', description: 'a receiver needs a source address (or a dynamic source)' });
       return;
     }
+    if (!this.#permitted(link, 'receive', address)) return;
     if (this.#isTopic(address, source?.capabilities)) {
-      const subscription = new Queue(address, this.#limit, undefined);
+      const subscription = this.#newQueue(address, undefined);
+      if (typeof subscription === 'string') {
+        link.refuse({ condition: 'amqp:resource-limit-exceeded', description: subscription });
+        return;
+      }
+      this.#subscriptionCount++;
       const topic = this.#topic(address);
       topic.subscriptions.add(subscription);
       subscription.onRoom = () => {
@@ -264,13 +412,20 @@ export class Broker implements AsyncDisposable {
       const sender = link.acceptAsSender();
       this.#consume(subscription, sender, false, () => {
         subscription.clear();
+        this.#subscriptionCount--;
         topic.subscriptions.delete(subscription);
         for (const topUp of topic.publishers) topUp();
+        this.#forgetTopicIfUnused(address, topic);
       });
       return;
     }
+    const queue = this.#queue(address);
+    if (typeof queue === 'string') {
+      link.refuse({ condition: 'amqp:resource-limit-exceeded', description: queue });
+      return;
+    }
     const sender = link.acceptAsSender();
-    this.#consume(this.#queue(address), sender, source?.distributionMode === 'copy', undefined);
+    this.#consume(queue, sender, source?.distributionMode === 'copy', undefined);
   }
 
   #consume(queue: Queue, sender: Sender, browse: boolean, onGone: (() => void) | undefined): void {
@@ -309,28 +464,44 @@ export class Broker implements AsyncDisposable {
  * const conn = await connect(broker.url);
  */
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
-  const users = options.users;
+  checkBrokerOptions(options);
+  const permissions = options.permissions ? new Permissions(options.permissions) : undefined;
+  const given = options.users;
+  // Passwords are turned into salted keys here and not kept.
+  const users = given === undefined ? undefined : given instanceof SaslUsers ? given : SaslUsers.fromPasswords(given);
   const allowAnonymous = options.allowAnonymous ?? users === undefined;
-  const mechanisms = [...(users ? ['PLAIN'] : []), ...(allowAnonymous ? ['ANONYMOUS'] : [])];
+  const mechanisms = ['EXTERNAL', ...(users ? ['SCRAM-SHA-512', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] : []), ...(allowAnonymous ? ['ANONYMOUS'] : [])];
   const authenticate = (c: SaslCredentials): boolean => {
     if (c.mechanism === 'ANONYMOUS') return allowAnonymous;
-    if (c.mechanism === 'PLAIN') return users !== undefined && c.username !== undefined && Object.hasOwn(users, c.username) && users[c.username] === c.password;
+    // A certificate TLS verified against tls.ca, acting as itself.
+    if (c.mechanism === 'EXTERNAL') return c.username !== undefined && (c.authzid === undefined || c.authzid === c.username);
     return false;
   };
   const listener = await listen({
     host: options.host,
     port: options.port ?? 5672,
     tls: options.tls,
-    sasl: { mechanisms, authenticate },
+    sasl: { mechanisms, users, authenticate },
     allowInsecurePlain: options.allowInsecurePlain,
     handshakeTimeout: options.handshakeTimeout,
     failedLoginDelay: options.failedLoginDelay,
     channelMax: options.channelMax,
     handleMax: options.handleMax,
     maxLinksPerConnection: options.maxLinksPerConnection,
+    maxConnections: options.maxConnections,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
     // A client that skips SASL is anonymous: let it in exactly when ANONYMOUS is (as Proton's brokers do).
     allowNoSasl: allowAnonymous,
     offeredCapabilities: ['ANONYMOUS-RELAY'],
   });
-  return new Broker(listener, options);
+  return new Broker(listener, options, permissions);
+}
+
+/** Refuses limits that are not positive whole numbers, naming the option. */
+function checkBrokerOptions(options: BrokerOptions): void {
+  const limits = ['queueLimit', 'queueByteLimit', 'storeByteLimit', 'maxQueues', 'maxMessageSize'] as const;
+  for (const name of limits) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) throw new TypeError(`${name} must be a whole number of at least 1, got ${String(value)}`);
+  }
 }

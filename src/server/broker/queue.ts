@@ -6,6 +6,7 @@
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
 import { decodeMessage, encodeMessage } from '../../codec/message.js';
+import { MESSAGE_OVERHEAD_BYTES, type StoreBudget } from './store-budget.js';
 import { DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, MessageSizeExceededError } from '../../errors.js';
 
 /** A message held by the broker. */
@@ -37,6 +38,16 @@ export type DeadLetterSink = (message: StoredMessage, from: Queue) => void;
 /** How many messages a producer may have in flight to one queue. */
 const PRODUCER_WINDOW = 100;
 
+/** What a queue may hold, delivered or not. */
+export interface QueueLimits {
+  /** Messages. */
+  readonly messages: number;
+  /** Bytes, payloads plus a fixed overhead per message. */
+  readonly bytes: number;
+}
+
+const costOf = (message: StoredMessage): number => message.payload.length + MESSAGE_OVERHEAD_BYTES;
+
 export class Queue {
   readonly address: string;
   /** Messages waiting for a consumer, oldest first. */
@@ -48,13 +59,36 @@ export class Queue {
   readonly #consumers: Consumer[] = [];
   #turn = 0;
   readonly #producers = new Set<Receiver>();
-  readonly #limit: number;
+  readonly #limits: QueueLimits;
+  readonly #budget: StoreBudget;
   readonly #deadLetter: DeadLetterSink | undefined;
-  constructor(address: string, limit: number, deadLetter: DeadLetterSink | undefined) {
+  /** Bytes held (waiting and in flight), overhead included. */
+  #bytes = 0;
+  constructor(address: string, limits: QueueLimits, budget: StoreBudget, deadLetter: DeadLetterSink | undefined) {
     this.address = address;
-    this.#limit = limit;
+    this.#limits = limits;
+    this.#budget = budget;
     this.#deadLetter = deadLetter;
   }
+
+  /** Bytes held, waiting or in flight (payloads plus a fixed overhead per message). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Why the queue takes no more messages now (which limit is reached), or undefined when it has room. */
+  get fullBecause(): string | undefined {
+    if (this.depth + this.#inFlight >= this.#limits.messages) return `queue ${this.address} holds ${this.depth + this.#inFlight} messages, its limit (queueLimit)`;
+    if (this.#bytes >= this.#limits.bytes) return `queue ${this.address} holds ${this.#bytes} bytes, its limit (queueByteLimit)`;
+    if (this.#budget.full) return `the broker holds ${this.#budget.bytes} bytes of messages, its limit (storeByteLimit)`;
+    return undefined;
+  }
+
+  /** True with no messages and no links: the queue can be forgotten (it is made again on use). */
+  get idle(): boolean {
+    return this.depth === 0 && this.#inFlight === 0 && this.#consumers.length === 0 && this.#producers.size === 0;
+  }
+
 
   /** Messages stored and not yet delivered. */
   get depth(): number {
@@ -72,19 +106,24 @@ export class Queue {
 
   /** Room left for messages, counting what producers may already send. */
   get capacity(): number {
+    if (this.#bytes >= this.#limits.bytes || this.#budget.full) return 0;
     let promised = 0;
     for (const p of this.#producers) promised += p.credit;
-    return this.#limit - this.depth - this.#inFlight - promised;
+    return this.#limits.messages - this.depth - this.#inFlight - promised;
   }
 
-  /** Whether one more message fits under the limit. */
+  /** Whether one more message fits under the limits. */
   get hasRoom(): boolean {
-    return this.depth + this.#inFlight < this.#limit;
+    return this.fullBecause === undefined;
   }
 
   /** Stores a message and hands it to a consumer if one can take it. */
   enqueue(payload: Uint8Array, deliveryCount = 0): void {
-    this.#messages.push({ payload, deliveryCount, seq: this.#nextSeq++ });
+    const message: StoredMessage = { payload, deliveryCount, seq: this.#nextSeq++ };
+    const cost = costOf(message);
+    this.#bytes += cost;
+    this.#budget.add(cost);
+    this.#messages.push(message);
     this.dispatch();
   }
 
@@ -174,10 +213,10 @@ export class Queue {
   #deliver(consumer: Consumer, message: StoredMessage): void {
     this.#inFlight++;
     consumer.sender.sendPayload(this.#payloadOf(message)).then(
-      () => this.#settled(),
+      () => this.#settled(message),
       (error: unknown) => {
         if (error instanceof DeliveryRejectedError) {
-          this.#settled();
+          this.#settled(message);
           this.#deadLetter?.(message, this);
           return;
         }
@@ -201,8 +240,12 @@ export class Queue {
     );
   }
 
-  #settled(): void {
+  /** A message left the queue for good (accepted, or rejected and dead-lettered). */
+  #settled(message: StoredMessage): void {
     this.#inFlight--;
+    const cost = costOf(message);
+    this.#bytes -= cost;
+    this.#budget.release(cost);
     this.topUpProducers();
     this.onRoom?.();
   }
@@ -236,6 +279,8 @@ export class Queue {
 
   /** Drops every message and consumer (the broker is stopping or the queue was temporary). */
   clear(): void {
+    this.#budget.release(this.#bytes);
+    this.#bytes = 0;
     this.#messages.length = 0;
     this.#head = 0;
     for (const c of this.#consumers) c.sender.sendableListener = undefined;
