@@ -93,11 +93,12 @@ export { Delivery, type ModifyOptions } from './client/delivery.js';
 export type { CallOptions } from './client/cancellation.js';
 export type { LinkOptions, ReceiverOptions, SenderOptions, TerminusOptions } from './client/link-options.js';
 export type { QuarkEvent, QuarkEventType } from './client/events.js';
-export { listen, Listener, type ListenOptions, type SaslCredentials } from './server/listener.js';
+export { listen, Listener, type ListenOptions, type ListenSaslOptions, type SaslCredentials } from './server/listener.js';
 export { SaslUsers, ScramClient, ScramServer, scramCredentials, type ScramCredentials, type ScramHash, type StoredUser } from './engine/scram.js';
 export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';
 export { sendTo, type SendToOptions } from './rx/send-to.js';
 export { startBroker, Broker, type BrokerOptions, type QueueStats } from './server/broker/broker.js';
+export type { AddressPermissions } from './server/broker/permissions.js';
 export { Container, type ContainerOptions, type HandlerScope } from './container/container.js';
 export { ContainerConnection, ContainerListener, ContainerReceiver, ContainerSender, Task, Tracker } from './container/endpoints.js';
 export {

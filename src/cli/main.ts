@@ -9,7 +9,8 @@ import { connect, type Connection } from '../client/connection.js';
 import type { Message } from '../codec/message.js';
 import { double, long, symbol, ulong, type AmqpValue } from '../codec/values.js';
 import { AmqpError } from '../errors.js';
-import { startBroker } from '../server/broker/broker.js';
+import { startBroker, type Broker, type BrokerOptions } from '../server/broker/broker.js';
+import type { AddressPermissions } from '../server/broker/permissions.js';
 import { parseUrl } from '../client/url.js';
 import { Progress } from './progress.js';
 import { recordToTypedJson, toTypedJson } from './typed-json.js';
@@ -26,19 +27,30 @@ Commands:
   bench      measure throughput against a URL or an in-process broker
 
 Run 'quark <command> --help' for a command's options.`,
-  broker: `Usage: quark broker [--host HOST] [--port PORT] [--queue-limit N] [--user NAME:PASSWORD ...] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
+  broker: `Usage: quark broker [--host HOST] [--port PORT] [--user NAME:PASSWORD ...] [--permissions FILE] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [limits]
 
 Runs an embedded broker until interrupted (Ctrl-C).
   --host HOST             address to listen on (default 127.0.0.1)
   --port PORT             port to listen on (default 5672)
-  --queue-limit N         messages a queue holds before producers wait (default 10000)
-  --user NAME:PASSWORD    a SASL PLAIN user (repeatable); without users, ANONYMOUS is accepted
+  --user NAME:PASSWORD    a user (repeatable), kept as salted keys: logs in with SCRAM-SHA-512/256/1
+                          or PLAIN; without users, ANONYMOUS is accepted
+  --permissions FILE      JSON: { "user": { "send": ["orders"], "receive": ["replies.*"],
+                          "dynamic": true } } (user "anonymous" for ANONYMOUS); default: all allowed
   --tls-cert FILE         serve TLS (amqps://) with this certificate (PEM) ...
   --tls-key FILE          ... and its private key (PEM)
   --tls-ca FILE           require clients to present a certificate signed by this CA (PEM)
   --allow-insecure-plain  offer PLAIN without TLS to clients on other machines (loopback clients
                           always get it)
-  --dead-letter ADDRESS   where rejected messages go`,
+  --dead-letter ADDRESS   where rejected messages go
+Limits (what one client can make the broker hold):
+  --queue-limit N         messages a queue holds before producers wait (default 10000)
+  --queue-byte-limit N    bytes a queue holds before producers wait (default 64 MiB)
+  --store-byte-limit N    bytes all queues hold together (default 256 MiB)
+  --max-queues N          queues and subscriptions at once (default 10000)
+  --max-message-size N    largest message, in bytes (default 128 MiB)
+  --max-connections N     connections at once (default 10000)
+  --max-connections-per-address N
+                          connections at once from one client address (default 1000)`,
   send: `Usage: quark send URL [--count N] [--body TEXT | --file PATH] [--property KEY=VALUE ...] [--durable] [--settle]
 
 Sends messages to the address in the URL, e.g. amqp://localhost:5672/orders.
@@ -133,6 +145,13 @@ async function runBroker(args: string[]): Promise<void> {
     host: { type: 'string' },
     port: { type: 'string' },
     'queue-limit': { type: 'string' },
+    'queue-byte-limit': { type: 'string' },
+    'store-byte-limit': { type: 'string' },
+    'max-queues': { type: 'string' },
+    'max-message-size': { type: 'string' },
+    'max-connections': { type: 'string' },
+    'max-connections-per-address': { type: 'string' },
+    permissions: { type: 'string' },
     user: { type: 'string', multiple: true },
     'allow-insecure-plain': { type: 'boolean' },
     'dead-letter': { type: 'string' },
@@ -148,17 +167,32 @@ async function runBroker(args: string[]): Promise<void> {
     if (i <= 0) throw new UsageError(`--user needs NAME:PASSWORD, got ${JSON.stringify(u)}`);
     (users ??= {})[u.slice(0, i)] = u.slice(i + 1);
   }
-  const broker = await startBroker({
+  const options: BrokerOptions = {
     host: values.host as string | undefined,
     port: intOption(values.port, 'port', 0) ?? 5672,
     queueLimit: intOption(values['queue-limit'], 'queue-limit'),
+    queueByteLimit: intOption(values['queue-byte-limit'], 'queue-byte-limit'),
+    storeByteLimit: intOption(values['store-byte-limit'], 'store-byte-limit'),
+    maxQueues: intOption(values['max-queues'], 'max-queues'),
+    maxMessageSize: intOption(values['max-message-size'], 'max-message-size'),
+    maxConnections: intOption(values['max-connections'], 'max-connections'),
+    maxConnectionsPerAddress: intOption(values['max-connections-per-address'], 'max-connections-per-address'),
+    permissions: permissionsFile(values.permissions as string | undefined),
     users,
     allowInsecurePlain: values['allow-insecure-plain'] as boolean | undefined,
     deadLetterAddress: values['dead-letter'] as string | undefined,
     tls,
-  });
+  };
+  let broker: Broker;
+  try {
+    broker = await startBroker(options);
+  } catch (e) {
+    // A bad option (a limit, a permissions file's shape) is the user's to fix: said as such.
+    if (e instanceof TypeError) throw new UsageError(e.message);
+    throw e;
+  }
   console.log(`quark broker listening on ${broker.url} (Ctrl-C to stop)`);
-  if (users && !tls) console.log('PLAIN logins are offered to clients on this machine only: give --tls-cert and --tls-key for others (or --allow-insecure-plain)');
+  if (users && !tls) console.log('Users log in with SCRAM from anywhere; PLAIN (a clear-text password) is offered to clients on this machine only: give --tls-cert and --tls-key for others (or --allow-insecure-plain)');
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
@@ -178,6 +212,19 @@ function reportReconnects(connection: Connection): void {
     if (e.type === 'disconnected' && e.reconnecting) console.error(`quark: connection lost (${e.error.message}); reconnecting`);
     else if (e.type === 'reconnected') console.error(`quark: reconnected to ${e.url}`);
   });
+}
+
+/** The broker's permissions from --permissions FILE (read now: a bad file is a usage error; its shape is checked by startBroker). */
+function permissionsFile(file: string | undefined): Record<string, AddressPermissions> | undefined {
+  if (file === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`cannot read --permissions ${file}: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`--permissions ${file}: expected a JSON object of user names, e.g. { "alice": { "send": ["orders"] } }`);
+  return parsed as Record<string, AddressPermissions>;
 }
 
 /** The broker's TLS options from --tls-cert, --tls-key and --tls-ca (files read now: a bad path is a usage error). */

@@ -598,7 +598,10 @@ export class Connection implements AsyncDisposable {
           const username = mechanism === 'ANONYMOUS' || mechanism === 'EXTERNAL' ? undefined : attempt.target?.username;
           this.#authentication = username === undefined ? { mechanism } : { mechanism, username };
         }
-        if (e.code !== 0) {
+        if (e.code === 4) {
+          // sys-temp: the server cannot take us now (a limit such as its connection count); retried.
+          this.#onLost(attempt, new ConnectionClosedError('amqp:resource-limit-exceeded', 'The server could not take the connection now (SASL outcome sys-temp: a transient condition such as its connection limit); reconnect tries again.'));
+        } else if (e.code !== 0) {
           this.#onLost(attempt, new AuthenticationError(`Authentication failed: the server refused the credentials (SASL outcome ${['ok', 'auth', 'sys', 'sys-perm', 'sys-temp'][e.code] ?? e.code}). Check the user name and password.`));
         }
         return;

@@ -129,6 +129,30 @@ describe('the quark CLI', () => {
     expect((await run.done).code).toBe(0);
   });
 
+  it('broker --user and --permissions: users log in with SCRAM and may use only what the file grants; a bad file or limit is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'quark-cli-perms-'));
+    writeFileSync(join(dir, 'perms.json'), JSON.stringify({ alice: { send: ['orders'] } }));
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ alice: { sned: ['orders'] } }));
+    const bad = await quark(['broker', '--port', '0', '--permissions', join(dir, 'bad.json')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/permissions\["alice"\]: unknown key "sned"/);
+    const badLimit = await quark(['broker', '--port', '0', '--store-byte-limit', '0']);
+    expect(badLimit.code).toBe(2);
+    const run = startProgram(process.execPath, [cli, 'broker', '--port', '0', '--user', 'alice:pw', '--permissions', join(dir, 'perms.json')], process.cwd(), 30_000);
+    const [, port] = (await run.waitFor(/amqp:\/\/127\.0\.0\.1:(\d+)/)) as unknown as [string, string];
+    const client = await connect({ url: `amqp://alice:pw@127.0.0.1:${port}`, reconnect: false });
+    try {
+      expect(client.authentication).toEqual({ mechanism: 'SCRAM-SHA-512', username: 'alice' });
+      const sender = await client.createSender('orders');
+      await expect(sender.send({ body: 'allowed' })).resolves.toEqual({ kind: 'accepted' });
+      await expect(client.createSender('elsewhere')).rejects.toMatchObject({ condition: 'amqp:unauthorized-access', description: 'user alice may not send to elsewhere' });
+    } finally {
+      await client.close();
+      run.child.kill('SIGINT');
+    }
+    expect((await run.done).code).toBe(0);
+  });
+
   it('receive goes on over a broker restart, saying on stderr that it reconnects', async () => {
     broker = await startBroker({ port: 0 });
     const port = broker.port;
