@@ -19,6 +19,13 @@ export interface AcceptReceiverOptions {
    * send more); a larger one closes the link with `amqp:link:message-size-exceeded`.
    */
   maxMessageSize?: number | undefined;
+  /**
+   * Settle every delivery as soon as it has an outcome (rcv-settle-mode first), whatever the
+   * peer asked for. The receiver's attach decides its mode (spec 2.7.3); without this, a peer
+   * that asks for mode second and never settles makes us hold a record of every message.
+   * Default false: the peer's request is honoured.
+   */
+  settleFirst?: boolean | undefined;
 }
 
 export class IncomingLink {
@@ -99,8 +106,9 @@ export class IncomingLink {
     this.#answer(true);
     const remote = this.#link.remote;
     const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : undefined;
-    const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: remote?.rcvSettleMode === 1 });
-    return receiver.acceptAttach({ source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode: remote?.rcvSettleMode, maxMessageSize: max === undefined ? undefined : BigInt(max) });
+    const rcvSettleMode = options.settleFirst ? 0 : remote?.rcvSettleMode;
+    const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: rcvSettleMode === 1 });
+    return receiver.acceptAttach({ source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode, maxMessageSize: max === undefined ? undefined : BigInt(max) });
   }
 
   /**

@@ -60,4 +60,30 @@ describe('the broker against a sender that ignores credit', () => {
     transport.destroy();
     await closed;
   });
+
+  it('a producer asking for rcv-settle-mode second gets first: the broker settles each message as it stores it, so a peer that never settles makes it hold nothing', async () => {
+    broker = await startBroker({ port: 0 });
+    const events: EngineEvent[] = [];
+    const engine = new ProtocolEngine({ role: 'client', containerId: 'never-settles', hostname: '127.0.0.1', idleTimeout: 0, sasl: { mechanisms: ['ANONYMOUS'] } });
+    engine.onEvent = (e) => void events.push(e);
+    const socket = net.connect({ host: '127.0.0.1', port: broker.port });
+    const transport = new SocketTransport(engine, socket);
+    const closed = new Promise<void>((resolve) => (transport.onClosed = resolve));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    engine.open();
+    const session = engine.createSession();
+    session.open();
+    const link = session.createLink({ name: 'second', role: 'sender', target: { kind: 'target', address: 'second' }, rcvSettleMode: 1 });
+    link.open();
+    while (link.credit < 50) await new Promise((r) => setTimeout(r, 5));
+    expect(link.remote?.rcvSettleMode).toBe(0); // the receiver's attach decides (spec 2.7.3)
+    const deliveries = Array.from({ length: 50 }, () => link.send(encodeMessage({ body: 'x' })));
+    const deadline = Date.now() + 5000;
+    while (deliveries.some((d) => !d.remoteSettled) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // Every one settled by the broker with its outcome, though we never settled any.
+    expect(deliveries.every((d) => d.remoteSettled && d.remoteState?.kind === 'accepted')).toBe(true);
+    expect(broker.queue('second')?.depth).toBe(50);
+    transport.destroy();
+    await closed;
+  });
 });

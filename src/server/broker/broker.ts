@@ -259,7 +259,8 @@ export class Broker implements AsyncDisposable {
       link.refuse({ condition: 'amqp:resource-limit-exceeded', description: queue });
       return;
     }
-    const receiver = link.acceptAsReceiver({ credit: 0, address, maxMessageSize: this.#maxMessageSize });
+    // Settled as soon as stored (mode first), so a producer cannot make the broker hold a record per unsettled message.
+    const receiver = link.acceptAsReceiver({ credit: 0, address, maxMessageSize: this.#maxMessageSize, settleFirst: true });
     if (address === undefined) {
       this.#relay(receiver, user);
       return;
