@@ -77,17 +77,19 @@ rmq_probe() {
 }
 
 # Fills directory $1 with links to the RabbitMQ applications a node with the AMQP 1.0 plugin needs
-# (the dependency closure of rabbit and rabbitmq_amqp1_0), for RABBITMQ_PLUGINS_DIR. A node boots
-# about 2 s faster than with all 70 bundled plugins: it reads every plugin's config schema at boot.
+# (the dependency closure of rabbit and rabbitmq_amqp1_0, and of the further plugins named after
+# $1, e.g. rabbitmq_auth_mechanism_ssl), for RABBITMQ_PLUGINS_DIR. A node boots about 2 s faster
+# than with all 70 bundled plugins: it reads every plugin's config schema at boot.
 rmq_make_plugins_dir() {
   local dir=$1 src app dirs appfile deps d
+  shift
   src=$(cd "$RMQ_BIN/.." && pwd)
   src=$(echo "$src"/lib/rabbitmq_server-*/plugins)
   [[ -d $src ]] || { say "no plugins directory under $RMQ_BIN/../lib"; return 1; }
   rm -rf "$dir"
   mkdir -p "$dir"
   local -A seen=()
-  local queue=(rabbitmq_prelaunch rabbit rabbitmq_amqp1_0)
+  local queue=(rabbitmq_prelaunch rabbit rabbitmq_amqp1_0 "$@")
   while ((${#queue[@]})); do
     app=${queue[0]}
     queue=("${queue[@]:1}")
@@ -100,7 +102,9 @@ rmq_make_plugins_dir() {
     deps=$(tr '\n' ' ' <"$appfile" | grep -o '{ *\(included_\)\?applications *, *\[[^]]*\]' | sed 's/.*\[//; s/\]//; s/[ ,]\+/ /g' || true)
     for d in $deps; do queue+=("$d"); done
   done
-  compgen -G "$dir/rabbitmq_amqp1_0-*" >/dev/null || { say "RabbitMQ has no rabbitmq_amqp1_0 plugin in ${src}"; return 1; }
+  for app in rabbitmq_amqp1_0 "$@"; do
+    compgen -G "$dir/$app-*" >/dev/null || { say "RabbitMQ has no $app plugin in ${src}"; return 1; }
+  done
 }
 
 # epmd: the first node a script starts launches one (Erlang does) if none runs. The marker file,

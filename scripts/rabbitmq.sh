@@ -31,6 +31,16 @@
 #   QUARK_RABBITMQ_DIR            the node's directory (default ${TMPDIR:-/tmp}/quark-rabbitmq-<port>)
 #   QUARK_RABBITMQ_START_TIMEOUT  seconds to wait for the first AMQP 1.0 login (default 90)
 #   QUARK_RABBITMQ_HOME           RabbitMQ's bin directory (default /usr/lib/rabbitmq/bin)
+#   QUARK_RABBITMQ_TLS_DIR        a directory with ca.pem, server.pem and server-key.pem (PEM,
+#                                 unencrypted key): `start` gives the node a TLS listener too
+#                                 (amqps, on 127.0.0.1), which asks clients for a certificate
+#                                 signed by ca.pem (verify_peer) but lets them in without one, and
+#                                 offers SASL PLAIN, AMQPLAIN and EXTERNAL (plugin
+#                                 rabbitmq_auth_mechanism_ssl; the user name is the client
+#                                 certificate's CN). The files are copied into the node's directory.
+#                                 A node already up must have the same files and TLS port, or
+#                                 `start` fails (stop it first). Unset: no TLS listener (as before).
+#   QUARK_RABBITMQ_TLS_PORT       the TLS listener's port (default AMQP port + 1)
 set -euo pipefail
 
 say() { echo "rabbitmq.sh: $*" >&2; }
@@ -45,6 +55,14 @@ START_TIMEOUT=${QUARK_RABBITMQ_START_TIMEOUT:-90}
 [[ $START_TIMEOUT =~ ^[0-9]+$ ]] || { say "bad QUARK_RABBITMQ_START_TIMEOUT '$START_TIMEOUT'"; exit 2; }
 BIN=$RMQ_BIN
 NODE="quark-test-${PORT}@localhost"
+TLS_DIR=${QUARK_RABBITMQ_TLS_DIR:-}
+TLS_PORT=""
+TLS_FILES=(ca.pem server.pem server-key.pem)
+if [[ -n $TLS_DIR ]]; then
+  TLS_PORT=${QUARK_RABBITMQ_TLS_PORT:-$((PORT + 1))}
+  [[ $TLS_PORT =~ ^[0-9]+$ ]] && ((TLS_PORT > 0 && TLS_PORT < 65536 && TLS_PORT != PORT && TLS_PORT != DIST_PORT)) ||
+    { say "bad QUARK_RABBITMQ_TLS_PORT '$TLS_PORT'"; exit 2; }
+fi
 
 rmq_require_installed
 
@@ -72,7 +90,29 @@ pid_alive() { rmq_pid_of "$RABBITMQ_PID_FILE" >/dev/null; }
 probe() { rmq_probe "$PORT" "$@"; }
 
 port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
+  (exec 3<>"/dev/tcp/127.0.0.1/${1:-$PORT}") 2>/dev/null
+}
+
+# Fails unless QUARK_RABBITMQ_TLS_DIR has the files a TLS listener needs.
+check_tls_dir() {
+  local f
+  for f in "${TLS_FILES[@]}"; do
+    [[ -s $TLS_DIR/$f ]] || { say "QUARK_RABBITMQ_TLS_DIR (${TLS_DIR}) has no ${f}: it needs ${TLS_FILES[*]}"; exit 2; }
+  done
+}
+
+# True if the node (up) was started with the TLS listener asked for now: same port, same files.
+node_has_requested_tls() {
+  local f
+  [[ -n $TLS_DIR ]] || return 0
+  [[ -e $DIR/tls/port && $(<"$DIR/tls/port") == "$TLS_PORT" ]] || return 1
+  for f in "${TLS_FILES[@]}"; do cmp -s "$TLS_DIR/$f" "$DIR/tls/$f" || return 1; done
+}
+
+# The TLS port of the node's configuration (empty without one).
+configured_tls_port() {
+  [[ -e $DIR/tls/port ]] && cat "$DIR/tls/port"
+  return 0
 }
 
 write_files() {
@@ -95,9 +135,49 @@ disk_free_limit.absolute = 50MB
 EOF
   : >"$RABBITMQ_CONF_ENV_FILE"
   rm -f "$RABBITMQ_ADVANCED_CONFIG_FILE"
-  # What `rabbitmq-plugins --offline enable rabbitmq_amqp1_0` writes, without its 1-2 s start-up.
-  echo '[rabbitmq_amqp1_0].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
-  rmq_make_plugins_dir "$RABBITMQ_PLUGINS_DIR" || exit 1
+  rm -rf "$DIR/tls"
+  if [[ -z $TLS_DIR ]]; then
+    # What `rabbitmq-plugins --offline enable rabbitmq_amqp1_0` writes, without its 1-2 s start-up.
+    echo '[rabbitmq_amqp1_0].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+    rmq_make_plugins_dir "$RABBITMQ_PLUGINS_DIR" || exit 1
+    return 0
+  fi
+  local f
+  mkdir -p "$DIR/tls"
+  for f in "${TLS_FILES[@]}"; do cp "$TLS_DIR/$f" "$DIR/tls/$f"; done
+  chmod 600 "$DIR/tls/server-key.pem"
+  echo "$TLS_PORT" >"$DIR/tls/port"
+  cat >>"$RABBITMQ_CONFIG_FILE" <<EOF
+# TLS (QUARK_RABBITMQ_TLS_DIR): amqps on 127.0.0.1:${TLS_PORT}. Clients are asked for a certificate
+# signed by ca.pem, but one without a certificate gets in too (and may use PLAIN); EXTERNAL logs a
+# client in as the user named by its certificate's CN. (RabbitMQ offers EXTERNAL on every TLS
+# connection, with or without a client certificate, and on no plain TCP one.)
+listeners.ssl.default = 127.0.0.1:${TLS_PORT}
+ssl_options.cacertfile = ${DIR}/tls/ca.pem
+ssl_options.certfile = ${DIR}/tls/server.pem
+ssl_options.keyfile = ${DIR}/tls/server-key.pem
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+auth_mechanisms.1 = PLAIN
+auth_mechanisms.2 = AMQPLAIN
+auth_mechanisms.3 = EXTERNAL
+ssl_cert_login_from = common_name
+EOF
+  # (The same as `rabbitmq-plugins --offline enable`.)
+  echo '[rabbitmq_amqp1_0,rabbitmq_auth_mechanism_ssl].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+  rmq_make_plugins_dir "$RABBITMQ_PLUGINS_DIR" rabbitmq_auth_mechanism_ssl || exit 1
+}
+
+# Waits (a few seconds at most) for the TLS listener, if the node has one, to accept connections.
+await_tls_listener() {
+  local port i
+  port=$(configured_tls_port)
+  [[ -n $port ]] || return 0
+  for ((i = 0; i < 100; i++)); do port_in_use "$port" && return 0; sleep 0.05; done
+  say "the node logs in on ${PORT} but its TLS listener on 127.0.0.1:${port} accepts no connection; the end of its log:"
+  tail -n 40 "$RABBITMQ_LOG_BASE/${NODE}.log" >&2 2>/dev/null || true
+  stop_node || true
+  exit 1
 }
 
 
@@ -116,7 +196,10 @@ launch() {
 await_login() {
   local rc=0
   probe "$START_TIMEOUT" "$RABBITMQ_PID_FILE" || rc=$?
-  ((rc == 0)) && return 0
+  if ((rc == 0)); then
+    await_tls_listener
+    return 0
+  fi
   if ((rc == 2)); then
     say "the node's Erlang VM died while booting; the end of its log:"
   else
@@ -134,8 +217,17 @@ register() {
 
 start() {
   local owner=$1
+  [[ -z $TLS_DIR ]] || check_tls_dir
   lock
   if pid_alive; then
+    if ! node_has_requested_tls; then
+      if [[ -z $(configured_tls_port) ]]; then
+        say "node ${NODE} is up without a TLS listener, but QUARK_RABBITMQ_TLS_DIR asks for one: stop it first (scripts/rabbitmq.sh stop), or use another QUARK_RABBITMQ_PORT"
+      else
+        say "node ${NODE} is up with other TLS certificates or another TLS port ($(configured_tls_port)) than QUARK_RABBITMQ_TLS_DIR asks for (another test run may be using it): stop it first (scripts/rabbitmq.sh stop), or use another QUARK_RABBITMQ_PORT"
+      fi
+      exit 1
+    fi
     if probe; then
       say "node ${NODE} is already up on 127.0.0.1:${PORT}"
       register "$owner"
@@ -143,6 +235,9 @@ start() {
     fi
   elif port_in_use; then
     say "port ${PORT} is in use by something other than this script's node; set QUARK_RABBITMQ_PORT to another port"
+    exit 1
+  elif [[ -n $TLS_PORT ]] && port_in_use "$TLS_PORT"; then
+    say "TLS port ${TLS_PORT} is in use by something else; set QUARK_RABBITMQ_TLS_PORT (or QUARK_RABBITMQ_PORT) to another port"
     exit 1
   fi
   local t0=$SECONDS
@@ -155,7 +250,7 @@ start() {
     fi
     rm -f "$DIR/killed"
     rmq_epmd_before_start
-    say "starting ${NODE} on 127.0.0.1:${PORT} (directory ${DIR})"
+    say "starting ${NODE} on 127.0.0.1:${PORT}${TLS_PORT:+ and TLS on 127.0.0.1:${TLS_PORT}} (directory ${DIR})"
     launch
   fi
   await_login
@@ -216,6 +311,9 @@ revive() {
     exit 1
   fi
   port_in_use && { say "port ${PORT} is in use by something other than this script's node"; exit 1; }
+  local tls_port
+  tls_port=$(configured_tls_port)
+  [[ -n $tls_port ]] && port_in_use "$tls_port" && { say "TLS port ${tls_port} is in use by something other than this script's node"; exit 1; }
   launch
   await_login
   rm -f "$DIR/killed"
@@ -229,7 +327,9 @@ ms_since() {
 
 status() {
   if pid_alive && probe; then
-    echo "up: ${NODE} on 127.0.0.1:${PORT}, pid $(tr -dc 0-9 <"$RABBITMQ_PID_FILE"), directory ${DIR}"
+    local tls_port
+    tls_port=$(configured_tls_port)
+    echo "up: ${NODE} on 127.0.0.1:${PORT}${tls_port:+ (TLS on 127.0.0.1:${tls_port})}, pid $(tr -dc 0-9 <"$RABBITMQ_PID_FILE"), directory ${DIR}"
     return 0
   fi
   if [[ -e $DIR/killed ]]; then echo "killed: ${NODE} (127.0.0.1:${PORT}); revive starts it again"; else echo "down: ${NODE} (127.0.0.1:${PORT})"; fi

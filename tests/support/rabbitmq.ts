@@ -16,6 +16,8 @@ const RABBITMQ_BIN = process.env.QUARK_RABBITMQ_HOME ?? '/usr/lib/rabbitmq/bin';
 export interface RabbitMq {
   host: string;
   port: number;
+  /** The TLS (amqps) listener's port, when the node was asked for one ({@link UseRabbitMqOptions.tls}). */
+  tlsPort: number | undefined;
   /** Runs rabbitmqctl against the node, e.g. `ctl('close_all_connections', 'test')`. */
   ctl(...args: string[]): Promise<string>;
   /**
@@ -91,13 +93,23 @@ export interface UseRabbitMqOptions {
    * needs a port of its own.
    */
   port?: number;
+  /**
+   * Give the node a TLS listener too (scripts/rabbitmq.sh with QUARK_RABBITMQ_TLS_DIR): `dir` holds
+   * ca.pem, server.pem and server-key.pem; the listener (on 127.0.0.1, `port`, default the AMQP
+   * port + 1) asks clients for a certificate signed by ca.pem but admits them without one, and
+   * offers PLAIN, AMQPLAIN and EXTERNAL (user name: the client certificate's CN). A node already up
+   * with other certificates fails the start: use a port no other suite uses.
+   */
+  tls?: { dir: string; port?: number };
 }
 
 /** Starts the private node if it is not up; resolves once an AMQP 1.0 login works. */
 export async function useRabbitMq(options: UseRabbitMqOptions = {}): Promise<RabbitMq> {
   requireRabbitMq();
   const port = options.port ?? Number(process.env.QUARK_RABBITMQ_PORT ?? 5673);
-  const env = { QUARK_RABBITMQ_PORT: String(port) };
+  const tlsPort = options.tls ? (options.tls.port ?? port + 1) : undefined;
+  const env: Record<string, string> = { QUARK_RABBITMQ_PORT: String(port) };
+  if (options.tls) Object.assign(env, { QUARK_RABBITMQ_TLS_DIR: options.tls.dir, QUARK_RABBITMQ_TLS_PORT: String(tlsPort) });
   const owner = String(process.pid);
   // Registers this process as a user of the node, starting the node if it is down. The node is
   // stopped by release() once no live process uses it, unless someone started it by hand.
@@ -106,6 +118,7 @@ export async function useRabbitMq(options: UseRabbitMqOptions = {}): Promise<Rab
   return {
     host: '127.0.0.1',
     port,
+    tlsPort,
     ctl,
     async dropConnections(): Promise<void> {
       await ctl(
