@@ -83,9 +83,12 @@ const quarkEncode = () => quark.encodeMessage(quarkMsg);
 const rheaEncode = () => rheaMessage.encode(rheaMsg);
 const quarkBytes = quarkEncode();
 const rheaBytes = rheaEncode();
-const quarkDecode = () => quark.decodeMessage(quarkBytes);
+const EXACT = { values: 'exact' };
+const quarkDecode = () => quark.decodeMessage(quarkBytes, EXACT);
+/** The default (native values: numbers, plain objects), which is what rhea gives too. */
+const quarkDecodeNative = () => quark.decodeMessage(quarkBytes);
 const rheaDecode = () => rheaMessage.decode(rheaBytes);
-const quarkRoundTrip = () => quark.decodeMessage(quark.encodeMessage(quarkMsg));
+const quarkRoundTrip = () => quark.decodeMessage(quark.encodeMessage(quarkMsg), EXACT);
 const rheaRoundTrip = () => rheaMessage.decode(rheaMessage.encode(rheaMsg));
 
 // ---- Checks: same information, same AMQP types, on every path ----
@@ -113,6 +116,15 @@ function checkQuarkDecoded(label, m) {
   expectEqual(`${label} bodyType`, m.bodyType, 'value');
 }
 
+/** With native values (the default) the numbers are plain numbers, as rhea gives them. */
+function checkNativeDecoded(label, m) {
+  const ap = m.applicationProperties ?? fail(label, 'no application properties');
+  expectEqual(`${label} quantity`, ap.quantity, EXPECTED.quantity);
+  expectEqual(`${label} sequence`, ap.sequence, Number(EXPECTED.sequence));
+  expectEqual(`${label} price`, ap.price, EXPECTED.price);
+  expectEqual(`${label} body`, m.body, EXPECTED.body);
+}
+
 /** A rhea-decoded message must hold the same values (rhea decodes every number to a JS number). */
 function checkRheaDecoded(label, m) {
   expectEqual(`${label} message_id`, m.message_id, EXPECTED.messageId);
@@ -132,7 +144,7 @@ function checkRheaDecoded(label, m) {
 
 /** The AMQP type of each application property as written on the wire, read with Quark's exact decoder. */
 function appPropertyTypes(bytes) {
-  const ap = quark.decodeMessage(bytes).applicationProperties;
+  const ap = quark.decodeMessage(bytes, EXACT).applicationProperties;
   return Object.fromEntries(Object.entries(ap).map(([k, v]) => [k, quark.typeOf(v)]));
 }
 
@@ -142,7 +154,9 @@ function checkAll() {
   checkRheaDecoded('rhea decoding rhea bytes', rheaDecode());
   checkRheaDecoded('rhea round trip', rheaRoundTrip());
   // Cross-decoding proves both encoders wrote the same information.
-  checkQuarkDecoded('Quark decoding rhea bytes', quark.decodeMessage(rheaBytes));
+  checkQuarkDecoded('Quark decoding rhea bytes', quark.decodeMessage(rheaBytes, EXACT));
+  checkNativeDecoded('Quark decoding Quark bytes (native)', quarkDecodeNative());
+  checkNativeDecoded('Quark decoding rhea bytes (native)', quark.decodeMessage(rheaBytes));
   checkRheaDecoded('rhea decoding Quark bytes', rheaMessage.decode(Buffer.from(quarkBytes)));
   const want = { region: 'string', quantity: 'int', sequence: 'long', priority: 'boolean', price: 'double' };
   for (const [name, bytes] of [['Quark', quarkBytes], ['rhea', rheaBytes]]) {
@@ -183,7 +197,8 @@ const median = (xs) => {
 
 const cases = [
   { op: 'encode', quark: quarkEncode, rhea: rheaEncode },
-  { op: 'decode', quark: quarkDecode, rhea: rheaDecode },
+  { op: 'decode (exact)', quark: quarkDecode, rhea: rheaDecode },
+  { op: 'decode (native)', quark: quarkDecodeNative, rhea: rheaDecode },
   { op: 'round trip', quark: quarkRoundTrip, rhea: rheaRoundTrip },
 ];
 

@@ -27,7 +27,7 @@ const receiver = await connection.createReceiver('orders');
 let seen = 0;
 for await (const delivery of receiver) {
   const { body, applicationProperties } = delivery.message;
-  console.log(`4. Received order ${body.get('id')} (${body.get('quantity')} x ${body.get('item')})${applicationProperties ? `, properties ${JSON.stringify(applicationProperties)}` : ''}`);
+  console.log(`4. Received order ${body.id} (${body.quantity} x ${body.item})${applicationProperties ? `, properties ${JSON.stringify(applicationProperties)}` : ''}`);
   delivery.accept();
   if (++seen === 5) break;
 }

@@ -46,6 +46,7 @@ export {
   short,
   symbol,
   timestamp,
+  jsonSafe,
   typeOf,
   ubyte,
   uint,
@@ -69,6 +70,8 @@ export {
   type Message,
   type MessageHeader,
   type MessageProperties,
+  type DecodeOptions,
+  type ValuesMode,
 } from './codec/message.js';
 export { decodeValue, encodeValue } from './codec/value-bytes.js';
 export type {
@@ -88,7 +91,8 @@ export type { ReconnectOptions } from './client/reconnect-policy.js';
 export { Session, type SessionOptions } from './client/session.js';
 export { Link } from './client/link.js';
 export { Sender, type SendOptions, type SendResult } from './client/sender.js';
-export { Receiver } from './client/receiver.js';
+export { Receiver, type DeliveriesOptions } from './client/receiver.js';
+export { ReceiverSubscription, type HandlerErrorAction, type SubscribeOptions } from './client/receiver-subscription.js';
 export { Delivery, type ModifyOptions } from './client/delivery.js';
 export type { CallOptions } from './client/cancellation.js';
 export type { LinkOptions, ReceiverOptions, SenderOptions, TerminusOptions } from './client/link-options.js';
@@ -96,7 +100,7 @@ export type { QuarkEvent, QuarkEventType } from './client/events.js';
 export { listen, Listener, type ListenOptions, type ListenSaslOptions, type SaslCredentials } from './server/listener.js';
 export { SaslUsers, ScramClient, ScramServer, scramCredentials, type ScramCredentials, type ScramHash, type StoredUser } from './engine/scram.js';
 export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';
-export { sendTo, type SendToOptions } from './rx/send-to.js';
+export { forwardTo, sendTo, type Forwarded, type SendToOptions } from './rx/send-to.js';
 export { startBroker, Broker, type BrokerOptions, type QueueStats } from './server/broker/broker.js';
 export type { AddressPermissions } from './server/broker/permissions.js';
 export { Container, type ContainerOptions, type HandlerScope } from './container/container.js';

@@ -315,7 +315,7 @@ async function runReceive(args: string[]): Promise<void> {
   process.once('SIGINT', onSignal);
   let received = 0;
   try {
-    const receiver = await connection.createReceiver({ source: address, credit: Math.min(count ?? 100, 100) });
+    const receiver = await connection.createReceiver({ source: address, credit: Math.min(count ?? 100, 100), values: 'exact' });
     while (count === undefined || received < count) {
       const delivery = await receiver.receive({ signal: interrupted.signal, timeout: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000 }).catch((e: unknown) => {
         if (e instanceof AmqpError && (e.condition === 'quark:timeout' || e.condition === 'quark:aborted')) return undefined;

@@ -25,9 +25,19 @@ export function checkTimeout(timeout: unknown): void {
  * An `AbortError` when the call's signal is aborted before the call begins, for calls that then
  * do nothing at all (a send sends nothing, a receive takes nothing); otherwise undefined.
  */
-export function abortedAtStart(options: CallOptions | undefined, what: string, leftUndone: string): AbortError | undefined {
+export function abortedAtStart(options: CallOptions | undefined, what: string, leftUndone: string): AbortError | TimeoutError | undefined {
   const signal = options?.signal;
-  return signal?.aborted ? new AbortError(`${what} was aborted before it began; ${leftUndone}`, signal.reason) : undefined;
+  return signal?.aborted ? abortedBy(signal, `${what} was aborted before it began; ${leftUndone}`, `${what} timed out before it began (its signal's timeout had passed); ${leftUndone}`) : undefined;
+}
+
+/**
+ * The error of a fired signal: a `TimeoutError` for `AbortSignal.timeout()` (its reason is a
+ * DOMException named TimeoutError), an `AbortError` for anything else.
+ */
+function abortedBy(signal: AbortSignal, abortMessage: string, timeoutMessage: string): AbortError | TimeoutError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') return new TimeoutError(timeoutMessage);
+  return new AbortError(abortMessage, reason);
 }
 
 /**
@@ -47,7 +57,7 @@ export function watchCancellation(options: CallOptions | undefined, what: string
   if (signal?.aborted) {
     let stopped = false;
     queueMicrotask(() => {
-      if (!stopped) cancel(new AbortError(`${what} was aborted`, signal.reason));
+      if (!stopped) cancel(abortedBy(signal, `${what} was aborted`, `${what} timed out (its signal's timeout passed)`));
     });
     return () => {
       stopped = true;
@@ -56,7 +66,7 @@ export function watchCancellation(options: CallOptions | undefined, what: string
   let timer: NodeJS.Timeout | undefined;
   const onAbort = (): void => {
     stop();
-    cancel(new AbortError(`${what} was aborted`, signal?.reason));
+    cancel(abortedBy(signal!, `${what} was aborted`, `${what} timed out (its signal's timeout passed)`));
   };
   const stop = (): void => {
     if (timer !== undefined) clearTimeout(timer);

@@ -14,6 +14,8 @@ import type { Observable } from 'rxjs';
 import { BufferPool } from '../collections/buffer-pool.js';
 import { LazySubject } from '../rx/lazy-subject.js';
 import type { ErrorCondition, Fields } from '../codec/composite-types.js';
+import { checkValuesMode, type ValuesMode } from '../codec/message.js';
+import type { AmqpValue } from '../codec/values.js';
 import { ProtocolEngine, type EngineOptions } from '../engine/engine.js';
 import type { EngineEvent } from '../engine/events.js';
 import type { EngineLink } from '../engine/link.js';
@@ -127,6 +129,11 @@ export interface ConnectOptions extends CallOptions {
   offeredCapabilities?: string[] | undefined;
   desiredCapabilities?: string[] | undefined;
   /**
+   * How receivers give message values unless they say otherwise: `'native'` (the default:
+   * numbers, plain objects, strings, `Date`s, `Buffer`s) or `'exact'` (every AMQP type kept).
+   */
+  values?: ValuesMode | undefined;
+  /**
    * Milliseconds of silence after which we consider the peer gone (a frozen peer or a dead
    * network path); the connection is then lost, and reconnected when `reconnect` is on.
    * Default 60000; 0 for none.
@@ -226,6 +233,9 @@ export class Connection implements AsyncDisposable {
   }
 
   #authentication: Authentication | undefined;
+
+  /** How this connection's receivers give message values unless they say otherwise (see `ConnectOptions.values`). */
+  values: ValuesMode = 'native';
 
   /** @internal The engine of the current attempt. */
   get engine(): ProtocolEngine {
@@ -523,7 +533,7 @@ export class Connection implements AsyncDisposable {
    * Opens a receiver on the default session: `createReceiver('orders', { credit: 10 })`, or with
    * every option in one object. See `Session.createReceiver`.
    */
-  async createReceiver(source: string | ReceiverOptions = {}, options?: ReceiverOptions): Promise<Receiver> {
+  async createReceiver<Body = AmqpValue>(source: string | ReceiverOptions = {}, options?: ReceiverOptions): Promise<Receiver<Body>> {
     const callOptions = options ?? (typeof source === 'object' ? source : undefined);
     const session = await this.defaultSession(callOptions);
     return session.createReceiver(source, options);
@@ -942,7 +952,9 @@ export async function connect(urlOrOptions: string | ConnectOptions = {}): Promi
   const tlsModule = targets.some((t) => t.tls !== undefined) ? await import('node:tls') : undefined;
   const lookup = options.lookup ?? defaultLookup;
   const plan: ConnectPlan = { targets, engineOptions, hostname: options.hostname, policy, tlsModule, lookup };
+  const values = checkValuesMode(options.values, 'values');
   const connection = new Connection(new ProtocolEngine(engineOptionsFor(plan, targets[0]!)));
+  if (values !== undefined) connection.values = values;
   const timeout = options.timeout ?? (policy?.retryFirstConnect ? undefined : DEFAULT_CONNECT_TIMEOUT_MS);
   return connection.start(plan, { signal: options.signal, timeout });
 }

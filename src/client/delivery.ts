@@ -1,6 +1,7 @@
 /** A message received by a {@link Receiver}, and the ways to settle it. */
 import type { DeliveryState } from '../codec/composite-types.js';
 import { decodeMessage, type Annotations, type Message } from '../codec/message.js';
+import type { AmqpValue } from '../codec/values.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import { ConnectionLostError, IllegalStateError, type AmqpErrorFields } from '../errors.js';
 import type { Receiver } from './receiver.js';
@@ -15,14 +16,15 @@ export interface ModifyOptions {
   annotations?: Annotations | undefined;
 }
 
-export class Delivery {
+/** A message received, `Body` being the body type its receiver was created for. */
+export class Delivery<Body = AmqpValue> {
   /** The receiver the message arrived on. */
-  readonly receiver: Receiver;
+  readonly receiver: Receiver<Body>;
   readonly #delivery: EngineDelivery;
-  #message: Message | undefined;
+  #message: Message<Body> | undefined;
 
   /** @internal Deliveries are made by receivers. */
-  constructor(receiver: Receiver, delivery: EngineDelivery) {
+  constructor(receiver: Receiver<Body>, delivery: EngineDelivery) {
     this.receiver = receiver;
     this.#delivery = delivery;
   }
@@ -31,8 +33,8 @@ export class Delivery {
    * The message, decoded on first access. Throws `DecodeError` if the sender sent bytes that are
    * not a valid AMQP message; `reject()` such a delivery.
    */
-  get message(): Message {
-    return (this.#message ??= decodeMessage(this.payload));
+  get message(): Message<Body> {
+    return (this.#message ??= decodeMessage(this.payload, { values: this.receiver.values }) as Message<Body>);
   }
 
   /** The message's bytes as they arrived (the bare message and its annotations). */
@@ -112,6 +114,7 @@ export class Delivery {
     }
     // In receiver-settle-mode second we give the outcome now and settle once the sender has.
     d.update(state, !this.receiver.settlesSecond);
+    this.receiver.onSettled(this);
   }
 }
 

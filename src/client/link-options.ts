@@ -2,6 +2,7 @@
  * Options of senders and receivers, and their translation into the attach's source and target
  * (spec, messaging 3.5). Checked once here, at the edge; the engine trusts what it gets.
  */
+import type { ValuesMode } from '../codec/message.js';
 import type { Fields, Source, Target } from '../codec/composite-types.js';
 import type { AmqpValue } from '../codec/values.js';
 import type { CallOptions } from './cancellation.js';
@@ -79,6 +80,19 @@ export interface ReceiverOptions extends LinkOptions {
   autoAccept?: boolean | undefined;
   /** The largest message accepted, in bytes; larger ones close the link with `amqp:link:message-size-exceeded`. */
   maxMessageSize?: number | undefined;
+  /**
+   * How message values are given: `'native'` (numbers, plain objects, strings, `Date`s; the
+   * default, from the connection's `values`) or `'exact'` (every AMQP type kept, for bridges and
+   * tools that resend what they receive).
+   */
+  values?: ValuesMode | undefined;
+  /**
+   * At most this many messages are taken (by a loop, `receive()`, `deliveries$()` or
+   * `subscribe()`) and not yet settled: credit is granted as they are settled, so a slow
+   * consumer or RxJS pipeline holds no more than this. Default: no bound (credit is granted as
+   * messages are taken).
+   */
+  maxUnsettled?: number | undefined;
 }
 
 const DURABILITY = { none: 0, configuration: 1, 'unsettled-state': 2 } as const;
@@ -129,7 +143,7 @@ export function checkCredit(credit: number | undefined): number {
 
 const LINK_KEYS = ['name', 'properties', 'offeredCapabilities', 'desiredCapabilities', 'deliveryMode', 'rcvSettleMode', 'signal', 'timeout'];
 const SENDER_KEYS = new Set([...LINK_KEYS, 'target', 'source', 'inDoubt']);
-const RECEIVER_KEYS = new Set([...LINK_KEYS, 'source', 'target', 'credit', 'autoAccept', 'maxMessageSize']);
+const RECEIVER_KEYS = new Set([...LINK_KEYS, 'source', 'target', 'credit', 'autoAccept', 'maxMessageSize', 'values', 'maxUnsettled']);
 
 /** Throws for an option the link does not know: a misspelt or unsupported option is never silently ignored. */
 function checkKeys(options: object, known: Set<string>, what: string): void {

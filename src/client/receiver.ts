@@ -7,14 +7,17 @@ import { rxjs } from '../rx/rxjs-module.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import type { EngineLink } from '../engine/link.js';
 import { Fifo } from '../collections/fifo.js';
+import type { ValuesMode } from '../codec/message.js';
+import type { AmqpValue } from '../codec/values.js';
 import { IllegalStateError, type AmqpError } from '../errors.js';
 import { abortedAtStart, watchCancellation, type CallOptions } from './cancellation.js';
 import { Delivery } from './delivery.js';
+import { ReceiverSubscription, type SubscribeOptions } from './receiver-subscription.js';
 import { Link } from './link.js';
 import type { Session } from './session.js';
 
-interface Waiter {
-  resolve: (delivery: Delivery) => void;
+interface Waiter<Body> {
+  resolve: (delivery: Delivery<Body>) => void;
   reject: (error: AmqpError) => void;
   stop: () => void;
 }
@@ -24,19 +27,45 @@ export interface ReceiverSettings {
   credit: number;
   autoAccept: boolean;
   settlesSecond: boolean;
+  /** How message values are given (default native). */
+  values?: ValuesMode | undefined;
+  /** At most this many deliveries taken and not yet settled (credit is granted as they are settled). */
+  maxUnsettled?: number | undefined;
 }
 
-export class Receiver extends Link implements AsyncIterable<Delivery> {
+/** Options of {@link Receiver.deliveries}. */
+export interface DeliveriesOptions {
+  /**
+   * Ends the loop cleanly (no error) when aborted. Messages the loop has taken stay yours to
+   * settle; messages prefetched and not taken stay buffered in the receiver, for another loop or
+   * `receive()` (close the receiver to give them back: the peer delivers unsettled ones again).
+   */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * The receiving end of a link. `Body` is the type you expect message bodies to have (not checked:
+ * a claim about what the sender sends), e.g. `createReceiver<Order>('orders')`.
+ */
+export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<Delivery<Body>> {
+  /** How message values are given: `'native'` (JavaScript numbers, objects, strings) or `'exact'` (every AMQP type kept). */
+  readonly values: ValuesMode;
   /** @internal Whether we settle after the sender (receiver-settle-mode second). */
   readonly settlesSecond: boolean;
   readonly #window: number;
   readonly #autoAccept: boolean;
-  readonly #buffer = new Fifo<Delivery>();
-  readonly #waiters = new Fifo<Waiter>();
+  readonly #buffer = new Fifo<Delivery<Body>>();
+  readonly #waiters = new Fifo<Waiter<Body>>();
   readonly #drainWaiters: { resolve: () => void; reject: (e: AmqpError) => void; stop: () => void }[] = [];
-  readonly #subscribers = new Set<Subscriber<Delivery>>();
+  readonly #subscribers = new Set<Subscriber<Delivery<Body>>>();
   /** The first of `#subscribers`, which takes each message (kept so that no iterator is made per message). */
-  #taker: Subscriber<Delivery> | undefined;
+  #taker: Subscriber<Delivery<Body>> | undefined;
+  /** The bound on deliveries taken and not yet settled, when there is one (`maxUnsettled`, or a subscription's). */
+  #maxUnsettled: number | undefined;
+  /** The receiver's own `maxUnsettled`, restored when a subscription ends. */
+  readonly #configuredMaxUnsettled: number | undefined;
+  /** Deliveries taken and not yet settled, counted only while there is a bound. */
+  readonly #unsettled = new Set<Delivery<Body>>();
   /** No credit is granted while paused (after the last Observable subscriber left). */
   #paused = false;
   /** Manual credit (`credit: 0`) granted and unused when the connection was lost, to grant again. */
@@ -48,7 +77,15 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
     this.#window = settings.credit;
     this.#autoAccept = settings.autoAccept;
     this.settlesSecond = settings.settlesSecond;
-    if (settings.credit > 0) engineLink.setCredit(settings.credit);
+    this.values = settings.values ?? 'native';
+    this.#maxUnsettled = settings.maxUnsettled;
+    this.#configuredMaxUnsettled = settings.maxUnsettled;
+    if (settings.credit > 0) engineLink.setCredit(Math.min(settings.credit, settings.maxUnsettled ?? Infinity));
+  }
+
+  /** Deliveries taken (by a loop, `receive()`, `deliveries$()` or `subscribe()`) and not settled yet; counted when `maxUnsettled` bounds them. */
+  get unsettled(): number {
+    return this.#unsettled.size;
   }
 
   /** The source address (for a dynamic receiver, the address of the node the peer made). */
@@ -71,13 +108,13 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
    * error) when the link ends first. Cancelled by its signal or timeout, it takes nothing: a
    * message arriving later stays for the next call.
    */
-  receive(options?: CallOptions): Promise<Delivery> {
+  receive(options?: CallOptions): Promise<Delivery<Body>> {
     const aborted = abortedAtStart(options, `receive on ${this.name}`, 'nothing was taken');
     if (aborted) return Promise.reject(aborted);
     if (this.buffered > 0) return Promise.resolve(this.#take());
     if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
-    return new Promise<Delivery>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, stop: noop };
+    return new Promise<Delivery<Body>>((resolve, reject) => {
+      const waiter: Waiter<Body> = { resolve, reject, stop: noop };
       waiter.stop = watchCancellation(options, `receive on ${this.name}`, (error) => {
         this.#waiters.delete(waiter);
         reject(error);
@@ -92,25 +129,73 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
    * Iterates over messages as they arrive. The loop ends when the link is closed by us, and
    * throws when the peer or the connection ends it. Leaving the loop early leaves the link open.
    */
-  [Symbol.asyncIterator](): AsyncIterator<Delivery> {
+  [Symbol.asyncIterator](): AsyncIterator<Delivery<Body>> {
     // A plain iterator rather than an async generator: a message already buffered costs one
     // resolved promise and one result, not a generator round trip.
     return {
-      next: () => this.#next(),
+      next: () => this.#next(undefined),
       return: () => Promise.resolve(ITERATION_DONE),
     };
   }
 
-  #next(): Promise<IteratorResult<Delivery>> {
+  /**
+   * The messages as an async iterable that ends cleanly when `signal` aborts:
+   * `for await (const d of receiver.deliveries({ signal })) { ... }`. Otherwise as iterating the
+   * receiver itself: it ends when we close the link, and throws when the peer or the connection
+   * ends it.
+   */
+  deliveries(options?: DeliveriesOptions): AsyncIterable<Delivery<Body>> {
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('deliveries: signal must be an AbortSignal');
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: () => this.#next(signal),
+        return: () => Promise.resolve(ITERATION_DONE),
+      }),
+    };
+  }
+
+  #next(signal: AbortSignal | undefined): Promise<IteratorResult<Delivery<Body>>> {
+    if (signal?.aborted) return Promise.resolve(ITERATION_DONE);
     if (this.buffered > 0) return Promise.resolve({ value: this.#take(), done: false });
     if (!this.live) return this.error ? Promise.reject(this.error) : Promise.resolve(ITERATION_DONE);
-    return this.receive().then(
+    return this.receive(signal === undefined ? undefined : { signal }).then(
       (value) => ({ value, done: false }),
       (e: unknown) => {
+        if (signal?.aborted) return ITERATION_DONE;
         if (!this.live && this.error === undefined) return ITERATION_DONE;
         throw e;
       },
     );
+  }
+
+  /**
+   * Runs `handler` for each message, up to `concurrency` at once, with credit following the
+   * concurrency (no more messages are taken than handlers can run, plus `prefetch`). A handler
+   * that resolves accepts its message; one that throws (or rejects) gives it back as `onError`
+   * says (default: modified with delivery-failed, so the broker counts a failed attempt and
+   * delivers it again or dead-letters it); a handler that settles the delivery itself is left
+   * alone. Ends when `signal` aborts or `stop()` is called (then it waits for the handlers
+   * running), or when the receiver closes; awaiting it rejects when the link or connection fails.
+   *
+   * @example
+   * await receiver.subscribe(async (delivery) => { await save(delivery.message.body); }, { concurrency: 4, signal });
+   */
+  subscribe(handler: (delivery: Delivery<Body>) => unknown, options?: SubscribeOptions<Body>): ReceiverSubscription<Body> {
+    return new ReceiverSubscription(this, handler, options);
+  }
+
+  /** @internal Sets the bound on taken, unsettled deliveries (undefined: back to the receiver's own), and grants credit under it. */
+  boundUnsettled(limit: number | undefined): void {
+    const bound = limit === undefined ? this.#configuredMaxUnsettled : this.#configuredMaxUnsettled === undefined ? limit : Math.min(limit, this.#configuredMaxUnsettled);
+    this.#maxUnsettled = bound;
+    if (bound === undefined) this.#unsettled.clear();
+    this.#topUp();
+  }
+
+  /** @internal The application settled a delivery: under a bound, that is room for another. */
+  onSettled(delivery: Delivery<Body>): void {
+    if (this.#unsettled.delete(delivery)) this.#topUp();
   }
 
   /**
@@ -119,8 +204,8 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
    * in flight then stay buffered for `receive()` or the next subscriber (nothing is released or
    * lost); messages already emitted stay with their subscriber to settle.
    */
-  deliveries$(): Observable<Delivery> {
-    return new (rxjs().Observable)<Delivery>((subscriber) => {
+  deliveries$(): Observable<Delivery<Body>> {
+    return new (rxjs().Observable)<Delivery<Body>>((subscriber) => {
       this.#subscribers.add(subscriber);
       this.#taker ??= subscriber;
       this.#paused = false;
@@ -175,15 +260,15 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
       w.stop();
       w.resolve();
     }
-    this.session.connection.emit({ type: 'drained', link: this });
+    this.session.connection.emit({ type: 'drained', link: this.#asEventLink() });
   }
 
   /** @internal A whole message arrived. */
   onDelivery(engineDelivery: EngineDelivery): void {
-    const delivery = new Delivery(this, engineDelivery);
+    const delivery = new Delivery<Body>(this, engineDelivery);
     engineDelivery.context = delivery;
     const connection = this.session.connection;
-    if (connection.observed) connection.emit({ type: 'message', link: this, delivery });
+    if (connection.observed) connection.emit({ type: 'message', link: this.#asEventLink(), delivery: delivery as unknown as Delivery });
     const waiter = this.#waiters.shift();
     if (waiter) {
       waiter.stop();
@@ -207,28 +292,43 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
 
   /** @internal The sender aborted a message. */
   onAborted(): void {
-    this.session.connection.emit({ type: 'aborted', link: this });
+    this.session.connection.emit({ type: 'aborted', link: this.#asEventLink() });
     this.#topUp();
   }
 
-  #take(): Delivery {
+  /** This receiver as events name it (events are not typed by body). */
+  #asEventLink(): Receiver {
+    return this as unknown as Receiver;
+  }
+
+  #take(): Delivery<Body> {
     const delivery = this.#buffer.shift()!;
     this.#consume(delivery);
     return delivery;
   }
 
-  #consume(delivery: Delivery): void {
+  #consume(delivery: Delivery<Body>): void {
     if (this.#autoAccept && !delivery.settled) delivery.accept();
+    else if (this.#maxUnsettled !== undefined && !delivery.settled) this.#unsettled.add(delivery);
     this.#topUp();
   }
 
-  /** Refills the credit window once half of it is used (one flow per half window, not per message). */
+  /**
+   * Refills the credit window once half of it is used (one flow per half window, not per
+   * message). Under a bound on unsettled deliveries, what is taken and not settled counts too.
+   */
   #topUp(): void {
-    const window = this.#window;
+    const max = this.#maxUnsettled;
+    const window = max === undefined ? this.#window : Math.min(this.#window, max);
     if (window === 0 || this.#paused || !this.isOpen) return;
-    const target = window - this.buffered;
-    if (target <= 0) return;
+    const target = window - this.buffered - (max === undefined ? 0 : this.#unsettled.size);
     const credit = this.engineLink.credit;
+    if (max !== undefined && credit > Math.max(target, 0)) {
+      // Under a bound that was lowered (a subscription began): take back what is over it.
+      this.engineLink.setCredit(Math.max(target, 0));
+      return;
+    }
+    if (target <= 0) return;
     if (credit === 0 || target - credit >= Math.ceil(window / 2)) this.engineLink.setCredit(target);
   }
 
@@ -239,7 +339,9 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
    */
   protected onSuspend(): void {
     if (this.#window === 0) this.#creditToRestore += this.engineLink.credit;
-    const kept: Delivery[] = [];
+    // What was taken on the lost connection can no longer be settled: it takes no room any more.
+    this.#unsettled.clear();
+    const kept: Delivery<Body>[] = [];
     for (const d of this.#buffer.drain()) if (d.remoteSettled) kept.push(d);
     for (const d of kept) this.#buffer.push(d);
   }
@@ -247,7 +349,8 @@ export class Receiver extends Link implements AsyncIterable<Delivery> {
   /** About to attach again: grant the credit window (or the manual credit left), and ask again for a drain under way. */
   protected onResume(): void {
     if (this.#window > 0) {
-      if (!this.#paused || this.#drainWaiters.length > 0) this.engineLink.setCredit(Math.max(0, this.#window - this.buffered));
+      const window = Math.min(this.#window, this.#maxUnsettled ?? Infinity);
+      if (!this.#paused || this.#drainWaiters.length > 0) this.engineLink.setCredit(Math.max(0, window - this.buffered));
     } else if (this.#creditToRestore > 0) {
       this.engineLink.setCredit(this.#creditToRestore);
     }

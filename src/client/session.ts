@@ -1,4 +1,6 @@
 /** A session: a sequenced, windowed conversation on a connection that links are made on. */
+import { checkValuesMode } from '../codec/message.js';
+import type { AmqpValue } from '../codec/values.js';
 import type { ErrorCondition } from '../codec/composite-types.js';
 import { ReceiverSettleMode, SenderSettleMode } from '../engine/link.js';
 import type { EngineSession } from '../engine/session.js';
@@ -165,11 +167,17 @@ export class Session implements AsyncDisposable {
    * as soon as the link is attached. Resolves once the peer attaches; rejects with
    * `LinkClosedError` when it refuses. Cancelled, the link is closed again.
    */
-  createReceiver(source: string | ReceiverOptions = {}, options?: ReceiverOptions): Promise<Receiver> {
+  createReceiver<Body = AmqpValue>(source: string | ReceiverOptions = {}, options?: ReceiverOptions): Promise<Receiver<Body>> {
     try {
       this.#checkOpen();
       const o = receiverOptions(source, options);
       const credit = checkCredit(o.credit);
+      const values = checkValuesMode(o.values, 'values') ?? this.connection.values;
+      const maxUnsettled = o.maxUnsettled;
+      if (maxUnsettled !== undefined) {
+        if (!(Number.isInteger(maxUnsettled) && maxUnsettled >= 1)) throw new TypeError(`maxUnsettled must be a whole number of at least 1, got ${String(maxUnsettled)}`);
+        if (credit === 0) throw new TypeError('maxUnsettled needs a credit window: with credit 0 you grant credit yourself (addCredit), so give credit or leave maxUnsettled out');
+      }
       if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) {
         throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`);
       }
@@ -185,7 +193,7 @@ export class Session implements AsyncDisposable {
         desiredCapabilities: o.desiredCapabilities,
         properties: o.properties,
       });
-      const receiver = new Receiver(this, engineLink, { credit, autoAccept: o.autoAccept ?? false, settlesSecond: o.rcvSettleMode === 'second' });
+      const receiver = new Receiver<Body>(this, engineLink, { credit, autoAccept: o.autoAccept ?? false, settlesSecond: o.rcvSettleMode === 'second', values, maxUnsettled });
       this.#links.add(receiver);
       return receiver.attach(o);
     } catch (e) {

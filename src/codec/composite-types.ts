@@ -34,8 +34,5 @@ export type Target = Composite<'target'>;
 /** The target of a transaction controller's link. */
 export type Coordinator = Composite<'coordinator'>;
 
-/**
- * A message id or correlation id: a `string`, a `bigint` (ulong; a non-negative `number` is
- * accepted when encoding), a `Uint8Array` (binary) or a {@link Typed} uuid.
- */
-export type MessageId = string | bigint | number | Uint8Array | Typed<'uuid'>;
+/** A message-id or correlation-id: a string, a ulong (a bigint, a non-negative integer number, or `ulong()` as exact decoding gives it), bytes, or a `uuid()`. */
+export type MessageId = string | bigint | number | Uint8Array | Typed<'uuid'> | Typed<'ulong'>;

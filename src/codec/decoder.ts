@@ -31,6 +31,10 @@ export class ByteReader {
   depth = 0;
   /** Zero-width array elements still allowed (see {@link MAX_ZERO_WIDTH_ELEMENTS}). */
   zeroWidthBudget = MAX_ZERO_WIDTH_ELEMENTS;
+  /** Values are read in their native JavaScript forms (see {@link readNativeWithCode}) rather than exactly. */
+  native = false;
+  /** Native reading produced a value plain JSON cannot hold (a bigint, a `Map`) since this was last cleared. */
+  jsonUnsafe = false;
 
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -108,9 +112,124 @@ function minElementWidth(code: number): number {
   }
 }
 
-/** Reads one value with its constructor. */
+/** Reads one value with its constructor: exactly, or in native form when the reader says so. */
 export function readValue(r: ByteReader): AmqpValue {
-  return readWithCode(r, r.u8(), true);
+  return r.native ? readNativeWithCode(r, r.u8()) : readWithCode(r, r.u8(), true);
+}
+
+/** A long or ulong as a number when it is a safe integer, else as the bigint. */
+function nativeInteger(v: bigint): number | bigint {
+  return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+}
+
+/**
+ * Reads a value's bytes after its format code in native form, as a JavaScript program would hold
+ * it: every number type as a `number` (long and ulong too, when safe; else a `bigint`), symbol,
+ * char and uuid as `string`, a map with string (or symbol) keys as a plain object and any other
+ * map as a `Map`, arrays as `Array`. Timestamps are `Date`s, binary `Buffer`s; decimals and
+ * described values keep their classes (JavaScript has no form for them).
+ */
+function readNativeWithCode(r: ByteReader, code: number): AmqpValue {
+  switch (code) {
+    case 0x43: case 0x44: return 0;
+    case 0x50: case 0x52: case 0x53: return r.u8();
+    case 0x51: case 0x54: case 0x55: { r.need(1); return r.view.getInt8(r.pos++); }
+    case 0x60: return r.u16();
+    case 0x61: { r.need(2); const v = r.view.getInt16(r.pos); r.pos += 2; return v; }
+    case 0x70: return r.u32();
+    case 0x72: { r.need(4); const v = r.view.getFloat32(r.pos); r.pos += 4; return v; }
+    case 0x80: { r.need(8); const v = nativeInteger(r.view.getBigUint64(r.pos)); r.pos += 8; if (typeof v === 'bigint') r.jsonUnsafe = true; return v; }
+    case 0x81: { r.need(8); const v = nativeInteger(r.view.getBigInt64(r.pos)); r.pos += 8; if (typeof v === 'bigint') r.jsonUnsafe = true; return v; }
+    case 0x82: { r.need(8); const v = r.view.getFloat64(r.pos); r.pos += 8; return v; }
+    case 0x73: case 0x98: case 0xa3: case 0xb3: return readWithCode(r, code, false);
+    case 0xc0: return readList(r, false);
+    case 0xd0: return readList(r, true);
+    case 0xc1: return readNativeMap(r, false);
+    case 0xd1: return readNativeMap(r, true);
+    case 0xe0: return readNativeArray(r, false);
+    case 0xf0: return readNativeArray(r, true);
+  }
+  return readWithCode(r, code, true);
+}
+
+/** A map in native form: a plain object while every key is a string, a `Map` (with native keys) once one is not. */
+function readNativeMap(r: ByteReader, wide: boolean): AmqpObject | Map<AmqpValue, AmqpValue> {
+  const at = r.pos - 1;
+  const outerEnd = r.end;
+  const count = enterCompound(r, wide, 1, 'map');
+  if (count % 2 !== 0) throw new DecodeError(`map has an odd number of elements (${count})`, at);
+  const obj: AmqpObject = {};
+  let map: Map<AmqpValue, AmqpValue> | undefined;
+  for (let i = 0; i < count; i += 2) {
+    const key = readValue(r);
+    const value = readValue(r);
+    if (map !== undefined) map.set(key, value);
+    else if (typeof key === 'string') setOwn(obj, key, value);
+    else {
+      r.jsonUnsafe = true;
+      map = new Map<AmqpValue, AmqpValue>(Object.entries(obj) as [string, AmqpValue][]);
+      map.set(key, value);
+    }
+  }
+  leaveCompound(r, outerEnd, 'map');
+  return map ?? obj;
+}
+
+/** An array in native form: a plain `Array` of native elements (an array of described values stays an {@link AmqpArray}). */
+function readNativeArray(r: ByteReader, wide: boolean): AmqpValue {
+  const exact = readArray(r, wide);
+  if (exact.descriptor !== undefined) return exact;
+  const elements = exact.elements as AmqpValue[];
+  switch (exact.type) {
+    case 'string': case 'symbol': case 'boolean': case 'int': case 'uint': case 'ushort': case 'ubyte': case 'short': case 'byte': case 'float': case 'double': case 'char': case 'uuid': case 'binary': case 'list':
+      break;
+    default:
+      r.jsonUnsafe = true; // may hold bigints or Maps: the section gets a JSON view
+  }
+  switch (exact.type) {
+    case 'long': case 'ulong':
+      for (let i = 0; i < elements.length; i++) elements[i] = nativeInteger(elements[i] as bigint);
+      break;
+    case 'array':
+      for (let i = 0; i < elements.length; i++) elements[i] = nativeOf(elements[i]!);
+      break;
+    case 'map':
+      for (let i = 0; i < elements.length; i++) elements[i] = nativeOf(elements[i]!);
+      break;
+    case 'timestamp': case 'decimal32': case 'decimal64': case 'decimal128':
+      for (let i = 0; i < elements.length; i++) elements[i] = nativeOf(new Typed(exact.type, elements[i] as never));
+      break;
+  }
+  return elements;
+}
+
+/** The native form of a value decoded exactly (for array elements, which are read exactly). */
+function nativeOf(value: AmqpValue): AmqpValue {
+  if (value instanceof AmqpArray) {
+    if (value.descriptor !== undefined) return value;
+    return value.elements.map((e) => (typeof e === 'bigint' ? nativeInteger(e) : e instanceof Map || e instanceof AmqpArray ? nativeOf(e) : e));
+  }
+  if (value instanceof Map) {
+    const obj: AmqpObject = {};
+    let allStrings = true;
+    for (const k of value.keys()) if (!(typeof k === 'string' || (k instanceof Typed && k.type === 'symbol'))) allStrings = false;
+    const entries = [...value].map(([k, v]) => [k instanceof Typed && typeof k.value !== 'object' ? nativeScalar(k) : k, nativeOf(v)] as const);
+    if (!allStrings) return new Map<AmqpValue, AmqpValue>(entries);
+    for (const [k, v] of entries) setOwn(obj, k as string, v);
+    return obj;
+  }
+  if (value instanceof Typed) return nativeScalar(value);
+  if (typeof value === 'bigint') return nativeInteger(value);
+  if (Array.isArray(value)) return value.map(nativeOf);
+  return value;
+}
+
+function nativeScalar(value: Typed): AmqpValue {
+  switch (value.type) {
+    case 'ulong': return nativeInteger(value.value as bigint);
+    case 'decimal32': case 'decimal64': case 'decimal128': case 'timestamp': return value;
+    default: return value.value as AmqpValue;
+  }
 }
 
 function codeError(r: ByteReader, code: number, what = 'value'): DecodeError {
@@ -585,7 +704,8 @@ function readField(r: ByteReader, spec: CompositeSpec, field: FieldSpec): unknow
 function readPolymorphic(r: ByteReader, spec: CompositeSpec, field: FieldSpec, code: number): unknown {
   if (code === 0x00) return readDescribedAfterCode(r);
   const value = readWithCode(r, code, true);
-  if (field.requires === 'message-id' && value instanceof Typed && value.type === 'ulong') return value.value;
+  // A ulong message id: exact, the Typed ulong (its type kept, as for any value); native, a number (sent back as a ulong).
+  if (r.native && field.requires === 'message-id' && value instanceof Typed && value.type === 'ulong') return nativeInteger(value.value as bigint);
   if (field.requires === 'address' && typeof value !== 'string') throw fieldTypeError(r, spec, field, code);
   return value;
 }

@@ -13,7 +13,7 @@ import type { MessageId } from './composite-types.js';
 import { ByteReader, readCompositeBody, readKeyedMap, readSectionDescriptor, readValue } from './decoder.js';
 import { writeComposite, writeObjectMap, writeValue } from './encoder.js';
 import { compositeSpecs, describedSectionSpecs, type CompositeSpec } from './spec-tables.js';
-import { isPlainObject, ulongAnnotations, type AmqpObject, type AmqpValue } from './values.js';
+import { isPlainObject, ulongAnnotations, withJsonView, type AmqpObject, type AmqpValue } from './values.js';
 
 /**
  * Annotations (delivery, message, footer): keys are symbols, given and decoded as strings. The
@@ -67,8 +67,11 @@ export interface MessageProperties {
   replyToGroupId?: string;
 }
 
-/** An AMQP message. Every field is optional. */
-export interface Message extends MessageHeader, MessageProperties {
+/**
+ * An AMQP message. Every field is optional. `Body` is the body's type: any AMQP value when
+ * sending; on a receiver made with a body type (`createReceiver<Order>()`), that type.
+ */
+export interface Message<Body = AmqpValue> extends MessageHeader, MessageProperties {
   /** Annotations for the next hop only (the delivery-annotations section). */
   deliveryAnnotations?: Annotations;
   /** Annotations for intermediaries and the receiver (the message-annotations section). */
@@ -82,7 +85,7 @@ export interface Message extends MessageHeader, MessageProperties {
    * `undefined` sends no body section (a message with no section at all gets an amqp-value of
    * null, as a message cannot be empty); `null` sends an amqp-value of null.
    */
-  body?: AmqpValue;
+  body?: Body;
   /**
    * How the body is carried. When unset, a `Uint8Array` body goes in one data section (as
    * Qpid Proton does) and anything else in an amqp-value section. Decoded messages always set it.
@@ -278,17 +281,49 @@ function largeBodyHint(message: Message): number {
 }
 
 /**
- * Decodes the bytes of a message (as carried by transfers). Throws {@link DecodeError}
- * (`amqp:decode-error`) saying what was wrong and where. Binary values are views into `bytes`.
+ * How received values are given: `'native'`, as a JavaScript program holds data (numbers, plain
+ * objects, strings, `Date`s, `Buffer`s), or `'exact'`, with every AMQP type kept (a `double` as
+ * `Typed`, a map as a `Map`, a `long` as a `bigint`) so that a value re-encodes to the same bytes.
+ * See the README's table.
  */
-export function decodeMessage(bytes: Uint8Array): Message {
-  if (!(bytes instanceof Uint8Array)) throw new DecodeError('decodeMessage needs a Uint8Array', 0);
-  return readMessage(new ByteReader(bytes));
+export type ValuesMode = 'native' | 'exact';
+
+/** Options of {@link decodeMessage}. */
+export interface DecodeOptions {
+  /** `'native'` (the default) or `'exact'`. */
+  values?: ValuesMode | undefined;
 }
 
-/** Reads message sections until the reader's end. */
+/** Checks a `values` option, naming it. */
+export function checkValuesMode(values: unknown, what = 'values'): ValuesMode | undefined {
+  if (values === undefined || values === 'native' || values === 'exact') return values;
+  throw new TypeError(`${what} must be 'native' or 'exact', got ${JSON.stringify(values)}`);
+}
+
+/**
+ * Decodes the bytes of a message (as carried by transfers). Throws {@link DecodeError}
+ * (`amqp:decode-error`) saying what was wrong and where. Binary values are views into `bytes`.
+ * Values are native unless `{ values: 'exact' }` is given.
+ */
+export function decodeMessage(bytes: Uint8Array, options?: DecodeOptions): Message {
+  if (!(bytes instanceof Uint8Array)) throw new DecodeError('decodeMessage needs a Uint8Array', 0);
+  const r = new ByteReader(bytes);
+  r.native = checkValuesMode(options?.values, 'decodeMessage: values') !== 'exact';
+  return readMessage(r);
+}
+
+/**
+ * Reads message sections until the reader's end (native or exact as the reader says). Sections
+ * that hold what plain JSON cannot (bigints, `Map`s) get a JSON view, so `JSON.stringify` of
+ * any section neither throws nor gives `{}`.
+ */
 export function readMessage(r: ByteReader): Message {
   const message: Message = {};
+  const section = <T>(value: T): T => {
+    const needsView = !r.native || r.jsonUnsafe;
+    r.jsonUnsafe = false;
+    return needsView ? withJsonView(value) : value;
+  };
   let dataSections: Uint8Array[] | undefined;
   let sequenceSections: AmqpValue[][] | undefined;
   while (r.pos < r.end) {
@@ -300,21 +335,21 @@ export function readMessage(r: ByteReader): Message {
         readCompositeBody(r, code, message as Record<string, unknown>);
         break;
       case SECTION.deliveryAnnotations:
-        message.deliveryAnnotations = readKeyedMap(r, true);
+        message.deliveryAnnotations = section(readKeyedMap(r, true));
         break;
       case SECTION.messageAnnotations:
-        message.messageAnnotations = readKeyedMap(r, true);
+        message.messageAnnotations = section(readKeyedMap(r, true));
         break;
       case SECTION.applicationProperties:
-        message.applicationProperties = readKeyedMap(r);
+        message.applicationProperties = section(readKeyedMap(r));
         break;
       case SECTION.footer:
-        message.footer = readKeyedMap(r, true);
+        message.footer = section(readKeyedMap(r, true));
         break;
       case SECTION.amqpValue:
         if (message.bodyType !== undefined) throw new DecodeError(`an amqp-value section cannot follow a ${message.bodyType} body section`, at);
         message.bodyType = 'value';
-        message.body = readValue(r);
+        message.body = section(readValue(r));
         break;
       case SECTION.data: {
         if (message.bodyType !== undefined && message.bodyType !== 'data') throw new DecodeError(`a data section cannot follow a ${message.bodyType} body section`, at);
@@ -337,6 +372,6 @@ export function readMessage(r: ByteReader): Message {
     }
   }
   if (dataSections) message.body = dataSections.length === 1 ? dataSections[0] : dataSections;
-  if (sequenceSections) message.body = sequenceSections;
+  if (sequenceSections) message.body = section(sequenceSections);
   return message;
 }

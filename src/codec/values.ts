@@ -121,6 +121,11 @@ export class Described {
   [inspect.custom](_depth: number, options: object): string {
     return `described(${inspect(this.descriptor, options)}, ${inspect(this.value, options)})`;
   }
+
+  /** `{ descriptor, value }`, JSON-safe. */
+  toJSON(): unknown {
+    return { descriptor: jsonSafe(this.descriptor), value: jsonSafe(this.value) };
+  }
 }
 
 /**
@@ -159,6 +164,11 @@ export class AmqpArray {
   [inspect.custom](_depth: number, options: object): string {
     const d = this.descriptor === undefined ? '' : `, ${inspect(this.descriptor, options)}`;
     return `array(${inspect(this.type)}, ${inspect(this.elements, options)}${d})`;
+  }
+
+  /** The elements, JSON-safe. */
+  toJSON(): unknown {
+    return this.elements.map(jsonSafe);
   }
 }
 
@@ -363,4 +373,60 @@ export function describeJsValue(value: unknown): string {
   if (typeof value !== 'object') return typeof value;
   const ctor = (value as { constructor?: { name?: string } }).constructor;
   return ctor?.name ? `${ctor.name} object` : 'object';
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A value as JSON can hold it, so that `JSON.stringify` of anything received never throws and
+ * never loses data to `{}`: a bigint becomes a number when safe, else a string of its digits; a
+ * `Map` an object (or, when a key is not a string, an array of `[key, value]` pairs); typed,
+ * described and array values their JSON forms; bytes a `Buffer`'s JSON (`{ type: 'Buffer', data }`).
+ */
+export function jsonSafe(value: AmqpValue | undefined): unknown {
+  switch (typeof value) {
+    case 'bigint':
+      return value >= -MAX_SAFE && value <= MAX_SAFE ? Number(value) : value.toString();
+    case 'object': {
+      if (value === null || value instanceof Date) return value;
+      if (Array.isArray(value)) return value.map(jsonSafe);
+      if (value instanceof Uint8Array) {
+        if (value.length <= 16 && !Buffer.isBuffer(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+        return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)).toJSON();
+      }
+      if (value instanceof Typed || value instanceof Described || value instanceof AmqpArray) return value.toJSON();
+      if (value instanceof Map) {
+        const keys = [...value.keys()];
+        if (keys.every((k) => typeof k === 'string' || (k instanceof Typed && k.type === 'symbol'))) {
+          const out: Record<string, unknown> = {};
+          for (const [k, v] of value) Object.defineProperty(out, typeof k === 'string' ? k : String((k as Typed).value), { value: jsonSafe(v), enumerable: true, writable: true, configurable: true });
+          return out;
+        }
+        return [...value].map(([k, v]) => [jsonSafe(k), jsonSafe(v)]);
+      }
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: jsonSafe(v), enumerable: true, writable: true, configurable: true });
+      return out;
+    }
+    default:
+      return value;
+  }
+}
+
+/**
+ * Gives a decoded section (a body, properties, annotations) a `toJSON` of its own (not
+ * enumerable), for the values plain JSON cannot hold (bigints, `Map`s) anywhere inside it.
+ */
+export function withJsonView<T>(section: T): T {
+  if (typeof section === 'object' && section !== null && !(section instanceof Uint8Array) && !(section instanceof Date)) {
+    Object.defineProperty(section, 'toJSON', { value: sectionToJson, enumerable: false, writable: true, configurable: true });
+  }
+  return section;
+}
+
+function sectionToJson(this: AmqpValue): unknown {
+  // The section without this method, then made JSON-safe.
+  if (Array.isArray(this)) return this.map(jsonSafe);
+  if (this instanceof Map) return jsonSafe(new Map(this));
+  return jsonSafe({ ...(this as AmqpObject) });
 }

@@ -1,5 +1,6 @@
 /** A link a peer attached to a listener, waiting to be accepted as a sender or receiver, or refused. */
 import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
+import { checkValuesMode, type ValuesMode } from '../codec/message.js';
 import type { Connection } from '../client/connection.js';
 import { checkCredit } from '../client/link-options.js';
 import { Receiver } from '../client/receiver.js';
@@ -26,6 +27,8 @@ export interface AcceptReceiverOptions {
    * Default false: the peer's request is honoured.
    */
   settleFirst?: boolean | undefined;
+  /** How message values are given: `'native'` (the default) or `'exact'` (see `ReceiverOptions.values`). */
+  values?: ValuesMode | undefined;
 }
 
 export class IncomingLink {
@@ -107,7 +110,8 @@ export class IncomingLink {
     const remote = this.#link.remote;
     const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : undefined;
     const rcvSettleMode = options.settleFirst ? 0 : remote?.rcvSettleMode;
-    const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: rcvSettleMode === 1 });
+    const values = checkValuesMode(options.values, 'values');
+    const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: rcvSettleMode === 1, values });
     return receiver.acceptAttach({ source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode, maxMessageSize: max === undefined ? undefined : BigInt(max) });
   }
 

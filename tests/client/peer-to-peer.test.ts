@@ -28,7 +28,25 @@ describe('client API peer to peer over loopback', () => {
     expect(outcome?.kind).toBe('accepted');
     const message = await received;
     expect(message?.subject).toBe('new');
-    expect(message?.body).toEqual(new Map<unknown, unknown>([['id', 1], ['qty', ulong(5)], ['tags', [symbol('a')]]]));
+    // Native values by default: what a JavaScript program holds.
+    expect(message?.body).toEqual({ id: 1, qty: 5, tags: ['a'] });
+  });
+
+  it('with values: exact, the listening side sees every AMQP type as sent', async () => {
+    listener = await listen();
+    const received = (async () => {
+      for await (const link of listener!) {
+        const receiver = link.acceptAsReceiver({ credit: 10, values: 'exact' });
+        const delivery = await receiver.receive();
+        delivery.accept();
+        return delivery.message;
+      }
+      return undefined;
+    })();
+    client = await connect(listener.url);
+    const sender = await client.createSender('orders');
+    await sender.send({ body: { id: 1, qty: ulong(5), tags: [symbol('a')] } });
+    expect((await received)?.body).toEqual(new Map<unknown, unknown>([['id', 1], ['qty', ulong(5)], ['tags', [symbol('a')]]]));
   });
 
   it('a rejected message rejects send() with the peer\'s condition', async () => {

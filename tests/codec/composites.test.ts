@@ -238,7 +238,7 @@ describe('every composite of the spec', () => {
       expect((e as DecodeError).condition).toBe('amqp:decode-error');
     }
     // Nor as a message section: an int 0x77 descriptor is no amqp-value section.
-    expect(() => decodeMessage(h('00 54 77 40'))).toThrow(DecodeError);
+    expect(() => decodeMessage(h('00 54 77 40'), { values: 'exact' })).toThrow(DecodeError);
   });
 
   it('refuses a field of the wrong type with amqp:decode-error', () => {

@@ -692,7 +692,7 @@ function prepare(): Setup {
   }
   for (const m of messages) {
     encodeJob(jobs, encoded, 'message', `quark:${m.name}`, () => encodeMessage(messageFromDesc(m.expected)));
-    encodeJob(jobs, encoded, 'message', `forward:${m.name}`, () => encodeMessage(decodeMessage(bytes(m.hex))));
+    encodeJob(jobs, encoded, 'message', `forward:${m.name}`, () => encodeMessage(decodeMessage(bytes(m.hex), { values: 'exact' })));
   }
   for (const v of idiomaticValues) encodeJob(jobs, encoded, 'value', `idiomatic:${v.name}`, () => encodeValue(v.value));
   for (const m of idiomaticMessages) encodeJob(jobs, encoded, 'message', `idiomatic:${m.name}`, () => encodeMessage(m.message));
@@ -752,7 +752,7 @@ function expectQuarkRoundTrip(b: Uint8Array, expected: Desc): void {
 }
 
 function expectQuarkMessageRoundTrip(b: Uint8Array, expected: MessageDesc): void {
-  const again = decodeMessage(b);
+  const again = decodeMessage(b, { values: 'exact' });
   expect(describeMessage(again)).toEqual(expected);
   expect(hex(encodeMessage(again))).toBe(hex(b));
 }
@@ -790,7 +790,7 @@ describe('Qpid Proton interop: codec', () => {
   describe('Proton → Quark: Quark decodes every message Proton encodes, section by section', () => {
     for (const m of messages) {
       itItem(m.name, () => {
-        expect(describeMessage(decodeMessage(bytes(m.hex)))).toEqual(m.expected);
+        expect(describeMessage(decodeMessage(bytes(m.hex), { values: 'exact' }))).toEqual(m.expected);
       });
     }
   });

@@ -168,7 +168,7 @@ function settleQuark(d: Delivery): void {
 const outcomeMessages = (n: number): { subject: Outcome; body: number }[] => Array.from({ length: n }, (_, i) => ({ subject: OUTCOMES[i % OUTCOMES.length]!, body: i }));
 
 async function quark(port: number, maxFrameSize?: number): Promise<Connection> {
-  const c = await connect({ host: '127.0.0.1', port, maxFrameSize, timeout: 10_000 });
+  const c = await connect({ host: '127.0.0.1', port, maxFrameSize, timeout: 10_000, values: 'exact' });
   quarkConnections.push(c);
   return c;
 }

@@ -164,7 +164,8 @@ export const amqpMap = tree.map;
 export const amqpArray = tree.array;
 
 /** A message id: string, ulong (bigint), binary or uuid. */
-export const messageId = fc.oneof(text, uint64, bytes, uuidText.map(uuid));
+/** Message ids as the exact decoder gives them back (a ulong id as a Typed ulong). */
+export const messageId = fc.oneof(text, uint64.map((v) => ulong(v)), bytes, uuidText.map(uuid));
 
 const annotations = fc.dictionary(fc.string({ unit: 'binary-ascii', maxLength: 12 }), amqpValue, { maxKeys: 4, noNullPrototype: true });
 const applicationProperties = fc.dictionary(fc.string({ unit: 'binary', maxLength: 12 }), scalar, { maxKeys: 5, noNullPrototype: true });

@@ -203,7 +203,7 @@ export class Queue {
   #payloadOf(message: StoredMessage): Uint8Array {
     if (message.deliveryCount === 0) return message.payload;
     if (!message.redeliveryPayload) {
-      const decoded = decodeMessage(message.payload);
+      const decoded = decodeMessage(message.payload, { values: 'exact' });
       decoded.deliveryCount = message.deliveryCount;
       message.redeliveryPayload = encodeMessage(decoded);
     }
