@@ -109,13 +109,13 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    * message arriving later stays for the next call.
    */
   receive(options?: CallOptions): Promise<Delivery<Body>> {
-    const aborted = abortedAtStart(options, `receive on ${this.name}`, 'nothing was taken');
+    const aborted = abortedAtStart(options, `receive on the ${this.label}`, 'nothing was taken');
     if (aborted) return Promise.reject(aborted);
     if (this.buffered > 0) return Promise.resolve(this.#take());
-    if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
+    if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`the ${this.label} is closed`));
     return new Promise<Delivery<Body>>((resolve, reject) => {
       const waiter: Waiter<Body> = { resolve, reject, stop: noop };
-      waiter.stop = watchCancellation(options, `receive on ${this.name}`, (error) => {
+      waiter.stop = watchCancellation(options, `receive on the ${this.label}`, (error) => {
         this.#waiters.delete(waiter);
         reject(error);
       });
@@ -193,6 +193,11 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     this.#topUp();
   }
 
+  /** @internal Takes back the credit granted and not used (a flow with credit 0); the broker does this when it is full. */
+  withdrawCredit(): void {
+    if (this.isOpen) this.engineLink.setCredit(0);
+  }
+
   /** @internal The application settled a delivery: under a bound, that is room for another. */
   onSettled(delivery: Delivery<Body>): void {
     if (this.#unsettled.delete(delivery)) this.#topUp();
@@ -229,7 +234,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
   /** Grants `n` more credit (with `credit: 0`, the only way messages come). */
   addCredit(n: number): void {
     if (!Number.isInteger(n) || n < 0) throw new TypeError(`addCredit needs a whole number of messages, got ${String(n)}`);
-    if (!this.live) throw this.error ?? new IllegalStateError(`receiver ${this.name} is closed`);
+    if (!this.live) throw this.error ?? new IllegalStateError(`the ${this.label} is closed`);
     if (this.isOpen) this.engineLink.addCredit(n);
     else this.#creditToRestore += n; // granted once the link is attached (again)
   }
@@ -239,11 +244,11 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    * when it has (credit is then zero). Cancelled, the drain request stays with the peer.
    */
   drain(options?: CallOptions): Promise<void> {
-    if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`receiver ${this.name} is closed`));
+    if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`the ${this.label} is closed`));
     if (this.isOpen && this.engineLink.credit === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const w = { resolve, reject, stop: noop };
-      w.stop = watchCancellation(options, `drain on ${this.name}`, (e) => {
+      w.stop = watchCancellation(options, `drain on the ${this.label}`, (e) => {
         const i = this.#drainWaiters.indexOf(w);
         if (i >= 0) this.#drainWaiters.splice(i, 1);
         reject(e);

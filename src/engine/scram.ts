@@ -261,10 +261,10 @@ const decoySecret = randomBytes(32);
  * Credentials for a user that does not exist: a salt stable per name (so that asking twice gives
  * the same answer) and keys nobody knows, so that a refusal looks the same as a wrong password.
  */
-export function decoyCredentials(hash: ScramHash, username: string): ScramCredentials {
+export function decoyCredentials(hash: ScramHash, username: string, iterations = DEFAULT_SCRAM_ITERATIONS): ScramCredentials {
   const salt = createHmac('sha256', decoySecret).update(username, 'utf8').digest().subarray(0, 16);
   const key = createHmac(NODE_HASH[hash], decoySecret).update(`key:${username}`, 'utf8').digest();
-  return { hash, salt, iterations: DEFAULT_SCRAM_ITERATIONS, storedKey: key, serverKey: key };
+  return { hash, salt, iterations, storedKey: key, serverKey: key };
 }
 
 /** One user's stored credentials, per SCRAM hash. */
@@ -280,6 +280,24 @@ export class SaslUsers {
   /** @param users user name to stored credentials; see {@link SaslUsers.fromPasswords} to derive them. */
   constructor(users: Iterable<readonly [string, StoredUser]>) {
     this.#users = new Map(users);
+    const all = [...this.#users.values()];
+    // The hashes every user has keys for: a mechanism offered before the user is known must work for all.
+    this.hashes = [...SCRAM_MECHANISMS.values()].filter((h) => all.every((u) => u[h] !== undefined));
+    const first = all.find((u) => Object.values(u).length > 0);
+    this.#decoyIterations = first ? Object.values(first)[0]!.iterations : DEFAULT_SCRAM_ITERATIONS;
+  }
+
+  /** The SCRAM hashes every user has keys for (the SCRAM mechanisms a server can offer), strongest first. */
+  readonly hashes: readonly ScramHash[];
+  readonly #decoyIterations: number;
+
+  /**
+   * The credentials for `username` and `hash`, or, for an unknown user, made-up ones with the
+   * same iteration count as real users (so that the answer does not tell who exists).
+   */
+  credentialsFor(username: string, hash: ScramHash): { credentials: ScramCredentials; known: boolean } {
+    const credentials = this.#users.get(username)?.[hash];
+    return credentials ? { credentials, known: true } : { credentials: decoyCredentials(hash, username, this.#decoyIterations), known: false };
   }
 
   /** Derives every user's keys (each hash with its own random salt) and forgets the passwords. */
@@ -309,7 +327,7 @@ export class SaslUsers {
     const user = this.#users.get(username);
     const credentials = user?.['SHA-512'] ?? user?.['SHA-256'] ?? user?.['SHA-1'];
     // An unknown user costs the same time as a known one, so timing does not tell who exists.
-    const ok = await verifyPassword(credentials ?? decoyCredentials('SHA-512', username), password);
+    const ok = await verifyPassword(credentials ?? decoyCredentials('SHA-512', username, this.#decoyIterations), password);
     return ok && credentials !== undefined;
   }
 }

@@ -138,6 +138,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   readonly #connectionSubject = new LazySubject<Connection>();
   readonly #queue: IncomingLink[] = [];
   readonly #waiters: ((link: IncomingLink | undefined) => void)[] = [];
+  /** Connections being turned away (over a connection limit), closed with the others by `close()`. */
+  readonly #refused = new Set<Connection>();
   /** Open sockets per client address (for maxConnectionsPerAddress). */
   readonly #perAddress = new Map<string, number>();
   #closed = false;
@@ -225,7 +227,10 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const transport = new SocketTransport(engine, socket);
     connection.attachTransport(transport);
     if (refusal === undefined) this.#connections.add(connection);
-    else log('refusing a connection from %s: %s', address, refusal);
+    else {
+      this.#refused.add(connection);
+      log('refusing a connection from %s: %s', address, refusal);
+    }
     // Forget the connection once its socket has closed. (Not by subscribing to events$: a
     // subscriber there makes the connection build and publish an event for every message.)
     const onClosed = transport.onClosed;
@@ -236,6 +241,7 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       if (loginTimer !== undefined) clearTimeout(loginTimer);
       onClosed?.();
       this.#connections.delete(connection);
+      this.#refused.delete(connection);
       const left = (this.#perAddress.get(address) ?? 1) - 1;
       if (left > 0) this.#perAddress.set(address, left);
       else this.#perAddress.delete(address);
@@ -317,7 +323,7 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     // Forced: the peer did nothing wrong, and a client that reconnects should (to another server, or this one back).
     const error = { condition: 'amqp:connection:forced', description: 'the server is shutting down' };
-    await Promise.all([...this.#connections].map((c) => c.close({ error }).catch(() => undefined)));
+    await Promise.all([...this.#connections, ...this.#refused].map((c) => c.close({ error }).catch(() => undefined)));
     await serverClosed;
     this.#links.complete();
     this.#connectionSubject.complete();

@@ -6,7 +6,7 @@
 import type * as tls from 'node:tls';
 import type { Authentication } from '../client/connection.js';
 import { parsePlainResponse } from '../engine/sasl.js';
-import { SCRAM_MECHANISMS, ScramServer, decoyCredentials } from '../engine/scram.js';
+import { SCRAM_MECHANISMS, SaslUsers, ScramServer } from '../engine/scram.js';
 import type { ListenSaslOptions } from './listener.js';
 
 /** The mechanisms a listener can run, strongest first. */
@@ -17,6 +17,9 @@ export type LoginOutcome = { ok: true; identity: Authentication; additionalData?
 
 /** Throws a `TypeError` naming the problem when the SASL options ask for what cannot run. */
 export function checkSaslOptions(options: ListenSaslOptions): void {
+  if (options.users !== undefined && !(options.users instanceof SaslUsers)) {
+    throw new TypeError('sasl.users must be a SaslUsers (salted keys), e.g. SaslUsers.fromPasswords({ alice: "secret" }); a plain { name: password } object is not accepted here');
+  }
   for (const m of options.mechanisms ?? []) {
     if (!SERVER_MECHANISMS.includes(m)) throw new TypeError(`sasl.mechanisms: ${JSON.stringify(m)} is not a mechanism this server runs (${SERVER_MECHANISMS.join(', ')})`);
     if (SCRAM_MECHANISMS.has(m) && !options.users) throw new TypeError(`sasl.mechanisms: ${m} needs sasl.users (the users' salted keys): SaslUsers.fromPasswords({ name: 'password' })`);
@@ -33,6 +36,9 @@ export function offeredMechanisms(
     'EXTERNAL',
     ...(options.users ? [...SCRAM_MECHANISMS.keys(), 'PLAIN'] : options.authenticate ? ['PLAIN'] : ['ANONYMOUS']),
   ];
+  // SCRAM only with the hashes the users have keys for.
+  const hashes = options.users?.hashes;
+  if (hashes) offered = offered.filter((m) => !SCRAM_MECHANISMS.has(m) || hashes.includes(SCRAM_MECHANISMS.get(m)!));
   // EXTERNAL only with a certificate TLS verified; PLAIN without TLS only to this machine's own
   // clients (the rule clients follow), unless allowed.
   if (!how.verifiedCertificate) offered = offered.filter((m) => m !== 'EXTERNAL');
@@ -71,10 +77,10 @@ export class Login {
         const { username, authzid } = server.start(utf8(response));
         // An authorization identity other than one's own needs rights nobody has here.
         if (authzid !== undefined && authzid !== username) return { ok: false };
-        const credentials = users.lookup(username)?.[hash];
         // An unknown user gets the same exchange as a wrong password (nobody learns who exists).
-        this.#scram = { server, identity: { mechanism, username }, known: credentials !== undefined };
-        challenge(Buffer.from(server.firstMessage(credentials ?? decoyCredentials(hash, username)), 'utf8'));
+        const { credentials, known } = users.credentialsFor(username, hash);
+        this.#scram = { server, identity: { mechanism, username }, known };
+        challenge(Buffer.from(server.firstMessage(credentials), 'utf8'));
         return undefined;
       }
       return await this.#single(mechanism, response, hostname);

@@ -111,6 +111,9 @@ export class Broker implements AsyncDisposable {
   readonly #maxQueues: number;
   readonly #maxMessageSize: number;
   readonly #permissions: Permissions | undefined;
+  /** How to top up each anonymous-relay producer (when the store has room again). */
+  readonly #relays = new Set<() => void>();
+  readonly #relayWithdrawals = new Set<() => void>();
   /** Topic subscriptions, counted with queues against maxQueues. */
   #subscriptionCount = 0;
   #stopped = false;
@@ -125,7 +128,13 @@ export class Broker implements AsyncDisposable {
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.#permissions = permissions;
     // The store had no room, and now has: every queue's producers may get credit again.
+    this.#budget.onFull = () => {
+      for (const q of this.#queues.values()) q.withdrawCredit();
+      for (const topic of this.#topics.values()) for (const q of topic.subscriptions) q.withdrawCredit();
+      for (const withdraw of this.#relayWithdrawals) withdraw();
+    };
     this.#budget.onRoom = () => {
+      for (const topUp of this.#relays) topUp();
       for (const q of this.#queues.values()) q.topUpProducers();
       for (const topic of this.#topics.values()) for (const topUp of topic.publishers) topUp();
     };
@@ -335,6 +344,19 @@ export class Broker implements AsyncDisposable {
 
   /** An anonymous-relay producer: each message's `to` picks the queue or topic (and is checked against the user's permissions). */
   #relay(receiver: Receiver, user: string): void {
+    // Credit while the store has room (the queue a message goes to is known only once it arrives).
+    const topUp = (): void => {
+      if (receiver.credit < 50 && receiver.isOpen && !this.#budget.full) receiver.addCredit(100 - receiver.credit);
+    };
+    const withdraw = (): void => {
+      if (receiver.isOpen && receiver.credit > 0) receiver.withdrawCredit();
+    };
+    this.#relays.add(topUp);
+    this.#relayWithdrawals.add(withdraw);
+    receiver.closedListener = () => {
+      this.#relays.delete(topUp);
+      this.#relayWithdrawals.delete(withdraw);
+    };
     receiver.deliveries$().subscribe({
       next: (delivery) => {
         let to: string | undefined;
@@ -357,7 +379,8 @@ export class Broker implements AsyncDisposable {
             delivery.accept();
           }
         } else {
-          const queue = this.#queue(to);
+          // A full store refuses before a queue is made for the address.
+          const queue = this.#budget.full ? `the broker holds ${this.#budget.bytes} bytes of messages, its limit (storeByteLimit)` : this.#queue(to);
           const full = typeof queue === 'string' ? queue : queue.fullBecause;
           if (full !== undefined || typeof queue === 'string') {
             delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
@@ -366,11 +389,11 @@ export class Broker implements AsyncDisposable {
             delivery.accept();
           }
         }
-        if (receiver.credit < 50 && receiver.isOpen) receiver.addCredit(100 - receiver.credit);
+        topUp();
       },
       error: () => undefined,
     });
-    receiver.addCredit(100);
+    topUp();
   }
 
   /** A peer receives from us: a consumer of a queue, a browser, a topic subscriber, or a dynamic node. */
@@ -471,6 +494,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   // Passwords are turned into salted keys here and not kept.
   const users = given === undefined ? undefined : given instanceof SaslUsers ? given : SaslUsers.fromPasswords(given);
   const allowAnonymous = options.allowAnonymous ?? users === undefined;
+  // SCRAM variants the users lack keys for are left out by listen().
   const mechanisms = ['EXTERNAL', ...(users ? ['SCRAM-SHA-512', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] : []), ...(allowAnonymous ? ['ANONYMOUS'] : [])];
   const authenticate = (c: SaslCredentials): boolean => {
     if (c.mechanism === 'ANONYMOUS') return allowAnonymous;

@@ -39,6 +39,11 @@ export class Permissions {
       if (typeof p !== 'object' || p === null) throw new TypeError(`${where} must be an object with send, receive and dynamic`);
       const unknown = Object.keys(p).filter((k) => k !== 'send' && k !== 'receive' && k !== 'dynamic');
       if (unknown.length > 0) throw new TypeError(`${where}: unknown key ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: send, receive, dynamic)`);
+      for (const field of ['send', 'receive'] as const) {
+        const patterns: unknown = p[field];
+        if (patterns !== undefined && !Array.isArray(patterns)) throw new TypeError(`${where}.${field} must be an array of address patterns, e.g. ["orders", "replies.*"], got ${JSON.stringify(patterns)}`);
+      }
+      if (p.dynamic !== undefined && typeof p.dynamic !== 'boolean') throw new TypeError(`${where}.dynamic must be true or false, got ${JSON.stringify(p.dynamic)}`);
       this.#users.set(user, {
         send: (p.send ?? []).map((pattern) => compile(pattern, `${where}.send`)),
         receive: (p.receive ?? []).map((pattern) => compile(pattern, `${where}.receive`)),

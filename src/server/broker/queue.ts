@@ -121,10 +121,18 @@ export class Queue {
   enqueue(payload: Uint8Array, deliveryCount = 0): void {
     const message: StoredMessage = { payload, deliveryCount, seq: this.#nextSeq++ };
     const cost = costOf(message);
+    const hadRoom = this.#bytes < this.#limits.bytes;
     this.#bytes += cost;
     this.#budget.add(cost);
     this.#messages.push(message);
+    // Credit counts messages, not bytes: once the byte limit is reached, what producers still hold is taken back.
+    if (hadRoom && this.#bytes >= this.#limits.bytes) this.withdrawCredit();
     this.dispatch();
+  }
+
+  /** Takes back the credit this queue's producers hold (a byte limit was reached): fewer of their messages are refused. */
+  withdrawCredit(): void {
+    for (const p of this.#producers) if (p.isOpen && p.credit > 0) p.withdrawCredit();
   }
 
   addConsumer(consumer: Consumer): void {

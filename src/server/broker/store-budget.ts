@@ -12,6 +12,8 @@ export class StoreBudget {
   #bytes = 0;
   /** Called when the store goes from full to not full (producers of every queue may get credit again). */
   onRoom: (() => void) | undefined;
+  /** Called when the store becomes full (the credit producers hold is taken back). */
+  onFull: (() => void) | undefined;
 
   constructor(limit: number) {
     this.limit = limit;
@@ -27,7 +29,9 @@ export class StoreBudget {
   }
 
   add(bytes: number): void {
+    const wasFull = this.full;
     this.#bytes += bytes;
+    if (!wasFull && this.full) this.onFull?.();
   }
 
   release(bytes: number): void {
