@@ -107,10 +107,10 @@ export class Delivery<Body = AmqpValue> {
       // One test on the way of every settlement; which error, only when it fails.
       if (receiver.suspended || d.link !== receiver.engineLink) {
         throw new ConnectionLostError(
-          `cannot settle a message of receiver ${receiver.name}: it arrived on a connection that was lost since. The peer will deliver the message again (on the reconnected link); settle that one.`,
+          `cannot settle a message of the ${receiver.label}: it arrived on a connection that was lost since. The peer will deliver the message again (on the reconnected link); settle that one.`,
         );
       }
-      throw new IllegalStateError(`cannot settle a message of receiver ${receiver.name}: the link is closed. The peer will deliver the message again.`);
+      throw new IllegalStateError(`cannot settle a message of the ${receiver.label}: the link is closed. The peer will deliver the message again.`);
     }
     // In receiver-settle-mode second we give the outcome now and settle once the sender has.
     d.update(state, !this.receiver.settlesSecond);

@@ -42,6 +42,23 @@ export abstract class Link implements AsyncDisposable {
     return this.engineLink.name;
   }
 
+  /** The address messages go to (a sender's target) or come from (a receiver's source). */
+  abstract get address(): string | undefined;
+
+  /**
+   * How messages and errors name the link: by what the application named, its role and address
+   * (`sender to 'orders'`, `receiver from 'replies'`), with the link name only when one was
+   * chosen (Quark's own names, `sender-1-<container id>`, say nothing to a reader).
+   */
+  get label(): string {
+    const role = this.engineLink.role;
+    const address = this.address;
+    const where = address === undefined ? (role === 'sender' ? ' (anonymous relay)' : '') : ` ${role === 'sender' ? 'to' : 'from'} '${address}'`;
+    const name = this.name;
+    const chosen = !/^(sender|receiver)-\d+-/.test(name) || !name.endsWith(this.session.connection.containerId);
+    return `${role}${chosen ? ` '${name}'` : ''}${where}`;
+  }
+
   /** True from the peer's attach until either end detaches (false while reconnecting). */
   get isOpen(): boolean {
     return this.engineLink.isOpen && !this.#ended && !this.#suspended;
@@ -107,7 +124,7 @@ export abstract class Link implements AsyncDisposable {
   /** @internal Sends the attach and waits for the peer's. */
   attach(options: CallOptions | undefined): Promise<this> {
     return new Promise<this>((resolve, reject) => {
-      const stop = watchCancellation(options, `attaching link ${this.name}`, (error) => {
+      const stop = watchCancellation(options, `attaching ${this.label}`, (error) => {
         this.#opened = undefined;
         if (this.#suspended) {
           this.end(undefined); // never attached on the wire: nothing to undo there
@@ -175,13 +192,13 @@ export abstract class Link implements AsyncDisposable {
       return;
     }
     if (error) {
-      this.end(new LinkClosedError(error.condition, `The peer ${closed ? 'closed' : 'detached'} link ${this.name}: ${error.description ?? error.condition}.`, { description: error.description, info: error.info }));
+      this.end(new LinkClosedError(error.condition, `The peer ${closed ? 'closed' : 'detached'} the ${this.label}: ${error.description ?? error.condition}.`, { description: error.description, info: error.info }));
       return;
     }
     // A clean detach ends iterations quietly; what was pending (an attach, sends) still fails.
     const refused = this.#opened !== undefined;
-    this.end(refused ? new LinkClosedError('amqp:not-found', `The peer refused link ${this.name} (it answered the attach with no terminus and gave no reason).`) : undefined,
-      new LinkClosedError('quark:closed-by-peer', `The peer ${closed ? 'closed' : 'detached'} link ${this.name} before this completed.`));
+    this.end(refused ? new LinkClosedError('amqp:not-found', `The peer refused the ${this.label} (it answered the attach with no terminus and gave no reason).`) : undefined,
+      new LinkClosedError('quark:closed-by-peer', `The peer ${closed ? 'closed' : 'detached'} the ${this.label} before this completed.`));
   }
 
   /**
@@ -192,7 +209,7 @@ export abstract class Link implements AsyncDisposable {
     if (this.#ended) return;
     this.#ended = true;
     this.error = error;
-    const reason = pendingError ?? error ?? new LinkClosedError('quark:closed', `Link ${this.name} was closed.`, { byPeer: false });
+    const reason = pendingError ?? error ?? new LinkClosedError('quark:closed', `The ${this.label} was closed.`, { byPeer: false });
     const opened = this.#opened;
     this.#opened = undefined;
     opened?.reject(reason);
@@ -227,7 +244,7 @@ export abstract class Link implements AsyncDisposable {
     if (this.#suspended) this.end(undefined); // the peer forgot it with the lost connection
     if (this.#ended || this.engineLink.localState !== 'open') return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const stop = watchCancellation(options, `closing link ${this.name}`, (e) => {
+      const stop = watchCancellation(options, `closing the ${this.label}`, (e) => {
         this.end(undefined);
         reject(e);
       });
@@ -235,7 +252,7 @@ export abstract class Link implements AsyncDisposable {
       const e = options?.error;
       this.#closing = true;
       this.engineLink.detach(closed, e ? { condition: e.condition, description: e.description } : undefined);
-      this.failPending(new LinkClosedError('quark:closed', `Link ${this.name} is being closed.`, { byPeer: false }));
+      this.failPending(new LinkClosedError('quark:closed', `The ${this.label} is being closed.`, { byPeer: false }));
       if (this.engineLink.remoteState !== 'open') this.end(undefined);
     });
   }

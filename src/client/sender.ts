@@ -130,7 +130,7 @@ export class Sender extends Link {
    * `inDoubt: 'resend'`, the message is sent again after the reconnect.
    */
   send(message: Message, options?: SendOptions): Promise<SendResult> {
-    const aborted = abortedAtStart(options, `send on ${this.name}`, 'nothing was sent');
+    const aborted = abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent');
     if (aborted) return Promise.reject(aborted);
     let bytes: Uint8Array;
     let pooled = false;
@@ -171,7 +171,7 @@ export class Sender extends Link {
     const pending = new PendingSend(EMPTY, undefined, caughtResolve, caughtReject, true);
     delivery.context = pending satisfies Tracking;
     // The timeout was checked in send(): this cannot throw.
-    pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
+    pending.stop = watchCancellation(options, `send on the ${this.label}`, (error) => this.#cancel(pending, error));
     return promise;
   }
 
@@ -182,14 +182,14 @@ export class Sender extends Link {
    */
   sendPayload(payload: Uint8Array, options?: SendOptions): Promise<SendResult> {
     if (!(payload instanceof Uint8Array)) return Promise.reject(new EncodeError('sendPayload needs the encoded message as a Uint8Array'));
-    const aborted = abortedAtStart(options, `send on ${this.name}`, 'nothing was sent');
+    const aborted = abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent');
     if (aborted) return Promise.reject(aborted);
     return this.#enqueue(payload, options);
   }
 
   #enqueue(bytes: Uint8Array, options: SendOptions | undefined, pooled = false): Promise<SendResult> {
     if (!this.live) {
-      return Promise.reject(this.error ?? new IllegalStateError(`cannot send on sender ${this.name}: it is closed`));
+      return Promise.reject(this.error ?? new IllegalStateError(`cannot send on the ${this.label}: it is closed`));
     }
     const promise = new Promise<SendResult>(catchSettlers);
     const pending = new PendingSend(bytes, options?.tag, caughtResolve, caughtReject, false);
@@ -197,7 +197,7 @@ export class Sender extends Link {
     try {
       // Without a signal or timeout there is nothing to watch: skip the closure and the name.
       if (options?.signal !== undefined || options?.timeout !== undefined) {
-        pending.stop = watchCancellation(options, `send on ${this.name}`, (error) => this.#cancel(pending, error));
+        pending.stop = watchCancellation(options, `send on the ${this.label}`, (error) => this.#cancel(pending, error));
       }
       if (this.#queue.size === 0 && this.isOpen && this.engineLink.credit > 0 && !this.session.connection.blocked) this.#transmit(pending);
       else this.#queue.push(pending);
@@ -221,7 +221,7 @@ export class Sender extends Link {
       // Checked here, where every send passes (also those queued before the attach, and resends).
       if (pending.pooled) this.session.connection.payloadPool.give(bytes);
       pending.stop();
-      pending.reject(new MessageSizeExceededError(`The message is ${bytes.length} bytes; the peer accepts at most ${max} on ${this.name} (its max-message-size). It was not sent.`, bytes.length, max));
+      pending.reject(new MessageSizeExceededError(`The message is ${bytes.length} bytes; the peer accepts at most ${max} on the ${this.label} (its max-message-size). It was not sent.`, bytes.length, max));
       return;
     }
     let onWritten: (() => void) | undefined;
@@ -282,14 +282,14 @@ export class Sender extends Link {
         return;
       case 'rejected': {
         const e = state.error;
-        failTracked(tracking, new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message on ${this.name}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info }));
+        failTracked(tracking, new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message on the ${this.label}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info }));
         return;
       }
       case 'released':
-        failTracked(tracking, new DeliveryReleasedError('amqp:released', `The peer released the message on ${this.name} without processing it; it may be sent again.`, { kind: 'released' }));
+        failTracked(tracking, new DeliveryReleasedError('amqp:released', `The peer released the message on the ${this.label} without processing it; it may be sent again.`, { kind: 'released' }));
         return;
       case 'modified':
-        failTracked(tracking, new DeliveryModifiedError('amqp:modified', `The peer did not accept the message on ${this.name} (modified${state.deliveryFailed ? ', delivery failed' : ''}${state.undeliverableHere ? ', undeliverable here' : ''}).`, { kind: 'modified', deliveryFailed: state.deliveryFailed, undeliverableHere: state.undeliverableHere, messageAnnotations: state.messageAnnotations }));
+        failTracked(tracking, new DeliveryModifiedError('amqp:modified', `The peer did not accept the message on the ${this.label} (modified${state.deliveryFailed ? ', delivery failed' : ''}${state.undeliverableHere ? ', undeliverable here' : ''}).`, { kind: 'modified', deliveryFailed: state.deliveryFailed, undeliverableHere: state.undeliverableHere, messageAnnotations: state.messageAnnotations }));
         return;
       default:
         settleTracked(tracking, state);
@@ -322,7 +322,7 @@ export class Sender extends Link {
     };
     let stopWatching: () => void = noop;
     const cancelled = new Promise<never>((_, reject) => {
-      stopWatching = watchCancellation(options, `sendAll on ${this.name}`, reject);
+      stopWatching = watchCancellation(options, `sendAll on the ${this.label}`, reject);
     });
     cancelled.catch(noop);
     /** Until a send settles (or the call is cancelled). */
@@ -392,7 +392,7 @@ export class Sender extends Link {
 
   #inDoubtError(): InDoubtError {
     return new InDoubtError(
-      `The connection was lost after a message was sent on ${this.name} and before the peer settled it: it may or may not have been delivered. ` +
+      `The connection was lost after a message was sent on the ${this.label} and before the peer settled it: it may or may not have been delivered. ` +
         "Send it again if a duplicate is harmless, or create the sender with inDoubt: 'resend'.",
     );
   }

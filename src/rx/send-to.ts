@@ -82,7 +82,7 @@ function sendEach<T, R>(
       const subscription = source.subscribe({
         next: (item) => {
           if (sender.pending >= maxBuffered) {
-            subscriber.error(new AmqpError('amqp:resource-limit-exceeded', `${name}: the source emitted faster than ${sender.name} takes messages (${maxBuffered} waiting for credit). Slow the source, raise maxBuffered, or use sender.sendAll() with a pull source.`));
+            subscriber.error(new AmqpError('amqp:resource-limit-exceeded', `${name}: the source emitted faster than the ${sender.label} takes messages (${maxBuffered} waiting for credit). Slow the source, raise maxBuffered, or use sender.sendAll() with a pull source.`));
             return;
           }
           let message: Message;
