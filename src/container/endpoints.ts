@@ -126,6 +126,11 @@ abstract class ContainerLink<L extends Sender | Receiver> {
     return this.#link?.isOpen ?? false;
   }
 
+  /** Whether `close()` or `detach()` was called. */
+  protected get ending(): boolean {
+    return this.#closeRequested !== undefined;
+  }
+
   /** Closes the link (the peer forgets it). Called before the link is attached, it is closed as soon as it is. */
   close(error?: AmqpErrorFields): void {
     this.#end(true, error);
@@ -229,7 +234,8 @@ export class ContainerSender extends ContainerLink<Sender> {
   send(message: Message, options: { tag?: Uint8Array | undefined } = {}): Tracker {
     const s = this.link;
     if (!s || !s.isOpen) {
-      throw new IllegalStateError(`cannot send on sender ${this.name}: it is ${s ? 'closed' : 'not attached yet'} (send in onSendable)`);
+      const why = this.ending || s ? 'closed' : 'not attached yet (send in onSendable)';
+      throw new IllegalStateError(`cannot send on sender ${this.name}${this.address === undefined ? '' : ` to '${this.address}'`}: it is ${why}`);
     }
     const tag = options.tag ?? utf8.encode(String(this.#nextTag++));
     const tracker = new Tracker(this, tag);
