@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, startBroker, type Broker } from '../../src/index.js';
+import { connect, startBroker, ulong, type Broker } from '../../src/index.js';
 import { startProgram } from '../support/programs.js';
 
 const cli = join(__dirname, '..', '..', 'dist', 'esm', 'cli', 'main.js');
@@ -75,6 +75,18 @@ describe('the quark CLI', () => {
     expect(lines[0]!.body).toEqual({ type: 'string', value: 'hi' });
     expect(lines[0]!.applicationProperties).toEqual({ region: { type: 'string', value: 'eu' }, n: { type: 'ulong', value: '18446744073709551615' } });
     expect(lines[0]!.header).toEqual({ durable: { type: 'boolean', value: true } });
+  });
+
+  it('prints a ulong message id as a ulong (its AMQP type), not a long', async () => {
+    broker = await startBroker({ port: 0 });
+    const client = await connect(broker.url);
+    const sender = await client.createSender('ids');
+    await sender.send({ messageId: 5, correlationId: ulong(2n ** 64n - 1n), body: 'x' });
+    await client.close();
+    const got = await quark(['receive', `${broker.url}/ids`, '--count', '1', '--json', '--timeout', '5']);
+    expect(got.code).toBe(0);
+    const line = JSON.parse(got.stdout) as Record<string, Record<string, unknown>>;
+    expect(line.properties).toEqual({ messageId: { type: 'ulong', value: '5' }, correlationId: { type: 'ulong', value: '18446744073709551615' } });
   });
 
   it('sends a file as a data section and prints messages section by section', async () => {
