@@ -190,6 +190,16 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     const bound = limit === undefined ? this.#configuredMaxUnsettled : this.#configuredMaxUnsettled === undefined ? limit : Math.min(limit, this.#configuredMaxUnsettled);
     this.#maxUnsettled = bound;
     if (bound === undefined) this.#unsettled.clear();
+    if (limit !== undefined) {
+      this.#paused = false; // a subscription takes messages
+      // Prefetched beyond the bound (credit granted before it was set): given back for the peer to deliver again.
+      const room = Math.max(0, bound! - this.#unsettled.size);
+      if (this.#buffer.size > room) {
+        const buffered = this.#buffer.drain();
+        for (const d of buffered.slice(0, room)) this.#buffer.push(d);
+        for (const surplus of buffered.slice(room)) if (!surplus.settled) surplus.release();
+      }
+    }
     this.#topUp();
   }
 
@@ -324,7 +334,8 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    */
   #topUp(): void {
     const max = this.#maxUnsettled;
-    const window = max === undefined ? this.#window : Math.min(this.#window, max);
+    // Under a bound, manual credit (window 0) takes the bound as its window: a subscription runs.
+    const window = max === undefined ? this.#window : this.#window === 0 ? max : Math.min(this.#window, max);
     if (window === 0 || this.#paused || !this.isOpen) return;
     const target = window - this.buffered - (max === undefined ? 0 : this.#unsettled.size);
     const credit = this.engineLink.credit;
@@ -353,8 +364,9 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
 
   /** About to attach again: grant the credit window (or the manual credit left), and ask again for a drain under way. */
   protected onResume(): void {
-    if (this.#window > 0) {
-      const window = Math.min(this.#window, this.#maxUnsettled ?? Infinity);
+    const max = this.#maxUnsettled;
+    if (this.#window > 0 || max !== undefined) {
+      const window = max === undefined ? this.#window : this.#window === 0 ? max : Math.min(this.#window, max);
       if (!this.#paused || this.#drainWaiters.length > 0) this.engineLink.setCredit(Math.max(0, window - this.buffered));
     } else if (this.#creditToRestore > 0) {
       this.engineLink.setCredit(this.#creditToRestore);
