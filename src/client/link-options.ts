@@ -93,6 +93,13 @@ export interface ReceiverOptions extends LinkOptions {
    * messages are taken).
    */
   maxUnsettled?: number | undefined;
+  /**
+   * A message selector (JMS syntax, e.g. `"colour = 'green' AND size > 3"`), sent as the
+   * `apache.org:selector-filter:string` filter: only matching messages are delivered. If the
+   * peer does not apply it (its attach does not echo the filter), `createReceiver()` fails rather
+   * than deliver unselected messages.
+   */
+  selector?: string | undefined;
 }
 
 const DURABILITY = { none: 0, configuration: 1, 'unsettled-state': 2 } as const;
@@ -143,7 +150,7 @@ export function checkCredit(credit: number | undefined): number {
 
 const LINK_KEYS = ['name', 'properties', 'offeredCapabilities', 'desiredCapabilities', 'deliveryMode', 'rcvSettleMode', 'signal', 'timeout'];
 const SENDER_KEYS = new Set([...LINK_KEYS, 'target', 'source', 'inDoubt']);
-const RECEIVER_KEYS = new Set([...LINK_KEYS, 'source', 'target', 'credit', 'autoAccept', 'maxMessageSize', 'values', 'maxUnsettled']);
+const RECEIVER_KEYS = new Set([...LINK_KEYS, 'source', 'target', 'credit', 'autoAccept', 'maxMessageSize', 'values', 'maxUnsettled', 'selector']);
 
 /** Throws for an option the link does not know: a misspelt or unsupported option is never silently ignored. */
 function checkKeys(options: object, known: Set<string>, what: string): void {

@@ -4,7 +4,12 @@ import type { AmqpValue } from '../codec/values.js';
 import type { ErrorCondition } from '../codec/composite-types.js';
 import { ReceiverSettleMode, SenderSettleMode } from '../engine/link.js';
 import type { EngineSession } from '../engine/session.js';
-import { IllegalStateError, SessionClosedError, type AmqpError } from '../errors.js';
+import { IllegalStateError, LinkClosedError, SessionClosedError, type AmqpError } from '../errors.js';
+import { described, symbol } from '../codec/values.js';
+
+/** The filter key and descriptor of a selector (the AMQP filter registry's `apache.org:selector-filter:string`). */
+const SELECTOR_KEY = 'selector';
+const SELECTOR_DESCRIPTOR = 'apache.org:selector-filter:string';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import type { Connection } from './connection.js';
 import type { Link } from './link.js';
@@ -164,7 +169,8 @@ export class Session implements AsyncDisposable {
 
   /**
    * Opens a receiver on `source` (an address or a terminus). Credit (100 by default) is granted
-   * as soon as the link is attached. Resolves once the peer attaches; rejects with
+   * as soon as the link is attached (with `credit: 0`, only as you grant it, or as `subscribe()`
+   * takes messages). Resolves once the peer attaches; rejects with
    * `LinkClosedError` when it refuses. Cancelled, the link is closed again.
    */
   createReceiver<Body = AmqpValue>(source: string | ReceiverOptions = {}, options?: ReceiverOptions): Promise<Receiver<Body>> {
@@ -181,10 +187,13 @@ export class Session implements AsyncDisposable {
       if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) {
         throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`);
       }
+      if (o.selector !== undefined && (typeof o.selector !== 'string' || o.selector.trim() === '')) throw new TypeError(`selector must be a non-empty string, e.g. "colour = 'green'", got ${JSON.stringify(o.selector)}`);
+      const terminus = toSource(o.source);
+      if (o.selector !== undefined) terminus.filter = { ...terminus.filter, [SELECTOR_KEY]: described(symbol(SELECTOR_DESCRIPTOR), o.selector) };
       const engineLink = this.engineSession.createLink({
         name: o.name ?? this.connection.nextLinkName('receiver'),
         role: 'receiver',
-        source: toSource(o.source),
+        source: terminus,
         target: toTarget(o.target),
         sndSettleMode: o.deliveryMode === 'at-most-once' ? SenderSettleMode.settled : SenderSettleMode.unsettled,
         rcvSettleMode: o.rcvSettleMode === 'second' ? ReceiverSettleMode.second : ReceiverSettleMode.first,
@@ -195,7 +204,13 @@ export class Session implements AsyncDisposable {
       });
       const receiver = new Receiver<Body>(this, engineLink, { credit, autoAccept: o.autoAccept ?? false, settlesSecond: o.rcvSettleMode === 'second', values, maxUnsettled });
       this.#links.add(receiver);
-      return receiver.attach(o);
+      if (o.selector === undefined) return receiver.attach(o);
+      return receiver.attach(o).then(async (r) => {
+        // A filter the peer does not echo is not in force (spec 3.5.3): refuse rather than deliver everything.
+        if (r.remoteSource?.filter?.[SELECTOR_KEY] !== undefined) return r;
+        await r.close().catch(() => undefined);
+        throw new LinkClosedError('amqp:not-implemented', `The peer does not apply the selector ${JSON.stringify(o.selector)} on the ${r.label} (its attach did not echo the filter), so it would deliver every message; the receiver was closed.`, { byPeer: true });
+      });
     } catch (e) {
       return Promise.reject(e as Error);
     }

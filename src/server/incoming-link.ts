@@ -1,5 +1,5 @@
 /** A link a peer attached to a listener, waiting to be accepted as a sender or receiver, or refused. */
-import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
+import type { ErrorCondition, Fields, Source, Target } from '../codec/composite-types.js';
 import { checkValuesMode, type ValuesMode } from '../codec/message.js';
 import type { Connection } from '../client/connection.js';
 import { checkCredit } from '../client/link-options.js';
@@ -88,12 +88,14 @@ export class IncomingLink {
 
   /**
    * Accepts a link on which the peer receives: returns our sender. `address` replaces the
-   * source's address (for a dynamic source, the address of the node we made).
+   * source's address (for a dynamic source, the address of the node we made). `filter` is the
+   * part of the peer's source filter we apply, echoed in our attach; the filters we leave out
+   * tell the peer they are not in force (spec 3.5.3). Default: none (we apply no filter).
    */
-  acceptAsSender(options: { address?: string | undefined } = {}): Sender {
+  acceptAsSender(options: { address?: string | undefined; filter?: Fields | undefined } = {}): Sender {
     if (this.role !== 'sender') throw new IllegalStateError(`the peer sends on link ${this.name}: accept it with acceptAsReceiver()`);
     this.#answer(true);
-    const source = this.source ? { ...this.source, address: options.address ?? this.source.address } : undefined;
+    const source = this.source ? { ...this.source, address: options.address ?? this.source.address, filter: options.filter } : undefined;
     return new Sender(this.session, this.#link).acceptAttach({ source, target: this.#link.remote?.target, sndSettleMode: this.#link.remote?.sndSettleMode, rcvSettleMode: this.#link.remote?.rcvSettleMode });
   }
 

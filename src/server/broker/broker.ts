@@ -15,7 +15,10 @@ import type { IncomingLink } from '../incoming-link.js';
 import { SaslUsers } from '../../engine/scram.js';
 import { listen, type Listener, type SaslCredentials } from '../listener.js';
 import { ANONYMOUS_USER, Permissions, type AddressPermissions } from './permissions.js';
-import { Queue, type Consumer, type QueueLimits, type StoredMessage } from './queue.js';
+import { Queue, selects, type Consumer, type QueueLimits, type StoredMessage } from './queue.js';
+import { SELECTOR_FILTER, SELECTOR_FILTER_CODE, SelectorError, compileSelector, type Selector } from './selector.js';
+import { Described, Typed } from '../../codec/values.js';
+import type { Fields } from '../../codec/composite-types.js';
 import { StoreBudget } from './store-budget.js';
 
 const log = debugLog('quark:broker');
@@ -333,7 +336,7 @@ export class Broker implements AsyncDisposable {
           return;
         }
         const payload = Uint8Array.prototype.slice.call(delivery.payload);
-        for (const q of topic.subscriptions) q.enqueue(payload);
+        enqueueSelected(topic.subscriptions, payload);
         if (!delivery.settled) delivery.accept();
         topUp();
       },
@@ -375,7 +378,7 @@ export class Broker implements AsyncDisposable {
           if (full !== undefined) delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
           else {
             const payload = Uint8Array.prototype.slice.call(delivery.payload);
-            for (const q of topic?.subscriptions ?? []) q.enqueue(payload);
+            if (topic) enqueueSelected(topic.subscriptions, payload);
             delivery.accept();
           }
         } else {
@@ -409,7 +412,7 @@ export class Broker implements AsyncDisposable {
       }
       this.#queues.set(address, queue);
       const sender = link.acceptAsSender({ address });
-      this.#consume(queue, sender, false, () => {
+      this.#consume(queue, sender, false, undefined, () => {
         queue.clear();
         this.#queues.delete(address);
       });
@@ -421,6 +424,12 @@ export class Broker implements AsyncDisposable {
       return;
     }
     if (!this.#permitted(link, 'receive', address)) return;
+    const filtering = selectorFilter(source?.filter);
+    if (typeof filtering === 'string') {
+      link.refuse({ condition: 'amqp:invalid-field', description: filtering });
+      return;
+    }
+    const { selector, applied } = filtering;
     if (this.#isTopic(address, source?.capabilities)) {
       const subscription = this.#newQueue(address, undefined);
       if (typeof subscription === 'string') {
@@ -428,13 +437,14 @@ export class Broker implements AsyncDisposable {
         return;
       }
       this.#subscriptionCount++;
+      subscription.selector = selector;
       const topic = this.#topic(address);
       topic.subscriptions.add(subscription);
       subscription.onRoom = () => {
         for (const topUp of topic.publishers) topUp();
       };
-      const sender = link.acceptAsSender();
-      this.#consume(subscription, sender, false, () => {
+      const sender = link.acceptAsSender({ filter: applied });
+      this.#consume(subscription, sender, false, undefined, () => {
         subscription.clear();
         this.#subscriptionCount--;
         topic.subscriptions.delete(subscription);
@@ -448,12 +458,12 @@ export class Broker implements AsyncDisposable {
       link.refuse({ condition: 'amqp:resource-limit-exceeded', description: queue });
       return;
     }
-    const sender = link.acceptAsSender();
-    this.#consume(queue, sender, source?.distributionMode === 'copy', undefined);
+    const sender = link.acceptAsSender({ filter: applied });
+    this.#consume(queue, sender, source?.distributionMode === 'copy', selector, undefined);
   }
 
-  #consume(queue: Queue, sender: Sender, browse: boolean, onGone: (() => void) | undefined): void {
-    const consumer: Consumer = { sender, browse, cursor: 0 };
+  #consume(queue: Queue, sender: Sender, browse: boolean, selector: Selector | undefined, onGone: (() => void) | undefined): void {
+    const consumer: Consumer = { sender, browse, cursor: 0, selector };
     sender.closedListener = () => {
       queue.removeConsumer(consumer);
       onGone?.();
@@ -520,6 +530,41 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     offeredCapabilities: ['ANONYMOUS-RELAY'],
   });
   return new Broker(listener, options, permissions);
+}
+
+/** Each subscription of a topic gets the message, unless its selector does not take it. */
+function enqueueSelected(subscriptions: Iterable<Queue>, payload: Uint8Array): void {
+  let message: StoredMessage | undefined;
+  for (const q of subscriptions) {
+    if (q.selector !== undefined && !selects(q.selector, (message ??= { payload, deliveryCount: 0, seq: 0 }))) continue;
+    q.enqueue(payload);
+  }
+}
+
+/**
+ * The selector of a receiver's source filter, and the filter entries the broker applies (to echo
+ * in its attach). Filters it does not apply are left out of the echo, so the peer knows; a
+ * selector that does not compile is refused (a string saying why).
+ */
+function selectorFilter(filter: Fields | undefined): { selector: Selector | undefined; applied: Fields | undefined } | string {
+  if (filter === undefined) return { selector: undefined, applied: undefined };
+  let selector: Selector | undefined;
+  let applied: Fields | undefined;
+  for (const [key, value] of Object.entries(filter)) {
+    if (!(value instanceof Described)) continue;
+    const d = value.descriptor;
+    const descriptor = d instanceof Typed ? d.value : d;
+    if (descriptor !== SELECTOR_FILTER && descriptor !== SELECTOR_FILTER_CODE) continue;
+    if (typeof value.value !== 'string') return `the selector filter ${JSON.stringify(key)} must hold a string`;
+    try {
+      selector = compileSelector(value.value);
+    } catch (e) {
+      const at = e instanceof SelectorError ? ` at character ${e.position + 1}` : '';
+      return `the selector ${JSON.stringify(value.value)} is not valid${at}: ${(e as Error).message}`;
+    }
+    applied = { [key]: value };
+  }
+  return { selector, applied };
 }
 
 /** Refuses limits that are not positive whole numbers, naming the option. */

@@ -5,7 +5,8 @@
  */
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
-import { decodeMessage, encodeMessage } from '../../codec/message.js';
+import { decodeMessage, encodeMessage, type Message } from '../../codec/message.js';
+import type { Selector } from './selector.js';
 import { MESSAGE_OVERHEAD_BYTES, type StoreBudget } from './store-budget.js';
 import { DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, MessageSizeExceededError } from '../../errors.js';
 
@@ -21,6 +22,18 @@ export interface StoredMessage {
   excluded?: Set<Consumer> | undefined;
   /** Position in the queue, for browsers. */
   seq: number;
+  /** The message decoded (native values), made when a selector first needs it. */
+  decoded?: Message | undefined;
+}
+
+/** Whether a consumer's selector (if any) takes the message; a message that cannot be decoded is selected by none. */
+export function selects(selector: Selector | undefined, message: StoredMessage): boolean {
+  if (selector === undefined) return true;
+  try {
+    return selector((message.decoded ??= decodeMessage(message.payload)));
+  } catch {
+    return false;
+  }
 }
 
 /** A link taking messages from a queue. */
@@ -30,6 +43,8 @@ export interface Consumer {
   readonly browse: boolean;
   /** Browsers: the sequence number of the next message to copy. */
   cursor: number;
+  /** Only the messages this selects (a selector filter), when set. */
+  readonly selector?: Selector | undefined;
 }
 
 /** Where rejected messages go, when the broker has a dead-letter address. */
@@ -64,6 +79,10 @@ export class Queue {
   readonly #deadLetter: DeadLetterSink | undefined;
   /** Bytes held (waiting and in flight), overhead included. */
   #bytes = 0;
+  /** A topic subscription's selector: messages it does not select are not enqueued (see the broker). */
+  selector: Selector | undefined;
+  /** Consumers with a selector (dispatch then looks past messages nobody selects). */
+  #selective = 0;
   constructor(address: string, limits: QueueLimits, budget: StoreBudget, deadLetter: DeadLetterSink | undefined) {
     this.address = address;
     this.#limits = limits;
@@ -136,6 +155,7 @@ export class Queue {
   }
 
   addConsumer(consumer: Consumer): void {
+    if (consumer.selector !== undefined) this.#selective++;
     this.#consumers.push(consumer);
     consumer.sender.sendableListener = () => this.dispatch();
     this.dispatch();
@@ -143,7 +163,10 @@ export class Queue {
 
   removeConsumer(consumer: Consumer): void {
     const i = this.#consumers.indexOf(consumer);
-    if (i >= 0) this.#consumers.splice(i, 1);
+    if (i >= 0) {
+      this.#consumers.splice(i, 1);
+      if (consumer.selector !== undefined) this.#selective--;
+    }
     consumer.sender.sendableListener = undefined;
   }
 
@@ -175,6 +198,10 @@ export class Queue {
   dispatch(): void {
     for (const c of this.#consumers) if (c.browse) this.#browse(c);
     const consumers = this.#consumers;
+    if (this.#selective > 0) {
+      this.#dispatchSelected();
+      return;
+    }
     while (this.depth > 0) {
       const consumer = this.#nextConsumer(this.#messages[this.#head]!);
       if (!consumer) break;
@@ -186,12 +213,36 @@ export class Queue {
     if (consumers.length === 0) this.#compact();
   }
 
+  /**
+   * With selectors, a message no consumer selects must not hold back those behind it: each
+   * waiting message, oldest first, goes to the next consumer (with credit) that selects it.
+   */
+  #dispatchSelected(): void {
+    const messages = this.#messages;
+    for (let i = this.#head; i < messages.length; ) {
+      if (!this.#consumers.some((c) => !c.browse && c.sender.credit > 0 && c.sender.isOpen)) break;
+      const message = messages[i]!;
+      const consumer = this.#nextConsumer(message);
+      if (!consumer) {
+        i++;
+        continue;
+      }
+      if (i === this.#head) {
+        messages[this.#head++] = undefined as unknown as StoredMessage;
+        i = this.#head;
+      } else messages.splice(i, 1);
+      this.#deliver(consumer, message);
+    }
+    this.#compact();
+  }
+
   #nextConsumer(message: StoredMessage): Consumer | undefined {
     const consumers = this.#consumers;
     for (let i = 0; i < consumers.length; i++) {
       const c = consumers[(this.#turn + i) % consumers.length]!;
       if (c.browse || c.sender.credit <= 0 || !c.sender.isOpen) continue;
       if (message.excluded?.has(c)) continue;
+      if (c.selector !== undefined && !selects(c.selector, message)) continue;
       this.#turn = (this.#turn + i + 1) % consumers.length;
       return c;
     }
@@ -281,6 +332,7 @@ export class Queue {
       const m = this.#messages[i]!;
       if (m.seq < consumer.cursor) continue;
       consumer.cursor = m.seq + 1;
+      if (!selects(consumer.selector, m)) continue;
       sender.sendPayload(this.#payloadOf(m)).catch(() => undefined);
     }
   }
@@ -293,6 +345,7 @@ export class Queue {
     this.#head = 0;
     for (const c of this.#consumers) c.sender.sendableListener = undefined;
     this.#consumers.length = 0;
+    this.#selective = 0;
     this.#producers.clear();
   }
 }
