@@ -148,6 +148,14 @@ function readNativeWithCode(r: ByteReader, code: number): AmqpValue {
     case 0xd1: return readNativeMap(r, true);
     case 0xe0: return readNativeArray(r, false);
     case 0xf0: return readNativeArray(r, true);
+    case 0x00: {
+      // The descriptor keeps its AMQP type (a symbol or ulong names the type); the value is native.
+      enter(r);
+      const descriptor = readWithCode(r, r.u8(), true);
+      const value = readValue(r);
+      r.depth--;
+      return decodedDescribed(descriptor, value);
+    }
   }
   return readWithCode(r, code, true);
 }
@@ -158,21 +166,28 @@ function readNativeMap(r: ByteReader, wide: boolean): AmqpObject | Map<AmqpValue
   const outerEnd = r.end;
   const count = enterCompound(r, wide, 1, 'map');
   if (count % 2 !== 0) throw new DecodeError(`map has an odd number of elements (${count})`, at);
+  const first = r.pos;
   const obj: AmqpObject = {};
-  let map: Map<AmqpValue, AmqpValue> | undefined;
   for (let i = 0; i < count; i += 2) {
-    const key = readValue(r);
-    const value = readValue(r);
-    if (map !== undefined) map.set(key, value);
-    else if (typeof key === 'string') setOwn(obj, key, value);
-    else {
+    const code = r.u8();
+    // Only string and symbol keys make an object: a uuid, char or number key makes a Map.
+    if (code !== 0xa1 && code !== 0xb1 && code !== 0xa3 && code !== 0xb3) {
+      // Read the map again, into a Map: its entries keep their order (an object's would not).
+      r.pos = first;
       r.jsonUnsafe = true;
-      map = new Map<AmqpValue, AmqpValue>(Object.entries(obj) as [string, AmqpValue][]);
-      map.set(key, value);
+      const map = new Map<AmqpValue, AmqpValue>();
+      for (let j = 0; j < count; j += 2) {
+        const key = readValue(r);
+        map.set(key, readValue(r));
+      }
+      leaveCompound(r, outerEnd, 'map');
+      return map;
     }
+    const key = readNativeWithCode(r, code) as string;
+    setOwn(obj, key, readValue(r));
   }
   leaveCompound(r, outerEnd, 'map');
-  return map ?? obj;
+  return obj;
 }
 
 /** An array in native form: a plain `Array` of native elements (an array of described values stays an {@link AmqpArray}). */
@@ -186,33 +201,37 @@ function readNativeArray(r: ByteReader, wide: boolean): AmqpValue {
     default:
       r.jsonUnsafe = true; // may hold bigints or Maps: the section gets a JSON view
   }
-  switch (exact.type) {
-    case 'long': case 'ulong':
-      for (let i = 0; i < elements.length; i++) elements[i] = nativeInteger(elements[i] as bigint);
-      break;
-    case 'array':
-      for (let i = 0; i < elements.length; i++) elements[i] = nativeOf(elements[i]!);
-      break;
-    case 'map':
-      for (let i = 0; i < elements.length; i++) elements[i] = nativeOf(elements[i]!);
-      break;
-    case 'timestamp': case 'decimal32': case 'decimal64': case 'decimal128':
-      for (let i = 0; i < elements.length; i++) elements[i] = nativeOf(new Typed(exact.type, elements[i] as never));
-      break;
-  }
+  for (let i = 0; i < elements.length; i++) elements[i] = nativeElement(exact.type, elements[i]!);
   return elements;
+}
+
+/** An array element (read in its plain exact form for the array's type) in native form. */
+function nativeElement(type: ArrayElementType, e: AmqpValue): AmqpValue {
+  switch (type) {
+    case 'long': case 'ulong':
+      return nativeInteger(e as bigint);
+    case 'timestamp':
+      return typeof e === 'bigint' ? new Typed('timestamp', e) : e; // a Date, unless beyond Date's range
+    case 'decimal32': case 'decimal64': case 'decimal128':
+      return new Typed(type, e as Uint8Array);
+    case 'array': case 'map':
+      return nativeOf(e);
+    default:
+      return e;
+  }
 }
 
 /** The native form of a value decoded exactly (for array elements, which are read exactly). */
 function nativeOf(value: AmqpValue): AmqpValue {
   if (value instanceof AmqpArray) {
     if (value.descriptor !== undefined) return value;
-    return value.elements.map((e) => (typeof e === 'bigint' ? nativeInteger(e) : e instanceof Map || e instanceof AmqpArray ? nativeOf(e) : e));
+    return value.elements.map((e) => nativeElement(value.type, e));
   }
   if (value instanceof Map) {
     const obj: AmqpObject = {};
     let allStrings = true;
     for (const k of value.keys()) if (!(typeof k === 'string' || (k instanceof Typed && k.type === 'symbol'))) allStrings = false;
+    // Read exactly (inside an array), so its values may still be exact: a Map stays JSON-unsafe.
     const entries = [...value].map(([k, v]) => [k instanceof Typed && typeof k.value !== 'object' ? nativeScalar(k) : k, nativeOf(v)] as const);
     if (!allStrings) return new Map<AmqpValue, AmqpValue>(entries);
     for (const [k, v] of entries) setOwn(obj, k as string, v);
@@ -726,6 +745,7 @@ function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefine
     else if (keyCode === 0xb1) key = readKey(r, r.u32(), false);
     else if (ulongKeys && (keyCode === 0x44 || keyCode === 0x53 || keyCode === 0x80)) {
       const k = readWithCode(r, keyCode, false) as bigint;
+      r.jsonUnsafe = true; // kept under a symbol: the section needs its JSON view to show them
       let reserved = (obj as AmqpObject)[ulongAnnotations];
       if (reserved === undefined) {
         reserved = new Map<bigint, AmqpValue>();

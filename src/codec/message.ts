@@ -13,7 +13,7 @@ import type { MessageId } from './composite-types.js';
 import { ByteReader, readCompositeBody, readKeyedMap, readSectionDescriptor, readValue } from './decoder.js';
 import { writeComposite, writeObjectMap, writeValue } from './encoder.js';
 import { compositeSpecs, describedSectionSpecs, type CompositeSpec } from './spec-tables.js';
-import { isPlainObject, ulongAnnotations, withJsonView, type AmqpObject, type AmqpValue } from './values.js';
+import { isPlainObject, jsonSafe, ulongAnnotations, withJsonView, type AmqpObject, type AmqpValue } from './values.js';
 
 /**
  * Annotations (delivery, message, footer): keys are symbols, given and decoded as strings. The
@@ -300,6 +300,10 @@ export function checkValuesMode(values: unknown, what = 'values'): ValuesMode | 
   throw new TypeError(`${what} must be 'native' or 'exact', got ${JSON.stringify(values)}`);
 }
 
+function messageToJson(this: Message): unknown {
+  return { ...this, body: jsonSafe(this.body) };
+}
+
 /**
  * Decodes the bytes of a message (as carried by transfers). Throws {@link DecodeError}
  * (`amqp:decode-error`) saying what was wrong and where. Binary values are views into `bytes`.
@@ -319,10 +323,10 @@ export function decodeMessage(bytes: Uint8Array, options?: DecodeOptions): Messa
  */
 export function readMessage(r: ByteReader): Message {
   const message: Message = {};
-  const section = <T>(value: T): T => {
-    const needsView = !r.native || r.jsonUnsafe;
+  let sequenceUnsafe = false;
+  const section = <T>(value: T, unsafe = r.jsonUnsafe): T => {
     r.jsonUnsafe = false;
-    return needsView ? withJsonView(value) : value;
+    return !r.native || unsafe ? withJsonView(value) : value;
   };
   let dataSections: Uint8Array[] | undefined;
   let sequenceSections: AmqpValue[][] | undefined;
@@ -365,6 +369,9 @@ export function readMessage(r: ByteReader): Message {
         if (!Array.isArray(value)) throw new DecodeError('an amqp-sequence section must hold a list', at);
         message.bodyType = 'sequence';
         (sequenceSections ??= []).push(value);
+        // Sections between sequence sections (none, normally) must not clear what these need.
+        sequenceUnsafe ||= r.jsonUnsafe;
+        r.jsonUnsafe = false;
         break;
       }
       default:
@@ -372,6 +379,8 @@ export function readMessage(r: ByteReader): Message {
     }
   }
   if (dataSections) message.body = dataSections.length === 1 ? dataSections[0] : dataSections;
-  if (sequenceSections) message.body = section(sequenceSections);
+  if (sequenceSections) message.body = section(sequenceSections, sequenceUnsafe);
+  // A bare bigint body cannot carry a toJSON of its own: the message does, for JSON.stringify(message).
+  if (typeof message.body === 'bigint') Object.defineProperty(message, 'toJSON', { value: messageToJson, enumerable: false, writable: true, configurable: true });
   return message;
 }

@@ -405,6 +405,9 @@ export function jsonSafe(value: AmqpValue | undefined): unknown {
         return [...value].map(([k, v]) => [jsonSafe(k), jsonSafe(v)]);
       }
       const out: Record<string, unknown> = {};
+      // Annotation entries keyed by ulong (kept apart, under a symbol) are written with their number as the key.
+      const reserved = (value as AmqpObject)[ulongAnnotations];
+      if (reserved) for (const [k, v] of reserved) Object.defineProperty(out, String(k), { value: jsonSafe(v), enumerable: true, writable: true, configurable: true });
       for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: jsonSafe(v), enumerable: true, writable: true, configurable: true });
       return out;
     }
@@ -418,7 +421,8 @@ export function jsonSafe(value: AmqpValue | undefined): unknown {
  * enumerable), for the values plain JSON cannot hold (bigints, `Map`s) anywhere inside it.
  */
 export function withJsonView<T>(section: T): T {
-  if (typeof section === 'object' && section !== null && !(section instanceof Uint8Array) && !(section instanceof Date)) {
+  // A section whose data has a `toJSON` key of its own keeps it (the data wins).
+  if (typeof section === 'object' && section !== null && !(section instanceof Uint8Array) && !(section instanceof Date) && !Object.hasOwn(section, 'toJSON')) {
     Object.defineProperty(section, 'toJSON', { value: sectionToJson, enumerable: false, writable: true, configurable: true });
   }
   return section;
@@ -428,5 +432,8 @@ function sectionToJson(this: AmqpValue): unknown {
   // The section without this method, then made JSON-safe.
   if (Array.isArray(this)) return this.map(jsonSafe);
   if (this instanceof Map) return jsonSafe(new Map(this));
-  return jsonSafe({ ...(this as AmqpObject) });
+  const copy: AmqpObject = { ...(this as AmqpObject) };
+  const reserved = (this as AmqpObject)[ulongAnnotations];
+  if (reserved) copy[ulongAnnotations] = reserved;
+  return jsonSafe(copy);
 }
