@@ -920,6 +920,28 @@ function withConnectConfig(options: ConnectOptions): ConnectOptions {
   return merged;
 }
 
+/** Every option `connect()` knows (ConnectOptions and CallOptions). */
+const CONNECT_KEYS = new Set([
+  'url', 'urls', 'host', 'port', 'tls', 'username', 'password', 'sasl', 'allowInsecurePlain', 'lookup', 'containerId',
+  'hostname', 'properties', 'offeredCapabilities', 'desiredCapabilities', 'values', 'callerStacks', 'idleTimeout',
+  'maxFrameSize', 'channelMax', 'timeout', 'reconnect', 'signal',
+]);
+const SASL_KEYS = new Set(['mechanisms', 'authzid']);
+
+/** Refuses options connect() does not know (a misspelt or unsupported option is never silently ignored). */
+function checkConnectKeys(options: ConnectOptions): void {
+  const unknown = Object.keys(options).filter((k) => !CONNECT_KEYS.has(k));
+  if (unknown.length > 0) {
+    const hint = unknown.includes('websocket') || unknown.includes('websockets') ? ' (Quark does not speak AMQP over WebSocket yet)' : '';
+    throw new TypeError(`connect: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')}${hint}; the options are ${[...CONNECT_KEYS].join(', ')}`);
+  }
+  const sasl = options.sasl;
+  if (sasl !== undefined && sasl !== false) {
+    const bad = typeof sasl === 'object' && sasl !== null ? Object.keys(sasl).filter((k) => !SASL_KEYS.has(k)) : ['(not an object)'];
+    if (bad.length > 0) throw new TypeError(`connect: sasl takes mechanisms and authzid (or false), got ${bad.join(', ')}`);
+  }
+}
+
 async function defaultLookup(hostname: string): Promise<string[]> {
   const dns = await import('node:dns');
   return (await dns.promises.lookup(hostname, { all: true })).map((a) => a.address);
@@ -961,6 +983,7 @@ function engineOptionsFor(plan: ConnectPlan, target: ConnectTarget): EngineOptio
  */
 export async function connect(urlOrOptions: string | ConnectOptions = {}): Promise<Connection> {
   const given: ConnectOptions = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions ?? {};
+  checkConnectKeys(given);
   const options = withConnectConfig(given);
   const targets = connectTargets(options);
   const policy = reconnectPolicy(options.reconnect);
