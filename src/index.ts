@@ -92,6 +92,8 @@ export { Session, type SessionOptions } from './client/session.js';
 export { Link } from './client/link.js';
 export { Sender, type SendOptions, type SendResult } from './client/sender.js';
 export { Receiver, type DeliveriesOptions } from './client/receiver.js';
+export { Requester, type RequesterOptions } from './client/requester.js';
+export { Responder, type RequestHandler, type ResponderOptions } from './client/responder.js';
 export { ReceiverSubscription, type HandlerErrorAction, type SubscribeOptions } from './client/receiver-subscription.js';
 export { Delivery, type ModifyOptions } from './client/delivery.js';
 export type { CallOptions } from './client/cancellation.js';

@@ -33,6 +33,8 @@ import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { isTlsFailure, tlsFailure } from '../transport/tls-failure.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { withCallerStack } from './caller-stack.js';
+import { Requester, type RequesterOptions } from './requester.js';
+import { Responder, type RequestHandler, type ResponderOptions } from './responder.js';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
 import { allowsScram, connectTargets, targetUrl, type ConnectTarget } from './connect-targets.js';
@@ -537,6 +539,70 @@ export class Connection implements AsyncDisposable {
   async createSender(target: string | null | SenderOptions = {}, options?: SenderOptions): Promise<Sender> {
     try {
       return await this.#createSender(target, options);
+    } catch (e) {
+      throw withCallerStack(e);
+    }
+  }
+
+  /**
+   * Makes a requester: requests sent to `address`, each resolved with its reply, which comes to
+   * a dynamic queue of ours (`reply-to`) carrying the request's correlation id.
+   *
+   * @example
+   * const requester = await conn.createRequester('rpc');
+   * const reply = await requester.request({ body: 'ping' }, { timeout: 5000 });
+   */
+  async createRequester(address: string, options: RequesterOptions & CallOptions = {}): Promise<Requester> {
+    try {
+      if (typeof address !== 'string' || address === '') throw new TypeError('createRequester needs the address requests go to');
+      const unknown = Object.keys(options).filter((k) => !['timeout', 'signal'].includes(k));
+      if (unknown.length > 0) throw new TypeError(`createRequester: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: timeout, signal)`);
+      const call = { signal: options.signal };
+      const sender = await this.#createSender(address, call);
+      // Credit follows the requester's own subscription of replies (see Requester).
+      const receiver = await this.#createReceiver<AmqpValue>({ source: { dynamic: true }, credit: 0, signal: options.signal }, undefined).catch(async (e: unknown) => {
+        await sender.close().catch(() => undefined);
+        throw e;
+      });
+      return new Requester(sender, receiver, { timeout: options.timeout });
+    } catch (e) {
+      throw withCallerStack(e);
+    }
+  }
+
+  /**
+   * Makes a responder: takes requests from `address`, runs `handler` for each, and sends the
+   * message it returns to the request's `reply-to` with the request's correlation id. A request is
+   * accepted once its reply was; a failed handler gives it back as `options.onError` says.
+   *
+   * @example
+   * const responder = await conn.createResponder('rpc', (request) => ({ body: String(request.body).toUpperCase() }));
+   */
+  async createResponder(address: string, handler: RequestHandler, options: ResponderOptions = {}): Promise<Responder> {
+    try {
+      if (typeof address !== 'string' || address === '') throw new TypeError('createResponder needs the address requests come from');
+      if (typeof handler !== 'function') throw new TypeError('createResponder needs a handler that makes the reply to each request');
+      const receiver = await this.#createReceiver<AmqpValue>({ source: address, credit: 0 }, undefined);
+      // Replies go through the peer's anonymous relay when it has one; else one sender per reply-to address.
+      const caps = this.remoteOpen?.offeredCapabilities;
+      const relay = Array.isArray(caps) && caps.includes('ANONYMOUS-RELAY') ? this.#createSender(null, undefined) : undefined;
+      relay?.catch(() => undefined);
+      const senders = new Map<string, Promise<Sender>>();
+      const replies = (to: string): Promise<Sender> => {
+        if (relay) return relay;
+        let sender = senders.get(to);
+        if (!sender) {
+          sender = this.#createSender(to, undefined);
+          senders.set(to, sender);
+          sender.catch(() => senders.delete(to));
+        }
+        return sender;
+      };
+      const closeSenders = async (): Promise<void> => {
+        const all = relay ? [relay] : [...senders.values()];
+        await Promise.all(all.map((p) => p.then((s) => s.close()).catch(() => undefined)));
+      };
+      return new Responder(receiver, replies, closeSenders, handler, options);
     } catch (e) {
       throw withCallerStack(e);
     }
