@@ -114,6 +114,8 @@ export class Broker implements AsyncDisposable {
   readonly #maxQueues: number;
   readonly #maxMessageSize: number;
   readonly #permissions: Permissions | undefined;
+  /** Durable topic subscriptions, by client container id, link name and address. */
+  readonly #durableSubscriptions = new Map<string, Queue>();
   /** How to top up each anonymous-relay producer (when the store has room again). */
   readonly #relays = new Set<() => void>();
   readonly #relayWithdrawals = new Set<() => void>();
@@ -431,20 +433,32 @@ export class Broker implements AsyncDisposable {
     }
     const { selector, applied } = filtering;
     if (this.#isTopic(address, source?.capabilities)) {
-      const subscription = this.#newQueue(address, undefined);
+      // A durable subscription (durable terminus, expiry-policy never) is named by the client's
+      // container id and the link name: it outlives detaches and lost connections, keeps what is
+      // published meanwhile, and ends when the client closes the link.
+      const durable = (source?.durable ?? 0) > 0 && source?.expiryPolicy === 'never';
+      const key = durable ? `${String(link.connection.remoteOpen?.containerId ?? '')}\u0000${link.name}\u0000${address}` : undefined;
+      const existing = key === undefined ? undefined : this.#durableSubscriptions.get(key);
+      const subscription = existing ?? this.#newQueue(address, undefined);
       if (typeof subscription === 'string') {
         link.refuse({ condition: 'amqp:resource-limit-exceeded', description: subscription });
         return;
       }
-      this.#subscriptionCount++;
-      subscription.selector = selector;
       const topic = this.#topic(address);
-      topic.subscriptions.add(subscription);
-      subscription.onRoom = () => {
-        for (const topUp of topic.publishers) topUp();
-      };
+      if (!existing) {
+        this.#subscriptionCount++;
+        subscription.selector = selector;
+        topic.subscriptions.add(subscription);
+        subscription.onRoom = () => {
+          for (const topUp of topic.publishers) topUp();
+        };
+        if (key !== undefined) this.#durableSubscriptions.set(key, subscription);
+      }
       const sender = link.acceptAsSender({ filter: applied });
       this.#consume(subscription, sender, false, undefined, () => {
+        // Detached or disconnected, a durable subscription stays (and keeps receiving); closed, it ends.
+        if (key !== undefined && !sender.engineLink.remoteClosed) return;
+        if (key !== undefined) this.#durableSubscriptions.delete(key);
         subscription.clear();
         this.#subscriptionCount--;
         topic.subscriptions.delete(subscription);
@@ -483,6 +497,7 @@ export class Broker implements AsyncDisposable {
     for (const topic of this.#topics.values()) for (const q of topic.subscriptions) q.clear();
     this.#queues.clear();
     this.#topics.clear();
+    this.#durableSubscriptions.clear();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
