@@ -175,11 +175,7 @@ function readNativeMap(r: ByteReader, wide: boolean): AmqpObject | Map<AmqpValue
       // Read the map again, into a Map: its entries keep their order (an object's would not).
       r.pos = first;
       r.jsonUnsafe = true;
-      const map = new Map<AmqpValue, AmqpValue>();
-      for (let j = 0; j < count; j += 2) {
-        const key = readValue(r);
-        map.set(key, readValue(r));
-      }
+      const map = readMapEntries(r, count);
       leaveCompound(r, outerEnd, 'map');
       return map;
     }
@@ -473,12 +469,18 @@ function readMap(r: ByteReader, wide: boolean): Map<AmqpValue, AmqpValue> {
   const outerEnd = r.end;
   const count = enterCompound(r, wide, 1, 'map');
   if (count % 2 !== 0) throw new DecodeError(`map has an odd number of elements (${count})`, at);
+  const map = readMapEntries(r, count);
+  leaveCompound(r, outerEnd, 'map');
+  return map;
+}
+
+/** Reads `count` map elements (keys and values) into a Map, in order. */
+function readMapEntries(r: ByteReader, count: number): Map<AmqpValue, AmqpValue> {
   const map = new Map<AmqpValue, AmqpValue>();
   for (let i = 0; i < count; i += 2) {
     const key = readValue(r);
     map.set(key, readValue(r));
   }
-  leaveCompound(r, outerEnd, 'map');
   return map;
 }
 
