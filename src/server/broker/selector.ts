@@ -9,6 +9,9 @@
  * JMSMessageID, JMSCorrelationID, JMSType (subject), JMSPriority, JMSDeliveryMode ('PERSISTENT' or
  * 'NON_PERSISTENT', from durable), JMSTimestamp (creation-time) and JMSExpiration
  * (absolute-expiry-time), and JMSXUserID, JMSXGroupID, JMSXGroupSeq.
+ *
+ * One difference from Java's JMS brokers: numbers are JavaScript numbers (AMQP gives no sure way
+ * to tell an integer 2 from a double 2.0 once decoded natively), so `7 / 2` is 3.5, not 3.
  */
 import type { Message } from '../../codec/message.js';
 import { Typed } from '../../codec/values.js';
@@ -187,7 +190,7 @@ class Parser {
         if (!e || (e.value as string).length !== 1) throw new SelectorError('ESCAPE takes a one-character string literal', e?.at ?? this.#next.at);
         escape = e.value as string;
       }
-      return { kind: 'like', not, value, pattern: likePattern(pattern.value as string, escape) };
+      return { kind: 'like', not, value, pattern: likePattern(pattern.value as string, escape, pattern.at) };
     }
     if (not) throw new SelectorError(`expected BETWEEN, IN or LIKE after NOT, found ${this.#next.text}`, this.#next.at);
     return value;
@@ -246,13 +249,13 @@ class Parser {
 }
 
 /** LIKE's pattern as a regular expression: `%` any run, `_` one character, `escape` makes either literal. */
-function likePattern(pattern: string, escape: string | undefined): RegExp {
+function likePattern(pattern: string, escape: string | undefined, at: number): RegExp {
   let out = '';
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
     if (c === escape) {
       const next = pattern[++i];
-      if (next === undefined) throw new SelectorError('a LIKE pattern ends with its escape character', 0);
+      if (next === undefined) throw new SelectorError('a LIKE pattern ends with its escape character', at);
       out += next.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     } else if (c === '%') out += '.*';
     else if (c === '_') out += '.';
@@ -304,11 +307,12 @@ function compare(op: string, a: Value, b: Value): Truth {
       case '>=': return a >= b;
     }
   }
-  // Strings and booleans compare only for equality; other types never compare equal (JMS 3.8.1.2).
-  if (typeof a !== typeof b) return op === '<>' ? undefined : op === '=' ? false : undefined;
+  // Values of different types compare false, whatever the operator; strings and booleans compare
+  // only for equality, and any other comparison of them is false too (JMS 2.0, 3.8.1.2).
+  if (typeof a !== typeof b) return false;
   if (op === '=') return a === b;
   if (op === '<>') return a !== b;
-  return undefined;
+  return false;
 }
 
 function evaluate(node: Node, message: Message): Value {
