@@ -511,7 +511,11 @@ export class EngineSession {
     link.available = fields.available ?? link.available;
     if (link.role === 'sender') {
       const deliveryCount = fields.deliveryCount ?? link.remote?.initialDeliveryCount ?? 0;
-      link.credit = Math.max(0, serialDiff(serialAdd(deliveryCount, fields.linkCredit ?? 0), link.deliveryCount));
+      // Credit = the flow's credit less what we sent that it did not count yet (our delivery-count
+      // ahead of its). Not as one serial difference: credit may be 2^31 or more (up to 2^32-1),
+      // where serial comparison is undefined (RFC 1982) and would read as negative.
+      const unseen = serialDiff(link.deliveryCount, deliveryCount);
+      link.credit = Math.max(0, (fields.linkCredit ?? 0) - Math.max(0, unseen));
       link.drain = fields.drain ?? false;
       if (link.drain) this.engine.outputChanged();
       this.engine.emit({ type: 'linkFlow', link });
