@@ -157,6 +157,12 @@ function checkKeys(options: object, known: Set<string>, what: string): void {
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new TypeError(`${what} option ${JSON.stringify(key)} is not supported; the options are ${[...known].join(', ')}`);
   }
+  const mode = (options as LinkOptions).deliveryMode;
+  if (mode !== undefined && mode !== 'at-least-once' && mode !== 'at-most-once') {
+    throw new TypeError(`deliveryMode must be 'at-least-once' or 'at-most-once'${mode === 'mixed' ? " ('mixed', settling message by message, is not supported yet)" : ''}, got ${JSON.stringify(mode)}`);
+  }
+  const rcv = (options as LinkOptions).rcvSettleMode;
+  if (rcv !== undefined && rcv !== 'first' && rcv !== 'second') throw new TypeError(`rcvSettleMode must be 'first' or 'second', got ${JSON.stringify(rcv)}`);
 }
 
 /** The options of `createSender(target, options)` (or `createSender(options)`), as one object, checked. */

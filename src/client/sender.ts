@@ -26,6 +26,19 @@ export interface SendOptions extends CallOptions {
   tag?: Uint8Array | undefined;
 }
 
+const SEND_KEYS = new Set(['tag', 'signal', 'timeout']);
+
+/** A TypeError for a send option that is not known (a per-message `settled` is not supported yet), or undefined. */
+function checkSendOptions(options: SendOptions): TypeError | undefined {
+  for (const key in options) {
+    if (!SEND_KEYS.has(key)) {
+      const hint = key === 'settled' ? " (settling message by message, deliveryMode 'mixed', is not supported yet: use a sender with deliveryMode 'at-most-once')" : '';
+      return new TypeError(`send option ${JSON.stringify(key)} is not supported${hint}; the options are tag, signal, timeout`);
+    }
+  }
+  return undefined;
+}
+
 /** The outcome of a message the peer accepted, or undefined for a pre-settled (at-most-once) message. */
 export type SendResult = DeliveryState | undefined;
 
@@ -144,6 +157,10 @@ export class Sender extends Link {
   }
 
   #send(message: Message, options?: SendOptions): Promise<SendResult> {
+    if (options !== undefined) {
+      const bad = checkSendOptions(options);
+      if (bad) return Promise.reject(bad);
+    }
     const aborted = abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent');
     if (aborted) return Promise.reject(aborted);
     let bytes: Uint8Array;
@@ -196,6 +213,8 @@ export class Sender extends Link {
    */
   sendPayload(payload: Uint8Array, options?: SendOptions): Promise<SendResult> {
     if (!(payload instanceof Uint8Array)) return Promise.reject(new EncodeError('sendPayload needs the encoded message as a Uint8Array'));
+    const bad = options === undefined ? undefined : checkSendOptions(options);
+    if (bad) return Promise.reject(bad);
     const aborted = abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent');
     if (aborted) return Promise.reject(aborted);
     return this.#enqueue(payload, options);
