@@ -30,6 +30,11 @@ export type QuarkEvent =
   | { type: 'linkOpened'; link: Sender | Receiver }
   /** A link ended: detached or closed by the peer or by us. */
   | { type: 'linkClosed'; link: Sender | Receiver; error: AmqpError | undefined }
+  /**
+   * The receiver asked a sender to drain: send now what you have, up to `credit`; what is not
+   * used is given back at the end of this turn.
+   */
+  | { type: 'drainRequested'; link: Sender; credit: number }
   /** A sender got credit: it may send `credit` more messages now. */
   | { type: 'sendable'; link: Sender; credit: number }
   /** The peer settled (or gave an outcome for) a message a sender sent. */

@@ -98,6 +98,11 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     return this.isOpen ? this.engineLink.credit : 0; // a link waiting for a reconnect has none
   }
 
+  /** What the sender last said it has for us (its flow's `available`; see `Sender.offered()`). */
+  get available(): number {
+    return this.engineLink.available;
+  }
+
   /** Messages that arrived and have not been taken yet. */
   get buffered(): number {
     return this.#buffer.size;

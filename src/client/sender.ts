@@ -286,10 +286,27 @@ export class Sender extends Link {
     pending.reject = noop;
   }
 
+  /**
+   * Tells the receiver how many messages this sender has for it (the flow's `available`), as
+   * Proton's `offered()` does: a receiver may grant credit by it. Default: what waits for credit.
+   */
+  offered(n: number): void {
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new TypeError(`offered needs a whole number of messages from 0 to 4294967295, got ${String(n)}`);
+    if (!this.live) throw this.error ?? new IllegalStateError(`cannot offer on the ${this.label}: it is closed`);
+    if (this.isOpen) this.engineLink.offer(n);
+    else this.engineLink.offered = n; // reported once attached
+  }
+
+  /** Whether the receiver asked us to drain: use the credit now or give it back (it is given back at the end of this turn if nothing is sent). */
+  get drainRequested(): boolean {
+    return this.isOpen && this.engineLink.drain;
+  }
+
   /** @internal Credit arrived, or the socket drained: send what waits. */
   onSendable(): void {
     const q = this.#queue;
     const connection = this.session.connection;
+    if (this.engineLink.drain && connection.observed) connection.emit({ type: 'drainRequested', link: this, credit: this.engineLink.credit });
     while (q.size > 0 && this.engineLink.credit > 0 && !connection.blocked && this.isOpen) this.#transmit(q.shift()!);
     if (this.engineLink.credit > 0) {
       this.sendableListener?.();

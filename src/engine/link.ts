@@ -82,6 +82,8 @@ export class EngineLink {
   grantedLimit: number | undefined;
   /** The peer's `available` (sender's backlog), as last reported. */
   available = 0;
+  /** Sender: the backlog the application says it has (`offered()`), reported in our flows; else what waits in the engine. */
+  offered: number | undefined;
   /** Drain: for a sender, requested by the peer; for a receiver, requested by us and not yet completed. */
   drain = false;
 
@@ -165,6 +167,12 @@ export class EngineLink {
   }
 
   /** Receiver: sets the credit to exactly `credit`. */
+  /** Sender: tells the peer (in a flow) how many messages we have for it. */
+  offer(available: number): void {
+    this.offered = available;
+    this.session.scheduleLinkFlow(this);
+  }
+
   setCredit(credit: number, drain = this.drain): void {
     if (this.role !== 'receiver') throw new Error('only a receiver link grants credit');
     this.credit = Math.max(0, Math.min(credit, 0xffffffff));

@@ -538,7 +538,7 @@ export class EngineSession {
       fields.deliveryCount = link.deliveryCount;
       fields.linkCredit = link.credit;
       fields.drain = link.drain || undefined;
-      if (link.role === 'sender') fields.available = link.outgoing.length;
+      if (link.role === 'sender') fields.available = link.offered ?? link.outgoing.length;
     }
     return fields;
   }
