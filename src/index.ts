@@ -93,6 +93,7 @@ export { Link } from './client/link.js';
 export { Sender, type SendOptions, type SendResult } from './client/sender.js';
 export { Receiver, type DeliveriesOptions } from './client/receiver.js';
 export { Requester, type RequesterOptions } from './client/requester.js';
+export { Transaction, TransactionError, type TransactionState } from './client/transaction.js';
 export { Responder, type RequestHandler, type ResponderOptions } from './client/responder.js';
 export { ReceiverSubscription, type HandlerErrorAction, type SubscribeOptions } from './client/receiver-subscription.js';
 export { Delivery, type ModifyOptions } from './client/delivery.js';

@@ -34,6 +34,7 @@ import { isTlsFailure, tlsFailure } from '../transport/tls-failure.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { withCallerStack } from './caller-stack.js';
 import { Requester, type RequesterOptions } from './requester.js';
+import type { Transaction } from './transaction.js';
 import { Responder, type RequestHandler, type ResponderOptions } from './responder.js';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
@@ -542,6 +543,15 @@ export class Connection implements AsyncDisposable {
     } catch (e) {
       throw withCallerStack(e);
     }
+  }
+
+  /**
+   * Begins a transaction on the default session (the one `createSender()` and `createReceiver()`
+   * use). See `Session.beginTransaction`.
+   */
+  async beginTransaction(options?: CallOptions): Promise<Transaction> {
+    const session = await this.defaultSession(options);
+    return session.beginTransaction(options);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { AmqpValue } from '../codec/values.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import { ConnectionLostError, IllegalStateError, type AmqpErrorFields } from '../errors.js';
 import type { Receiver } from './receiver.js';
+import type { Transaction } from './transaction.js';
 
 /** How to modify a delivery instead of accepting it (spec 3.4.5). */
 export interface ModifyOptions {
@@ -67,9 +68,29 @@ export class Delivery<Body = AmqpValue> {
     return this.#delivery.localState;
   }
 
-  /** Accepts the message: the sender's `send()` resolves. */
-  accept(): void {
-    this.#settle(ACCEPTED);
+  /**
+   * Accepts the message: the sender's `send()` resolves. With a `transaction` (of this
+   * receiver's session), the accept takes effect when the transaction commits; rolled back, the
+   * message is delivered again.
+   */
+  accept(options?: { transaction?: Transaction | undefined }): void {
+    const transaction = options?.transaction;
+    if (transaction === undefined) {
+      this.#settle(ACCEPTED);
+      return;
+    }
+    if (!this.receiver.session.transactionIsMine(transaction)) throw new TypeError(`the transaction belongs to another session than the ${this.receiver.label}'s: begin it on the same session`);
+    this.#settle(transaction.stateFor(ACCEPTED));
+  }
+
+  /** @internal Settles with any state (the broker's transaction coordinator answers with `declared` and transactional states). */
+  settleWith(state: DeliveryState): void {
+    this.#settle(state);
+  }
+
+  /** @internal The state the sender put on the transfer (a transactional-state for a message sent in a transaction). */
+  get transferState(): DeliveryState | undefined {
+    return this.#delivery.remoteState;
   }
 
   /**

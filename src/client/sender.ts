@@ -1,6 +1,7 @@
 /** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 import type { DeliveryState } from '../codec/composite-types.js';
 import { withCallerStack } from './caller-stack.js';
+import type { Transaction } from './transaction.js';
 import { encodeMessage, encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
 import type { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
@@ -24,16 +25,18 @@ import type { EngineLink } from '../engine/link.js';
 export interface SendOptions extends CallOptions {
   /** The delivery tag. Default: a counter. */
   tag?: Uint8Array | undefined;
+  /** Send in this transaction (of this sender's session): delivered only if it commits. */
+  transaction?: Transaction | undefined;
 }
 
-const SEND_KEYS = new Set(['tag', 'signal', 'timeout']);
+const SEND_KEYS = new Set(['tag', 'signal', 'timeout', 'transaction']);
 
 /** A TypeError for a send option that is not known (a per-message `settled` is not supported yet), or undefined. */
 function checkSendOptions(options: SendOptions): TypeError | undefined {
   for (const key in options) {
     if (!SEND_KEYS.has(key)) {
       const hint = key === 'settled' ? " (settling message by message, deliveryMode 'mixed', is not supported yet: use a sender with deliveryMode 'at-most-once')" : '';
-      return new TypeError(`send option ${JSON.stringify(key)} is not supported${hint}; the options are tag, signal, timeout`);
+      return new TypeError(`send option ${JSON.stringify(key)} is not supported${hint}; the options are tag, signal, timeout, transaction`);
     }
   }
   return undefined;
@@ -47,6 +50,8 @@ class PendingSend {
   stop: () => void = noop;
   /** `bytes` is a buffer of the connection's payload pool, to give back once written. */
   pooled = false;
+  /** The state its first transfer carries (the transaction it is sent in). */
+  state: DeliveryState | undefined;
   /** It was sent on a connection that was lost before the peer settled it; it waits to be sent again. */
   inDoubt = false;
   constructor(
@@ -173,7 +178,7 @@ export class Sender extends Link {
       if (this.#resend) {
         // Its bytes are kept until it is settled, to send again after a reconnect: a buffer of its own.
         bytes = encodeMessage(message);
-      } else if (this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message) && this.#peerMaxMessageSize === 0) {
+      } else if (options?.transaction === undefined && this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message) && this.#peerMaxMessageSize === 0) {
         // With credit and nothing waiting, a small message is encoded straight into the frame.
         const sent = this.engineLink.sendDirect((w) => writeMessage(w, message), options?.tag === undefined ? undefined : { tag: options.tag });
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
@@ -224,9 +229,20 @@ export class Sender extends Link {
     if (!this.live) {
       return Promise.reject(this.error ?? new IllegalStateError(`cannot send on the ${this.label}: it is closed`));
     }
+    const transaction = options?.transaction;
+    let state: DeliveryState | undefined;
+    if (transaction !== undefined) {
+      try {
+        if (!this.session.transactionIsMine(transaction)) throw new TypeError(`the transaction belongs to another session than the ${this.label}'s: begin it on the same session (or both on the connection's default one)`);
+        state = transaction.stateFor(undefined);
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    }
     const promise = new Promise<SendResult>(catchSettlers);
     const pending = new PendingSend(bytes, options?.tag, caughtResolve, caughtReject, false);
     pending.pooled = pooled;
+    pending.state = state;
     try {
       // Without a signal or timeout there is nothing to watch: skip the closure and the name.
       if (options?.signal !== undefined || options?.timeout !== undefined) {
@@ -262,7 +278,7 @@ export class Sender extends Link {
       const pool = this.session.connection.payloadPool;
       onWritten = () => pool.give(bytes);
     }
-    const options = pending.tag === undefined && onWritten === undefined ? undefined : { tag: pending.tag, onWritten };
+    const options = pending.tag === undefined && onWritten === undefined && pending.state === undefined ? undefined : { tag: pending.tag, onWritten, state: pending.state };
     const delivery = this.engineLink.send(bytes, options);
     // The engine holds the bytes until they are written; the promise need not keep them, unless
     // they are to be sent again after a reconnect.
@@ -341,6 +357,15 @@ export class Sender extends Link {
       case 'modified':
         failTracked(tracking, new DeliveryModifiedError('amqp:modified', `The peer did not accept the message on the ${this.label} (modified${state.deliveryFailed ? ', delivery failed' : ''}${state.undeliverableHere ? ', undeliverable here' : ''}).`, { kind: 'modified', deliveryFailed: state.deliveryFailed, undeliverableHere: state.undeliverableHere, messageAnnotations: state.messageAnnotations }));
         return;
+      case 'transactionalState': {
+        // The outcome it will have if the transaction commits.
+        const outcome = (state as { outcome?: DeliveryState }).outcome;
+        if (outcome?.kind === 'rejected') {
+          const e = outcome.error;
+          failTracked(tracking, new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message (in a transaction) on the ${this.label}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info }));
+        } else settleTracked(tracking, state);
+        return;
+      }
       default:
         settleTracked(tracking, state);
     }

@@ -1,7 +1,9 @@
 /** A session: a sequenced, windowed conversation on a connection that links are made on. */
 import { checkValuesMode } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
-import type { ErrorCondition } from '../codec/composite-types.js';
+import type { Coordinator, ErrorCondition } from '../codec/composite-types.js';
+import { withCallerStack } from './caller-stack.js';
+import { TransactionError, declareTransaction, type Transaction } from './transaction.js';
 import { ReceiverSettleMode, SenderSettleMode } from '../engine/link.js';
 import type { EngineSession } from '../engine/session.js';
 import { IllegalStateError, LinkClosedError, SessionClosedError, type AmqpError } from '../errors.js';
@@ -24,6 +26,9 @@ export interface SessionOptions extends CallOptions {
 }
 
 export class Session implements AsyncDisposable {
+  /** The link to the peer's transaction coordinator, attached by the first beginTransaction(). */
+  #coordinator: Promise<Sender> | undefined;
+  #coordinatorSender: Sender | undefined;
   readonly connection: Connection;
   /** @internal The engine's session of the connection's current attempt. */
   engineSession: EngineSession;
@@ -165,6 +170,57 @@ export class Session implements AsyncDisposable {
     } catch (e) {
       return Promise.reject(e as Error);
     }
+  }
+
+  /**
+   * Begins a transaction: declared through this session's link to the peer's transaction
+   * coordinator (attached on first use). Send in it with `send(message, { transaction })`, accept
+   * in it with `delivery.accept({ transaction })`, then `commit()` or `rollback()`. Rejects with
+   * `TransactionError` when the peer does not run transactions.
+   *
+   * @example
+   * await using tx = await session.beginTransaction();   // rolled back unless committed
+   * await sender.send(order, { transaction: tx });
+   * delivery.accept({ transaction: tx });
+   * await tx.commit();
+   */
+  async beginTransaction(options?: CallOptions): Promise<Transaction> {
+    try {
+      this.#coordinator ??= this.#attachCoordinator();
+      const coordinator = await this.#coordinator.catch((e: unknown) => {
+        this.#coordinator = undefined;
+        throw e;
+      });
+      return await declareTransaction(coordinator, options);
+    } catch (e) {
+      throw withCallerStack(e);
+    }
+  }
+
+  /** @internal Whether `transaction` was declared on this session's coordinator. */
+  transactionIsMine(transaction: Transaction): boolean {
+    const coordinator = this.#coordinatorSender;
+    return coordinator !== undefined && transaction.belongsTo(coordinator);
+  }
+
+  /** The link to the peer's transaction coordinator (target `coordinator`, local transactions). */
+  #attachCoordinator(): Promise<Sender> {
+    this.#checkOpen();
+    const engineLink = this.engineSession.createLink({
+      name: this.connection.nextLinkName('txn-coordinator'),
+      role: 'sender',
+      source: toSource(undefined),
+      target: { kind: 'coordinator', capabilities: ['amqp:local-transactions'] } as Coordinator,
+      sndSettleMode: SenderSettleMode.unsettled,
+      rcvSettleMode: ReceiverSettleMode.first,
+    });
+    const sender = new Sender(this, engineLink, 'reject');
+    this.#links.add(sender);
+    return sender.attach(undefined).then((s) => {
+      if (s.engineLink.remote?.target === undefined) throw new TransactionError('amqp:not-implemented', 'The peer refused the link to its transaction coordinator: it does not run transactions.');
+      this.#coordinatorSender = s;
+      return s;
+    });
   }
 
   /**

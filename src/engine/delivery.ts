@@ -18,6 +18,8 @@ export class EngineDelivery {
   readonly tagNumber: number;
   /** The session-scoped delivery id; assigned when the first transfer frame goes out (sender) or arrives (receiver). */
   id = -1;
+  /** Sender: the state its first transfer carries (a transactional-state naming the transaction it is sent in). */
+  transferState: DeliveryState | undefined;
   /** The message format of the transfer (0 for AMQP messages). */
   messageFormat: number;
   /** The state we last set (our disposition). */

@@ -160,6 +160,11 @@ export class ProtocolEngine {
     this.dispatch();
   }
 
+  /** Writes now what every session holds for the end of the turn (coalesced dispositions and flows), ahead of what comes next. */
+  flushSessions(): void {
+    for (const s of this.localChannels) s?.flush();
+  }
+
   /** Closes the connection, with an error when given. */
   close(error?: ErrorCondition): void {
     if (this.localState === 'closed' || this.finished) return;

@@ -2,7 +2,7 @@
  * A link endpoint (spec, transport 2.6): attach/detach, link credit and delivery count, the
  * outgoing delivery queue of a sender and the partial incoming delivery of a receiver.
  */
-import type { Coordinator, ErrorCondition, Fields, Source, Target } from '../codec/composite-types.js';
+import type { Coordinator, DeliveryState, ErrorCondition, Fields, Source, Target } from '../codec/composite-types.js';
 import type { AttachFields } from '../codec/spec-tables.js';
 import type { ByteWriter } from '../codec/byte-writer.js';
 import { EngineDelivery } from './delivery.js';
@@ -40,6 +40,8 @@ export interface SendOptions {
   settled?: boolean | undefined;
   /** The message format; 0 (AMQP messages) by default. */
   messageFormat?: number | undefined;
+  /** The state the first transfer carries (a transactional-state for a send in a transaction). */
+  state?: DeliveryState | undefined;
   /**
    * Called once the payload's last byte has been written out by whoever takes the output (for
    * the socket transport: once the socket has taken it), so that its buffer can be reused.
@@ -132,6 +134,7 @@ export class EngineLink {
     const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
     delivery.payload = payload;
     delivery.onWritten = options?.onWritten;
+    delivery.transferState = options?.state;
     this.credit--;
     this.deliveryCount = serialAdd(this.deliveryCount, 1);
     this.outgoing.push(delivery);
@@ -154,6 +157,7 @@ export class EngineLink {
     if (!this.canSendDirect) throw new Error(`cannot send directly on link ${this.name} now`);
     const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
     const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
+    delivery.transferState = options?.state;
     const overflow = this.session.writeDirect(this, delivery, encode);
     if (overflow !== undefined) return overflow;
     this.credit--;

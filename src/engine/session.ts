@@ -288,12 +288,14 @@ export class EngineSession {
       fields.deliveryTag = this.tagBytes(delivery);
       fields.messageFormat = delivery.messageFormat;
       fields.settled = delivery.settled || undefined;
+      fields.state = delivery.transferState;
       if (!delivery.settled) this.outgoingUnsettled.set(delivery.id, delivery);
     } else {
       fields.deliveryId = undefined;
       fields.deliveryTag = undefined;
       fields.messageFormat = undefined;
       fields.settled = undefined;
+      fields.state = undefined;
     }
     fields.more = end < payload.length || undefined;
     this.engine.writeFrame(this.channel, compositeSpecs.transfer, fields, start === 0 && end === payload.length ? payload : payload.subarray(start, end));
@@ -330,6 +332,7 @@ export class EngineSession {
     fields.deliveryTag = this.tagBytes(delivery);
     fields.messageFormat = delivery.messageFormat;
     fields.settled = delivery.settled || undefined;
+    fields.state = delivery.transferState;
     fields.more = undefined;
     const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tagLength;
     const overflow = this.engine.writeTransferDirect(this.channel, fields, encode, maxPayload);

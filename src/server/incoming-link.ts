@@ -75,6 +75,11 @@ export class IncomingLink {
     return this.role === 'receiver' ? this.target?.address : this.source?.address;
   }
 
+  /** True when the peer attached a sender to our transaction coordinator (its target is a `coordinator`). */
+  get coordinator(): boolean {
+    return this.#link.remote?.target?.kind === 'coordinator';
+  }
+
   /** True when the peer asked us to create a node (a dynamic source or target). */
   get dynamic(): boolean {
     return (this.role === 'receiver' ? this.target?.dynamic : this.source?.dynamic) ?? false;
@@ -110,7 +115,8 @@ export class IncomingLink {
     if (max !== undefined && !(Number.isInteger(max) && max > 0)) throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(max)}`);
     this.#answer(true);
     const remote = this.#link.remote;
-    const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : undefined;
+    // A coordinator target is echoed as it is (we act as the coordinator the peer asked for).
+    const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : this.coordinator ? this.#link.remote?.target : undefined;
     const rcvSettleMode = options.settleFirst ? 0 : remote?.rcvSettleMode;
     const values = checkValuesMode(options.values, 'values');
     const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: rcvSettleMode === 1, values });

@@ -20,6 +20,8 @@ import { SELECTOR_FILTER, SELECTOR_FILTER_CODE, SelectorError, compileSelector, 
 import { Described, Typed } from '../../codec/values.js';
 import type { Fields } from '../../codec/composite-types.js';
 import { StoreBudget } from './store-budget.js';
+import { TransactionCoordinator, heldState } from './transactions.js';
+import type { Delivery } from '../../client/delivery.js';
 
 const log = debugLog('quark:broker');
 
@@ -114,6 +116,8 @@ export class Broker implements AsyncDisposable {
   readonly #maxQueues: number;
   readonly #maxMessageSize: number;
   readonly #permissions: Permissions | undefined;
+  /** Transactions declared by clients, and the work they hold. */
+  readonly #transactions = new TransactionCoordinator();
   /** Durable topic subscriptions, by client container id, link name and address. */
   readonly #durableSubscriptions = new Map<string, Queue>();
   /** How to top up each anonymous-relay producer (when the store has room again). */
@@ -201,7 +205,15 @@ export class Broker implements AsyncDisposable {
     if (this.#queues.size + this.#subscriptionCount >= this.#maxQueues) {
       return `the broker has ${this.#maxQueues} queues and subscriptions, its limit (maxQueues); remove some first`;
     }
-    return new Queue(address, this.#limits, this.#budget, deadLetter);
+    const queue = new Queue(address, this.#limits, this.#budget, deadLetter);
+    // A consumer's accept in a transaction: applied when it commits, undone when it rolls back.
+    queue.onTransactionalAccept = (state, connection, commit, rollback) => {
+      const txn = this.#transactions.transactionOf(state, connection);
+      if (!txn) return false;
+      this.#transactions.hold(txn, { commit, rollback });
+      return true;
+    };
+    return queue;
   }
 
   /** The user name that permissions apply to. */
@@ -260,6 +272,10 @@ export class Broker implements AsyncDisposable {
 
   /** A peer sends to us: a producer to a queue, a topic, or (no target address) any address per message. */
   #onProducer(link: IncomingLink): void {
+    if (link.coordinator) {
+      this.#transactions.serve(link.acceptAsReceiver({ credit: 0, settleFirst: true }), link.connection);
+      return;
+    }
     const target = link.target;
     let address = target?.address;
     if (target?.dynamic) {
@@ -294,12 +310,32 @@ export class Broker implements AsyncDisposable {
           return;
         }
         // Copied, so that a stored message does not keep its whole socket chunk alive.
-        queue.enqueue(Uint8Array.prototype.slice.call(delivery.payload));
-        if (!delivery.settled) delivery.accept();
+        this.#store(delivery, (payload) => queue.enqueue(payload));
         queue.topUpProducers();
       },
       error: () => undefined,
     });
+  }
+
+  /**
+   * Stores what a producer sent (a copy, so that it does not keep its socket chunk alive) and
+   * accepts it; sent in a transaction, it is held until the transaction commits (and answered
+   * with the outcome it will have); in a transaction that is not open, it is refused.
+   */
+  #store(delivery: Delivery, store: (payload: Uint8Array) => void): void {
+    const payload = Uint8Array.prototype.slice.call(delivery.payload);
+    const txn = this.#transactions.transactionOf(delivery.transferState, delivery.receiver.session.connection);
+    if (txn === null) {
+      delivery.reject({ condition: 'amqp:transaction:unknown-id', description: 'the message was sent in a transaction that is not open on this connection' });
+      return;
+    }
+    if (txn === undefined) {
+      store(payload);
+      if (!delivery.settled) delivery.accept();
+      return;
+    }
+    this.#transactions.hold(txn, { commit: () => store(payload), rollback: () => undefined });
+    if (!delivery.settled) delivery.settleWith(heldState(txn.id));
   }
 
   /** Why a message to the topic cannot be taken now (a subscription is full), or undefined. */
@@ -337,9 +373,7 @@ export class Broker implements AsyncDisposable {
           delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
           return;
         }
-        const payload = Uint8Array.prototype.slice.call(delivery.payload);
-        enqueueSelected(topic.subscriptions, payload);
-        if (!delivery.settled) delivery.accept();
+        this.#store(delivery, (payload) => enqueueSelected(topic.subscriptions, payload));
         topUp();
       },
       error: () => undefined,
@@ -379,9 +413,7 @@ export class Broker implements AsyncDisposable {
           const full = topic && this.#topicFullBecause(topic);
           if (full !== undefined) delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
           else {
-            const payload = Uint8Array.prototype.slice.call(delivery.payload);
-            if (topic) enqueueSelected(topic.subscriptions, payload);
-            delivery.accept();
+            this.#store(delivery, (payload) => topic && enqueueSelected(topic.subscriptions, payload));
           }
         } else {
           // A full store refuses before a queue is made for the address.
@@ -390,8 +422,7 @@ export class Broker implements AsyncDisposable {
           if (full !== undefined || typeof queue === 'string') {
             delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
           } else {
-            queue.enqueue(Uint8Array.prototype.slice.call(delivery.payload));
-            delivery.accept();
+            this.#store(delivery, (payload) => queue.enqueue(payload));
           }
         }
         topUp();
@@ -498,6 +529,7 @@ export class Broker implements AsyncDisposable {
     this.#queues.clear();
     this.#topics.clear();
     this.#durableSubscriptions.clear();
+    this.#transactions.clear();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -7,6 +7,8 @@ import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
 import { decodeMessage, encodeMessage, type Message } from '../../codec/message.js';
 import type { Selector } from './selector.js';
+import type { DeliveryState } from '../../codec/composite-types.js';
+import type { Connection } from '../../client/connection.js';
 import { MESSAGE_OVERHEAD_BYTES, type StoreBudget } from './store-budget.js';
 import { DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, MessageSizeExceededError } from '../../errors.js';
 
@@ -272,7 +274,20 @@ export class Queue {
   #deliver(consumer: Consumer, message: StoredMessage): void {
     this.#inFlight++;
     consumer.sender.sendPayload(this.#payloadOf(message)).then(
-      () => this.#settled(message),
+      (result) => {
+        if (result?.kind !== 'transactionalState') {
+          this.#settled(message);
+          return;
+        }
+        // Accepted in a transaction: the message leaves at commit, and comes back at rollback.
+        const connection = consumer.sender.session.connection;
+        const outcome = (result as { outcome?: { kind: string } }).outcome;
+        const back = (): void => {
+          this.#inFlight--;
+          this.#requeue(message);
+        };
+        if (outcome?.kind !== 'accepted' || !this.onTransactionalAccept?.(result, connection, () => this.#settled(message), back)) back();
+      },
       (error: unknown) => {
         if (error instanceof DeliveryRejectedError) {
           this.#settled(message);
@@ -308,6 +323,12 @@ export class Queue {
     this.topUpProducers();
     this.onRoom?.();
   }
+
+  /**
+   * A consumer accepted a message in a transaction: the broker holds `commit` and `rollback` for
+   * its end; false when the transaction is not open (the message is given back at once).
+   */
+  onTransactionalAccept: ((state: DeliveryState, connection: Connection, commit: () => void, rollback: () => void) => boolean) | undefined;
 
   /** Called when a settled message made room (topics top up their publishers from it). */
   onRoom: (() => void) | undefined;
