@@ -3,6 +3,10 @@
  * coordinator, commit and rollback of sends and of accepts, and Proton Python's own tx examples
  * (tx_send.py, tx_recv.py) against the broker.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TransactionError, connect, startBroker, type Broker, type Connection } from '../../src/index.js';
 import { killPrograms, startProgram } from '../support/programs.js';
@@ -96,5 +100,50 @@ describe('transactions', () => {
     const lines = received.stdout.trim().split('\n');
     expect(lines).toHaveLength(20);
     await expect.poll(() => broker!.queue('examples')).toMatchObject({ depth: 0, inFlight: 0 });
+  });
+
+  it("Proton Python's tx_recv_interactive.py (its address pointed at the test broker): fetch and commit take a message for good, fetch and abort give it back", { timeout: 30_000 }, async () => {
+    requirePythonProton();
+    broker = await startBroker({ port: 0 });
+    conn = await connect(broker.url);
+    const sender = await conn.createSender('examples');
+    for (const body of ['one', 'two']) await sender.send({ body });
+    // The example connects to localhost:5672, hard-coded: a copy of it connects to this broker instead.
+    const dir = mkdtempSync(join(tmpdir(), 'quark-tx-'));
+    const script = join(dir, 'tx_recv_interactive.py');
+    writeFileSync(script, readFileSync(`${PROTON_EXAMPLES}/tx_recv_interactive.py`, 'utf8').replace('"localhost:5672"', `"127.0.0.1:${broker.port}"`));
+    const child = spawn(PYTHON, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const waitFor = async (text: string, count = 1): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (out.split(text).length - 1 < count) {
+        if (Date.now() > deadline) throw new Error(`tx_recv_interactive did not print ${JSON.stringify(text)} (x${count}); it printed: ${out}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await waitFor('transaction declared');
+      child.stdin.write('fetch\n');
+      await waitFor('one');
+      child.stdin.write('commit\n');
+      await waitFor('transaction committed');
+      await waitFor('transaction declared', 2);
+      await expect.poll(() => broker!.queue('examples')).toMatchObject({ depth: 1, inFlight: 0 });
+      child.stdin.write('fetch\n');
+      await waitFor('two');
+      child.stdin.write('abort\n');
+      await waitFor('transaction aborted');
+      // Rolled back: the message is back, for anyone.
+      await expect.poll(() => broker!.queue('examples')).toMatchObject({ depth: 1, inFlight: 0 });
+    } finally {
+      child.stdin.end();
+      child.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const receiver = await conn.createReceiver('examples');
+    expect((await receiver.receive({ timeout: 2000 })).message.body).toBe('two');
   });
 });
