@@ -107,7 +107,7 @@ export { forwardTo, sendTo, type Forwarded, type SendToOptions } from './rx/send
 export { startBroker, Broker, type BrokerOptions, type QueueStats } from './server/broker/broker.js';
 export type { AddressPermissions } from './server/broker/permissions.js';
 export { Container, type ContainerOptions, type HandlerScope } from './container/container.js';
-export { ContainerConnection, ContainerListener, ContainerReceiver, ContainerSender, Task, Tracker } from './container/endpoints.js';
+export { ContainerConnection, ContainerListener, ContainerReceiver, ContainerSender, ContainerTransaction, Task, Tracker } from './container/endpoints.js';
 export {
   HandlerError,
   Reject,
@@ -125,5 +125,6 @@ export {
   type SenderEvent,
   type SessionEvent,
   type TimerEvent,
+  type TransactionEvent,
   type TrackerEvent,
 } from './container/handler.js';

@@ -37,7 +37,7 @@ import {
   ConnectionLostError,
   IllegalStateError,
 } from '../errors.js';
-import { ContainerConnection, ContainerListener, ContainerReceiver, ContainerSender, Task } from './endpoints.js';
+import { ContainerConnection, ContainerListener, ContainerReceiver, ContainerSender, ContainerTransaction, Task } from './endpoints.js';
 import {
   HandlerError,
   Reject,
@@ -238,6 +238,49 @@ export class Container {
     );
     if (this.#stopping) lw.close();
     return lw;
+  }
+
+  /**
+   * Declares a transaction on `connection` (as Proton's `declare_transaction`): returns at once;
+   * `onTransactionDeclared` follows (or `onTransactionDeclareFailed`). Send and accept in it with
+   * `transaction.send(sender, message)` and `transaction.accept(delivery)`, then `commit()` or
+   * `abort()`.
+   */
+  declareTransaction(connection: ContainerConnection, scope: HandlerScope = {}): ContainerTransaction {
+    checkHandler(scope.handler);
+    const cw = connection;
+    const txw = new ContainerTransaction(this, cw, scope.handler, (t, fail) => this.#discharge(t, fail));
+    const handlers = (): Handlers => [txw.handler, cw.handler, this.handler];
+    cw.ready.then((c) => c.beginTransaction()).then(
+      (transaction) => {
+        txw.bind(transaction);
+        this.#post(() => this.#dispatch(handlers(), 'onTransactionDeclared', { type: 'transactionDeclared', container: this, connection: cw, transaction: txw, error: undefined }, cw));
+      },
+      (error: unknown) => {
+        const e = toAmqpError(error);
+        this.#post(() => {
+          const event = { type: 'transactionDeclareFailed', container: this, connection: cw, transaction: txw, error: e } as const;
+          if (this.#dispatch(handlers(), 'onTransactionDeclareFailed', event, cw) === 'none') this.reportFailure('declareTransaction', e, cw);
+        });
+      },
+    );
+    return txw;
+  }
+
+  #discharge(txw: ContainerTransaction, fail: boolean): void {
+    const cw = txw.connection;
+    const handlers: Handlers = [txw.handler, cw.handler, this.handler];
+    const transaction = txw.transaction!;
+    (fail ? transaction.rollback() : transaction.commit()).then(
+      () => this.#post(() => this.#dispatch(handlers, fail ? 'onTransactionAborted' : 'onTransactionCommitted', { type: fail ? 'transactionAborted' : 'transactionCommitted', container: this, connection: cw, transaction: txw, error: undefined }, cw)),
+      (error: unknown) => {
+        const e = toAmqpError(error);
+        this.#post(() => {
+          const event = { type: 'transactionCommitFailed', container: this, connection: cw, transaction: txw, error: e } as const;
+          if (this.#dispatch(handlers, 'onTransactionCommitFailed', event, cw) === 'none') this.reportFailure(fail ? 'abort' : 'commit', e, cw);
+        });
+      },
+    );
   }
 
   /**

@@ -3,6 +3,8 @@
  * style) while the client objects under them are still being made, trackers of sent messages,
  * scheduled tasks and listeners. Each is a view of a client object; none keeps protocol state.
  */
+import type { Delivery } from '../client/delivery.js';
+import type { Transaction } from '../client/transaction.js';
 import type { DeliveryState } from '../codec/composite-types.js';
 import type { Message } from '../codec/message.js';
 import type { Connection } from '../client/connection.js';
@@ -231,7 +233,7 @@ export class ContainerSender extends ContainerLink<Sender> {
    * Throws `IllegalStateError` when the sender is not attached (or closed). A message that cannot
    * be encoded is a handler failure (see {@link Container}).
    */
-  send(message: Message, options: { tag?: Uint8Array | undefined } = {}): Tracker {
+  send(message: Message, options: { tag?: Uint8Array | undefined; transaction?: Transaction | undefined } = {}): Tracker {
     const s = this.link;
     if (!s || !s.isOpen) {
       const why = this.ending || s ? 'closed' : 'not attached yet (send in onSendable)';
@@ -241,7 +243,7 @@ export class ContainerSender extends ContainerLink<Sender> {
     const tracker = new Tracker(this, tag);
     const key = tagKey(tag);
     this.#trackers.set(key, tracker);
-    s.send(message, { tag }).then(
+    s.send(message, options.transaction === undefined ? { tag } : { tag, transaction: options.transaction }).then(
       (state) => {
         // At-most-once: no outcome will come. Otherwise the `settled` event already updated it.
         if (this.#trackers.get(key) === tracker) {
@@ -391,4 +393,65 @@ export class ContainerListener {
 
 function tagKey(tag: Uint8Array): string {
   return Buffer.from(tag.buffer, tag.byteOffset, tag.byteLength).toString('latin1');
+}
+
+/**
+ * A transaction of a container's connection, in Proton's shape: made by
+ * `container.declareTransaction(connection)`; `onTransactionDeclared` says when it can be used;
+ * `send()` and `accept()` work in it; `commit()` and `abort()` end it, followed by
+ * `onTransactionCommitted` or `onTransactionAborted` (or `onTransactionCommitFailed`).
+ */
+export class ContainerTransaction {
+  readonly container: Container;
+  readonly connection: ContainerConnection;
+  /** The transaction's handler (the most specific scope). */
+  readonly handler: MessagingHandler | undefined;
+  #transaction: Transaction | undefined;
+  readonly #discharge: (transaction: ContainerTransaction, fail: boolean) => void;
+
+  /** @internal Made by the container. */
+  constructor(container: Container, connection: ContainerConnection, handler: MessagingHandler | undefined, discharge: (transaction: ContainerTransaction, fail: boolean) => void) {
+    this.container = container;
+    this.connection = connection;
+    this.handler = handler;
+    this.#discharge = discharge;
+  }
+
+  /** The client transaction, once declared. */
+  get transaction(): Transaction | undefined {
+    return this.#transaction;
+  }
+
+  /** @internal The peer declared it. */
+  bind(transaction: Transaction): void {
+    this.#transaction = transaction;
+  }
+
+  #declared(): Transaction {
+    const t = this.#transaction;
+    if (!t) throw new IllegalStateError('the transaction is not declared yet: use it in onTransactionDeclared');
+    return t;
+  }
+
+  /** Sends `message` on `sender` in this transaction: it is delivered only if the transaction commits. */
+  send(sender: ContainerSender, message: Message): Tracker {
+    return sender.send(message, { transaction: this.#declared() });
+  }
+
+  /** Accepts a delivery in this transaction: the accept takes effect only if it commits. */
+  accept(delivery: Delivery): void {
+    delivery.accept({ transaction: this.#declared() });
+  }
+
+  /** Commits: `onTransactionCommitted` follows (or `onTransactionCommitFailed`). */
+  commit(): void {
+    this.#declared();
+    this.#discharge(this, false);
+  }
+
+  /** Rolls back: `onTransactionAborted` follows. */
+  abort(): void {
+    this.#declared();
+    this.#discharge(this, true);
+  }
 }

@@ -9,7 +9,7 @@ import type { Delivery, ModifyOptions } from '../client/delivery.js';
 import type { Session } from '../client/session.js';
 import { AmqpError, type AmqpErrorFields } from '../errors.js';
 import type { Container } from './container.js';
-import type { ContainerConnection, ContainerReceiver, ContainerSender, Task, Tracker } from './endpoints.js';
+import type { ContainerConnection, ContainerReceiver, ContainerSender, ContainerTransaction, Task, Tracker } from './endpoints.js';
 
 /** What every event carries. `type` names the event (the handler method without `on`, e.g. `message`). */
 export interface ContainerEvent {
@@ -74,6 +74,11 @@ export interface TrackerEvent extends SenderEvent {
 export interface MessageEvent extends ReceiverEvent {
   readonly delivery: Delivery;
   readonly message: Message;
+}
+
+/** A transaction's event: `onTransactionDeclared`, `onTransactionCommitted`, ... */
+export interface TransactionEvent extends ConnectionEvent {
+  readonly transaction: ContainerTransaction;
 }
 
 /** A task made by `container.schedule()` fired. */
@@ -158,6 +163,16 @@ export interface MessagingHandler {
   onTransportError?(event: ConnectionErrorEvent): HandlerResult;
   /** A task from `container.schedule()` fired (when it was scheduled without a callback). */
   onTimerTask?(event: TimerEvent): HandlerResult;
+  /** A transaction from `container.declareTransaction()` is declared: send and accept in it. */
+  onTransactionDeclared?(event: TransactionEvent): HandlerResult;
+  /** The peer refused to declare the transaction (it does not run transactions). Without this method: a handler failure. */
+  onTransactionDeclareFailed?(event: TransactionEvent & { readonly error: AmqpError }): HandlerResult;
+  /** The transaction committed: its sends and accepts took effect. */
+  onTransactionCommitted?(event: TransactionEvent): HandlerResult;
+  /** The transaction was rolled back (by `abort()`). */
+  onTransactionAborted?(event: TransactionEvent): HandlerResult;
+  /** A commit did not take effect (the peer rolled the transaction back, or the connection went). Without this method: a handler failure. */
+  onTransactionCommitFailed?(event: TransactionEvent & { readonly error: AmqpError }): HandlerResult;
 }
 
 /** The names of the handler's methods. */
