@@ -114,16 +114,18 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    * message arriving later stays for the next call.
    */
   receive(options?: CallOptions): Promise<Delivery<Body>> {
-    const aborted = abortedAtStart(options, `receive on the ${this.label}`, 'nothing was taken');
+    const aborted = options?.signal?.aborted ? abortedAtStart(options, `receive on the ${this.label}`, 'nothing was taken') : undefined; // the label is made only when needed
     if (aborted) return Promise.reject(aborted);
     if (this.buffered > 0) return Promise.resolve(this.#take());
     if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`the ${this.label} is closed`));
     return new Promise<Delivery<Body>>((resolve, reject) => {
       const waiter: Waiter<Body> = { resolve, reject, stop: noop };
-      waiter.stop = watchCancellation(options, `receive on the ${this.label}`, (error) => {
-        this.#waiters.delete(waiter);
-        reject(error);
-      });
+      if (options?.signal !== undefined || options?.timeout !== undefined) {
+        waiter.stop = watchCancellation(options, `receive on the ${this.label}`, (error) => {
+          this.#waiters.delete(waiter);
+          reject(error);
+        });
+      }
       this.#waiters.push(waiter);
       this.#paused = false;
       this.#topUp();

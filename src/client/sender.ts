@@ -166,7 +166,7 @@ export class Sender extends Link {
       const bad = checkSendOptions(options);
       if (bad) return Promise.reject(bad);
     }
-    const aborted = abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent');
+    const aborted = options?.signal?.aborted ? abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent') : undefined; // the label is made only when needed
     if (aborted) return Promise.reject(aborted);
     let bytes: Uint8Array;
     let pooled = false;
@@ -220,7 +220,7 @@ export class Sender extends Link {
     if (!(payload instanceof Uint8Array)) return Promise.reject(new EncodeError('sendPayload needs the encoded message as a Uint8Array'));
     const bad = options === undefined ? undefined : checkSendOptions(options);
     if (bad) return Promise.reject(bad);
-    const aborted = abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent');
+    const aborted = options?.signal?.aborted ? abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent') : undefined; // the label is made only when needed
     if (aborted) return Promise.reject(aborted);
     return this.#enqueue(payload, options);
   }

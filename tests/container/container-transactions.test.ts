@@ -75,7 +75,7 @@ describe('Container transactions', () => {
       onMessage(e) {
         got.push(e.message.body);
         tx!.accept(e.delivery);
-        if (got.length === 4) tx.commit();
+        if (got.length === 4) tx!.commit();
       },
       onTransactionCommitted(e) {
         e.connection.close();
