@@ -19,21 +19,27 @@ afterEach(async () => {
   broker = undefined;
 });
 
+/** A producer made of the bare engine (so it can break the rules): attached to `address`, with rcv-settle-mode `rcvSettleMode`. */
+async function rawProducer(on: Broker, address: string, rcvSettleMode: number) {
+  const events: EngineEvent[] = [];
+  const engine = new ProtocolEngine({ role: 'client', containerId: `raw-${address}`, hostname: '127.0.0.1', idleTimeout: 0, sasl: { mechanisms: ['ANONYMOUS'] } });
+  engine.onEvent = (e) => void events.push(e);
+  const socket = net.connect({ host: '127.0.0.1', port: on.port });
+  const transport = new SocketTransport(engine, socket);
+  const closed = new Promise<void>((resolve) => (transport.onClosed = resolve));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  engine.open();
+  const session = engine.createSession();
+  session.open();
+  const link = session.createLink({ name: address, role: 'sender', target: { kind: 'target', address }, rcvSettleMode });
+  link.open();
+  return { events, engine, session, link, transport, closed };
+}
+
 describe('the broker against a sender that ignores credit', () => {
   it('closes the flooding link with amqp:link:transfer-limit-exceeded, keeps no more than the credit it gave, and other clients go on', async () => {
     broker = await startBroker({ port: 0, queueLimit: 1000 });
-    const events: EngineEvent[] = [];
-    const engine = new ProtocolEngine({ role: 'client', containerId: 'flooder', hostname: '127.0.0.1', idleTimeout: 0, sasl: { mechanisms: ['ANONYMOUS'] } });
-    engine.onEvent = (e) => void events.push(e);
-    const socket = net.connect({ host: '127.0.0.1', port: broker.port });
-    const transport = new SocketTransport(engine, socket);
-    const closed = new Promise<void>((resolve) => (transport.onClosed = resolve));
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    engine.open();
-    const session = engine.createSession();
-    session.open();
-    const link = session.createLink({ name: 'flood', role: 'sender', target: { kind: 'target', address: 'flood' } });
-    link.open();
+    const { events, engine, session, link, transport, closed } = await rawProducer(broker, 'flood', 0);
     while (!events.some((e) => e.type === 'linkRemoteOpen')) await new Promise((r) => setTimeout(r, 5));
 
     // 5,000 transfers of 1 KB written at once, whatever the credit (the engine's own send() would refuse).
@@ -63,18 +69,7 @@ describe('the broker against a sender that ignores credit', () => {
 
   it('a producer asking for rcv-settle-mode second gets first: the broker settles each message as it stores it, so a peer that never settles makes it hold nothing', async () => {
     broker = await startBroker({ port: 0 });
-    const events: EngineEvent[] = [];
-    const engine = new ProtocolEngine({ role: 'client', containerId: 'never-settles', hostname: '127.0.0.1', idleTimeout: 0, sasl: { mechanisms: ['ANONYMOUS'] } });
-    engine.onEvent = (e) => void events.push(e);
-    const socket = net.connect({ host: '127.0.0.1', port: broker.port });
-    const transport = new SocketTransport(engine, socket);
-    const closed = new Promise<void>((resolve) => (transport.onClosed = resolve));
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    engine.open();
-    const session = engine.createSession();
-    session.open();
-    const link = session.createLink({ name: 'second', role: 'sender', target: { kind: 'target', address: 'second' }, rcvSettleMode: 1 });
-    link.open();
+    const { link, transport, closed } = await rawProducer(broker, 'second', 1);
     while (link.credit < 50) await new Promise((r) => setTimeout(r, 5));
     expect(link.remote?.rcvSettleMode).toBe(0); // the receiver's attach decides (spec 2.7.3)
     const deliveries = Array.from({ length: 50 }, () => link.send(encodeMessage({ body: 'x' })));
