@@ -43,7 +43,7 @@ export interface LinkOptions extends CallOptions {
    * `at-least-once` (default): the peer settles each message after processing it.
    * `at-most-once`: messages are pre-settled, and may be lost.
    */
-  deliveryMode?: 'at-least-once' | 'at-most-once' | undefined;
+  deliveryMode?: 'at-least-once' | 'at-most-once' | 'mixed' | undefined;
   /** The receiver settle mode: `first` (default) or `second` (the receiver settles after the sender). */
   rcvSettleMode?: 'first' | 'second' | undefined;
 }
@@ -158,8 +158,8 @@ function checkKeys(options: object, known: Set<string>, what: string): void {
     if (!known.has(key)) throw new TypeError(`${what} option ${JSON.stringify(key)} is not supported; the options are ${[...known].join(', ')}`);
   }
   const mode = (options as LinkOptions).deliveryMode;
-  if (mode !== undefined && mode !== 'at-least-once' && mode !== 'at-most-once') {
-    throw new TypeError(`deliveryMode must be 'at-least-once' or 'at-most-once'${mode === 'mixed' ? " ('mixed', settling message by message, is not supported yet)" : ''}, got ${JSON.stringify(mode)}`);
+  if (mode !== undefined && mode !== 'at-least-once' && mode !== 'at-most-once' && mode !== 'mixed') {
+    throw new TypeError(`deliveryMode must be 'at-least-once', 'at-most-once' or 'mixed', got ${JSON.stringify(mode)}`);
   }
   const rcv = (options as LinkOptions).rcvSettleMode;
   if (rcv !== undefined && rcv !== 'first' && rcv !== 'second') throw new TypeError(`rcvSettleMode must be 'first' or 'second', got ${JSON.stringify(rcv)}`);

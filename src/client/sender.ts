@@ -5,6 +5,7 @@ import type { Transaction } from './transaction.js';
 import { encodeMessage, encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
 import type { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
+import { SenderSettleMode } from '../engine/link.js';
 import {
   DeliveryModifiedError,
   DeliveryRejectedError,
@@ -27,16 +28,20 @@ export interface SendOptions extends CallOptions {
   tag?: Uint8Array | undefined;
   /** Send in this transaction (of this sender's session): delivered only if it commits. */
   transaction?: Transaction | undefined;
+  /**
+   * Send this message pre-settled (at most once: resolves at once with undefined, no outcome
+   * comes). Only on a sender made with `deliveryMode: 'mixed'`, which settles message by message.
+   */
+  settled?: boolean | undefined;
 }
 
-const SEND_KEYS = new Set(['tag', 'signal', 'timeout', 'transaction']);
+const SEND_KEYS = new Set(['tag', 'signal', 'timeout', 'transaction', 'settled']);
 
 /** A TypeError for a send option that is not known (a per-message `settled` is not supported yet), or undefined. */
 function checkSendOptions(options: SendOptions): TypeError | undefined {
   for (const key in options) {
     if (!SEND_KEYS.has(key)) {
-      const hint = key === 'settled' ? " (settling message by message, deliveryMode 'mixed', is not supported yet: use a sender with deliveryMode 'at-most-once')" : '';
-      return new TypeError(`send option ${JSON.stringify(key)} is not supported${hint}; the options are tag, signal, timeout, transaction`);
+      return new TypeError(`send option ${JSON.stringify(key)} is not supported; the options are tag, signal, timeout, transaction, settled`);
     }
   }
   return undefined;
@@ -52,6 +57,8 @@ class PendingSend {
   pooled = false;
   /** The state its first transfer carries (the transaction it is sent in). */
   state: DeliveryState | undefined;
+  /** Sent pre-settled (a mixed-mode sender's per-message choice); undefined: as the link says. */
+  settled: boolean | undefined;
   /** It was sent on a connection that was lost before the peer settled it; it waits to be sent again. */
   inDoubt = false;
   constructor(
@@ -163,7 +170,7 @@ export class Sender extends Link {
 
   #send(message: Message, options?: SendOptions): Promise<SendResult> {
     if (options !== undefined) {
-      const bad = checkSendOptions(options);
+      const bad = checkSendOptions(options) ?? this.#checkSettled(options);
       if (bad) return Promise.reject(bad);
     }
     const aborted = options?.signal?.aborted ? abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent') : undefined; // the label is made only when needed
@@ -180,7 +187,7 @@ export class Sender extends Link {
         bytes = encodeMessage(message);
       } else if (options?.transaction === undefined && this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message) && this.#peerMaxMessageSize === 0) {
         // With credit and nothing waiting, a small message is encoded straight into the frame.
-        const sent = this.engineLink.sendDirect((w) => writeMessage(w, message), options?.tag === undefined ? undefined : { tag: options.tag });
+        const sent = this.engineLink.sendDirect((w) => writeMessage(w, message), options?.tag === undefined && options?.settled === undefined ? undefined : { tag: options.tag, settled: options.settled });
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
         bytes = sent;
       } else {
@@ -218,7 +225,7 @@ export class Sender extends Link {
    */
   sendPayload(payload: Uint8Array, options?: SendOptions): Promise<SendResult> {
     if (!(payload instanceof Uint8Array)) return Promise.reject(new EncodeError('sendPayload needs the encoded message as a Uint8Array'));
-    const bad = options === undefined ? undefined : checkSendOptions(options);
+    const bad = options === undefined ? undefined : checkSendOptions(options) ?? this.#checkSettled(options);
     if (bad) return Promise.reject(bad);
     const aborted = options?.signal?.aborted ? abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent') : undefined; // the label is made only when needed
     if (aborted) return Promise.reject(aborted);
@@ -243,6 +250,7 @@ export class Sender extends Link {
     const pending = new PendingSend(bytes, options?.tag, caughtResolve, caughtReject, false);
     pending.pooled = pooled;
     pending.state = state;
+    pending.settled = options?.settled;
     try {
       // Without a signal or timeout there is nothing to watch: skip the closure and the name.
       if (options?.signal !== undefined || options?.timeout !== undefined) {
@@ -278,7 +286,7 @@ export class Sender extends Link {
       const pool = this.session.connection.payloadPool;
       onWritten = () => pool.give(bytes);
     }
-    const options = pending.tag === undefined && onWritten === undefined && pending.state === undefined ? undefined : { tag: pending.tag, onWritten, state: pending.state };
+    const options = pending.tag === undefined && onWritten === undefined && pending.state === undefined && pending.settled === undefined ? undefined : { tag: pending.tag, onWritten, state: pending.state, settled: pending.settled };
     const delivery = this.engineLink.send(bytes, options);
     // The engine holds the bytes until they are written; the promise need not keep them, unless
     // they are to be sent again after a reconnect.
@@ -316,6 +324,16 @@ export class Sender extends Link {
   /** Whether the receiver asked us to drain: use the credit now or give it back (it is given back at the end of this turn if nothing is sent). */
   get drainRequested(): boolean {
     return this.isOpen && this.engineLink.drain;
+  }
+
+  /** A `settled` send option on a sender that does not settle message by message. */
+  #checkSettled(options: SendOptions): TypeError | undefined {
+    if (options.settled === undefined) return undefined;
+    if (typeof options.settled !== 'boolean') return new TypeError(`settled must be true or false, got ${JSON.stringify(options.settled)}`);
+    if (this.engineLink.local.sndSettleMode !== SenderSettleMode.mixed) {
+      return new TypeError(`send(m, { settled }) needs a sender made with deliveryMode 'mixed'; the ${this.label} settles every message as its deliveryMode says`);
+    }
+    return undefined;
   }
 
   /** @internal Credit arrived, or the socket drained: send what waits. */

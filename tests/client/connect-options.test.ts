@@ -11,18 +11,23 @@ describe('connect() options', () => {
 });
 
 describe('link and send options', () => {
-  it("deliveryMode 'mixed' and send(m, { settled: true }) are refused with a TypeError saying they are not supported yet, not ignored", async () => {
+  it("deliveryMode 'mixed' settles message by message (send(m, { settled: true }) is at most once), other senders refuse settled; unknown options are refused, not ignored", async () => {
     const { startBroker } = await import('../../src/index.js');
     const broker = await startBroker({ port: 0 });
     const conn = await connect({ url: broker.url, reconnect: false });
     try {
-      await expect(conn.createSender('q', { deliveryMode: 'mixed' as unknown as 'at-most-once' })).rejects.toThrow(/'mixed', settling message by message, is not supported yet/);
+      const mixed = await conn.createSender('q', { deliveryMode: 'mixed' });
+      await expect(mixed.send({ body: 'at most once' }, { settled: true })).resolves.toBeUndefined();
+      await expect(mixed.send({ body: 'at least once' })).resolves.toEqual({ kind: 'accepted' });
+      await expect.poll(() => broker.queue('q')?.depth).toBe(2);
+      await mixed.close();
+      await expect(conn.createSender('q', { deliveryMode: 'sometimes' as unknown as 'mixed' })).rejects.toThrow(/deliveryMode must be 'at-least-once', 'at-most-once' or 'mixed'/);
       await expect(conn.createReceiver('q', { rcvSettleMode: 'third' as unknown as 'first' })).rejects.toThrow(/rcvSettleMode must be 'first' or 'second'/);
       const sender = await conn.createSender('q');
-      await expect(sender.send({ body: 1 }, { settled: true } as never)).rejects.toThrow(/send option "settled" is not supported/);
+      await expect(sender.send({ body: 1 }, { settled: true })).rejects.toThrow(/needs a sender made with deliveryMode 'mixed'/);
       await expect(sender.sendPayload(new Uint8Array([0]), { priority: 1 } as never)).rejects.toThrow(/send option "priority" is not supported/);
       await expect(sender.send({ body: 2 })).resolves.toEqual({ kind: 'accepted' }); // nothing else was sent
-      expect(broker.queue('q')?.depth).toBe(1);
+      expect(broker.queue('q')?.depth).toBe(3);
     } finally {
       await conn.close();
       await broker.stop();
