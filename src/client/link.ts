@@ -53,7 +53,9 @@ export abstract class Link implements AsyncDisposable {
   get label(): string {
     const role = this.engineLink.role;
     const address = this.address;
-    const where = address === undefined ? (role === 'sender' ? ' (anonymous relay)' : '') : ` ${role === 'sender' ? 'to' : 'from'} '${address}'`;
+    // A sender accepted on the listening side has the peer's source (what it receives from) and no target.
+    const served = role === 'sender' && address === undefined ? this.engineLink.local.source?.address : undefined;
+    const where = served !== undefined ? ` of '${served}'` : address === undefined ? (role === 'sender' ? ' (anonymous relay)' : '') : ` ${role === 'sender' ? 'to' : 'from'} '${address}'`;
     const name = this.name;
     const chosen = !/^(sender|receiver)-\d+-/.test(name) || !name.endsWith(this.session.connection.containerId);
     return `${role}${chosen ? ` '${name}'` : ''}${where}`;

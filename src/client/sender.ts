@@ -59,6 +59,8 @@ class PendingSend {
   state: DeliveryState | undefined;
   /** Sent pre-settled (a mixed-mode sender's per-message choice); undefined: as the link says. */
   settled: boolean | undefined;
+  /** The engine's delivery, once handed over (to abort it if the send is cancelled mid-transfer). */
+  delivery: EngineDelivery | undefined;
   /** It was sent on a connection that was lost before the peer settled it; it waits to be sent again. */
   inDoubt = false;
   constructor(
@@ -292,6 +294,7 @@ export class Sender extends Link {
     // they are to be sent again after a reconnect.
     if (!this.#resend) pending.bytes = EMPTY;
     pending.sent = true;
+    if (pending.stop !== noop) pending.delivery = delivery; // watched: a cancel may abort it
     if (delivery.settled) {
       pending.stop();
       pending.resolve(undefined);
@@ -303,8 +306,11 @@ export class Sender extends Link {
   #cancel(pending: PendingSend, error: AmqpError): void {
     if (!pending.sent) {
       this.#queue.delete(pending);
+    } else if (pending.delivery !== undefined && this.isOpen && this.engineLink.abort(pending.delivery)) {
+      // Its frames had not all gone out: the peer is told it is aborted (and drops what it got).
+      pending.delivery = undefined;
     }
-    // A sent message stays tracked by the engine; its outcome is ignored from now on.
+    // A message written whole stays tracked by the engine; its outcome is ignored from now on.
     pending.resolve = noop;
     pending.reject(error);
     pending.reject = noop;

@@ -30,7 +30,7 @@ export class EngineDelivery {
   remoteState: DeliveryState | undefined;
   /** Whether the peer has settled the delivery. */
   remoteSettled = false;
-  /** Incoming: whether the sender aborted it. */
+  /** Incoming: whether the sender aborted it. Outgoing: whether we abort it (its last transfer says so). */
   aborted = false;
   /** Incoming: the payload (complete once the last frame arrived). Outgoing: the bytes to send. */
   payload: Uint8Array | undefined;

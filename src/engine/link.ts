@@ -171,6 +171,31 @@ export class EngineLink {
   }
 
   /** Receiver: sets the credit to exactly `credit`. */
+  /**
+   * Sender: aborts a delivery whose frames have not all gone out (spec 2.6.12, `aborted`): a last
+   * transfer says so, the peer discards what it got, and the delivery is settled. Returns false
+   * when it was written whole already (too late: its outcome will come as usual).
+   */
+  abort(delivery: EngineDelivery): boolean {
+    const at = this.role === 'sender' && !delivery.aborted ? this.outgoing.indexOf(delivery) : -1;
+    if (at < 0) return false;
+    delivery.aborted = true;
+    delivery.settled = true;
+    if (delivery.offset === 0) {
+      // Nothing of it went out: it is taken back whole, with the credit it used.
+      this.outgoing.splice(at, 1);
+      this.deliveryCount = serialAdd(this.deliveryCount, -1);
+      this.credit++;
+      delivery.payload = undefined;
+      const written = delivery.onWritten;
+      delivery.onWritten = undefined;
+      written?.();
+      return true;
+    }
+    this.session.transmit(this);
+    return true;
+  }
+
   /** Sender: tells the peer (in a flow) how many messages we have for it. */
   offer(available: number): void {
     this.offered = available;

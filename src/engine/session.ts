@@ -262,7 +262,7 @@ export class EngineSession {
       const delivery = link.outgoing[0];
       if (delivery === undefined || link.localState !== 'open') continue;
       this.writeTransferFrame(link, delivery);
-      if (delivery.offset >= delivery.payload!.length) {
+      if (delivery.aborted || delivery.offset >= delivery.payload!.length) {
         link.outgoing.shift();
         delivery.payload = undefined;
         if (delivery.onWritten !== undefined) {
@@ -278,9 +278,12 @@ export class EngineSession {
     const payload = delivery.payload!;
     const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tagLength;
     const start = delivery.offset;
-    const end = Math.min(payload.length, start + maxPayload);
+    // An aborted delivery ends with one empty transfer saying so (its first, if none went out).
+    const end = delivery.aborted ? start : Math.min(payload.length, start + maxPayload);
     const fields = this.transferFields;
     fields.handle = link.handle;
+    fields.aborted = delivery.aborted || undefined;
+    if (delivery.aborted) this.outgoingUnsettled.delete(delivery.id); // frames went out: it was tracked
     if (start === 0) {
       delivery.id = this.nextDeliveryId;
       this.nextDeliveryId = serialAdd(this.nextDeliveryId, 1);
@@ -297,7 +300,7 @@ export class EngineSession {
       fields.settled = undefined;
       fields.state = undefined;
     }
-    fields.more = end < payload.length || undefined;
+    fields.more = (!delivery.aborted && end < payload.length) || undefined;
     this.engine.writeFrame(this.channel, compositeSpecs.transfer, fields, start === 0 && end === payload.length ? payload : payload.subarray(start, end));
     delivery.offset = end;
     this.nextOutgoingId = serialAdd(this.nextOutgoingId, 1);
@@ -334,6 +337,7 @@ export class EngineSession {
     fields.settled = delivery.settled || undefined;
     fields.state = delivery.transferState;
     fields.more = undefined;
+    fields.aborted = undefined;
     const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tagLength;
     const overflow = this.engine.writeTransferDirect(this.channel, fields, encode, maxPayload);
     if (overflow !== undefined) return overflow;
