@@ -160,6 +160,7 @@ export class Container {
     if (o.target === undefined && path !== undefined) o.target = path;
     const name = o.name ?? `container-sender-${++this.#linkCounter}-${this.id}`;
     const sw = new ContainerSender(this, cw, name, scope.handler);
+    sw.requestedAddress = typeof o.target === 'string' ? o.target : o.target?.address;
     cw.pendingLinks.set(`sender:${name}`, sw);
     cw.ready
       .then((connection) => {

@@ -210,9 +210,12 @@ export class ContainerSender extends ContainerLink<Sender> {
   readonly #trackers = new Map<string, Tracker>();
   #nextTag = 0;
 
+  /** @internal The target address asked for (what errors name before the link is attached). */
+  requestedAddress: string | undefined;
+
   /** The target address (the one the peer made, for a dynamic target). */
   get address(): string | undefined {
-    return this.link?.address;
+    return this.link?.address ?? this.requestedAddress;
   }
 
   /** How many more messages may be sent now (credit not yet used by sends). 0 until attached. */

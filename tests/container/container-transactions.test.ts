@@ -86,3 +86,25 @@ describe('Container transactions', () => {
     await broker.stop();
   });
 });
+
+describe('Container sender after close()', () => {
+  it('says it is closed (not "not attached yet"), naming the sender and its address', { timeout: 10_000 }, async () => {
+    const broker = await startBroker({ port: 0 });
+    let error: unknown;
+    await new Container({
+      onStart(e) {
+        const c = e.container.connect(broker.url);
+        const sender = e.container.createSender(c, 'closing');
+        sender.close(); // before it is even attached
+        try {
+          sender.send({ body: 'x' });
+        } catch (err) {
+          error = err;
+        }
+        c.close();
+      },
+    }).run();
+    expect((error as Error).message).toMatch(/cannot send on sender .* to 'closing': it is closed/);
+    await broker.stop();
+  });
+});
