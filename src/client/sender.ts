@@ -2,11 +2,14 @@
 import type { DeliveryState } from '../codec/composite-types.js';
 import { withCallerStack } from './caller-stack.js';
 import type { Transaction } from './transaction.js';
-import { encodeMessage, encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
+import { dataSectionHeader, encodeMessage, encodeMessageHead, encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
+import type { AmqpValue } from '../codec/values.js';
 import type { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import { SenderSettleMode } from '../engine/link.js';
 import {
+  AbortError,
+  ConnectionLostError,
   DeliveryModifiedError,
   DeliveryRejectedError,
   DeliveryReleasedError,
@@ -14,6 +17,7 @@ import {
   IllegalStateError,
   InDoubtError,
   MessageSizeExceededError,
+  TimeoutError,
   type AmqpError,
 } from '../errors.js';
 import { abortedAtStart, checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
@@ -33,6 +37,16 @@ export interface SendOptions extends CallOptions {
    * comes). Only on a sender made with `deliveryMode: 'mixed'`, which settles message by message.
    */
   settled?: boolean | undefined;
+}
+
+/** A message to send: its body may also be streamed, as an `AsyncIterable<Uint8Array>` (see `send`). */
+export type OutgoingMessage = Message<AmqpValue | AsyncIterable<Uint8Array>>;
+
+/** The body to stream, when the message's body is an async iterable of bytes. */
+function streamedBody(message: OutgoingMessage): AsyncIterable<Uint8Array> | undefined {
+  const body: unknown = message?.body;
+  if (body === null || typeof body !== 'object' || body instanceof Uint8Array || Array.isArray(body)) return undefined;
+  return typeof (body as Partial<AsyncIterable<Uint8Array>>)[Symbol.asyncIterator] === 'function' ? (body as AsyncIterable<Uint8Array>) : undefined;
 }
 
 const SEND_KEYS = new Set(['tag', 'signal', 'timeout', 'transaction', 'settled']);
@@ -108,6 +122,21 @@ function failTracked(tracking: Tracking, error: AmqpError): void {
 }
 
 export class Sender extends Link {
+  /** Streamed sends waiting for their next chunk to be written: failed if the link or connection goes. */
+  readonly #streamFailures = new Set<(error: AmqpError) => void>();
+  /** Streamed sends waiting to begin (credit, attach). */
+  readonly #sendableWaiters = new Set<{ resolve: () => void; reject: (e: AmqpError) => void; stop: () => void }>();
+
+  #failStreams(error: AmqpError): void {
+    for (const fail of [...this.#streamFailures]) fail(error);
+    this.#streamFailures.clear();
+    for (const w of [...this.#sendableWaiters]) {
+      w.stop();
+      w.reject(error);
+    }
+    this.#sendableWaiters.clear();
+  }
+
   /** Sends waiting for credit (or for the socket to drain, or for a reconnect), oldest first. */
   readonly #queue = new Fifo<PendingSend>();
   /** Whether messages in doubt after a lost connection are sent again (`inDoubt: 'resend'`). */
@@ -157,9 +186,80 @@ export class Sender extends Link {
    * and before the peer settled it, the send fails with `InDoubtError`, or, with
    * `inDoubt: 'resend'`, the message is sent again after the reconnect.
    */
-  send(message: Message, options?: SendOptions): Promise<SendResult> {
+  send(message: OutgoingMessage, options?: SendOptions): Promise<SendResult> {
+    const stream = streamedBody(message);
+    if (stream !== undefined) return this.#sendStreamed(message, stream, options);
     // With callerStacks, a failure carries the stack of the caller's await (about 1 us more per send).
-    return this.session.connection.callerStacks ? this.#sendWithCallerStack(message, options) : this.#send(message, options);
+    return this.session.connection.callerStacks ? this.#sendWithCallerStack(message as Message, options) : this.#send(message as Message, options);
+  }
+
+  /**
+   * A body given as an `AsyncIterable<Uint8Array>` (a Node.js Readable is one) goes out as data
+   * sections, one per chunk, each read only once the one before is written: a large message is
+   * never held whole. Cancelled (signal, timeout) or failing mid-stream, the delivery is aborted.
+   */
+  async #sendStreamed(message: OutgoingMessage, body: AsyncIterable<Uint8Array>, options: SendOptions | undefined): Promise<SendResult> {
+    try {
+      if (options !== undefined) {
+        const bad = checkSendOptions(options) ?? (options.transaction !== undefined || options.settled !== undefined ? new TypeError('a streamed body is sent outside transactions and at the link\'s settlement') : undefined);
+        if (bad) throw bad;
+      }
+      if (message.footer !== undefined) throw new TypeError('a message with a streamed body cannot have a footer');
+      if (message.bodyType !== undefined && message.bodyType !== 'data') throw new TypeError("a streamed body is sent as data sections: bodyType must be 'data' (or left out)");
+      const head = encodeMessageHead(message);
+      await this.#waitSendable(options);
+      const link = this.engineLink;
+      const delivery = link.sendStream(options?.tag === undefined ? undefined : { tag: options.tag });
+      const outcome = this.#track(delivery, undefined);
+      const deadline = options?.timeout === undefined ? undefined : performance.now() + options.timeout;
+      const write = (bytes: Uint8Array, last: boolean): Promise<void> =>
+        new Promise<void>((resolve, reject) => {
+          this.#streamFailures.add(reject);
+          const done = (): void => {
+            this.#streamFailures.delete(reject);
+            resolve();
+          };
+          if (!link.streamChunk(delivery, bytes, last, done)) {
+            this.#streamFailures.delete(reject);
+            reject(new IllegalStateError(`the streamed message on the ${this.label} ended before it was whole`));
+          }
+        });
+      try {
+        if (head.length > 0) await write(head, false);
+        for await (const chunk of body) {
+          if (options?.signal?.aborted) throw new AbortError(`send on the ${this.label} was aborted while its body streamed; the delivery was aborted`, options.signal.reason);
+          if (deadline !== undefined && performance.now() > deadline) throw new TimeoutError(`send on the ${this.label} did not complete within ${options!.timeout} ms; the streamed delivery was aborted`);
+          if (!(chunk instanceof Uint8Array)) throw new TypeError(`a streamed body yields Uint8Array chunks, got ${typeof chunk}`);
+          if (chunk.length === 0) continue;
+          const section = Buffer.allocUnsafe(8 + chunk.length);
+          section.set(dataSectionHeader(chunk.length), 0);
+          section.set(chunk, 8);
+          await write(section, false);
+        }
+        await write(EMPTY, true);
+      } catch (e) {
+        if (this.isOpen) link.abort(delivery);
+        outcome.catch(() => undefined);
+        throw e;
+      }
+      return await outcome;
+    } catch (e) {
+      throw withCallerStack(e);
+    }
+  }
+
+  /** Waits until a delivery can be begun now: attached, with credit, nothing waiting before it. */
+  #waitSendable(options: SendOptions | undefined): Promise<void> {
+    if (this.isOpen && this.engineLink.credit > 0 && this.#queue.size === 0) return Promise.resolve();
+    if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`cannot send on the ${this.label}: it is closed`));
+    return new Promise<void>((resolve, reject) => {
+      const waiter = { resolve, reject, stop: noop };
+      waiter.stop = watchCancellation(options, `send on the ${this.label}`, (error) => {
+        this.#sendableWaiters.delete(waiter);
+        reject(error);
+      });
+      this.#sendableWaiters.add(waiter);
+    });
   }
 
   async #sendWithCallerStack(message: Message, options?: SendOptions): Promise<SendResult> {
@@ -346,6 +446,12 @@ export class Sender extends Link {
   onSendable(): void {
     const q = this.#queue;
     const connection = this.session.connection;
+    if (this.#sendableWaiters.size > 0 && q.size === 0 && this.engineLink.credit > 0 && this.isOpen) {
+      const first = this.#sendableWaiters.values().next().value!;
+      this.#sendableWaiters.delete(first);
+      first.stop();
+      first.resolve();
+    }
     if (this.engineLink.drain && connection.observed) connection.emit({ type: 'drainRequested', link: this, credit: this.engineLink.credit });
     while (q.size > 0 && this.engineLink.credit > 0 && !connection.blocked && this.isOpen) this.#transmit(q.shift()!);
     if (this.engineLink.credit > 0) {
@@ -452,6 +558,7 @@ export class Sender extends Link {
    * were waiting, in the order they were first sent.
    */
   protected onSuspend(): void {
+    this.#failStreams(new ConnectionLostError(`The connection was lost while a message was streaming on the ${this.label}: it was not delivered whole. Send it again.`));
     const link = this.engineLink;
     const replay: PendingSend[] = [];
     const unwritten = new Set(link.outgoing);
@@ -497,6 +604,7 @@ export class Sender extends Link {
   }
 
   protected failPending(error: AmqpError): void {
+    this.#failStreams(error);
     for (const p of this.#queue.drain()) {
       p.stop();
       p.reject(p.inDoubt ? this.#inDoubtError() : error);

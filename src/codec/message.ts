@@ -156,9 +156,21 @@ function writeKeyedSection(w: ByteWriter, code: number, value: unknown, name: st
 
 /** Writes the sections of a message into `w` (the engine's path: no intermediate buffer). */
 export function writeMessage(w: ByteWriter, message: Message): void {
-  if (message === null || typeof message !== 'object') throw new EncodeError(`a message must be an object, got ${message === null ? 'null' : typeof message}`);
   const start = w.pos;
-  const sections = presentSections(message);
+  writeMessageHead(w, message);
+  writeBody(w, message);
+  if (w.pos === start) {
+    // A message with no section at all is not a message (spec 3.2): send an amqp-value of null.
+    writeSectionDescriptor(w, SECTION.amqpValue);
+    w.u8(0x40);
+  }
+  writeKeyedSection(w, SECTION.footer, message.footer, 'footer', true);
+}
+
+/** The sections before the body: header, annotations, properties, application properties. */
+function writeMessageHead(w: ByteWriter, message: Message<unknown>): void {
+  if (message === null || typeof message !== 'object') throw new EncodeError(`a message must be an object, got ${message === null ? 'null' : typeof message}`);
+  const sections = presentSections(message as Message);
   if (sections & HEADER) {
     if (message.ttl !== undefined && !(Number.isInteger(message.ttl) && message.ttl >= 0)) {
       throw new EncodeError(`message.ttl must be a whole number of milliseconds, got ${String(message.ttl)}`);
@@ -169,13 +181,27 @@ export function writeMessage(w: ByteWriter, message: Message): void {
   writeKeyedSection(w, SECTION.messageAnnotations, message.messageAnnotations, 'messageAnnotations', true);
   if (sections & PROPERTIES) writeComposite(w, propertiesSpec, message);
   writeKeyedSection(w, SECTION.applicationProperties, message.applicationProperties, 'applicationProperties', false);
-  writeBody(w, message);
-  if (w.pos === start) {
-    // A message with no section at all is not a message (spec 3.2): send an amqp-value of null.
-    writeSectionDescriptor(w, SECTION.amqpValue);
-    w.u8(0x40);
-  }
-  writeKeyedSection(w, SECTION.footer, message.footer, 'footer', true);
+}
+
+/**
+ * The bytes of a message's sections before its body (for a body streamed as data sections,
+ * each written with {@link dataSectionHeader} before its bytes).
+ */
+export function encodeMessageHead(message: Message<unknown>): Uint8Array {
+  const w = new ByteWriter(256);
+  writeMessageHead(w, message);
+  return w.toBuffer();
+}
+
+/** The 8 bytes that begin a data section of `length` bytes (described binary, 32-bit length). */
+export function dataSectionHeader(length: number): Uint8Array {
+  const b = Buffer.allocUnsafe(8);
+  b[0] = 0x00;
+  b[1] = 0x53;
+  b[2] = SECTION.data;
+  b[3] = 0xb0;
+  b.writeUInt32BE(length, 4);
+  return b;
 }
 
 function writeBody(w: ByteWriter, message: Message): void {

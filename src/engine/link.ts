@@ -42,6 +42,8 @@ export interface SendOptions {
   messageFormat?: number | undefined;
   /** The state the first transfer carries (a transactional-state for a send in a transaction). */
   state?: DeliveryState | undefined;
+  /** The payload comes in chunks (see `sendStream`). */
+  stream?: boolean | undefined;
   /**
    * Called once the payload's last byte has been written out by whoever takes the output (for
    * the socket transport: once the socket has taken it), so that its buffer can be reused.
@@ -135,6 +137,7 @@ export class EngineLink {
     delivery.payload = payload;
     delivery.onWritten = options?.onWritten;
     delivery.transferState = options?.state;
+    if (options?.stream) delivery.stream = { chunks: [], done: false };
     this.credit--;
     this.deliveryCount = serialAdd(this.deliveryCount, 1);
     this.outgoing.push(delivery);
@@ -172,6 +175,27 @@ export class EngineLink {
 
   /** Receiver: sets the credit to exactly `credit`. */
   /**
+   * Sender: begins a delivery whose payload is given in chunks (`streamChunk`), each written as
+   * the session window allows, so that a large message is never held whole. Needs credit.
+   */
+  sendStream(options?: SendOptions): EngineDelivery {
+    return this.send(new Uint8Array(0), { ...options, stream: true });
+  }
+
+  /**
+   * Sender: the next chunk of a streamed delivery's payload (`last` ends it); `onWritten` is
+   * called once its bytes are in the output. Returns false when the delivery is over (aborted).
+   */
+  streamChunk(delivery: EngineDelivery, bytes: Uint8Array, last: boolean, onWritten?: () => void): boolean {
+    const stream = delivery.stream;
+    if (!stream || stream.done || delivery.aborted || !this.outgoing.includes(delivery)) return false;
+    stream.chunks.push({ bytes, last, onWritten });
+    if (last) stream.done = true;
+    this.session.transmit(this);
+    return true;
+  }
+
+  /**
    * Sender: aborts a delivery whose frames have not all gone out (spec 2.6.12, `aborted`): a last
    * transfer says so, the peer discards what it got, and the delivery is settled. Returns false
    * when it was written whole already (too late: its outcome will come as usual).
@@ -181,7 +205,7 @@ export class EngineLink {
     if (at < 0) return false;
     delivery.aborted = true;
     delivery.settled = true;
-    if (delivery.offset === 0) {
+    if (!delivery.started) {
       // Nothing of it went out: it is taken back whole, with the credit it used.
       this.outgoing.splice(at, 1);
       this.deliveryCount = serialAdd(this.deliveryCount, -1);

@@ -261,8 +261,15 @@ export class EngineSession {
       const link = queue.shift()!;
       const delivery = link.outgoing[0];
       if (delivery === undefined || link.localState !== 'open') continue;
+      // A streamed delivery whose current chunk is written waits for the next (transmit() comes back then).
+      if (delivery.stream !== undefined && !delivery.aborted && delivery.offset >= delivery.payload!.length && !nextChunk(delivery)) continue;
       this.writeTransferFrame(link, delivery);
-      if (delivery.aborted || delivery.offset >= delivery.payload!.length) {
+      if (delivery.stream !== undefined && delivery.offset >= delivery.payload!.length && delivery.onWritten !== undefined && !streamEnded(delivery)) {
+        // A chunk of a streamed delivery is out: the application may give the next.
+        engine.afterOutputWritten(delivery.onWritten);
+        delivery.onWritten = undefined;
+      }
+      if (delivery.aborted || (delivery.offset >= delivery.payload!.length && (delivery.stream === undefined || streamEnded(delivery)))) {
         link.outgoing.shift();
         delivery.payload = undefined;
         if (delivery.onWritten !== undefined) {
@@ -278,13 +285,15 @@ export class EngineSession {
     const payload = delivery.payload!;
     const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tagLength;
     const start = delivery.offset;
+    const first = !delivery.started;
+    delivery.started = true;
     // An aborted delivery ends with one empty transfer saying so (its first, if none went out).
     const end = delivery.aborted ? start : Math.min(payload.length, start + maxPayload);
     const fields = this.transferFields;
     fields.handle = link.handle;
     fields.aborted = delivery.aborted || undefined;
     if (delivery.aborted) this.outgoingUnsettled.delete(delivery.id); // frames went out: it was tracked
-    if (start === 0) {
+    if (first) {
       delivery.id = this.nextDeliveryId;
       this.nextDeliveryId = serialAdd(this.nextDeliveryId, 1);
       fields.deliveryId = delivery.id;
@@ -300,7 +309,7 @@ export class EngineSession {
       fields.settled = undefined;
       fields.state = undefined;
     }
-    fields.more = (!delivery.aborted && end < payload.length) || undefined;
+    fields.more = (!delivery.aborted && (end < payload.length || (delivery.stream !== undefined && !streamEnded(delivery)))) || undefined;
     this.engine.writeFrame(this.channel, compositeSpecs.transfer, fields, start === 0 && end === payload.length ? payload : payload.subarray(start, end));
     delivery.offset = end;
     this.nextOutgoingId = serialAdd(this.nextOutgoingId, 1);
@@ -341,6 +350,7 @@ export class EngineSession {
     const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tagLength;
     const overflow = this.engine.writeTransferDirect(this.channel, fields, encode, maxPayload);
     if (overflow !== undefined) return overflow;
+    delivery.started = true;
     delivery.id = this.nextDeliveryId;
     this.nextDeliveryId = serialAdd(this.nextDeliveryId, 1);
     if (!delivery.settled) this.outgoingUnsettled.set(delivery.id, delivery);
@@ -626,4 +636,24 @@ function isMergeable(state: DeliveryState | undefined): boolean {
 function sameSimpleState(a: DeliveryState | undefined, b: DeliveryState | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.kind === b.kind && isMergeable(b);
+}
+
+/**
+ * A streamed delivery's current chunk is written: takes the next one, if it has come, and tells
+ * the application the last one is out. False when it must wait for the application.
+ */
+function nextChunk(delivery: EngineDelivery): boolean {
+  const stream = delivery.stream!;
+  const next = stream.chunks.shift();
+  if (next === undefined) return false;
+  delivery.payload = next.bytes;
+  delivery.offset = 0;
+  delivery.onWritten = next.onWritten;
+  return true;
+}
+
+/** Whether a streamed delivery has nothing more to write: its last chunk came and is written. */
+function streamEnded(delivery: EngineDelivery): boolean {
+  const stream = delivery.stream!;
+  return stream.done && stream.chunks.length === 0;
 }
