@@ -157,6 +157,13 @@ export class TlsError extends ConnectionClosedError {
   }
 }
 
+/** The sender aborted a message while it was arriving (a streaming receiver's `delivery.stream()` throws it). Condition `quark:delivery-aborted`. */
+export class DeliveryAbortedError extends AmqpError {
+  constructor(message: string) {
+    super('quark:delivery-aborted', message);
+  }
+}
+
 /** A session ended. Create a new session (or its links on another) to go on. */
 export class SessionClosedError extends EndpointClosedError {
   constructor(condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; byPeer?: boolean }) {

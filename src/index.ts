@@ -10,6 +10,7 @@ export {
   ConnectionClosedError,
   ConnectionLostError,
   DecodeError,
+  DeliveryAbortedError,
   DeliveryError,
   DeliveryModifiedError,
   DeliveryRejectedError,

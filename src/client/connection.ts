@@ -789,7 +789,10 @@ export class Connection implements AsyncDisposable {
         (e.link.context as Receiver | undefined)?.onDelivery(e.delivery);
         return;
       case 'deliveryAborted':
-        (e.link.context as Receiver | undefined)?.onAborted();
+        (e.link.context as Receiver | undefined)?.onAborted(e.delivery);
+        return;
+      case 'deliveryChunk':
+        (e.link.context as Receiver | undefined)?.onDeliveryChunk(e.delivery, e.chunk, e.last);
         return;
       case 'deliveryRemoteUpdate': {
         const link = e.delivery.link.context;

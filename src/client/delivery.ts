@@ -6,6 +6,7 @@ import type { EngineDelivery } from '../engine/delivery.js';
 import { ConnectionLostError, IllegalStateError, type AmqpErrorFields } from '../errors.js';
 import type { Receiver } from './receiver.js';
 import type { Transaction } from './transaction.js';
+import type { BodyStream } from './body-stream.js';
 
 /** How to modify a delivery instead of accepting it (spec 3.4.5). */
 export interface ModifyOptions {
@@ -24,10 +25,31 @@ export class Delivery<Body = AmqpValue> {
   readonly #delivery: EngineDelivery;
   #message: Message<Body> | undefined;
 
-  /** @internal Deliveries are made by receivers. */
-  constructor(receiver: Receiver<Body>, delivery: EngineDelivery) {
+  /** @internal A streaming receiver's body bytes, as they arrive. */
+  readonly bodyStream: BodyStream | undefined;
+
+  /** @internal Deliveries are made by receivers (streamed: with their body stream and the sections before the body). */
+  constructor(receiver: Receiver<Body>, delivery: EngineDelivery, stream?: BodyStream, message?: Message) {
     this.receiver = receiver;
     this.#delivery = delivery;
+    this.bodyStream = stream;
+    if (message) this.#message = message as Message<Body>;
+  }
+
+  /** @internal */
+  get engineDelivery(): EngineDelivery {
+    return this.#delivery;
+  }
+
+  /**
+   * A streaming receiver's delivery (`streaming: true`): the bytes of its data sections as they
+   * arrive, in order. Ends when the message is whole; throws `DeliveryAbortedError` if the sender
+   * aborts it (or the connection's error if it goes). While the reader is behind by more than a
+   * megabyte, the session takes no more transfers. `message` holds the sections before the body.
+   */
+  stream(): AsyncIterable<Uint8Array> {
+    if (!this.bodyStream) throw new IllegalStateError(`only a streaming receiver's deliveries stream their body; create the receiver with streaming: true`);
+    return this.bodyStream;
   }
 
   /**

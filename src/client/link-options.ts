@@ -100,6 +100,11 @@ export interface ReceiverOptions extends LinkOptions {
    * than deliver unselected messages.
    */
   selector?: string | undefined;
+  /**
+   * Hand each delivery over once the sections before its body have arrived, and its data body as
+   * `delivery.stream()` while it arrives, so that a large message is never held whole. Default false.
+   */
+  streaming?: boolean | undefined;
 }
 
 const DURABILITY = { none: 0, configuration: 1, 'unsettled-state': 2 } as const;
@@ -150,7 +155,7 @@ export function checkCredit(credit: number | undefined): number {
 
 const LINK_KEYS = ['name', 'properties', 'offeredCapabilities', 'desiredCapabilities', 'deliveryMode', 'rcvSettleMode', 'signal', 'timeout'];
 const SENDER_KEYS = new Set([...LINK_KEYS, 'target', 'source', 'inDoubt']);
-const RECEIVER_KEYS = new Set([...LINK_KEYS, 'source', 'target', 'credit', 'autoAccept', 'maxMessageSize', 'values', 'maxUnsettled', 'selector']);
+const RECEIVER_KEYS = new Set([...LINK_KEYS, 'source', 'target', 'credit', 'autoAccept', 'maxMessageSize', 'values', 'maxUnsettled', 'selector', 'streaming']);
 
 /** Throws for an option the link does not know: a misspelt or unsupported option is never silently ignored. */
 function checkKeys(options: object, known: Set<string>, what: string): void {

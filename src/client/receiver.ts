@@ -9,8 +9,9 @@ import type { EngineLink } from '../engine/link.js';
 import { Fifo } from '../collections/fifo.js';
 import type { ValuesMode } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
-import { IllegalStateError, type AmqpError } from '../errors.js';
+import { ConnectionLostError, DeliveryAbortedError, IllegalStateError, type AmqpError } from '../errors.js';
 import { abortedAtStart, watchCancellation, type CallOptions } from './cancellation.js';
+import { BodyStream } from './body-stream.js';
 import { Delivery } from './delivery.js';
 import { ReceiverSubscription, type SubscribeOptions } from './receiver-subscription.js';
 import { Link } from './link.js';
@@ -31,6 +32,8 @@ export interface ReceiverSettings {
   values?: ValuesMode | undefined;
   /** At most this many deliveries taken and not yet settled (credit is granted as they are settled). */
   maxUnsettled?: number | undefined;
+  /** Hand deliveries over as they arrive, their data bodies as `delivery.stream()`. */
+  streaming?: boolean | undefined;
 }
 
 /** Options of {@link Receiver.deliveries}. */
@@ -48,6 +51,16 @@ export interface DeliveriesOptions {
  * a claim about what the sender sends), e.g. `createReceiver<Order>('orders')`.
  */
 export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<Delivery<Body>> {
+  /** Deliveries are handed over as they arrive (see `ReceiverOptions.streaming`). */
+  readonly #streaming: boolean;
+  /** Streamed deliveries still arriving: failed if the link or connection goes. */
+  readonly #streams = new Set<BodyStream>();
+
+  #failStreams(error: AmqpError): void {
+    for (const s of this.#streams) s.fail(error);
+    this.#streams.clear();
+  }
+
   /** How message values are given: `'native'` (JavaScript numbers, objects, strings) or `'exact'` (every AMQP type kept). */
   readonly values: ValuesMode;
   /** @internal Whether we settle after the sender (receiver-settle-mode second). */
@@ -80,6 +93,8 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     this.values = settings.values ?? 'native';
     this.#maxUnsettled = settings.maxUnsettled;
     this.#configuredMaxUnsettled = settings.maxUnsettled;
+    this.#streaming = settings.streaming === true;
+    engineLink.streamIncoming = this.#streaming;
     if (settings.credit > 0) engineLink.setCredit(Math.min(settings.credit, settings.maxUnsettled ?? Infinity));
   }
 
@@ -285,9 +300,39 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     this.session.connection.emit({ type: 'drained', link: this.#asEventLink() });
   }
 
+  /** @internal A streaming receiver's delivery: the bytes of one more transfer. */
+  onDeliveryChunk(engineDelivery: EngineDelivery, chunk: Uint8Array, last: boolean): void {
+    let stream: BodyStream;
+    const context = engineDelivery.context;
+    if (context instanceof Delivery) stream = (context as Delivery<Body>).bodyStream!;
+    else if (context instanceof BodyStream) stream = context;
+    else {
+      const session = this.session.engineSession;
+      stream = new BodyStream(this.values, (held) => (held ? session.holdIncomingWindow() : session.releaseIncomingWindow()));
+      engineDelivery.context = stream;
+      this.#streams.add(stream);
+    }
+    try {
+      if (chunk.length > 0 && stream.push(chunk)) this.#handOver(new Delivery<Body>(this, engineDelivery, stream, stream.head));
+      if (!last) return;
+      this.#streams.delete(stream);
+      const whole = stream.end();
+      if (!(engineDelivery.context instanceof Delivery)) this.#handOver(new Delivery<Body>(this, engineDelivery, stream, whole));
+    } catch (e) {
+      // Bytes that are not a message: the stream fails; the delivery is handed over for the application to reject.
+      this.#streams.delete(stream);
+      stream.fail(e as AmqpError);
+      if (!(engineDelivery.context instanceof Delivery)) this.#handOver(new Delivery<Body>(this, engineDelivery, stream, undefined));
+    }
+  }
+
   /** @internal A whole message arrived. */
   onDelivery(engineDelivery: EngineDelivery): void {
-    const delivery = new Delivery<Body>(this, engineDelivery);
+    this.#handOver(new Delivery<Body>(this, engineDelivery));
+  }
+
+  #handOver(delivery: Delivery<Body>): void {
+    const engineDelivery = delivery.engineDelivery;
     engineDelivery.context = delivery;
     const connection = this.session.connection;
     if (connection.observed) connection.emit({ type: 'message', link: this.#asEventLink(), delivery: delivery as unknown as Delivery });
@@ -313,7 +358,13 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
   }
 
   /** @internal The sender aborted a message. */
-  onAborted(): void {
+  onAborted(engineDelivery?: EngineDelivery): void {
+    const context = engineDelivery?.context;
+    const stream = context instanceof Delivery ? (context as Delivery<Body>).bodyStream : context instanceof BodyStream ? context : undefined;
+    if (stream) {
+      this.#streams.delete(stream);
+      stream.fail(new DeliveryAbortedError(`The sender aborted the message streaming on the ${this.label}: what came of it is not the whole message.`));
+    }
     this.session.connection.emit({ type: 'aborted', link: this.#asEventLink() });
     this.#topUp();
   }
@@ -364,6 +415,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     if (this.#window === 0) this.#creditToRestore += this.engineLink.credit;
     // What was taken on the lost connection can no longer be settled: it takes no room any more.
     this.#unsettled.clear();
+    this.#failStreams(new ConnectionLostError(`The connection was lost while a message was streaming in on the ${this.label}; the peer delivers it again.`));
     const kept: Delivery<Body>[] = [];
     for (const d of this.#buffer.drain()) if (d.remoteSettled) kept.push(d);
     for (const d of kept) this.#buffer.push(d);
@@ -371,6 +423,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
 
   /** About to attach again: grant the credit window (or the manual credit left), and ask again for a drain under way. */
   protected onResume(): void {
+    this.engineLink.streamIncoming = this.#streaming;
     const max = this.#maxUnsettled;
     if (this.#window > 0 || max !== undefined) {
       const window = max === undefined ? this.#window : this.#window === 0 ? max : Math.min(this.#window, max);
@@ -383,6 +436,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
   }
 
   protected failPending(error: AmqpError): void {
+    this.#failStreams(error);
     for (const w of this.#waiters.drain()) {
       w.stop();
       w.reject(error);

@@ -258,7 +258,7 @@ export class Session implements AsyncDisposable {
         desiredCapabilities: o.desiredCapabilities,
         properties: o.properties,
       });
-      const receiver = new Receiver<Body>(this, engineLink, { credit, autoAccept: o.autoAccept ?? false, settlesSecond: o.rcvSettleMode === 'second', values, maxUnsettled });
+      const receiver = new Receiver<Body>(this, engineLink, { credit, autoAccept: o.autoAccept ?? false, settlesSecond: o.rcvSettleMode === 'second', values, maxUnsettled, streaming: o.streaming === true });
       this.#links.add(receiver);
       if (o.selector === undefined) return receiver.attach(o);
       return receiver.attach(o).then(async (r) => {

@@ -42,6 +42,8 @@ export type EngineEvent =
   | { type: 'linkDrained'; link: EngineLink }
   /** A whole incoming delivery arrived. */
   | { type: 'delivery'; link: EngineLink; delivery: EngineDelivery }
+  /** A streaming receiver's delivery: the bytes of one more transfer (`last` once it is whole). */
+  | { type: 'deliveryChunk'; link: EngineLink; delivery: EngineDelivery; chunk: Uint8Array; last: boolean }
   /** The sender aborted an incoming delivery; its partial payload was dropped. */
   | { type: 'deliveryAborted'; link: EngineLink; delivery: EngineDelivery }
   /** The peer changed a delivery's state or settled it. */

@@ -86,6 +86,8 @@ export class EngineLink {
   grantedLimit: number | undefined;
   /** The peer's `available` (sender's backlog), as last reported. */
   available = 0;
+  /** Receiver: deliveries are handed over frame by frame (`deliveryChunk` events), never assembled. */
+  streamIncoming = false;
   /** Sender: the backlog the application says it has (`offered()`), reported in our flows; else what waits in the engine. */
   offered: number | undefined;
   /** Drain: for a sender, requested by the peer; for a receiver, requested by us and not yet completed. */

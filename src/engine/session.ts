@@ -32,6 +32,8 @@ const DEFAULT_MAX_INCOMING_MESSAGE_SIZE = 256 * 1024 * 1024;
 const TRANSFER_OVERHEAD = 64;
 
 export class EngineSession {
+  /** Holds on the incoming window (see holdIncomingWindow). */
+  private windowHolds = 0;
   readonly engine: ProtocolEngine;
   /** Our channel, or -1 when we have not begun. */
   channel = -1;
@@ -374,7 +376,7 @@ export class EngineSession {
     }
     this.incomingWindow--;
     this.nextIncomingId = serialAdd(this.nextIncomingId, 1);
-    if (this.incomingWindow < this.initialIncomingWindow / 2) {
+    if (this.incomingWindow < this.initialIncomingWindow / 2 && this.windowHolds === 0) {
       this.incomingWindow = this.initialIncomingWindow;
       this.scheduleSessionFlow();
     }
@@ -404,6 +406,19 @@ export class EngineSession {
     } else if (fields.settled) {
       delivery.remoteSettled = true;
       delivery.settled = true;
+    }
+    if (link.streamIncoming && !fields.aborted) {
+      // Handed over as it comes: never assembled (the application holds the window if it is behind).
+      if (payload !== undefined && payload.length > 0) {
+        const chunk = Array.isArray(payload) ? Buffer.concat(payload) : payload;
+        delivery.size += chunk.length;
+        this.engine.emit({ type: 'deliveryChunk', link, delivery, chunk, last: false });
+      }
+      if (fields.more) return;
+      link.current = undefined;
+      if (!delivery.settled) this.incomingUnsettled.set(delivery.id, delivery);
+      this.engine.emit({ type: 'deliveryChunk', link, delivery, chunk: new Uint8Array(0), last: true });
+      return;
     }
     if (fields.aborted) {
       link.current = undefined;
@@ -444,6 +459,20 @@ export class EngineSession {
     }
     if (!delivery.settled) this.incomingUnsettled.set(delivery.id, delivery);
     this.engine.emit({ type: 'delivery', link, delivery });
+  }
+
+  /** Holds the incoming window (no more is granted) while an application is behind a streamed delivery. */
+  holdIncomingWindow(): void {
+    this.windowHolds++;
+  }
+
+  /** Lets the incoming window be granted again (see `holdIncomingWindow`). */
+  releaseIncomingWindow(): void {
+    if (this.windowHolds === 0 || --this.windowHolds > 0) return;
+    if (this.incomingWindow < this.initialIncomingWindow / 2) {
+      this.incomingWindow = this.initialIncomingWindow;
+      this.scheduleSessionFlow();
+    }
   }
 
   // ---- Dispositions ----

@@ -29,6 +29,8 @@ export interface AcceptReceiverOptions {
   settleFirst?: boolean | undefined;
   /** How message values are given: `'native'` (the default) or `'exact'` (see `ReceiverOptions.values`). */
   values?: ValuesMode | undefined;
+  /** Hand deliveries over as they arrive, their data bodies as `delivery.stream()` (see `ReceiverOptions.streaming`). */
+  streaming?: boolean | undefined;
 }
 
 export class IncomingLink {
@@ -119,7 +121,7 @@ export class IncomingLink {
     const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : this.coordinator ? this.#link.remote?.target : undefined;
     const rcvSettleMode = options.settleFirst ? 0 : remote?.rcvSettleMode;
     const values = checkValuesMode(options.values, 'values');
-    const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: rcvSettleMode === 1, values });
+    const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: rcvSettleMode === 1, values, streaming: options.streaming === true });
     return receiver.acceptAttach({ source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode, maxMessageSize: max === undefined ? undefined : BigInt(max) });
   }
 
