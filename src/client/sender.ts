@@ -224,9 +224,14 @@ export class Sender extends Link {
             reject(new IllegalStateError(`the streamed message on the ${this.label} ended before it was whole`));
           }
         });
+      // The peer's max-message-size holds for a streamed message too: checked as it grows.
+      const max = this.#peerMaxMessageSize;
+      let size = head.length;
       try {
         if (head.length > 0) await write(head, false);
         for await (const chunk of body) {
+          size += chunk.length + 8;
+          if (max > 0 && size > max) throw new MessageSizeExceededError(`The streamed message passed ${max} bytes, the peer's max-message-size on the ${this.label}; it was aborted.`, size, max);
           if (options?.signal?.aborted) throw new AbortError(`send on the ${this.label} was aborted while its body streamed; the delivery was aborted`, options.signal.reason);
           if (deadline !== undefined && performance.now() > deadline) throw new TimeoutError(`send on the ${this.label} did not complete within ${options!.timeout} ms; the streamed delivery was aborted`);
           if (!(chunk instanceof Uint8Array)) throw new TypeError(`a streamed body yields Uint8Array chunks, got ${typeof chunk}`);

@@ -72,3 +72,21 @@ describe('a streamed body', () => {
     expect(broker.queue('stream-abort')?.depth).toBe(1);
   });
 });
+
+describe('a streamed body and the peer\'s max-message-size', () => {
+  it('is aborted once it passes the size the receiving link declared, with MessageSizeExceededError', { timeout: 20_000 }, async () => {
+    const { listen, MessageSizeExceededError } = await import('../../src/index.js');
+    const l = await listen();
+    void (async () => {
+      for await (const link of l) link.acceptAsReceiver({ credit: 10, maxMessageSize: 1024 * 1024, streaming: true });
+    })();
+    const c = await connect(l.url);
+    try {
+      const sender = await c.createSender('small-only');
+      await expect(sender.send({ body: chunks(8, 256 * 1024) })).rejects.toBeInstanceOf(MessageSizeExceededError);
+    } finally {
+      await c.close();
+      await l.close();
+    }
+  });
+});

@@ -88,3 +88,29 @@ describe('durable topic subscriptions', () => {
     await expect(r2.receive({ timeout: 300 })).rejects.toThrow(/timed out|did not complete/);
   });
 });
+
+describe('durable topic subscriptions with a Proton client', () => {
+  it("Proton's DurableSubscription keeps what is published while it is detached, and closing it ends it", { timeout: 30_000 }, async () => {
+    const { fileURLToPath } = await import('node:url');
+    const { startProgram } = await import('../support/programs.js');
+    const { PYTHON, requirePythonProton } = await import('../support/proton-peers.js');
+    requirePythonProton();
+    const script = fileURLToPath(new URL('../interop/proton/durable_sub.py', import.meta.url));
+    broker = await startBroker({ port: 0 });
+    const url = `127.0.0.1:${broker.port}`;
+    const run = async (count: number, end: 'detach' | 'close'): Promise<string[]> => {
+      const p = startProgram(PYTHON, [script, url, 'topic://news', String(count), '--end', end], process.cwd(), 20_000);
+      const r = await p.done;
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.trim().split('\n');
+    };
+    expect(await run(0, 'detach')).toEqual(['detached']); // subscribes, then detaches
+    const pub = await client('publisher');
+    await publish(pub, ['one', 'two']);
+    expect(await run(2, 'detach')).toEqual(['one', 'two', 'detached']);
+    await publish(pub, ['three']);
+    expect(await run(1, 'close')).toEqual(['three', 'closed']); // ends the subscription
+    await publish(pub, ['after close']);
+    expect(broker.queues().filter((q) => q.address === 'topic://news')).toEqual([]);
+  });
+});
