@@ -147,7 +147,9 @@ abstract class ContainerLink<L extends Sender | Receiver> {
     if (this.#closeRequested) return;
     this.#closeRequested = { closed, error };
     const link = this.#link;
-    if (link) (closed ? link.close({ error }) : link.detach({ error })).catch(noop);
+    // As for connections, a plain close waits for the running handler to return: an onMessage
+    // that closes its receiver still gets its message auto-accepted first (as in Proton).
+    if (link) queueMicrotask(() => void (closed ? link.close({ error }) : link.detach({ error })).catch(noop));
   }
 
   /** @internal The client link exists. */

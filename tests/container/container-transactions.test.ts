@@ -108,3 +108,26 @@ describe('Container sender after close()', () => {
     await broker.stop();
   });
 });
+
+describe('Container receiver closed in onMessage', () => {
+  it('the message is auto-accepted before the close goes out (as in Proton): nothing goes back to the queue', { timeout: 10_000 }, async () => {
+    const broker = await startBroker({ port: 0 });
+    await new Container({
+      onStart(e) {
+        const c = e.container.connect(broker.url);
+        e.container.createSender(c, 'close-in-onmessage');
+        e.container.createReceiver(c, 'close-in-onmessage');
+      },
+      onSendable(e) {
+        e.sender.send({ body: 'only' });
+        e.sender.close();
+      },
+      onMessage(e) {
+        e.receiver.close();
+        e.connection.close();
+      },
+    }).run();
+    await expect.poll(() => broker.queue('close-in-onmessage')).toMatchObject({ depth: 0, inFlight: 0 });
+    await broker.stop();
+  });
+});
