@@ -292,7 +292,7 @@ export class Sender extends Link {
       if (this.#resend) {
         // Its bytes are kept until it is settled, to send again after a reconnect: a buffer of its own.
         bytes = encodeMessage(message);
-      } else if (options?.transaction === undefined && this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message) && this.#peerMaxMessageSize === 0) {
+      } else if (options?.transaction === undefined && this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message) && this.#directFitsPeerMax()) {
         // With credit and nothing waiting, a small message is encoded straight into the frame.
         const sent = this.engineLink.sendDirect((w) => writeMessage(w, message), options?.tag === undefined && options?.settled === undefined ? undefined : { tag: options.tag, settled: options.settled });
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
@@ -370,6 +370,16 @@ export class Sender extends Link {
       pending.reject(e as AmqpError);
     }
     return promise;
+  }
+
+  /**
+   * Whether a message encoded straight into one frame is within the peer's max-message-size: so
+   * when the peer sets none, or one no smaller than a frame (brokers advertise 128 MiB and more).
+   * Only a peer with a smaller limit needs the size checked before sending.
+   */
+  #directFitsPeerMax(): boolean {
+    const max = this.#peerMaxMessageSize;
+    return max === 0 || max >= this.session.connection.engine.maxOutgoingFrameSize;
   }
 
   /** The largest message the peer accepts on this link (its attach's max-message-size), 0 for any. */
@@ -481,11 +491,9 @@ export class Sender extends Link {
       case 'accepted':
         settleTracked(tracking, state);
         return;
-      case 'rejected': {
-        const e = state.error;
-        failTracked(tracking, new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message on the ${this.label}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info }));
+      case 'rejected':
+        failTracked(tracking, this.#rejected(state, ''));
         return;
-      }
       case 'released':
         failTracked(tracking, new DeliveryReleasedError('amqp:released', `The peer released the message on the ${this.label} without processing it; it may be sent again.`, { kind: 'released' }));
         return;
@@ -495,15 +503,19 @@ export class Sender extends Link {
       case 'transactionalState': {
         // The outcome it will have if the transaction commits.
         const outcome = (state as { outcome?: DeliveryState }).outcome;
-        if (outcome?.kind === 'rejected') {
-          const e = outcome.error;
-          failTracked(tracking, new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message (in a transaction) on the ${this.label}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info }));
-        } else settleTracked(tracking, state);
+        if (outcome?.kind === 'rejected') failTracked(tracking, this.#rejected(outcome, ' (in a transaction)'));
+        else settleTracked(tracking, state);
         return;
       }
       default:
         settleTracked(tracking, state);
     }
+  }
+
+  /** The error of a message the peer rejected (`where` says more of how it was sent). */
+  #rejected(state: Extract<DeliveryState, { kind: 'rejected' }>, where: string): DeliveryRejectedError {
+    const e = state.error;
+    return new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message${where} on the ${this.label}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info });
   }
 
   /**
