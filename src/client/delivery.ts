@@ -1,6 +1,6 @@
 /** A message received by a {@link Receiver}, and the ways to settle it. */
 import type { DeliveryState } from '../codec/composite-types.js';
-import { decodeMessage, type Annotations, type Message } from '../codec/message.js';
+import { DECODE_EXACT, DECODE_NATIVE, decodeMessage, type Annotations, type Message } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import { ConnectionLostError, IllegalStateError, type AmqpErrorFields } from '../errors.js';
@@ -57,7 +57,7 @@ export class Delivery<Body = AmqpValue> {
    * not a valid AMQP message; `reject()` such a delivery.
    */
   get message(): Message<Body> {
-    return (this.#message ??= decodeMessage(this.payload, { values: this.receiver.values }) as Message<Body>);
+    return (this.#message ??= decodeMessage(this.payload, this.receiver.values === 'exact' ? DECODE_EXACT : DECODE_NATIVE) as Message<Body>);
   }
 
   /** The message's bytes as they arrived (the bare message and its annotations). */

@@ -320,6 +320,10 @@ export interface DecodeOptions {
   values?: ValuesMode | undefined;
 }
 
+/** The decode options of each mode, made once (a receiver decodes every message with one of them). */
+export const DECODE_NATIVE: DecodeOptions = Object.freeze({ values: 'native' });
+export const DECODE_EXACT: DecodeOptions = Object.freeze({ values: 'exact' });
+
 /** Checks a `values` option, naming it. */
 export function checkValuesMode(values: unknown, what = 'values'): ValuesMode | undefined {
   if (values === undefined || values === 'native' || values === 'exact') return values;
@@ -342,6 +346,12 @@ export function decodeMessage(bytes: Uint8Array, options?: DecodeOptions): Messa
   return readMessage(r);
 }
 
+/** A decoded section, with a JSON view when it needs one (see {@link readMessage}); clears the reader's flag. */
+function section<T>(r: ByteReader, value: T, unsafe = r.jsonUnsafe): T {
+  r.jsonUnsafe = false;
+  return !r.native || unsafe ? withJsonView(value) : value;
+}
+
 /**
  * Reads message sections until the reader's end (native or exact as the reader says). Sections
  * that hold what plain JSON cannot (bigints, `Map`s) get a JSON view, so `JSON.stringify` of
@@ -350,10 +360,6 @@ export function decodeMessage(bytes: Uint8Array, options?: DecodeOptions): Messa
 export function readMessage(r: ByteReader): Message {
   const message: Message = {};
   let sequenceUnsafe = false;
-  const section = <T>(value: T, unsafe = r.jsonUnsafe): T => {
-    r.jsonUnsafe = false;
-    return !r.native || unsafe ? withJsonView(value) : value;
-  };
   let dataSections: Uint8Array[] | undefined;
   let sequenceSections: AmqpValue[][] | undefined;
   while (r.pos < r.end) {
@@ -365,21 +371,21 @@ export function readMessage(r: ByteReader): Message {
         readCompositeBody(r, code, message as Record<string, unknown>);
         break;
       case SECTION.deliveryAnnotations:
-        message.deliveryAnnotations = section(readKeyedMap(r, true));
+        message.deliveryAnnotations = section(r, readKeyedMap(r, true));
         break;
       case SECTION.messageAnnotations:
-        message.messageAnnotations = section(readKeyedMap(r, true));
+        message.messageAnnotations = section(r, readKeyedMap(r, true));
         break;
       case SECTION.applicationProperties:
-        message.applicationProperties = section(readKeyedMap(r));
+        message.applicationProperties = section(r, readKeyedMap(r));
         break;
       case SECTION.footer:
-        message.footer = section(readKeyedMap(r, true));
+        message.footer = section(r, readKeyedMap(r, true));
         break;
       case SECTION.amqpValue:
         if (message.bodyType !== undefined) throw new DecodeError(`an amqp-value section cannot follow a ${message.bodyType} body section`, at);
         message.bodyType = 'value';
-        message.body = section(readValue(r));
+        message.body = section(r, readValue(r));
         break;
       case SECTION.data: {
         if (message.bodyType !== undefined && message.bodyType !== 'data') throw new DecodeError(`a data section cannot follow a ${message.bodyType} body section`, at);
@@ -405,7 +411,7 @@ export function readMessage(r: ByteReader): Message {
     }
   }
   if (dataSections) message.body = dataSections.length === 1 ? dataSections[0] : dataSections;
-  if (sequenceSections) message.body = section(sequenceSections, sequenceUnsafe);
+  if (sequenceSections) message.body = section(r, sequenceSections, sequenceUnsafe);
   // A bare bigint body cannot carry a toJSON of its own: the message does, for JSON.stringify(message).
   if (typeof message.body === 'bigint') Object.defineProperty(message, 'toJSON', { value: messageToJson, enumerable: false, writable: true, configurable: true });
   return message;
