@@ -8,7 +8,6 @@ import type { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import { SenderSettleMode } from '../engine/link.js';
 import {
-  AbortError,
   ConnectionLostError,
   DeliveryModifiedError,
   DeliveryRejectedError,
@@ -17,7 +16,6 @@ import {
   IllegalStateError,
   InDoubtError,
   MessageSizeExceededError,
-  TimeoutError,
   type AmqpError,
 } from '../errors.js';
 import { abortedAtStart, checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
@@ -211,9 +209,26 @@ export class Sender extends Link {
       const link = this.engineLink;
       const delivery = link.sendStream(options?.tag === undefined ? undefined : { tag: options.tag });
       const outcome = this.#track(delivery, undefined);
-      const deadline = options?.timeout === undefined ? undefined : performance.now() + options.timeout;
+      // Cancelled (signal, timeout) at any moment, also while a chunk waits for the peer's window:
+      // the write waiting is failed at once, and the delivery aborted below.
+      let cancelled: AmqpError | undefined;
+      let failWrite: ((error: AmqpError) => void) | undefined;
+      let stopWatching: () => void = noop;
+      const cancellation = new Promise<never>((_, reject) => {
+        stopWatching = watchCancellation(options, `send on the ${this.label}`, (error) => {
+          cancelled = error;
+          failWrite?.(error);
+          reject(error);
+        });
+      });
+      cancellation.catch(noop);
       const write = (bytes: Uint8Array, last: boolean): Promise<void> =>
         new Promise<void>((resolve, reject) => {
+          if (cancelled) {
+            reject(cancelled);
+            return;
+          }
+          failWrite = reject;
           this.#streamFailures.add(reject);
           const done = (): void => {
             this.#streamFailures.delete(reject);
@@ -232,8 +247,6 @@ export class Sender extends Link {
         for await (const chunk of body) {
           size += chunk.length + 8;
           if (max > 0 && size > max) throw new MessageSizeExceededError(`The streamed message passed ${max} bytes, the peer's max-message-size on the ${this.label}; it was aborted.`, size, max);
-          if (options?.signal?.aborted) throw new AbortError(`send on the ${this.label} was aborted while its body streamed; the delivery was aborted`, options.signal.reason);
-          if (deadline !== undefined && performance.now() > deadline) throw new TimeoutError(`send on the ${this.label} did not complete within ${options!.timeout} ms; the streamed delivery was aborted`);
           if (!(chunk instanceof Uint8Array)) throw new TypeError(`a streamed body yields Uint8Array chunks, got ${typeof chunk}`);
           if (chunk.length === 0) continue;
           const section = Buffer.allocUnsafe(8 + chunk.length);
@@ -242,12 +255,15 @@ export class Sender extends Link {
           await write(section, false);
         }
         await write(EMPTY, true);
+        // Written whole: the timeout and signal still bound the wait for the outcome (then ignored).
+        return await Promise.race([outcome, cancellation]);
       } catch (e) {
-        if (this.isOpen) link.abort(delivery);
-        outcome.catch(() => undefined);
+        if (this.isOpen) link.abort(delivery); // false, and nothing sent, if it went out whole
+        outcome.catch(noop);
         throw e;
+      } finally {
+        stopWatching();
       }
-      return await outcome;
     } catch (e) {
       throw withCallerStack(e);
     }

@@ -90,3 +90,27 @@ describe('a streamed body and the peer\'s max-message-size', () => {
     }
   });
 });
+
+describe('a streamed send held back by the peer', () => {
+  it('is cancelled by its timeout while it waits for the window (it does not hang), and aborted', { timeout: 20_000 }, async () => {
+    const { listen, TimeoutError } = await import('../../src/index.js');
+    const l = await listen();
+    // A streaming receiver whose reader never reads: after a megabyte it holds the session window.
+    void (async () => {
+      for await (const link of l) {
+        const r = link.acceptAsReceiver({ credit: 10, streaming: true });
+        await r.receive();
+      }
+    })();
+    const c = await connect({ url: l.url, maxFrameSize: 4096 });
+    try {
+      const sender = await c.createSender('held');
+      const t0 = performance.now();
+      await expect(sender.send({ body: chunks(64, 256 * 1024) }, { timeout: 300 })).rejects.toBeInstanceOf(TimeoutError);
+      expect(performance.now() - t0).toBeLessThan(3000);
+    } finally {
+      await c.close();
+      await l.close();
+    }
+  });
+});
