@@ -33,6 +33,8 @@ import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { isTlsFailure, tlsFailure } from '../transport/tls-failure.js';
 import { SocketTransport } from '../transport/socket-transport.js';
 import { withCallerStack } from './caller-stack.js';
+import { refuseUnknownOptions } from '../runtime/known-options.js';
+import { CLIENT_MECHANISMS } from '../engine/sasl.js';
 import { Requester, type RequesterOptions } from './requester.js';
 import type { Transaction } from './transaction.js';
 import { Responder, type RequestHandler, type ResponderOptions } from './responder.js';
@@ -565,8 +567,7 @@ export class Connection implements AsyncDisposable {
   async createRequester(address: string, options: RequesterOptions & CallOptions = {}): Promise<Requester> {
     try {
       if (typeof address !== 'string' || address === '') throw new TypeError('createRequester needs the address requests go to');
-      const unknown = Object.keys(options).filter((k) => !['timeout', 'signal'].includes(k));
-      if (unknown.length > 0) throw new TypeError(`createRequester: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: timeout, signal)`);
+      refuseUnknownOptions(options, REQUESTER_OPTIONS, 'createRequester');
       const call = { signal: options.signal };
       const sender = await this.#createSender(address, call);
       // Credit follows the requester's own subscription of replies (see Requester).
@@ -592,6 +593,7 @@ export class Connection implements AsyncDisposable {
     try {
       if (typeof address !== 'string' || address === '') throw new TypeError('createResponder needs the address requests come from');
       if (typeof handler !== 'function') throw new TypeError('createResponder needs a handler that makes the reply to each request');
+      refuseUnknownOptions(options, RESPONDER_OPTIONS, 'createResponder');
       const receiver = await this.#createReceiver<AmqpValue>({ source: address, credit: 0 }, undefined);
       // Replies go through the peer's anonymous relay when it has one; else one sender per reply-to address.
       const caps = this.remoteOpen?.offeredCapabilities;
@@ -1006,18 +1008,20 @@ const CONNECT_KEYS = new Set([
   'maxFrameSize', 'channelMax', 'timeout', 'reconnect', 'signal',
 ]);
 const SASL_KEYS = new Set(['mechanisms', 'authzid']);
+const REQUESTER_OPTIONS: ReadonlySet<string> = new Set(['timeout', 'signal']);
+const RESPONDER_OPTIONS: ReadonlySet<string> = new Set(['concurrency', 'signal', 'onError']);
 
 /** Refuses options connect() does not know (a misspelt or unsupported option is never silently ignored). */
 function checkConnectKeys(options: ConnectOptions): void {
-  const unknown = Object.keys(options).filter((k) => !CONNECT_KEYS.has(k));
-  if (unknown.length > 0) {
-    const hint = unknown.includes('websocket') || unknown.includes('websockets') ? ' (Quark does not speak AMQP over WebSocket yet)' : '';
-    throw new TypeError(`connect: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')}${hint}; the options are ${[...CONNECT_KEYS].join(', ')}`);
-  }
+  if ('websocket' in options || 'websockets' in options) throw new TypeError('connect: unknown option "websocket": Quark does not speak AMQP over WebSocket yet');
+  refuseUnknownOptions(options, CONNECT_KEYS, 'connect');
   const sasl = options.sasl;
   if (sasl !== undefined && sasl !== false) {
     const bad = typeof sasl === 'object' && sasl !== null ? Object.keys(sasl).filter((k) => !SASL_KEYS.has(k)) : ['(not an object)'];
     if (bad.length > 0) throw new TypeError(`connect: sasl takes mechanisms and authzid (or false), got ${bad.join(', ')}`);
+    // A mechanism Quark cannot run would be skipped in the negotiation: refused here instead.
+    const unsupported = (sasl.mechanisms ?? []).filter((m) => !CLIENT_MECHANISMS.includes(m));
+    if (unsupported.length > 0) throw new TypeError(`connect: sasl.mechanisms ${unsupported.map((m) => JSON.stringify(m)).join(', ')} cannot be run by Quark; it runs ${CLIENT_MECHANISMS.join(', ')}`);
   }
 }
 

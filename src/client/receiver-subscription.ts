@@ -4,10 +4,12 @@
  * stops on a signal, on `stop()`, or with the receiver.
  */
 import { debugLog } from '../runtime/debug-log.js';
+import { refuseUnknownOptions } from '../runtime/known-options.js';
 import type { Delivery } from './delivery.js';
 import type { Receiver } from './receiver.js';
 
 const log = debugLog('quark:subscribe');
+const SUBSCRIBE_OPTIONS: ReadonlySet<string> = new Set(['concurrency', 'prefetch', 'signal', 'onError']);
 
 /** What to do with a message whose handler threw (or rejected). */
 export type HandlerErrorAction<Body> =
@@ -48,8 +50,7 @@ export class ReceiverSubscription<Body> implements PromiseLike<void> {
   /** @internal Use `receiver.subscribe()`. */
   constructor(receiver: Receiver<Body>, handler: (delivery: Delivery<Body>) => unknown, options: SubscribeOptions<Body> = {}) {
     if (typeof handler !== 'function') throw new TypeError('subscribe needs a handler function');
-    const unknown = Object.keys(options).filter((k) => !['concurrency', 'prefetch', 'signal', 'onError'].includes(k));
-    if (unknown.length > 0) throw new TypeError(`subscribe: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: concurrency, prefetch, signal, onError)`);
+    refuseUnknownOptions(options, SUBSCRIBE_OPTIONS, 'subscribe');
     const concurrency = options.concurrency ?? 1;
     const prefetch = options.prefetch ?? 0;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`subscribe: concurrency must be a whole number of at least 1, got ${String(concurrency)}`);

@@ -8,6 +8,7 @@ import { Sender } from '../client/sender.js';
 import type { Session } from '../client/session.js';
 import type { EngineLink } from '../engine/link.js';
 import { IllegalStateError } from '../errors.js';
+import { refuseUnknownOptions } from '../runtime/known-options.js';
 
 /** Options when accepting a link on which the peer sends (we receive). */
 export interface AcceptReceiverOptions {
@@ -32,6 +33,9 @@ export interface AcceptReceiverOptions {
   /** Hand deliveries over as they arrive, their data bodies as `delivery.stream()` (see `ReceiverOptions.streaming`). */
   streaming?: boolean | undefined;
 }
+
+const ACCEPT_RECEIVER_OPTIONS: ReadonlySet<string> = new Set(['credit', 'autoAccept', 'maxMessageSize', 'settleFirst', 'values', 'streaming', 'address']);
+const ACCEPT_SENDER_OPTIONS: ReadonlySet<string> = new Set(['address', 'filter']);
 
 export class IncomingLink {
   /** The connection the link arrived on. */
@@ -101,6 +105,7 @@ export class IncomingLink {
    */
   acceptAsSender(options: { address?: string | undefined; filter?: Fields | undefined } = {}): Sender {
     if (this.role !== 'sender') throw new IllegalStateError(`the peer sends on link ${this.name}: accept it with acceptAsReceiver()`);
+    refuseUnknownOptions(options, ACCEPT_SENDER_OPTIONS, 'acceptAsSender');
     this.#answer(true);
     const source = this.source ? { ...this.source, address: options.address ?? this.source.address, filter: options.filter } : undefined;
     return new Sender(this.session, this.#link).acceptAttach({ source, target: this.#link.remote?.target, sndSettleMode: this.#link.remote?.sndSettleMode, rcvSettleMode: this.#link.remote?.rcvSettleMode });
@@ -112,6 +117,7 @@ export class IncomingLink {
    */
   acceptAsReceiver(options: AcceptReceiverOptions & { address?: string | undefined } = {}): Receiver {
     if (this.role !== 'receiver') throw new IllegalStateError(`the peer receives on link ${this.name}: accept it with acceptAsSender()`);
+    refuseUnknownOptions(options, ACCEPT_RECEIVER_OPTIONS, 'acceptAsReceiver');
     const credit = checkCredit(options.credit);
     const max = options.maxMessageSize;
     if (max !== undefined && !(Number.isInteger(max) && max > 0)) throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(max)}`);

@@ -17,6 +17,7 @@ import type { EngineLink } from '../engine/link.js';
 import type { SaslUsers } from '../engine/scram.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { SocketTransport } from '../transport/socket-transport.js';
+import { refuseUnknownOptions } from '../runtime/known-options.js';
 import { IncomingLink } from './incoming-link.js';
 import { Login, checkSaslOptions, offeredMechanisms, type LoginOutcome } from './login.js';
 
@@ -33,6 +34,12 @@ const DEFAULT_MAX_LINKS_PER_CONNECTION = 1024;
 /** Connections open at once, in all and from one address, unless given. */
 const DEFAULT_MAX_CONNECTIONS = 10_000;
 const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1000;
+/** The options listen() knows. */
+const LISTEN_OPTIONS: ReadonlySet<string> = new Set([
+  'host', 'port', 'tls', 'containerId', 'sasl', 'allowInsecurePlain', 'allowNoSasl', 'idleTimeout', 'handshakeTimeout', 'failedLoginDelay',
+  'maxFrameSize', 'channelMax', 'handleMax', 'maxLinksPerConnection', 'maxConnections', 'maxConnectionsPerAddress', 'properties', 'offeredCapabilities',
+]);
+const SASL_OPTIONS: ReadonlySet<string> = new Set(['mechanisms', 'users', 'authenticate']);
 /** Sockets beyond the connection limit that are still answered (with a refusal) rather than dropped. */
 const REFUSAL_MARGIN = 64;
 
@@ -348,7 +355,11 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
   for (const [name, value] of [['maxConnections', options.maxConnections], ['maxConnectionsPerAddress', options.maxConnectionsPerAddress]] as const) {
     if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new TypeError(`${name} must be a whole number of at least 1, got ${String(value)}`);
   }
-  if (options.sasl) checkSaslOptions(options.sasl);
+  refuseUnknownOptions(options, LISTEN_OPTIONS, 'listen');
+  if (options.sasl) {
+    refuseUnknownOptions(options.sasl, SASL_OPTIONS, 'listen: sasl');
+    checkSaslOptions(options.sasl);
+  }
   // node:tls is loaded only when used: it costs a process about 1.5 MB. The TLS handshake gets the
   // same bound as the AMQP one (Node's own default is 120 s).
   const server = options.tls

@@ -34,3 +34,38 @@ describe('link and send options', () => {
     }
   });
 });
+
+describe('server-side and helper options', () => {
+  it('listen, startBroker, acceptAsReceiver/acceptAsSender, createResponder and unknown SASL mechanisms are refused, naming the option', async () => {
+    const { startBroker, listen } = await import('../../src/index.js');
+    await expect(startBroker({ port: 0, queueLimt: 5 } as never)).rejects.toThrow(/startBroker: unknown option "queueLimt"/);
+    await expect(listen({ port: 0, bogus: 1 } as never)).rejects.toThrow(/listen: unknown option "bogus"/);
+    await expect(listen({ port: 0, sasl: { mechanisms: ['PLAIN'], user: {} } } as never)).rejects.toThrow(/listen: sasl: unknown option "user"/);
+    await expect(connect({ url: 'amqp://127.0.0.1:1', sasl: { mechanisms: ['GSSAPI'] } })).rejects.toThrow(/sasl.mechanisms "GSSAPI" cannot be run by Quark/);
+
+    const refusals: string[] = [];
+    const listener = await listen({ port: 0, allowNoSasl: true });
+    listener.links$.subscribe((link) => {
+      try {
+        if (link.role === 'receiver') link.acceptAsReceiver({ credits: 5 } as never);
+        else link.acceptAsSender({ selector: 'x' } as never);
+      } catch (error) {
+        refusals.push((error as Error).message);
+        link.refuse();
+      }
+    });
+    const conn = await connect({ url: listener.url, sasl: false, reconnect: false });
+    try {
+      await expect(conn.createSender('q')).rejects.toThrow();
+      await expect(conn.createReceiver('q')).rejects.toThrow();
+      expect(refusals).toEqual([
+        expect.stringMatching(/acceptAsReceiver: unknown option "credits"/),
+        expect.stringMatching(/acceptAsSender: unknown option "selector"/),
+      ]);
+      await expect(conn.createResponder('rpc', () => ({ body: 'reply' }), { concurency: 2 } as never)).rejects.toThrow(/createResponder: unknown option "concurency"/);
+    } finally {
+      await conn.close();
+      await listener.close();
+    }
+  });
+});

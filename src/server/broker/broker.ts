@@ -20,6 +20,7 @@ import { SELECTOR_FILTER, SELECTOR_FILTER_CODE, SelectorError, compileSelector, 
 import { Described, Typed } from '../../codec/values.js';
 import type { Fields } from '../../codec/composite-types.js';
 import { StoreBudget } from './store-budget.js';
+import { refuseUnknownOptions } from '../../runtime/known-options.js';
 import { TransactionCoordinator, heldState } from './transactions.js';
 import type { Delivery } from '../../client/delivery.js';
 
@@ -614,8 +615,16 @@ function selectorFilter(filter: Fields | undefined): { selector: Selector | unde
   return { selector, applied };
 }
 
-/** Refuses limits that are not positive whole numbers, naming the option. */
+/** The options startBroker() knows. */
+const BROKER_OPTIONS: ReadonlySet<string> = new Set([
+  'host', 'port', 'users', 'permissions', 'allowAnonymous', 'allowInsecurePlain', 'tls', 'queueLimit', 'queueByteLimit', 'storeByteLimit', 'maxQueues',
+  'maxMessageSize', 'maxConnections', 'maxConnectionsPerAddress', 'deadLetterAddress', 'handshakeTimeout', 'failedLoginDelay', 'channelMax', 'handleMax',
+  'maxLinksPerConnection',
+]);
+
+/** Refuses unknown options, and limits that are not positive whole numbers, naming the option. */
 function checkBrokerOptions(options: BrokerOptions): void {
+  refuseUnknownOptions(options, BROKER_OPTIONS, 'startBroker');
   const limits = ['queueLimit', 'queueByteLimit', 'storeByteLimit', 'maxQueues', 'maxMessageSize'] as const;
   for (const name of limits) {
     const value = options[name];
