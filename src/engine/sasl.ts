@@ -44,7 +44,8 @@ export interface SaslClientMechanism {
   succeeded(additionalData: Uint8Array | undefined): void;
 }
 
-const utf8 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+/** The text a SASL frame carries (absent bytes read as empty), without copying them. */
+export const utf8 = (bytes: Uint8Array | undefined): string => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8') : '');
 const EMPTY = new Uint8Array(0);
 
 /** Mechanisms with one message and nothing to check: PLAIN, ANONYMOUS, EXTERNAL. */

@@ -5,7 +5,7 @@
  */
 import type * as tls from 'node:tls';
 import type { Authentication } from '../client/connection.js';
-import { parsePlainResponse } from '../engine/sasl.js';
+import { parsePlainResponse, utf8 } from '../engine/sasl.js';
 import { SCRAM_MECHANISMS, SaslUsers, ScramServer } from '../engine/scram.js';
 import type { ListenSaslOptions } from './listener.js';
 
@@ -46,7 +46,6 @@ export function offeredMechanisms(
   return offered;
 }
 
-const utf8 = (bytes: Uint8Array | undefined): string => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8') : '');
 
 /** One client's login. */
 export class Login {
