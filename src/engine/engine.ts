@@ -87,6 +87,8 @@ export class ProtocolEngine {
   onEvent: ((event: EngineEvent) => void) | undefined;
   /** Called once when output becomes available after a `takeOutput()`. */
   onOutput: (() => void) | undefined;
+  /** Deliveries received so far (counted at their first transfer): how busy the input is, for the transport's batching. */
+  deliveriesReceived = 0;
 
   private phase: Phase = 'idle';
   private expectedProtocol = ProtocolId.Amqp;
@@ -689,6 +691,11 @@ export class ProtocolEngine {
     this.outputChanged();
   }
 
+  /** The transport holds the waiting output for now (see `deferrableAcknowledgements`): tell it again of the next change. */
+  outputHeld(): void {
+    this.outputSignaled = false;
+  }
+
   /** Notes that output is waiting; tells the transport once per `takeOutput()`. */
   outputChanged(): void {
     if (this.outputSignaled) return;
@@ -748,6 +755,24 @@ export class ProtocolEngine {
   get remoteLinkCount(): number {
     let n = 0;
     for (const s of this.remoteChannels.values()) n += s.remoteLinkCount;
+    return n;
+  }
+
+  /**
+   * What waits to be written, for a transport that batches acknowledgements: the number of
+   * received deliveries whose settlement (a disposition) is all that waits, which may wait a
+   * little for more to go out in the same frame; -1 when anything else waits (it goes out now,
+   * and they with it); 0 when nothing does.
+   */
+  get deferrableAcknowledgements(): number {
+    if (this.out.pos > 0 || this.chunks.length > 0 || !this.canWriteFrames) return -1;
+    let n = 0;
+    for (const s of this.localChannels) {
+      if (s === undefined) continue;
+      const waiting = s.waitingAcknowledgements;
+      if (waiting < 0) return -1;
+      n += waiting;
+    }
     return n;
   }
 

@@ -71,8 +71,12 @@ export class EngineSession {
   /** Links with frames to write, served in turn. */
   private readonly sendQueue: EngineLink[] = [];
   private readonly pendingDispositions: EngineDelivery[] = [];
+  /** How many of `pendingDispositions` are a sender's (they are never held back: see `waitingAcknowledgements`). */
+  private pendingSenderDispositions = 0;
   private readonly pendingLinkFlows: EngineLink[] = [];
   private sessionFlowPending = false;
+  /** A sender link was asked to drain: its answer is due at the end of the turn. */
+  private drainAsked = false;
   private readonly transferFields: TransferFields = { handle: 0 };
   /** Scratch arrays for numbered delivery tags, by length (1, 2 or 4 bytes). */
   private readonly tagScratch: Record<number, Uint8Array> = { 1: new Uint8Array(1), 2: new Uint8Array(2), 4: new Uint8Array(4) };
@@ -398,6 +402,7 @@ export class EngineSession {
       }
       delivery = new EngineDelivery(link, fields.deliveryTag, fields.messageFormat ?? 0, fields.settled ?? false);
       delivery.id = fields.deliveryId;
+      this.engine.deliveriesReceived++;
       delivery.remoteSettled = fields.settled ?? false;
       if (fields.state) delivery.remoteState = fields.state;
       link.deliveryCount = serialAdd(link.deliveryCount, 1);
@@ -490,7 +495,10 @@ export class EngineSession {
     if (wasSettled || delivery.remoteSettled || delivery.id < 0 || this.localState !== 'open') return;
     // A delivery whose frames are not all written yet (it holds its payload until they are) gets
     // no disposition before its transfers.
-    if (delivery.link.role === 'sender' && delivery.payload !== undefined) return;
+    if (delivery.link.role === 'sender') {
+      if (delivery.payload !== undefined) return;
+      this.pendingSenderDispositions++;
+    }
     this.pendingDispositions.push(delivery);
     this.engine.outputChanged();
   }
@@ -563,7 +571,10 @@ export class EngineSession {
       const unseen = serialDiff(link.deliveryCount, deliveryCount);
       link.credit = Math.max(0, (fields.linkCredit ?? 0) - Math.max(0, unseen));
       link.drain = fields.drain ?? false;
-      if (link.drain) this.engine.outputChanged();
+      if (link.drain) {
+        this.drainAsked = true;
+        this.engine.outputChanged();
+      }
       this.engine.emit({ type: 'linkFlow', link });
     } else if (fields.deliveryCount !== undefined) {
       if (link.onSenderState(fields.deliveryCount)) this.engine.emit({ type: 'linkDrained', link });
@@ -589,9 +600,21 @@ export class EngineSession {
     return fields;
   }
 
+  /**
+   * For the transport's batching of acknowledgements: how many received deliveries' settlements
+   * wait for the end of the turn, when that is all the session has to write; -1 when anything
+   * else waits too (a flow, a drain's answer, a sender's disposition), which goes out at once.
+   */
+  get waitingAcknowledgements(): number {
+    if (this.localState !== 'open') return 0;
+    if (this.pendingLinkFlows.length > 0 || this.sessionFlowPending || this.drainAsked || this.pendingSenderDispositions > 0) return -1;
+    return this.pendingDispositions.length;
+  }
+
   /** Writes what waits for the end of the turn: drains, flows and coalesced dispositions. */
   flush(): void {
     if (this.localState !== 'open') return;
+    this.drainAsked = false;
     for (const link of this.localHandles) {
       // A sender asked to drain with nothing left to send gives its credit back (spec 2.6.7).
       if (link && link.role === 'sender' && link.drain && link.outgoing.length === 0 && link.isOpen) {
@@ -644,12 +667,14 @@ export class EngineSession {
       i = j;
     }
     pending.length = 0;
+    this.pendingSenderDispositions = 0;
   }
 
   /** Drops every link and delivery (the session ended or the connection went). */
   clear(): void {
     this.sendQueue.length = 0;
     this.pendingDispositions.length = 0;
+    this.pendingSenderDispositions = 0;
     this.pendingLinkFlows.length = 0;
   }
 }

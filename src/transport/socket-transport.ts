@@ -1,11 +1,13 @@
 /**
  * Moves bytes between a protocol engine and a socket (TCP or TLS): reads into the engine, writes
- * its output once per turn of the event loop (all frames of the turn in one socket write), keeps
- * the engine's clock ticking for idle timeouts, and respects the socket's backpressure.
+ * its output once per turn of the event loop (all frames of the turn in one socket write), holds
+ * a pipelining sender's acknowledgements briefly to batch them (see acknowledgement-batching.ts),
+ * keeps the engine's clock ticking for idle timeouts, and respects the socket's backpressure.
  */
 import type { Socket } from 'node:net';
 import { debugLog } from '../runtime/debug-log.js';
 import type { ProtocolEngine } from '../engine/engine.js';
+import { ACKNOWLEDGEMENT_DELAY_MS, AcknowledgementBatching } from './acknowledgement-batching.js';
 
 const log = debugLog('quark:transport');
 
@@ -22,6 +24,9 @@ export class SocketTransport {
   /** Called when the socket can take more bytes after a write that filled its buffer. */
   onDrain: (() => void) | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
+  private readonly acknowledgements = new AcknowledgementBatching();
+  /** Runs while acknowledgements are held: writes them when the delay has passed. */
+  private acknowledgementTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -58,13 +63,32 @@ export class SocketTransport {
     if (this.flushScheduled !== undefined || this.closed) return;
     this.flushScheduled = setImmediate(() => {
       this.flushScheduled = undefined;
-      this.flush();
+      this.endOfTurn();
     });
+  }
+
+  /** The turn's output goes out now, or, when it is only acknowledgements of a pipelining sender, is held a moment for more. */
+  private endOfTurn(): void {
+    if (this.closed || this.acknowledgements.writeNow(this.engine)) {
+      this.flush();
+      return;
+    }
+    this.engine.outputHeld();
+    this.acknowledgementTimer ??= setTimeout(() => {
+      this.acknowledgementTimer = undefined;
+      this.acknowledgements.delayExpired(this.engine);
+      this.flush();
+    }, ACKNOWLEDGEMENT_DELAY_MS);
   }
 
   /** Writes everything the engine has, in one write; ends the socket once the engine is finished. */
   flush(): void {
     if (this.closed) return;
+    if (this.acknowledgementTimer !== undefined) {
+      clearTimeout(this.acknowledgementTimer);
+      this.acknowledgementTimer = undefined;
+    }
+    this.acknowledgements.written();
     const chunks = this.engine.takeOutputChunks();
     const written = this.engine.takeWrittenCallbacks();
     if (chunks !== undefined && !this.socket.destroyed && this.socket.writable) {
@@ -120,6 +144,8 @@ export class SocketTransport {
     if (this.closed) return;
     this.closed = true;
     if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+    if (this.acknowledgementTimer !== undefined) clearTimeout(this.acknowledgementTimer);
+    this.acknowledgementTimer = undefined;
     if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
     if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
     this.flushScheduled = undefined;

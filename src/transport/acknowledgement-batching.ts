@@ -1,0 +1,133 @@
+/**
+ * When a receiver's acknowledgements (the dispositions settling what it received) go out: at once
+ * when the sender may be waiting for them, batched when it plainly is not.
+ *
+ * Why: a sender that writes each message in a socket write of its own (rhea, RabbitMQ) reaches a
+ * fast receiver a message or two per read. Answering every read with a disposition frame costs
+ * both sides a system call and a frame per one or two messages; held for up to a millisecond
+ * while messages keep coming, one frame settles dozens (measured in bench/cross-peer.mjs).
+ *
+ * The rule, decided at the end of each turn of the event loop (one read, usually):
+ * - anything else to write (a transfer, a flow, a drain's answer, a close) goes out now, and the
+ *   acknowledgements with it;
+ * - until the sender is seen pipelining, now: a sender that sends one message at a time and
+ *   waits for its outcome is answered at once, so its round trip is not slowed;
+ * - once it is (several deliveries arrived in one turn, or more arrived while acknowledgements
+ *   were held: it did not wait for them), held, until `batch` of them wait or the delay passes.
+ *   A slow pipelining sender is seen in turns of one message each: those are held too.
+ *
+ * It adapts. `batch` doubles each time it is reached (messages keep coming). When the delay passes
+ * after the sender went quiet (for much longer than it takes between messages), it may be waiting
+ * for our answers (it sends one at a time after all, or keeps at most K messages unsettled): it
+ * is taken as not pipelining until seen doing so again, and when that happens twice within
+ * 100 ms with as many waiting, `batch` drops below what was waiting, so the answers go out before such a sender runs
+ * dry. 100 ms after the last stall `batch` may grow again.
+ */
+
+/** How long acknowledgements may be held (the resolution of a Node.js timer). */
+export const ACKNOWLEDGEMENT_DELAY_MS = 1;
+/** The smallest batch: two acknowledgements. */
+const MIN_BATCH = 2;
+/** The largest batch: more would only delay the sender's bookkeeping. */
+const MAX_BATCH = 256;
+/**
+ * Two stalls this close (with as many waiting) are a sender that waits for its answers; a batch
+ * limit learnt from them holds this long. A sender that really keeps few messages unsettled
+ * costs two delays per such period (2% of its time) at worst.
+ */
+const STALL_MEMORY_MS = 100;
+/** Stalls are learnt from only once this many turns received deliveries (before, the usual gap between them is not known). */
+const WARM_TURNS = 16;
+
+/** The input and output counts of a protocol engine the batching reads (see `ProtocolEngine`). */
+export interface AcknowledgementSource {
+  /** Deliveries received so far. */
+  readonly deliveriesReceived: number;
+  /** Acknowledgements waiting when they are all that waits; -1 when other output waits; 0: none. */
+  readonly deferrableAcknowledgements: number;
+}
+
+export class AcknowledgementBatching {
+  #batch = MIN_BATCH;
+  /** The largest batch allowed now (lowered after a stall, for STALL_MEMORY_MS). */
+  #ceiling = MAX_BATCH;
+  #stalledAt = -Infinity;
+  /** How many acknowledgements waited at the last stall. */
+  #stalledWaiting = 0;
+  /** `deliveriesReceived` at the last turn's end. */
+  #seen = 0;
+  /** Whether acknowledgements are being held (the caller's timer runs). */
+  #holding = false;
+  /** Whether the sender was seen sending on without waiting for our acknowledgements. */
+  #pipelining = false;
+  /** When the last delivery arrived (performance.now()). */
+  #lastArrival = -Infinity;
+  /** The usual time between turns that received deliveries, in ms. */
+  #gap = 0;
+  /** Turns that received deliveries, up to WARM_TURNS: the usual gap is known after that many. */
+  #arrivalTurns = 0;
+
+  /**
+   * At the end of a turn: true to write now, false to hold the acknowledgements (the caller
+   * then makes sure `delayExpired` runs within ACKNOWLEDGEMENT_DELAY_MS).
+   */
+  writeNow(source: AcknowledgementSource): boolean {
+    const received = source.deliveriesReceived;
+    const arrived = received - this.#seen;
+    this.#seen = received;
+    const waiting = source.deferrableAcknowledgements;
+    if (waiting <= 0) return true; // other output (or none): everything goes now
+    if (arrived > 0) this.#arrival(performance.now());
+    if (arrived >= 2 || (arrived > 0 && this.#holding)) this.#pipelining = true;
+    else if (!this.#pipelining) return true; // the sender may be waiting for this answer
+    if (waiting >= this.#batch) {
+      this.#grow();
+      return true;
+    }
+    this.#holding = true;
+    return false;
+  }
+
+  /** The delay passed while holding: the caller writes now. Learns whether the sender stalled. */
+  delayExpired(source: AcknowledgementSource): void {
+    if (!this.#holding) return;
+    const now = performance.now();
+    const waiting = source.deferrableAcknowledgements;
+    // Quiet for much longer than between its messages: the sender may have been waiting for
+    // these. Answer sooner next time. (A sender slower than the delay is never taken as stalled.)
+    if (waiting > 0 && this.#arrivalTurns >= WARM_TURNS && now - this.#lastArrival >= Math.max(ACKNOWLEDGEMENT_DELAY_MS / 2, 4 * this.#gap)) {
+      this.#pipelining = false;
+      // Twice in a row with as many waiting: a sender that keeps that many unsettled and waits for
+      // their answers, not one that paused (a collection, a burst's end). Its answers go out
+      // before it runs dry from now on.
+      if (now - this.#stalledAt < STALL_MEMORY_MS && waiting === this.#stalledWaiting) {
+        this.#ceiling = Math.max(MIN_BATCH, Math.floor(waiting / 2));
+        this.#batch = Math.min(this.#batch, this.#ceiling);
+      }
+      this.#stalledAt = now;
+      this.#stalledWaiting = waiting;
+    }
+  }
+
+  /** A turn received deliveries at `now`: keeps the usual time between such turns. */
+  #arrival(now: number): void {
+    const gap = now - this.#lastArrival;
+    // A moving average over about the last eight; a pause longer than the delay is not a gap between messages.
+    if (gap < ACKNOWLEDGEMENT_DELAY_MS) this.#gap += (gap - this.#gap) / 8;
+    this.#lastArrival = now;
+    if (this.#arrivalTurns < WARM_TURNS) this.#arrivalTurns++;
+  }
+
+  /** Everything was written (whatever the reason): nothing is held any more. */
+  written(): void {
+    this.#holding = false;
+  }
+
+  #grow(): void {
+    if (this.#batch >= this.#ceiling) {
+      if (this.#ceiling === MAX_BATCH || performance.now() - this.#stalledAt < STALL_MEMORY_MS) return;
+      this.#ceiling = MAX_BATCH;
+    }
+    this.#batch = Math.min(this.#batch * 2, this.#ceiling);
+  }
+}

@@ -1,0 +1,169 @@
+/** The rule that decides when a receiver's acknowledgements go out (src/transport/acknowledgement-batching.ts). */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AcknowledgementBatching, type AcknowledgementSource } from '../../src/transport/acknowledgement-batching.js';
+
+/** A stand-in engine: what arrived so far and what waits. */
+class Source implements AcknowledgementSource {
+  deliveriesReceived = 0;
+  deferrableAcknowledgements = 0;
+  /** A turn: `arrived` deliveries came in and were all settled by the application. */
+  turn(arrived: number): this {
+    this.deliveriesReceived += arrived;
+    this.deferrableAcknowledgements += arrived;
+    return this;
+  }
+  written(batching: AcknowledgementBatching): void {
+    this.deferrableAcknowledgements = 0;
+    batching.written();
+  }
+}
+
+/** Runs a turn's end as the transport does: writes when told to, else keeps holding. */
+function endTurn(batching: AcknowledgementBatching, source: Source): boolean {
+  const now = batching.writeNow(source);
+  if (now) source.written(batching);
+  return now;
+}
+
+/** Sixteen turns of a sequential sender (nothing held): the batching now knows the usual time between messages. */
+function warmUp(batching: AcknowledgementBatching, source: Source): void {
+  for (let i = 0; i < 16; i++) {
+    batching.writeNow(source.turn(1));
+    source.written(batching);
+  }
+}
+
+describe('acknowledgement batching', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('answers a sender that sends one message at a time at once, every time', () => {
+    const batching = new AcknowledgementBatching();
+    const source = new Source();
+    for (let i = 0; i < 100; i++) {
+      expect(endTurn(batching, source.turn(1))).toBe(true);
+      vi.advanceTimersByTime(0.1); // the round trip
+    }
+  });
+
+  it('writes at once whatever else waits (a flow, a transfer), acknowledgements or not', () => {
+    const batching = new AcknowledgementBatching();
+    const source = new Source();
+    endTurn(batching, source.turn(5)); // now pipelining
+    source.turn(1);
+    source.deferrableAcknowledgements = -1; // e.g. a credit top-up waits too
+    expect(batching.writeNow(source)).toBe(true);
+  });
+
+  it('holds a pipelining sender\'s acknowledgements until a batch is reached, and the batch grows while messages keep coming', () => {
+    const batching = new AcknowledgementBatching();
+    const source = new Source();
+    expect(endTurn(batching, source.turn(2))).toBe(true); // two before any answer: pipelining; the first batch (2) is reached
+    const writtenAt: number[] = [];
+    for (let i = 0; i < 600; i++) {
+      if (endTurn(batching, source.turn(1))) writtenAt.push(i);
+      vi.advanceTimersByTime(0.01);
+    }
+    // Batches of 4, 8, 16, ... 256, then 256 each: far fewer writes than messages, and growing gaps.
+    expect(writtenAt.length).toBeLessThan(12);
+    expect(writtenAt.slice(0, 4)).toEqual([3, 11, 27, 59]);
+  });
+
+  it('learns that a sender keeping few messages unsettled stalls: once, it is answered at once; twice, it is answered before it runs dry', () => {
+    const batching = new AcknowledgementBatching();
+    const source = new Source();
+    warmUp(batching, source);
+    // A sender that keeps at most 6 unsettled, writing them 2 per read.
+    expect(endTurn(batching, source.turn(2))).toBe(true); // batch 2 reached; now 4
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(true); // 4 reached; now 8
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(false); // 6 held: the sender waits for them
+    vi.advanceTimersByTime(1);
+    batching.delayExpired(source); // quiet for the whole delay: a stall
+    source.written(batching);
+    // Taken as not pipelining: a single message is answered at once.
+    expect(endTurn(batching, source.turn(1))).toBe(true);
+    // Seen pipelining again, it stalls again with 6 held (a pause would not come back so soon).
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    vi.advanceTimersByTime(1);
+    batching.delayExpired(source);
+    source.written(batching);
+    // The batch is now 3, below the 6 it held: the answers go out before the sender runs dry, and it does not grow.
+    for (let i = 0; i < 10; i++) {
+      expect(endTurn(batching, source.turn(2))).toBe(false);
+      expect(endTurn(batching, source.turn(2))).toBe(true);
+    }
+    // 100 ms after the last stall it may grow again: 3, then 6.
+    vi.advanceTimersByTime(101);
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(true);
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(true);
+  });
+
+  it('takes pauses of a pipelining sender (stalls with different numbers waiting) for no more than that: the batch stays', () => {
+    const batching = new AcknowledgementBatching();
+    const source = new Source();
+    warmUp(batching, source);
+    expect(endTurn(batching, source.turn(2))).toBe(true); // batch 4
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(true); // batch 8
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    vi.advanceTimersByTime(3); // a pause (a collection)
+    batching.delayExpired(source);
+    source.written(batching);
+    expect(endTurn(batching, source.turn(2))).toBe(false); // pipelining again, 2 of 8
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    vi.advanceTimersByTime(3); // another, with 4 waiting
+    batching.delayExpired(source);
+    source.written(batching);
+    expect(endTurn(batching, source.turn(2))).toBe(false); // 2 of 8
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(endTurn(batching, source.turn(2))).toBe(true); // 8 reached
+  });
+
+  it('does not take the first quiet moment of a connection for a stall (the usual time between messages is not known yet)', () => {
+    const batching = new AcknowledgementBatching();
+    const source = new Source();
+    expect(endTurn(batching, source.turn(2))).toBe(true); // batch 4
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    vi.advanceTimersByTime(1);
+    batching.delayExpired(source);
+    source.written(batching);
+    expect(endTurn(batching, source.turn(1))).toBe(false); // still taken as pipelining: held
+  });
+
+  it('does not take a slow but steady pipelining sender for a stalled one', () => {
+    const batching = new AcknowledgementBatching();
+    const source = new Source();
+    endTurn(batching, source.turn(3)); // pipelining, batch 2 reached, now 4
+    let writes = 0;
+    // One message every 0.3 ms (turns of one each); the delay passes three times per ten messages.
+    let heldSince: number | undefined;
+    for (let i = 0; i < 100; i++) {
+      vi.advanceTimersByTime(0.3);
+      const t = performance.now();
+      if (heldSince !== undefined && t - heldSince >= 1) {
+        batching.delayExpired(source);
+        source.written(batching);
+        writes++;
+        heldSince = undefined;
+      }
+      if (endTurn(batching, source.turn(1))) {
+        writes++;
+        heldSince = undefined;
+      } else heldSince ??= t;
+    }
+    expect(writes).toBeLessThan(40); // not one per message
+  });
+});
