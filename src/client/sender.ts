@@ -2,7 +2,7 @@
 import type { DeliveryState } from '../codec/composite-types.js';
 import { withCallerStack } from './caller-stack.js';
 import type { Transaction } from './transaction.js';
-import { dataSectionHeader, encodeMessage, encodeMessageHead, encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
+import { dataSectionHeader, encodeMessage, encodeMessageAroundBody, encodeMessageHead, encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
 import type { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
@@ -76,7 +76,7 @@ class PendingSend {
   /** It was sent on a connection that was lost before the peer settled it; it waits to be sent again. */
   inDoubt = false;
   constructor(
-    public bytes: Uint8Array,
+    public bytes: Payload,
     public tag: Uint8Array | undefined,
     public resolve: Resolve,
     public reject: (error: AmqpError) => void,
@@ -85,6 +85,16 @@ class PendingSend {
 }
 
 type Resolve = (result: SendResult | PromiseLike<SendResult>) => void;
+
+/** An encoded message: whole, or in parts around a large body sent by reference (see `encodeMessageAroundBody`). */
+type Payload = Uint8Array | readonly Uint8Array[];
+
+function payloadLength(payload: Payload): number {
+  if (payload instanceof Uint8Array) return payload.length;
+  let n = 0;
+  for (const part of payload) n += part.length;
+  return n;
+}
 
 // The resolve and reject of the promise being made, caught by one shared executor: a promise per
 // send, but no closure (and no context for it) per send.
@@ -178,6 +188,11 @@ export class Sender extends Link {
    *
    * Cancelled (signal or timeout) while waiting for credit: the message was not sent. Cancelled
    * after it went out: it may have been delivered, and its outcome will not be known.
+   *
+   * A body of one `Uint8Array` of 64 KiB or more is sent by reference, not copied (as
+   * `socket.write()` does): do not change it until the send settles. Many sends of one large
+   * buffer then hold that buffer once, however long they wait for credit. Smaller bodies, and
+   * every other part of the message, are encoded (copied) at once.
    *
    * While the connection is being reconnected, the message waits (within its timeout) and goes
    * out once the link is attached again. If the connection is lost after the message went out
@@ -298,14 +313,19 @@ export class Sender extends Link {
     }
     const aborted = options?.signal?.aborted ? abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent') : undefined; // the label is made only when needed
     if (aborted) return Promise.reject(aborted);
-    let bytes: Uint8Array;
+    let bytes: Payload;
     let pooled = false;
     try {
       checkTimeout(options?.timeout); // bad input fails before anything is sent
       if (this.engineLink.local.target === undefined && typeof message?.to !== 'string') {
         throw new EncodeError('this sender is an anonymous relay (no target): every message needs a `to` address');
       }
-      if (this.#resend) {
+      const around = encodeMessageAroundBody(message);
+      if (around !== undefined) {
+        // A large binary body is not copied (nor held twice while the send waits for credit):
+        // the caller leaves it unchanged until the send settles, as with socket.write().
+        bytes = around;
+      } else if (this.#resend) {
         // Its bytes are kept until it is settled, to send again after a reconnect: a buffer of its own.
         bytes = encodeMessage(message);
       } else if (options?.transaction === undefined && this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message) && this.#directFitsPeerMax()) {
@@ -355,7 +375,7 @@ export class Sender extends Link {
     return this.#enqueue(payload, options);
   }
 
-  #enqueue(bytes: Uint8Array, options: SendOptions | undefined, pooled = false): Promise<SendResult> {
+  #enqueue(bytes: Payload, options: SendOptions | undefined, pooled = false): Promise<SendResult> {
     if (!this.live) {
       return Promise.reject(this.error ?? new IllegalStateError(`cannot send on the ${this.label}: it is closed`));
     }
@@ -407,17 +427,20 @@ export class Sender extends Link {
   #transmit(pending: PendingSend): void {
     const bytes = pending.bytes;
     const max = this.#peerMaxMessageSize;
-    if (max > 0 && bytes.length > max) {
+    if (max > 0) {
       // Checked here, where every send passes (also those queued before the attach, and resends).
-      if (pending.pooled) this.session.connection.payloadPool.give(bytes);
-      pending.stop();
-      pending.reject(new MessageSizeExceededError(`The message is ${bytes.length} bytes; the peer accepts at most ${max} on the ${this.label} (its max-message-size). It was not sent.`, bytes.length, max));
-      return;
+      const length = payloadLength(bytes);
+      if (length > max) {
+        if (pending.pooled) this.session.connection.payloadPool.give(bytes as Buffer);
+        pending.stop();
+        pending.reject(new MessageSizeExceededError(`The message is ${length} bytes; the peer accepts at most ${max} on the ${this.label} (its max-message-size). It was not sent.`, length, max));
+        return;
+      }
     }
     let onWritten: (() => void) | undefined;
     if (pending.pooled) {
       const pool = this.session.connection.payloadPool;
-      onWritten = () => pool.give(bytes);
+      onWritten = () => pool.give(bytes as Buffer);
     }
     const options = pending.tag === undefined && onWritten === undefined && pending.state === undefined && pending.settled === undefined ? undefined : { tag: pending.tag, onWritten, state: pending.state, settled: pending.settled };
     const delivery = this.engineLink.send(bytes, options);
@@ -615,8 +638,8 @@ export class Sender extends Link {
       if (tracking instanceof PendingSend) pending = tracking;
       else if (tracking !== undefined) pending = new PendingSend(EMPTY, undefined, tracking, (e) => tracking(Promise.reject(e)), false);
       else pending = new PendingSend(EMPTY, undefined, noop, noop, false); // at-most-once: no promise waits
-      pending.bytes = d.payload ?? EMPTY;
-      pending.pooled = d.onWritten !== undefined;
+      pending.bytes = d.parts ?? d.payload ?? EMPTY;
+      pending.pooled = d.parts === undefined && d.onWritten !== undefined;
       pending.tag = d.tagNumber === -1 ? d.tag : undefined;
       pending.sent = false;
       replay.push(pending);

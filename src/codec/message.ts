@@ -244,6 +244,37 @@ function writeBody(w: ByteWriter, message: Message): void {
   throw new EncodeError(`message.bodyType must be 'value', 'data' or 'sequence', got ${JSON.stringify(bodyType)}`);
 }
 
+/**
+ * A body of one `Uint8Array` at least this large is sent by reference, not copied: a copy costs
+ * more than the frame it saves, and senders holding many such sends (waiting for credit) would
+ * hold a copy each.
+ */
+export const BODY_BY_REFERENCE = 65536;
+
+/**
+ * A message whose body is one `Uint8Array` of BODY_BY_REFERENCE bytes or more, encoded around
+ * its body: the bytes before it (the sections before the body and the data section's header),
+ * the body itself (the caller's bytes, not copied), and the footer's bytes if it has one.
+ * Undefined for any other message (encode it whole). Throws {@link EncodeError} as
+ * `encodeMessage` does.
+ */
+export function encodeMessageAroundBody(message: Message): Uint8Array[] | undefined {
+  const body = message?.body;
+  if (!(body instanceof Uint8Array) || body.length < BODY_BY_REFERENCE || (message.bodyType !== undefined && message.bodyType !== 'data')) return undefined;
+  const w = new ByteWriter(256);
+  writeMessageHead(w, message);
+  writeSectionDescriptor(w, SECTION.data);
+  w.u8(0xb0); // vbin32: a body this large needs the 32-bit length
+  w.u32(body.length);
+  const parts: Uint8Array[] = [w.toBuffer(), body];
+  if (message.footer !== undefined) {
+    const footer = new ByteWriter(64);
+    writeKeyedSection(footer, SECTION.footer, message.footer, 'footer', true);
+    if (footer.pos > 0) parts.push(footer.toBuffer());
+  }
+  return parts;
+}
+
 /** Above this size the shared writer's buffer is not kept for the next message. */
 const LARGE_MESSAGE = 1 << 20;
 let sharedWriter: ByteWriter | undefined;

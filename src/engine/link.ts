@@ -130,16 +130,31 @@ export class EngineLink {
    * Sender: queues a delivery of `payload` (its bytes are not copied: do not change them) and
    * writes as many of its frames as the session window allows. Needs credit (check `credit`).
    */
-  send(payload: Uint8Array, options?: SendOptions): EngineDelivery {
+  send(payload: Uint8Array | readonly Uint8Array[], options?: SendOptions): EngineDelivery {
     if (this.role !== 'sender') throw new Error('only a sender link can send');
     if (this.localState !== 'open') throw new Error(`cannot send on link ${this.name}: it is ${this.localState === 'unopened' ? 'not attached' : 'detached'}`);
     if (this.credit <= 0) throw new Error(`cannot send on link ${this.name}: no credit`);
     const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
     const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
-    delivery.payload = payload;
     delivery.onWritten = options?.onWritten;
     delivery.transferState = options?.state;
-    if (options?.stream) delivery.stream = { chunks: [], done: false };
+    if (payload instanceof Uint8Array) {
+      delivery.payload = payload;
+      if (options?.stream) delivery.stream = { chunks: [], done: false };
+    } else {
+      // Given in parts (a large body by reference between its head and its tail): written one
+      // after the other, as a streamed delivery whose chunks have all come.
+      delivery.payload = payload[0] ?? new Uint8Array(0);
+      delivery.parts = payload;
+      const chunks = [];
+      for (let i = 1; i < payload.length; i++) chunks.push({ bytes: payload[i]!, last: i === payload.length - 1, onWritten: undefined as (() => void) | undefined });
+      if (chunks.length > 0) {
+        chunks[chunks.length - 1]!.onWritten = delivery.onWritten; // called once the last part is out
+        delivery.onWritten = undefined;
+      }
+      delivery.stream = { chunks, done: true };
+    }
+
     this.credit--;
     this.deliveryCount = serialAdd(this.deliveryCount, 1);
     this.outgoing.push(delivery);

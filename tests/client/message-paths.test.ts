@@ -144,28 +144,49 @@ describe('a receive whose signal is already aborted', () => {
 });
 
 describe('large messages sent from reused buffers', () => {
-  it('arrive intact when many are in flight at once, each different, while their buffers are reused', async () => {
+  it('arrive intact when many are in flight at once, each different, with each buffer reused once its send settled (the documented contract: bodies of 64 KiB and more are sent by reference)', async () => {
     const { sender, receiver } = await senderAndReceiver(4, { maxFrameSize: 65536 });
     const size = 300_000;
     const count = 40;
-    const body = Buffer.alloc(size);
+    const buffers = [Buffer.alloc(size), Buffer.alloc(size), Buffer.alloc(size)];
+    const settled: (Promise<unknown> | undefined)[] = [undefined, undefined, undefined];
     const expected = (i: number, at: number): number => (i * 131 + at * 7) & 0xff;
     const sends: Promise<unknown>[] = [];
+    const receiving = (async () => {
+      for (let i = 0; i < count; i++) {
+        const d = await receiver.receive({ timeout: 10_000 });
+        const got = d.message.body as Uint8Array;
+        expect(got.length).toBe(size);
+        expect(Buffer.from(got).readUInt32BE(0)).toBe(i);
+        for (let at = 997; at < size; at += 997) if (got[at] !== expected(i, at)) throw new Error(`message ${i} corrupted at byte ${at}`);
+        d.accept();
+      }
+    })();
     for (let i = 0; i < count; i++) {
+      const k = i % buffers.length;
+      await settled[k]; // the buffer's last send settled: it may be changed now
+      const body = buffers[k]!;
       for (let at = 0; at < size; at += 997) body[at] = expected(i, at);
       body.writeUInt32BE(i, 0);
-      // The body is reused (changed right after send), so a copy that was not made would show.
-      sends.push(sender.send({ body }));
+      const sent = sender.send({ body });
+      settled[k] = sent;
+      sends.push(sent);
     }
-    for (let i = 0; i < count; i++) {
+    await receiving;
+    await Promise.all(sends);
+  });
+
+  it('a body under 64 KiB is copied when sent: changing it right after send() does not change what is sent', async () => {
+    const { sender, receiver } = await senderAndReceiver(4);
+    const body = Buffer.alloc(60_000, 1);
+    const sent = [sender.send({ body }), sender.send({ body: body.fill(2) })];
+    body.fill(3);
+    for (const fill of [1, 2]) {
       const d = await receiver.receive({ timeout: 10_000 });
-      const got = d.message.body as Uint8Array;
-      expect(got.length).toBe(size);
-      expect(Buffer.from(got).readUInt32BE(0)).toBe(i);
-      for (let at = 997; at < size; at += 997) if (got[at] !== expected(i, at)) throw new Error(`message ${i} corrupted at byte ${at}`);
+      expect((d.message.body as Uint8Array).every((x) => x === fill)).toBe(true);
       d.accept();
     }
-    await Promise.all(sends);
+    await Promise.all(sent);
   });
 });
 

@@ -190,7 +190,8 @@ describe('Quark\'s client against a rhea listener', () => {
     const big = pattern(100_000);
     const sent = [
       ...Array.from({ length: 300 }, (_, i): Message => ({ subject: 'small', body: i })),
-      { subject: 'big', body: big },
+      // Its body goes out by reference, between the encoded sections before it and the footer.
+      { subject: 'big', messageAnnotations: { 'x-opt-note': 'before' }, body: big, footer: { 'x-check': 'after' } },
       { subject: 'props', applicationProperties: { s: 'text', i: -7, u: ulong(5), sym: symbol('x') }, body: 'after the big one' },
     ];
     const outcomes = await Promise.all(sent.map((m) => sender.send(m)));
@@ -201,6 +202,8 @@ describe('Quark\'s client against a rhea listener', () => {
     // rhea gives a data section as a Section holding the bytes.
     expect(got[300]!.body.typecode).toBe(0x75);
     expect(Buffer.compare(got[300]!.body.content as Buffer, big)).toBe(0);
+    expect(got[300]!.message_annotations).toEqual({ 'x-opt-note': 'before' });
+    expect(got[300]!.footer).toEqual({ 'x-check': 'after' });
     expect(got[301]!.application_properties).toEqual({ s: 'text', i: -7, u: 5, sym: 'x' });
     expect(got[301]!.body).toBe('after the big one');
   });
