@@ -51,5 +51,5 @@ if (isMain(import.meta)) {
   console.log(`sending ${requests.length} requests to ${opts.address} at ${url}`);
   await request(url, opts.address, requests, (req, reply) => console.log(`${req} => ${reply}`));
   await serving;
-  await broker?.stop();
+  await broker?.close();
 }

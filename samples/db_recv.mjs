@@ -45,5 +45,5 @@ try {
   }
 } finally {
   await connection.close();
-  await broker?.stop();
+  await broker?.close();
 }

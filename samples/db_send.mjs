@@ -45,5 +45,5 @@ try {
   await Promise.all(settled);
 } finally {
   await connection.close();
-  await broker?.stop();
+  await broker?.close();
 }

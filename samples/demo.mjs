@@ -50,5 +50,5 @@ const bodies = await firstValueFrom(
 console.log(`6. RxJS: received ${bodies.length} events through deliveries$(): ${bodies.slice(0, 3).join(', ')}, ...`);
 
 await connection.close();
-await broker.stop();
+await broker.close();
 console.log('7. Closed the connection and stopped the broker. Done.');

@@ -54,5 +54,5 @@ try {
   await receiver.close();
 } finally {
   await connection.close();
-  await broker?.stop();
+  await broker?.close();
 }

@@ -36,5 +36,5 @@ const { broker, url } = await maybeEmbeddedBroker(opts, { quiet: true });
 try {
   await new Container(new HelloWorld(url, opts.address)).run();
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

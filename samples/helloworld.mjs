@@ -22,5 +22,5 @@ try {
     await connection.close();
   }
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

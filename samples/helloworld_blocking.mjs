@@ -23,5 +23,5 @@ try {
     await conn.close();
   }
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

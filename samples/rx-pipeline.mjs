@@ -82,5 +82,5 @@ try {
   console.log(`took ${amounts.length} invoices from invoices, totalling ${amounts.reduce((a, b) => a + b, 0)}`);
 } finally {
   await connection.close();
-  await broker?.stop();
+  await broker?.close();
 }

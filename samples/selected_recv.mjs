@@ -60,5 +60,5 @@ try {
   await container.run();
 } finally {
   process.off('SIGINT', stop);
-  await broker?.stop();
+  await broker?.close();
 }

@@ -52,5 +52,5 @@ if (isMain(import.meta)) {
   await connection.close();
   process.off('SIGINT', stop);
   console.log(`answered ${answered} requests`);
-  await broker?.stop();
+  await broker?.close();
 }

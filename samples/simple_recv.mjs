@@ -44,5 +44,5 @@ if (isMain(import.meta)) {
   await connection.close();
   process.off('SIGINT', stop);
   console.log(`received ${received} messages`);
-  await broker?.stop();
+  await broker?.close();
 }

@@ -32,6 +32,6 @@ if (isMain(import.meta)) {
   if (broker) {
     const depth = broker.queues().find((q) => q.address === opts.address)?.depth ?? 0;
     console.log(`the embedded broker holds ${depth} messages in ${opts.address}; stopping it (they are dropped)`);
-    await broker.stop();
+    await broker.close();
   }
 }

@@ -92,5 +92,5 @@ try {
   // (After the close: the broker has had every settlement by then.)
   if (broker) console.log(`dead-letter queue DLQ holds ${broker.queue('DLQ')?.depth ?? 0} rejected orders`);
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

@@ -38,5 +38,5 @@ try {
     await conn.close();
   }
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

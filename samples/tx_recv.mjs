@@ -71,5 +71,5 @@ try {
   if (broker) await sendMessages(broker.url, opts.address, messages);
   await new Container(new TxRecv(broker?.url ?? opts.url, opts.address, messages, batchSize)).run();
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

@@ -99,5 +99,5 @@ try {
   await running;
   lines.close();
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

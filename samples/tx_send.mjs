@@ -76,5 +76,5 @@ const broker = opts.urlGiven ? undefined : await startBroker({ port: 0 });
 try {
   await new Container(new TxSend(broker?.url ?? opts.url, opts.address, messages, batchSize)).run();
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

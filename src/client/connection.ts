@@ -19,16 +19,7 @@ import type { AmqpValue } from '../codec/values.js';
 import { ProtocolEngine, type EngineOptions } from '../engine/engine.js';
 import type { EngineEvent } from '../engine/events.js';
 import type { EngineLink } from '../engine/link.js';
-import {
-  AmqpError,
-  type AmqpErrorFields,
-  AuthenticationError,
-  ConnectionClosedError,
-  ConnectionLostError,
-  IllegalStateError,
-  TimeoutError,
-  TlsError,
-} from '../errors.js';
+import { AmqpError, AuthenticationError, ConnectionClosedError, ConnectionLostError, IllegalStateError, InsecurePlainError, InvalidArgumentError, TimeoutError, TlsError, type AmqpErrorFields } from '../errors.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { isTlsFailure, tlsFailure } from '../transport/tls-failure.js';
 import { SocketTransport } from '../transport/socket-transport.js';
@@ -566,7 +557,7 @@ export class Connection implements AsyncDisposable {
    */
   async createRequester(address: string, options: RequesterOptions & CallOptions = {}): Promise<Requester> {
     try {
-      if (typeof address !== 'string' || address === '') throw new TypeError('createRequester needs the address requests go to');
+      if (typeof address !== 'string' || address === '') throw new InvalidArgumentError('createRequester needs the address requests go to');
       refuseUnknownOptions(options, REQUESTER_OPTIONS, 'createRequester');
       const call = { signal: options.signal };
       const sender = await this.#createSender(address, call);
@@ -591,8 +582,8 @@ export class Connection implements AsyncDisposable {
    */
   async createResponder(address: string, handler: RequestHandler, options: ResponderOptions = {}): Promise<Responder> {
     try {
-      if (typeof address !== 'string' || address === '') throw new TypeError('createResponder needs the address requests come from');
-      if (typeof handler !== 'function') throw new TypeError('createResponder needs a handler that makes the reply to each request');
+      if (typeof address !== 'string' || address === '') throw new InvalidArgumentError('createResponder needs the address requests come from');
+      if (typeof handler !== 'function') throw new InvalidArgumentError('createResponder needs a handler that makes the reply to each request');
       refuseUnknownOptions(options, RESPONDER_OPTIONS, 'createResponder');
       const receiver = await this.#createReceiver<AmqpValue>({ source: address, credit: 0 }, undefined);
       // Replies go through the peer's anonymous relay when it has one; else one sender per reply-to address.
@@ -961,15 +952,12 @@ export class Connection implements AsyncDisposable {
 /** Whether trying again could help: not when the peer refused our credentials, nor when we refused to send them. */
 function isRetryable(error: AmqpError): boolean {
   if (error instanceof TlsError) return error.reason === 'handshake';
-  return !(error instanceof AuthenticationError) && error.condition !== 'amqp:unauthorized-access' && error.condition !== INSECURE_PLAIN;
+  return !(error instanceof AuthenticationError) && !(error instanceof InvalidArgumentError) && error.condition !== 'amqp:unauthorized-access';
 }
 
-const INSECURE_PLAIN = 'quark:insecure-plain';
-
 /** We refused to send a password in clear text to a peer that is not on this machine. */
-function insecurePlainError(target: ConnectTarget, address: string): AmqpError {
-  return new AmqpError(
-    INSECURE_PLAIN,
+function insecurePlainError(target: ConnectTarget, address: string): InsecurePlainError {
+  return new InsecurePlainError(
     `Refusing to send a password in clear text to ${target.host}${address !== target.host ? ` (${address})` : ''}, which is not a loopback address: use amqps:// (TLS), or set allowInsecurePlain: true.`,
   );
 }
@@ -1013,15 +1001,15 @@ const RESPONDER_OPTIONS: ReadonlySet<string> = new Set(['concurrency', 'signal',
 
 /** Refuses options connect() does not know (a misspelt or unsupported option is never silently ignored). */
 function checkConnectKeys(options: ConnectOptions): void {
-  if ('websocket' in options || 'websockets' in options) throw new TypeError('connect: unknown option "websocket": Quark does not speak AMQP over WebSocket yet');
+  if ('websocket' in options || 'websockets' in options) throw new InvalidArgumentError('connect: unknown option "websocket": Quark does not speak AMQP over WebSocket yet');
   refuseUnknownOptions(options, CONNECT_KEYS, 'connect');
   const sasl = options.sasl;
   if (sasl !== undefined && sasl !== false) {
     const bad = typeof sasl === 'object' && sasl !== null ? Object.keys(sasl).filter((k) => !SASL_KEYS.has(k)) : ['(not an object)'];
-    if (bad.length > 0) throw new TypeError(`connect: sasl takes mechanisms and authzid (or false), got ${bad.join(', ')}`);
+    if (bad.length > 0) throw new InvalidArgumentError(`connect: sasl takes mechanisms and authzid (or false), got ${bad.join(', ')}`);
     // A mechanism Quark cannot run would be skipped in the negotiation: refused here instead.
     const unsupported = (sasl.mechanisms ?? []).filter((m) => !CLIENT_MECHANISMS.includes(m));
-    if (unsupported.length > 0) throw new TypeError(`connect: sasl.mechanisms ${unsupported.map((m) => JSON.stringify(m)).join(', ')} cannot be run by Quark; it runs ${CLIENT_MECHANISMS.join(', ')}`);
+    if (unsupported.length > 0) throw new InvalidArgumentError(`connect: sasl.mechanisms ${unsupported.map((m) => JSON.stringify(m)).join(', ')} cannot be run by Quark; it runs ${CLIENT_MECHANISMS.join(', ')}`);
   }
 }
 
@@ -1088,7 +1076,7 @@ export async function connect(urlOrOptions: string | ConnectOptions = {}): Promi
   const values = checkValuesMode(options.values, 'values');
   const connection = new Connection(new ProtocolEngine(engineOptionsFor(plan, targets[0]!)));
   if (values !== undefined) connection.values = values;
-  if (options.callerStacks !== undefined && typeof options.callerStacks !== 'boolean') throw new TypeError(`callerStacks must be true or false, got ${JSON.stringify(options.callerStacks)}`);
+  if (options.callerStacks !== undefined && typeof options.callerStacks !== 'boolean') throw new InvalidArgumentError(`callerStacks must be true or false, got ${JSON.stringify(options.callerStacks)}`);
   connection.callerStacks = options.callerStacks === true;
   const timeout = options.timeout ?? (policy?.retryFirstConnect ? undefined : DEFAULT_CONNECT_TIMEOUT_MS);
   try {

@@ -3,7 +3,7 @@ import type { DeliveryState } from '../codec/composite-types.js';
 import { DECODE_EXACT, DECODE_NATIVE, decodeMessage, type Annotations, type Message } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
 import type { EngineDelivery } from '../engine/delivery.js';
-import { ConnectionLostError, IllegalStateError, type AmqpErrorFields } from '../errors.js';
+import { ConnectionLostError, IllegalStateError, InvalidArgumentError, type AmqpErrorFields } from '../errors.js';
 import type { Receiver } from './receiver.js';
 import type { Transaction } from './transaction.js';
 import type { BodyStream } from './body-stream.js';
@@ -101,7 +101,7 @@ export class Delivery<Body = AmqpValue> {
       this.#settle(ACCEPTED);
       return;
     }
-    if (!this.receiver.session.transactionIsMine(transaction)) throw new TypeError(`the transaction belongs to another session than the ${this.receiver.label}'s: begin it on the same session`);
+    if (!this.receiver.session.transactionIsMine(transaction)) throw new InvalidArgumentError(`the transaction belongs to another session than the ${this.receiver.label}'s: begin it on the same session`);
     this.#settle(transaction.stateFor(ACCEPTED));
   }
 

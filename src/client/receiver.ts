@@ -9,7 +9,7 @@ import type { EngineLink } from '../engine/link.js';
 import { Fifo } from '../collections/fifo.js';
 import type { ValuesMode } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
-import { ConnectionLostError, DeliveryAbortedError, IllegalStateError, type AmqpError } from '../errors.js';
+import { ConnectionLostError, DeliveryAbortedError, IllegalStateError, InvalidArgumentError, type AmqpError } from '../errors.js';
 import { abortedAtStart, watchCancellation, type CallOptions } from './cancellation.js';
 import { BodyStream } from './body-stream.js';
 import { Delivery } from './delivery.js';
@@ -168,7 +168,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    */
   deliveries(options?: DeliveriesOptions): AsyncIterable<Delivery<Body>> {
     const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('deliveries: signal must be an AbortSignal');
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('deliveries: signal must be an AbortSignal');
     return {
       [Symbol.asyncIterator]: () => ({
         next: () => this.#next(signal),
@@ -265,7 +265,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
 
   /** Grants `n` more credit (with `credit: 0`, the only way messages come). */
   addCredit(n: number): void {
-    if (!Number.isInteger(n) || n < 0) throw new TypeError(`addCredit needs a whole number of messages, got ${String(n)}`);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`addCredit needs a whole number of messages, got ${String(n)}`);
     if (!this.live) throw this.error ?? new IllegalStateError(`the ${this.label} is closed`);
     if (this.isOpen) this.engineLink.addCredit(n);
     else this.#creditToRestore += n; // granted once the link is attached (again)

@@ -6,7 +6,7 @@ import { withCallerStack } from './caller-stack.js';
 import { TransactionError, declareTransaction, type Transaction } from './transaction.js';
 import { ReceiverSettleMode, SenderSettleMode } from '../engine/link.js';
 import type { EngineSession } from '../engine/session.js';
-import { IllegalStateError, LinkClosedError, SessionClosedError, type AmqpError } from '../errors.js';
+import { IllegalStateError, InvalidArgumentError, LinkClosedError, SessionClosedError, type AmqpError } from '../errors.js';
 import { described, symbol } from '../codec/values.js';
 
 /** The filter key and descriptor of a selector (the AMQP filter registry's `apache.org:selector-filter:string`). */
@@ -237,13 +237,13 @@ export class Session implements AsyncDisposable {
       const values = checkValuesMode(o.values, 'values') ?? this.connection.values;
       const maxUnsettled = o.maxUnsettled;
       if (maxUnsettled !== undefined) {
-        if (!(Number.isInteger(maxUnsettled) && maxUnsettled >= 1)) throw new TypeError(`maxUnsettled must be a whole number of at least 1, got ${String(maxUnsettled)}`);
-        if (credit === 0) throw new TypeError('maxUnsettled needs a credit window: with credit 0 you grant credit yourself (addCredit), so give credit or leave maxUnsettled out');
+        if (!(Number.isInteger(maxUnsettled) && maxUnsettled >= 1)) throw new InvalidArgumentError(`maxUnsettled must be a whole number of at least 1, got ${String(maxUnsettled)}`);
+        if (credit === 0) throw new InvalidArgumentError('maxUnsettled needs a credit window: with credit 0 you grant credit yourself (addCredit), so give credit or leave maxUnsettled out');
       }
       if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) {
-        throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`);
+        throw new InvalidArgumentError(`maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`);
       }
-      if (o.selector !== undefined && (typeof o.selector !== 'string' || o.selector.trim() === '')) throw new TypeError(`selector must be a non-empty string, e.g. "colour = 'green'", got ${JSON.stringify(o.selector)}`);
+      if (o.selector !== undefined && (typeof o.selector !== 'string' || o.selector.trim() === '')) throw new InvalidArgumentError(`selector must be a non-empty string, e.g. "colour = 'green'", got ${JSON.stringify(o.selector)}`);
       const terminus = toSource(o.source);
       if (o.selector !== undefined) terminus.filter = { ...terminus.filter, [SELECTOR_KEY]: described(symbol(SELECTOR_DESCRIPTOR), o.selector) };
       const engineLink = this.engineSession.createLink({

@@ -110,7 +110,7 @@ export interface MessagingHandler {
   readonly autoAccept?: boolean | undefined;
   /**
    * Settle outgoing messages once the peer gives its outcome. Quark's senders always do; `false`
-   * is refused (the constructor throws a TypeError). Default true.
+   * is refused (the constructor throws an InvalidArgumentError). Default true.
    */
   readonly autoSettle?: boolean | undefined;
 

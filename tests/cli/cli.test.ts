@@ -18,7 +18,7 @@ function quark(args: string[]): Promise<{ code: number; stdout: string; stderr: 
 
 let broker: Broker | undefined;
 afterEach(async () => {
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 
@@ -174,7 +174,7 @@ describe('the quark CLI', () => {
       const sender = await producer.createSender('restart');
       await sender.send({ body: 'first' });
       await run.waitFor(/first/);
-      await broker.stop();
+      await broker.close();
       broker = await startBroker({ port });
       await sender.send({ body: 'second' }); // waits for the producer's own reconnect
       const r = await run.done;
