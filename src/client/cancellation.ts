@@ -54,6 +54,7 @@ export function watchCancellation(options: CallOptions | undefined, what: string
   const timeout = options?.timeout;
   if (signal === undefined && timeout === undefined) return noop;
   checkTimeout(timeout);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`${what}: signal must be an AbortSignal (e.g. from an AbortController), got ${String(signal)}`);
   if (signal?.aborted) {
     let stopped = false;
     queueMicrotask(() => {

@@ -175,6 +175,8 @@ export class Sender extends Link {
    * `inDoubt: 'resend'`, the message is sent again after the reconnect.
    */
   send(message: OutgoingMessage, options?: SendOptions): Promise<SendResult> {
+    if (typeof message !== 'object' || message === null) return Promise.reject(new InvalidArgumentError(`send needs a message object such as { body: 'hello' }, got ${String(message)}`));
+    if (options !== undefined && (typeof options !== 'object' || options === null)) return Promise.reject(new InvalidArgumentError(`send options must be an object, got ${String(options)}`));
     const stream = streamedBody(message);
     if (stream !== undefined) return this.#sendStreamed(message, stream, options);
     // With callerStacks, a failure carries the stack of the caller's await (about 1 us more per send).
@@ -532,6 +534,9 @@ export class Sender extends Link {
    * already sent may or may not be delivered.
    */
   async sendAll(source: Iterable<Message> | AsyncIterable<Message>, options?: CallOptions & { maxInFlight?: number }): Promise<number> {
+    if (typeof source !== 'object' || source === null || !(Symbol.iterator in source || Symbol.asyncIterator in source)) {
+      throw new InvalidArgumentError(`sendAll needs an iterable or async iterable of messages (an array, a generator, a stream in object mode), got ${String(source)}`);
+    }
     const maxInFlight = options?.maxInFlight ?? 1000;
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new InvalidArgumentError(`maxInFlight must be a positive whole number, got ${String(maxInFlight)}`);
     let inFlight = 0;

@@ -178,6 +178,10 @@ export class Session implements AsyncDisposable {
    * in it with `delivery.accept({ transaction })`, then `commit()` or `rollback()`. Rejects with
    * `TransactionError` when the peer does not run transactions.
    *
+   * Cancelled by its signal or timeout, the declare may already have reached the peer: a
+   * transaction declared then is never used, and the peer rolls it back when the coordinator
+   * link or the connection closes. Nothing of the caller's work is in it.
+   *
    * @example
    * await using tx = await session.beginTransaction();   // rolled back unless committed
    * await sender.send(order, { transaction: tx });
@@ -285,6 +289,11 @@ export class Session implements AsyncDisposable {
   /**
    * Ends the session and every link on it. Resolves once the peer has answered. Pending
    * operations on its links fail with `SessionClosedError`.
+   *
+   * Cancelled by its signal or timeout, the session is ended on our side at once (its links end,
+   * their pending operations fail) and the peer's answer is no longer awaited: the end has gone
+   * out, so the peer ends it too. The connection stays open; unsettled messages of its links are
+   * in the state `send()` documents for a lost link.
    */
   close(options?: CallOptions): Promise<void> {
     if (this.#suspended) this.end(undefined); // the peer forgot it with the lost connection

@@ -254,6 +254,7 @@ let sharedWriterBusy = false;
  * Throws {@link EncodeError} at once for a value with no AMQP form or a field out of range.
  */
 export function encodeMessage(message: Message): Uint8Array {
+  if (typeof message !== 'object' || message === null) throw new EncodeError(`encodeMessage needs a message object such as { body: 'hello' }, got ${String(message)}`);
   return encodeMessageWith(message, Buffer.allocUnsafe);
 }
 

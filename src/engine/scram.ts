@@ -302,6 +302,7 @@ export class SaslUsers {
 
   /** Derives every user's keys (each hash with its own random salt) and forgets the passwords. */
   static fromPasswords(users: Readonly<Record<string, string>>, options?: { iterations?: number | undefined }): SaslUsers {
+    if (typeof users !== 'object' || users === null) throw new InvalidArgumentError(`SaslUsers.fromPasswords needs an object of user names and passwords, e.g. { alice: 'secret' }, got ${String(users)}`);
     const entries: [string, StoredUser][] = [];
     for (const [name, password] of Object.entries(users)) {
       if (typeof password !== 'string') throw new InvalidArgumentError(`the password of user ${JSON.stringify(name)} must be a string`);

@@ -401,9 +401,7 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
   if (signal?.aborted) throw abortedListen(signal, 'before it began; nothing was bound');
   // node:tls is loaded only when used: it costs a process about 1.5 MB. The TLS handshake gets the
   // same bound as the AMQP one (Node's own default is 120 s).
-  const server = options.tls
-    ? (await import('node:tls')).createServer({ handshakeTimeout: handshakeTimeout > 0 ? handshakeTimeout : 120_000, ...options.tls })
-    : net.createServer();
+  const server = options.tls ? await tlsServer(options.tls, handshakeTimeout) : net.createServer();
   // Far past the limit, sockets are dropped by the server itself: refusals cost memory too.
   server.maxConnections = (options.maxConnections ?? DEFAULT_MAX_CONNECTIONS) + REFUSAL_MARGIN;
   const listener = new Listener(server, options);
@@ -428,6 +426,17 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
     });
   });
   return listener;
+}
+
+/** A TLS server; bad TLS options (a certificate, key or CA that cannot be used) are refused as such. */
+async function tlsServer(options: tls.TlsOptions, handshakeTimeout: number): Promise<tls.Server> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`listen: tls must be an object of TLS options (key, cert, ...), got ${String(options)}`);
+  const { createServer } = await import('node:tls');
+  try {
+    return createServer({ handshakeTimeout: handshakeTimeout > 0 ? handshakeTimeout : 120_000, ...options });
+  } catch (e) {
+    throw new InvalidArgumentError(`listen: the tls options cannot be used (${(e as Error).message}): give key and cert as PEM text or Buffers, or pfx with its passphrase`, { cause: e });
+  }
 }
 
 /** The error of a listen cancelled by its signal: a `TimeoutError` for `AbortSignal.timeout()`, else an `AbortError`. */
