@@ -16,8 +16,11 @@ export interface TerminusOptions {
   durable?: 'none' | 'configuration' | 'unsettled-state' | undefined;
   /** When the terminus expires: `session-end` (default), `link-detach`, `connection-close` or `never`. */
   expiryPolicy?: 'link-detach' | 'session-end' | 'connection-close' | 'never' | undefined;
-  /** Seconds the terminus lives after its expiry point. Default 0. */
-  timeout?: number | undefined;
+  /**
+   * Seconds (not milliseconds: the AMQP field's unit, kept as it is) the terminus lives after its
+   * expiry point, a whole number. Default 0.
+   */
+  expiryTimeoutSeconds?: number | undefined;
   /** Ask the peer to create a node (e.g. a temporary reply queue); its address arrives in the peer's attach. */
   dynamic?: boolean | undefined;
   /** Properties of the node the peer should create, for `dynamic`. */
@@ -111,7 +114,22 @@ export interface ReceiverOptions extends LinkOptions {
 const DURABILITY = { none: 0, configuration: 1, 'unsettled-state': 2 } as const;
 const EXPIRY = new Set(['link-detach', 'session-end', 'connection-close', 'never']);
 
+const TARGET_TERMINUS_KEYS: ReadonlySet<string> = new Set(['address', 'durable', 'expiryPolicy', 'expiryTimeoutSeconds', 'dynamic', 'dynamicNodeProperties', 'capabilities']);
+const SOURCE_TERMINUS_KEYS: ReadonlySet<string> = new Set([...TARGET_TERMINUS_KEYS, 'distributionMode', 'filter', 'outcomes']);
+
 function terminusFields(t: TerminusOptions, role: 'source' | 'target'): Record<string, unknown> {
+  if (typeof t !== 'object' || t === null) throw new InvalidArgumentError(`${role} must be an address or an object of terminus options, got ${String(t)}`);
+  const known = role === 'source' ? SOURCE_TERMINUS_KEYS : TARGET_TERMINUS_KEYS;
+  for (const key of Object.keys(t)) {
+    if (known.has(key)) continue;
+    if (key === 'timeout') throw new InvalidArgumentError(`${role}.timeout is now ${role}.expiryTimeoutSeconds (in seconds, as AMQP's field; every other timeout of Quark is in milliseconds)`);
+    const sourceOnly = SOURCE_TERMINUS_KEYS.has(key) ? ` (${key} is a source option)` : '';
+    throw new InvalidArgumentError(`${role} option ${JSON.stringify(key)} is not supported${sourceOnly}; the options are ${[...known].join(', ')}`);
+  }
+  const seconds = t.expiryTimeoutSeconds;
+  if (seconds !== undefined && !(Number.isInteger(seconds) && seconds >= 0 && seconds <= 0xffffffff)) {
+    throw new InvalidArgumentError(`${role}.expiryTimeoutSeconds must be a whole number of seconds from 0 to 4294967295, got ${String(seconds)}`);
+  }
   if (t.durable !== undefined && !(t.durable in DURABILITY)) throw new InvalidArgumentError(`${role}.durable must be 'none', 'configuration' or 'unsettled-state', got ${JSON.stringify(t.durable)}`);
   if (t.expiryPolicy !== undefined && !EXPIRY.has(t.expiryPolicy)) throw new InvalidArgumentError(`${role}.expiryPolicy must be one of ${[...EXPIRY].join(', ')}, got ${JSON.stringify(t.expiryPolicy)}`);
   if (t.address !== undefined && typeof t.address !== 'string') throw new InvalidArgumentError(`${role}.address must be a string`);
@@ -119,7 +137,7 @@ function terminusFields(t: TerminusOptions, role: 'source' | 'target'): Record<s
     address: t.address,
     durable: t.durable === undefined ? undefined : DURABILITY[t.durable],
     expiryPolicy: t.expiryPolicy,
-    timeout: t.timeout,
+    timeout: t.expiryTimeoutSeconds,
     dynamic: t.dynamic,
     dynamicNodeProperties: t.dynamicNodeProperties,
     capabilities: t.capabilities,
