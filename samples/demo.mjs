@@ -2,6 +2,9 @@
 // receiver and an RxJS pipeline sending and receiving through it. No other service is needed.
 import { filter, firstValueFrom, map, range, take, toArray } from 'rxjs';
 import { connect, sendTo, startBroker, symbol, ulong } from '../dist/esm/index.js';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('demo.mjs');
 
 const broker = await startBroker({ port: 0 });
 console.log(`1. Embedded broker listening on ${broker.url}`);

@@ -13,6 +13,9 @@
 import { filter, lastValueFrom, map, take, tap } from 'rxjs';
 import { connect, forwardTo, startBroker } from '../dist/esm/index.js';
 import { parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('rx-pipeline.mjs');
 
 const opts = parseOptions('rx-pipeline.mjs [URL] [--count N] [--max-unsettled M]', {
   count: 20,

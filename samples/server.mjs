@@ -9,6 +9,7 @@
 // this process and runs client.mjs's code against itself, then exits.
 import { connect } from '../dist/esm/index.js';
 import { isMain, maybeEmbeddedBroker, parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
 
 /**
  * Serves requests from `address` until `count` were answered (0: until the connection closes).
@@ -35,6 +36,7 @@ export async function serve(connection, address, count, onRequest = () => {}) {
 }
 
 if (isMain(import.meta)) {
+  exitOnAmqpError('server.mjs');
   const opts = parseOptions('server.mjs [URL] [--count N] [--embedded]', { count: 0 });
   if (opts.embedded) opts.count = 4; // the embedded demo client sends the tutorial's 4 requests
   const { broker, url } = await maybeEmbeddedBroker(opts);

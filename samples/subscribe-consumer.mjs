@@ -13,6 +13,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, startBroker } from '../dist/esm/index.js';
 import { parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('subscribe-consumer.mjs');
 
 const opts = parseOptions('subscribe-consumer.mjs [URL] [--count N] [--concurrency C]', {
   count: 20,

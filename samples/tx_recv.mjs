@@ -9,6 +9,9 @@
 import { Container, startBroker } from '../dist/esm/index.js';
 import { sendMessages } from './simple_send.mjs';
 import { parseOptions, show } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('tx_recv.mjs');
 
 class TxRecv {
   prefetch = 0;
