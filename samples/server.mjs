@@ -1,7 +1,8 @@
 // A request/response service: Proton's tutorial server.py. It consumes requests from a queue and
 // answers each one with its body in upper case, sent to the request's reply-to address with the
 // request's correlation id (or message id), through one anonymous-relay sender (each reply's
-// `to` picks its destination).
+// `to` picks its destination) when the broker offers the ANONYMOUS-RELAY capability, else through
+// a sender per reply-to address (RabbitMQ 3.10 has no anonymous relay).
 //
 //   node samples/server.mjs [amqp://localhost:5672/examples] [--count N] [--embedded]
 //
@@ -17,7 +18,7 @@ import { exitOnAmqpError } from './one-line-errors.mjs';
  */
 export async function serve(connection, address, count, onRequest = () => {}) {
   const requests = await connection.createReceiver(address);
-  const replies = await connection.createSender(null);
+  const replies = replySenders(connection);
   let answered = 0;
   for await (const request of requests) {
     const { replyTo, correlationId, messageId, body } = request.message;
@@ -27,12 +28,25 @@ export async function serve(connection, address, count, onRequest = () => {}) {
       continue;
     }
     // Accept the request only once the reply is safely with the broker (at-least-once).
-    await replies.send({ to: replyTo, correlationId: correlationId ?? messageId, body: String(body).toUpperCase() });
+    await (await replies(replyTo)).send({ to: replyTo, correlationId: correlationId ?? messageId, body: String(body).toUpperCase() });
     request.accept();
     answered++;
     if (answered === count) break;
   }
   return answered;
+}
+
+/** The sender for a reply to `replyTo`: the anonymous relay when the broker offers one, else one sender per address. */
+function replySenders(connection) {
+  if (connection.remoteOfferedCapabilities.includes('ANONYMOUS-RELAY')) {
+    const relay = connection.createSender(null);
+    return () => relay;
+  }
+  const senders = new Map();
+  return (replyTo) => {
+    if (!senders.has(replyTo)) senders.set(replyTo, connection.createSender(replyTo));
+    return senders.get(replyTo);
+  };
 }
 
 if (isMain(import.meta)) {

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../src/index.js';
 import { killPrograms, startProgram, type ProgramRun } from '../support/programs.js';
 import { useRabbitMq, type RabbitMq } from '../support/rabbitmq.js';
 
@@ -69,6 +70,28 @@ describe('samples RabbitMQ serves run to their end (exit 0)', () => {
     expect(await runOk('simple_send.mjs', [url, '--count', '5'])).toContain('all messages confirmed (5)');
     const got = await runOk('simple_recv.mjs', [url, '--count', '5']);
     expect(got.split('\n').filter((l) => l.startsWith('{'))).toEqual([1, 2, 3, 4, 5].map((n) => `{"sequence":${n}}`));
+  });
+
+  it('server.mjs answers a request to its reply-to queue (one sender per reply-to: RabbitMQ has no anonymous relay)', async () => {
+    const url = queueUrl('server');
+    const address = url.slice(url.indexOf('//queue/') + 1);
+    const server = startProgram(process.execPath, ['samples/server.mjs', url, '--count', '1'], ROOT, 40_000);
+    await server.waitFor(/^serving requests from /m);
+    const client = await connect({ host: broker.host, port: broker.port, username: 'guest', password: 'guest', reconnect: false });
+    try {
+      const replyTo = `/queue/quark-sample-replies-${randomUUID()}`;
+      const replies = await client.createReceiver(replyTo);
+      await (await client.createSender(address)).send({ body: 'hello', replyTo, correlationId: 'c-1' });
+      const reply = await replies.receive({ timeout: 15_000 });
+      reply.accept();
+      expect(reply.message).toMatchObject({ body: 'HELLO', correlationId: 'c-1' });
+    } finally {
+      await client.close();
+    }
+    const ended = await server.done;
+    expect(ended.stderr).toBe('');
+    expect(ended.code).toBe(0);
+    expect(ended.stdout).toContain('answered 1 requests');
   });
 
   it('for-await-receiver.mjs handles and accepts every order', async () => {
