@@ -10,6 +10,9 @@
 import { randomUUID } from 'node:crypto';
 import { listen } from '../dist/esm/index.js';
 import { parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('broker.mjs');
 
 class Queue {
   constructor(dynamic = false) {

@@ -7,6 +7,7 @@
 // With --embedded it starts a broker in this process and runs server.mjs's code there too.
 import { connect } from '../dist/esm/index.js';
 import { isMain, maybeEmbeddedBroker, parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
 
 export const REQUESTS = [
   'Twas brillig, and the slithy toves',
@@ -38,6 +39,7 @@ export async function request(url, address, requests, onReply) {
 }
 
 if (isMain(import.meta)) {
+  exitOnAmqpError('client.mjs');
   const opts = parseOptions('client.mjs [URL] [REQUEST...] [--embedded]');
   const requests = opts.rest.length > 0 ? opts.rest : REQUESTS;
   const { broker, url } = await maybeEmbeddedBroker(opts);
@@ -51,5 +53,5 @@ if (isMain(import.meta)) {
   console.log(`sending ${requests.length} requests to ${opts.address} at ${url}`);
   await request(url, opts.address, requests, (req, reply) => console.log(`${req} => ${reply}`));
   await serving;
-  await broker?.stop();
+  await broker?.close();
 }

@@ -10,6 +10,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, startBroker } from '../dist/esm/index.js';
 import { parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('db_recv.mjs');
 
 const opts = parseOptions('db_recv.mjs [URL] [--messages 0] [--db dst_db.json]', {
   extra: { messages: { type: 'string', short: 'm' }, db: { type: 'string' } },
@@ -45,5 +48,5 @@ try {
   }
 } finally {
   await connection.close();
-  await broker?.stop();
+  await broker?.close();
 }

@@ -10,6 +10,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, startBroker } from '../dist/esm/index.js';
 import { parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('db_send.mjs');
 
 const opts = parseOptions('db_send.mjs [URL] [--messages 0] [--db src_db.json]', {
   extra: { messages: { type: 'string', short: 'm' }, db: { type: 'string' } },
@@ -45,5 +48,5 @@ try {
   await Promise.all(settled);
 } finally {
   await connection.close();
-  await broker?.stop();
+  await broker?.close();
 }

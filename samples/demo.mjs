@@ -2,6 +2,9 @@
 // receiver and an RxJS pipeline sending and receiving through it. No other service is needed.
 import { filter, firstValueFrom, map, range, take, toArray } from 'rxjs';
 import { connect, sendTo, startBroker, symbol, ulong } from '../dist/esm/index.js';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('demo.mjs');
 
 const broker = await startBroker({ port: 0 });
 console.log(`1. Embedded broker listening on ${broker.url}`);
@@ -50,5 +53,5 @@ const bodies = await firstValueFrom(
 console.log(`6. RxJS: received ${bodies.length} events through deliveries$(): ${bodies.slice(0, 3).join(', ')}, ...`);
 
 await connection.close();
-await broker.stop();
+await broker.close();
 console.log('7. Closed the connection and stopped the broker. Done.');

@@ -10,6 +10,7 @@ import { listen } from '../dist/esm/index.js';
 import { sendMessages } from './simple_send.mjs';
 import { isMain, parseOptions, show } from './tutorial-common.mjs';
 import { receiveMessages } from './simple_recv.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
 
 /**
  * Listens on host:port and receives `count` distinct messages from whoever sends to `address`
@@ -40,6 +41,7 @@ export async function receiveDirect(host, port, address, count, onListening, onM
 }
 
 if (isMain(import.meta)) {
+  exitOnAmqpError('direct_recv.mjs');
   const opts = parseOptions('direct_recv.mjs [URL] [--count N] [--embedded]', { count: 100 });
   // Alone (--embedded) and without a URL, take a free port rather than 5672.
   const port = opts.embedded && !opts.urlGiven ? 0 : opts.port;

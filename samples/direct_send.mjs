@@ -9,8 +9,10 @@
 import { receiveDirect } from './direct_recv.mjs';
 import { sendMessages } from './simple_send.mjs';
 import { isMain, parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
 
 if (isMain(import.meta)) {
+  exitOnAmqpError('direct_send.mjs');
   const opts = parseOptions('direct_send.mjs [URL] [--count N] [--embedded]', { count: 100 });
   let url = opts.url;
   let receiving;

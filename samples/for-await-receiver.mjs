@@ -9,6 +9,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, startBroker } from '../dist/esm/index.js';
 import { parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('for-await-receiver.mjs');
 
 const opts = parseOptions('for-await-receiver.mjs [URL] [--count N] [--timeout SECONDS]', {
   count: 10,
@@ -54,5 +57,5 @@ try {
   await receiver.close();
 } finally {
   await connection.close();
-  await broker?.stop();
+  await broker?.close();
 }

@@ -7,6 +7,9 @@
 //   node samples/helloworld-handlers.mjs [amqp://localhost:5672/examples] [--embedded]
 import { Container } from '../dist/esm/index.js';
 import { maybeEmbeddedBroker, parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('helloworld-handlers.mjs');
 
 class HelloWorld {
   constructor(url, address) {
@@ -36,5 +39,5 @@ const { broker, url } = await maybeEmbeddedBroker(opts, { quiet: true });
 try {
   await new Container(new HelloWorld(url, opts.address)).run();
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

@@ -6,6 +6,9 @@
 // The URL's path is the queue. `--embedded` starts Quark's broker in this process instead.
 import { connect } from '../dist/esm/index.js';
 import { maybeEmbeddedBroker, parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('helloworld.mjs');
 
 const opts = parseOptions('helloworld.mjs [URL] [--embedded]');
 const { broker, url } = await maybeEmbeddedBroker(opts, { quiet: true });
@@ -22,5 +25,5 @@ try {
     await connection.close();
   }
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

@@ -5,6 +5,9 @@
 //
 // The URL's path is the queue. Without a URL it starts Quark's embedded broker in this process.
 import { connect, startBroker } from '../dist/esm/index.js';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('helloworld_blocking.mjs');
 
 const given = process.argv[2] === undefined ? undefined : new URL(process.argv[2]);
 const broker = given ? undefined : await startBroker({ port: 0 });
@@ -23,5 +26,5 @@ try {
     await conn.close();
   }
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

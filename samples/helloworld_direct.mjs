@@ -7,6 +7,9 @@
 //
 // The URL's path is the address; port 0 (the default) picks a free port.
 import { Container } from '../dist/esm/index.js';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('helloworld_direct.mjs');
 
 const given = new URL(process.argv[2] ?? 'amqp://127.0.0.1:0/examples');
 const address = decodeURIComponent(given.pathname.replace(/^\//, '')) || 'examples';

@@ -8,6 +8,7 @@
 // in this process and puts a few messages in the queue first.
 import { connect } from '../dist/esm/index.js';
 import { isMain, maybeEmbeddedBroker, parseOptions, show } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
 
 /** Browses `address`: calls `onMessage` with a copy of each message there now; returns how many. */
 export async function browse(url, address, onMessage) {
@@ -33,6 +34,7 @@ export async function browse(url, address, onMessage) {
 }
 
 if (isMain(import.meta)) {
+  exitOnAmqpError('queue_browser.mjs');
   const opts = parseOptions('queue_browser.mjs [URL] [--embedded]');
   const { broker, url } = await maybeEmbeddedBroker(opts);
   if (broker) {
@@ -46,5 +48,5 @@ if (isMain(import.meta)) {
   const seen = await browse(url, opts.address, (m) => console.log(`${String(m.messageId)}: ${show(m.body)}`));
   console.log(`browsed ${seen} messages (they are still in the queue)`);
   if (broker) console.log(`the queue still holds ${broker.queues().find((q) => q.address === opts.address)?.depth ?? 0} messages`);
-  await broker?.stop();
+  await broker?.close();
 }

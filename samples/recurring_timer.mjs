@@ -8,6 +8,9 @@
 // --ticks 0 ticks until Ctrl-C. --period is in milliseconds.
 import { parseArgs } from 'node:util';
 import { Container } from '../dist/esm/index.js';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('recurring_timer.mjs');
 
 const { values } = parseArgs({ options: { ticks: { type: 'string', default: '3' }, period: { type: 'string', default: '1000' } } });
 const ticks = Number(values.ticks);

@@ -13,6 +13,9 @@
 import { filter, lastValueFrom, map, take, tap } from 'rxjs';
 import { connect, forwardTo, startBroker } from '../dist/esm/index.js';
 import { parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('rx-pipeline.mjs');
 
 const opts = parseOptions('rx-pipeline.mjs [URL] [--count N] [--max-unsettled M]', {
   count: 20,
@@ -82,5 +85,5 @@ try {
   console.log(`took ${amounts.length} invoices from invoices, totalling ${amounts.reduce((a, b) => a + b, 0)}`);
 } finally {
   await connection.close();
-  await broker?.stop();
+  await broker?.close();
 }

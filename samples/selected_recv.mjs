@@ -10,6 +10,9 @@
 // green ones unless --messages says otherwise.
 import { parseArgs } from 'node:util';
 import { connect, Container, startBroker } from '../dist/esm/index.js';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('selected_recv.mjs');
 
 const { values, positionals } = parseArgs({ options: { messages: { type: 'string', short: 'm' } }, allowPositionals: true });
 const given = positionals[0] === undefined ? undefined : new URL(positionals[0]);
@@ -60,5 +63,5 @@ try {
   await container.run();
 } finally {
   process.off('SIGINT', stop);
-  await broker?.stop();
+  await broker?.close();
 }

@@ -1,7 +1,8 @@
 // A request/response service: Proton's tutorial server.py. It consumes requests from a queue and
 // answers each one with its body in upper case, sent to the request's reply-to address with the
 // request's correlation id (or message id), through one anonymous-relay sender (each reply's
-// `to` picks its destination).
+// `to` picks its destination) when the broker offers the ANONYMOUS-RELAY capability, else through
+// a sender per reply-to address (RabbitMQ 3.10 has no anonymous relay).
 //
 //   node samples/server.mjs [amqp://localhost:5672/examples] [--count N] [--embedded]
 //
@@ -9,6 +10,7 @@
 // this process and runs client.mjs's code against itself, then exits.
 import { connect } from '../dist/esm/index.js';
 import { isMain, maybeEmbeddedBroker, parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
 
 /**
  * Serves requests from `address` until `count` were answered (0: until the connection closes).
@@ -16,7 +18,7 @@ import { isMain, maybeEmbeddedBroker, parseOptions } from './tutorial-common.mjs
  */
 export async function serve(connection, address, count, onRequest = () => {}) {
   const requests = await connection.createReceiver(address);
-  const replies = await connection.createSender(null);
+  const replies = replySenders(connection);
   let answered = 0;
   for await (const request of requests) {
     const { replyTo, correlationId, messageId, body } = request.message;
@@ -26,7 +28,7 @@ export async function serve(connection, address, count, onRequest = () => {}) {
       continue;
     }
     // Accept the request only once the reply is safely with the broker (at-least-once).
-    await replies.send({ to: replyTo, correlationId: correlationId ?? messageId, body: String(body).toUpperCase() });
+    await (await replies(replyTo)).send({ to: replyTo, correlationId: correlationId ?? messageId, body: String(body).toUpperCase() });
     request.accept();
     answered++;
     if (answered === count) break;
@@ -34,7 +36,21 @@ export async function serve(connection, address, count, onRequest = () => {}) {
   return answered;
 }
 
+/** The sender for a reply to `replyTo`: the anonymous relay when the broker offers one, else one sender per address. */
+function replySenders(connection) {
+  if (connection.remoteOfferedCapabilities.includes('ANONYMOUS-RELAY')) {
+    const relay = connection.createSender(null);
+    return () => relay;
+  }
+  const senders = new Map();
+  return (replyTo) => {
+    if (!senders.has(replyTo)) senders.set(replyTo, connection.createSender(replyTo));
+    return senders.get(replyTo);
+  };
+}
+
 if (isMain(import.meta)) {
+  exitOnAmqpError('server.mjs');
   const opts = parseOptions('server.mjs [URL] [--count N] [--embedded]', { count: 0 });
   if (opts.embedded) opts.count = 4; // the embedded demo client sends the tutorial's 4 requests
   const { broker, url } = await maybeEmbeddedBroker(opts);
@@ -52,5 +68,5 @@ if (isMain(import.meta)) {
   await connection.close();
   process.off('SIGINT', stop);
   console.log(`answered ${answered} requests`);
-  await broker?.stop();
+  await broker?.close();
 }

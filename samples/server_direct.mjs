@@ -11,6 +11,9 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { listen } from '../dist/esm/index.js';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('server_direct.mjs');
 
 const { values, positionals } = parseArgs({ options: { count: { type: 'string', short: 'c', default: '0' } }, allowPositionals: true });
 const given = new URL(positionals[0] ?? 'amqp://127.0.0.1:8888');

@@ -10,6 +10,7 @@
 import { connect } from '../dist/esm/index.js';
 import { sendMessages } from './simple_send.mjs';
 import { isMain, maybeEmbeddedBroker, parseOptions, show } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
 
 /** Receives `count` distinct messages (0: until the link or connection ends), calling `onMessage` with each. */
 export async function receiveMessages(receiver, count, onMessage) {
@@ -29,6 +30,7 @@ export async function receiveMessages(receiver, count, onMessage) {
 }
 
 if (isMain(import.meta)) {
+  exitOnAmqpError('simple_recv.mjs');
   const opts = parseOptions('simple_recv.mjs [URL] [--count N] [--embedded]', { count: 100 });
   const { broker, url } = await maybeEmbeddedBroker(opts);
   if (broker) {
@@ -44,5 +46,5 @@ if (isMain(import.meta)) {
   await connection.close();
   process.off('SIGINT', stop);
   console.log(`received ${received} messages`);
-  await broker?.stop();
+  await broker?.close();
 }

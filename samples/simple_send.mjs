@@ -8,6 +8,7 @@
 // only as fast as the link takes them, so even a large --count stays small in memory.
 import { connect } from '../dist/esm/index.js';
 import { isMain, maybeEmbeddedBroker, parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
 
 /** Sends messages 1..count ({ sequence: i }, message id i) to `address`; resolves once all are accepted. */
 export async function sendMessages(url, address, count) {
@@ -24,6 +25,7 @@ export async function sendMessages(url, address, count) {
 }
 
 if (isMain(import.meta)) {
+  exitOnAmqpError('simple_send.mjs');
   const opts = parseOptions('simple_send.mjs [URL] [--count N] [--embedded]', { count: 100 });
   const { broker, url } = await maybeEmbeddedBroker(opts);
   console.log(`sending ${opts.count} messages to ${opts.address} at ${url}`);
@@ -32,6 +34,6 @@ if (isMain(import.meta)) {
   if (broker) {
     const depth = broker.queues().find((q) => q.address === opts.address)?.depth ?? 0;
     console.log(`the embedded broker holds ${depth} messages in ${opts.address}; stopping it (they are dropped)`);
-    await broker.stop();
+    await broker.close();
   }
 }

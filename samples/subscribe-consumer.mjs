@@ -13,6 +13,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, startBroker } from '../dist/esm/index.js';
 import { parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('subscribe-consumer.mjs');
 
 const opts = parseOptions('subscribe-consumer.mjs [URL] [--count N] [--concurrency C]', {
   count: 20,
@@ -92,5 +95,5 @@ try {
   // (After the close: the broker has had every settlement by then.)
   if (broker) console.log(`dead-letter queue DLQ holds ${broker.queue('DLQ')?.depth ?? 0} rejected orders`);
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

@@ -11,6 +11,9 @@
 // --timeout is in seconds, per request.
 import { parseArgs } from 'node:util';
 import { connect, startBroker } from '../dist/esm/index.js';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('sync_client.mjs');
 
 const { values, positionals } = parseArgs({ options: { timeout: { type: 'string', short: 't', default: '5' } }, allowPositionals: true });
 const given = positionals[0] === undefined ? undefined : new URL(positionals[0]);
@@ -38,5 +41,5 @@ try {
     await conn.close();
   }
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

@@ -9,6 +9,9 @@
 import { Container, startBroker } from '../dist/esm/index.js';
 import { sendMessages } from './simple_send.mjs';
 import { parseOptions, show } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('tx_recv.mjs');
 
 class TxRecv {
   prefetch = 0;
@@ -71,5 +74,5 @@ try {
   if (broker) await sendMessages(broker.url, opts.address, messages);
   await new Container(new TxRecv(broker?.url ?? opts.url, opts.address, messages, batchSize)).run();
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

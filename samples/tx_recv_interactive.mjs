@@ -12,6 +12,9 @@ import { createInterface } from 'node:readline';
 import { Container, startBroker } from '../dist/esm/index.js';
 import { sendMessages } from './simple_send.mjs';
 import { parseOptions, show } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('tx_recv_interactive.mjs');
 
 class TxRecv {
   prefetch = 0;
@@ -99,5 +102,5 @@ try {
   await running;
   lines.close();
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

@@ -6,6 +6,9 @@
 // Without a URL it starts Quark's embedded broker (a transaction coordinator) in the process.
 import { Container, startBroker } from '../dist/esm/index.js';
 import { parseOptions } from './tutorial-common.mjs';
+import { exitOnAmqpError } from './one-line-errors.mjs';
+
+exitOnAmqpError('tx_send.mjs');
 
 class TxSend {
   constructor(url, address, messages, batchSize) {
@@ -76,5 +79,5 @@ const broker = opts.urlGiven ? undefined : await startBroker({ port: 0 });
 try {
   await new Container(new TxSend(broker?.url ?? opts.url, opts.address, messages, batchSize)).run();
 } finally {
-  await broker?.stop();
+  await broker?.close();
 }

@@ -47,7 +47,7 @@ process.on('message', (/** @type {{ type: string, id?: number, gc?: boolean }} *
     });
     loopDelay.reset();
   } else if (m.type === 'stop') {
-    void broker.stop().then(() => process.exit(0));
+    void broker.close().then(() => process.exit(0));
   }
 });
 // The fuzzer is gone: so is its broker.

@@ -60,6 +60,50 @@ export class EncodeError extends AmqpError {
   }
 }
 
+/**
+ * A call was given something Quark cannot use: a malformed URL, an unknown or out-of-range option,
+ * a port outside 1-65535, a value of the wrong kind, or a setting refused for safety (such as a
+ * password in clear text to a remote peer). Thrown (or rejected with) at once, before anything
+ * goes on the wire, and the message names the argument and says what to give instead; fix the
+ * call, as retrying it cannot help. Condition `quark:invalid-argument`: it is our refusal, not a
+ * peer's, so it has no AMQP condition of its own.
+ */
+export class InvalidArgumentError extends AmqpError {
+  constructor(message: string, options?: { cause?: unknown }, condition = 'quark:invalid-argument') {
+    super(condition, message, options);
+  }
+}
+
+/**
+ * Quark refused to send a password in clear text: SASL PLAIN without TLS to a peer that is not on
+ * this machine (or with `allowInsecurePlain: false`), or a server that offers only PLAIN there.
+ * Nothing was sent. Use `amqps://` (TLS), allow a SCRAM mechanism, or set
+ * `allowInsecurePlain: true` if the network is trusted. Not retried by reconnect. An
+ * {@link InvalidArgumentError} (the connect options are what to change) with condition
+ * `quark:insecure-plain`.
+ */
+export class InsecurePlainError extends InvalidArgumentError {
+  constructor(message: string) {
+    super(message, undefined, 'quark:insecure-plain');
+  }
+}
+
+/**
+ * A listener (`listen()`, `startBroker()`, `container.listen()`) could not bind its address: the
+ * port is in use (`EADDRINUSE`), needs privileges (`EACCES`), or the host is not an address of
+ * this machine (`EADDRNOTAVAIL`). `code` is the system's code; `cause` the socket error.
+ * Condition `quark:listen-failed`.
+ */
+export class ListenError extends AmqpError {
+  /** The system error code, e.g. `EADDRINUSE`, when there is one. */
+  readonly code: string | undefined;
+
+  constructor(message: string, code: string | undefined, cause?: unknown) {
+    super('quark:listen-failed', message, cause === undefined ? undefined : { cause });
+    this.code = code;
+  }
+}
+
 /** Which endpoint an error ended: what the caller must rebuild. */
 export type EndpointKind = 'connection' | 'session' | 'link';
 

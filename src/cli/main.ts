@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 /**
- * The `quark` command: `broker`, `send`, `receive` and `bench`. Errors a user can cause (a bad
- * argument, a refused connection, a failed login) print one line and exit non-zero.
+ * The `quark` command: `broker`, `send`, `receive` and `bench`. Errors a user can cause print one
+ * line: bad input (a usage error, or an `InvalidArgumentError` from the library) exits 2; a
+ * connection or runtime failure (a refused connection, a failed login, a port in use) exits 1 and
+ * names its AMQP condition. Only a bug prints a stack.
  */
 import { readFileSync } from 'node:fs';
 import { inspect, parseArgs, type ParseArgsConfig } from 'node:util';
 import { connect, type Connection } from '../client/connection.js';
 import type { Message } from '../codec/message.js';
 import { double, long, symbol, ulong, type AmqpValue } from '../codec/values.js';
-import { AmqpError } from '../errors.js';
-import { startBroker, type Broker, type BrokerOptions } from '../server/broker/broker.js';
+import { AmqpError, InvalidArgumentError } from '../errors.js';
+import { startBroker, type BrokerOptions } from '../server/broker/broker.js';
 import type { AddressPermissions } from '../server/broker/permissions.js';
 import { parseUrl } from '../client/url.js';
 import { Progress } from './progress.js';
@@ -119,7 +121,7 @@ function propertyValue(spec: string): [string, AmqpValue] {
         return [key, text];
       case 'int': {
         const n = Number(text);
-        if (!Number.isInteger(n) || (n | 0) !== n) throw new Error('not an int');
+        if (!Number.isInteger(n) || (n | 0) !== n) throw new InvalidArgumentError('expected a whole number from -2147483648 to 2147483647');
         return [key, n];
       }
       case 'long':
@@ -129,7 +131,7 @@ function propertyValue(spec: string): [string, AmqpValue] {
       case 'double':
         return [key, double(Number(text))];
       case 'boolean':
-        if (text !== 'true' && text !== 'false') throw new Error('not true or false');
+        if (text !== 'true' && text !== 'false') throw new InvalidArgumentError('expected true or false');
         return [key, text === 'true'];
       case 'symbol':
         return [key, symbol(text)];
@@ -183,14 +185,8 @@ async function runBroker(args: string[]): Promise<void> {
     deadLetterAddress: values['dead-letter'] as string | undefined,
     tls,
   };
-  let broker: Broker;
-  try {
-    broker = await startBroker(options);
-  } catch (e) {
-    // A bad option (a limit, a permissions file's shape) is the user's to fix: said as such.
-    if (e instanceof TypeError) throw new UsageError(e.message);
-    throw e;
-  }
+  // A bad option (a limit, a permissions file's shape) is an InvalidArgumentError: exit 2, as a usage error.
+  const broker = await startBroker(options);
   console.log(`quark broker listening on ${broker.url} (Ctrl-C to stop)`);
   if (users && !tls) console.log('Users log in with SCRAM from anywhere; PLAIN (a clear-text password) is offered to clients on this machine only: give --tls-cert and --tls-key for others (or --allow-insecure-plain)');
   await new Promise<void>((resolve) => {
@@ -202,7 +198,7 @@ async function runBroker(args: string[]): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  await broker.stop();
+  await broker.close();
   console.log('quark broker stopped');
 }
 
@@ -414,7 +410,7 @@ async function runBench(args: string[]): Promise<void> {
   } finally {
     await producer?.close();
     await consumer?.close();
-    await broker?.stop();
+    await broker?.close();
   }
 }
 
@@ -446,15 +442,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw new UsageError(`unknown command ${JSON.stringify(command)}; run 'quark --help'`);
   } catch (e) {
-    if (e instanceof UsageError) {
+    // Bad input (ours or the library's refusal of it) is the user's to fix: exit 2, like a usage error.
+    if (e instanceof UsageError || e instanceof InvalidArgumentError) {
       console.error(`quark: ${e.message}`);
       return 2;
     }
+    // A connection or runtime failure: one line with its condition, which says what class of failure it was.
     if (e instanceof AmqpError) {
-      console.error(`quark: ${e.message}`);
+      console.error(`quark: ${e.message}${e.message.includes(e.condition) ? '' : ` (${e.condition})`}`);
       return 1;
     }
-    throw e;
+    throw e; // a bug: printed with its stack below
   }
 }
 

@@ -2,7 +2,7 @@
  * Cancellation of async calls: an AbortSignal, a timeout, or both. One watcher per call, removed
  * when the call settles, so that nothing (listener or timer) outlives it.
  */
-import { AbortError, TimeoutError, type AmqpError } from '../errors.js';
+import { AbortError, InvalidArgumentError, TimeoutError, type AmqpError } from '../errors.js';
 
 /** Options every async call of Quark takes. */
 export interface CallOptions {
@@ -14,10 +14,10 @@ export interface CallOptions {
 
 const noop = (): void => {};
 
-/** Throws a TypeError unless `timeout` is absent or a non-negative number of milliseconds. */
+/** Throws an InvalidArgumentError unless `timeout` is absent or a non-negative number of milliseconds. */
 export function checkTimeout(timeout: unknown): void {
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
-    throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
+    throw new InvalidArgumentError(`timeout must be a non-negative number of milliseconds, got ${String(timeout)}`);
   }
 }
 
@@ -54,6 +54,7 @@ export function watchCancellation(options: CallOptions | undefined, what: string
   const timeout = options?.timeout;
   if (signal === undefined && timeout === undefined) return noop;
   checkTimeout(timeout);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`${what}: signal must be an AbortSignal (e.g. from an AbortController), got ${String(signal)}`);
   if (signal?.aborted) {
     let stopped = false;
     queueMicrotask(() => {

@@ -35,6 +35,7 @@ import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import nodePath from 'node:path';
+import { InvalidArgumentError } from '../errors.js';
 
 /** The environment variable that names the configuration file, ahead of the search. */
 export const CONNECT_FILE_ENV = 'MESSAGING_CONNECT_FILE';
@@ -119,7 +120,7 @@ function isFile(p: string): boolean {
  * 4. `/etc/messaging/connect.json`.
  *
  * Returns undefined when none of 2-4 is a file. When `$MESSAGING_CONNECT_FILE` names no file,
- * throws a `TypeError` (Proton would silently connect to amqps://localhost:5671 instead).
+ * throws an `InvalidArgumentError` (Proton would silently connect to amqps://localhost:5671 instead).
  *
  * @param env The environment to read `MESSAGING_CONNECT_FILE` from.
  * @param cwd The working folder: where `./connect.json` is, and what relative paths are relative to.
@@ -136,7 +137,7 @@ export function findConnectConfig(
   if (named !== undefined && named !== '') {
     const file = nodePath.resolve(cwd, named);
     if (isFile(file)) return file;
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `${CONNECT_FILE_ENV} is set to ${JSON.stringify(named)}, but there is no file at ${file}. ` +
         `Point ${CONNECT_FILE_ENV} at a connection configuration file, or unset it to look for ./${FILE_NAME}, ` +
         `~/.config/messaging/${FILE_NAME} and /etc/messaging/${FILE_NAME}.`,
@@ -187,8 +188,8 @@ class ConfigJsonParser {
     return `line ${line}, column ${column}`;
   }
 
-  #error(problem: string, fix = 'Correct the JSON syntax (comments // and /* */ are allowed)', at = this.#i): TypeError {
-    return new TypeError(`connection configuration ${this.file}: invalid JSON at ${this.#where(at)}: ${problem}. ${fix}.`);
+  #error(problem: string, fix = 'Correct the JSON syntax (comments // and /* */ are allowed)', at = this.#i): InvalidArgumentError {
+    return new InvalidArgumentError(`connection configuration ${this.file}: invalid JSON at ${this.#where(at)}: ${problem}. ${fix}.`);
   }
 
   #found(): string {
@@ -326,8 +327,8 @@ class ConfigReader {
     readonly cwd: string,
   ) {}
 
-  error(key: string, problem: string, fix: string): TypeError {
-    return new TypeError(`connection configuration ${this.file}: "${key}" ${problem}. ${fix}.`);
+  error(key: string, problem: string, fix: string): InvalidArgumentError {
+    return new InvalidArgumentError(`connection configuration ${this.file}: "${key}" ${problem}. ${fix}.`);
   }
 
   /** Refuses keys outside `known` (null values count: a misspelt key is refused whatever its value). */
@@ -497,7 +498,7 @@ function parseTls(r: ConfigReader, tls: JsonObject | undefined): ConnectConfigTl
  *
  * @param path The file to read.
  * @param cwd The working folder that relative TLS file paths are relative to.
- * @throws TypeError naming the file and the key, and saying how to fix it, for invalid JSON, an
+ * @throws InvalidArgumentError naming the file and the key, and saying how to fix it, for invalid JSON, an
  * unknown key, a value of the wrong type or out of range, or a TLS file that cannot be read.
  */
 export function readConnectConfig(path: string, cwd: string = process.cwd()): ConnectConfigOptions {
@@ -505,12 +506,12 @@ export function readConnectConfig(path: string, cwd: string = process.cwd()): Co
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new TypeError(`connection configuration ${path} cannot be read: ${ioReason(e)}. Check the path (${CONNECT_FILE_ENV} or the search of findConnectConfig) and the file's permissions.`);
+    throw new InvalidArgumentError(`connection configuration ${path} cannot be read: ${ioReason(e)}. Check the path (${CONNECT_FILE_ENV} or the search of findConnectConfig) and the file's permissions.`);
   }
   const root = new ConfigJsonParser(text, path).parse();
   const r = new ConfigReader(path, cwd);
   if (!(root instanceof Map)) {
-    throw new TypeError(`connection configuration ${path}: the file must hold one JSON object, such as {"host": "broker.example.com"}, but holds ${describe(root)}. Wrap the settings in { }.`);
+    throw new InvalidArgumentError(`connection configuration ${path}: the file must hold one JSON object, such as {"host": "broker.example.com"}, but holds ${describe(root)}. Wrap the settings in { }.`);
   }
   r.checkKeys(root, '', TOP_KEYS);
 

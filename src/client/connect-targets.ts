@@ -7,6 +7,7 @@ import type { ConnectOptions } from './connection.js';
 import { allowedMechanisms } from '../engine/sasl.js';
 import { SCRAM_MECHANISMS } from '../engine/scram.js';
 import { parseUrl } from './url.js';
+import { InsecurePlainError, InvalidArgumentError } from '../errors.js';
 
 /** One peer to connect to, with everything its attempt needs. */
 export interface ConnectTarget {
@@ -40,9 +41,9 @@ export type TargetOptions = Pick<ConnectOptions, 'url' | 'urls' | 'host' | 'port
 export function connectTargets(options: TargetOptions): ConnectTarget[] {
   const { urls } = options;
   if (urls !== undefined) {
-    if (!Array.isArray(urls) || urls.length === 0) throw new TypeError('urls must be a non-empty array of connection URLs, e.g. ["amqp://a:5672", "amqp://b:5672"]');
-    if (options.url !== undefined) throw new TypeError('give either url (one peer) or urls (a failover list), not both');
-    if (options.host !== undefined || options.port !== undefined) throw new TypeError('host and port cannot be combined with urls: put every peer in urls');
+    if (!Array.isArray(urls) || urls.length === 0) throw new InvalidArgumentError('urls must be a non-empty array of connection URLs, e.g. ["amqp://a:5672", "amqp://b:5672"]');
+    if (options.url !== undefined) throw new InvalidArgumentError('give either url (one peer) or urls (a failover list), not both');
+    if (options.host !== undefined || options.port !== undefined) throw new InvalidArgumentError('host and port cannot be combined with urls: put every peer in urls');
     return urls.map((url) => target(options, url, true));
   }
   return [target(options, options.url, false)];
@@ -59,7 +60,7 @@ function target(options: TargetOptions, url: string | undefined, urlWins: boolea
     : tlsOption !== undefined ? tlsOption !== false : parsed?.scheme === 'amqps';
   const host = options.host ?? parsed?.host ?? 'localhost';
   const port = options.port ?? parsed?.port ?? (useTls ? 5671 : 5672);
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new TypeError(`port must be from 1 to 65535, got ${String(port)}`);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new InvalidArgumentError(`port must be from 1 to 65535, got ${String(port)}`);
   const username = urlWins ? parsed?.username ?? options.username : options.username ?? parsed?.username;
   const password = urlWins ? parsed?.password ?? options.password : options.password ?? parsed?.password;
   const inClear = username !== undefined && options.sasl !== false && !useTls;
@@ -68,7 +69,7 @@ function target(options: TargetOptions, url: string | undefined, urlWins: boolea
   let plainRefused: string | undefined;
   if (inClear && options.allowInsecurePlain === false) {
     plainRefused = `Refusing to send a password in clear text to ${host} (allowInsecurePlain: false) and the server offers no SCRAM mechanism: use amqps:// (TLS).`;
-    if (!scramAllowed) throw new TypeError(`refusing to send a password in clear text to ${host} (allowInsecurePlain: false): use amqps:// (TLS), or allow a SCRAM mechanism`);
+    if (!scramAllowed) throw new InsecurePlainError(`Refusing to send a password in clear text to ${host} (allowInsecurePlain: false): use amqps:// (TLS), or allow a SCRAM mechanism.`);
   }
   return {
     url: targetUrl(useTls, username, host, port),

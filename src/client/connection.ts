@@ -19,16 +19,7 @@ import type { AmqpValue } from '../codec/values.js';
 import { ProtocolEngine, type EngineOptions } from '../engine/engine.js';
 import type { EngineEvent } from '../engine/events.js';
 import type { EngineLink } from '../engine/link.js';
-import {
-  AmqpError,
-  type AmqpErrorFields,
-  AuthenticationError,
-  ConnectionClosedError,
-  ConnectionLostError,
-  IllegalStateError,
-  TimeoutError,
-  TlsError,
-} from '../errors.js';
+import { AmqpError, AuthenticationError, ConnectionClosedError, ConnectionLostError, IllegalStateError, InsecurePlainError, InvalidArgumentError, TimeoutError, TlsError, type AmqpErrorFields } from '../errors.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { isTlsFailure, tlsFailure } from '../transport/tls-failure.js';
 import { SocketTransport } from '../transport/socket-transport.js';
@@ -507,9 +498,15 @@ export class Connection implements AsyncDisposable {
     return new ConnectionLostError(`Could not connect to ${where}: ${reason}.`, cause);
   }
 
-  /** Creates a session. Resolves once the peer begins it. */
+  /**
+   * Creates a session. Resolves once the peer begins it. Cancelled by its signal or timeout
+   * before that, the session is ended again: if its begin went out, an end follows it (the peer
+   * may have begun the session and then ends it), and nothing of it is left on our side. The
+   * connection stays open.
+   */
   createSession(options?: SessionOptions): Promise<Session> {
     try {
+      checkSessionOptions(options);
       this.checkOpen();
       const session = new Session(this, options?.incomingWindow);
       this.#sessions.add(session);
@@ -522,7 +519,8 @@ export class Connection implements AsyncDisposable {
   /** The default session, begun on first use by `createSender` and `createReceiver`. */
   defaultSession(options?: CallOptions): Promise<Session> {
     if (!this.#defaultSession) {
-      const session = this.createSession(options);
+      // Only the call's own options: a link's options (credit, ...) are not the session's.
+      const session = this.createSession(options && { signal: options.signal, timeout: options.timeout });
       this.#defaultSession = session;
       // A failed default session is made again next time (and one that ends: see forgetSession).
       session.then(
@@ -549,7 +547,7 @@ export class Connection implements AsyncDisposable {
 
   /**
    * Begins a transaction on the default session (the one `createSender()` and `createReceiver()`
-   * use). See `Session.beginTransaction`.
+   * use). See `Session.beginTransaction`, which says what a cancelled call leaves behind.
    */
   async beginTransaction(options?: CallOptions): Promise<Transaction> {
     const session = await this.defaultSession(options);
@@ -560,13 +558,16 @@ export class Connection implements AsyncDisposable {
    * Makes a requester: requests sent to `address`, each resolved with its reply, which comes to
    * a dynamic queue of ours (`reply-to`) carrying the request's correlation id.
    *
+   * Cancelled by its signal (or a failure of either link), nothing is left: a link already
+   * attached is closed again. Its `timeout` is each request's default, not this call's.
+   *
    * @example
    * const requester = await conn.createRequester('rpc');
    * const reply = await requester.request({ body: 'ping' }, { timeout: 5000 });
    */
   async createRequester(address: string, options: RequesterOptions & CallOptions = {}): Promise<Requester> {
     try {
-      if (typeof address !== 'string' || address === '') throw new TypeError('createRequester needs the address requests go to');
+      if (typeof address !== 'string' || address === '') throw new InvalidArgumentError('createRequester needs the address requests go to');
       refuseUnknownOptions(options, REQUESTER_OPTIONS, 'createRequester');
       const call = { signal: options.signal };
       const sender = await this.#createSender(address, call);
@@ -591,8 +592,8 @@ export class Connection implements AsyncDisposable {
    */
   async createResponder(address: string, handler: RequestHandler, options: ResponderOptions = {}): Promise<Responder> {
     try {
-      if (typeof address !== 'string' || address === '') throw new TypeError('createResponder needs the address requests come from');
-      if (typeof handler !== 'function') throw new TypeError('createResponder needs a handler that makes the reply to each request');
+      if (typeof address !== 'string' || address === '') throw new InvalidArgumentError('createResponder needs the address requests come from');
+      if (typeof handler !== 'function') throw new InvalidArgumentError('createResponder needs a handler that makes the reply to each request');
       refuseUnknownOptions(options, RESPONDER_OPTIONS, 'createResponder');
       const receiver = await this.#createReceiver<AmqpValue>({ source: address, credit: 0 }, undefined);
       // Replies go through the peer's anonymous relay when it has one; else one sender per reply-to address.
@@ -961,15 +962,12 @@ export class Connection implements AsyncDisposable {
 /** Whether trying again could help: not when the peer refused our credentials, nor when we refused to send them. */
 function isRetryable(error: AmqpError): boolean {
   if (error instanceof TlsError) return error.reason === 'handshake';
-  return !(error instanceof AuthenticationError) && error.condition !== 'amqp:unauthorized-access' && error.condition !== INSECURE_PLAIN;
+  return !(error instanceof AuthenticationError) && !(error instanceof InvalidArgumentError) && error.condition !== 'amqp:unauthorized-access';
 }
 
-const INSECURE_PLAIN = 'quark:insecure-plain';
-
 /** We refused to send a password in clear text to a peer that is not on this machine. */
-function insecurePlainError(target: ConnectTarget, address: string): AmqpError {
-  return new AmqpError(
-    INSECURE_PLAIN,
+function insecurePlainError(target: ConnectTarget, address: string): InsecurePlainError {
+  return new InsecurePlainError(
     `Refusing to send a password in clear text to ${target.host}${address !== target.host ? ` (${address})` : ''}, which is not a loopback address: use amqps:// (TLS), or set allowInsecurePlain: true.`,
   );
 }
@@ -1008,21 +1006,77 @@ const CONNECT_KEYS = new Set([
   'maxFrameSize', 'channelMax', 'timeout', 'reconnect', 'signal',
 ]);
 const SASL_KEYS = new Set(['mechanisms', 'authzid']);
+const SESSION_OPTIONS: ReadonlySet<string> = new Set(['incomingWindow', 'timeout', 'signal']);
+
+/** Refuses session options that are unknown or out of range, naming them. */
+function checkSessionOptions(options: SessionOptions | undefined): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`createSession options must be an object, got ${String(options)}`);
+  refuseUnknownOptions(options, SESSION_OPTIONS, 'createSession');
+  const window = options.incomingWindow;
+  if (window !== undefined && !(Number.isInteger(window) && window >= 1 && window <= 0xffffffff)) {
+    throw new InvalidArgumentError(`createSession: incomingWindow must be a whole number of transfer frames from 1 to 4294967295, got ${String(window)}`);
+  }
+}
 const REQUESTER_OPTIONS: ReadonlySet<string> = new Set(['timeout', 'signal']);
 const RESPONDER_OPTIONS: ReadonlySet<string> = new Set(['concurrency', 'signal', 'onError']);
 
 /** Refuses options connect() does not know (a misspelt or unsupported option is never silently ignored). */
 function checkConnectKeys(options: ConnectOptions): void {
-  if ('websocket' in options || 'websockets' in options) throw new TypeError('connect: unknown option "websocket": Quark does not speak AMQP over WebSocket yet');
+  if (typeof options !== 'object') throw new InvalidArgumentError(`connect takes a URL string or an options object, got ${String(options)}`);
+  if ('websocket' in options || 'websockets' in options) throw new InvalidArgumentError('connect: unknown option "websocket": Quark does not speak AMQP over WebSocket yet');
   refuseUnknownOptions(options, CONNECT_KEYS, 'connect');
   const sasl = options.sasl;
   if (sasl !== undefined && sasl !== false) {
     const bad = typeof sasl === 'object' && sasl !== null ? Object.keys(sasl).filter((k) => !SASL_KEYS.has(k)) : ['(not an object)'];
-    if (bad.length > 0) throw new TypeError(`connect: sasl takes mechanisms and authzid (or false), got ${bad.join(', ')}`);
+    if (bad.length > 0) throw new InvalidArgumentError(`connect: sasl takes mechanisms and authzid (or false), got ${bad.join(', ')}`);
     // A mechanism Quark cannot run would be skipped in the negotiation: refused here instead.
     const unsupported = (sasl.mechanisms ?? []).filter((m) => !CLIENT_MECHANISMS.includes(m));
-    if (unsupported.length > 0) throw new TypeError(`connect: sasl.mechanisms ${unsupported.map((m) => JSON.stringify(m)).join(', ')} cannot be run by Quark; it runs ${CLIENT_MECHANISMS.join(', ')}`);
+    if (unsupported.length > 0) throw new InvalidArgumentError(`connect: sasl.mechanisms ${unsupported.map((m) => JSON.stringify(m)).join(', ')} cannot be run by Quark; it runs ${CLIENT_MECHANISMS.join(', ')}`);
   }
+  checkConnectValues(options);
+}
+
+/** Refuses option values of the wrong kind or range, naming the option, before anything is opened. */
+function checkConnectValues(o: ConnectOptions): void {
+  const refuse = (name: string, expected: string, value: unknown): never => {
+    throw new InvalidArgumentError(`connect: ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+  };
+  for (const name of ['url', 'host', 'containerId', 'hostname'] as const) {
+    const value = o[name];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) refuse(name, 'a non-empty string', value);
+  }
+  for (const name of ['username', 'password'] as const) if (o[name] !== undefined && typeof o[name] !== 'string') refuse(name, 'a string', o[name]);
+  if (o.lookup !== undefined && typeof o.lookup !== 'function') refuse('lookup', 'a function from a host name to its addresses', o.lookup);
+  if (o.tls !== undefined && typeof o.tls !== 'boolean' && (typeof o.tls !== 'object' || o.tls === null)) refuse('tls', 'true, false or an object of TLS options', o.tls);
+  if (o.allowInsecurePlain !== undefined && typeof o.allowInsecurePlain !== 'boolean') refuse('allowInsecurePlain', 'true or false', o.allowInsecurePlain);
+  if (o.idleTimeout !== undefined && !(typeof o.idleTimeout === 'number' && o.idleTimeout >= 0 && Number.isFinite(o.idleTimeout))) refuse('idleTimeout', 'a non-negative number of milliseconds (0 for none)', o.idleTimeout);
+  if (o.maxFrameSize !== undefined && !(Number.isInteger(o.maxFrameSize) && o.maxFrameSize >= 512 && o.maxFrameSize <= 0xffffffff)) refuse('maxFrameSize', 'a whole number of bytes from 512 to 4294967295', o.maxFrameSize);
+  if (o.channelMax !== undefined && !(Number.isInteger(o.channelMax) && o.channelMax >= 0 && o.channelMax <= 0xffff)) refuse('channelMax', 'a whole number from 0 to 65535', o.channelMax);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) refuse('signal', 'an AbortSignal', o.signal);
+}
+
+/**
+ * Checks each target's TLS options by building their secure context now (bad certificates, keys or
+ * CAs fail here, as an InvalidArgumentError, not later inside a socket), and keeps the context so
+ * that every attempt reuses it. A context the caller gave is left as it is.
+ */
+function withSecureContexts(targets: ConnectTarget[], tlsModule: typeof tls): ConnectTarget[] {
+  const contexts = new Map<tls.ConnectionOptions, tls.ConnectionOptions>();
+  return targets.map((target) => {
+    const given = target.tls;
+    if (given === undefined || given.secureContext !== undefined) return target;
+    let checked = contexts.get(given);
+    if (checked === undefined) {
+      try {
+        checked = { ...given, secureContext: tlsModule.createSecureContext(given) };
+      } catch (e) {
+        throw new InvalidArgumentError(`connect: the tls options cannot be used (${(e as Error).message}): give ca, cert and key as PEM text or Buffers, or pfx with its passphrase`, { cause: e });
+      }
+      contexts.set(given, checked);
+    }
+    return { ...target, tls: checked };
+  });
 }
 
 async function defaultLookup(hostname: string): Promise<string[]> {
@@ -1084,11 +1138,11 @@ export async function connect(urlOrOptions: string | ConnectOptions = {}): Promi
   // node:tls is loaded only when used: it costs a process about 1.5 MB.
   const tlsModule = targets.some((t) => t.tls !== undefined) ? await import('node:tls') : undefined;
   const lookup = options.lookup ?? defaultLookup;
-  const plan: ConnectPlan = { targets, engineOptions, hostname: options.hostname, policy, tlsModule, lookup };
+  const plan: ConnectPlan = { targets: tlsModule ? withSecureContexts(targets, tlsModule) : targets, engineOptions, hostname: options.hostname, policy, tlsModule, lookup };
   const values = checkValuesMode(options.values, 'values');
   const connection = new Connection(new ProtocolEngine(engineOptionsFor(plan, targets[0]!)));
   if (values !== undefined) connection.values = values;
-  if (options.callerStacks !== undefined && typeof options.callerStacks !== 'boolean') throw new TypeError(`callerStacks must be true or false, got ${JSON.stringify(options.callerStacks)}`);
+  if (options.callerStacks !== undefined && typeof options.callerStacks !== 'boolean') throw new InvalidArgumentError(`callerStacks must be true or false, got ${JSON.stringify(options.callerStacks)}`);
   connection.callerStacks = options.callerStacks === true;
   const timeout = options.timeout ?? (policy?.retryFirstConnect ? undefined : DEFAULT_CONNECT_TIMEOUT_MS);
   try {

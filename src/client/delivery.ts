@@ -3,7 +3,7 @@ import type { DeliveryState } from '../codec/composite-types.js';
 import { DECODE_EXACT, DECODE_NATIVE, decodeMessage, type Annotations, type Message } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
 import type { EngineDelivery } from '../engine/delivery.js';
-import { ConnectionLostError, IllegalStateError, type AmqpErrorFields } from '../errors.js';
+import { ConnectionLostError, IllegalStateError, InvalidArgumentError, type AmqpErrorFields } from '../errors.js';
 import type { Receiver } from './receiver.js';
 import type { Transaction } from './transaction.js';
 import type { BodyStream } from './body-stream.js';
@@ -14,8 +14,19 @@ export interface ModifyOptions {
   deliveryFailed?: boolean | undefined;
   /** Do not deliver the message to this receiver again. */
   undeliverableHere?: boolean | undefined;
-  /** Message annotations the peer merges into the message. */
-  annotations?: Annotations | undefined;
+  /** Message annotations the peer merges into the message (named as the message's own `messageAnnotations`). */
+  messageAnnotations?: Annotations | undefined;
+}
+
+const MODIFY_OPTIONS: ReadonlySet<string> = new Set(['deliveryFailed', 'undeliverableHere', 'messageAnnotations']);
+
+/** Refuses modify options that are unknown (the old name `annotations` says its new one). */
+export function checkModifyOptions(options: ModifyOptions, what: string): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what} options must be an object, got ${String(options)}`);
+  for (const key of Object.keys(options)) {
+    if (key === 'annotations') throw new InvalidArgumentError(`${what}: the option annotations is now messageAnnotations, as on messages`);
+    if (!MODIFY_OPTIONS.has(key)) throw new InvalidArgumentError(`${what} option ${JSON.stringify(key)} is not supported; the options are ${[...MODIFY_OPTIONS].join(', ')}`);
+  }
 }
 
 /** A message received, `Body` being the body type its receiver was created for. */
@@ -101,7 +112,7 @@ export class Delivery<Body = AmqpValue> {
       this.#settle(ACCEPTED);
       return;
     }
-    if (!this.receiver.session.transactionIsMine(transaction)) throw new TypeError(`the transaction belongs to another session than the ${this.receiver.label}'s: begin it on the same session`);
+    if (!this.receiver.session.transactionIsMine(transaction)) throw new InvalidArgumentError(`the transaction belongs to another session than the ${this.receiver.label}'s: begin it on the same session`);
     this.#settle(transaction.stateFor(ACCEPTED));
   }
 
@@ -131,11 +142,12 @@ export class Delivery<Body = AmqpValue> {
 
   /** Gives the message back modified: a failed attempt, and/or not to be delivered here again. */
   modify(options: ModifyOptions = {}): void {
+    checkModifyOptions(options, 'modify');
     this.#settle({
       kind: 'modified',
       deliveryFailed: options.deliveryFailed,
       undeliverableHere: options.undeliverableHere,
-      messageAnnotations: options.annotations,
+      messageAnnotations: options.messageAnnotations,
     });
   }
 

@@ -236,7 +236,12 @@ export abstract class Link implements AsyncDisposable {
 
   /**
    * Detaches the link without closing it: a durable terminus (e.g. a durable subscription) stays
-   * on the peer, to be attached again by name.
+   * on the peer, to be attached again by name. Resolves once the peer has answered. Pending
+   * operations fail with `LinkClosedError`.
+   *
+   * Cancelled by its signal or timeout, the link is detached on our side at once and the peer's
+   * answer is no longer awaited: the detach has gone out, so the terminus stays on the peer as
+   * it would have. The session and connection stay open.
    */
   detach(options?: CallOptions & { error?: AmqpErrorFields }): Promise<void> {
     return this.#detach(false, options);

@@ -7,6 +7,7 @@ import { debugLog } from '../runtime/debug-log.js';
 import { refuseUnknownOptions } from '../runtime/known-options.js';
 import type { Delivery } from './delivery.js';
 import type { Receiver } from './receiver.js';
+import { InvalidArgumentError } from '../errors.js';
 
 const log = debugLog('quark:subscribe');
 const SUBSCRIBE_OPTIONS: ReadonlySet<string> = new Set(['concurrency', 'prefetch', 'signal', 'onError']);
@@ -49,18 +50,18 @@ export class ReceiverSubscription<Body> implements PromiseLike<void> {
 
   /** @internal Use `receiver.subscribe()`. */
   constructor(receiver: Receiver<Body>, handler: (delivery: Delivery<Body>) => unknown, options: SubscribeOptions<Body> = {}) {
-    if (typeof handler !== 'function') throw new TypeError('subscribe needs a handler function');
+    if (typeof handler !== 'function') throw new InvalidArgumentError('subscribe needs a handler function');
     refuseUnknownOptions(options, SUBSCRIBE_OPTIONS, 'subscribe');
     const concurrency = options.concurrency ?? 1;
     const prefetch = options.prefetch ?? 0;
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`subscribe: concurrency must be a whole number of at least 1, got ${String(concurrency)}`);
-    if (!Number.isInteger(prefetch) || prefetch < 0) throw new TypeError(`subscribe: prefetch must be a whole number of at least 0, got ${String(prefetch)}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidArgumentError(`subscribe: concurrency must be a whole number of at least 1, got ${String(concurrency)}`);
+    if (!Number.isInteger(prefetch) || prefetch < 0) throw new InvalidArgumentError(`subscribe: prefetch must be a whole number of at least 0, got ${String(prefetch)}`);
     const onError = options.onError ?? 'modify';
     if (typeof onError !== 'function' && !['modify', 'release', 'reject'].includes(onError)) {
-      throw new TypeError(`subscribe: onError must be 'modify', 'release', 'reject' or a function, got ${JSON.stringify(onError)}`);
+      throw new InvalidArgumentError(`subscribe: onError must be 'modify', 'release', 'reject' or a function, got ${JSON.stringify(onError)}`);
     }
     const signal = options.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('subscribe: signal must be an AbortSignal');
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('subscribe: signal must be an AbortSignal');
     this.#receiver = receiver;
     this.#handler = handler;
     this.#onError = onError;

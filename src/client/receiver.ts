@@ -9,7 +9,7 @@ import type { EngineLink } from '../engine/link.js';
 import { Fifo } from '../collections/fifo.js';
 import type { ValuesMode } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
-import { ConnectionLostError, DeliveryAbortedError, IllegalStateError, type AmqpError } from '../errors.js';
+import { ConnectionClosedError, ConnectionLostError, DeliveryAbortedError, IllegalStateError, InvalidArgumentError, LinkClosedError, SessionClosedError, type AmqpError } from '../errors.js';
 import { abortedAtStart, watchCancellation, type CallOptions } from './cancellation.js';
 import { BodyStream } from './body-stream.js';
 import { Delivery } from './delivery.js';
@@ -168,7 +168,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    */
   deliveries(options?: DeliveriesOptions): AsyncIterable<Delivery<Body>> {
     const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('deliveries: signal must be an AbortSignal');
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('deliveries: signal must be an AbortSignal');
     return {
       [Symbol.asyncIterator]: () => ({
         next: () => this.#next(signal),
@@ -265,7 +265,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
 
   /** Grants `n` more credit (with `credit: 0`, the only way messages come). */
   addCredit(n: number): void {
-    if (!Number.isInteger(n) || n < 0) throw new TypeError(`addCredit needs a whole number of messages, got ${String(n)}`);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`addCredit needs a whole number of messages, got ${String(n)}`);
     if (!this.live) throw this.error ?? new IllegalStateError(`the ${this.label} is closed`);
     if (this.isOpen) this.engineLink.addCredit(n);
     else this.#creditToRestore += n; // granted once the link is attached (again)
@@ -441,9 +441,11 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
       w.stop();
       w.reject(error);
     }
-    for (const w of this.#drainWaiters.splice(0)) {
+    const drainWaiters = this.#drainWaiters.splice(0);
+    const drainError = drainWaiters.length > 0 ? endedDuringDrain(error, this.label) : error;
+    for (const w of drainWaiters) {
       w.stop();
-      w.reject(error);
+      w.reject(drainError);
     }
     for (const s of [...this.#subscribers]) {
       if (this.error) s.error(this.error);
@@ -453,5 +455,25 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
 }
 
 function noop(): void {}
+
+/** How much of a peer's description an error message quotes (the whole of it stays in `description`). */
+const QUOTED_DESCRIPTION_LENGTH = 120;
+
+/**
+ * The error of a drain whose session, link or connection the peer ended while it was under way:
+ * the same kind of error, saying so, since a peer that does not support drain often ends the
+ * session instead of refusing it (RabbitMQ 3.10 does, with an Erlang stack as its description).
+ */
+function endedDuringDrain(error: AmqpError, label: string): AmqpError {
+  const byPeer = error instanceof SessionClosedError || error instanceof LinkClosedError || (error instanceof ConnectionClosedError && !(error instanceof ConnectionLostError));
+  if (!byPeer || !error.byPeer) return error;
+  const said = error.description ?? error.condition;
+  const quoted = said.length > QUOTED_DESCRIPTION_LENGTH ? `${said.slice(0, QUOTED_DESCRIPTION_LENGTH)}... (the rest is in error.description)` : said;
+  const message = `The peer ended the ${error.endpoint} (${error.condition}) while a drain was under way on the ${label}: it may not support drain (RabbitMQ 3.10 does not); take messages with credit and a receive timeout instead. The peer said: ${quoted}`;
+  const fields = { description: error.description, info: error.info, byPeer: true };
+  if (error instanceof SessionClosedError) return new SessionClosedError(error.condition, message, fields);
+  if (error instanceof LinkClosedError) return new LinkClosedError(error.condition, message, fields);
+  return new ConnectionClosedError(error.condition, message, { ...fields, cause: error });
+}
 
 const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });

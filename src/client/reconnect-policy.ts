@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../errors.js';
 /**
  * When and how often a connection tries again after it was lost: the `reconnect` option of
  * `connect()`, checked once here, and the backoff between attempts.
@@ -61,19 +62,19 @@ const KNOWN = new Set(Object.keys(DEFAULTS));
 
 /**
  * Checks the `reconnect` option: `true` or absent gives the defaults, `false` gives undefined (no
- * reconnect). Throws a `TypeError` naming the field for anything else that is wrong, and for a
+ * reconnect). Throws an `InvalidArgumentError` naming the field for anything else that is wrong, and for a
  * field Quark does not know (an ignored option would be a silent surprise).
  */
 export function reconnectPolicy(option: boolean | ReconnectOptions | undefined): ReconnectPolicy | undefined {
   if (option === false) return undefined;
   if (option === undefined || option === true) return DEFAULTS;
-  if (option === null || typeof option !== 'object') throw new TypeError(`reconnect must be true, false or an object of reconnect options, got ${String(option)}`);
+  if (option === null || typeof option !== 'object') throw new InvalidArgumentError(`reconnect must be true, false or an object of reconnect options, got ${String(option)}`);
   for (const key of Object.keys(option)) {
-    if (!KNOWN.has(key)) throw new TypeError(`reconnect.${key} is not a reconnect option; the options are ${[...KNOWN].join(', ')}`);
+    if (!KNOWN.has(key)) throw new InvalidArgumentError(`reconnect.${key} is not a reconnect option; the options are ${[...KNOWN].join(', ')}`);
   }
   const ms = (name: keyof ReconnectOptions, min: number): number => {
     const value = option[name] ?? DEFAULTS[name];
-    if (typeof value !== 'number' || Number.isNaN(value) || value < min) throw new TypeError(`reconnect.${name} must be a number of at least ${min}, got ${String(option[name])}`);
+    if (typeof value !== 'number' || Number.isNaN(value) || value < min) throw new InvalidArgumentError(`reconnect.${name} must be a number of at least ${min}, got ${String(option[name])}`);
     return value;
   };
   const policy: ReconnectPolicy = {
@@ -85,10 +86,10 @@ export function reconnectPolicy(option: boolean | ReconnectOptions | undefined):
     attemptTimeout: ms('attemptTimeout', 1),
     retryFirstConnect: option.retryFirstConnect ?? false,
   };
-  if (policy.jitter > 1) throw new TypeError(`reconnect.jitter must be from 0 to 1, got ${policy.jitter}`);
-  if (!Number.isFinite(policy.attemptTimeout)) throw new TypeError('reconnect.attemptTimeout must be a finite number of milliseconds');
-  if (policy.maxAttempts !== Infinity && !Number.isInteger(policy.maxAttempts)) throw new TypeError(`reconnect.maxAttempts must be a whole number, got ${policy.maxAttempts}`);
-  if (typeof policy.retryFirstConnect !== 'boolean') throw new TypeError(`reconnect.retryFirstConnect must be true or false, got ${String(option.retryFirstConnect)}`);
+  if (policy.jitter > 1) throw new InvalidArgumentError(`reconnect.jitter must be from 0 to 1, got ${policy.jitter}`);
+  if (!Number.isFinite(policy.attemptTimeout)) throw new InvalidArgumentError('reconnect.attemptTimeout must be a finite number of milliseconds');
+  if (policy.maxAttempts !== Infinity && !Number.isInteger(policy.maxAttempts)) throw new InvalidArgumentError(`reconnect.maxAttempts must be a whole number, got ${policy.maxAttempts}`);
+  if (typeof policy.retryFirstConnect !== 'boolean') throw new InvalidArgumentError(`reconnect.retryFirstConnect must be true or false, got ${String(option.retryFirstConnect)}`);
   return policy;
 }
 

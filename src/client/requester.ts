@@ -7,7 +7,7 @@
 import type { Message } from '../codec/message.js';
 import type { MessageId } from '../codec/composite-types.js';
 import { Typed, type AmqpValue } from '../codec/values.js';
-import { AbortError, IllegalStateError, TimeoutError, type AmqpError } from '../errors.js';
+import { AbortError, IllegalStateError, InvalidArgumentError, TimeoutError, type AmqpError } from '../errors.js';
 import { withCallerStack } from './caller-stack.js';
 import { watchCancellation, type CallOptions } from './cancellation.js';
 import type { Delivery } from './delivery.js';
@@ -91,8 +91,8 @@ export class Requester implements AsyncDisposable {
     if (this.#closed) return Promise.reject(new IllegalStateError(`the requester to '${this.#sender.address}' is closed`));
     const id = message.correlationId ?? message.messageId ?? `${this.#idPrefix}${this.#next++}`;
     const key = correlationKey(id);
-    if (key === undefined) return Promise.reject(new TypeError('a request\'s correlationId must be a string, number, bigint, bytes or uuid'));
-    if (this.#pending.has(key)) return Promise.reject(new TypeError(`a request with correlation id ${String(id)} is already waiting for its reply`));
+    if (key === undefined) return Promise.reject(new InvalidArgumentError('a request\'s correlationId must be a string, number, bigint, bytes or uuid'));
+    if (this.#pending.has(key)) return Promise.reject(new InvalidArgumentError(`a request with correlation id ${String(id)} is already waiting for its reply`));
     const request: Message = { ...message, messageId: message.messageId ?? id, correlationId: id, replyTo: this.replyTo };
     const timeout = options?.timeout ?? (this.#timeout > 0 ? this.#timeout : undefined);
     return new Promise<Message>((resolve, reject) => {

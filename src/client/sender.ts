@@ -7,17 +7,7 @@ import type { AmqpValue } from '../codec/values.js';
 import type { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import { SenderSettleMode } from '../engine/link.js';
-import {
-  ConnectionLostError,
-  DeliveryModifiedError,
-  DeliveryRejectedError,
-  DeliveryReleasedError,
-  EncodeError,
-  IllegalStateError,
-  InDoubtError,
-  MessageSizeExceededError,
-  type AmqpError,
-} from '../errors.js';
+import { ConnectionLostError, DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, EncodeError, IllegalStateError, InDoubtError, InvalidArgumentError, MessageSizeExceededError, type AmqpError } from '../errors.js';
 import { abortedAtStart, checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
 import { Fifo } from '../collections/fifo.js';
 import { Link } from './link.js';
@@ -49,11 +39,11 @@ function streamedBody(message: OutgoingMessage): AsyncIterable<Uint8Array> | und
 
 const SEND_KEYS = new Set(['tag', 'signal', 'timeout', 'transaction', 'settled']);
 
-/** A TypeError for a send option that is not known (a per-message `settled` is not supported yet), or undefined. */
-function checkSendOptions(options: SendOptions): TypeError | undefined {
+/** An InvalidArgumentError for a send option that is not known (a per-message `settled` is not supported yet), or undefined. */
+function checkSendOptions(options: SendOptions): InvalidArgumentError | undefined {
   for (const key in options) {
     if (!SEND_KEYS.has(key)) {
-      return new TypeError(`send option ${JSON.stringify(key)} is not supported; the options are tag, signal, timeout, transaction, settled`);
+      return new InvalidArgumentError(`send option ${JSON.stringify(key)} is not supported; the options are tag, signal, timeout, transaction, settled`);
     }
   }
   return undefined;
@@ -200,6 +190,8 @@ export class Sender extends Link {
    * `inDoubt: 'resend'`, the message is sent again after the reconnect.
    */
   send(message: OutgoingMessage, options?: SendOptions): Promise<SendResult> {
+    if (typeof message !== 'object' || message === null) return Promise.reject(new InvalidArgumentError(`send needs a message object such as { body: 'hello' }, got ${String(message)}`));
+    if (options !== undefined && (typeof options !== 'object' || options === null)) return Promise.reject(new InvalidArgumentError(`send options must be an object, got ${String(options)}`));
     const stream = streamedBody(message);
     if (stream !== undefined) return this.#sendStreamed(message, stream, options);
     // With callerStacks, a failure carries the stack of the caller's await (about 1 us more per send).
@@ -214,11 +206,11 @@ export class Sender extends Link {
   async #sendStreamed(message: OutgoingMessage, body: AsyncIterable<Uint8Array>, options: SendOptions | undefined): Promise<SendResult> {
     try {
       if (options !== undefined) {
-        const bad = checkSendOptions(options) ?? (options.transaction !== undefined || options.settled !== undefined ? new TypeError('a streamed body is sent outside transactions and at the link\'s settlement') : undefined);
+        const bad = checkSendOptions(options) ?? (options.transaction !== undefined || options.settled !== undefined ? new InvalidArgumentError('a streamed body is sent outside transactions and at the link\'s settlement') : undefined);
         if (bad) throw bad;
       }
-      if (message.footer !== undefined) throw new TypeError('a message with a streamed body cannot have a footer');
-      if (message.bodyType !== undefined && message.bodyType !== 'data') throw new TypeError("a streamed body is sent as data sections: bodyType must be 'data' (or left out)");
+      if (message.footer !== undefined) throw new InvalidArgumentError('a message with a streamed body cannot have a footer');
+      if (message.bodyType !== undefined && message.bodyType !== 'data') throw new InvalidArgumentError("a streamed body is sent as data sections: bodyType must be 'data' (or left out)");
       const head = encodeMessageHead(message);
       await this.#waitSendable(options);
       const link = this.engineLink;
@@ -262,7 +254,7 @@ export class Sender extends Link {
         for await (const chunk of body) {
           size += chunk.length + 8;
           if (max > 0 && size > max) throw new MessageSizeExceededError(`The streamed message passed ${max} bytes, the peer's max-message-size on the ${this.label}; it was aborted.`, size, max);
-          if (!(chunk instanceof Uint8Array)) throw new TypeError(`a streamed body yields Uint8Array chunks, got ${typeof chunk}`);
+          if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError(`a streamed body yields Uint8Array chunks, got ${typeof chunk}`);
           if (chunk.length === 0) continue;
           const section = Buffer.allocUnsafe(8 + chunk.length);
           section.set(dataSectionHeader(chunk.length), 0);
@@ -383,7 +375,7 @@ export class Sender extends Link {
     let state: DeliveryState | undefined;
     if (transaction !== undefined) {
       try {
-        if (!this.session.transactionIsMine(transaction)) throw new TypeError(`the transaction belongs to another session than the ${this.label}'s: begin it on the same session (or both on the connection's default one)`);
+        if (!this.session.transactionIsMine(transaction)) throw new InvalidArgumentError(`the transaction belongs to another session than the ${this.label}'s: begin it on the same session (or both on the connection's default one)`);
         state = transaction.stateFor(undefined);
       } catch (e) {
         return Promise.reject(e as Error);
@@ -475,7 +467,7 @@ export class Sender extends Link {
    * Proton's `offered()` does: a receiver may grant credit by it. Default: what waits for credit.
    */
   offered(n: number): void {
-    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new TypeError(`offered needs a whole number of messages from 0 to 4294967295, got ${String(n)}`);
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`offered needs a whole number of messages from 0 to 4294967295, got ${String(n)}`);
     if (!this.live) throw this.error ?? new IllegalStateError(`cannot offer on the ${this.label}: it is closed`);
     if (this.isOpen) this.engineLink.offer(n);
     else this.engineLink.offered = n; // reported once attached
@@ -487,11 +479,11 @@ export class Sender extends Link {
   }
 
   /** A `settled` send option on a sender that does not settle message by message. */
-  #checkSettled(options: SendOptions): TypeError | undefined {
+  #checkSettled(options: SendOptions): InvalidArgumentError | undefined {
     if (options.settled === undefined) return undefined;
-    if (typeof options.settled !== 'boolean') return new TypeError(`settled must be true or false, got ${JSON.stringify(options.settled)}`);
+    if (typeof options.settled !== 'boolean') return new InvalidArgumentError(`settled must be true or false, got ${JSON.stringify(options.settled)}`);
     if (this.engineLink.local.sndSettleMode !== SenderSettleMode.mixed) {
-      return new TypeError(`send(m, { settled }) needs a sender made with deliveryMode 'mixed'; the ${this.label} settles every message as its deliveryMode says`);
+      return new InvalidArgumentError(`send(m, { settled }) needs a sender made with deliveryMode 'mixed'; the ${this.label} settles every message as its deliveryMode says`);
     }
     return undefined;
   }
@@ -565,8 +557,11 @@ export class Sender extends Link {
    * already sent may or may not be delivered.
    */
   async sendAll(source: Iterable<Message> | AsyncIterable<Message>, options?: CallOptions & { maxInFlight?: number }): Promise<number> {
+    if (typeof source !== 'object' || source === null || !(Symbol.iterator in source || Symbol.asyncIterator in source)) {
+      throw new InvalidArgumentError(`sendAll needs an iterable or async iterable of messages (an array, a generator, a stream in object mode), got ${String(source)}`);
+    }
     const maxInFlight = options?.maxInFlight ?? 1000;
-    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new TypeError(`maxInFlight must be a positive whole number, got ${String(maxInFlight)}`);
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new InvalidArgumentError(`maxInFlight must be a positive whole number, got ${String(maxInFlight)}`);
     let inFlight = 0;
     let count = 0;
     let failure: unknown;

@@ -6,7 +6,7 @@ import { withCallerStack } from './caller-stack.js';
 import { TransactionError, declareTransaction, type Transaction } from './transaction.js';
 import { ReceiverSettleMode, SenderSettleMode } from '../engine/link.js';
 import type { EngineSession } from '../engine/session.js';
-import { IllegalStateError, LinkClosedError, SessionClosedError, type AmqpError } from '../errors.js';
+import { IllegalStateError, InvalidArgumentError, LinkClosedError, SessionClosedError, type AmqpError } from '../errors.js';
 import { described, symbol } from '../codec/values.js';
 
 /** The filter key and descriptor of a selector (the AMQP filter registry's `apache.org:selector-filter:string`). */
@@ -178,6 +178,10 @@ export class Session implements AsyncDisposable {
    * in it with `delivery.accept({ transaction })`, then `commit()` or `rollback()`. Rejects with
    * `TransactionError` when the peer does not run transactions.
    *
+   * Cancelled by its signal or timeout, the declare may already have reached the peer: a
+   * transaction declared then is never used, and the peer rolls it back when the coordinator
+   * link or the connection closes. Nothing of the caller's work is in it.
+   *
    * @example
    * await using tx = await session.beginTransaction();   // rolled back unless committed
    * await sender.send(order, { transaction: tx });
@@ -237,13 +241,13 @@ export class Session implements AsyncDisposable {
       const values = checkValuesMode(o.values, 'values') ?? this.connection.values;
       const maxUnsettled = o.maxUnsettled;
       if (maxUnsettled !== undefined) {
-        if (!(Number.isInteger(maxUnsettled) && maxUnsettled >= 1)) throw new TypeError(`maxUnsettled must be a whole number of at least 1, got ${String(maxUnsettled)}`);
-        if (credit === 0) throw new TypeError('maxUnsettled needs a credit window: with credit 0 you grant credit yourself (addCredit), so give credit or leave maxUnsettled out');
+        if (!(Number.isInteger(maxUnsettled) && maxUnsettled >= 1)) throw new InvalidArgumentError(`maxUnsettled must be a whole number of at least 1, got ${String(maxUnsettled)}`);
+        if (credit === 0) throw new InvalidArgumentError('maxUnsettled needs a credit window: with credit 0 you grant credit yourself (addCredit), so give credit or leave maxUnsettled out');
       }
       if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) {
-        throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`);
+        throw new InvalidArgumentError(`maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`);
       }
-      if (o.selector !== undefined && (typeof o.selector !== 'string' || o.selector.trim() === '')) throw new TypeError(`selector must be a non-empty string, e.g. "colour = 'green'", got ${JSON.stringify(o.selector)}`);
+      if (o.selector !== undefined && (typeof o.selector !== 'string' || o.selector.trim() === '')) throw new InvalidArgumentError(`selector must be a non-empty string, e.g. "colour = 'green'", got ${JSON.stringify(o.selector)}`);
       const terminus = toSource(o.source);
       if (o.selector !== undefined) terminus.filter = { ...terminus.filter, [SELECTOR_KEY]: described(symbol(SELECTOR_DESCRIPTOR), o.selector) };
       const engineLink = this.engineSession.createLink({
@@ -285,6 +289,11 @@ export class Session implements AsyncDisposable {
   /**
    * Ends the session and every link on it. Resolves once the peer has answered. Pending
    * operations on its links fail with `SessionClosedError`.
+   *
+   * Cancelled by its signal or timeout, the session is ended on our side at once (its links end,
+   * their pending operations fail) and the peer's answer is no longer awaited: the end has gone
+   * out, so the peer ends it too. The connection stays open; unsettled messages of its links are
+   * in the state `send()` documents for a lost link.
    */
   close(options?: CallOptions): Promise<void> {
     if (this.#suspended) this.end(undefined); // the peer forgot it with the lost connection

@@ -57,12 +57,22 @@ export class Transaction implements AsyncDisposable {
     return coordinator === this.#coordinator;
   }
 
-  /** Makes the transaction's work take effect. Rejects with `TransactionError` when the peer rolled it back instead. */
+  /**
+   * Makes the transaction's work take effect. Rejects with `TransactionError` when the peer
+   * rolled it back instead. Cancelled by its signal or timeout, the outcome is unknown: the
+   * discharge may have reached the peer (which then committed) or not (the peer rolls the
+   * transaction back when the coordinator link or connection closes); the transaction is
+   * `failed` and takes no more work.
+   */
   commit(options?: CallOptions): Promise<void> {
     return this.#discharge(false, options);
   }
 
-  /** Undoes the transaction's work: its messages are not delivered, its accepts are undone (the messages come again). */
+  /**
+   * Undoes the transaction's work: its messages are not delivered, its accepts are undone (the
+   * messages come again). Cancelled by its signal or timeout, the transaction is `failed` and
+   * rolled back all the same, now or when the coordinator link or connection closes.
+   */
   rollback(options?: CallOptions): Promise<void> {
     return this.#discharge(true, options);
   }

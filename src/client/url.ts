@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../errors.js';
 /** Parsing of connection URLs: `amqp[s]://[user[:password]@]host[:port][/path]`. */
 
 /** What a connection URL says. */
@@ -12,22 +13,22 @@ export interface ParsedUrl {
   path: string | undefined;
 }
 
-/** Parses a URL; a bare `host[:port]` is taken as `amqp://`. Throws `TypeError` with the reason. */
+/** Parses a URL; a bare `host[:port]` is taken as `amqp://`. Throws an `InvalidArgumentError` with the reason. */
 export function parseUrl(url: string): ParsedUrl {
-  if (typeof url !== 'string' || url.length === 0) throw new TypeError('the connection URL must be a non-empty string such as amqp://localhost:5672');
+  if (typeof url !== 'string' || url.length === 0) throw new InvalidArgumentError('the connection URL must be a non-empty string such as amqp://localhost:5672');
   const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `amqp://${url}`;
   let u: URL;
   try {
     u = new URL(text);
   } catch {
-    throw new TypeError(`the connection URL ${JSON.stringify(url)} is not valid; expected amqp[s]://[user:password@]host[:port]`);
+    throw new InvalidArgumentError(`the connection URL ${JSON.stringify(url)} is not valid; expected amqp[s]://[user:password@]host[:port]`);
   }
   const scheme = u.protocol.slice(0, -1).toLowerCase();
   if (scheme !== 'amqp' && scheme !== 'amqps') {
-    throw new TypeError(`unsupported URL scheme ${JSON.stringify(scheme)} in ${JSON.stringify(url)}; use amqp:// or amqps://`);
+    throw new InvalidArgumentError(`unsupported URL scheme ${JSON.stringify(scheme)} in ${JSON.stringify(url)}; use amqp:// or amqps://`);
   }
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  if (host === '') throw new TypeError(`the connection URL ${JSON.stringify(url)} has no host`);
+  if (host === '') throw new InvalidArgumentError(`the connection URL ${JSON.stringify(url)} has no host`);
   const port = u.port === '' ? (scheme === 'amqps' ? 5671 : 5672) : Number(u.port);
   const path = u.pathname.length > 1 ? decodeURIComponent(u.pathname.slice(1)) : undefined;
   return {

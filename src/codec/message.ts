@@ -7,7 +7,7 @@
  * Times are `Date`s when decoded; when sending, a `Date` or a number of milliseconds since the
  * epoch. `ttl` is in milliseconds.
  */
-import { DecodeError, EncodeError } from '../errors.js';
+import { DecodeError, EncodeError, InvalidArgumentError } from '../errors.js';
 import { ByteWriter } from './byte-writer.js';
 import type { MessageId } from './composite-types.js';
 import { ByteReader, readCompositeBody, readKeyedMap, readSectionDescriptor, readValue } from './decoder.js';
@@ -285,6 +285,7 @@ let sharedWriterBusy = false;
  * Throws {@link EncodeError} at once for a value with no AMQP form or a field out of range.
  */
 export function encodeMessage(message: Message): Uint8Array {
+  if (typeof message !== 'object' || message === null) throw new EncodeError(`encodeMessage needs a message object such as { body: 'hello' }, got ${String(message)}`);
   return encodeMessageWith(message, Buffer.allocUnsafe);
 }
 
@@ -358,7 +359,7 @@ export const DECODE_EXACT: DecodeOptions = Object.freeze({ values: 'exact' });
 /** Checks a `values` option, naming it. */
 export function checkValuesMode(values: unknown, what = 'values'): ValuesMode | undefined {
   if (values === undefined || values === 'native' || values === 'exact') return values;
-  throw new TypeError(`${what} must be 'native' or 'exact', got ${JSON.stringify(values)}`);
+  throw new InvalidArgumentError(`${what} must be 'native' or 'exact', got ${JSON.stringify(values)}`);
 }
 
 function messageToJson(this: Message): unknown {

@@ -30,13 +30,7 @@ import { parseUrl } from '../client/url.js';
 import type { Message } from '../codec/message.js';
 import { listen, type ListenOptions } from '../server/listener.js';
 import type { IncomingLink } from '../server/incoming-link.js';
-import {
-  AmqpError,
-  AuthenticationError,
-  ConnectionClosedError,
-  ConnectionLostError,
-  IllegalStateError,
-} from '../errors.js';
+import { AmqpError, AuthenticationError, ConnectionClosedError, ConnectionLostError, IllegalStateError, InvalidArgumentError } from '../errors.js';
 import { ContainerConnection, ContainerListener, ContainerReceiver, ContainerSender, ContainerTransaction, Task } from './endpoints.js';
 import {
   HandlerError,
@@ -206,7 +200,7 @@ export class Container {
     let options: ListenOptions;
     if (typeof url === 'string') {
       const parsed = parseUrl(url);
-      if (parsed.scheme === 'amqps') throw new TypeError('listen() with an amqps:// URL needs TLS options: pass ListenOptions with tls');
+      if (parsed.scheme === 'amqps') throw new InvalidArgumentError('listen() with an amqps:// URL needs TLS options: pass ListenOptions with tls');
       options = { host: parsed.host, port: parsed.port };
     } else {
       options = { ...url };
@@ -289,7 +283,7 @@ export class Container {
    * `delayMs` milliseconds. A pending task keeps `run()` going; cancel it to let `run()` end.
    */
   schedule(delayMs: number, callback?: ((event: TimerEvent) => void | Promise<void>) | MessagingHandler): Task {
-    if (!(typeof delayMs === 'number' && delayMs >= 0 && Number.isFinite(delayMs))) throw new TypeError(`schedule() needs a delay in milliseconds (0 or more), got ${String(delayMs)}`);
+    if (!(typeof delayMs === 'number' && delayMs >= 0 && Number.isFinite(delayMs))) throw new InvalidArgumentError(`schedule() needs a delay in milliseconds (0 or more), got ${String(delayMs)}`);
     const task = new Task(() => this.#untrack(task));
     if (this.#stopping) {
       task.cancel();
@@ -403,7 +397,7 @@ export class Container {
 
   #context(context: ContainerConnection | string): { connection: ContainerConnection; path: string | undefined } {
     if (typeof context === 'string') return { connection: this.connect(context), path: parseUrl(context).path };
-    if (!(context instanceof ContainerConnection) || context.container !== this) throw new TypeError('createSender/createReceiver need a connection of this container, or a URL');
+    if (!(context instanceof ContainerConnection) || context.container !== this) throw new InvalidArgumentError('createSender/createReceiver need a connection of this container, or a URL');
     return { connection: context, path: undefined };
   }
 
@@ -668,9 +662,9 @@ function option<K extends 'prefetch' | 'autoAccept'>(handlers: Handlers, name: K
 
 function checkHandler(handler: MessagingHandler | undefined): void {
   if (handler === undefined) return;
-  if (typeof handler !== 'object' || handler === null) throw new TypeError('a handler must be an object with on* methods');
+  if (typeof handler !== 'object' || handler === null) throw new InvalidArgumentError('a handler must be an object with on* methods');
   if (handler.prefetch !== undefined) checkCredit(handler.prefetch);
-  if (handler.autoSettle === false) throw new TypeError('autoSettle: false is not supported: Quark settles a sent message as soon as the peer gives its outcome');
+  if (handler.autoSettle === false) throw new InvalidArgumentError('autoSettle: false is not supported: Quark settles a sent message as soon as the peer gives its outcome');
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -5,7 +5,7 @@
  */
 import type { DeliveryState } from '../codec/composite-types.js';
 import type { Message } from '../codec/message.js';
-import type { Delivery, ModifyOptions } from '../client/delivery.js';
+import { checkModifyOptions, type Delivery, type ModifyOptions } from '../client/delivery.js';
 import type { Session } from '../client/session.js';
 import { AmqpError, type AmqpErrorFields } from '../errors.js';
 import type { Container } from './container.js';
@@ -110,7 +110,7 @@ export interface MessagingHandler {
   readonly autoAccept?: boolean | undefined;
   /**
    * Settle outgoing messages once the peer gives its outcome. Quark's senders always do; `false`
-   * is refused (the constructor throws a TypeError). Default true.
+   * is refused (the constructor throws an InvalidArgumentError). Default true.
    */
   readonly autoSettle?: boolean | undefined;
 
@@ -210,8 +210,10 @@ export class Release extends Error {
   constructor(options: ModifyOptions & { delivered?: boolean | undefined } = {}) {
     super('the message was released');
     this.name = 'Release';
-    this.delivered = options.delivered ?? true;
-    this.modify = { deliveryFailed: options.deliveryFailed, undeliverableHere: options.undeliverableHere, annotations: options.annotations };
+    const { delivered, ...modify } = options;
+    checkModifyOptions(modify, 'Release');
+    this.delivered = delivered ?? true;
+    this.modify = modify;
   }
 }
 

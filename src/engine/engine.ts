@@ -10,7 +10,7 @@ import type { ErrorCondition, Fields } from '../codec/composite-types.js';
 import { ByteReader, readComposite } from '../codec/decoder.js';
 import { AMQP_FRAME_TYPE, ProtocolId, SASL_FRAME_TYPE, decodeFrame, protocolHeader, readFrameHeader, readProtocolHeader, writeEmptyFrame, writeFrame, type Frame, type FrameHeader } from '../codec/frames.js';
 import { compositeSpecs, type AttachFields, type BeginFields, type CompositeSpec, type DetachFields, type DispositionFields, type FlowFields, type OpenFields, type TransferFields } from '../codec/spec-tables.js';
-import { AmqpError, DecodeError } from '../errors.js';
+import { AmqpError, DecodeError, IllegalStateError, InsecurePlainError } from '../errors.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { EngineEvent } from './events.js';
 import { frameLog, traceFrame } from './frame-trace.js';
@@ -433,7 +433,7 @@ export class ProtocolEngine {
           if (typeof choice === 'string') {
             const sasl = this.options.sasl || {};
             const plainRefused = sasl.refusePlain !== undefined && offered.includes('PLAIN');
-            this.protocolFailure(plainRefused ? new AmqpError('quark:insecure-plain', sasl.refusePlain!) : new AmqpError('amqp:unauthorized-access', `SASL negotiation failed: ${choice}.`));
+            this.protocolFailure(plainRefused ? new InsecurePlainError(sasl.refusePlain!) : new AmqpError('amqp:unauthorized-access', `SASL negotiation failed: ${choice}.`));
             return;
           }
           this.saslClient = choice;
@@ -574,7 +574,7 @@ export class ProtocolEngine {
   // ---- Used by sessions ----
 
   beginSession(session: EngineSession): void {
-    if (this.localState !== 'open') throw new Error('cannot begin a session on a connection that is not open');
+    if (this.localState !== 'open') throw new IllegalStateError('cannot begin a session on a connection that is not open');
     const channelMax = Math.min(this.options.channelMax ?? 65535, this.remoteOpen?.channelMax ?? 65535);
     let channel = 0;
     while (this.localChannels[channel] !== undefined) channel++;

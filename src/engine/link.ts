@@ -5,6 +5,7 @@
 import type { Coordinator, DeliveryState, ErrorCondition, Fields, Source, Target } from '../codec/composite-types.js';
 import type { AttachFields } from '../codec/spec-tables.js';
 import type { ByteWriter } from '../codec/byte-writer.js';
+import { IllegalStateError } from '../errors.js';
 import { EngineDelivery } from './delivery.js';
 import type { EndpointState } from './endpoint-state.js';
 import { serialAdd, serialDiff } from './serial-number.js';
@@ -131,9 +132,9 @@ export class EngineLink {
    * writes as many of its frames as the session window allows. Needs credit (check `credit`).
    */
   send(payload: Uint8Array | readonly Uint8Array[], options?: SendOptions): EngineDelivery {
-    if (this.role !== 'sender') throw new Error('only a sender link can send');
-    if (this.localState !== 'open') throw new Error(`cannot send on link ${this.name}: it is ${this.localState === 'unopened' ? 'not attached' : 'detached'}`);
-    if (this.credit <= 0) throw new Error(`cannot send on link ${this.name}: no credit`);
+    if (this.role !== 'sender') throw new IllegalStateError('only a sender link can send');
+    if (this.localState !== 'open') throw new IllegalStateError(`cannot send on link ${this.name}: it is ${this.localState === 'unopened' ? 'not attached' : 'detached'}`);
+    if (this.credit <= 0) throw new IllegalStateError(`cannot send on link ${this.name}: no credit`);
     const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
     const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
     delivery.onWritten = options?.onWritten;
@@ -174,7 +175,7 @@ export class EngineLink {
    * with `send()`). What `encode` throws is rethrown, with nothing sent.
    */
   sendDirect(encode: (w: ByteWriter) => void, options?: SendOptions): EngineDelivery | Uint8Array {
-    if (!this.canSendDirect) throw new Error(`cannot send directly on link ${this.name} now`);
+    if (!this.canSendDirect) throw new IllegalStateError(`cannot send directly on link ${this.name} now`);
     const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
     const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
     delivery.transferState = options?.state;
@@ -244,7 +245,7 @@ export class EngineLink {
   }
 
   setCredit(credit: number, drain = this.drain): void {
-    if (this.role !== 'receiver') throw new Error('only a receiver link grants credit');
+    if (this.role !== 'receiver') throw new IllegalStateError('only a receiver link grants credit');
     this.credit = Math.max(0, Math.min(credit, 0xffffffff));
     this.deliveryLimit = serialAdd(this.deliveryCount, this.credit);
     this.raiseGrantedLimit();

@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../errors.js';
 /**
  * SASLprep (RFC 4013): the stringprep profile that makes "the same password" mean the same bytes
  * on both sides of a SCRAM exchange, however it was typed. Maps non-ASCII spaces to U+0020, drops
@@ -37,7 +38,7 @@ const RTL = /[\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaan
 const LTR = /(?![\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\p{Script=Samaritan}\p{Script=Mandaic}])\p{L}/u;
 
 /**
- * Prepares a password (or user name) for SCRAM. Throws a `RangeError` naming the offending
+ * Prepares a password (or user name) for SCRAM. Throws an `InvalidArgumentError` naming the offending
  * character when the string holds one that RFC 4013 prohibits.
  */
 export function saslPrep(text: string): string {
@@ -54,13 +55,13 @@ export function saslPrep(text: string): string {
     const codePoint = char.codePointAt(0)!;
     if (inRanges(codePoint, PROHIBITED) || isNonCharacter(codePoint)) {
       const code = codePoint.toString(16).toUpperCase().padStart(4, '0');
-      throw new RangeError(`the password or user name holds U+${code}, which SASLprep (RFC 4013) prohibits`);
+      throw new InvalidArgumentError(`the password or user name holds U+${code}, which SASLprep (RFC 4013) prohibits in SCRAM: remove that character, or log in with another mechanism`);
     }
   }
   if (RTL.test(mapped)) {
     const chars = [...mapped];
     if (LTR.test(mapped) || !RTL.test(chars[0]!) || !RTL.test(chars[chars.length - 1]!)) {
-      throw new RangeError('the password or user name mixes right-to-left and left-to-right text in a way SASLprep (RFC 4013, RFC 3454 section 6) prohibits');
+      throw new InvalidArgumentError('the password or user name mixes right-to-left and left-to-right text in a way SASLprep (RFC 4013, RFC 3454 section 6) prohibits in SCRAM: write it in one direction, or log in with another mechanism');
     }
   }
   return mapped;

@@ -7,7 +7,7 @@
  * The server keeps salted keys, never passwords: {@link scramCredentials} derives them once.
  */
 import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AuthenticationError } from '../errors.js';
+import { AuthenticationError, InvalidArgumentError } from '../errors.js';
 import { saslPrep } from './saslprep.js';
 
 /** The hash of a SCRAM mechanism. */
@@ -65,7 +65,7 @@ function keysOf(hash: ScramHash, salted: Uint8Array): { clientKey: Buffer; store
 
 function checkIterations(iterations: number, what: string): void {
   if (!Number.isInteger(iterations) || iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
-    throw new RangeError(`${what} must be a whole number from ${MIN_ITERATIONS} to ${MAX_ITERATIONS}, got ${iterations}`);
+    throw new InvalidArgumentError(`${what} must be a whole number from ${MIN_ITERATIONS} to ${MAX_ITERATIONS}, got ${iterations}`);
   }
 }
 
@@ -74,7 +74,7 @@ function checkIterations(iterations: number, what: string): void {
  * given), PBKDF2 with `iterations` (default 4096), and the stored and server keys.
  */
 export function scramCredentials(password: string, hash: ScramHash, options?: { salt?: Uint8Array | undefined; iterations?: number | undefined }): ScramCredentials {
-  if (!(hash in NODE_HASH)) throw new TypeError(`unknown SCRAM hash ${String(hash)}: use SHA-1, SHA-256 or SHA-512`);
+  if (!(hash in NODE_HASH)) throw new InvalidArgumentError(`unknown SCRAM hash ${String(hash)}: use SHA-1, SHA-256 or SHA-512`);
   const iterations = options?.iterations ?? DEFAULT_SCRAM_ITERATIONS;
   checkIterations(iterations, 'SCRAM iterations');
   const salt = options?.salt ?? randomBytes(16);
@@ -225,7 +225,7 @@ export class ScramServer {
    * credentials (see {@link decoyCredentials}) so that the answer does not tell who exists.
    */
   firstMessage(credentials: ScramCredentials): string {
-    if (credentials.hash !== this.#hash) throw new TypeError(`SCRAM-${this.#hash} needs ${this.#hash} credentials, got ${credentials.hash}`);
+    if (credentials.hash !== this.#hash) throw new InvalidArgumentError(`SCRAM-${this.#hash} needs ${this.#hash} credentials, got ${credentials.hash}`);
     this.#credentials = credentials;
     this.#serverFirst = `r=${this.#clientNonce}${this.#serverNonce},s=${Buffer.from(credentials.salt).toString('base64')},i=${credentials.iterations}`;
     return this.#serverFirst;
@@ -302,9 +302,10 @@ export class SaslUsers {
 
   /** Derives every user's keys (each hash with its own random salt) and forgets the passwords. */
   static fromPasswords(users: Readonly<Record<string, string>>, options?: { iterations?: number | undefined }): SaslUsers {
+    if (typeof users !== 'object' || users === null) throw new InvalidArgumentError(`SaslUsers.fromPasswords needs an object of user names and passwords, e.g. { alice: 'secret' }, got ${String(users)}`);
     const entries: [string, StoredUser][] = [];
     for (const [name, password] of Object.entries(users)) {
-      if (typeof password !== 'string') throw new TypeError(`the password of user ${JSON.stringify(name)} must be a string`);
+      if (typeof password !== 'string') throw new InvalidArgumentError(`the password of user ${JSON.stringify(name)} must be a string`);
       const stored: Partial<Record<ScramHash, ScramCredentials>> = {};
       for (const hash of SCRAM_MECHANISMS.values()) stored[hash] = scramCredentials(password, hash, options);
       entries.push([name, stored]);

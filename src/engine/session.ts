@@ -8,7 +8,7 @@ import type { ByteWriter } from '../codec/byte-writer.js';
 import { EngineDelivery, numberedTagLength, writeNumberedTag } from './delivery.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { ProtocolEngine } from './engine.js';
-import { AmqpError } from '../errors.js';
+import { AmqpError, IllegalStateError } from '../errors.js';
 import { EngineLink, type LinkAttachOptions } from './link.js';
 import { serialAdd, serialDiff } from './serial-number.js';
 import { UnsettledDeliveries } from './unsettled-deliveries.js';
@@ -147,7 +147,7 @@ export class EngineSession {
 
   attachLink(link: EngineLink): void {
     if (link.localState !== 'unopened') return;
-    if (this.localState !== 'open') throw new Error('cannot attach a link on a session that is not open');
+    if (this.localState !== 'open') throw new IllegalStateError('cannot attach a link on a session that is not open');
     let handle = 0;
     while (this.localHandles[handle] !== undefined) handle++;
     if (handle > this.remoteHandleMax) {

@@ -9,7 +9,7 @@ import type { OperatorFunction, Subscriber } from 'rxjs';
 import { rxjs } from './rxjs-module.js';
 import type { Message } from '../codec/message.js';
 import type { Sender, SendResult } from '../client/sender.js';
-import { AmqpError } from '../errors.js';
+import { AmqpError, InvalidArgumentError } from '../errors.js';
 
 /** Options of {@link sendTo}. */
 export interface SendToOptions {
@@ -50,7 +50,7 @@ export type Forwarded<T> = { item: T; result: SendResult; error?: undefined } | 
  * send has settled.
  */
 export function forwardTo<T>(sender: Sender, toMessage: (item: T) => Message, options: SendToOptions = {}): OperatorFunction<T, Forwarded<T>> {
-  if (typeof toMessage !== 'function') throw new TypeError('forwardTo needs a function that makes the message for each item');
+  if (typeof toMessage !== 'function') throw new InvalidArgumentError('forwardTo needs a function that makes the message for each item');
   return sendEach<T, Forwarded<T>>(
     sender,
     options,

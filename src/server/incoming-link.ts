@@ -7,7 +7,7 @@ import { Receiver } from '../client/receiver.js';
 import { Sender } from '../client/sender.js';
 import type { Session } from '../client/session.js';
 import type { EngineLink } from '../engine/link.js';
-import { IllegalStateError } from '../errors.js';
+import { IllegalStateError, InvalidArgumentError } from '../errors.js';
 import { refuseUnknownOptions } from '../runtime/known-options.js';
 
 /** Options when accepting a link on which the peer sends (we receive). */
@@ -120,7 +120,7 @@ export class IncomingLink {
     refuseUnknownOptions(options, ACCEPT_RECEIVER_OPTIONS, 'acceptAsReceiver');
     const credit = checkCredit(options.credit);
     const max = options.maxMessageSize;
-    if (max !== undefined && !(Number.isInteger(max) && max > 0)) throw new TypeError(`maxMessageSize must be a positive whole number of bytes, got ${String(max)}`);
+    if (max !== undefined && !(Number.isInteger(max) && max > 0)) throw new InvalidArgumentError(`maxMessageSize must be a positive whole number of bytes, got ${String(max)}`);
     this.#answer(true);
     const remote = this.#link.remote;
     // A coordinator target is echoed as it is (we act as the coordinator the peer asked for).

@@ -20,6 +20,8 @@ import { SocketTransport } from '../transport/socket-transport.js';
 import { refuseUnknownOptions } from '../runtime/known-options.js';
 import { IncomingLink } from './incoming-link.js';
 import { Login, checkSaslOptions, offeredMechanisms, type LoginOutcome } from './login.js';
+import { AbortError, InvalidArgumentError, ListenError, TimeoutError, type AmqpError } from '../errors.js';
+import { checkTimeout, watchCancellation, type CallOptions } from '../client/cancellation.js';
 
 const log = debugLog('quark:listener');
 
@@ -38,6 +40,7 @@ const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1000;
 const LISTEN_OPTIONS: ReadonlySet<string> = new Set([
   'host', 'port', 'tls', 'containerId', 'sasl', 'allowInsecurePlain', 'allowNoSasl', 'idleTimeout', 'handshakeTimeout', 'failedLoginDelay',
   'maxFrameSize', 'channelMax', 'handleMax', 'maxLinksPerConnection', 'maxConnections', 'maxConnectionsPerAddress', 'properties', 'offeredCapabilities',
+  'signal',
 ]);
 const SASL_OPTIONS: ReadonlySet<string> = new Set(['mechanisms', 'users', 'authenticate']);
 /** Sockets beyond the connection limit that are still answered (with a refusal) rather than dropped. */
@@ -135,6 +138,13 @@ export interface ListenOptions {
   /** Connection properties we announce. */
   properties?: Fields | undefined;
   offeredCapabilities?: string[] | undefined;
+  /**
+   * Cancels the listen while the port is being bound: it rejects with an `AbortError` (a
+   * `TimeoutError` for `AbortSignal.timeout()`) and nothing is left listening. A signal already
+   * aborted is refused before anything is bound. It has no effect once `listen()` has resolved:
+   * stop the listener with `close()`.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
@@ -150,6 +160,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   /** Open sockets per client address (for maxConnectionsPerAddress). */
   readonly #perAddress = new Map<string, number>();
   #closed = false;
+  /** The close under way (or done), which later calls wait for. */
+  #closing: Promise<void> | undefined;
 
   /** @internal Use `listen()`. */
   constructor(server: net.Server, options: ListenOptions) {
@@ -321,9 +333,28 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   /**
    * Stops listening and closes every connection with `amqp:connection:forced` (clients that
    * reconnect will try again). Resolves once every socket has closed.
+   *
+   * Cancelled by its signal or timeout (or given a signal already aborted), it stops waiting for
+   * clients to answer the close: their sockets are destroyed at once, and it rejects with an
+   * `AbortError` (or `TimeoutError`) once every socket has closed, so nothing is left behind
+   * either way. A second call while the first runs waits for the same close.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(options?: CallOptions): Promise<void> {
+    checkTimeout(options?.timeout);
+    this.#closing ??= this.#closeAll();
+    let cancelled: AmqpError | undefined;
+    const stop = watchCancellation(options, 'closing the listener', (e) => {
+      cancelled = e;
+      // Hard close: each connection's socket is destroyed instead of waiting for the client's answer.
+      for (const c of [...this.#connections, ...this.#refused]) void c.close({ signal: AbortSignal.abort(e) }).catch(() => undefined);
+    });
+    return this.#closing.then(() => {
+      stop();
+      if (cancelled) throw cancelled;
+    });
+  }
+
+  async #closeAll(): Promise<void> {
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) w(undefined);
     for (const link of this.#queue.splice(0)) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
@@ -342,39 +373,88 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
 }
 
 /**
- * Listens for AMQP connections. Resolves once the port is bound; rejects when it cannot be
- * (e.g. `EADDRINUSE`).
+ * Listens for AMQP connections. Resolves once the port is bound; rejects with a `ListenError`
+ * when it cannot be (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`), with an `InvalidArgumentError` for
+ * bad options, and with an `AbortError` when its `signal` fires first (nothing is left listening).
  */
 export async function listen(options: ListenOptions = {}): Promise<Listener> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`listen options must be an object, got ${String(options)}`);
+  refuseUnknownOptions(options, LISTEN_OPTIONS, 'listen');
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('listen: signal must be an AbortSignal');
+  const port = options.port ?? 0;
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new InvalidArgumentError(`listen: port must be a whole number from 0 to 65535 (0 picks a free port), got ${String(options.port)}`);
+  if (options.host !== undefined && (typeof options.host !== 'string' || options.host === '')) throw new InvalidArgumentError(`listen: host must be a non-empty host name or IP address, got ${JSON.stringify(options.host)}`);
   const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   for (const [name, value] of [['handshakeTimeout', options.handshakeTimeout], ['failedLoginDelay', options.failedLoginDelay]] as const) {
     if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) {
-      throw new TypeError(`${name} must be a non-negative number of milliseconds, got ${String(value)}`);
+      throw new InvalidArgumentError(`${name} must be a non-negative number of milliseconds, got ${String(value)}`);
     }
   }
   for (const [name, value] of [['maxConnections', options.maxConnections], ['maxConnectionsPerAddress', options.maxConnectionsPerAddress]] as const) {
-    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new TypeError(`${name} must be a whole number of at least 1, got ${String(value)}`);
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got ${String(value)}`);
   }
-  refuseUnknownOptions(options, LISTEN_OPTIONS, 'listen');
   if (options.sasl) {
     refuseUnknownOptions(options.sasl, SASL_OPTIONS, 'listen: sasl');
     checkSaslOptions(options.sasl);
   }
+  if (signal?.aborted) throw abortedListen(signal, 'before it began; nothing was bound');
   // node:tls is loaded only when used: it costs a process about 1.5 MB. The TLS handshake gets the
   // same bound as the AMQP one (Node's own default is 120 s).
-  const server = options.tls
-    ? (await import('node:tls')).createServer({ handshakeTimeout: handshakeTimeout > 0 ? handshakeTimeout : 120_000, ...options.tls })
-    : net.createServer();
+  const server = options.tls ? await tlsServer(options.tls, handshakeTimeout) : net.createServer();
   // Far past the limit, sockets are dropped by the server itself: refusals cost memory too.
   server.maxConnections = (options.maxConnections ?? DEFAULT_MAX_CONNECTIONS) + REFUSAL_MARGIN;
   const listener = new Listener(server, options);
   server.on(options.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => listener.handleSocket(socket));
+  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
+    const onAbort = (): void => {
+      server.off('error', onError);
+      server.close();
+      reject(abortedListen(signal!, 'while binding its port; nothing is left listening'));
+    };
+    const onError = (e: NodeJS.ErrnoException): void => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(listenFailure(e, host, port));
+    };
+    server.once('error', onError);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
       resolve();
     });
   });
   return listener;
+}
+
+/** A TLS server; bad TLS options (a certificate, key or CA that cannot be used) are refused as such. */
+async function tlsServer(options: tls.TlsOptions, handshakeTimeout: number): Promise<tls.Server> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`listen: tls must be an object of TLS options (key, cert, ...), got ${String(options)}`);
+  const { createServer } = await import('node:tls');
+  try {
+    return createServer({ handshakeTimeout: handshakeTimeout > 0 ? handshakeTimeout : 120_000, ...options });
+  } catch (e) {
+    throw new InvalidArgumentError(`listen: the tls options cannot be used (${(e as Error).message}): give key and cert as PEM text or Buffers, or pfx with its passphrase`, { cause: e });
+  }
+}
+
+/** The error of a listen cancelled by its signal: a `TimeoutError` for `AbortSignal.timeout()`, else an `AbortError`. */
+function abortedListen(signal: AbortSignal, when: string): AbortError | TimeoutError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') return new TimeoutError(`listen timed out ${when}`);
+  return new AbortError(`listen was aborted ${when}`, reason);
+}
+
+/** A socket error of binding, said with what to do. */
+function listenFailure(e: NodeJS.ErrnoException, host: string, port: number): ListenError {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const advice: Record<string, string> = {
+    EADDRINUSE: 'the port is in use: stop what listens there, or pick another port (0 picks a free one)',
+    EACCES: 'binding this port needs privileges: pick a port above 1023',
+    EADDRNOTAVAIL: `${host} is not an address of this machine: listen on one of its addresses, 127.0.0.1, or 0.0.0.0 for all`,
+    ENOTFOUND: `the host name ${host} cannot be resolved: give an address of this machine`,
+    EAI_AGAIN: `the host name ${host} cannot be resolved now: give an address of this machine`,
+  };
+  return new ListenError(`cannot listen on ${where}: ${advice[e.code ?? ''] ?? e.message}`, e.code, e);
 }

@@ -8,6 +8,7 @@ import type { Authentication } from '../client/connection.js';
 import { parsePlainResponse, utf8 } from '../engine/sasl.js';
 import { SCRAM_MECHANISMS, SaslUsers, ScramServer } from '../engine/scram.js';
 import type { ListenSaslOptions } from './listener.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** The mechanisms a listener can run, strongest first. */
 export const SERVER_MECHANISMS: readonly string[] = ['EXTERNAL', ...SCRAM_MECHANISMS.keys(), 'PLAIN', 'ANONYMOUS'];
@@ -15,15 +16,15 @@ export const SERVER_MECHANISMS: readonly string[] = ['EXTERNAL', ...SCRAM_MECHAN
 /** How a login ended: the identity proven (and SCRAM's server-final message), or a refusal. */
 export type LoginOutcome = { ok: true; identity: Authentication; additionalData?: Uint8Array | undefined } | { ok: false };
 
-/** Throws a `TypeError` naming the problem when the SASL options ask for what cannot run. */
+/** Throws an `InvalidArgumentError` naming the problem when the SASL options ask for what cannot run. */
 export function checkSaslOptions(options: ListenSaslOptions): void {
   if (options.users !== undefined && !(options.users instanceof SaslUsers)) {
-    throw new TypeError('sasl.users must be a SaslUsers (salted keys), e.g. SaslUsers.fromPasswords({ alice: "secret" }); a plain { name: password } object is not accepted here');
+    throw new InvalidArgumentError('sasl.users must be a SaslUsers (salted keys), e.g. SaslUsers.fromPasswords({ alice: "secret" }); a plain { name: password } object is not accepted here');
   }
   for (const m of options.mechanisms ?? []) {
-    if (!SERVER_MECHANISMS.includes(m)) throw new TypeError(`sasl.mechanisms: ${JSON.stringify(m)} is not a mechanism this server runs (${SERVER_MECHANISMS.join(', ')})`);
-    if (SCRAM_MECHANISMS.has(m) && !options.users) throw new TypeError(`sasl.mechanisms: ${m} needs sasl.users (the users' salted keys): SaslUsers.fromPasswords({ name: 'password' })`);
-    if (m === 'PLAIN' && !options.users && !options.authenticate) throw new TypeError('sasl.mechanisms: PLAIN needs sasl.users or sasl.authenticate to check passwords');
+    if (!SERVER_MECHANISMS.includes(m)) throw new InvalidArgumentError(`sasl.mechanisms: ${JSON.stringify(m)} is not a mechanism this server runs (${SERVER_MECHANISMS.join(', ')})`);
+    if (SCRAM_MECHANISMS.has(m) && !options.users) throw new InvalidArgumentError(`sasl.mechanisms: ${m} needs sasl.users (the users' salted keys): SaslUsers.fromPasswords({ name: 'password' })`);
+    if (m === 'PLAIN' && !options.users && !options.authenticate) throw new InvalidArgumentError('sasl.mechanisms: PLAIN needs sasl.users or sasl.authenticate to check passwords');
   }
 }
 

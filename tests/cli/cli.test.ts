@@ -3,14 +3,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, startBroker, ulong, type Broker } from '../../src/index.js';
+import { connect, listen, startBroker, ulong, type Broker } from '../../src/index.js';
 import { startProgram } from '../support/programs.js';
 
 const cli = join(__dirname, '..', '..', 'dist', 'esm', 'cli', 'main.js');
 
-function quark(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function quark(args: string[], nodeOptions: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { timeout: 30000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [...nodeOptions, cli, ...args], { timeout: 30000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });
@@ -18,7 +18,7 @@ function quark(args: string[]): Promise<{ code: number; stdout: string; stderr: 
 
 let broker: Broker | undefined;
 afterEach(async () => {
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 
@@ -48,11 +48,51 @@ describe('the quark CLI', () => {
     }
   });
 
-  it('says in one line, without a stack trace, that a connection was refused', async () => {
+  it('says in one line, without a stack trace, that a connection was refused, with its condition (exit 1)', async () => {
     const r = await quark(['send', 'amqp://127.0.0.1:1/q']);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toMatch(/^quark: Could not connect to 127\.0\.0\.1:1: connection refused/);
+    expect(r.stderr.trim()).toMatch(/^quark: Could not connect to 127\.0\.0\.1:1: connection refused.* \(amqp:connection:forced\)$/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("bad input the library refuses (an InvalidArgumentError) is one line and exit 2, like a usage error; a port it cannot bind is one line with its condition and exit 1", async () => {
+    const bad = await quark(['broker', '--port', '70000']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual(['quark: listen: port must be a whole number from 0 to 65535 (0 picks a free port), got 70000']);
+    broker = await startBroker({ port: 0 });
+    const inUse = await quark(['broker', '--port', String(broker.port)]);
+    expect(inUse.code).toBe(1);
+    expect(inUse.stderr.trim().split('\n')).toEqual([`quark: cannot listen on 127.0.0.1:${broker.port}: the port is in use: stop what listens there, or pick another port (0 picks a free one) (quark:listen-failed)`]);
+    // 192.0.2.1 (TEST-NET-1) is not an address of this machine: the bind fails here, nothing is sent.
+    const elsewhere = await quark(['broker', '--host', '192.0.2.1', '--port', '0']);
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr.trim()).toMatch(/^quark: cannot listen on 192\.0\.2\.1:0: 192\.0\.2\.1 is not an address of this machine.*\(quark:listen-failed\)$/);
+    for (const r of [bad, inUse, elsewhere]) expect(r.stderr).not.toMatch(/unexpected failure|\n\s+at /);
+  });
+
+  it('a password refused in clear text to another machine is one line and exit 2, with no stack', async () => {
+    // The "remote" peer: the CLI sees 192.0.2.1 (not loopback) and decides as for a remote peer;
+    // a preload rewrites only where its socket goes, to a loopback listener offering PLAIN alone.
+    const listener = await listen({ port: 0, sasl: { mechanisms: ['PLAIN'], authenticate: () => true } });
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'quark-cli-remote-'));
+      const preload = join(dir, 'to-loopback.mjs');
+      writeFileSync(preload, `import net from 'node:net';
+const connect = net.Socket.prototype.connect;
+net.Socket.prototype.connect = function (...args) {
+  const first = Array.isArray(args[0]) ? args[0][0] : args[0];
+  if (first && typeof first === 'object' && first.host === '192.0.2.1') { first.host = '127.0.0.1'; first.port = ${listener.port}; }
+  return connect.apply(this, args);
+};
+`);
+      const r = await quark(['send', 'amqp://u:p@192.0.2.1:5672/q'], ['--import', preload]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(/^quark: Refusing to send a password in clear text to 192\.0\.2\.1.*the server offers no SCRAM mechanism: use amqps:\/\/ \(TLS\)/);
+      expect(r.stderr).not.toMatch(/unexpected failure|\n\s+at /);
+    } finally {
+      await listener.close();
+    }
   });
 
   it('says in one line that a login failed', async () => {
@@ -174,7 +214,7 @@ describe('the quark CLI', () => {
       const sender = await producer.createSender('restart');
       await sender.send({ body: 'first' });
       await run.waitFor(/first/);
-      await broker.stop();
+      await broker.close();
       broker = await startBroker({ port });
       await sender.send({ body: 'second' }); // waits for the producer's own reconnect
       const r = await run.done;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findConnectConfig, readConnectConfig } from '../../src/client/connect-config.js';
+import { InvalidArgumentError } from '../../src/index.js';
 
 let root: string;
 let counter = 0;
@@ -104,7 +105,7 @@ describe('findConnectConfig: the search order', () => {
   it('refuses a $MESSAGING_CONNECT_FILE that names no file, naming the variable and the path', () => {
     const p = places({ cwd: true });
     const missing = join(p.cwd, 'nope.json');
-    expect(() => findConnectConfig({ MESSAGING_CONNECT_FILE: missing }, p.cwd, p.home, p.etc)).toThrow(TypeError);
+    expect(() => findConnectConfig({ MESSAGING_CONNECT_FILE: missing }, p.cwd, p.home, p.etc)).toThrow(InvalidArgumentError);
     expect(() => findConnectConfig({ MESSAGING_CONNECT_FILE: missing }, p.cwd, p.home, p.etc)).toThrow(
       new RegExp(`MESSAGING_CONNECT_FILE is set to ".*nope\\.json", but there is no file at ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}. .*unset it`),
     );
@@ -318,7 +319,7 @@ describe('readConnectConfig: bad input is refused with the file, the key and a f
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(TypeError);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
     const text = (error as Error).message;
     expect(text.startsWith(`connection configuration ${file}`)).toBe(true);
     expect(text).toMatch(message);
@@ -326,7 +327,7 @@ describe('readConnectConfig: bad input is refused with the file, the key and a f
 
   it('a file that cannot be read is named', () => {
     const file = join(folder(), 'missing.json');
-    expect(() => readConnectConfig(file)).toThrow(new TypeError(`connection configuration ${file} cannot be read: there is no such file. Check the path (MESSAGING_CONNECT_FILE or the search of findConnectConfig) and the file's permissions.`));
+    expect(() => readConnectConfig(file)).toThrow(new InvalidArgumentError(`connection configuration ${file} cannot be read: there is no such file. Check the path (MESSAGING_CONNECT_FILE or the search of findConnectConfig) and the file's permissions.`));
   });
 });
 
@@ -352,7 +353,7 @@ describe('connect() with no peer named reads the configuration file', () => {
     } finally {
       if (saved === undefined) delete process.env['MESSAGING_CONNECT_FILE'];
       else process.env['MESSAGING_CONNECT_FILE'] = saved;
-      await broker.stop();
+      await broker.close();
     }
   });
 });

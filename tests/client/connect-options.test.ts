@@ -1,10 +1,11 @@
 /** connect() refuses what it does not know, at once and naming it: nothing is silently ignored. */
 import { describe, expect, it } from 'vitest';
-import { connect, type ConnectOptions } from '../../src/index.js';
+import { InvalidArgumentError, connect, type ConnectOptions } from '../../src/index.js';
 
 describe('connect() options', () => {
-  it('an unknown or misspelt option is refused with a TypeError naming it, before anything is opened', async () => {
+  it('an unknown or misspelt option is refused with an InvalidArgumentError naming it, before anything is opened', async () => {
     await expect(connect({ url: 'amqp://127.0.0.1:1', reconect: false } as unknown as ConnectOptions)).rejects.toThrow(/connect: unknown option "reconect"/);
+    await expect(connect({ url: 'amqp://127.0.0.1:1', reconect: false } as unknown as ConnectOptions)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(connect({ url: 'amqp://127.0.0.1:1', websocket: true } as unknown as ConnectOptions)).rejects.toThrow(/does not speak AMQP over WebSocket/);
     await expect(connect({ url: 'amqp://127.0.0.1:1', sasl: { mechanism: ['PLAIN'] } } as unknown as ConnectOptions)).rejects.toThrow(/sasl takes mechanisms and authzid/);
   });
@@ -30,7 +31,7 @@ describe('link and send options', () => {
       expect(broker.queue('q')?.depth).toBe(3);
     } finally {
       await conn.close();
-      await broker.stop();
+      await broker.close();
     }
   });
 });

@@ -10,6 +10,7 @@
 import { concatMap, lastValueFrom, map, take, tap, timer, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  InvalidArgumentError,
   AbortError,
   AmqpError,
   DeliveryModifiedError,
@@ -46,7 +47,7 @@ afterEach(async () => {
   for (const s of subscriptions.splice(0)) await s.stop().catch(() => undefined);
   for (const c of connections.splice(0)) await c.close().catch(() => undefined);
   for (const l of listeners.splice(0)) await l.close().catch(() => undefined);
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 
@@ -220,7 +221,7 @@ describe('for await over receiver.deliveries({ signal })', () => {
     for await (const _ of r.deliveries({ signal: AbortSignal.abort() })) n++;
     expect(n).toBe(0);
     expect(r.buffered).toBe(2);
-    expect(() => r.deliveries({ signal: {} as AbortSignal })).toThrow(TypeError);
+    expect(() => r.deliveries({ signal: {} as AbortSignal })).toThrow(InvalidArgumentError);
   });
 });
 
@@ -468,7 +469,7 @@ describe('receiver.subscribe(handler, options)', () => {
         handled++;
       }, { concurrency: 2 }));
     } catch (e) {
-      expect(e).toBeInstanceOf(TypeError);
+      expect(e).toBeInstanceOf(InvalidArgumentError);
       return;
     }
     await until(() => handled === 3, 'three messages handled by a subscription on a credit: 0 receiver', 3000);
@@ -541,12 +542,12 @@ describe('receiver.subscribe(handler, options)', () => {
     await expect(within(sub, 2000, 'the subscription')).resolves.toBeUndefined();
   });
 
-  it('awaiting it rejects when the peer closes the connection (broker.stop())', { timeout: TIMEOUT }, async () => {
+  it('awaiting it rejects when the peer closes the connection (broker.close())', { timeout: TIMEOUT }, async () => {
     await startTheBroker();
     const r = await (await client({ reconnect: false })).createReceiver('s-peer-close');
     const sub = track(r.subscribe(() => undefined, { concurrency: 2 }));
     await wait(50);
-    await broker!.stop();
+    await broker!.close();
     const error = await within(sub, 5000, 'the subscription').then(
       () => 'resolved',
       (e: unknown) => e,
@@ -569,7 +570,7 @@ describe('receiver.subscribe(handler, options)', () => {
     const sub1 = r1.subscribe(() => undefined, { concurrency: 3 }); // never awaited, never stopped
     const sub2 = r2.subscribe(() => undefined); // never awaited, never stopped
     await wait(50);
-    await broker!.stop();
+    await broker!.close();
     await until(() => sub1.error !== undefined && sub2.error !== undefined, 'both subscriptions to fail');
     // Unhandled rejections are reported after the microtask queue drains: give them every chance.
     for (let i = 0; i < 5; i++) {
@@ -589,7 +590,7 @@ describe('receiver.subscribe(handler, options)', () => {
     }));
     await fill('s-reconnect', 1);
     await until(() => bodies.length === 1, 'the first message');
-    await broker!.stop();
+    await broker!.close();
     broker = await startBroker({ port });
     await until(() => r.isOpen, 'the receiver to attach again');
     await fill('s-reconnect', 1);
@@ -598,7 +599,7 @@ describe('receiver.subscribe(handler, options)', () => {
     await within(sub.stop(), 2000, 'stop()');
   });
 
-  it('refuses an unknown option, a bad concurrency or prefetch, a bad onError or signal, and a non-function handler, with TypeError', { timeout: TIMEOUT }, async () => {
+  it('refuses an unknown option, a bad concurrency or prefetch, a bad onError or signal, and a non-function handler, with InvalidArgumentError', { timeout: TIMEOUT }, async () => {
     await startTheBroker();
     const r = await (await client()).createReceiver('s-bad');
     await wait(20);
@@ -618,7 +619,7 @@ describe('receiver.subscribe(handler, options)', () => {
       ['signal {}', () => r.subscribe(h, { signal: {} as AbortSignal })],
       ['handler "x"', () => r.subscribe('x' as never)],
     ];
-    for (const [what, f] of bad) expect(f, what).toThrow(TypeError);
+    for (const [what, f] of bad) expect(f, what).toThrow(InvalidArgumentError);
     // Nothing was started by the refused calls: the credit is as it was.
     await wait(20);
     expect(r.credit).toBe(creditBefore);
@@ -723,13 +724,13 @@ describe('receiver option maxUnsettled', () => {
     expect(most).toBe(3);
   });
 
-  it('refuses 0, 1.5, -1, NaN and "5", and maxUnsettled with credit 0, with TypeError', { timeout: TIMEOUT }, async () => {
+  it('refuses 0, 1.5, -1, NaN and "5", and maxUnsettled with credit 0, with InvalidArgumentError', { timeout: TIMEOUT }, async () => {
     await startTheBroker();
     const c = await client();
     for (const bad of [0, 1.5, -1, NaN, '5']) {
-      await expect(c.createReceiver({ source: 'm-bad', maxUnsettled: bad as number }), `maxUnsettled ${String(bad)}`).rejects.toThrow(TypeError);
+      await expect(c.createReceiver({ source: 'm-bad', maxUnsettled: bad as number }), `maxUnsettled ${String(bad)}`).rejects.toThrow(InvalidArgumentError);
     }
-    await expect(c.createReceiver({ source: 'm-bad', credit: 0, maxUnsettled: 5 })).rejects.toThrow(TypeError);
+    await expect(c.createReceiver({ source: 'm-bad', credit: 0, maxUnsettled: 5 })).rejects.toThrow(InvalidArgumentError);
     await wait(50);
     expect(depth('m-bad').consumers).toBe(0);
   });
@@ -832,6 +833,6 @@ describe('forwardTo(sender, toMessage): at-least-once forwarding in RxJS', () =>
   });
 
   it('needs a function that makes the message', { timeout: TIMEOUT }, () => {
-    expect(() => forwardTo({} as Sender, 'body' as never)).toThrow(TypeError);
+    expect(() => forwardTo({} as Sender, 'body' as never)).toThrow(InvalidArgumentError);
   });
 });

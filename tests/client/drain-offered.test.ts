@@ -1,6 +1,6 @@
 /** A sender hears a receiver's drain request, and tells the receiver what it has (offered). */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, listen, type Connection, type Listener, type Sender } from '../../src/index.js';
+import { InvalidArgumentError, connect, listen, type Connection, type Listener, type Sender } from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -34,6 +34,6 @@ describe('drain and offered', () => {
     expect(drainRequests).toEqual([3]);
     expect(receiver.credit).toBe(0);
     expect(sender.drainRequested).toBe(false);
-    expect(() => sender.offered(-1)).toThrow(TypeError);
+    expect(() => sender.offered(-1)).toThrow(InvalidArgumentError);
   });
 });

@@ -15,7 +15,7 @@ import { connect, listen, startBroker, type AmqpError, type Broker } from '../..
 
 let broker: Broker | undefined;
 afterEach(async () => {
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 

@@ -6,7 +6,7 @@ let broker: Broker | undefined;
 let conn: Connection | undefined;
 afterEach(async () => {
   await conn?.close();
-  await broker?.stop();
+  await broker?.close();
 });
 
 describe('large link credit', () => {

@@ -12,7 +12,7 @@ const clients: Connection[] = [];
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
   await listener?.close();
-  await broker?.stop();
+  await broker?.close();
   listener = undefined;
   broker = undefined;
 });

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
-import { AbortError, connect, decodeMessage, DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, encodeMessage, LinkClosedError, listen, TimeoutError, type Connection, type Delivery, type Listener, type Receiver, type Sender } from '../../src/index.js';
+import { InvalidArgumentError, AbortError, connect, decodeMessage, DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, encodeMessage, LinkClosedError, listen, TimeoutError, type Connection, type Delivery, type Listener, type Receiver, type Sender } from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -191,10 +191,10 @@ describe('large messages sent from reused buffers', () => {
 });
 
 describe('a send with a bad timeout', () => {
-  it('rejects with a TypeError at once and sends nothing', async () => {
+  it('rejects with an InvalidArgumentError at once and sends nothing', async () => {
     const { sender, receiver } = await senderAndReceiver(5);
     await expect(sender.send({ body: 'never' }, { timeout: -1 })).rejects.toThrow(/timeout must be a non-negative number/);
-    await expect(sender.send({ body: 'never' }, { timeout: Number.NaN })).rejects.toBeInstanceOf(TypeError);
+    await expect(sender.send({ body: 'never' }, { timeout: Number.NaN })).rejects.toBeInstanceOf(InvalidArgumentError);
     const sent = sender.send({ body: 'only this' });
     const delivery = await receiver.receive({ timeout: 5000 });
     expect(delivery.message.body).toBe('only this');

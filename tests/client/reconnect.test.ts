@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 function track<T extends Connection | Broker | Listener | FaultProxy>(thing: T): T {
-  cleanups.push(() => ('stop' in thing ? thing.stop() : thing.close()));
+  cleanups.push(() => thing.close());
   return thing;
 }
 
@@ -90,7 +90,7 @@ describe('reconnect after the broker restarts', { timeout: 30_000 }, () => {
     for (let i = 0; i < 3; i++) await sender.send({ body: i });
     while (received.length < 3) await sleep(5);
 
-    await broker.stop(); // closes every connection with amqp:connection:forced
+    await broker.close(); // closes every connection with amqp:connection:forced
     const disconnected = events.find((e) => e.type === 'disconnected');
     expect(disconnected).toMatchObject({ type: 'disconnected', reconnecting: true });
     expect((disconnected as { error: ConnectionClosedError } | undefined)?.error.condition).toBe('amqp:connection:forced');
@@ -98,7 +98,7 @@ describe('reconnect after the broker restarts', { timeout: 30_000 }, () => {
     expect(conn.isOpen).toBe(false);
 
     broker = await startBroker({ port });
-    cleanups.push(() => broker.stop());
+    cleanups.push(() => broker.close());
     await nextEvent(conn, 'reconnected');
     expect(conn.isOpen).toBe(true);
     // The same sender and receiver objects, attached again: messages flow both ways.
@@ -118,14 +118,14 @@ describe('reconnect after the broker restarts', { timeout: 30_000 }, () => {
     const port = broker.port;
     const conn = track(await connect({ url: `amqp://127.0.0.1:${port}`, reconnect: FAST }));
     const sender = await conn.createSender('q');
-    await broker.stop();
+    await broker.close();
     expect(conn.reconnecting).toBe(true);
     expect(sender.credit).toBe(0); // not the dead link's credit
     const waiting = sender.send({ body: 'during the outage' });
     const timedOut = sender.send({ body: 'too late' }, { timeout: 50 }).catch((e: unknown) => e);
     expect(await timedOut).toBeInstanceOf(TimeoutError);
     broker = await startBroker({ port });
-    cleanups.push(() => broker.stop());
+    cleanups.push(() => broker.close());
     expect((await waiting)?.kind).toBe('accepted');
     expect(broker.queue('q')?.depth).toBe(1); // only the message that waited
   });
@@ -135,11 +135,11 @@ describe('reconnect after the broker restarts', { timeout: 30_000 }, () => {
     const port = broker.port;
     const conn = track(await connect({ url: `amqp://127.0.0.1:${port}`, reconnect: FAST }));
     await conn.createSender('warmup'); // the default session exists
-    await broker.stop();
+    await broker.close();
     const senderMade = conn.createSender('late');
     const receiverMade = conn.createReceiver('late');
     broker = await startBroker({ port });
-    cleanups.push(() => broker.stop());
+    cleanups.push(() => broker.close());
     const [sender, receiver] = await Promise.all([senderMade, receiverMade]);
     await sender.send({ body: 'hello' });
     const d = await receiver.receive({ timeout: 5000 });
@@ -264,7 +264,7 @@ describe('failover', { timeout: 30_000 }, () => {
     await sender.send({ body: 'on a' });
     expect((await receiver.receive()).message.body).toBe('on a');
     const reconnected = nextEvent(conn, 'reconnected');
-    await a.stop();
+    await a.close();
     expect((await reconnected).url).toBe(urls[1]);
     expect(conn.url).toBe(urls[1]);
     await sender.send({ body: 'on b' });
@@ -279,7 +279,7 @@ describe('failover', { timeout: 30_000 }, () => {
     const b = track(await startBroker({ port: 0, users: { bob: 'pb' }, allowInsecurePlain: true }));
     const conn = track(await connect({ urls: [`amqp://alice:pa@127.0.0.1:${a.port}`, `amqp://bob:pb@127.0.0.1:${b.port}`], reconnect: FAST }));
     const reconnected = nextEvent(conn, 'reconnected');
-    await a.stop();
+    await a.close();
     expect((await reconnected).url).toBe(`amqp://bob@127.0.0.1:${b.port}`); // no password in events
     expect(conn.isOpen).toBe(true);
   });
@@ -293,7 +293,7 @@ describe('failover', { timeout: 30_000 }, () => {
     const first = track(await startBroker({ port: 0 }));
     const conn = track(await connect({ urls: [`amqp://127.0.0.1:${first.port}`, redirector.url], reconnect: FAST }));
     const reconnected = nextEvent(conn, 'reconnected');
-    await first.stop(); // next in the list is the redirector, which sends us on
+    await first.close(); // next in the list is the redirector, which sends us on
     expect((await reconnected).url).toBe(`amqp://127.0.0.1:${target.port}`);
   });
 });
@@ -382,7 +382,7 @@ describe('the first connect, giving up, and errors that retrying cannot fix', { 
   it('the first connect() fails fast by default; with retryFirstConnect it waits for a broker started later', async () => {
     const probe = await startBroker({ port: 0 });
     const port = probe.port;
-    await probe.stop();
+    await probe.close();
     const t0 = performance.now();
     const err = await connect({ url: `amqp://127.0.0.1:${port}` }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectionLostError);
@@ -405,7 +405,7 @@ describe('the first connect, giving up, and errors that retrying cannot fix', { 
     const loop = (async () => {
       for await (const d of receiver) d.accept();
     })().catch((e: unknown) => e);
-    await broker.stop();
+    await broker.close();
     const err = await loop;
     expect(err).toBeInstanceOf(ConnectionLostError);
     expect((err as Error).message).toMatch(/Gave up reconnecting after 3 attempts/);
@@ -424,7 +424,7 @@ describe('the first connect, giving up, and errors that retrying cannot fix', { 
     const loop = (async () => {
       for await (const d of receiver) d.accept();
     })().catch((e: unknown) => e);
-    await broker.stop();
+    await broker.close();
     broker = track(await startBroker({ port, users: { u: 'new' }, allowInsecurePlain: true }));
     const err = await loop;
     expect(err).toBeInstanceOf(AuthenticationError);

@@ -16,7 +16,7 @@ let conn: Connection | undefined;
 afterEach(async () => {
   killPrograms();
   await conn?.close();
-  await broker?.stop();
+  await broker?.close();
   conn = undefined;
   broker = undefined;
 });

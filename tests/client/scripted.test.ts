@@ -13,6 +13,7 @@ import {
   ConnectionClosedError,
   ConnectionLostError,
   LinkClosedError,
+  SessionClosedError,
   connect,
   type ConnectOptions,
   type Connection,
@@ -263,6 +264,29 @@ describe('client against a scripted peer: credit, drain and windows', () => {
     await r.receive({ timeout: 5000 });
     await r.drain({ timeout: 5000 });
     expect(r.credit).toBe(0);
+    await p.waitForScriptToComplete();
+  });
+
+  it("a drain whose session the peer ends (as RabbitMQ 3.10 does) fails saying so, quoting only the start of the peer's description", async () => {
+    const p = await scripted();
+    const stack = `{function_clause,[{rabbit_classic_queue,handle_event,[{send_drained,${'x'.repeat(400)}}]}]}`;
+    p.expectAttach({ role: true }).respond();
+    p.expectFlow({ linkCredit: 5 });
+    p.expectFlow({ drain: true, linkCredit: 5 });
+    p.remoteEnd({ error: { condition: 'amqp:internal-error', description: stack } });
+    p.expectEnd();
+    const c = await open(p);
+    const r = await c.createReceiver({ source: '/queue/q', credit: 0 });
+    r.addCredit(5);
+    await expect.poll(() => p.frames('flow').length).toBe(1); // the credit, then the drain in a flow of its own
+    const error = await r.drain({ timeout: 5000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionClosedError);
+    expect((error as SessionClosedError).condition).toBe('amqp:internal-error');
+    expect((error as SessionClosedError).description).toBe(stack); // the whole of it
+    expect((error as SessionClosedError).message).toBe(
+      "The peer ended the session (amqp:internal-error) while a drain was under way on the receiver from '/queue/q': it may not support drain (RabbitMQ 3.10 does not); " +
+        `take messages with credit and a receive timeout instead. The peer said: ${stack.slice(0, 120)}... (the rest is in error.description)`,
+    );
     await p.waitForScriptToComplete();
   });
 

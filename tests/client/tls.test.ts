@@ -69,14 +69,14 @@ describe('TLS', () => {
       const sender = await client.createSender('q');
       await sender.send({ body: 'plain' });
       const reconnected = new Promise<string>((resolve) => client!.events$.subscribe((e) => e.type === 'reconnected' && resolve(e.url)));
-      await plainBroker.stop();
+      await plainBroker.close();
       expect(await reconnected).toBe(`amqps://u@localhost:${tlsBroker.port}`);
       await expect(sender.send({ body: 'over TLS after failover' })).resolves.toEqual({ kind: 'accepted' });
       expect(tlsBroker.queue('q')?.depth).toBe(1);
     } finally {
       await client?.close();
       client = undefined;
-      await tlsBroker.stop();
+      await tlsBroker.close();
     }
   });
 });

@@ -19,7 +19,7 @@ let conn: Connection | undefined;
 afterEach(async () => {
   killPrograms();
   await conn?.close();
-  await broker?.stop();
+  await broker?.close();
   conn = undefined;
   broker = undefined;
 });
@@ -74,7 +74,7 @@ describe('transactions', () => {
     expect(broker.queue('tx-d')?.depth ?? 0).toBe(0);
     const tx = await conn.beginTransaction();
     await sender.send({ body: 'lost' }, { transaction: tx });
-    await broker.stop();
+    await broker.close();
     broker = await startBroker({ port });
     await expect.poll(() => conn!.isOpen, { timeout: 5000 }).toBe(true);
     await expect(tx.commit()).rejects.toMatchObject({ condition: 'amqp:transaction:rollback' });

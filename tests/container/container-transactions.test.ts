@@ -44,7 +44,7 @@ describe('Container transactions', () => {
     await new Container(handler).run();
     expect(events).toEqual(['declared', 'committed', 'declared', 'aborted', 'declared', 'committed']);
     expect(broker.queue('tx-examples')?.depth).toBe(6); // batches 0 and 2
-    await broker.stop();
+    await broker.close();
   });
 
   it('accepts in a transaction (tx_recv\'s shape): committed, the messages are gone from the queue', { timeout: 15_000 }, async () => {
@@ -83,7 +83,7 @@ describe('Container transactions', () => {
     }).run();
     expect(got).toEqual([0, 1, 2, 3]);
     await expect.poll(() => broker.queue('tx-recv')).toMatchObject({ depth: 0, inFlight: 0 });
-    await broker.stop();
+    await broker.close();
   });
 });
 
@@ -105,7 +105,7 @@ describe('Container sender after close()', () => {
       },
     }).run();
     expect((error as Error).message).toMatch(/cannot send on sender .* to 'closing': it is closed/);
-    await broker.stop();
+    await broker.close();
   });
 });
 
@@ -128,6 +128,6 @@ describe('Container receiver closed in onMessage', () => {
       },
     }).run();
     await expect.poll(() => broker.queue('close-in-onmessage')).toMatchObject({ depth: 0, inFlight: 0 });
-    await broker.stop();
+    await broker.close();
   });
 });

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  InvalidArgumentError,
   connect,
   ConnectionLostError,
   Container,
@@ -99,7 +100,7 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     };
     await new Container(handler).run();
     const queue = broker.queues().find((q) => q.address === 'examples');
-    await broker.stop();
+    await broker.close();
     expect(seen).toEqual(['Hello World!']);
     expect(queue).toMatchObject({ depth: 0, inFlight: 0 });
     expect(events).toEqual(['connectionOpened', 'sessionOpened', 'linkOpened:receiver', 'linkOpened:sender', 'connectionClosed']);
@@ -526,7 +527,7 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     const c = new Container();
     await c.run();
     await expect(c.run()).rejects.toThrow(/already run/);
-    expect(() => new Container({ autoSettle: false })).toThrow(TypeError);
+    expect(() => new Container({ autoSettle: false })).toThrow(InvalidArgumentError);
   });
 });
 

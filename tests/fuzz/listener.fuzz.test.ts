@@ -65,7 +65,7 @@ describe('the embedded broker under a wire fuzzer', () => {
       // up by the cases); nothing else may pile up.
       expect(heap() - before).toBeLessThan(64 * 1024 * 1024);
     } finally {
-      await broker.stop();
+      await broker.close();
     }
   }, 600_000);
 
@@ -79,7 +79,7 @@ describe('the embedded broker under a wire fuzzer', () => {
       expect(await untilForgotten(broker)).toBe(0);
       await expectStillServing(broker);
     } finally {
-      await broker.stop();
+      await broker.close();
     }
   });
 });

@@ -140,7 +140,7 @@ let broker: Broker | undefined;
 afterEach(async () => {
   killPrograms();
   for (const c of conns.splice(0)) await c.close().catch(() => undefined);
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 

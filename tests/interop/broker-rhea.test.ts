@@ -33,7 +33,7 @@ afterEach(async () => {
   }));
   rheaConnections.clear();
   for (const c of quarkConnections.splice(0)) await c.close().catch(() => undefined);
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 
@@ -202,7 +202,7 @@ describe('rhea clients against the embedded broker', () => {
     const c = await rheaClient({ sasl: false });
     await sendAll(await openSender(c, 'no-sasl'), 10, (i) => ({ body: i }));
     expect(broker!.queue('no-sasl')).toMatchObject({ depth: 10 });
-    await broker.stop();
+    await broker.close();
 
     broker = await startBroker({ port: 0, users: { alice: 'secret' }, allowInsecurePlain: true });
     const container: Container = rhea.create_container();

@@ -40,7 +40,7 @@ afterEach(async () => {
     }
   }));
   rheaConnections.clear();
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 

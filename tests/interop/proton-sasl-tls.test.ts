@@ -267,7 +267,7 @@ afterEach(async () => {
   killPrograms();
   await client?.close().catch(() => undefined);
   await listener?.close();
-  await broker?.stop();
+  await broker?.close();
   client = undefined;
   listener = undefined;
   broker = undefined;

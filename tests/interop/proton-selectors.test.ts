@@ -37,7 +37,7 @@ beforeAll(() => {
 afterEach(async () => {
   killPrograms();
   for (const c of conns.splice(0)) await c.close().catch(() => undefined);
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 

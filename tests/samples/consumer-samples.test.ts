@@ -15,7 +15,7 @@ let broker: Broker | undefined;
 
 afterEach(async () => {
   killPrograms();
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 

@@ -13,7 +13,7 @@ let dir: string | undefined;
 
 afterEach(async () => {
   killPrograms();
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = undefined;

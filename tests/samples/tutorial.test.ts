@@ -19,7 +19,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 afterEach(async () => {
   killPrograms();
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 

@@ -10,7 +10,7 @@ let broker: Broker | undefined;
 const connections: Connection[] = [];
 afterEach(async () => {
   for (const c of connections.splice(0)) await c.close().catch(() => undefined);
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 

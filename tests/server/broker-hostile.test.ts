@@ -15,7 +15,7 @@ import { connect, startBroker, type Broker } from '../../src/index.js';
 
 let broker: Broker | undefined;
 afterEach(async () => {
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 

@@ -15,6 +15,7 @@ import type { EngineEvent } from '../../src/engine/events.js';
 import type { EngineLink } from '../../src/engine/link.js';
 import { SocketTransport } from '../../src/transport/socket-transport.js';
 import {
+  InvalidArgumentError,
   DeliveryRejectedError,
   LinkClosedError,
   MessageSizeExceededError,
@@ -34,7 +35,7 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c().catch(() => undefined);
   for (const c of conns.splice(0)) await c.close().catch(() => undefined);
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 
@@ -433,19 +434,19 @@ describe('maxMessageSize', () => {
 describe('bad limit values', () => {
   const names = ['queueLimit', 'queueByteLimit', 'storeByteLimit', 'maxQueues', 'maxMessageSize', 'maxConnections', 'maxConnectionsPerAddress'] as const;
   const values = [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY];
-  it('are refused by startBroker with a TypeError naming the option, and nothing is left listening', { timeout: 30_000 }, async () => {
+  it('are refused by startBroker with an InvalidArgumentError naming the option, and nothing is left listening', { timeout: 30_000 }, async () => {
     const port = await freePort();
     for (const name of names) {
       for (const value of values) {
         const options: BrokerOptions = { port, [name]: value };
         const err = await startBroker(options).then(
           async (b) => {
-            await b.stop();
+            await b.close();
             return undefined;
           },
           (e: unknown) => e,
         );
-        expect(err, `${name}: ${value}`).toBeInstanceOf(TypeError);
+        expect(err, `${name}: ${value}`).toBeInstanceOf(InvalidArgumentError);
         expect((err as Error).message, `${name}: ${value}`).toMatch(new RegExp(`^${name} `));
         expect((err as Error).message, `${name}: ${value}`).toContain(String(value));
         expect(await portRefuses(port), `${name}: ${value} left the port listening`).toBe(true);

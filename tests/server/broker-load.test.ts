@@ -135,7 +135,7 @@ describe('embedded broker under load', () => {
     expect(heapAfter - heapBefore).toBeLessThan(15 * MB);
 
     // Stopping the broker closes every connection; then no socket, server or timer of ours is left.
-    await broker.stop();
+    await broker.close();
     for (const c of connections) expect(c.isOpen).toBe(false);
     await Promise.all(connections.map((c) => c.close()));
     await new Promise((r) => setTimeout(r, 50));

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  InvalidArgumentError,
   DeliveryRejectedError,
   LinkClosedError,
   connect,
@@ -39,7 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of [alice, bob, anonymous, noSasl]) await c?.close().catch(() => undefined);
-  await broker?.stop();
+  await broker?.close();
 }, 30_000);
 
 /** Expects the attach to have been refused with amqp:unauthorized-access and exactly this description. */
@@ -148,13 +149,13 @@ describe('bad permission shapes', () => {
   const startWith = (permissions: unknown, port: number): Promise<unknown> =>
     startBroker({ port, users: { alice: 'a' }, permissions: permissions as BrokerOptions['permissions'] }).then(
       async (b) => {
-        await b.stop();
+        await b.close();
         return undefined;
       },
       (e: unknown) => e,
     );
 
-  it('an unknown key, a pattern that is not a non-empty string, or an entry that is not an object: TypeError at startBroker, nothing listening', { timeout: 20_000 }, async () => {
+  it('an unknown key, a pattern that is not a non-empty string, or an entry that is not an object: InvalidArgumentError at startBroker, nothing listening', { timeout: 20_000 }, async () => {
     const port = await freePort();
     const cases: [unknown, RegExp][] = [
       [{ alice: { write: ['orders'] } }, /^permissions\["alice"\]: unknown key "write" \(known: send, receive, dynamic\)$/],
@@ -166,7 +167,7 @@ describe('bad permission shapes', () => {
     ];
     for (const [permissions, message] of cases) {
       const err = await startWith(permissions, port);
-      expect(err, JSON.stringify(permissions)).toBeInstanceOf(TypeError);
+      expect(err, JSON.stringify(permissions)).toBeInstanceOf(InvalidArgumentError);
       expect((err as Error).message, JSON.stringify(permissions)).toMatch(message);
       expect(await portRefuses(port)).toBe(true);
     }
@@ -181,7 +182,7 @@ describe('bad permission shapes', () => {
     ];
     for (const [permissions, message] of cases) {
       const err = await startWith(permissions, port);
-      expect(err, JSON.stringify(permissions)).toBeInstanceOf(TypeError);
+      expect(err, JSON.stringify(permissions)).toBeInstanceOf(InvalidArgumentError);
       expect((err as Error).message, JSON.stringify(permissions)).toMatch(message);
       expect(await portRefuses(port)).toBe(true);
     }

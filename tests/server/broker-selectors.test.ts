@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  InvalidArgumentError,
   Described,
   LinkClosedError,
   TimeoutError,
@@ -32,7 +33,7 @@ afterEach(async () => {
   for (const c of conns.splice(0)) await c.close().catch(() => undefined);
   await listener?.close();
   listener = undefined;
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 
@@ -359,14 +360,14 @@ describe('the client option', () => {
     expect(typeof descriptor === 'string' ? descriptor : (descriptor as { value: unknown }).value).toBe(SELECTOR);
   });
 
-  it('refuses bad selector option types with TypeError, before attaching anything', async () => {
+  it('refuses bad selector option types with InvalidArgumentError, before attaching anything', async () => {
     broker = await startBroker({ port: 0 });
     const conn = await client();
     const session = await conn.defaultSession();
     const before = session.links.length;
     for (const selector of [5, null, '', '   ', { colour: 'green' }, ['a'], true] as unknown[]) {
       const e = await rejection(conn.createReceiver('typed', { selector: selector as string }));
-      expect(e, JSON.stringify(selector)).toBeInstanceOf(TypeError);
+      expect(e, JSON.stringify(selector)).toBeInstanceOf(InvalidArgumentError);
       expect(e.message).toMatch(/selector/);
     }
     expect(session.links.length).toBe(before);

@@ -5,7 +5,7 @@ let broker: Broker | undefined;
 const conns: Connection[] = [];
 afterEach(async () => {
   for (const c of conns.splice(0)) await c.close().catch(() => undefined);
-  await broker?.stop();
+  await broker?.close();
   broker = undefined;
 });
 
@@ -167,7 +167,7 @@ describe('embedded broker', () => {
     expect(ok.isOpen).toBe(true);
     const err = await connect({ url: broker.url, username: 'alice', password: 'wrong' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuthenticationError);
-    await broker.stop();
+    await broker.close();
     // Without allowInsecurePlain PLAIN is still offered to loopback clients (before, nothing was
     // offered, and even the right password was refused).
     broker = await startBroker({ port: 0, users: { alice: 'x' } });
@@ -199,7 +199,7 @@ describe('broker.queue(address)', () => {
       expect(b.queue('none')).toBeUndefined();
       await c.close();
     } finally {
-      await b.stop();
+      await b.close();
     }
   });
 });

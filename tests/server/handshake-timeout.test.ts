@@ -73,7 +73,7 @@ describe('the open handshake is bounded', () => {
       expect(took).toBeGreaterThanOrEqual(150);
       expect(took).toBeLessThan(2000);
     } finally {
-      await broker.stop();
+      await broker.close();
     }
   });
 });
@@ -117,7 +117,7 @@ describe('PLAIN without TLS on this machine', () => {
       const wrong = await connect({ url: `amqp://alice:nope@127.0.0.1:${broker.port}`, reconnect: false }).catch((e: unknown) => e);
       expect((wrong as Error).name).toBe('AuthenticationError');
     } finally {
-      await broker.stop();
+      await broker.close();
     }
   });
 });

@@ -9,6 +9,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  InvalidArgumentError,
   AuthenticationError,
   ConnectionClosedError,
   connect,
@@ -252,7 +253,7 @@ describe('maxConnectionsPerAddress', () => {
     expect(c.isOpen).toBe(true);
   });
 
-  it('listen() refuses bad values at once with a TypeError naming the option', { timeout: 10_000 }, async () => {
+  it('listen() refuses bad values at once with an InvalidArgumentError naming the option', { timeout: 10_000 }, async () => {
     for (const name of ['maxConnections', 'maxConnectionsPerAddress'] as const) {
       for (const value of [0, -1, 1.5, Number.NaN]) {
         const err = await listen({ port: 0, [name]: value }).then(
@@ -262,7 +263,7 @@ describe('maxConnectionsPerAddress', () => {
           },
           (e: unknown) => e,
         );
-        expect(err, `${name}: ${value}`).toBeInstanceOf(TypeError);
+        expect(err, `${name}: ${value}`).toBeInstanceOf(InvalidArgumentError);
         expect((err as Error).message).toBe(`${name} must be a whole number of at least 1, got ${value}`);
       }
     }

@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SASL_FRAME_TYPE } from '../../src/codec/frames.js';
 import { compositeSpecs } from '../../src/codec/spec-tables.js';
 import {
+  InvalidArgumentError,
   AuthenticationError,
   SaslUsers,
   ScramClient,
@@ -80,13 +81,13 @@ const refusal = (options: ConnectOptions): Promise<unknown> => connect({ reconne
 );
 
 describe('listen() checks its SASL options at once', () => {
-  it('refuses SCRAM without users, an unknown mechanism, and PLAIN with neither users nor authenticate, with a TypeError', { timeout: 10_000 }, async () => {
+  it('refuses SCRAM without users, an unknown mechanism, and PLAIN with neither users nor authenticate, with an InvalidArgumentError', { timeout: 10_000 }, async () => {
     await expect(listen({ port: 0, sasl: { mechanisms: ['SCRAM-SHA-256'] } })).rejects.toThrow(
-      new TypeError("sasl.mechanisms: SCRAM-SHA-256 needs sasl.users (the users' salted keys): SaslUsers.fromPasswords({ name: 'password' })"),
+      new InvalidArgumentError("sasl.mechanisms: SCRAM-SHA-256 needs sasl.users (the users' salted keys): SaslUsers.fromPasswords({ name: 'password' })"),
     );
-    await expect(listen({ port: 0, sasl: { mechanisms: ['ANONYMOUS', 'CRAM-MD5'] } })).rejects.toThrow(TypeError);
+    await expect(listen({ port: 0, sasl: { mechanisms: ['ANONYMOUS', 'CRAM-MD5'] } })).rejects.toThrow(InvalidArgumentError);
     await expect(listen({ port: 0, sasl: { mechanisms: ['ANONYMOUS', 'CRAM-MD5'] } })).rejects.toThrow(/sasl\.mechanisms: "CRAM-MD5" is not a mechanism this server runs/);
-    await expect(listen({ port: 0, sasl: { mechanisms: ['PLAIN'] } })).rejects.toThrow(new TypeError('sasl.mechanisms: PLAIN needs sasl.users or sasl.authenticate to check passwords'));
+    await expect(listen({ port: 0, sasl: { mechanisms: ['PLAIN'] } })).rejects.toThrow(new InvalidArgumentError('sasl.mechanisms: PLAIN needs sasl.users or sasl.authenticate to check passwords'));
     // The same mechanisms with what they need are fine.
     const ok = await listen({ port: 0, sasl: { mechanisms: ['SCRAM-SHA-256', 'PLAIN'], users } });
     await ok.close();
@@ -100,7 +101,7 @@ describe('listen() checks its SASL options at once', () => {
       },
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(TypeError);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
     expect((err as Error).message).toMatch(/sasl\.users/);
   });
 });

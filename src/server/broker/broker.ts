@@ -23,6 +23,8 @@ import { StoreBudget } from './store-budget.js';
 import { refuseUnknownOptions } from '../../runtime/known-options.js';
 import { TransactionCoordinator, heldState } from './transactions.js';
 import type { Delivery } from '../../client/delivery.js';
+import { InvalidArgumentError } from '../../errors.js';
+import type { CallOptions } from '../../client/cancellation.js';
 
 const log = debugLog('quark:broker');
 
@@ -82,6 +84,13 @@ export interface BrokerOptions {
   channelMax?: number | undefined;
   handleMax?: number | undefined;
   maxLinksPerConnection?: number | undefined;
+  /**
+   * Cancels the start while the port is being bound: `startBroker()` rejects with an
+   * `AbortError` (a `TimeoutError` for `AbortSignal.timeout()`) and nothing is left listening. A
+   * signal already aborted is refused before anything is bound. It has no effect once the broker
+   * has started: stop it with `close()`.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** What a queue holds now. */
@@ -518,13 +527,36 @@ export class Broker implements AsyncDisposable {
   }
 
   /**
-   * Stops the broker: closes every connection (with `amqp:connection:forced`, so clients that
-   * reconnect try again) and the listening socket. Messages in memory are dropped.
+   * Closes the broker: closes every connection (with `amqp:connection:forced`, so clients that
+   * reconnect try again) and the listening socket. Messages in memory are dropped. Resolves once
+   * every socket has closed.
+   *
+   * Cancelled by its signal or timeout (or given a signal already aborted), it stops waiting for
+   * clients to answer the close: their sockets are destroyed at once, the messages are dropped
+   * all the same, and it rejects with an `AbortError` (or `TimeoutError`) once every socket has
+   * closed, so nothing is left behind either way.
    */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
+  async close(options?: CallOptions): Promise<void> {
+    const closing = this.#listener.close(options);
+    if (this.#stopped) return closing;
     this.#stopped = true;
-    await this.#listener.close();
+    try {
+      await closing;
+    } finally {
+      this.#dropMessages();
+    }
+  }
+
+  /**
+   * The old name of {@link Broker.close}, kept so that code written for Quark 0.1 previews runs.
+   *
+   * @deprecated Use `close()`, the name every other closable of Quark has.
+   */
+  stop(): Promise<void> {
+    return this.close();
+  }
+
+  #dropMessages(): void {
     for (const q of this.#queues.values()) q.clear();
     for (const topic of this.#topics.values()) for (const q of topic.subscriptions) q.clear();
     this.#queues.clear();
@@ -534,12 +566,14 @@ export class Broker implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    await this.close();
   }
 }
 
 /**
- * Starts an embedded broker. Resolves once it listens; rejects when the port cannot be bound.
+ * Starts an embedded broker. Resolves once it listens; rejects with a `ListenError` when the
+ * port cannot be bound, with an `InvalidArgumentError` for bad options, and with an
+ * `AbortError` when `options.signal` fires first (nothing is left listening).
  *
  * @example
  * const broker = await startBroker({ port: 0 });
@@ -576,6 +610,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     // A client that skips SASL is anonymous: let it in exactly when ANONYMOUS is (as Proton's brokers do).
     allowNoSasl: allowAnonymous,
     offeredCapabilities: ['ANONYMOUS-RELAY'],
+    signal: options.signal,
   });
   return new Broker(listener, options, permissions);
 }
@@ -619,7 +654,7 @@ function selectorFilter(filter: Fields | undefined): { selector: Selector | unde
 const BROKER_OPTIONS: ReadonlySet<string> = new Set([
   'host', 'port', 'users', 'permissions', 'allowAnonymous', 'allowInsecurePlain', 'tls', 'queueLimit', 'queueByteLimit', 'storeByteLimit', 'maxQueues',
   'maxMessageSize', 'maxConnections', 'maxConnectionsPerAddress', 'deadLetterAddress', 'handshakeTimeout', 'failedLoginDelay', 'channelMax', 'handleMax',
-  'maxLinksPerConnection',
+  'maxLinksPerConnection', 'signal',
 ]);
 
 /** Refuses unknown options, and limits that are not positive whole numbers, naming the option. */
@@ -628,6 +663,6 @@ function checkBrokerOptions(options: BrokerOptions): void {
   const limits = ['queueLimit', 'queueByteLimit', 'storeByteLimit', 'maxQueues', 'maxMessageSize'] as const;
   for (const name of limits) {
     const value = options[name];
-    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) throw new TypeError(`${name} must be a whole number of at least 1, got ${String(value)}`);
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got ${String(value)}`);
   }
 }
