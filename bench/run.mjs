@@ -13,7 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The benchmarks, in the order they run. */
-const BENCHMARKS = ['codec.mjs', 'sockets.mjs', 'peer.mjs', 'reconnect.mjs', 'cross-peer.mjs', 'large-message.mjs'];
+const BENCHMARKS = ['codec.mjs', 'sockets.mjs', 'peer.mjs', 'reconnect.mjs', 'cross-peer.mjs', 'large-message.mjs', 'large-in-flight.mjs'];
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
