@@ -4,7 +4,6 @@ import { withCallerStack } from './caller-stack.js';
 import type { Transaction } from './transaction.js';
 import { dataSectionHeader, encodeMessage, encodeMessageAroundBody, encodeMessageHead, encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
-import type { BufferPool } from '../collections/buffer-pool.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import { SenderSettleMode } from '../engine/link.js';
 import { ConnectionLostError, DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, EncodeError, IllegalStateError, InDoubtError, InvalidArgumentError, MessageSizeExceededError, type AmqpError } from '../errors.js';
@@ -86,14 +85,6 @@ function payloadLength(payload: Payload): number {
   return n;
 }
 
-// The resolve and reject of the promise being made, caught by one shared executor: a promise per
-// send, but no closure (and no context for it) per send.
-let caughtResolve: Resolve = noop;
-let caughtReject: (error: AmqpError) => void = noop;
-function catchSettlers(resolve: Resolve, reject: (error: AmqpError) => void): void {
-  caughtResolve = resolve;
-  caughtReject = reject;
-}
 
 /**
  * What a sent delivery keeps (as its `context`) to settle its promise: the pending send while a
@@ -326,10 +317,10 @@ export class Sender extends Link {
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
         bytes = sent;
       } else {
-        takingFrom = this.session.connection.payloadPool;
-        lastTaken = undefined;
-        bytes = encodeMessageWith(message, takeLargePayload);
-        const taken = lastTaken as Buffer | undefined; // set by takeLargePayload during the call
+        const pool = this.session.connection.payloadPool;
+        pool.lastTaken = undefined;
+        bytes = encodeMessageWith(message, pool.taker);
+        const taken = pool.lastTaken as Buffer | undefined; // set by the taker during the call
         pooled = taken !== undefined && bytes.buffer === taken.buffer;
       }
     } catch (e) {
@@ -341,12 +332,17 @@ export class Sender extends Link {
   /** The promise of a delivery already handed to the engine. */
   #track(delivery: EngineDelivery, options: SendOptions | undefined): Promise<SendResult> {
     if (delivery.settled) return Promise.resolve(undefined);
-    const promise = new Promise<SendResult>(catchSettlers);
+    let resolve: Resolve = noop;
+    let reject: (error: AmqpError) => void = noop;
+    const promise = new Promise<SendResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
     if (options?.signal === undefined && options?.timeout === undefined) {
-      delivery.context = caughtResolve satisfies Tracking;
+      delivery.context = resolve satisfies Tracking;
       return promise;
     }
-    const pending = new PendingSend(EMPTY, undefined, caughtResolve, caughtReject, true);
+    const pending = new PendingSend(EMPTY, undefined, resolve, reject, true);
     delivery.context = pending satisfies Tracking;
     // The timeout was checked in send(): this cannot throw.
     pending.stop = watchCancellation(options, `send on the ${this.label}`, (error) => this.#cancel(pending, error));
@@ -381,8 +377,13 @@ export class Sender extends Link {
         return Promise.reject(e as Error);
       }
     }
-    const promise = new Promise<SendResult>(catchSettlers);
-    const pending = new PendingSend(bytes, options?.tag, caughtResolve, caughtReject, false);
+    let resolve: Resolve = noop;
+    let reject: (error: AmqpError) => void = noop;
+    const promise = new Promise<SendResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const pending = new PendingSend(bytes, options?.tag, resolve, reject, false);
     pending.pooled = pooled;
     pending.state = state;
     pending.settled = options?.settled;
@@ -677,14 +678,6 @@ export class Sender extends Link {
 function noop(): void {}
 
 const EMPTY = new Uint8Array(0);
-
-/** Buffers of large messages, reused by every sender of the process once the socket has taken their bytes. */
-/** The pool `takeLargePayload` takes from, and the buffer it last took (one allocator for every send: no closure per send). */
-let takingFrom: BufferPool | undefined;
-let lastTaken: Buffer | undefined;
-function takeLargePayload(size: number): Buffer {
-  return (lastTaken = takingFrom!.take(size));
-}
 
 /** Whether a message will most likely fit one frame, so that encoding it into the frame is a win. */
 function isSmall(message: Message): boolean {

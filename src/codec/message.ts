@@ -277,6 +277,10 @@ export function encodeMessageAroundBody(message: Message): Uint8Array[] | undefi
 
 /** Above this size the shared writer's buffer is not kept for the next message. */
 const LARGE_MESSAGE = 1 << 20;
+// One writer kept for every encode of the process (the message is copied out of it): measured
+// with bench-style A/B builds on Node 20, a 100-byte message encodes in 197 ns with it and 503 ns
+// with a fresh 1 KiB writer each time, a typical message with properties and a map body in 1,077
+// and 1,354 ns.
 let sharedWriter: ByteWriter | undefined;
 let sharedWriterBusy = false;
 

@@ -7,6 +7,10 @@
 export class BufferPool {
   readonly #free: ArrayBuffer[] = [];
   #freeBytes = 0;
+  /** The buffer `taker` returned last: an encoder's caller tells by it whether the encoder took one. */
+  lastTaken: Buffer | undefined;
+  /** `take`, bound to this pool once: the allocator to hand an encoder (no closure per call). */
+  readonly taker = (size: number): Buffer => (this.lastTaken = this.take(size));
 
   /**
    * @param maxBuffers  how many buffers the pool keeps at most
