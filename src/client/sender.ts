@@ -546,7 +546,8 @@ export class Sender extends Link {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new TypeError(`maxInFlight must be a positive whole number, got ${String(maxInFlight)}`);
     let inFlight = 0;
     let count = 0;
-    let failure: unknown;
+    // Boxed: a send rejected with undefined is still a failure.
+    let failure: { reason: unknown } | undefined;
     let wake: (() => void) | undefined;
     const settled = (): void => {
       inFlight--;
@@ -555,7 +556,7 @@ export class Sender extends Link {
       w?.();
     };
     const failed = (e: unknown): void => {
-      failure ??= e;
+      failure ??= { reason: e };
       settled();
     };
     let stopWatching: () => void = noop;
@@ -580,7 +581,7 @@ export class Sender extends Link {
     } finally {
       stopWatching();
     }
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure.reason;
     return count;
   }
 
