@@ -21,6 +21,7 @@ export {
   InDoubtError,
   LinkClosedError,
   MessageSizeExceededError,
+  MissingDependencyError,
   SessionClosedError,
   TimeoutError,
   TlsError,

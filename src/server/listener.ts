@@ -141,8 +141,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   readonly #server: net.Server;
   readonly #options: ListenOptions;
   readonly #connections = new Set<Connection>();
-  readonly #links = new LazySubject<IncomingLink>();
-  readonly #connectionSubject = new LazySubject<Connection>();
+  readonly #links = new LazySubject<IncomingLink>('listener.links$');
+  readonly #connectionSubject = new LazySubject<Connection>('listener.connections$');
   readonly #queue: IncomingLink[] = [];
   readonly #waiters: ((link: IncomingLink | undefined) => void)[] = [];
   /** Connections being turned away (over a connection limit), closed with the others by `close()`. */
