@@ -322,6 +322,10 @@ export class Sender extends Link {
       }
     } catch (e) {
       return Promise.reject(e as Error);
+    } finally {
+      // Kept past the call, these would hold the connection's pool (and a buffer of it) after the connection ended.
+      takingFrom = undefined;
+      lastTaken = undefined;
     }
     return this.#enqueue(bytes, options, pooled);
   }
@@ -661,8 +665,10 @@ function noop(): void {}
 
 const EMPTY = new Uint8Array(0);
 
-/** Buffers of large messages, reused by every sender of the process once the socket has taken their bytes. */
-/** The pool `takeLargePayload` takes from, and the buffer it last took (one allocator for every send: no closure per send). */
+/**
+ * The pool `takeLargePayload` takes from, and the buffer it last took, set only during one
+ * encodeMessageWith call (one allocator for every send: no closure per send).
+ */
 let takingFrom: BufferPool | undefined;
 let lastTaken: Buffer | undefined;
 function takeLargePayload(size: number): Buffer {
