@@ -281,3 +281,19 @@ export class IllegalStateError extends AmqpError {
     super('amqp:illegal-state', message);
   }
 }
+
+/**
+ * A feature needs an optional peer dependency that is not installed: the RxJS views
+ * (`events$`, `deliveries$()`, `links$`, `connections$`, `sendTo()`), the embedded broker and the
+ * Container need `rxjs`. Condition `quark:missing-dependency`; `packageName` names the package to
+ * install (`npm install rxjs`).
+ */
+export class MissingDependencyError extends AmqpError {
+  /** The npm package to install. */
+  readonly packageName: string;
+
+  constructor(packageName: string, feature: string, cause?: unknown) {
+    super('quark:missing-dependency', `${feature} needs the package ${packageName}, which is not installed: run \`npm install ${packageName}\``, cause === undefined ? undefined : { cause });
+    this.packageName = packageName;
+  }
+}

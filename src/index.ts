@@ -24,6 +24,7 @@ export {
   LinkClosedError,
   ListenError,
   MessageSizeExceededError,
+  MissingDependencyError,
   SessionClosedError,
   TimeoutError,
   TlsError,

@@ -5,6 +5,7 @@
  * amqp-value or amqp-sequence) is gathered whole and handed over at the end, as usual.
  */
 import { decodeMessage, type Message, type ValuesMode } from '../codec/message.js';
+import { AsyncQueue } from '../collections/async-queue.js';
 import { DecodeError, type AmqpError } from '../errors.js';
 
 /** Section descriptor codes (messaging 3.2). */
@@ -31,11 +32,19 @@ export class BodyStream implements AsyncIterable<Uint8Array> {
   /** Bytes left in the data section being read. */
   #left = 0;
   #head: Message | undefined;
-  #ended = false;
-  #error: AmqpError | undefined;
-  readonly #queue: Uint8Array[] = [];
+  /** The body's bytes for the reader; `#queued` of them wait in it. */
+  readonly #chunks = new AsyncQueue<Uint8Array>({
+    taken: (chunk) => {
+      this.#queued -= chunk.length;
+      if (this.#queued <= this.limit / 2) this.#setHeld(false);
+    },
+    // The reader left: what is queued and what still comes is dropped, so nothing holds the window.
+    returned: () => {
+      this.#queued = 0;
+      this.#setHeld(false);
+    },
+  });
   #queued = 0;
-  #wake: (() => void) | undefined;
   #held = false;
 
   /**
@@ -117,8 +126,7 @@ export class BodyStream implements AsyncIterable<Uint8Array> {
 
   /** The last transfer came. For a body that was not streamed, returns the whole message. */
   end(): Message | undefined {
-    this.#ended = true;
-    this.#wake?.();
+    this.#chunks.end();
     if (this.#state === 'whole' || this.#state === 'head') {
       const message = decodeMessage(this.#pending, { values: this.values });
       this.#pending = Buffer.alloc(0);
@@ -129,17 +137,14 @@ export class BodyStream implements AsyncIterable<Uint8Array> {
 
   /** The delivery was aborted, or the link or connection went: the reader gets `error`. */
   fail(error: AmqpError): void {
-    this.#error = error;
-    this.#ended = true;
-    this.#wake?.();
+    this.#chunks.fail(error);
     this.#setHeld(false);
   }
 
   #emit(bytes: Uint8Array): void {
-    this.#queue.push(bytes);
+    if (!this.#chunks.push(bytes)) return; // the reader left
     this.#queued += bytes.length;
     if (this.#queued > this.limit) this.#setHeld(true);
-    this.#wake?.();
   }
 
   #setHeld(held: boolean): void {
@@ -148,19 +153,8 @@ export class BodyStream implements AsyncIterable<Uint8Array> {
     this.hold(held);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      const next = this.#queue.shift();
-      if (next !== undefined) {
-        this.#queued -= next.length;
-        if (this.#queued <= this.limit / 2) this.#setHeld(false);
-        yield next;
-        continue;
-      }
-      if (this.#error) throw this.#error;
-      if (this.#ended) return;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = undefined;
-    }
+  /** The body's bytes as they arrive. Leaving the loop early drops the rest of the body (and lets the session's window go). */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.#chunks;
   }
 }

@@ -201,7 +201,7 @@ interface Attempt {
 export class Connection implements AsyncDisposable {
   /** Why the connection ended, once it has. */
   error: AmqpError | undefined;
-  readonly #events = new LazySubject<QuarkEvent>();
+  readonly #events = new LazySubject<QuarkEvent>('connection.events$');
   #payloadPool: BufferPool | undefined;
   readonly #sessions = new Set<Session>();
   #defaultSession: Promise<Session> | undefined;

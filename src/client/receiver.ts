@@ -242,7 +242,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    * lost); messages already emitted stay with their subscriber to settle.
    */
   deliveries$(): Observable<Delivery<Body>> {
-    return new (rxjs().Observable)<Delivery<Body>>((subscriber) => {
+    return new (rxjs('receiver.deliveries$()').Observable)<Delivery<Body>>((subscriber) => {
       this.#subscribers.add(subscriber);
       this.#taker ??= subscriber;
       this.#paused = false;

@@ -319,8 +319,13 @@ export class Sender extends Link {
       } else {
         const pool = this.session.connection.payloadPool;
         pool.lastTaken = undefined;
-        bytes = encodeMessageWith(message, pool.taker);
-        const taken = pool.lastTaken as Buffer | undefined; // set by the taker during the call
+        let taken: Buffer | undefined;
+        try {
+          bytes = encodeMessageWith(message, pool.taker);
+        } finally {
+          taken = pool.lastTaken as Buffer | undefined; // set by the taker during the call
+          pool.lastTaken = undefined; // kept, it would hold the buffer as long as the connection object lives
+        }
         pooled = taken !== undefined && bytes.buffer === taken.buffer;
       }
     } catch (e) {
@@ -565,7 +570,8 @@ export class Sender extends Link {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new InvalidArgumentError(`maxInFlight must be a positive whole number, got ${String(maxInFlight)}`);
     let inFlight = 0;
     let count = 0;
-    let failure: unknown;
+    // Boxed: a send rejected with undefined is still a failure.
+    let failure: { reason: unknown } | undefined;
     let wake: (() => void) | undefined;
     const settled = (): void => {
       inFlight--;
@@ -574,7 +580,7 @@ export class Sender extends Link {
       w?.();
     };
     const failed = (e: unknown): void => {
-      failure ??= e;
+      failure ??= { reason: e };
       settled();
     };
     let stopWatching: () => void = noop;
@@ -599,7 +605,7 @@ export class Sender extends Link {
     } finally {
       stopWatching();
     }
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure.reason;
     return count;
   }
 

@@ -19,6 +19,7 @@
  * only logged.
  */
 import { debugLog } from '../runtime/debug-log.js';
+import { rxjs } from '../rx/rxjs-module.js';
 import { connect, type Connection, type ConnectOptions } from '../client/connection.js';
 import type { Delivery } from '../client/delivery.js';
 import type { QuarkEvent } from '../client/events.js';
@@ -85,6 +86,7 @@ export class Container {
 
   constructor(handler: MessagingHandler = {}, options: ContainerOptions = {}) {
     checkHandler(handler);
+    rxjs('Container'); // it follows connections through their events$: without rxjs, fail here rather than at the first connection
     this.handler = handler;
     this.id = options.id ?? crypto.randomUUID();
   }

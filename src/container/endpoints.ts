@@ -79,10 +79,16 @@ export class ContainerConnection {
     this.#closeError = error;
     const c = this.#connection;
     if (!c) return;
-    if (error) c.close({ error }).catch(noop);
+    // A failed close is not lost: the connection's end reaches the handler as onConnectionClosed / onDisconnected.
+    if (error) {
+      c.close({ error }).catch(noop);
+      return;
+    }
     // A plain close waits for the running handler to return, as in Proton: an onMessage that
     // closes the connection still gets its message auto-accepted before the close goes out.
-    else queueMicrotask(() => c.close().catch(noop));
+    queueMicrotask(() => {
+      c.close().catch(noop);
+    });
   }
 
   /** @internal The client connection opened. */

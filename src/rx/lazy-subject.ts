@@ -6,10 +6,13 @@ export class LazySubject<T> {
   #subject: Subject<T> | undefined;
   #completed = false;
 
+  /** @param feature the view it backs, named in the error when rxjs is not installed (e.g. `connection.events$`) */
+  constructor(private readonly feature: string) {}
+
   /** The values from now on; complete at once if the source already ended. */
   asObservable(): Observable<T> {
     if (this.#subject === undefined) {
-      this.#subject = new (rxjs().Subject)<T>();
+      this.#subject = new (rxjs(this.feature).Subject)<T>();
       if (this.#completed) this.#subject.complete();
     }
     return this.#subject.asObservable();

@@ -72,7 +72,7 @@ function sendEach<T, R>(
 ): OperatorFunction<T, R> {
   const maxBuffered = options.maxBuffered ?? 10000;
   return (source) =>
-    new (rxjs().Observable)<R>((subscriber) => {
+    new (rxjs(`${name}()`).Observable)<R>((subscriber) => {
       let inFlight = 0;
       let sourceDone = false;
       const settled = (): void => {

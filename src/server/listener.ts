@@ -7,6 +7,7 @@
 import net from 'node:net';
 import type * as tls from 'node:tls';
 import type { Observable } from 'rxjs';
+import { AsyncQueue } from '../collections/async-queue.js';
 import { LazySubject } from '../rx/lazy-subject.js';
 import type { Fields } from '../codec/composite-types.js';
 import { Connection } from '../client/connection.js';
@@ -151,15 +152,14 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   readonly #server: net.Server;
   readonly #options: ListenOptions;
   readonly #connections = new Set<Connection>();
-  readonly #links = new LazySubject<IncomingLink>();
-  readonly #connectionSubject = new LazySubject<Connection>();
-  readonly #queue: IncomingLink[] = [];
-  readonly #waiters: ((link: IncomingLink | undefined) => void)[] = [];
+  readonly #links = new LazySubject<IncomingLink>('listener.links$');
+  readonly #connectionSubject = new LazySubject<Connection>('listener.connections$');
+  /** Links nobody observes on links$, for the `for await` loops. */
+  readonly #incoming = new AsyncQueue<IncomingLink>();
   /** Connections being turned away (over a connection limit), closed with the others by `close()`. */
   readonly #refused = new Set<Connection>();
   /** Open sockets per client address (for maxConnectionsPerAddress). */
   readonly #perAddress = new Map<string, number>();
-  #closed = false;
   /** The close under way (or done), which later calls wait for. */
   #closing: Promise<void> | undefined;
 
@@ -202,13 +202,10 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     return [...this.#connections];
   }
 
-  /** Iterates over links as peers attach them; ends when the listener closes. */
-  async *[Symbol.asyncIterator](): AsyncIterator<IncomingLink> {
-    while (true) {
-      const next = this.#queue.shift() ?? (this.#closed ? undefined : await new Promise<IncomingLink | undefined>((resolve) => this.#waiters.push(resolve)));
-      if (next === undefined) return;
-      yield next;
-    }
+  /** Iterates over links as peers attach them; ends when the listener closes. Leaving a loop early leaves the listener open. */
+  [Symbol.asyncIterator](): AsyncIterator<IncomingLink> {
+    // No return(): a loop that breaks stops reading, it does not end the queue for the next loop.
+    return { next: () => this.#incoming.next() };
   }
 
   /** @internal */
@@ -325,9 +322,7 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       this.#links.next(link);
       return;
     }
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(link);
-    else this.#queue.push(link);
+    if (!this.#incoming.push(link)) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
   }
 
   /**
@@ -355,9 +350,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   }
 
   async #closeAll(): Promise<void> {
-    this.#closed = true;
-    for (const w of this.#waiters.splice(0)) w(undefined);
-    for (const link of this.#queue.splice(0)) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
+    for (const link of this.#incoming.clear()) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
+    this.#incoming.end();
     const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     // Forced: the peer did nothing wrong, and a client that reconnects should (to another server, or this one back).
     const error = { condition: 'amqp:connection:forced', description: 'the server is shutting down' };

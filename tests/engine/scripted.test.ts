@@ -458,6 +458,7 @@ describe('engine against a scripted peer: malformed input', () => {
     const h = connected();
     const before = process.memoryUsage().arrayBuffers;
     h.peer.remoteBytes(Buffer.from('fffffff0020000000053', 'hex'));
+    h.peer.expectClose({ error: { condition: 'amqp:connection:framing-error' } });
     h.peer.pump();
     expect(h.c.engine.finished).toBe(true);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);

@@ -3,7 +3,8 @@
  * a DecodeError, never another error, never hang, never allocate out of proportion to the input.
  *
  * Inputs come from a seeded generator: a failure prints its seed and input, and
- * `QUARK_FUZZ_SEED=<seed> npx vitest run tests/fuzz` replays the same run.
+ * `QUARK_FUZZ_SEED=<seed> npx vitest run tests/fuzz` replays the same run. Inputs that once found a
+ * bug are kept in tests/fuzz/corpus/decoder and replayed by every run.
  */
 import fc from 'fast-check';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -17,6 +18,7 @@ import { array, described, symbol, ulong, uuid } from '../../src/codec/values.js
 import { DecodeError } from '../../src/errors.js';
 import { amqpValue, message } from '../support/amqp-arbitraries.js';
 import { amqpDifference } from '../support/amqp-equal.js';
+import { corpusOf } from '../support/fuzz-corpus.js';
 import { SeededRandom, fuzzSeed } from '../support/seeded-random.js';
 
 const SEED = fuzzSeed(0x5eed_a11c);
@@ -246,6 +248,19 @@ describe(`decoder fuzz (seed ${SEED})`, () => {
     for (let i = 0; i < 18_000; i++) run('frame', frameTarget, mutate(rng.pick(frameCorpus)));
     // Keep the frame header intact now and then, so that the performatives get mutated too.
     for (let i = 0; i < 4_000; i++) run('frame', frameTarget, framed(mutate(rng.pick(frameCorpus).subarray(8))));
+    expect(failures, report()).toEqual([]);
+  });
+
+  it('replays the committed corpus (inputs that once found a bug) through every decoder, each judged within a second', () => {
+    for (const { name, bytes } of corpusOf('decoder')) {
+      const start = performance.now();
+      run(`value (corpus ${name})`, valueTarget, bytes);
+      run(`message (corpus ${name})`, messageTarget, bytes);
+      run(`frame (corpus ${name})`, frameTarget, bytes);
+      run(`frame (corpus ${name}, as a frame body)`, frameTarget, framed(bytes));
+      run(`composite (corpus ${name})`, compositeTarget, bytes);
+      expect(performance.now() - start, name).toBeLessThan(1000);
+    }
     expect(failures, report()).toEqual([]);
   });
 

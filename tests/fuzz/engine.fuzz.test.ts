@@ -13,6 +13,8 @@
  *   declaring 4 GB is refused at once).
  *
  * Inputs come from a seeded generator: `QUARK_FUZZ_SEED=<seed> npx vitest run tests/fuzz` replays.
+ * Inputs that once found a bug are kept in tests/fuzz/corpus/engine (`client-*.hex` for a
+ * client-role engine, `server-*.hex` for a server-role one) and replayed by every run.
  */
 import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../../src/codec/byte-writer.js';
@@ -24,6 +26,7 @@ import { symbol, ubyte, uint, ulong, type AmqpValue } from '../../src/codec/valu
 import { ProtocolEngine } from '../../src/engine/engine.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import type { EngineLink } from '../../src/engine/link.js';
+import { corpusOf } from '../support/fuzz-corpus.js';
 import { SeededRandom, fuzzSeed } from '../support/seeded-random.js';
 
 const SEED = fuzzSeed(0xe9_61_9e);
@@ -366,6 +369,23 @@ describe('engine fuzz: random and mutated frame streams', () => {
       expect(failures, `replay with QUARK_FUZZ_SEED=${SEED}\n${failures.join('\n')}`).toEqual([]);
     });
   }
+
+  it('replays the committed corpus (inputs that once found a bug), each whole and cut into random pieces, in the role its name gives', () => {
+    const failures: string[] = [];
+    for (const { name, bytes } of corpusOf('engine')) {
+      const role = name.startsWith('client-') ? 'client' : name.startsWith('server-') ? 'server' : undefined;
+      if (role === undefined) {
+        failures.push(`${name}: the name must start with client- or server- (the role of the engine it is fed to)`);
+        continue;
+      }
+      const rng = new SeededRandom(SEED);
+      for (let i = 0; i < 20; i++) {
+        const wrong = play(role, rng, bytes);
+        if (wrong) failures.push(`${name} (play ${i}, seed ${SEED}): ${wrong}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
 
   it('the unmutated conversations run to a clean close in both roles (the corpus is meaningful)', () => {
     const rng = new SeededRandom(SEED);

@@ -8,20 +8,18 @@
  * long run, with the broker in a process of its own and figures:
  * `node scripts/fuzz-listener.mjs --cases 1000000`.
  *
- * tests/fuzz/corpus/*.hex holds every input that once found a bug; each is replayed too.
+ * tests/fuzz/corpus/listener/*.hex holds every input that once found a bug; each is replayed too
+ * (tests/fuzz/corpus/README.md says how to add one).
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { connect, startBroker, type Broker } from '../../src/index.js';
-import { FUZZ_BROKER_OPTIONS, parseHex, play, runCases } from '../support/listener-fuzz.js';
+import { corpusOf } from '../support/fuzz-corpus.js';
+import { FUZZ_BROKER_OPTIONS, play, runCases } from '../support/listener-fuzz.js';
 import { SeededRandom, fuzzSeed } from '../support/seeded-random.js';
 
 const CASES = Number(process.env.QUARK_FUZZ_CASES ?? 8000);
-const CORPUS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'corpus');
 
 /** The heap in use after a full collection: what is kept, not what is waiting to be collected. */
 function retainedHeap(): number {
@@ -70,11 +68,10 @@ describe('the embedded broker under a wire fuzzer', () => {
   }, 600_000);
 
   it('replays every input of the corpus (inputs that once found a bug): the broker survives each, hangs on none, and goes on serving', async () => {
-    const files = readdirSync(CORPUS).filter((f) => f.endsWith('.hex')).sort();
-    expect(files.length).toBeGreaterThan(0);
+    const corpus = corpusOf('listener');
     const broker = await startBroker({ ...FUZZ_BROKER_OPTIONS, port: 0 });
     try {
-      const results = await Promise.all(files.map(async (file) => `${file}: ${(await play(broker.port, parseHex(readFileSync(path.join(CORPUS, file), 'utf8')))).verdict}`));
+      const results = await Promise.all(corpus.map(async ({ name, bytes }) => `${name}: ${(await play(broker.port, bytes)).verdict}`));
       expect(results.filter((r) => r.endsWith(': hang') || r.endsWith(': refused'))).toEqual([]);
       expect(await untilForgotten(broker)).toBe(0);
       await expectStillServing(broker);

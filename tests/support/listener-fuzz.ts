@@ -445,15 +445,4 @@ export function runCases(port: number, random: SeededRandom, count: number, opti
   });
 }
 
-/** The corpus format: hex, whitespace and `#` comments ignored. */
-export function parseHex(text: string): Buffer {
-  return Buffer.from(text.replace(/#.*$/gm, '').replace(/\s+/g, ''), 'hex');
-}
-
-/** `bytes` in the corpus format, under a comment (one line per `#`). */
-export function formatHex(comment: string, bytes: Uint8Array): string {
-  const hex = Buffer.from(bytes).toString('hex');
-  const lines = comment.split('\n').map((l) => `# ${l}`);
-  for (let i = 0; i < hex.length; i += 64) lines.push(hex.slice(i, i + 64));
-  return `${lines.join('\n')}\n`;
-}
+export { formatHex, parseHex } from './fuzz-corpus.js';

@@ -13,8 +13,15 @@
  * responses run when it matches. A frame that does not match the expectation at the head of the
  * script is a script failure, unless its kind was declared ignorable with `ignore()` (empty
  * frames are ignorable by default) or the expectation is `optional()`.
+ *
+ * Every test verifies its peers' scripts without asking: after each test, a peer whose script has
+ * a step not run, or that saw a frame the script did not expect, fails the test (as protonj2's
+ * `waitForScriptToComplete` at the end of every test). A listening peer is judged when the test
+ * closes it (before what the test's cleanup makes Quark send, such as its close) or, if the test
+ * did not, after the test, and then closed.
  */
 import net from 'node:net';
+import { afterEach } from 'vitest';
 import { ByteWriter } from '../../src/codec/byte-writer.js';
 import type { DeliveryState, ErrorCondition, Source, Target } from '../../src/codec/composite-types.js';
 import { AMQP_FRAME_TYPE, ProtocolId, SASL_FRAME_TYPE, decodeFrame, protocolHeader, readFrameHeader, writeEmptyFrame, writeFrame } from '../../src/codec/frames.js';
@@ -127,6 +134,20 @@ export interface DispositionOptions {
 const DEFAULT_WINDOW = 2048;
 const ACCEPTED: DeliveryState = { kind: 'accepted' };
 
+/** The peers made during the running test, verified (and closed) after it. */
+const peersOfThisTest = new Set<ScriptedPeer>();
+
+afterEach(async () => {
+  const problems: string[] = [];
+  for (const peer of [...peersOfThisTest]) {
+    peersOfThisTest.delete(peer);
+    const problem = peer.verdict();
+    await peer.close();
+    if (problem !== undefined) problems.push(problem);
+  }
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+});
+
 export class ScriptedPeer {
   /** Every frame Quark sent, in order. */
   readonly received: ReceivedFrame[] = [];
@@ -159,8 +180,12 @@ export class ScriptedPeer {
   /** Resolves when Quark's socket connects (listening peers). */
   readonly connected: Promise<void>;
 
+  /** What was wrong with the script when the test closed the peer (undefined: all well, or not closed yet). */
+  private verdictAtClose: { problem: string | undefined } | undefined;
+
   private constructor() {
     this.connected = new Promise<void>((resolve) => (this.connectedResolve = resolve));
+    peersOfThisTest.add(this);
   }
 
   // ---- Transports ----
@@ -230,8 +255,9 @@ export class ScriptedPeer {
     throw new Error('the engine kept talking for 10,000 rounds');
   }
 
-  /** Closes the socket and the listening server (listening peers); waits until both are gone. */
+  /** Closes the socket and the listening server (listening peers); waits until both are gone. The script is judged first. */
   async close(): Promise<void> {
+    this.verdictAtClose ??= { problem: this.problem() };
     this.socket?.destroy();
     await this.socketClosedPromise;
     const server = this.server;
@@ -275,8 +301,19 @@ export class ScriptedPeer {
 
   /** Throws when the script is not complete (for in-memory peers, after `pump()`). */
   assertScriptComplete(): void {
-    if (this.failures.length > 0) throw new Error(`scripted peer: ${this.failures.join('; ')}${this.receivedSummary()}`);
-    if (this.script.length > 0) throw new Error(`scripted peer: script not complete; next: ${this.script.map((e) => e.what).join(', ')}${this.receivedSummary()}`);
+    const problem = this.problem();
+    if (problem !== undefined) throw new Error(problem);
+  }
+
+  /** @internal What is wrong with the script (a failure, or a step not run), as of when the test closed the peer or now. */
+  verdict(): string | undefined {
+    return this.verdictAtClose === undefined ? this.problem() : this.verdictAtClose.problem;
+  }
+
+  private problem(): string | undefined {
+    if (this.failures.length > 0) return `scripted peer: ${this.failures.join('; ')}${this.receivedSummary()}`;
+    if (this.script.length > 0) return `scripted peer: script not complete; next: ${this.script.map((e) => e.what).join(', ')}${this.receivedSummary()}`;
+    return undefined;
   }
 
   /** Resolves once every entry of the script has run; rejects on a failure or after `timeout` ms. */

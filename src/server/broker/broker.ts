@@ -9,6 +9,7 @@
  */
 import type tls from 'node:tls';
 import { debugLog } from '../../runtime/debug-log.js';
+import { rxjs } from '../../rx/rxjs-module.js';
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
 import type { IncomingLink } from '../incoming-link.js';
@@ -581,6 +582,7 @@ export class Broker implements AsyncDisposable {
  */
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   checkBrokerOptions(options);
+  rxjs('startBroker()'); // queues take messages through deliveries$(): without rxjs, fail here rather than at a producer's attach
   const permissions = options.permissions ? new Permissions(options.permissions) : undefined;
   const given = options.users;
   // Passwords are turned into salted keys here and not kept.
