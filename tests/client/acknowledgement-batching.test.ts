@@ -126,15 +126,12 @@ describe('acknowledgements of a receiver', () => {
     })();
     const proxy = await countingProxy(Number(new URL(listener.url).port));
     cleanups.push(proxy.close);
-    const start = performance.now();
     await receiveAll(proxy.port, count, true);
-    const elapsed = performance.now() - start;
     const results = await Promise.all(outcomes);
     expect(results.every((r) => (r as { kind: string }).kind === 'accepted')).toBe(true);
-    // Unbatched: one per turn, so count / 2 here (the receiver's turns take two messages each, as
-    // a sender's turn and ours alternate). Batched: at most about one per millisecond held.
+    // Unbatched: one per turn, so count / 2 here (each turn of the loop brings one message from
+    // the sender, and the receiver's reads take one or two). Batched: about one per millisecond.
     expect(proxy.dispositions()).toBeLessThan(0.4 * count);
-    expect(proxy.dispositions()).toBeLessThan(1.2 * elapsed + 20);
   });
 
   it('a rhea sender (in a process of its own) that waits for each outcome gets each acknowledgement at once, not after the batching delay', { timeout: 20_000 }, async () => {
