@@ -5,7 +5,8 @@
 //
 // Scenarios (N = 100,000 messages measured, after a warm-up of W = 10,000 over the same
 // connection or the same peer program; --quick: N/10 and W/10, one round):
-//   rx-rhea    RECEIVER against a rhea sender: a rhea listener sends, to each receiver that attaches,
+//   rx-rhea    RECEIVER against a rhea sender (and the bare-socket floor for the same frames at the
+//              same pace, bench/peers/bare-sockets.mjs): a rhea listener sends, to each receiver that attaches,
 //              its N unsettled 100 B messages (binary body, sequence number in the first 4 bytes, a
 //              check byte last) as fast as credit allows. The receiver (credit 1,000, accepts each)
 //              connects: Quark's for-await receiver (`for await (const d of receiver) d.accept()`)
@@ -85,6 +86,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BROKER_WINDOW, protonPeers } from './peers/proton.mjs';
+import { measureBareSockets } from './peers/bare-sockets.mjs';
 import { benchFlags } from './peers/bench-flags.mjs';
 
 const require = createRequire(import.meta.url);
@@ -730,6 +732,12 @@ function report(name, scen, res) {
   const keys = ['msgsPerSec', 'cpuUs', 'sysUs', 'rssMb', 'readsPer1k', 'writesPer1k', 'writeCallsPer1k', 'bytesPerRead', 'bytesPerWrite', 'cpuUsPerRead', 'peerCpuUs', ...(nodePeer ? ['peerReadsPer1k', 'peerWritesPer1k'] : [])];
   if (q && h) rows.push(['Quark/rhea', ...keys.map((k) => ratio(q[k], h[k]))]);
   table(rows);
+  if (res.floor) {
+    say(
+      `  floor: a bare Node.js socket receiver (no AMQP, counting bytes) fed 150-byte frames one per write, one every ${fmt(res.floor.paceUs, 1)} us ` +
+        `(the rhea sender's CPU per message), uses ${cpu(res.floor.receiverCpuUs)} us of CPU per frame (bench/peers/bare-sockets.mjs)`,
+    );
+  }
 }
 
 /** The commit the build is from, whether the tree is dirty, and whether dist is older than src. */
@@ -882,6 +890,12 @@ for (const name of selected) {
     }
   }
   results[name] = { title: scen.title, ...Object.fromEntries(libs.filter((l) => runs[l].length > 0).map((l) => [l, summarize(scen.kind, runs[l])])) };
+  if (name === 'rx-rhea') {
+    // The floor beside it: bare sockets, the same frames at the same pace (the rhea sender's CPU per message).
+    const pace = results[name].quark?.peerCpuUs ?? results[name].rhea?.peerCpuUs ?? 15;
+    const floor = await measureBareSockets({ size: 150, count: N, batch: 1, paceUs: pace });
+    results[name].floor = { paceUs: pace, receiverCpuUs: floor.receiverCpu / N, msgsPerSec: N / floor.seconds };
+  }
   if (!json) report(name, scen, results[name]);
 }
 
