@@ -22,7 +22,7 @@ import type { EngineLink } from '../engine/link.js';
 import { AmqpError, AuthenticationError, ConnectionClosedError, ConnectionLostError, IllegalStateError, InsecurePlainError, InvalidArgumentError, TimeoutError, TlsError, type AmqpErrorFields } from '../errors.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { isTlsFailure, tlsFailure } from '../transport/tls-failure.js';
-import { SocketTransport } from '../transport/socket-transport.js';
+import { READ_COALESCING_SOCKET_OPTIONS, SocketTransport } from '../transport/socket-transport.js';
 import { withCallerStack } from './caller-stack.js';
 import { refuseUnknownOptions } from '../runtime/known-options.js';
 import { CLIENT_MECHANISMS } from '../engine/sasl.js';
@@ -471,8 +471,8 @@ export class Connection implements AsyncDisposable {
     const lookup = addresses === undefined ? undefined : fixedLookup(addresses);
     const socket = target.tls
       ? this.#plan!.tlsModule!.connect({ host: target.host, port: target.port, servername, lookup, ...target.tls })
-      : net.connect({ host: target.host, port: target.port, lookup });
-    this.attachTransport(new SocketTransport(engine, socket));
+      : net.connect({ host: target.host, port: target.port, lookup, ...READ_COALESCING_SOCKET_OPTIONS } as net.NetConnectOpts);
+    this.attachTransport(new SocketTransport(engine, socket, !target.tls));
     socket.once(target.tls ? 'secureConnect' : 'connect', () => engine.open());
   }
 

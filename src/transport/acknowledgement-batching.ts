@@ -31,6 +31,11 @@ const MIN_BATCH = 2;
 /** The largest batch: more would only delay the sender's bookkeeping. */
 const MAX_BATCH = 256;
 /**
+ * From this batch on, the sender is streaming for sure (the batch grew to it because messages
+ * kept coming): reading may pause while acknowledgements are held (see `pauseReading`).
+ */
+const PAUSE_READING_FROM_BATCH = 32;
+/**
  * Two stalls this close (with as many waiting) are a sender that waits for its answers; a batch
  * limit learnt from them holds this long. A sender that really keeps few messages unsettled
  * costs two delays per such period (2% of its time) at worst.
@@ -88,9 +93,23 @@ export class AcknowledgementBatching {
     return false;
   }
 
-  /** The delay passed while holding: the caller writes now. Learns whether the sender stalled. */
-  delayExpired(source: AcknowledgementSource): void {
-    if (!this.#holding) return;
+  /**
+   * Whether the caller may stop reading while the acknowledgements are held (until the delay
+   * passes): the sender is streaming, so its next messages are read a millisecond later in one
+   * read instead of a read each (the wake-ups, not the messages, are most of a fast receiver's
+   * cost then). Only once the batch grew large: a sender that waits for its answers is never kept
+   * waiting by it.
+   */
+  get pauseReading(): boolean {
+    return this.#holding && this.#batch >= PAUSE_READING_FROM_BATCH;
+  }
+
+  /**
+   * The delay passed while holding: the caller writes now. Learns whether the sender stalled,
+   * unless `readingPaused` (the quiet was ours then, not the sender's).
+   */
+  delayExpired(source: AcknowledgementSource, readingPaused = false): void {
+    if (!this.#holding || readingPaused) return;
     const now = performance.now();
     const waiting = source.deferrableAcknowledgements;
     // Quiet for much longer than between its messages: the sender may have been waiting for

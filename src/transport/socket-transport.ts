@@ -1,8 +1,9 @@
 /**
  * Moves bytes between a protocol engine and a socket (TCP or TLS): reads into the engine, writes
  * its output once per turn of the event loop (all frames of the turn in one socket write), holds
- * a pipelining sender's acknowledgements briefly to batch them (see acknowledgement-batching.ts),
- * keeps the engine's clock ticking for idle timeouts, and respects the socket's backpressure.
+ * a pipelining sender's acknowledgements briefly to batch them (see acknowledgement-batching.ts)
+ * and, for a streaming sender, gathers its messages into fewer reads meanwhile, keeps the
+ * engine's clock ticking for idle timeouts, and respects the socket's backpressure.
  */
 import type { Socket } from 'node:net';
 import { debugLog } from '../runtime/debug-log.js';
@@ -10,6 +11,14 @@ import type { ProtocolEngine } from '../engine/engine.js';
 import { ACKNOWLEDGEMENT_DELAY_MS, AcknowledgementBatching } from './acknowledgement-batching.js';
 
 const log = debugLog('quark:transport');
+
+/**
+ * Options for `net.connect()` that let a SocketTransport gather reads (`coalesceReads`): with a
+ * readable high-water mark of one byte, a paused socket stops reading from the kernel after at
+ * most one more chunk (with Node's default of 16 KiB it reads on, a system call per message,
+ * until that much is waiting). It changes nothing while the socket flows.
+ */
+export const READ_COALESCING_SOCKET_OPTIONS = { readableHighWaterMark: 1 } as const;
 
 /** How long a socket may take to close after the connection ended before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;
@@ -27,14 +36,24 @@ export class SocketTransport {
   private readonly acknowledgements = new AcknowledgementBatching();
   /** Runs while acknowledgements are held: writes them when the delay has passed. */
   private acknowledgementTimer: NodeJS.Timeout | undefined;
+  /** Whether `pause()` stops the socket reading at once (see `coalescesReads`). */
+  private readonly canPauseReading: boolean;
+  /** Reading is paused while a streaming sender's acknowledgements are held. */
+  private readingPaused = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private ending = false;
 
-  constructor(engine: ProtocolEngine, socket: Socket) {
+  /**
+   * @param coalesceReads  the socket was made with `readableHighWaterMark: 1` (see
+   *   `READ_COALESCING_SOCKET_OPTIONS`), so pausing it stops its reading at once: reads of a
+   *   streaming sender are then gathered while acknowledgements are held.
+   */
+  constructor(engine: ProtocolEngine, socket: Socket, coalesceReads = false) {
     this.engine = engine;
     this.socket = socket;
+    this.canPauseReading = coalesceReads;
     socket.setNoDelay(true);
     engine.onOutput = () => this.scheduleFlush();
     socket.on('data', (chunk: Buffer) => {
@@ -74,9 +93,13 @@ export class SocketTransport {
       return;
     }
     this.engine.outputHeld();
+    if (this.canPauseReading && !this.readingPaused && this.acknowledgements.pauseReading) {
+      this.readingPaused = true;
+      this.socket.pause();
+    }
     this.acknowledgementTimer ??= setTimeout(() => {
       this.acknowledgementTimer = undefined;
-      this.acknowledgements.delayExpired(this.engine);
+      this.acknowledgements.delayExpired(this.engine, this.readingPaused);
       this.flush();
     }, ACKNOWLEDGEMENT_DELAY_MS);
   }
@@ -89,6 +112,10 @@ export class SocketTransport {
       this.acknowledgementTimer = undefined;
     }
     this.acknowledgements.written();
+    if (this.readingPaused) {
+      this.readingPaused = false;
+      this.socket.resume(); // what came meanwhile is read in one go
+    }
     const chunks = this.engine.takeOutputChunks();
     const written = this.engine.takeWrittenCallbacks();
     if (chunks !== undefined && !this.socket.destroyed && this.socket.writable) {

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, listen, type Connection } from '../../src/index.js';
@@ -126,7 +126,13 @@ describe('acknowledgements of a receiver', () => {
     })();
     const proxy = await countingProxy(Number(new URL(listener.url).port));
     cleanups.push(proxy.close);
+    // The receiver's socket pauses while acknowledgements are held for this streaming sender (its
+    // next messages are then read together), and always resumes: every message arrives.
+    const pause = vi.spyOn(net.Socket.prototype, 'pause');
+    cleanups.push(async () => pause.mockRestore());
     await receiveAll(proxy.port, count, true);
+    const receiverPauses = pause.mock.contexts.filter((socket) => (socket as net.Socket).remotePort === proxy.port).length;
+    expect(receiverPauses).toBeGreaterThan(0);
     const results = await Promise.all(outcomes);
     expect(results.every((r) => (r as { kind: string }).kind === 'accepted')).toBe(true);
     // Unbatched: one per turn, so count / 2 here (each turn of the loop brings one message from

@@ -166,4 +166,35 @@ describe('acknowledgement batching', () => {
     }
     expect(writes).toBeLessThan(40); // not one per message
   });
+
+  it('lets reading pause only while holding for a sender whose batch grew to 32: a streaming sender, never one that waits for its answers', () => {
+    const batching = new AcknowledgementBatching();
+    const source = new Source();
+    expect(batching.pauseReading).toBe(false);
+    // Batches of 2, 4, 8 and 16 reached in turn (messages keep coming): no pause meanwhile.
+    const written: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      if (endTurn(batching, source.turn(2))) written.push(i);
+      expect(batching.pauseReading).toBe(false);
+    }
+    expect(written).toEqual([0, 2, 6, 14]);
+    // Now held toward a batch of 32: reading may pause.
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    expect(batching.pauseReading).toBe(true);
+    source.written(batching);
+    expect(batching.pauseReading).toBe(false); // written: not holding
+  });
+
+  it('learns nothing from a quiet delay while reading was paused (the quiet was the receiver\'s own)', () => {
+    const batching = new AcknowledgementBatching();
+    const source = new Source();
+    warmUp(batching, source);
+    expect(endTurn(batching, source.turn(2))).toBe(true); // batch 4
+    expect(endTurn(batching, source.turn(2))).toBe(false);
+    vi.advanceTimersByTime(1);
+    batching.delayExpired(source, true);
+    source.written(batching);
+    expect(endTurn(batching, source.turn(1))).toBe(false); // still pipelining: a single message is held
+  });
 });
+
