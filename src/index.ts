@@ -24,8 +24,10 @@ export {
   SessionClosedError,
   TimeoutError,
   TlsError,
+  WebSocketError,
   type AmqpErrorFields,
   type TlsFailureReason,
+  type WebSocketFailureReason,
   type EndpointKind,
   type UnacceptedOutcome,
 } from './errors.js';
