@@ -90,6 +90,7 @@ export type {
   Target,
 } from './codec/composite-types.js';
 export { connect, Connection, type Authentication, type ConnectOptions, type TlsInfo } from './client/connection.js';
+export type { WebSocketConnectOptions } from './client/connect-targets.js';
 export type { ReconnectOptions } from './client/reconnect-policy.js';
 export { Session, type SessionOptions } from './client/session.js';
 export { Link } from './client/link.js';
@@ -104,6 +105,7 @@ export type { CallOptions } from './client/cancellation.js';
 export type { LinkOptions, ReceiverOptions, SenderOptions, TerminusOptions } from './client/link-options.js';
 export type { QuarkEvent, QuarkEventType } from './client/events.js';
 export { listen, Listener, type ListenOptions, type ListenSaslOptions, type SaslCredentials } from './server/listener.js';
+export type { WebSocketListenOptions } from './server/websocket-endpoint.js';
 export { SaslUsers, ScramClient, ScramServer, scramCredentials, type ScramCredentials, type ScramHash, type StoredUser } from './engine/scram.js';
 export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';
 export { forwardTo, sendTo, type Forwarded, type SendToOptions } from './rx/send-to.js';

@@ -5,10 +5,32 @@
  * into one. Text messages are refused. The socket transport runs an engine over this stream as
  * over a TCP socket.
  */
+import type * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import type { RawData, WebSocket } from 'ws';
 import { WebSocketError } from '../errors.js';
+
+/**
+ * The part of a `ws` WebSocket the stream uses, declared here so that Quark's published types do
+ * not need `@types/ws` (tests/transport/websocket-types.test.ts checks it against @types/ws).
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly CONNECTING: 0;
+  readonly OPEN: 1;
+  readonly CLOSED: 3;
+  /** The URL connected to (a client's); empty on the listening side. */
+  readonly url: string;
+  binaryType: 'nodebuffer' | 'arraybuffer' | 'fragments';
+  send(data: Buffer, options: { binary: boolean }, callback?: (error?: Error) => void): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): this;
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  on(event: 'upgrade', listener: (response: http.IncomingMessage) => void): this;
+  once(event: 'open' | 'close', listener: () => void): this;
+}
 
 /**
  * The largest message written: a turn's output beyond it goes out in several messages (WSB allows
@@ -22,7 +44,7 @@ const UNSUPPORTED_DATA = 1003;
 const FAILURE_CODES: ReadonlySet<number> = new Set([1002, 1003, 1007, 1008, 1009, 1010, 1011]);
 
 export class WebSocketStream extends Duplex {
-  readonly #ws: WebSocket;
+  readonly #ws: WebSocketLike;
   #socket: Socket | undefined;
 
   /**
@@ -30,27 +52,27 @@ export class WebSocketStream extends Duplex {
    * wait for it to open).
    * @param socket The TCP or TLS socket under it, when known (a client learns it at the upgrade).
    */
-  constructor(ws: WebSocket, socket: Socket | undefined) {
+  constructor(ws: WebSocketLike, socket: Socket | undefined) {
     super({ allowHalfOpen: false });
     this.#ws = ws;
     this.#socket = socket;
     ws.binaryType = 'nodebuffer';
     ws.on('upgrade', (response) => (this.#socket = response.socket as Socket));
-    ws.on('message', (data: RawData, isBinary: boolean) => {
+    ws.on('message', (data, isBinary) => {
       if (!isBinary) {
         this.destroy(new WebSocketError('text-message', `${this.#peer()} sent a WebSocket text message; AMQP over WebSocket takes binary messages only (AMQP WebSocket Binding, section 2). Check that the peer speaks AMQP.`));
         return;
       }
       this.push(data as Buffer);
     });
-    ws.on('close', (code: number, reason: Buffer) => {
+    ws.on('close', (code, reason) => {
       if (FAILURE_CODES.has(code)) {
         this.destroy(new WebSocketError('protocol', `${this.#peer()} closed the WebSocket with code ${code}${reason.length > 0 ? ` (${reason.toString()})` : ''}: it found our messages invalid.`));
       } else {
         this.push(null);
       }
     });
-    ws.on('error', (error: Error) => this.destroy(webSocketFailure(error, this.#peer())));
+    ws.on('error', (error) => this.destroy(webSocketFailure(error, this.#peer())));
   }
 
   /** The TCP or TLS socket under the WebSocket (for its addresses and TLS session), once known. */
