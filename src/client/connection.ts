@@ -1033,7 +1033,6 @@ const RESPONDER_OPTIONS: ReadonlySet<string> = new Set(['concurrency', 'signal',
 
 /** Refuses options connect() does not know (a misspelt or unsupported option is never silently ignored). */
 function checkConnectKeys(options: ConnectOptions): void {
-  if ('websocket' in options || 'websockets' in options) throw new TypeError('connect: unknown option "websocket": Quark does not speak AMQP over WebSocket yet');
   refuseUnknownOptions(options, CONNECT_KEYS, 'connect');
   const sasl = options.sasl;
   if (sasl !== undefined && sasl !== false) {
