@@ -340,3 +340,32 @@ describe('WebSocket options are checked at once', () => {
     expect((error as Error).message).not.toMatch(/secret/);
   });
 });
+
+describe('the Container over WebSocket', () => {
+  it('container.listen("ws://host:port/path") listens for WebSocket only, and a container connects to it', async () => {
+    const { Container } = await import('../../src/index.js');
+    const seen: unknown[] = [];
+    let url: string | undefined;
+    let listener: { close(): void } | undefined;
+    await new Container({
+      onStart(e) {
+        const l = e.container.listen('ws://127.0.0.1:0/amqp');
+        listener = l;
+        void l.listening.then((bound) => {
+          url = bound.url;
+          e.container.createSender(e.container.connect(bound.url!), 'examples');
+        });
+      },
+      onSendable(e) {
+        e.sender.send({ body: 'Hello over ws' });
+        e.sender.close();
+      },
+      onMessage: (e) => void seen.push(e.message.body),
+      onAccepted: (e) => e.connection.close(),
+      onConnectionClosed: () => listener?.close(),
+    }).run();
+    expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/amqp$/);
+    expect(seen).toEqual(['Hello over ws']);
+    expect(() => new Container({}).listen('wss://127.0.0.1:0/')).toThrow(/wss:\/\/ URL needs TLS options/);
+  });
+});
