@@ -769,7 +769,9 @@ export class Connection implements AsyncDisposable {
         return;
       case 'connectionFinal':
         if (this.#phase !== 'closing' && this.#phase !== 'ended') {
-          this.#onLost(attempt, attempt.opened ? new ConnectionLostError('The connection was lost: the peer closed the socket without closing the connection.', attempt.transport?.error) : this.#socketLostError(attempt));
+          // A WebSocket failure says what broke (a text message, a protocol error) however late it comes.
+          const lost = attempt.opened && !(attempt.transport?.error instanceof WebSocketError);
+          this.#onLost(attempt, lost ? new ConnectionLostError('The connection was lost: the peer closed the socket without closing the connection.', attempt.transport?.error) : this.#socketLostError(attempt));
         }
         return;
       case 'sessionRemoteOpen': {

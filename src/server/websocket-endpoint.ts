@@ -138,6 +138,8 @@ export class WebSocketEndpoint {
       ? (await import('node:https')).createServer({ handshakeTimeout: settings.handshakeTimeout > 0 ? settings.handshakeTimeout : 120_000, ...settings.tls, ...timeouts })
       : (await import('node:http')).createServer(timeouts);
     server.maxConnections = settings.maxSockets;
+    // A socket that sends no request at all is dropped too (ws stops this clock at the upgrade).
+    if (settings.handshakeTimeout > 0) server.timeout = settings.handshakeTimeout;
     const endpoint = new WebSocketEndpoint(server, true, settings.tls !== undefined, options, accept);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

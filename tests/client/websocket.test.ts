@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -199,6 +199,49 @@ describe('AMQP over WebSocket: client and listener', () => {
     expect(error).toBeInstanceOf(WebSocketError);
     expect(error).toMatchObject({ reason: 'text-message' });
     expect((error as Error).message).toMatch(/binary messages only/);
+  });
+
+  it('a text message after the connection opened ends it with a WebSocketError too, not as a plain loss', async () => {
+    const broker = later(await startBroker({ port: 0 }));
+    // A WebSocket front for the broker's TCP port that, on cue, sends a text message.
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => 'amqp' });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    const fronts: WebSocket[] = [];
+    wss.on('connection', (ws) => {
+      fronts.push(ws);
+      const tcp = net.connect(broker.port, '127.0.0.1');
+      tcp.on('data', (bytes) => ws.send(bytes, { binary: true }));
+      ws.on('message', (bytes) => tcp.write(bytes as Buffer));
+      ws.on('close', () => tcp.destroy());
+      tcp.on('close', () => ws.terminate());
+    });
+    const connection = later(await connect({ url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, reconnect: false }));
+    const disconnected = new Promise<QuarkEvent>((resolve) => connection.events$.subscribe((e) => e.type === 'disconnected' && resolve(e)));
+    fronts[0]!.send('now some text');
+    const event = (await disconnected) as Extract<QuarkEvent, { type: 'disconnected' }>;
+    expect(event.error).toBeInstanceOf(WebSocketError);
+    expect(event.error).toMatchObject({ reason: 'text-message' });
+  });
+
+  it('handshakeTimeout bounds the HTTP upgrade and the AMQP handshake over WebSocket alike', async () => {
+    const listener = later(await listen({ tcp: false, websocket: {}, handshakeTimeout: 300 }));
+    const port = listener.websocketPort!;
+    const closedWithin = (socket: net.Socket): Promise<number> => {
+      const t0 = performance.now();
+      return new Promise((resolve) => socket.on('close', () => resolve(performance.now() - t0)));
+    };
+    // A TCP client that never sends its upgrade request.
+    const silent = net.connect(port, '127.0.0.1');
+    silent.on('error', () => undefined);
+    // A WebSocket client that upgrades and then sends no AMQP.
+    const mute = new WebSocket(listener.url, ['amqp']);
+    const muteClosed = new Promise<number>((resolve) => mute.on('open', () => {
+      const t0 = performance.now();
+      mute.on('close', () => resolve(performance.now() - t0));
+    }));
+    expect(await closedWithin(silent)).toBeLessThan(2000);
+    expect(await muteClosed).toBeLessThan(2000);
   });
 
   it('a text message from a client is answered with close code 1003 by the listener', async () => {
