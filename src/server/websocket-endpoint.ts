@@ -187,6 +187,7 @@ export class WebSocketEndpoint {
     const server = this.#server;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
+      // Idle HTTP sockets; one mid-request is bounded by handshakeTimeout, upgraded ones are the listener's to close.
       server.closeIdleConnections();
     });
   }
