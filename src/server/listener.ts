@@ -155,7 +155,7 @@ export interface ListenOptions {
 
 export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   readonly #server: net.Server | undefined;
-  #websocket: WebSocketEndpoint | undefined;
+  readonly #websocket: WebSocketEndpoint | undefined;
   readonly #options: ListenOptions;
   readonly #connections = new Set<Connection>();
   readonly #links = new LazySubject<IncomingLink>();
@@ -169,14 +169,10 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   #closed = false;
 
   /** @internal Use `listen()`. */
-  constructor(server: net.Server | undefined, options: ListenOptions) {
+  constructor(server: net.Server | undefined, websocket: WebSocketEndpoint | undefined, options: ListenOptions) {
     this.#server = server;
+    this.#websocket = websocket;
     this.#options = options;
-  }
-
-  /** @internal Serves WebSocket clients from this endpoint too (set once by `listen()`). */
-  set websocketEndpoint(endpoint: WebSocketEndpoint) {
-    this.#websocket = endpoint;
   }
 
   /** The TCP port listened on (0 with `tcp: false`). */
@@ -412,24 +408,23 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
       : net.createServer();
   // Far past the limit, sockets are dropped by the server itself: refusals cost memory too.
   const maxSockets = (options.maxConnections ?? DEFAULT_MAX_CONNECTIONS) + REFUSAL_MARGIN;
-  const listener = new Listener(server, options);
+  // The WebSocket endpoint binds first; its clients reach the listener once it exists (in a later turn).
+  const settings = { host: options.host ?? '127.0.0.1', tls: options.tls, handshakeTimeout, maxSockets };
+  const websocket = options.websocket === undefined ? undefined : await WebSocketEndpoint.open(options.websocket, settings, (stream) => listener.handleSocket(stream));
+  const listener = new Listener(server, websocket, options);
   if (server !== undefined) {
     server.maxConnections = maxSockets;
     server.on(options.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => listener.handleSocket(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  }
-  if (options.websocket !== undefined) {
-    const settings = { host: options.host ?? '127.0.0.1', tls: options.tls, handshakeTimeout, maxSockets };
     try {
-      listener.websocketEndpoint = await WebSocketEndpoint.open(options.websocket, settings, (stream) => listener.handleSocket(stream));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
     } catch (e) {
-      await listener.close();
+      await listener.close(); // the WebSocket endpoint, and any client it took meanwhile
       throw e;
     }
   }

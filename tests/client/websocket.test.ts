@@ -389,6 +389,16 @@ describe('WebSocket options are checked at once', () => {
     await expect(listen({ websocket: { server: http.createServer(), port: 1 } })).rejects.toThrow(/cannot be given with websocket\.server/);
   });
 
+  it('a port that cannot be bound fails listen() and leaves no server behind, TCP or WebSocket', async () => {
+    const busy = later(await listen({}));
+    const servers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
+    const before = servers();
+    await expect(listen({ port: busy.port, websocket: {} })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(listen({ websocket: { port: busy.port } })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(servers()).toBe(before);
+  });
+
   it('a ws URL shows its scheme and path (never the password) in events and errors', async () => {
     const error = await connect({ url: 'ws://user:secret@127.0.0.1:1/gateway/amqp', reconnect: false, allowInsecurePlain: true }).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/127\.0\.0\.1:1/);
