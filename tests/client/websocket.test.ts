@@ -316,23 +316,26 @@ describe('AMQP over WebSocket: client and listener', () => {
     agent.destroy();
   });
 
-  it('reconnects over ws when the server restarts on the same port, and the same sender goes on', async () => {
-    let broker: Broker = await startBroker({ port: 0, websocket: {} });
-    cleanups.push(() => broker.stop());
-    const wsPort = Number(new URL(broker.websocketUrl!).port);
-    const connection = later(await connect({ url: broker.websocketUrl!, reconnect: { initialDelay: 50, maxDelay: 200 } }));
-    const events: QuarkEvent['type'][] = [];
-    connection.events$.subscribe((e) => events.push(e.type));
-    const sender = await connection.createSender('survives');
-    await sender.send({ body: 'before' });
-    const reconnected = new Promise<void>((resolve) => connection.events$.subscribe((e) => e.type === 'reconnected' && resolve()));
-    await broker.stop();
-    broker = await startBroker({ port: 0, websocket: { port: wsPort } });
-    await reconnected;
-    await expect(sender.send({ body: 'after' })).resolves.toEqual({ kind: 'accepted' });
-    expect(events).toContain('disconnected');
-    expect(broker.websocketUrl).toContain(`:${wsPort}/`);
-  });
+  for (const secure of [false, true]) {
+    it(`reconnects over ${secure ? 'wss' : 'ws'} when the server restarts on the same port, and the same sender goes on`, async () => {
+      const tls = secure ? { cert, key } : undefined;
+      let broker: Broker = await startBroker({ port: 0, tls, websocket: {} });
+      cleanups.push(() => broker.stop());
+      const wsPort = Number(new URL(broker.websocketUrl!).port);
+      const connection = later(await connect({ url: broker.websocketUrl!.replace('127.0.0.1', 'localhost'), tls: secure ? { ca: cert } : undefined, reconnect: { initialDelay: 50, maxDelay: 200 } }));
+      const events: QuarkEvent['type'][] = [];
+      connection.events$.subscribe((e) => events.push(e.type));
+      const sender = await connection.createSender('survives');
+      await sender.send({ body: 'before' });
+      const reconnected = new Promise<void>((resolve) => connection.events$.subscribe((e) => e.type === 'reconnected' && resolve()));
+      await broker.stop();
+      broker = await startBroker({ port: 0, tls, websocket: { port: wsPort } });
+      await reconnected;
+      await expect(sender.send({ body: 'after' })).resolves.toEqual({ kind: 'accepted' });
+      expect(events).toContain('disconnected');
+      expect(broker.websocketUrl).toContain(`:${wsPort}/`);
+    });
+  }
 
   it('fails over along a list of ws URLs', async () => {
     const dead = await listen({ tcp: false, websocket: {} });
