@@ -81,9 +81,13 @@ it('Chromium runs rhea over its own WebSocket against Quark\'s broker: sends acc
     server.listen(0, '127.0.0.1');
   });
   await new Promise((resolve) => server!.once('listening', resolve));
-  browser = spawn(CHROMIUM, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', `--user-data-dir=${profile}`,
-    `http://127.0.0.1:${(server!.address() as AddressInfo).port}/`], { detached: true, stdio: 'ignore' });
-  const seen = await result;
+  // As root (CI) Chromium needs --no-sandbox; a small /dev/shm (containers) needs --disable-dev-shm-usage.
+  browser = spawn(CHROMIUM, ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run', '--disable-extensions', `--user-data-dir=${profile}`,
+    `http://127.0.0.1:${(server!.address() as AddressInfo).port}/`], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  browser.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
+  const exited = new Promise<never>((_resolve, reject) => browser!.once('exit', (code) => reject(new Error(`chromium exited (${String(code)}) before the page reported:\n${stderr}`))));
+  const seen = await Promise.race([result, exited]);
   expect(seen).toMatchObject({ accepted: 3, received: ['quark 0', 'quark 1', 'quark 2'] });
   expect(String(seen.userAgent)).toMatch(/Chrome\//);
   const receiver = await quark.createReceiver('from-browser');
