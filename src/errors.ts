@@ -201,6 +201,40 @@ export class TlsError extends ConnectionClosedError {
   }
 }
 
+/** Why AMQP over WebSocket failed, in a word. */
+export type WebSocketFailureReason =
+  /** The optional `ws` package is not installed: `npm install ws`. */
+  | 'unavailable'
+  /** The HTTP upgrade was refused (an HTTP status other than 101: wrong path, a gateway's 401/403) or never answered. */
+  | 'handshake'
+  /** The peer did not agree on the `amqp` subprotocol (AMQP WebSocket Binding, section 2). */
+  | 'subprotocol'
+  /** The peer sent a text message: AMQP goes in binary messages only. */
+  | 'text-message'
+  /** The peer broke the WebSocket protocol itself (RFC 6455): a bad frame, an over-large message. */
+  | 'protocol';
+
+/**
+ * AMQP over WebSocket (`ws://`, `wss://`) failed below AMQP: the `ws` package is missing, the
+ * HTTP upgrade was refused, the peer did not speak the `amqp` subprotocol, or it sent what the
+ * AMQP WebSocket Binding does not allow. `reason` says which and the message says what to do;
+ * `status` is the HTTP status of a refused upgrade. Only `handshake` failures are retried by
+ * reconnect (a gateway may come back); the others do not heal by waiting.
+ * Condition `quark:websocket-failed`.
+ */
+export class WebSocketError extends ConnectionClosedError {
+  /** Why, in a word. */
+  readonly reason: WebSocketFailureReason;
+  /** The HTTP status of a refused upgrade, when there was one. */
+  readonly status: number | undefined;
+
+  constructor(reason: WebSocketFailureReason, message: string, options?: { status?: number | undefined; cause?: unknown }) {
+    super('quark:websocket-failed', message, { cause: options?.cause, byPeer: false });
+    this.reason = reason;
+    this.status = options?.status;
+  }
+}
+
 /** The sender aborted a message while it was arriving (a streaming receiver's `delivery.stream()` throws it). Condition `quark:delivery-aborted`. */
 export class DeliveryAbortedError extends AmqpError {
   constructor(message: string) {

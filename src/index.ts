@@ -28,8 +28,10 @@ export {
   SessionClosedError,
   TimeoutError,
   TlsError,
+  WebSocketError,
   type AmqpErrorFields,
   type TlsFailureReason,
+  type WebSocketFailureReason,
   type EndpointKind,
   type UnacceptedOutcome,
 } from './errors.js';
@@ -92,6 +94,7 @@ export type {
   Target,
 } from './codec/composite-types.js';
 export { connect, Connection, type Authentication, type ConnectOptions, type TlsInfo } from './client/connection.js';
+export type { WebSocketConnectOptions } from './client/connect-targets.js';
 export type { ReconnectOptions } from './client/reconnect-policy.js';
 export { Session, type SessionOptions } from './client/session.js';
 export { Link } from './client/link.js';
@@ -106,6 +109,7 @@ export type { CallOptions } from './client/cancellation.js';
 export type { LinkOptions, ReceiverOptions, SenderOptions, TerminusOptions } from './client/link-options.js';
 export type { QuarkEvent, QuarkEventType } from './client/events.js';
 export { listen, Listener, type ListenOptions, type ListenSaslOptions, type SaslCredentials } from './server/listener.js';
+export type { WebSocketListenOptions } from './server/websocket-endpoint.js';
 export { SaslUsers, ScramClient, ScramServer, scramCredentials, type ScramCredentials, type ScramHash, type StoredUser } from './engine/scram.js';
 export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';
 export { forwardTo, sendTo, type Forwarded, type SendToOptions } from './rx/send-to.js';

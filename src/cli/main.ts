@@ -29,11 +29,14 @@ Commands:
   bench      measure throughput against a URL or an in-process broker
 
 Run 'quark <command> --help' for a command's options.`,
-  broker: `Usage: quark broker [--host HOST] [--port PORT] [--user NAME:PASSWORD ...] [--permissions FILE] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [limits]
+  broker: `Usage: quark broker [--host HOST] [--port PORT] [--websocket PORT [--websocket-path PATH]] [--user NAME:PASSWORD ...] [--permissions FILE] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [limits]
 
 Runs an embedded broker until interrupted (Ctrl-C).
   --host HOST             address to listen on (default 127.0.0.1)
   --port PORT             port to listen on (default 5672)
+  --websocket PORT        also serve AMQP over WebSocket (ws://, or wss:// with TLS) on this port
+                          (needs the ws package: npm install ws)
+  --websocket-path PATH   the WebSocket's HTTP path, e.g. /amqp (default: any path)
   --user NAME:PASSWORD    a user (repeatable), kept as salted keys: logs in with SCRAM-SHA-512/256/1
                           or PLAIN; without users, ANONYMOUS is accepted
   --permissions FILE      JSON: { "user": { "send": ["orders"], "receive": ["replies.*"],
@@ -53,9 +56,11 @@ Limits (what one client can make the broker hold):
   --max-connections N     connections at once (default 10000)
   --max-connections-per-address N
                           connections at once from one client address (default 1000)`,
-  send: `Usage: quark send URL [--count N] [--body TEXT | --file PATH] [--property KEY=VALUE ...] [--durable] [--settle]
+  send: `Usage: quark send URL [--address ADDRESS] [--count N] [--body TEXT | --file PATH] [--property KEY=VALUE ...] [--durable] [--settle]
 
 Sends messages to the address in the URL, e.g. amqp://localhost:5672/orders.
+  --address ADDRESS       the address, instead of the URL's path (needed with ws:// and wss://
+                          URLs, whose path is the WebSocket's: ws://host:5673/amqp --address orders)
   --count N               how many messages (default 1)
   --body TEXT             the body, a string (default "Hello from quark")
   --file PATH             the body, the file's bytes (one data section)
@@ -64,9 +69,10 @@ Sends messages to the address in the URL, e.g. amqp://localhost:5672/orders.
   --subject TEXT          the subject
   --durable               mark messages durable
   --settle                send pre-settled (at-most-once): do not wait for the peer's outcome`,
-  receive: `Usage: quark receive URL [--count N] [--timeout S] [--json]
+  receive: `Usage: quark receive URL [--address ADDRESS] [--count N] [--timeout S] [--json]
 
 Receives messages from the address in the URL and prints each with its sections.
+  --address ADDRESS       the address, instead of the URL's path (needed with ws:// and wss:// URLs)
   --count N               stop after N messages (default: run until interrupted or --timeout)
   --timeout S             stop after S seconds without a message
   --json                  print one JSON object per message; every value carries its AMQP type
@@ -96,8 +102,8 @@ function intOption(value: unknown, name: string, min = 1): number | undefined {
   return n;
 }
 
-/** The URL's address (its path), which send and receive need. */
-function addressOf(url: string | undefined, command: string): { url: string; address: string } {
+/** The address send and receive use: `--address`, else the URL's path (a ws:// URL's path is the WebSocket's). */
+function addressOf(url: string | undefined, command: string, address?: string): { url: string; address: string } {
   if (url === undefined) throw new UsageError(`${command} needs a URL with an address, e.g. amqp://localhost:5672/orders`);
   let parsed;
   try {
@@ -105,6 +111,12 @@ function addressOf(url: string | undefined, command: string): { url: string; add
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  if (address !== undefined) {
+    if (address === '') throw new UsageError('--address needs an address, e.g. --address orders');
+    if (parsed.path) throw new UsageError(`give the address either as the URL's path or with --address, not both`);
+    return { url, address };
+  }
+  if (parsed.websocketPath !== undefined) throw new UsageError(`the path of ${url} is the WebSocket's HTTP path: give the address with --address, e.g. --address orders`);
   if (!parsed.path) throw new UsageError(`the URL ${url} has no address: add one as its path, e.g. ${url.replace(/\/$/, '')}/orders`);
   return { url, address: parsed.path };
 }
@@ -160,8 +172,12 @@ async function runBroker(args: string[]): Promise<void> {
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'tls-ca': { type: 'string' },
+    websocket: { type: 'string' },
+    'websocket-path': { type: 'string' },
   });
   if (values.help) return void console.log(HELP.broker);
+  const websocketPort = intOption(values.websocket, 'websocket', 0);
+  if (values['websocket-path'] !== undefined && websocketPort === undefined) throw new UsageError('--websocket-path needs --websocket PORT');
   const tls = tlsOptions(values['tls-cert'] as string | undefined, values['tls-key'] as string | undefined, values['tls-ca'] as string | undefined);
   let users: Record<string, string> | undefined;
   for (const u of (values.user as string[] | undefined) ?? []) {
@@ -184,10 +200,11 @@ async function runBroker(args: string[]): Promise<void> {
     allowInsecurePlain: values['allow-insecure-plain'] as boolean | undefined,
     deadLetterAddress: values['dead-letter'] as string | undefined,
     tls,
+    websocket: websocketPort === undefined ? undefined : { port: websocketPort, path: values['websocket-path'] as string | undefined },
   };
   // A bad option (a limit, a permissions file's shape) is an InvalidArgumentError: exit 2, as a usage error.
   const broker = await startBroker(options);
-  console.log(`quark broker listening on ${broker.url} (Ctrl-C to stop)`);
+  console.log(`quark broker listening on ${broker.url}${broker.websocketUrl ? ` and ${broker.websocketUrl}` : ''} (Ctrl-C to stop)`);
   if (users && !tls) console.log('Users log in with SCRAM from anywhere; PLAIN (a clear-text password) is offered to clients on this machine only: give --tls-cert and --tls-key for others (or --allow-insecure-plain)');
   await new Promise<void>((resolve) => {
     const stop = (): void => {
@@ -251,9 +268,10 @@ async function runSend(args: string[]): Promise<void> {
     subject: { type: 'string' },
     durable: { type: 'boolean' },
     settle: { type: 'boolean' },
+    address: { type: 'string' },
   });
   if (values.help) return void console.log(HELP.send);
-  const { url, address } = addressOf(positionals[0], 'send');
+  const { url, address } = addressOf(positionals[0], 'send', values.address as string | undefined);
   if (values.body !== undefined && values.file !== undefined) throw new UsageError('give --body or --file, not both');
   const count = intOption(values.count, 'count') ?? 1;
   let body: AmqpValue = (values.body as string | undefined) ?? 'Hello from quark';
@@ -298,9 +316,10 @@ async function runReceive(args: string[]): Promise<void> {
     timeout: { type: 'string' },
     json: { type: 'boolean' },
     'no-accept': { type: 'boolean' },
+    address: { type: 'string' },
   });
   if (values.help) return void console.log(HELP.receive);
-  const { url, address } = addressOf(positionals[0], 'receive');
+  const { url, address } = addressOf(positionals[0], 'receive', values.address as string | undefined);
   const count = intOption(values.count, 'count');
   const timeoutSeconds = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got ${String(values.timeout)}`);

@@ -19,10 +19,24 @@ import type { AmqpValue } from '../codec/values.js';
 import { ProtocolEngine, type EngineOptions } from '../engine/engine.js';
 import type { EngineEvent } from '../engine/events.js';
 import type { EngineLink } from '../engine/link.js';
-import { AmqpError, AuthenticationError, ConnectionClosedError, ConnectionLostError, IllegalStateError, InsecurePlainError, InvalidArgumentError, TimeoutError, TlsError, type AmqpErrorFields } from '../errors.js';
+import {
+  AmqpError,
+  type AmqpErrorFields,
+  AuthenticationError,
+  ConnectionClosedError,
+  ConnectionLostError,
+  IllegalStateError,
+  InsecurePlainError,
+  InvalidArgumentError,
+  TimeoutError,
+  TlsError,
+  WebSocketError,
+} from '../errors.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { isTlsFailure, tlsFailure } from '../transport/tls-failure.js';
 import { READ_COALESCING_SOCKET_OPTIONS, SocketTransport } from '../transport/socket-transport.js';
+import { loadWebSocketModule, type WsModule } from '../transport/websocket-module.js';
+import { connectWebSocket } from '../transport/websocket-connect.js';
 import { withCallerStack } from './caller-stack.js';
 import { refuseUnknownOptions } from '../runtime/known-options.js';
 import { CLIENT_MECHANISMS } from '../engine/sasl.js';
@@ -31,7 +45,7 @@ import type { Transaction } from './transaction.js';
 import { Responder, type RequestHandler, type ResponderOptions } from './responder.js';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
-import { allowsScram, connectTargets, targetUrl, type ConnectTarget } from './connect-targets.js';
+import { allowsScram, connectTargets, targetUrl, type ConnectTarget, type WebSocketConnectOptions } from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
 import type { Link } from './link.js';
 import type { ReceiverOptions, SenderOptions } from './link-options.js';
@@ -77,9 +91,10 @@ export interface TlsInfo {
  */
 export interface ConnectOptions extends CallOptions {
   /**
-   * `amqp[s]://[user:password@]host[:port]`. With no `url`, `urls` or `host`, the peer comes
-   * from Qpid Proton's connection configuration file when one is found (see `connect()`), else
-   * it is `amqp://localhost:5672`.
+   * `amqp[s]://[user:password@]host[:port]`, or AMQP over WebSocket:
+   * `ws[s]://[user:password@]host[:port][/path]` (see `websocket`). With no `url`, `urls` or
+   * `host`, the peer comes from Qpid Proton's connection configuration file when one is found
+   * (see `connect()`), else it is `amqp://localhost:5672`.
    */
   url?: string | undefined;
   /**
@@ -91,8 +106,14 @@ export interface ConnectOptions extends CallOptions {
   host?: string | undefined;
   /** Default 5672, or 5671 for TLS. */
   port?: number | undefined;
-  /** Use TLS (as `amqps://` does). */
+  /** Use TLS (as `amqps://` and `wss://` do), with these options. */
   tls?: boolean | tls.ConnectionOptions | undefined;
+  /**
+   * For `ws://` and `wss://` URLs (AMQP over WebSocket, needing the optional `ws` package):
+   * extra HTTP headers of the upgrade, and the `http.Agent` to go through (a proxy). Refused when
+   * no URL given is a WebSocket one.
+   */
+  websocket?: WebSocketConnectOptions | undefined;
   /** The user name to log in with (SCRAM or PLAIN). */
   username?: string | undefined;
   /** The password to log in with (SCRAM or PLAIN). */
@@ -183,6 +204,8 @@ interface ConnectPlan {
   readonly hostname: string | undefined;
   readonly policy: ReconnectPolicy | undefined;
   readonly tlsModule: typeof tls | undefined;
+  /** The `ws` package, when a target is a WebSocket one. */
+  readonly wsModule: WsModule | undefined;
   /** Resolves a host name to the addresses the connection would go to. */
   readonly lookup: (hostname: string) => Promise<string | string[]>;
 }
@@ -469,6 +492,12 @@ export class Connection implements AsyncDisposable {
   #openSocket(engine: ProtocolEngine, target: ConnectTarget, addresses: string[] | undefined): void {
     const servername = net.isIP(target.host) ? undefined : target.host;
     const lookup = addresses === undefined ? undefined : fixedLookup(addresses);
+    if (target.websocket !== undefined) {
+      const stream = connectWebSocket(this.#plan!.wsModule!, { host: target.host, port: target.port, ...target.websocket, tls: target.tls, servername, lookup });
+      this.attachTransport(new SocketTransport(engine, stream));
+      stream.whenOpen(() => engine.open());
+      return;
+    }
     const socket = target.tls
       ? this.#plan!.tlsModule!.connect({ host: target.host, port: target.port, servername, lookup, ...target.tls })
       : net.connect({ host: target.host, port: target.port, lookup, ...READ_COALESCING_SOCKET_OPTIONS } as net.NetConnectOpts);
@@ -490,6 +519,7 @@ export class Connection implements AsyncDisposable {
   /** The error of a socket that closed under an attempt. */
   #socketLostError(attempt: Attempt): AmqpError {
     const cause = attempt.transport?.error;
+    if (cause instanceof WebSocketError) return cause;
     if (attempt.opened) return new ConnectionLostError(`The connection to ${attempt.target?.url ?? 'the peer'} was lost: its socket closed${cause ? ` (${cause.message})` : ''}.`, cause);
     const code = (cause as NodeJS.ErrnoException | undefined)?.code;
     const where = attempt.target ? `${attempt.target.host}:${attempt.target.port}` : 'the peer';
@@ -751,7 +781,9 @@ export class Connection implements AsyncDisposable {
         return;
       case 'connectionFinal':
         if (this.#phase !== 'closing' && this.#phase !== 'ended') {
-          this.#onLost(attempt, attempt.opened ? new ConnectionLostError('The connection was lost: the peer closed the socket without closing the connection.', attempt.transport?.error) : this.#socketLostError(attempt));
+          // A WebSocket failure says what broke (a text message, a protocol error) however late it comes.
+          const lost = attempt.opened && !(attempt.transport?.error instanceof WebSocketError);
+          this.#onLost(attempt, lost ? new ConnectionLostError('The connection was lost: the peer closed the socket without closing the connection.', attempt.transport?.error) : this.#socketLostError(attempt));
         }
         return;
       case 'sessionRemoteOpen': {
@@ -907,7 +939,7 @@ export class Connection implements AsyncDisposable {
     const port = Number(info?.['port'] ?? attempt.target?.port);
     if (typeof host !== 'string' || !Number.isInteger(port) || port <= 0 || port > 65535 || attempt.target === undefined) return undefined;
     const from = attempt.target;
-    return { ...from, host, port, url: targetUrl(from.tls !== undefined, from.username, host, port) };
+    return { ...from, host, port, url: targetUrl(from.tls !== undefined, from.username, host, port, from.websocket?.path) };
   }
 
   #stopTimers(): void {
@@ -962,6 +994,7 @@ export class Connection implements AsyncDisposable {
 /** Whether trying again could help: not when the peer refused our credentials, nor when we refused to send them. */
 function isRetryable(error: AmqpError): boolean {
   if (error instanceof TlsError) return error.reason === 'handshake';
+  if (error instanceof WebSocketError) return error.reason === 'handshake';
   return !(error instanceof AuthenticationError) && !(error instanceof InvalidArgumentError) && error.condition !== 'amqp:unauthorized-access';
 }
 
@@ -1003,7 +1036,7 @@ function withConnectConfig(options: ConnectOptions): ConnectOptions {
 const CONNECT_KEYS = new Set([
   'url', 'urls', 'host', 'port', 'tls', 'username', 'password', 'sasl', 'allowInsecurePlain', 'lookup', 'containerId',
   'hostname', 'properties', 'offeredCapabilities', 'desiredCapabilities', 'values', 'callerStacks', 'idleTimeout',
-  'maxFrameSize', 'channelMax', 'timeout', 'reconnect', 'signal',
+  'maxFrameSize', 'channelMax', 'timeout', 'reconnect', 'signal', 'websocket',
 ]);
 const SASL_KEYS = new Set(['mechanisms', 'authzid']);
 const SESSION_OPTIONS: ReadonlySet<string> = new Set(['incomingWindow', 'timeout', 'signal']);
@@ -1024,7 +1057,6 @@ const RESPONDER_OPTIONS: ReadonlySet<string> = new Set(['concurrency', 'signal',
 /** Refuses options connect() does not know (a misspelt or unsupported option is never silently ignored). */
 function checkConnectKeys(options: ConnectOptions): void {
   if (typeof options !== 'object') throw new InvalidArgumentError(`connect takes a URL string or an options object, got ${String(options)}`);
-  if ('websocket' in options || 'websockets' in options) throw new InvalidArgumentError('connect: unknown option "websocket": Quark does not speak AMQP over WebSocket yet');
   refuseUnknownOptions(options, CONNECT_KEYS, 'connect');
   const sasl = options.sasl;
   if (sasl !== undefined && sasl !== false) {
@@ -1137,8 +1169,10 @@ export async function connect(urlOrOptions: string | ConnectOptions = {}): Promi
   };
   // node:tls is loaded only when used: it costs a process about 1.5 MB.
   const tlsModule = targets.some((t) => t.tls !== undefined) ? await import('node:tls') : undefined;
+  // So is ws (an optional dependency): a WebSocketError now says to install it.
+  const wsModule = targets.some((t) => t.websocket !== undefined) ? loadWebSocketModule() : undefined;
   const lookup = options.lookup ?? defaultLookup;
-  const plan: ConnectPlan = { targets: tlsModule ? withSecureContexts(targets, tlsModule) : targets, engineOptions, hostname: options.hostname, policy, tlsModule, lookup };
+  const plan: ConnectPlan = { targets: tlsModule ? withSecureContexts(targets, tlsModule) : targets, engineOptions, hostname: options.hostname, policy, tlsModule, wsModule, lookup };
   const values = checkValuesMode(options.values, 'values');
   const connection = new Connection(new ProtocolEngine(engineOptionsFor(plan, targets[0]!)));
   if (values !== undefined) connection.values = values;

@@ -1,17 +1,27 @@
+/**
+ * Parsing of connection URLs: `amqp[s]://[user[:password]@]host[:port][/path]`, and AMQP over
+ * WebSocket, `ws[s]://[user[:password]@]host[:port][/path][?query]`.
+ */
 import { InvalidArgumentError } from '../errors.js';
-/** Parsing of connection URLs: `amqp[s]://[user[:password]@]host[:port][/path]`. */
 
 /** What a connection URL says. */
 export interface ParsedUrl {
-  /** `amqp` (TCP) or `amqps` (TLS). */
-  scheme: 'amqp' | 'amqps';
+  /** `amqp` (TCP), `amqps` (TLS), `ws` (WebSocket) or `wss` (WebSocket over TLS). */
+  scheme: 'amqp' | 'amqps' | 'ws' | 'wss';
   host: string;
   port: number;
   username: string | undefined;
   password: string | undefined;
-  /** The path without its leading `/` (a link address, as in Qpid Proton), or undefined. */
+  /**
+   * For amqp[s]: the path without its leading `/` (a link address, as in Qpid Proton), or
+   * undefined. Always undefined for ws[s], whose path is the HTTP one (`websocketPath`).
+   */
   path: string | undefined;
+  /** For ws[s]: the HTTP path and query of the WebSocket upgrade, e.g. `/` or `/amqp?tenant=a`. */
+  websocketPath: string | undefined;
 }
+
+const DEFAULT_PORTS = { amqp: 5672, amqps: 5671, ws: 80, wss: 443 } as const;
 
 /** Parses a URL; a bare `host[:port]` is taken as `amqp://`. Throws an `InvalidArgumentError` with the reason. */
 export function parseUrl(url: string): ParsedUrl {
@@ -21,16 +31,18 @@ export function parseUrl(url: string): ParsedUrl {
   try {
     u = new URL(text);
   } catch {
-    throw new InvalidArgumentError(`the connection URL ${JSON.stringify(url)} is not valid; expected amqp[s]://[user:password@]host[:port]`);
+    throw new InvalidArgumentError(`the connection URL ${JSON.stringify(url)} is not valid; expected amqp[s]://[user:password@]host[:port] or ws[s]://host[:port]/path`);
   }
   const scheme = u.protocol.slice(0, -1).toLowerCase();
-  if (scheme !== 'amqp' && scheme !== 'amqps') {
-    throw new InvalidArgumentError(`unsupported URL scheme ${JSON.stringify(scheme)} in ${JSON.stringify(url)}; use amqp:// or amqps://`);
+  if (scheme !== 'amqp' && scheme !== 'amqps' && scheme !== 'ws' && scheme !== 'wss') {
+    throw new InvalidArgumentError(`unsupported URL scheme ${JSON.stringify(scheme)} in ${JSON.stringify(url)}; use amqp://, amqps://, ws:// or wss://`);
   }
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   if (host === '') throw new InvalidArgumentError(`the connection URL ${JSON.stringify(url)} has no host`);
-  const port = u.port === '' ? (scheme === 'amqps' ? 5671 : 5672) : Number(u.port);
-  const path = u.pathname.length > 1 ? decodeURIComponent(u.pathname.slice(1)) : undefined;
+  const port = u.port === '' ? DEFAULT_PORTS[scheme] : Number(u.port);
+  const websocket = scheme === 'ws' || scheme === 'wss';
+  if (websocket && u.hash !== '') throw new InvalidArgumentError(`the WebSocket URL ${JSON.stringify(url)} has a fragment (#...), which HTTP never sends: remove it`);
+  const path = !websocket && u.pathname.length > 1 ? decodeURIComponent(u.pathname.slice(1)) : undefined;
   return {
     scheme,
     host,
@@ -38,5 +50,6 @@ export function parseUrl(url: string): ParsedUrl {
     username: u.username === '' ? undefined : decodeURIComponent(u.username),
     password: u.password === '' ? undefined : decodeURIComponent(u.password),
     path,
+    websocketPath: websocket ? u.pathname + u.search : undefined,
   };
 }

@@ -202,8 +202,10 @@ export class Container {
     let options: ListenOptions;
     if (typeof url === 'string') {
       const parsed = parseUrl(url);
-      if (parsed.scheme === 'amqps') throw new InvalidArgumentError('listen() with an amqps:// URL needs TLS options: pass ListenOptions with tls');
-      options = { host: parsed.host, port: parsed.port };
+      if (parsed.scheme === 'amqps' || parsed.scheme === 'wss') throw new InvalidArgumentError(`listen() with an ${parsed.scheme}:// URL needs TLS options: pass ListenOptions with tls`);
+      // A ws:// URL listens for WebSocket only, on its port and path ("/" serves any path).
+      const path = parsed.websocketPath?.replace(/\?.*$/, '');
+      options = parsed.scheme === 'ws' ? { tcp: false, websocket: { host: parsed.host, port: parsed.port, path: path === '/' ? undefined : path } } : { host: parsed.host, port: parsed.port };
     } else {
       options = { ...url };
     }

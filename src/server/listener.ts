@@ -1,5 +1,5 @@
 /**
- * The listening side: accepts AMQP connections (plain or TLS, with SASL) and hands the links
+ * The listening side: accepts AMQP connections (TCP or WebSocket, plain or TLS, with SASL) and hands the links
  * that peers attach to the application, as senders and receivers of its own. It mirrors the
  * client API: where a client calls `createSender()`, a listener gets an {@link IncomingLink}
  * and calls `accept()`.
@@ -18,6 +18,9 @@ import type { EngineLink } from '../engine/link.js';
 import type { SaslUsers } from '../engine/scram.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { SocketTransport } from '../transport/socket-transport.js';
+import { WebSocketStream } from '../transport/websocket-stream.js';
+import { loadWebSocketModule } from '../transport/websocket-module.js';
+import { WebSocketEndpoint, checkWebSocketListenOptions, type WebSocketListenOptions } from './websocket-endpoint.js';
 import { refuseUnknownOptions } from '../runtime/known-options.js';
 import { IncomingLink } from './incoming-link.js';
 import { Login, checkSaslOptions, offeredMechanisms, type LoginOutcome } from './login.js';
@@ -41,7 +44,7 @@ const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1000;
 const LISTEN_OPTIONS: ReadonlySet<string> = new Set([
   'host', 'port', 'tls', 'containerId', 'sasl', 'allowInsecurePlain', 'allowNoSasl', 'idleTimeout', 'handshakeTimeout', 'failedLoginDelay',
   'maxFrameSize', 'channelMax', 'handleMax', 'maxLinksPerConnection', 'maxConnections', 'maxConnectionsPerAddress', 'properties', 'offeredCapabilities',
-  'signal',
+  'signal', 'websocket', 'tcp',
 ]);
 const SASL_OPTIONS: ReadonlySet<string> = new Set(['mechanisms', 'users', 'authenticate']);
 /** Sockets beyond the connection limit that are still answered (with a refusal) rather than dropped. */
@@ -89,10 +92,22 @@ export interface ListenSaslOptions {
 export interface ListenOptions {
   /** The address to listen on. Default `127.0.0.1`. */
   host?: string | undefined;
-  /** The port; 0 (the default) picks a free one (see `listener.port`). */
+  /** The TCP port; 0 (the default) picks a free one (see `listener.port`). */
   port?: number | undefined;
-  /** Serve TLS with these options (`key`, `cert`, and `ca` plus `requestCert` for client certificates). */
+  /**
+   * Serve TLS with these options (`key`, `cert`, and `ca` plus `requestCert` for client
+   * certificates), on TCP (amqps://) and on the WebSocket port (wss://) alike.
+   */
   tls?: tls.TlsOptions | undefined;
+  /**
+   * Also serve AMQP over WebSocket (needs the optional `ws` package): on a port of its own
+   * (`{ port: 5673 }`, `{}` for a free one), or on an HTTP server of yours (`{ server, path }`).
+   * WebSocket clients get the same SASL, TLS, limits and timeouts as TCP ones, and count
+   * against the same `maxConnections`. See {@link WebSocketListenOptions}.
+   */
+  websocket?: WebSocketListenOptions | undefined;
+  /** Listen on TCP (`host`, `port`). Default true; `false` serves WebSocket only (needs `websocket`). */
+  tcp?: boolean | undefined;
   /** Our container id. Default: a random UUID. */
   containerId?: string | undefined;
   /**
@@ -149,7 +164,8 @@ export interface ListenOptions {
 }
 
 export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
-  readonly #server: net.Server;
+  readonly #server: net.Server | undefined;
+  readonly #websocket: WebSocketEndpoint | undefined;
   readonly #options: ListenOptions;
   readonly #connections = new Set<Connection>();
   readonly #links = new LazySubject<IncomingLink>('listener.links$');
@@ -164,27 +180,39 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   #closing: Promise<void> | undefined;
 
   /** @internal Use `listen()`. */
-  constructor(server: net.Server, options: ListenOptions) {
+  constructor(server: net.Server | undefined, websocket: WebSocketEndpoint | undefined, options: ListenOptions) {
     this.#server = server;
+    this.#websocket = websocket;
     this.#options = options;
   }
 
-  /** The port listened on. */
+  /** The TCP port listened on (0 with `tcp: false`). */
   get port(): number {
-    const a = this.#server.address();
+    const a = this.#server?.address();
     return typeof a === 'object' && a !== null ? a.port : 0;
   }
 
-  /** The address listened on. */
+  /** The TCP address listened on ('' with `tcp: false`). */
   get host(): string {
-    const a = this.#server.address();
+    const a = this.#server?.address();
     return typeof a === 'object' && a !== null ? a.address : '';
   }
 
-  /** A URL clients can connect to. */
+  /** A URL clients can connect to: the TCP one (amqp:// or amqps://), or with `tcp: false` the WebSocket one. */
   get url(): string {
+    if (this.#server === undefined) return this.websocketUrl ?? '';
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
     return `${this.#options.tls ? 'amqps' : 'amqp'}://${host}:${this.port}`;
+  }
+
+  /** The port WebSocket clients connect to, when the listener serves WebSocket. */
+  get websocketPort(): number | undefined {
+    return this.#websocket?.port;
+  }
+
+  /** A URL WebSocket clients can connect to (ws:// or wss://, with the path), when the listener serves WebSocket. */
+  get websocketUrl(): string | undefined {
+    return this.#websocket?.url;
   }
 
   /** Each connection once its peer has opened it. */
@@ -208,8 +236,9 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     return { next: () => this.#incoming.next() };
   }
 
-  /** @internal */
-  handleSocket(socket: net.Socket): void {
+  /** @internal A client's TCP or TLS socket, or its WebSocket (over one): served alike. */
+  handleSocket(stream: net.Socket | WebSocketStream): void {
+    const socket = stream instanceof WebSocketStream ? stream.socket! : stream;
     const o = this.#options;
     const saslOption = o.sasl;
     // A TLS socket says so (tls is loaded only by listeners that use it).
@@ -240,7 +269,7 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       allowNoSasl: o.allowNoSasl,
     });
     const connection = new Connection(engine);
-    const transport = new SocketTransport(engine, socket);
+    const transport = new SocketTransport(engine, stream);
     connection.attachTransport(transport);
     if (refusal === undefined) this.#connections.add(connection);
     else {
@@ -352,7 +381,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   async #closeAll(): Promise<void> {
     for (const link of this.#incoming.clear()) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
     this.#incoming.end();
-    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const server = this.#server;
+    const serverClosed = Promise.all([server && new Promise<void>((resolve) => server.close(() => resolve())), this.#websocket?.close()]);
     // Forced: the peer did nothing wrong, and a client that reconnects should (to another server, or this one back).
     const error = { condition: 'amqp:connection:forced', description: 'the server is shutting down' };
     await Promise.all([...this.#connections, ...this.#refused].map((c) => c.close({ error }).catch(() => undefined)));
@@ -392,33 +422,51 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
     refuseUnknownOptions(options.sasl, SASL_OPTIONS, 'listen: sasl');
     checkSaslOptions(options.sasl);
   }
+  const tcp = options.tcp ?? true;
+  if (typeof tcp !== 'boolean') throw new InvalidArgumentError(`listen: tcp must be true or false, got ${String(tcp)}`);
+  if (!tcp && options.websocket === undefined) throw new InvalidArgumentError('listen: tcp: false leaves nothing to listen on; give websocket too');
+  if (!tcp && options.port !== undefined) throw new InvalidArgumentError('listen: port is the TCP port, and tcp is false: give the WebSocket port as websocket.port');
+  if (options.websocket !== undefined) {
+    checkWebSocketListenOptions(options.websocket, options.tls !== undefined);
+    loadWebSocketModule(); // a WebSocketError now if ws is not installed
+  }
   if (signal?.aborted) throw abortedListen(signal, 'before it began; nothing was bound');
   // node:tls is loaded only when used: it costs a process about 1.5 MB. The TLS handshake gets the
   // same bound as the AMQP one (Node's own default is 120 s).
-  const server = options.tls ? await tlsServer(options.tls, handshakeTimeout) : net.createServer();
+  const server = !tcp ? undefined : options.tls ? await tlsServer(options.tls, handshakeTimeout) : net.createServer();
   // Far past the limit, sockets are dropped by the server itself: refusals cost memory too.
-  server.maxConnections = (options.maxConnections ?? DEFAULT_MAX_CONNECTIONS) + REFUSAL_MARGIN;
-  const listener = new Listener(server, options);
-  server.on(options.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => listener.handleSocket(socket));
+  const maxSockets = (options.maxConnections ?? DEFAULT_MAX_CONNECTIONS) + REFUSAL_MARGIN;
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      server.off('error', onError);
-      server.close();
-      reject(abortedListen(signal!, 'while binding its port; nothing is left listening'));
-    };
-    const onError = (e: NodeJS.ErrnoException): void => {
-      signal?.removeEventListener('abort', onAbort);
-      reject(listenFailure(e, host, port));
-    };
-    server.once('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
+  // The WebSocket endpoint binds first; its clients reach the listener once it exists (in a later turn).
+  const settings = { host, tls: options.tls, handshakeTimeout, maxSockets };
+  const websocket = options.websocket === undefined ? undefined : await WebSocketEndpoint.open(options.websocket, settings, (stream) => listener.handleSocket(stream));
+  const listener = new Listener(server, websocket, options);
+  if (server === undefined) return listener;
+  server.maxConnections = maxSockets;
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => listener.handleSocket(socket));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        server.off('error', onError);
+        server.close();
+        reject(abortedListen(signal!, 'while binding its port; nothing is left listening'));
+      };
+      const onError = (e: NodeJS.ErrnoException): void => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(listenFailure(e, host, port));
+      };
+      server.once('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    await listener.close(); // the WebSocket endpoint, and any client it took meanwhile
+    throw e;
+  }
   return listener;
 }
 

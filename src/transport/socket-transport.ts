@@ -1,14 +1,17 @@
 /**
- * Moves bytes between a protocol engine and a socket (TCP or TLS): reads into the engine, writes
- * its output once per turn of the event loop (all frames of the turn in one socket write), holds
- * a pipelining sender's acknowledgements briefly to batch them (see acknowledgement-batching.ts)
- * and, for a streaming sender, gathers its messages into fewer reads meanwhile, keeps the
- * engine's clock ticking for idle timeouts, and respects the socket's backpressure.
+ * Moves bytes between a protocol engine and a socket (TCP or TLS), or a WebSocket's messages over
+ * one: reads into the engine, writes its output once per turn of the event loop (all frames of
+ * the turn in one socket write, or one WebSocket message), holds a pipelining sender's
+ * acknowledgements briefly to batch them (see acknowledgement-batching.ts) and, for a streaming
+ * sender, gathers its messages into fewer reads meanwhile, keeps the engine's clock ticking for
+ * idle timeouts, and respects the socket's backpressure.
  */
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { debugLog } from '../runtime/debug-log.js';
 import type { ProtocolEngine } from '../engine/engine.js';
 import { ACKNOWLEDGEMENT_DELAY_MS, AcknowledgementBatching } from './acknowledgement-batching.js';
+import type { WebSocketStream } from './websocket-stream.js';
 
 const log = debugLog('quark:transport');
 
@@ -25,7 +28,8 @@ const CLOSE_GRACE_MS = 2000;
 
 export class SocketTransport {
   readonly engine: ProtocolEngine;
-  readonly socket: Socket;
+  /** What the bytes go through: the socket itself, or a WebSocket over it. */
+  readonly stream: Socket | WebSocketStream;
   /** The socket error that ended the transport, if one did. */
   error: Error | undefined;
   /** Called once when the socket has closed and every timer is gone. */
@@ -36,7 +40,7 @@ export class SocketTransport {
   private readonly acknowledgements = new AcknowledgementBatching();
   /** Runs while acknowledgements are held: writes them when the delay has passed. */
   private acknowledgementTimer: NodeJS.Timeout | undefined;
-  /** Whether `pause()` stops the socket reading at once (see `coalescesReads`). */
+  /** Whether pausing the stream stops its reading at once (see `coalesceReads`). */
   private readonly canPauseReading: boolean;
   /** Reading is paused while a streaming sender's acknowledgements are held. */
   private readingPaused = false;
@@ -50,11 +54,12 @@ export class SocketTransport {
    *   `READ_COALESCING_SOCKET_OPTIONS`), so pausing it stops its reading at once: reads of a
    *   streaming sender are then gathered while acknowledgements are held.
    */
-  constructor(engine: ProtocolEngine, socket: Socket, coalesceReads = false) {
+  constructor(engine: ProtocolEngine, stream: Socket | WebSocketStream, coalesceReads = false) {
     this.engine = engine;
-    this.socket = socket;
+    this.stream = stream;
     this.canPauseReading = coalesceReads;
-    socket.setNoDelay(true);
+    const socket: Duplex = stream;
+    if (stream instanceof Socket) stream.setNoDelay(true); // (ws sets it on the socket under a WebSocket)
     engine.onOutput = () => this.scheduleFlush();
     socket.on('data', (chunk: Buffer) => {
       engine.ingest(chunk);
@@ -64,7 +69,7 @@ export class SocketTransport {
     });
     socket.on('drain', () => this.onDrain?.());
     socket.on('end', () => engine.ingestEnd());
-    socket.on('error', (err) => {
+    socket.on('error', (err: Error) => {
       log('socket error: %s', err.message);
       this.error ??= err;
       engine.ingestEnd();
@@ -73,9 +78,14 @@ export class SocketTransport {
     this.scheduleFlush();
   }
 
+  /** The TCP or TLS socket (under the WebSocket, for a WebSocket), once known: its addresses and TLS session. */
+  get socket(): Socket | undefined {
+    return this.stream instanceof Socket ? this.stream : this.stream.socket;
+  }
+
   /** True while the socket's write buffer is full: senders should wait for `onDrain`. */
   get blocked(): boolean {
-    return this.socket.writableNeedDrain;
+    return this.stream.writableNeedDrain;
   }
 
   private scheduleFlush(): void {
@@ -95,7 +105,7 @@ export class SocketTransport {
     this.engine.outputHeld();
     if (this.canPauseReading && !this.readingPaused && this.acknowledgements.pauseReading) {
       this.readingPaused = true;
-      this.socket.pause();
+      this.stream.pause();
     }
     this.acknowledgementTimer ??= setTimeout(() => {
       this.acknowledgementTimer = undefined;
@@ -114,21 +124,21 @@ export class SocketTransport {
     this.acknowledgements.written();
     if (this.readingPaused) {
       this.readingPaused = false;
-      this.socket.resume(); // what came meanwhile is read in one go
+      this.stream.resume(); // what came meanwhile is read in one go
     }
     const chunks = this.engine.takeOutputChunks();
     const written = this.engine.takeWrittenCallbacks();
-    if (chunks !== undefined && !this.socket.destroyed && this.socket.writable) {
+    if (chunks !== undefined && !this.stream.destroyed && this.stream.writable) {
       // Payload buffers are reused once the socket has taken their bytes (writes complete in order).
       const done = written === undefined ? undefined : () => runAll(written);
-      if (chunks.length === 1) this.socket.write(chunks[0]!, done);
+      if (chunks.length === 1) this.stream.write(chunks[0]!, done);
       else {
         // One writev for the whole turn.
-        this.socket.cork();
+        this.stream.cork();
         const last = chunks.length - 1;
-        for (let i = 0; i < last; i++) this.socket.write(chunks[i]!);
-        this.socket.write(chunks[last]!, done);
-        this.socket.uncork();
+        for (let i = 0; i < last; i++) this.stream.write(chunks[i]!);
+        this.stream.write(chunks[last]!, done);
+        this.stream.uncork();
       }
     } else if (written !== undefined) {
       runAll(written); // nothing will read those bytes now
@@ -156,15 +166,15 @@ export class SocketTransport {
     this.ending = true;
     if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
     this.tickTimer = undefined;
-    this.socket.end();
-    this.graceTimer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
+    this.stream.end();
+    this.graceTimer = setTimeout(() => this.stream.destroy(), CLOSE_GRACE_MS);
     this.graceTimer.unref();
   }
 
   /** Drops the socket at once. */
   destroy(error?: Error): void {
     if (error) this.error ??= error;
-    this.socket.destroy();
+    this.stream.destroy();
   }
 
   private cleanup(): void {

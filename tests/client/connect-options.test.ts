@@ -6,7 +6,7 @@ describe('connect() options', () => {
   it('an unknown or misspelt option is refused with an InvalidArgumentError naming it, before anything is opened', async () => {
     await expect(connect({ url: 'amqp://127.0.0.1:1', reconect: false } as unknown as ConnectOptions)).rejects.toThrow(/connect: unknown option "reconect"/);
     await expect(connect({ url: 'amqp://127.0.0.1:1', reconect: false } as unknown as ConnectOptions)).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(connect({ url: 'amqp://127.0.0.1:1', websocket: true } as unknown as ConnectOptions)).rejects.toThrow(/does not speak AMQP over WebSocket/);
+    await expect(connect({ url: 'amqp://127.0.0.1:1', websocket: true } as unknown as ConnectOptions)).rejects.toThrow(/the websocket options apply to ws:\/\/ and wss:\/\/ URLs only/);
     await expect(connect({ url: 'amqp://127.0.0.1:1', sasl: { mechanism: ['PLAIN'] } } as unknown as ConnectOptions)).rejects.toThrow(/sasl takes mechanisms and authzid/);
   });
 });

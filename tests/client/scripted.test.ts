@@ -503,7 +503,7 @@ describe('client against a scripted peer: SASL, refusal and close', () => {
     expect(resources()).toEqual(before);
     expect(timers()).toBeLessThanOrEqual(timersBefore);
     expect(process.listenerCount('exit') + process.listenerCount('beforeExit')).toBe(listenerCount);
-    expect(c.transport?.socket.destroyed).toBe(true);
-    expect(c.transport?.socket.listenerCount('data')).toBeLessThanOrEqual(1);
+    expect(c.transport?.stream.destroyed).toBe(true);
+    expect(c.transport?.stream.listenerCount('data')).toBeLessThanOrEqual(1);
   });
 });

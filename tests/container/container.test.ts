@@ -367,7 +367,7 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
 
   it('with reconnect off, onDisconnected fires when the peer drops the socket, and run() resolves', async () => {
     await startPeer();
-    peer!.connections$.subscribe((c: Connection) => setTimeout(() => c.transport!.socket.destroy(), 30));
+    peer!.connections$.subscribe((c: Connection) => setTimeout(() => c.transport!.stream.destroy(), 30));
     const events: string[] = [];
     await new Container({
       onStart: (e) => void e.container.connect({ url: peer!.url, reconnect: false }),
@@ -386,7 +386,7 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     let accepted = 0;
     peer!.connections$.subscribe((c: Connection) => {
       // The first connection is dropped once its link is attached; the second one lives.
-      if (++accepted === 1) setTimeout(() => c.transport!.socket.destroy(), 50);
+      if (++accepted === 1) setTimeout(() => c.transport!.stream.destroy(), 50);
     });
     const events: string[] = [];
     const bodies: unknown[] = [];

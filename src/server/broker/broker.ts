@@ -15,6 +15,7 @@ import type { Sender } from '../../client/sender.js';
 import type { IncomingLink } from '../incoming-link.js';
 import { SaslUsers } from '../../engine/scram.js';
 import { listen, type Listener, type SaslCredentials } from '../listener.js';
+import type { WebSocketListenOptions } from '../websocket-endpoint.js';
 import { ANONYMOUS_USER, Permissions, type AddressPermissions } from './permissions.js';
 import { Queue, selects, type Consumer, type QueueLimits, type StoredMessage } from './queue.js';
 import { SELECTOR_FILTER, SELECTOR_FILTER_CODE, SelectorError, compileSelector, type Selector } from './selector.js';
@@ -56,8 +57,14 @@ export interface BrokerOptions {
   allowAnonymous?: boolean | undefined;
   /** Offer PLAIN without TLS to clients on other machines. Default false: without TLS, PLAIN is offered only to clients on loopback addresses. */
   allowInsecurePlain?: boolean | undefined;
-  /** Serve TLS with these options (key, cert, ...). */
+  /** Serve TLS with these options (key, cert, ...), on TCP and on WebSocket alike. */
   tls?: tls.TlsOptions | undefined;
+  /**
+   * Also serve AMQP over WebSocket (needs the optional `ws` package), e.g. `{ port: 5673 }` or
+   * `{ port: 0, path: '/amqp' }`; see `broker.websocketUrl`. Same users, permissions, TLS and
+   * limits as on TCP. See `listen()`.
+   */
+  websocket?: WebSocketListenOptions | undefined;
   /** Messages a queue (or topic subscription) holds, delivered or not, before producers get no more credit. Default 10000. */
   queueLimit?: number | undefined;
   /** Bytes a queue (or topic subscription) holds, delivered or not (payloads plus 128 per message), before producers get no more credit. Default 64 MiB. */
@@ -164,6 +171,11 @@ export class Broker implements AsyncDisposable {
   /** How many client connections the broker has now (open, or still opening). */
   get connectionCount(): number {
     return this.#listener.connections.length;
+  }
+
+  /** The WebSocket URL (ws:// or wss://) clients can connect to, when the broker serves WebSocket. */
+  get websocketUrl(): string | undefined {
+    return this.#listener.websocketUrl;
   }
 
   /** The port the broker listens on. */
@@ -600,6 +612,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     host: options.host,
     port: options.port ?? 5672,
     tls: options.tls,
+    websocket: options.websocket,
     sasl: { mechanisms, users, authenticate },
     allowInsecurePlain: options.allowInsecurePlain,
     handshakeTimeout: options.handshakeTimeout,
@@ -656,7 +669,7 @@ function selectorFilter(filter: Fields | undefined): { selector: Selector | unde
 const BROKER_OPTIONS: ReadonlySet<string> = new Set([
   'host', 'port', 'users', 'permissions', 'allowAnonymous', 'allowInsecurePlain', 'tls', 'queueLimit', 'queueByteLimit', 'storeByteLimit', 'maxQueues',
   'maxMessageSize', 'maxConnections', 'maxConnectionsPerAddress', 'deadLetterAddress', 'handshakeTimeout', 'failedLoginDelay', 'channelMax', 'handleMax',
-  'maxLinksPerConnection', 'signal',
+  'maxLinksPerConnection', 'signal', 'websocket',
 ]);
 
 /** Refuses unknown options, and limits that are not positive whole numbers, naming the option. */
