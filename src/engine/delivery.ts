@@ -42,7 +42,7 @@ export class EngineDelivery {
   offset = 0;
   /** Outgoing: its first transfer frame has been written (it has a delivery-id). */
   started = false;
-  /** Outgoing, given in parts (see `EngineLink.send`): all of them, to send again whole after a reconnect. */
+  /** Outgoing, given in parts (see `EngineLink.send`), framed as one payload of `size` bytes; kept to send again whole after a reconnect. */
   parts: readonly Uint8Array[] | undefined;
   /**
    * Outgoing, streamed: the payload comes in chunks (`EngineLink.streamChunk`), each written as it

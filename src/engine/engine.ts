@@ -630,9 +630,16 @@ export class ProtocolEngine {
     this.finish();
   }
 
-  /** Writes one AMQP frame (or keeps it until our open has gone out). */
-  writeFrame(channel: number, spec: CompositeSpec, fields: object, payload?: Uint8Array): void {
+  /**
+   * Writes one AMQP frame (or keeps it until our open has gone out). A payload given in pieces
+   * is the frame's payload in that order: large pieces are referenced, small ones copied.
+   */
+  writeFrame(channel: number, spec: CompositeSpec, fields: object, payload?: Uint8Array | readonly Uint8Array[]): void {
     if (this.finished) return;
+    if (payload !== undefined && !(payload instanceof Uint8Array)) {
+      this.writeFrameOfPieces(channel, spec, fields, payload);
+      return;
+    }
     if (frameLog.enabled) traceFrame('->', channel, { kind: spec.name, ...fields }, payload?.length ?? 0);
     if (payload !== undefined && payload.length >= BY_REFERENCE_SIZE && this.openSent) {
       // A large payload is not copied: the frame's head goes out of the writer, then the payload itself.
@@ -649,6 +656,28 @@ export class ProtocolEngine {
       return;
     }
     writeFrame(this.out, AMQP_FRAME_TYPE, channel, spec, fields, payload);
+    this.outputChanged();
+  }
+
+  private writeFrameOfPieces(channel: number, spec: CompositeSpec, fields: object, pieces: readonly Uint8Array[]): void {
+    let size = 0;
+    for (const piece of pieces) size += piece.length;
+    if (frameLog.enabled) traceFrame('->', channel, { kind: spec.name, ...fields }, size);
+    if (!this.openSent) {
+      writeFrame((this.deferred ??= new ByteWriter(1024)), AMQP_FRAME_TYPE, channel, spec, fields, Buffer.concat(pieces, size));
+      return;
+    }
+    const start = this.out.pos;
+    writeFrame(this.out, AMQP_FRAME_TYPE, channel, spec, fields);
+    this.out.patchU32(start, this.out.pos - start + size);
+    for (const piece of pieces) {
+      if (piece.length < BY_REFERENCE_SIZE) {
+        this.out.bytes(piece);
+        continue;
+      }
+      this.sealOutput();
+      this.chunks.push(Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+    }
     this.outputChanged();
   }
 

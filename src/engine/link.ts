@@ -143,17 +143,11 @@ export class EngineLink {
       delivery.payload = payload;
       if (options?.stream) delivery.stream = { chunks: [], done: false };
     } else {
-      // Given in parts (a large body by reference between its head and its tail): written one
-      // after the other, as a streamed delivery whose chunks have all come.
-      delivery.payload = payload[0] ?? new Uint8Array(0);
+      // Given in parts (a large body by reference between its head and its tail): framed as if
+      // they were one buffer, each frame taking its bytes from the parts it spans.
+      delivery.payload = payload[0] ?? new Uint8Array(0); // (set while frames remain to write)
       delivery.parts = payload;
-      const chunks = [];
-      for (let i = 1; i < payload.length; i++) chunks.push({ bytes: payload[i]!, last: i === payload.length - 1, onWritten: undefined as (() => void) | undefined });
-      if (chunks.length > 0) {
-        chunks[chunks.length - 1]!.onWritten = delivery.onWritten; // called once the last part is out
-        delivery.onWritten = undefined;
-      }
-      delivery.stream = { chunks, done: true };
+      for (const part of payload) delivery.size += part.length;
     }
 
     this.credit--;

@@ -275,7 +275,7 @@ export class EngineSession {
         engine.afterOutputWritten(delivery.onWritten);
         delivery.onWritten = undefined;
       }
-      if (delivery.aborted || (delivery.offset >= delivery.payload!.length && (delivery.stream === undefined || streamEnded(delivery)))) {
+      if (delivery.aborted || (delivery.offset >= outgoingSize(delivery) && (delivery.stream === undefined || streamEnded(delivery)))) {
         link.outgoing.shift();
         delivery.payload = undefined;
         if (delivery.onWritten !== undefined) {
@@ -289,12 +289,13 @@ export class EngineSession {
 
   private writeTransferFrame(link: EngineLink, delivery: EngineDelivery): void {
     const payload = delivery.payload!;
+    const size = outgoingSize(delivery);
     const maxPayload = this.engine.maxOutgoingFrameSize - TRANSFER_OVERHEAD - delivery.tagLength;
     const start = delivery.offset;
     const first = !delivery.started;
     delivery.started = true;
     // An aborted delivery ends with one empty transfer saying so (its first, if none went out).
-    const end = delivery.aborted ? start : Math.min(payload.length, start + maxPayload);
+    const end = delivery.aborted ? start : Math.min(size, start + maxPayload);
     const fields = this.transferFields;
     fields.handle = link.handle;
     fields.aborted = delivery.aborted || undefined;
@@ -315,8 +316,9 @@ export class EngineSession {
       fields.settled = undefined;
       fields.state = undefined;
     }
-    fields.more = (!delivery.aborted && (end < payload.length || (delivery.stream !== undefined && !streamEnded(delivery)))) || undefined;
-    this.engine.writeFrame(this.channel, compositeSpecs.transfer, fields, start === 0 && end === payload.length ? payload : payload.subarray(start, end));
+    fields.more = (!delivery.aborted && (end < size || (delivery.stream !== undefined && !streamEnded(delivery)))) || undefined;
+    const bytes = delivery.parts !== undefined ? partsBetween(delivery.parts, start, end) : start === 0 && end === payload.length ? payload : payload.subarray(start, end);
+    this.engine.writeFrame(this.channel, compositeSpecs.transfer, fields, bytes);
     delivery.offset = end;
     this.nextOutgoingId = serialAdd(this.nextOutgoingId, 1);
     this.remoteIncomingWindow--;
@@ -690,6 +692,25 @@ function isMergeable(state: DeliveryState | undefined): boolean {
 function sameSimpleState(a: DeliveryState | undefined, b: DeliveryState | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.kind === b.kind && isMergeable(b);
+}
+
+/** The payload size of an outgoing delivery: its one buffer's, or its parts' together. */
+function outgoingSize(delivery: EngineDelivery): number {
+  return delivery.parts !== undefined ? delivery.size : delivery.payload!.length;
+}
+
+/** The bytes from `start` to `end` of parts taken as one payload: views of the parts they span, never copies. */
+function partsBetween(parts: readonly Uint8Array[], start: number, end: number): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let at = 0;
+  for (const part of parts) {
+    const from = Math.max(start - at, 0);
+    const to = Math.min(end - at, part.length);
+    if (from < to) pieces.push(from === 0 && to === part.length ? part : part.subarray(from, to));
+    at += part.length;
+    if (at >= end) break;
+  }
+  return pieces;
 }
 
 /**

@@ -68,7 +68,7 @@ describe('bad input is an InvalidArgumentError (quark:invalid-argument) naming w
   it('URLs: not a string, an unknown scheme, no host, not a URL', async () => {
     await expectRefused([
       ['empty URL', () => connect(''), /must be a non-empty string/],
-      ['scheme', () => connect('http://localhost:5672'), /unsupported URL scheme "http".*use amqp:\/\/ or amqps:\/\//],
+      ['scheme', () => connect('http://localhost:5672'), /unsupported URL scheme "http".*use amqp:\/\/, amqps:\/\/, ws:\/\/ or wss:\/\//],
       ['port out of range', () => connect('amqp://localhost:99999'), /is not valid; expected amqp\[s\]:\/\//],
       ['url option', () => connect(asOptions({ url: 5 })), /connect: url must be a non-empty string/],
     ], InvalidArgumentError, 'quark:invalid-argument');
