@@ -101,10 +101,10 @@ export abstract class Link implements AsyncDisposable {
     this.engineLink.open();
   }
 
-  /** The connection was lost: what the subclass keeps, fails or drops of its deliveries. */
+  /** @internal The connection was lost: what the subclass keeps, fails or drops of its deliveries. */
   protected abstract onSuspend(): void;
 
-  /** The link is about to attach again on a new connection (credit to grant, sends to replay). */
+  /** @internal The link is about to attach again on a new connection (credit to grant, sends to replay). */
   protected abstract onResume(): void;
 
   /** The source as the peer attached it (for a dynamic receiver, its `address` is the new node). */
@@ -222,7 +222,7 @@ export abstract class Link implements AsyncDisposable {
     this.session.connection.emit({ type: 'linkClosed', link: this as never, error });
   }
 
-  /** Rejects what the subclass still has pending (sends, receives, drains). */
+  /** @internal Rejects what the subclass still has pending (sends, receives, drains). */
   protected abstract failPending(error: AmqpError): void;
 
   /**

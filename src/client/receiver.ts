@@ -407,7 +407,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
   }
 
   /**
-   * The connection was lost. Messages that arrived and were not taken are dropped unless their
+   * @internal The connection was lost. Messages that arrived and were not taken are dropped unless their
    * sender settled them (at-most-once): the peer delivers the others again. The credit still
    * granted is kept, to grant again.
    */
@@ -421,7 +421,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     for (const d of kept) this.#buffer.push(d);
   }
 
-  /** About to attach again: grant the credit window (or the manual credit left), and ask again for a drain under way. */
+  /** @internal About to attach again: grant the credit window (or the manual credit left), and ask again for a drain under way. */
   protected onResume(): void {
     this.engineLink.streamIncoming = this.#streaming;
     const max = this.#maxUnsettled;
@@ -435,6 +435,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     if (this.#drainWaiters.length > 0) this.engineLink.requestDrain();
   }
 
+  /** @internal */
   protected failPending(error: AmqpError): void {
     this.#failStreams(error);
     for (const w of this.#waiters.drain()) {

@@ -585,7 +585,7 @@ export class Sender extends Link {
   }
 
   /**
-   * The connection was lost. Messages sent and not settled are in doubt: failed with
+   * @internal The connection was lost. Messages sent and not settled are in doubt: failed with
    * `InDoubtError`, or queued to be sent again (`inDoubt: 'resend'`). Messages the engine had not
    * written whole never reached the peer: queued to be sent again. Both go before the sends that
    * were waiting, in the order they were first sent.
@@ -626,7 +626,7 @@ export class Sender extends Link {
     for (const p of replay) this.#queue.push(p);
   }
 
-  /** Attached again: what waits goes out as credit arrives (see `onSendable`). */
+  /** @internal Attached again: what waits goes out as credit arrives (see `onSendable`). */
   protected onResume(): void {}
 
   #inDoubtError(): InDoubtError {
@@ -636,6 +636,7 @@ export class Sender extends Link {
     );
   }
 
+  /** @internal */
   protected failPending(error: AmqpError): void {
     this.#failStreams(error);
     for (const p of this.#queue.drain()) {
