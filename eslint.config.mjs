@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', 'node_modules/**', '.dist-build-*/**', '.dist-old-*/**'] },
+  { ignores: ['dist/**', 'coverage/**', 'docs/api/**', '.tmp/**', 'node_modules/**', '.dist-build-*/**', '.dist-old-*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

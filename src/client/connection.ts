@@ -1,12 +1,3 @@
-/**
- * A connection to an AMQP peer, and `connect()`. The connection owns the engine and the socket
- * transport of its current attempt, routes engine events to sessions and links, and turns every
- * way a connection can end into one typed error that every pending promise receives.
- *
- * A client connection outlives its sockets: when one is lost (or the peer closes it), a fresh
- * engine and transport are made for the next attempt, and the same Connection, Session, Sender
- * and Receiver objects attach themselves again (see `reconnect` in {@link ConnectOptions}).
- */
 import net from 'node:net';
 import type * as tls from 'node:tls';
 import { debugLog } from '../runtime/debug-log.js';
@@ -207,6 +198,15 @@ interface Attempt {
   over: boolean;
 }
 
+/**
+ * A connection to an AMQP peer (made by {@link connect}). The connection owns the engine and the socket
+ * transport of its current attempt, routes engine events to sessions and links, and turns every
+ * way a connection can end into one typed error that every pending promise receives.
+ *
+ * A client connection outlives its sockets: when one is lost (or the peer closes it), a fresh
+ * engine and transport are made for the next attempt, and the same Connection, Session, Sender
+ * and Receiver objects attach themselves again (see `reconnect` in {@link ConnectOptions}).
+ */
 export class Connection implements AsyncDisposable {
   /** Why the connection ended, once it has. */
   error: AmqpError | undefined;

@@ -1,7 +1,3 @@
-/**
- * What senders and receivers share: the attach handshake, detach and close, the link's errors,
- * and its view of the connection's events.
- */
 import type { Observable } from 'rxjs';
 import { rxjs } from '../rx/rxjs-module.js';
 import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
@@ -12,6 +8,10 @@ import type { QuarkEvent } from './events.js';
 import type { Session } from './session.js';
 
 
+/**
+ * What senders and receivers share: the attach handshake, detach and close, the link's errors,
+ * and its view of the connection's events.
+ */
 export abstract class Link implements AsyncDisposable {
   /** The session the link belongs to. */
   readonly session: Session;

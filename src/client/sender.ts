@@ -1,4 +1,3 @@
-/** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 import type { DeliveryState } from '../codec/composite-types.js';
 import { withCallerStack } from './caller-stack.js';
 import type { Transaction } from './transaction.js';
@@ -119,6 +118,7 @@ function failTracked(tracking: Tracking, error: AmqpError): void {
   }
 }
 
+/** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 export class Sender extends Link {
   /** Streamed sends waiting for their next chunk to be written: failed if the link or connection goes. */
   readonly #streamFailures = new Set<(error: AmqpError) => void>();

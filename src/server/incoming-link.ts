@@ -1,4 +1,3 @@
-/** A link a peer attached to a listener, waiting to be accepted as a sender or receiver, or refused. */
 import type { ErrorCondition, Fields, Source, Target } from '../codec/composite-types.js';
 import { checkValuesMode, type ValuesMode } from '../codec/message.js';
 import type { Connection } from '../client/connection.js';
@@ -37,6 +36,7 @@ export interface AcceptReceiverOptions {
 const ACCEPT_RECEIVER_OPTIONS: ReadonlySet<string> = new Set(['credit', 'autoAccept', 'maxMessageSize', 'settleFirst', 'values', 'streaming', 'address']);
 const ACCEPT_SENDER_OPTIONS: ReadonlySet<string> = new Set(['address', 'filter']);
 
+/** A link a peer attached to a listener, waiting to be accepted as a sender or receiver, or refused. */
 export class IncomingLink {
   /** The connection the link arrived on. */
   readonly connection: Connection;

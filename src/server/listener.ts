@@ -1,9 +1,3 @@
-/**
- * The listening side: accepts AMQP connections (plain or TLS, with SASL) and hands the links
- * that peers attach to the application, as senders and receivers of its own. It mirrors the
- * client API: where a client calls `createSender()`, a listener gets an {@link IncomingLink}
- * and calls `accept()`.
- */
 import net from 'node:net';
 import type * as tls from 'node:tls';
 import type { Observable } from 'rxjs';
@@ -137,6 +131,12 @@ export interface ListenOptions {
   offeredCapabilities?: string[] | undefined;
 }
 
+/**
+ * The listening side: accepts AMQP connections (plain or TLS, with SASL) and hands the links
+ * that peers attach to the application, as senders and receivers of its own. It mirrors the
+ * client API: where a client calls `createSender()`, a listener gets an {@link IncomingLink}
+ * and calls `accept()`.
+ */
 export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   readonly #server: net.Server;
   readonly #options: ListenOptions;
