@@ -3,7 +3,6 @@ import type * as tls from 'node:tls';
 import { debugLog } from '../runtime/debug-log.js';
 import type { Observable } from 'rxjs';
 import { BufferPool } from '../collections/buffer-pool.js';
-import { LazySubject } from '../rx/lazy-subject.js';
 import type { ErrorCondition, Fields } from '../codec/composite-types.js';
 import { checkValuesMode, type ValuesMode } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
@@ -33,6 +32,8 @@ import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } f
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
 import { allowsScram, connectTargets, targetUrl, type ConnectTarget } from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
+import { EventHook } from './event-hook.js';
+import type { IncomingConnectionHooks } from './incoming-connection-hooks.js';
 import type { Link } from './link.js';
 import type { ReceiverOptions, SenderOptions } from './link-options.js';
 import { reconnectDelay, reconnectPolicy, type ReconnectOptions, type ReconnectPolicy } from './reconnect-policy.js';
@@ -210,7 +211,7 @@ interface Attempt {
 export class Connection implements AsyncDisposable {
   /** Why the connection ended, once it has. */
   error: AmqpError | undefined;
-  readonly #events = new LazySubject<QuarkEvent>();
+  readonly #events = new EventHook<QuarkEvent>();
   #payloadPool: BufferPool | undefined;
   readonly #sessions = new Set<Session>();
   #defaultSession: Promise<Session> | undefined;
@@ -235,14 +236,20 @@ export class Connection implements AsyncDisposable {
   #retryTimer: NodeJS.Timeout | undefined;
   #attemptTimer: NodeJS.Timeout | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
-  /** @internal The listening side's hook for links the peer attaches. */
-  onRemoteLink: ((engineLink: EngineLink, session: Session) => void) | undefined;
-  /** @internal The listening side's hook for the peer's open. */
-  onRemoteOpen: (() => void) | undefined;
+  /** The listening side's hook, on a connection a peer opened to a listener. */
+  readonly #incoming: IncomingConnectionHooks | undefined;
 
   /** @internal Use `connect()` (or `listen()` for incoming connections). */
-  constructor(engine: ProtocolEngine) {
+  constructor(engine: ProtocolEngine, incoming?: IncomingConnectionHooks) {
+    this.#incoming = incoming;
     this.#attempt = this.#newAttempt(engine, undefined);
+  }
+
+  /** @internal A connection a peer opened to a listener, on `transport`; `hooks` tell the listening side what happens. */
+  static incoming(engine: ProtocolEngine, transport: SocketTransport, hooks: IncomingConnectionHooks): Connection {
+    const connection = new Connection(engine, hooks);
+    connection.#attachTransport(transport);
+    return connection;
   }
 
   #authentication: Authentication | undefined;
@@ -263,9 +270,24 @@ export class Connection implements AsyncDisposable {
     return this.#attempt.transport;
   }
 
-  /** Every event of the connection, its sessions and links, as they happen. */
+  /** Every event of the connection, its sessions and links, as they happen (an RxJS view of {@link Connection.onEvent}). */
   get events$(): Observable<QuarkEvent> {
     return this.#events.asObservable();
+  }
+
+  /**
+   * Calls `listener` with every event of the connection, its sessions and links, as they happen
+   * (what `events$` emits, without rxjs), and `onEnd` once the connection is over and its socket
+   * closed (at once if it is already). Returns the function that stops listening. A listener must
+   * not throw. While anyone listens, an event is built for every message, so stop when done.
+   */
+  onEvent(listener: (event: QuarkEvent) => void, onEnd?: () => void): () => void {
+    return this.#events.listen(listener, onEnd);
+  }
+
+  /** @internal An RxJS view of the events `accept` takes (a link's `events$`). */
+  eventsWhere(accept: (event: QuarkEvent) => boolean): Observable<QuarkEvent> {
+    return this.#events.asObservable(accept);
   }
 
   /** Our container id. */
@@ -356,7 +378,7 @@ export class Connection implements AsyncDisposable {
 
   /** @internal Emits a public event (only built when someone listens). */
   emit(event: QuarkEvent): void {
-    this.#events.next(event);
+    this.#events.emit(event);
   }
 
   /** @internal Whether anyone listens to events (to skip building them). */
@@ -388,19 +410,20 @@ export class Connection implements AsyncDisposable {
     return this.#phase === 'open' || (this.#phase === 'connecting' && !this.#everOpened && !this.#attempt.over);
   }
 
-  /** @internal Attaches a transport to the current engine (the listening side, and each attempt). */
-  attachTransport(transport: SocketTransport): void {
+  /** Attaches a transport to the current engine (the listening side, and each attempt). */
+  #attachTransport(transport: SocketTransport): void {
     const attempt = this.#attempt;
     attempt.transport = transport;
     this.#transports.add(transport);
     transport.onDrain = () => {
       if (this.#attempt !== attempt) return;
-      for (const session of this.#sessions) for (const link of session.links) if (link instanceof Sender) link.onSendable();
+      for (const session of this.#sessions) for (const link of session.links) if (link instanceof Sender) link.sendWaiting();
     };
     transport.onClosed = () => {
       this.#transports.delete(transport);
       if (this.#attempt === attempt && !attempt.over) this.#onLost(attempt, this.#socketLostError(attempt));
       this.#finishIfDone();
+      this.#incoming?.socketClosed();
     };
   }
 
@@ -481,7 +504,7 @@ export class Connection implements AsyncDisposable {
     const socket = target.tls
       ? this.#plan!.tlsModule!.connect({ host: target.host, port: target.port, servername, lookup, ...target.tls })
       : net.connect({ host: target.host, port: target.port, lookup });
-    this.attachTransport(new SocketTransport(engine, socket));
+    this.#attachTransport(new SocketTransport(engine, socket));
     socket.once(target.tls ? 'secureConnect' : 'connect', () => engine.open());
   }
 
@@ -700,7 +723,7 @@ export class Connection implements AsyncDisposable {
   #onEngineEvent(attempt: Attempt, e: EngineEvent): void {
     switch (e.type) {
       case 'connectionRemoteOpen': {
-        this.onRemoteOpen?.();
+        this.#incoming?.remoteOpen();
         // A peer refusing a connection sends open then close: go on only if no close followed.
         queueMicrotask(() => {
           if (this.#attempt === attempt && !attempt.over && this.#phase !== 'ended') this.#onOpened(attempt);
@@ -782,7 +805,7 @@ export class Connection implements AsyncDisposable {
         return;
       }
       case 'linkFlow':
-        (e.link.context as Sender | undefined)?.onSendable();
+        (e.link.context as Sender | undefined)?.sendWaiting();
         return;
       case 'linkDrained':
         (e.link.context as Receiver | undefined)?.onDrained();
@@ -802,8 +825,13 @@ export class Connection implements AsyncDisposable {
         else if (link instanceof Receiver) link.onDeliveryUpdate(e.delivery);
         return;
       }
-      case 'protocolHeader':
       case 'saslInit':
+        this.#incoming?.saslInit(e.mechanism, e.initialResponse, e.hostname);
+        return;
+      case 'saslResponse':
+        this.#incoming?.saslResponse(e.response);
+        return;
+      case 'protocolHeader':
         return;
     }
   }
@@ -811,12 +839,12 @@ export class Connection implements AsyncDisposable {
   /** A link the peer attached that we did not ask for (listening side). */
   #onPeerLink(engineLink: EngineLink): void {
     const session = engineLink.session.context as Session | undefined;
-    if (!session || !this.onRemoteLink) {
+    if (!session || !this.#incoming) {
       engineLink.open({ source: undefined, target: undefined });
       engineLink.detach(true, { condition: 'amqp:not-allowed', description: 'this peer does not accept links' });
       return;
     }
-    this.onRemoteLink(engineLink, session);
+    this.#incoming.remoteLink(engineLink, session);
   }
 
   /** The peer's open arrived on `attempt`: the connection is usable (again). */
@@ -954,7 +982,7 @@ export class Connection implements AsyncDisposable {
     this.#closeTimer = undefined;
     this.#end(this.error);
     for (const resolve of this.#closeWaiters.splice(0)) resolve();
-    this.#events.complete();
+    this.#events.end();
   }
 }
 

@@ -1,9 +1,9 @@
 import type { Observable } from 'rxjs';
-import { rxjs } from '../rx/rxjs-module.js';
 import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
 import type { EngineLink } from '../engine/link.js';
 import { AmqpError, LinkClosedError, type AmqpErrorFields } from '../errors.js';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
+import { EventHook } from './event-hook.js';
 import type { QuarkEvent } from './events.js';
 import type { Session } from './session.js';
 
@@ -19,8 +19,8 @@ export abstract class Link implements AsyncDisposable {
   engineLink: EngineLink;
   /** Why the link ended, once it has. */
   error: AmqpError | undefined;
-  /** @internal Called once when the link ends; used by the embedded broker. */
-  closedListener: ((error: AmqpError | undefined) => void) | undefined;
+  /** Listeners of the link's end (made when the first one comes). */
+  #closedHook: EventHook<AmqpError | undefined> | undefined;
   #opened: CallSettlers | undefined;
   readonly #closeWaiters: CallSettlers[] = [];
   #ended = false;
@@ -118,9 +118,22 @@ export abstract class Link implements AsyncDisposable {
     return t?.kind === 'target' ? t : undefined;
   }
 
+  /**
+   * Calls `listener` once when the link ends, however it ends (closed or detached by either end,
+   * or with its session or connection), with the error when it failed (`undefined` when it was
+   * closed cleanly); at once if it has ended already. Returns the function that stops listening.
+   */
+  onClosed(listener: (error: AmqpError | undefined) => void): () => void {
+    if (this.#ended) {
+      listener(this.error);
+      return () => undefined;
+    }
+    return (this.#closedHook ??= new EventHook()).listen(listener);
+  }
+
   /** Every event of this link (a filtered view of `connection.events$`). */
   get events$(): Observable<QuarkEvent> {
-    return (this.#events$ ??= this.session.connection.events$.pipe(rxjs().filter((e) => 'link' in e && e.link === (this as unknown))));
+    return (this.#events$ ??= this.session.connection.eventsWhere((e) => 'link' in e && e.link === (this as unknown)));
   }
 
   /** @internal Sends the attach and waits for the peer's. */
@@ -218,7 +231,11 @@ export abstract class Link implements AsyncDisposable {
     this.failPending(reason);
     for (const w of this.#closeWaiters.splice(0)) w.resolve();
     this.session.forget(this);
-    this.closedListener?.(error);
+    const closedHook = this.#closedHook;
+    if (closedHook !== undefined) {
+      closedHook.emit(error);
+      closedHook.end();
+    }
     this.session.connection.emit({ type: 'linkClosed', link: this as never, error });
   }
 

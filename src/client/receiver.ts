@@ -3,7 +3,7 @@
  * refilled as messages are taken (or manual credit), drain, and an Observable of deliveries.
  */
 import type { Observable, Subscriber } from 'rxjs';
-import { rxjs } from '../rx/rxjs-module.js';
+import { rxjs } from '../runtime/rxjs-module.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import type { EngineLink } from '../engine/link.js';
 import { Fifo } from '../collections/fifo.js';

@@ -19,6 +19,7 @@ import {
 } from '../errors.js';
 import { abortedAtStart, checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
 import { Fifo } from '../collections/fifo.js';
+import { EventHook } from './event-hook.js';
 import { Link } from './link.js';
 import type { Session } from './session.js';
 import type { EngineLink } from '../engine/link.js';
@@ -146,8 +147,17 @@ export class Sender extends Link {
     this.#resend = inDoubt === 'resend';
   }
 
-  /** @internal Called whenever the sender may send (credit arrived); used by the embedded broker. */
-  sendableListener: (() => void) | undefined;
+  /** Listeners of credit (made when the first one comes). */
+  #sendableHook: EventHook<void> | undefined;
+
+  /**
+   * Calls `listener` whenever the sender may send more: credit arrived (or the socket drained) and
+   * some is left once what `send()` had queued has gone out (Proton's `on_sendable`). Returns
+   * the function that stops listening.
+   */
+  onSendable(listener: () => void): () => void {
+    return (this.#sendableHook ??= new EventHook()).listen(listener);
+  }
 
   /** How many more messages the peer lets us send now. */
   get credit(): number {
@@ -474,7 +484,7 @@ export class Sender extends Link {
   }
 
   /** @internal Credit arrived, or the socket drained: send what waits. */
-  onSendable(): void {
+  sendWaiting(): void {
     const q = this.#queue;
     const connection = this.session.connection;
     if (this.#sendableWaiters.size > 0 && q.size === 0 && this.engineLink.credit > 0 && this.isOpen) {
@@ -486,7 +496,7 @@ export class Sender extends Link {
     if (this.engineLink.drain && connection.observed) connection.emit({ type: 'drainRequested', link: this, credit: this.engineLink.credit });
     while (q.size > 0 && this.engineLink.credit > 0 && !connection.blocked && this.isOpen) this.#transmit(q.shift()!);
     if (this.engineLink.credit > 0) {
-      this.sendableListener?.();
+      this.#sendableHook?.emit();
       if (connection.observed) connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
     }
   }
@@ -626,7 +636,7 @@ export class Sender extends Link {
     for (const p of replay) this.#queue.push(p);
   }
 
-  /** @internal Attached again: what waits goes out as credit arrives (see `onSendable`). */
+  /** @internal Attached again: what waits goes out as credit arrives (see `sendWaiting`). */
   protected onResume(): void {}
 
   #inDoubtError(): InDoubtError {

@@ -301,7 +301,7 @@ export class Broker implements AsyncDisposable {
       return;
     }
     queue.addProducer(receiver);
-    receiver.closedListener = () => queue.removeProducer(receiver);
+    receiver.onClosed(() => queue.removeProducer(receiver));
     receiver.deliveries$().subscribe({
       next: (delivery) => {
         // Sent on credit given before a limit was reached (or by a peer that overshoots it): refused, not stored.
@@ -363,10 +363,10 @@ export class Broker implements AsyncDisposable {
       if (want > 0 && receiver.isOpen) receiver.addCredit(want);
     };
     topic.publishers.add(topUp);
-    receiver.closedListener = () => {
+    receiver.onClosed(() => {
       topic.publishers.delete(topUp);
       this.#forgetTopicIfUnused(address, topic);
-    };
+    });
     receiver.deliveries$().subscribe({
       next: (delivery) => {
         const full = this.#topicFullBecause(topic);
@@ -393,10 +393,10 @@ export class Broker implements AsyncDisposable {
     };
     this.#relays.add(topUp);
     this.#relayWithdrawals.add(withdraw);
-    receiver.closedListener = () => {
+    receiver.onClosed(() => {
       this.#relays.delete(topUp);
       this.#relayWithdrawals.delete(withdraw);
-    };
+    });
     receiver.deliveries$().subscribe({
       next: (delivery) => {
         let to: string | undefined;
@@ -510,10 +510,10 @@ export class Broker implements AsyncDisposable {
 
   #consume(queue: Queue, sender: Sender, browse: boolean, selector: Selector | undefined, onGone: (() => void) | undefined): void {
     const consumer: Consumer = { sender, browse, cursor: 0, selector };
-    sender.closedListener = () => {
+    sender.onClosed(() => {
       queue.removeConsumer(consumer);
       onGone?.();
-    };
+    });
     queue.addConsumer(consumer);
   }
 

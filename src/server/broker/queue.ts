@@ -47,6 +47,8 @@ export interface Consumer {
   cursor: number;
   /** Only the messages this selects (a selector filter), when set. */
   readonly selector?: Selector | undefined;
+  /** Stops listening for the sender's credit (set while the consumer is added). */
+  stopSendable?: (() => void) | undefined;
 }
 
 /** Where rejected messages go, when the broker has a dead-letter address. */
@@ -159,7 +161,7 @@ export class Queue {
   addConsumer(consumer: Consumer): void {
     if (consumer.selector !== undefined) this.#selective++;
     this.#consumers.push(consumer);
-    consumer.sender.sendableListener = () => this.dispatch();
+    consumer.stopSendable = consumer.sender.onSendable(() => this.dispatch());
     this.dispatch();
   }
 
@@ -169,7 +171,8 @@ export class Queue {
       this.#consumers.splice(i, 1);
       if (consumer.selector !== undefined) this.#selective--;
     }
-    consumer.sender.sendableListener = undefined;
+    consumer.stopSendable?.();
+    consumer.stopSendable = undefined;
   }
 
   addProducer(receiver: Receiver): void {
@@ -364,7 +367,7 @@ export class Queue {
     this.#bytes = 0;
     this.#messages.length = 0;
     this.#head = 0;
-    for (const c of this.#consumers) c.sender.sendableListener = undefined;
+    for (const c of this.#consumers) c.stopSendable?.();
     this.#consumers.length = 0;
     this.#selective = 0;
     this.#producers.clear();

@@ -54,7 +54,7 @@ export class TransactionCoordinator {
     });
     receiver.addCredit(100);
     // The coordinator link (or its connection) went: what its transactions held is rolled back.
-    receiver.closedListener = () => this.rollBackAll(owner);
+    receiver.onClosed(() => this.rollBackAll(owner));
   }
 
   #onControl(delivery: Delivery, owner: Connection): void {

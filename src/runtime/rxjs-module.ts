@@ -6,7 +6,7 @@
  * kind.
  */
 import type * as Rx from 'rxjs';
-import { packageRequire } from '../runtime/package-require.js';
+import { packageRequire } from './package-require.js';
 
 let loaded: typeof Rx | undefined;
 
