@@ -34,7 +34,6 @@ import { allowsScram, connectTargets, targetUrl, type ConnectTarget } from './co
 import type { QuarkEvent } from './events.js';
 import { EventHook } from './event-hook.js';
 import type { IncomingConnectionHooks } from './incoming-connection-hooks.js';
-import type { Link } from './link.js';
 import type { ReceiverOptions, SenderOptions } from './link-options.js';
 import { reconnectDelay, reconnectPolicy, type ReconnectOptions, type ReconnectPolicy } from './reconnect-policy.js';
 import { Receiver } from './receiver.js';
@@ -777,7 +776,7 @@ export class Connection implements AsyncDisposable {
         }
         return;
       case 'sessionRemoteOpen': {
-        let session = e.session.context as Session | undefined;
+        let session = e.session.context;
         if (!session) {
           // The peer began a session (listening side): answer it.
           session = new Session(this, undefined, e.session);
@@ -788,41 +787,39 @@ export class Connection implements AsyncDisposable {
         return;
       }
       case 'sessionRemoteClose':
-        (e.session.context as Session | undefined)?.onRemoteClose(e.error);
+        e.session.context?.onRemoteClose(e.error);
         return;
       case 'linkRemoteOpen': {
-        const link = e.link.context as Link | undefined;
+        const link = e.link.context;
         if (link) link.onRemoteOpen();
         else this.#onPeerLink(e.link);
         return;
       }
       case 'linkRemoteClose':
-        (e.link.context as Link | undefined)?.onRemoteClose(e.error, e.closed);
+        e.link.context?.onRemoteClose(e.error, e.closed);
         return;
       case 'linkLocalError': {
-        const link = e.link.context as Link | undefined;
+        const link = e.link.context;
         link?.end(new AmqpError(e.error.condition, `Link ${e.link.name} was closed: ${e.error.description ?? e.error.condition}.`));
         return;
       }
       case 'linkFlow':
-        (e.link.context as Sender | undefined)?.sendWaiting();
+        e.link.context?.sendWaiting();
         return;
       case 'linkDrained':
-        (e.link.context as Receiver | undefined)?.onDrained();
+        e.link.context?.onDrained();
         return;
       case 'delivery':
-        (e.link.context as Receiver | undefined)?.onDelivery(e.delivery);
+        e.link.context?.onDelivery(e.delivery);
         return;
       case 'deliveryAborted':
-        (e.link.context as Receiver | undefined)?.onAborted(e.delivery);
+        e.link.context?.onAborted(e.delivery);
         return;
       case 'deliveryChunk':
-        (e.link.context as Receiver | undefined)?.onDeliveryChunk(e.delivery, e.chunk, e.last);
+        e.link.context?.onDeliveryChunk(e.delivery, e.chunk, e.last);
         return;
       case 'deliveryRemoteUpdate': {
-        const link = e.delivery.link.context;
-        if (link instanceof Sender) link.onDeliveryUpdate(e.delivery);
-        else if (link instanceof Receiver) link.onDeliveryUpdate(e.delivery);
+        e.delivery.link.context?.onDeliveryUpdate(e.delivery);
         return;
       }
       case 'saslInit':
@@ -838,7 +835,7 @@ export class Connection implements AsyncDisposable {
 
   /** A link the peer attached that we did not ask for (listening side). */
   #onPeerLink(engineLink: EngineLink): void {
-    const session = engineLink.session.context as Session | undefined;
+    const session = engineLink.session.context;
     if (!session || !this.#incoming) {
       engineLink.open({ source: undefined, target: undefined });
       engineLink.detach(true, { condition: 'amqp:not-allowed', description: 'this peer does not accept links' });

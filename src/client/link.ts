@@ -1,11 +1,25 @@
 import type { Observable } from 'rxjs';
 import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
+import type { EngineDelivery } from '../engine/delivery.js';
 import type { EngineLink } from '../engine/link.js';
 import { AmqpError, LinkClosedError, type AmqpErrorFields } from '../errors.js';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import { EventHook } from './event-hook.js';
 import type { QuarkEvent } from './events.js';
+import type { BodyStream } from './body-stream.js';
+import type { Delivery } from './delivery.js';
+import type { Tracking } from './sender.js';
 import type { Session } from './session.js';
+
+declare module '../engine/endpoint-context.js' {
+  /** What the client keeps on its engine's endpoints: its own object for each. */
+  interface EndpointContexts {
+    session: Session;
+    link: Link;
+    /** A sent message's tracking; a received message's Delivery, or its body stream before one is handed over. */
+    delivery: Tracking | Delivery | BodyStream;
+  }
+}
 
 
 /**
@@ -241,6 +255,27 @@ export abstract class Link implements AsyncDisposable {
 
   /** @internal Rejects what the subclass still has pending (sends, receives, drains). */
   protected abstract failPending(error: AmqpError): void;
+
+  // What the connection hands a link from its engine's events. Each applies to one role (the
+  // engine emits it only for links of that role); the other role keeps these no-ops.
+
+  /** @internal A sender's credit arrived, or the socket drained. */
+  sendWaiting(): void {}
+
+  /** @internal A receiver's drain completed. */
+  onDrained(): void {}
+
+  /** @internal A whole message arrived on a receiver. */
+  onDelivery(_engineDelivery: EngineDelivery): void {}
+
+  /** @internal A streaming receiver's delivery: the bytes of one more transfer. */
+  onDeliveryChunk(_engineDelivery: EngineDelivery, _chunk: Uint8Array, _last: boolean): void {}
+
+  /** @internal The sender aborted a message on a receiver. */
+  onAborted(_engineDelivery?: EngineDelivery): void {}
+
+  /** @internal The peer changed the state of a delivery on this link, or settled it. */
+  abstract onDeliveryUpdate(engineDelivery: EngineDelivery): void;
 
   /**
    * Closes the link: the peer forgets it (a durable subscription ends). Resolves once the peer

@@ -101,7 +101,7 @@ function catchSettlers(resolve: Resolve, reject: (error: AmqpError) => void): vo
  * failure by adopting a rejected promise. A message in flight then holds as little as can be:
  * thousands of them are alive at once, and what they hold decides how far the heap grows.
  */
-type Tracking = PendingSend | Resolve;
+export type Tracking = PendingSend | Resolve;
 
 function settleTracked(tracking: Tracking, result: SendResult): void {
   if (typeof tracking === 'function') tracking(result);
@@ -484,7 +484,7 @@ export class Sender extends Link {
   }
 
   /** @internal Credit arrived, or the socket drained: send what waits. */
-  sendWaiting(): void {
+  override sendWaiting(): void {
     const q = this.#queue;
     const connection = this.session.connection;
     if (this.#sendableWaiters.size > 0 && q.size === 0 && this.engineLink.credit > 0 && this.isOpen) {
@@ -502,7 +502,7 @@ export class Sender extends Link {
   }
 
   /** @internal The peer gave an outcome or settled a delivery we sent. */
-  onDeliveryUpdate(delivery: EngineDelivery): void {
+  override onDeliveryUpdate(delivery: EngineDelivery): void {
     const state = delivery.remoteState;
     const terminal = state !== undefined && state.kind !== 'received';
     if (!terminal && !delivery.remoteSettled) return;
