@@ -88,6 +88,6 @@ describe('the published type declarations', () => {
       }
     }
     const connection = readFileSync(join(root, 'dist', 'esm', 'client', 'connection.d.ts'), 'utf8');
-    for (const internal of ['engine', 'attachTransport', 'onRemoteLink', 'onRemoteOpen']) expect(connection).not.toMatch(new RegExp(`\\b${internal}\\b\\s*[(:]`));
+    for (const internal of ['engine', 'transport', 'emit', 'eventsWhere', 'nextLinkName', 'incoming']) expect(connection).not.toMatch(new RegExp(`\\b${internal}\\b\\s*[(:]`));
   });
 });
