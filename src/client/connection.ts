@@ -33,7 +33,7 @@ import { findConnectConfig, readConnectConfig } from './connect-config.js';
 import { allowsScram, connectTargets, targetUrl, type ConnectTarget } from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
 import { EventHook } from './event-hook.js';
-import type { IncomingConnectionHooks } from './incoming-connection-hooks.js';
+import type { IncomingConnectionHooks } from './listening-side.js';
 import type { ReceiverOptions, SenderOptions } from './link-options.js';
 import { reconnectDelay, reconnectPolicy, type ReconnectOptions, type ReconnectPolicy } from './reconnect-policy.js';
 import { Receiver } from './receiver.js';

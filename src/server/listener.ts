@@ -2,8 +2,9 @@ import net from 'node:net';
 import type * as tls from 'node:tls';
 import type { Observable } from 'rxjs';
 import type { Fields } from '../codec/composite-types.js';
-import { Connection } from '../client/connection.js';
+import type { Connection } from '../client/connection.js';
 import { EventHook } from '../client/event-hook.js';
+import { acceptConnection, setAuthentication } from '../client/listening-side.js';
 import { debugLog } from '../runtime/debug-log.js';
 import { ProtocolEngine } from '../engine/engine.js';
 import type { SaslUsers } from '../engine/scram.js';
@@ -234,7 +235,7 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const answer = (outcome: LoginOutcome | undefined): void => {
       if (outcome === undefined) return; // a challenge went out; the answer comes as saslResponse
       if (outcome.ok) {
-        connection.authentication = outcome.identity;
+        setAuthentication(connection, outcome.identity);
         engine.completeSasl(0, outcome.additionalData);
       } else if (failedLoginDelay === 0) engine.completeSasl(1);
       // A refused login is answered late, so that guessing passwords is slow.
@@ -252,7 +253,7 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     };
     const maxLinks = o.maxLinksPerConnection ?? DEFAULT_MAX_LINKS_PER_CONNECTION;
     const transport = new SocketTransport(engine, socket);
-    const connection: Connection = Connection.incoming(engine, transport, {
+    const connection: Connection = acceptConnection(engine, transport, {
       saslInit: (mechanism, initialResponse, hostname) => {
         // Over the connection limit: refused as a transient condition, before any credential is checked.
         if (refusal !== undefined) engine.completeSasl(4);

@@ -11,6 +11,7 @@ import type tls from 'node:tls';
 import { debugLog } from '../../runtime/debug-log.js';
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
+import { closedByPeer, settleWith, withdrawCredit } from '../../client/listening-side.js';
 import type { IncomingLink } from '../incoming-link.js';
 import { SaslUsers } from '../../engine/scram.js';
 import { listen, type Listener, type SaslCredentials } from '../listener.js';
@@ -336,7 +337,7 @@ export class Broker implements AsyncDisposable {
       return;
     }
     this.#transactions.hold(txn, { commit: () => store(payload), rollback: () => undefined });
-    if (!delivery.settled) delivery.settleWith(heldState(txn.id));
+    if (!delivery.settled) settleWith(delivery, heldState(txn.id));
   }
 
   /** Why a message to the topic cannot be taken now (a subscription is full), or undefined. */
@@ -389,7 +390,7 @@ export class Broker implements AsyncDisposable {
       if (receiver.credit < 50 && receiver.isOpen && !this.#budget.full) receiver.addCredit(100 - receiver.credit);
     };
     const withdraw = (): void => {
-      if (receiver.isOpen && receiver.credit > 0) receiver.withdrawCredit();
+      if (receiver.isOpen && receiver.credit > 0) withdrawCredit(receiver);
     };
     this.#relays.add(topUp);
     this.#relayWithdrawals.add(withdraw);
@@ -489,7 +490,7 @@ export class Broker implements AsyncDisposable {
       const sender = link.acceptAsSender({ filter: applied });
       this.#consume(subscription, sender, false, undefined, () => {
         // Detached or disconnected, a durable subscription stays (and keeps receiving); closed, it ends.
-        if (key !== undefined && !sender.engineLink.remoteClosed) return;
+        if (key !== undefined && !closedByPeer(sender)) return;
         if (key !== undefined) this.#durableSubscriptions.delete(key);
         subscription.clear();
         this.#subscriptionCount--;

@@ -5,6 +5,7 @@
  */
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
+import { withdrawCredit } from '../../client/listening-side.js';
 import { decodeMessage, encodeMessage, type Message } from '../../codec/message.js';
 import type { Selector } from './selector.js';
 import type { DeliveryState } from '../../codec/composite-types.js';
@@ -155,7 +156,7 @@ export class Queue {
 
   /** Takes back the credit this queue's producers hold (a byte limit was reached): fewer of their messages are refused. */
   withdrawCredit(): void {
-    for (const p of this.#producers) if (p.isOpen && p.credit > 0) p.withdrawCredit();
+    for (const p of this.#producers) if (p.isOpen && p.credit > 0) withdrawCredit(p);
   }
 
   addConsumer(consumer: Consumer): void {
