@@ -58,6 +58,11 @@ export function withdrawCredit(receiver: Receiver): void {
   receiver.withdrawCredit();
 }
 
+/** The state the sender put on the transfer of a received message (a transactional-state for a message sent in a transaction). */
+export function transferStateOf(delivery: Delivery): DeliveryState | undefined {
+  return delivery.transferState;
+}
+
 /** Settles a received message with any state (the broker's transaction coordinator answers with `declared` and transactional states). */
 export function settleWith(delivery: Delivery, state: DeliveryState): void {
   delivery.settleWith(state);

@@ -4,6 +4,7 @@
  */
 import { ESLint } from 'eslint';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -37,4 +38,44 @@ describe('the layer rule', () => {
   ])('passes an import that goes down: %s', async (path, code) => {
     expect(await layerErrors(path, code)).toEqual([]);
   });
+});
+
+/**
+ * Every member of a lower layer (client, engine, transport, codec) that an upper layer (rx,
+ * server, container, cli) uses and that is marked internal: where it is used. The listening side
+ * reaches below the public API only through src/client/listening-side.ts.
+ */
+function internalMembersUsedAbove(): string[] {
+  const program = ts.createProgram([`${root}src/index.ts`, `${root}src/cli/main.ts`], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, types: ['node'] });
+  const checker = program.getTypeChecker();
+  const upper = /\/src\/(rx|server|container|cli)\//;
+  const lower = /\/src\/(client|engine|transport|codec)\//;
+  const isInternal = (d: ts.Declaration): boolean => ts.getJSDocTags(d).some((t) => t.tagName.text === 'internal');
+  const found: string[] = [];
+  for (const file of program.getSourceFiles()) {
+    if (!upper.test(file.fileName)) continue;
+    const visit = (node: ts.Node): void => {
+      let declarations: readonly ts.Declaration[] = [];
+      if (ts.isPropertyAccessExpression(node)) declarations = checker.getSymbolAtLocation(node.name)?.declarations ?? [];
+      else if (ts.isNewExpression(node)) {
+        const declaration = checker.getResolvedSignature(node)?.declaration;
+        if (declaration !== undefined && !ts.isJSDocSignature(declaration)) declarations = [declaration];
+      }
+      const below = declarations.filter((d) => lower.test(d.getSourceFile().fileName) && !d.getSourceFile().fileName.endsWith('/listening-side.ts'));
+      // A getter may be public where its setter is internal: internal means every declaration is.
+      if (below.length > 0 && below.every(isInternal)) {
+        const { line } = file.getLineAndCharacterOfPosition(node.getStart());
+        found.push(`${file.fileName.replace(/.*\/src\//, 'src/')}:${line + 1}: ${node.getText()}`);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(file);
+  }
+  return found;
+}
+
+describe('the layers above the client', () => {
+  it('use no member of a lower layer marked internal (the listening side goes through src/client/listening-side.ts)', () => {
+    expect(internalMembersUsedAbove()).toEqual([]);
+  }, 60_000);
 });

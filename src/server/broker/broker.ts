@@ -11,7 +11,7 @@ import type tls from 'node:tls';
 import { debugLog } from '../../runtime/debug-log.js';
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
-import { closedByPeer, settleWith, withdrawCredit } from '../../client/listening-side.js';
+import { closedByPeer, settleWith, transferStateOf, withdrawCredit } from '../../client/listening-side.js';
 import type { IncomingLink } from '../incoming-link.js';
 import { SaslUsers } from '../../engine/scram.js';
 import { listen, type Listener, type SaslCredentials } from '../listener.js';
@@ -326,7 +326,7 @@ export class Broker implements AsyncDisposable {
    */
   #store(delivery: Delivery, store: (payload: Uint8Array) => void): void {
     const payload = Uint8Array.prototype.slice.call(delivery.payload);
-    const txn = this.#transactions.transactionOf(delivery.transferState, delivery.receiver.session.connection);
+    const txn = this.#transactions.transactionOf(transferStateOf(delivery), delivery.receiver.session.connection);
     if (txn === null) {
       delivery.reject({ condition: 'amqp:transaction:unknown-id', description: 'the message was sent in a transaction that is not open on this connection' });
       return;
