@@ -277,8 +277,10 @@ export class Connection implements AsyncDisposable {
   /**
    * Calls `listener` with every event of the connection, its sessions and links, as they happen
    * (what `events$` emits, without rxjs), and `onEnd` once the connection is over and its socket
-   * closed (at once if it is already). Returns the function that stops listening. A listener must
-   * not throw. While anyone listens, an event is built for every message, so stop when done.
+   * closed (at once if it is already). Returns the function that stops listening. An error a
+   * listener throws does not reach the connection: it is thrown again on its own (as rxjs does),
+   * an uncaught exception. While anyone listens, an event is built for every message, so stop
+   * when done.
    */
   onEvent(listener: (event: QuarkEvent) => void, onEnd?: () => void): () => void {
     return this.#events.listen(listener, onEnd);

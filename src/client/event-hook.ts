@@ -42,7 +42,13 @@ export class EventHook<T> {
   /** Hands `value` to every listener. */
   emit(value: T): void {
     const listeners = this.#listeners;
-    for (let i = 0; i < listeners.length; i++) listeners[i]!.event(value);
+    for (let i = 0; i < listeners.length; i++) {
+      try {
+        listeners[i]!.event(value);
+      } catch (e) {
+        rethrowLater(e);
+      }
+    }
   }
 
   /** The source has ended: tells every listener once; later listeners hear it at once. */
@@ -51,7 +57,13 @@ export class EventHook<T> {
     this.#ended = true;
     const listeners = this.#listeners;
     this.#listeners = [];
-    for (const l of listeners) l.end?.();
+    for (const l of listeners) {
+      try {
+        l.end?.();
+      } catch (e) {
+        rethrowLater(e);
+      }
+    }
   }
 
   /**
@@ -69,3 +81,13 @@ export class EventHook<T> {
 }
 
 function noop(): void {}
+
+/**
+ * A listener that throws has a bug; its error must not break the source (a connection amid an
+ * engine event), so it is thrown again on its own, as rxjs does with a subscriber's error.
+ */
+function rethrowLater(error: unknown): void {
+  setTimeout(() => {
+    throw error;
+  });
+}

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, listen, LinkClosedError, type AmqpError, type Connection, type Listener, type QuarkEvent, type Receiver } from '../../src/index.js';
 
@@ -111,5 +113,29 @@ describe('the event hooks of client objects (the plain-callback side of events$)
     peerReceiver!.addCredit(2);
     await sender.send({ body: 'x' });
     expect(calls).toBe(1);
+  });
+
+  it('a listener that throws does not break the connection: its error is thrown again on its own, as an uncaught exception', () => {
+    // In a child process (the built package), where an uncaught exception can be watched.
+    const code = `
+      const q = require('quark-amqp');
+      const uncaught = [];
+      process.on('uncaughtException', (e) => uncaught.push(e.message));
+      (async () => {
+        const listener = await q.listen({ port: 0 });
+        (async () => { for await (const link of listener) { const r = link.acceptAsReceiver(); for await (const d of r) d.accept(); } })();
+        const connection = await q.connect(listener.url);
+        const heard = [];
+        connection.onEvent(() => { throw new Error('listener bug'); });
+        connection.onEvent((e) => heard.push(e.type));
+        const sender = await connection.createSender('q');
+        const outcome = await sender.send({ body: 1 });
+        await connection.close();
+        await listener.close();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        console.log(JSON.stringify({ outcome: outcome.kind, heard: heard.includes('settled'), uncaught: [...new Set(uncaught)] }));
+      })();`;
+    const out = execFileSync(process.execPath, ['--input-type=commonjs', '-e', code], { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 20_000 });
+    expect(JSON.parse(out)).toEqual({ outcome: 'accepted', heard: true, uncaught: ['listener bug'] });
   });
 });
