@@ -1,8 +1,34 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// The layers of src/, bottom up (README, Architecture). A module may import only from its own
+// layer and the ones before it; an import that goes up fails lint. errors.ts, runtime/ and
+// collections/ are the base every layer may use.
+const layers = ['errors', 'runtime', 'collections', 'codec', 'engine', 'transport', 'client', 'rx', 'server', 'container', 'cli'];
+const importOf = (layer) => (layer === 'errors' ? '(^|/)errors\\.js$' : `(^|/)${layer}/`);
+const layerRules = layers.map((layer, i) => {
+  const above = layers.slice(i + 1);
+  return {
+    files: [layer === 'errors' ? 'src/errors.ts' : `src/${layer}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...above.map((upper) => ({
+              regex: importOf(upper),
+              message: `src/${layer} is below src/${upper}: layers go ${layers.join(' -> ')} (README, Architecture); move the code down, or ask for a typed hook from below.`,
+            })),
+            { regex: '^(\\.\\./)+index\\.js$', message: 'src/index.ts is the public entry point; import the module itself.' },
+          ],
+        },
+      ],
+    },
+  };
+});
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', 'node_modules/**', '.dist-build-*/**', '.dist-old-*/**'] },
+  { ignores: ['dist/**', 'coverage/**', 'docs/api/**', '.tmp/**', 'node_modules/**', '.dist-build-*/**', '.dist-old-*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -13,6 +39,7 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  ...layerRules,
   {
     // Rules that need the types: a promise nobody handles is a rejection nobody sees.
     files: ['**/*.ts'],

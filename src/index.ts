@@ -93,12 +93,14 @@ export type {
   Source,
   Target,
 } from './codec/composite-types.js';
+/** The spec's composite types field by field (generated from the specification). */
+export type { CompositeFieldsByName, AcceptedFields, AttachFields, BeginFields, CloseFields, CoordinatorFields, DeclareFields, DeclaredFields, DeleteOnCloseFields, DeleteOnNoLinksFields, DeleteOnNoLinksOrMessagesFields, DeleteOnNoMessagesFields, DetachFields, DischargeFields, DispositionFields, EndFields, ErrorFields, FlowFields, HeaderFields, ModifiedFields, OpenFields, PropertiesFields, ReceivedFields, RejectedFields, ReleasedFields, SaslChallengeFields, SaslInitFields, SaslMechanismsFields, SaslOutcomeFields, SaslResponseFields, SourceFields, TargetFields, TransactionalStateFields, TransferFields } from './codec/spec-tables.js';
 export { connect, Connection, type Authentication, type ConnectOptions, type TlsInfo } from './client/connection.js';
 export type { WebSocketConnectOptions } from './client/connect-targets.js';
 export type { ReconnectOptions } from './client/reconnect-policy.js';
 export { Session, type SessionOptions } from './client/session.js';
 export { Link } from './client/link.js';
-export { Sender, type SendOptions, type SendResult } from './client/sender.js';
+export { Sender, type OutgoingMessage, type SendOptions, type SendResult } from './client/sender.js';
 export { Receiver, type DeliveriesOptions } from './client/receiver.js';
 export { Requester, type RequesterOptions } from './client/requester.js';
 export { Transaction, TransactionError, type TransactionState } from './client/transaction.js';
@@ -116,7 +118,7 @@ export { forwardTo, sendTo, type Forwarded, type SendToOptions } from './rx/send
 export { startBroker, Broker, type BrokerOptions, type QueueStats } from './server/broker/broker.js';
 export type { AddressPermissions } from './server/broker/permissions.js';
 export { Container, type ContainerOptions, type HandlerScope } from './container/container.js';
-export { ContainerConnection, ContainerListener, ContainerReceiver, ContainerSender, ContainerTransaction, Task, Tracker } from './container/endpoints.js';
+export { ContainerConnection, ContainerLink, ContainerListener, ContainerReceiver, ContainerSender, ContainerTransaction, Task, Tracker } from './container/endpoints.js';
 export {
   HandlerError,
   Reject,

@@ -1,18 +1,8 @@
-/**
- * A connection to an AMQP peer, and `connect()`. The connection owns the engine and the socket
- * transport of its current attempt, routes engine events to sessions and links, and turns every
- * way a connection can end into one typed error that every pending promise receives.
- *
- * A client connection outlives its sockets: when one is lost (or the peer closes it), a fresh
- * engine and transport are made for the next attempt, and the same Connection, Session, Sender
- * and Receiver objects attach themselves again (see `reconnect` in {@link ConnectOptions}).
- */
 import net from 'node:net';
 import type * as tls from 'node:tls';
 import { debugLog } from '../runtime/debug-log.js';
 import type { Observable } from 'rxjs';
 import { BufferPool } from '../collections/buffer-pool.js';
-import { LazySubject } from '../rx/lazy-subject.js';
 import type { ErrorCondition, Fields } from '../codec/composite-types.js';
 import { checkValuesMode, type ValuesMode } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
@@ -47,7 +37,8 @@ import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } f
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
 import { allowsScram, connectTargets, targetUrl, type ConnectTarget, type WebSocketConnectOptions } from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
-import type { Link } from './link.js';
+import { EventHook } from './event-hook.js';
+import type { IncomingConnectionHooks } from './listening-side.js';
 import type { ReceiverOptions, SenderOptions } from './link-options.js';
 import { reconnectDelay, reconnectPolicy, type ReconnectOptions, type ReconnectPolicy } from './reconnect-policy.js';
 import { Receiver } from './receiver.js';
@@ -221,10 +212,19 @@ interface Attempt {
   over: boolean;
 }
 
+/**
+ * A connection to an AMQP peer (made by {@link connect}). The connection owns the engine and the socket
+ * transport of its current attempt, routes engine events to sessions and links, and turns every
+ * way a connection can end into one typed error that every pending promise receives.
+ *
+ * A client connection outlives its sockets: when one is lost (or the peer closes it), a fresh
+ * engine and transport are made for the next attempt, and the same Connection, Session, Sender
+ * and Receiver objects attach themselves again (see `reconnect` in {@link ConnectOptions}).
+ */
 export class Connection implements AsyncDisposable {
   /** Why the connection ended, once it has. */
   error: AmqpError | undefined;
-  readonly #events = new LazySubject<QuarkEvent>('connection.events$');
+  readonly #events = new EventHook<QuarkEvent>();
   #payloadPool: BufferPool | undefined;
   readonly #sessions = new Set<Session>();
   #defaultSession: Promise<Session> | undefined;
@@ -249,14 +249,20 @@ export class Connection implements AsyncDisposable {
   #retryTimer: NodeJS.Timeout | undefined;
   #attemptTimer: NodeJS.Timeout | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
-  /** @internal The listening side's hook for links the peer attaches. */
-  onRemoteLink: ((engineLink: EngineLink, session: Session) => void) | undefined;
-  /** @internal The listening side's hook for the peer's open. */
-  onRemoteOpen: (() => void) | undefined;
+  /** The listening side's hook, on a connection a peer opened to a listener. */
+  readonly #incoming: IncomingConnectionHooks | undefined;
 
   /** @internal Use `connect()` (or `listen()` for incoming connections). */
-  constructor(engine: ProtocolEngine) {
+  constructor(engine: ProtocolEngine, incoming?: IncomingConnectionHooks) {
+    this.#incoming = incoming;
     this.#attempt = this.#newAttempt(engine, undefined);
+  }
+
+  /** @internal A connection a peer opened to a listener, on `transport`; `hooks` tell the listening side what happens. */
+  static incoming(engine: ProtocolEngine, transport: SocketTransport, hooks: IncomingConnectionHooks): Connection {
+    const connection = new Connection(engine, hooks);
+    connection.#attachTransport(transport);
+    return connection;
   }
 
   #authentication: Authentication | undefined;
@@ -277,9 +283,26 @@ export class Connection implements AsyncDisposable {
     return this.#attempt.transport;
   }
 
-  /** Every event of the connection, its sessions and links, as they happen. */
+  /** Every event of the connection, its sessions and links, as they happen (an RxJS view of {@link Connection.onEvent}). */
   get events$(): Observable<QuarkEvent> {
     return this.#events.asObservable();
+  }
+
+  /**
+   * Calls `listener` with every event of the connection, its sessions and links, as they happen
+   * (what `events$` emits, without rxjs), and `onEnd` once the connection is over and its socket
+   * closed (at once if it is already). Returns the function that stops listening. An error a
+   * listener throws does not reach the connection: it is thrown again on its own (as rxjs does),
+   * an uncaught exception. While anyone listens, an event is built for every message, so stop
+   * when done.
+   */
+  onEvent(listener: (event: QuarkEvent) => void, onEnd?: () => void): () => void {
+    return this.#events.listen(listener, onEnd);
+  }
+
+  /** @internal An RxJS view of the events `accept` takes (a link's `events$`). */
+  eventsWhere(accept: (event: QuarkEvent) => boolean): Observable<QuarkEvent> {
+    return this.#events.asObservable(accept);
   }
 
   /** Our container id. */
@@ -370,7 +393,7 @@ export class Connection implements AsyncDisposable {
 
   /** @internal Emits a public event (only built when someone listens). */
   emit(event: QuarkEvent): void {
-    this.#events.next(event);
+    this.#events.emit(event);
   }
 
   /** @internal Whether anyone listens to events (to skip building them). */
@@ -402,19 +425,20 @@ export class Connection implements AsyncDisposable {
     return this.#phase === 'open' || (this.#phase === 'connecting' && !this.#everOpened && !this.#attempt.over);
   }
 
-  /** @internal Attaches a transport to the current engine (the listening side, and each attempt). */
-  attachTransport(transport: SocketTransport): void {
+  /** Attaches a transport to the current engine (the listening side, and each attempt). */
+  #attachTransport(transport: SocketTransport): void {
     const attempt = this.#attempt;
     attempt.transport = transport;
     this.#transports.add(transport);
     transport.onDrain = () => {
       if (this.#attempt !== attempt) return;
-      for (const session of this.#sessions) for (const link of session.links) if (link instanceof Sender) link.onSendable();
+      for (const session of this.#sessions) for (const link of session.links) if (link instanceof Sender) link.sendWaiting();
     };
     transport.onClosed = () => {
       this.#transports.delete(transport);
       if (this.#attempt === attempt && !attempt.over) this.#onLost(attempt, this.#socketLostError(attempt));
       this.#finishIfDone();
+      this.#incoming?.socketClosed();
     };
   }
 
@@ -494,14 +518,14 @@ export class Connection implements AsyncDisposable {
     const lookup = addresses === undefined ? undefined : fixedLookup(addresses);
     if (target.websocket !== undefined) {
       const stream = connectWebSocket(this.#plan!.wsModule!, { host: target.host, port: target.port, ...target.websocket, tls: target.tls, servername, lookup });
-      this.attachTransport(new SocketTransport(engine, stream));
+      this.#attachTransport(new SocketTransport(engine, stream));
       stream.whenOpen(() => engine.open());
       return;
     }
     const socket = target.tls
       ? this.#plan!.tlsModule!.connect({ host: target.host, port: target.port, servername, lookup, ...target.tls })
       : net.connect({ host: target.host, port: target.port, lookup, ...READ_COALESCING_SOCKET_OPTIONS } as net.NetConnectOpts);
-    this.attachTransport(new SocketTransport(engine, socket, !target.tls));
+    this.#attachTransport(new SocketTransport(engine, socket, !target.tls));
     socket.once(target.tls ? 'secureConnect' : 'connect', () => engine.open());
   }
 
@@ -731,7 +755,7 @@ export class Connection implements AsyncDisposable {
   #onEngineEvent(attempt: Attempt, e: EngineEvent): void {
     switch (e.type) {
       case 'connectionRemoteOpen': {
-        this.onRemoteOpen?.();
+        this.#incoming?.remoteOpen();
         // A peer refusing a connection sends open then close: go on only if no close followed.
         queueMicrotask(() => {
           if (this.#attempt === attempt && !attempt.over && this.#phase !== 'ended') this.#onOpened(attempt);
@@ -787,7 +811,7 @@ export class Connection implements AsyncDisposable {
         }
         return;
       case 'sessionRemoteOpen': {
-        let session = e.session.context as Session | undefined;
+        let session = e.session.context;
         if (!session) {
           // The peer began a session (listening side): answer it.
           session = new Session(this, undefined, e.session);
@@ -798,58 +822,61 @@ export class Connection implements AsyncDisposable {
         return;
       }
       case 'sessionRemoteClose':
-        (e.session.context as Session | undefined)?.onRemoteClose(e.error);
+        e.session.context?.onRemoteClose(e.error);
         return;
       case 'linkRemoteOpen': {
-        const link = e.link.context as Link | undefined;
+        const link = e.link.context;
         if (link) link.onRemoteOpen();
         else this.#onPeerLink(e.link);
         return;
       }
       case 'linkRemoteClose':
-        (e.link.context as Link | undefined)?.onRemoteClose(e.error, e.closed);
+        e.link.context?.onRemoteClose(e.error, e.closed);
         return;
       case 'linkLocalError': {
-        const link = e.link.context as Link | undefined;
+        const link = e.link.context;
         link?.end(new AmqpError(e.error.condition, `Link ${e.link.name} was closed: ${e.error.description ?? e.error.condition}.`));
         return;
       }
       case 'linkFlow':
-        (e.link.context as Sender | undefined)?.onSendable();
+        e.link.context?.sendWaiting();
         return;
       case 'linkDrained':
-        (e.link.context as Receiver | undefined)?.onDrained();
+        e.link.context?.onDrained();
         return;
       case 'delivery':
-        (e.link.context as Receiver | undefined)?.onDelivery(e.delivery);
+        e.link.context?.onDelivery(e.delivery);
         return;
       case 'deliveryAborted':
-        (e.link.context as Receiver | undefined)?.onAborted(e.delivery);
+        e.link.context?.onAborted(e.delivery);
         return;
       case 'deliveryChunk':
-        (e.link.context as Receiver | undefined)?.onDeliveryChunk(e.delivery, e.chunk, e.last);
+        e.link.context?.onDeliveryChunk(e.delivery, e.chunk, e.last);
         return;
       case 'deliveryRemoteUpdate': {
-        const link = e.delivery.link.context;
-        if (link instanceof Sender) link.onDeliveryUpdate(e.delivery);
-        else if (link instanceof Receiver) link.onDeliveryUpdate(e.delivery);
+        e.delivery.link.context?.onDeliveryUpdate(e.delivery);
         return;
       }
-      case 'protocolHeader':
       case 'saslInit':
+        this.#incoming?.saslInit(e.mechanism, e.initialResponse, e.hostname);
+        return;
+      case 'saslResponse':
+        this.#incoming?.saslResponse(e.response);
+        return;
+      case 'protocolHeader':
         return;
     }
   }
 
   /** A link the peer attached that we did not ask for (listening side). */
   #onPeerLink(engineLink: EngineLink): void {
-    const session = engineLink.session.context as Session | undefined;
-    if (!session || !this.onRemoteLink) {
+    const session = engineLink.session.context;
+    if (!session || !this.#incoming) {
       engineLink.open({ source: undefined, target: undefined });
       engineLink.detach(true, { condition: 'amqp:not-allowed', description: 'this peer does not accept links' });
       return;
     }
-    this.onRemoteLink(engineLink, session);
+    this.#incoming.remoteLink(engineLink, session);
   }
 
   /** The peer's open arrived on `attempt`: the connection is usable (again). */
@@ -987,7 +1014,7 @@ export class Connection implements AsyncDisposable {
     this.#closeTimer = undefined;
     this.#end(this.error);
     for (const resolve of this.#closeWaiters.splice(0)) resolve();
-    this.#events.complete();
+    this.#events.end();
   }
 }
 

@@ -1,7 +1,3 @@
-/**
- * The public event union: what `connection.events$` (and each link's `events$`) emits.
- * Every event is a view of one engine event; none carries state of its own.
- */
 import type { DeliveryState } from '../codec/composite-types.js';
 import type { AmqpError } from '../errors.js';
 import type { Connection } from './connection.js';
@@ -10,6 +6,10 @@ import type { Receiver } from './receiver.js';
 import type { Sender } from './sender.js';
 import type { Session } from './session.js';
 
+/**
+ * The public event union: what `connection.events$` (and each link's `events$`) emits.
+ * Every event is a view of one engine event; none carries state of its own.
+ */
 export type QuarkEvent =
   /** The peer's open arrived: the connection is usable. */
   | { type: 'opened'; connection: Connection }

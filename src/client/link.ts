@@ -1,17 +1,31 @@
+import type { Observable } from 'rxjs';
+import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
+import type { EngineDelivery } from '../engine/delivery.js';
+import type { EngineLink } from '../engine/link.js';
+import { AmqpError, LinkClosedError, type AmqpErrorFields } from '../errors.js';
+import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
+import { EventHook } from './event-hook.js';
+import type { QuarkEvent } from './events.js';
+import type { BodyStream } from './body-stream.js';
+import type { Delivery } from './delivery.js';
+import type { Tracking } from './sender.js';
+import type { Session } from './session.js';
+
+declare module '../engine/endpoint-context.js' {
+  /** What the client keeps on its engine's endpoints: its own object for each. */
+  interface EndpointContexts {
+    session: Session;
+    link: Link;
+    /** A sent message's tracking; a received message's Delivery, or its body stream before one is handed over. */
+    delivery: Tracking | Delivery | BodyStream;
+  }
+}
+
+
 /**
  * What senders and receivers share: the attach handshake, detach and close, the link's errors,
  * and its view of the connection's events.
  */
-import type { Observable } from 'rxjs';
-import { rxjs } from '../rx/rxjs-module.js';
-import type { ErrorCondition, Source, Target } from '../codec/composite-types.js';
-import type { EngineLink } from '../engine/link.js';
-import { AmqpError, LinkClosedError, type AmqpErrorFields } from '../errors.js';
-import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
-import type { QuarkEvent } from './events.js';
-import type { Session } from './session.js';
-
-
 export abstract class Link implements AsyncDisposable {
   /** The session the link belongs to. */
   readonly session: Session;
@@ -19,8 +33,8 @@ export abstract class Link implements AsyncDisposable {
   engineLink: EngineLink;
   /** Why the link ended, once it has. */
   error: AmqpError | undefined;
-  /** @internal Called once when the link ends; used by the embedded broker. */
-  closedListener: ((error: AmqpError | undefined) => void) | undefined;
+  /** Listeners of the link's end (made when the first one comes). */
+  #closedHook: EventHook<AmqpError | undefined> | undefined;
   #opened: CallSettlers | undefined;
   readonly #closeWaiters: CallSettlers[] = [];
   #ended = false;
@@ -101,10 +115,10 @@ export abstract class Link implements AsyncDisposable {
     this.engineLink.open();
   }
 
-  /** The connection was lost: what the subclass keeps, fails or drops of its deliveries. */
+  /** @internal The connection was lost: what the subclass keeps, fails or drops of its deliveries. */
   protected abstract onSuspend(): void;
 
-  /** The link is about to attach again on a new connection (credit to grant, sends to replay). */
+  /** @internal The link is about to attach again on a new connection (credit to grant, sends to replay). */
   protected abstract onResume(): void;
 
   /** The source as the peer attached it (for a dynamic receiver, its `address` is the new node). */
@@ -118,9 +132,22 @@ export abstract class Link implements AsyncDisposable {
     return t?.kind === 'target' ? t : undefined;
   }
 
+  /**
+   * Calls `listener` once when the link ends, however it ends (closed or detached by either end,
+   * or with its session or connection), with the error when it failed (`undefined` when it was
+   * closed cleanly); at once if it has ended already. Returns the function that stops listening.
+   */
+  onClosed(listener: (error: AmqpError | undefined) => void): () => void {
+    if (this.#ended) {
+      listener(this.error);
+      return () => undefined;
+    }
+    return (this.#closedHook ??= new EventHook()).listen(listener);
+  }
+
   /** Every event of this link (a filtered view of `connection.events$`). */
   get events$(): Observable<QuarkEvent> {
-    return (this.#events$ ??= this.session.connection.events$.pipe(rxjs('link.events$').filter((e) => 'link' in e && e.link === (this as unknown))));
+    return (this.#events$ ??= this.session.connection.eventsWhere((e) => 'link' in e && e.link === (this as unknown)));
   }
 
   /** @internal Sends the attach and waits for the peer's. */
@@ -218,12 +245,37 @@ export abstract class Link implements AsyncDisposable {
     this.failPending(reason);
     for (const w of this.#closeWaiters.splice(0)) w.resolve();
     this.session.forget(this);
-    this.closedListener?.(error);
+    const closedHook = this.#closedHook;
+    if (closedHook !== undefined) {
+      closedHook.emit(error);
+      closedHook.end();
+    }
     this.session.connection.emit({ type: 'linkClosed', link: this as never, error });
   }
 
-  /** Rejects what the subclass still has pending (sends, receives, drains). */
+  /** @internal Rejects what the subclass still has pending (sends, receives, drains). */
   protected abstract failPending(error: AmqpError): void;
+
+  // What the connection hands a link from its engine's events. Each applies to one role (the
+  // engine emits it only for links of that role); the other role keeps these no-ops.
+
+  /** @internal A sender's credit arrived, or the socket drained. */
+  sendWaiting(): void {}
+
+  /** @internal A receiver's drain completed. */
+  onDrained(): void {}
+
+  /** @internal A whole message arrived on a receiver. */
+  onDelivery(_engineDelivery: EngineDelivery): void {}
+
+  /** @internal A streaming receiver's delivery: the bytes of one more transfer. */
+  onDeliveryChunk(_engineDelivery: EngineDelivery, _chunk: Uint8Array, _last: boolean): void {}
+
+  /** @internal The sender aborted a message on a receiver. */
+  onAborted(_engineDelivery?: EngineDelivery): void {}
+
+  /** @internal The peer changed the state of a delivery on this link, or settled it. */
+  abstract onDeliveryUpdate(engineDelivery: EngineDelivery): void;
 
   /**
    * Closes the link: the peer forgets it (a durable subscription ends). Resolves once the peer

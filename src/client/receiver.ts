@@ -3,7 +3,7 @@
  * refilled as messages are taken (or manual credit), drain, and an Observable of deliveries.
  */
 import type { Observable, Subscriber } from 'rxjs';
-import { rxjs } from '../rx/rxjs-module.js';
+import { rxjs } from '../runtime/rxjs-module.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import type { EngineLink } from '../engine/link.js';
 import { Fifo } from '../collections/fifo.js';
@@ -292,7 +292,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
   }
 
   /** @internal The sender finished a drain. */
-  onDrained(): void {
+  override onDrained(): void {
     for (const w of this.#drainWaiters.splice(0)) {
       w.stop();
       w.resolve();
@@ -301,10 +301,10 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
   }
 
   /** @internal A streaming receiver's delivery: the bytes of one more transfer. */
-  onDeliveryChunk(engineDelivery: EngineDelivery, chunk: Uint8Array, last: boolean): void {
+  override onDeliveryChunk(engineDelivery: EngineDelivery, chunk: Uint8Array, last: boolean): void {
     let stream: BodyStream;
     const context = engineDelivery.context;
-    if (context instanceof Delivery) stream = (context as Delivery<Body>).bodyStream!;
+    if (context instanceof Delivery) stream = context.bodyStream!;
     else if (context instanceof BodyStream) stream = context;
     else {
       const session = this.session.engineSession;
@@ -327,13 +327,13 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
   }
 
   /** @internal A whole message arrived. */
-  onDelivery(engineDelivery: EngineDelivery): void {
+  override onDelivery(engineDelivery: EngineDelivery): void {
     this.#handOver(new Delivery<Body>(this, engineDelivery));
   }
 
   #handOver(delivery: Delivery<Body>): void {
     const engineDelivery = delivery.engineDelivery;
-    engineDelivery.context = delivery;
+    engineDelivery.context = delivery as unknown as Delivery; // the context holds a Delivery of any body type
     const connection = this.session.connection;
     if (connection.observed) connection.emit({ type: 'message', link: this.#asEventLink(), delivery: delivery as unknown as Delivery });
     const waiter = this.#waiters.shift();
@@ -353,14 +353,14 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
   }
 
   /** @internal The peer settled a message we received (receiver-settle-mode second), or changed its state. */
-  onDeliveryUpdate(engineDelivery: EngineDelivery): void {
+  override onDeliveryUpdate(engineDelivery: EngineDelivery): void {
     if (engineDelivery.remoteSettled && !engineDelivery.settled && engineDelivery.localState !== undefined) engineDelivery.settle();
   }
 
   /** @internal The sender aborted a message. */
-  onAborted(engineDelivery?: EngineDelivery): void {
+  override onAborted(engineDelivery?: EngineDelivery): void {
     const context = engineDelivery?.context;
-    const stream = context instanceof Delivery ? (context as Delivery<Body>).bodyStream : context instanceof BodyStream ? context : undefined;
+    const stream = context instanceof Delivery ? context.bodyStream : context instanceof BodyStream ? context : undefined;
     if (stream) {
       this.#streams.delete(stream);
       stream.fail(new DeliveryAbortedError(`The sender aborted the message streaming on the ${this.label}: what came of it is not the whole message.`));
@@ -407,7 +407,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
   }
 
   /**
-   * The connection was lost. Messages that arrived and were not taken are dropped unless their
+   * @internal The connection was lost. Messages that arrived and were not taken are dropped unless their
    * sender settled them (at-most-once): the peer delivers the others again. The credit still
    * granted is kept, to grant again.
    */
@@ -421,7 +421,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     for (const d of kept) this.#buffer.push(d);
   }
 
-  /** About to attach again: grant the credit window (or the manual credit left), and ask again for a drain under way. */
+  /** @internal About to attach again: grant the credit window (or the manual credit left), and ask again for a drain under way. */
   protected onResume(): void {
     this.engineLink.streamIncoming = this.#streaming;
     const max = this.#maxUnsettled;
@@ -435,6 +435,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     if (this.#drainWaiters.length > 0) this.engineLink.requestDrain();
   }
 
+  /** @internal */
   protected failPending(error: AmqpError): void {
     this.#failStreams(error);
     for (const w of this.#waiters.drain()) {

@@ -1,4 +1,3 @@
-/** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 import type { DeliveryState } from '../codec/composite-types.js';
 import { withCallerStack } from './caller-stack.js';
 import type { Transaction } from './transaction.js';
@@ -9,6 +8,7 @@ import { SenderSettleMode } from '../engine/link.js';
 import { ConnectionLostError, DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, EncodeError, IllegalStateError, InDoubtError, InvalidArgumentError, MessageSizeExceededError, type AmqpError } from '../errors.js';
 import { abortedAtStart, checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
 import { Fifo } from '../collections/fifo.js';
+import { EventHook } from './event-hook.js';
 import { Link } from './link.js';
 import type { Session } from './session.js';
 import type { EngineLink } from '../engine/link.js';
@@ -92,7 +92,7 @@ function payloadLength(payload: Payload): number {
  * failure by adopting a rejected promise. A message in flight then holds as little as can be:
  * thousands of them are alive at once, and what they hold decides how far the heap grows.
  */
-type Tracking = PendingSend | Resolve;
+export type Tracking = PendingSend | Resolve;
 
 function settleTracked(tracking: Tracking, result: SendResult): void {
   if (typeof tracking === 'function') tracking(result);
@@ -110,6 +110,7 @@ function failTracked(tracking: Tracking, error: AmqpError): void {
   }
 }
 
+/** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 export class Sender extends Link {
   /** Streamed sends waiting for their next chunk to be written: failed if the link or connection goes. */
   readonly #streamFailures = new Set<(error: AmqpError) => void>();
@@ -137,8 +138,17 @@ export class Sender extends Link {
     this.#resend = inDoubt === 'resend';
   }
 
-  /** @internal Called whenever the sender may send (credit arrived); used by the embedded broker. */
-  sendableListener: (() => void) | undefined;
+  /** Listeners of credit (made when the first one comes). */
+  #sendableHook: EventHook<void> | undefined;
+
+  /**
+   * Calls `listener` whenever the sender may send more: credit arrived (or the socket drained) and
+   * some is left once what `send()` had queued has gone out (Proton's `on_sendable`). Returns
+   * the function that stops listening.
+   */
+  onSendable(listener: () => void): () => void {
+    return (this.#sendableHook ??= new EventHook()).listen(listener);
+  }
 
   /** How many more messages the peer lets us send now. */
   get credit(): number {
@@ -495,7 +505,7 @@ export class Sender extends Link {
   }
 
   /** @internal Credit arrived, or the socket drained: send what waits. */
-  onSendable(): void {
+  override sendWaiting(): void {
     const q = this.#queue;
     const connection = this.session.connection;
     if (this.#sendableWaiters.size > 0 && q.size === 0 && this.engineLink.credit > 0 && this.isOpen) {
@@ -507,13 +517,13 @@ export class Sender extends Link {
     if (this.engineLink.drain && connection.observed) connection.emit({ type: 'drainRequested', link: this, credit: this.engineLink.credit });
     while (q.size > 0 && this.engineLink.credit > 0 && !connection.blocked && this.isOpen) this.#transmit(q.shift()!);
     if (this.engineLink.credit > 0) {
-      this.sendableListener?.();
+      this.#sendableHook?.emit();
       if (connection.observed) connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
     }
   }
 
   /** @internal The peer gave an outcome or settled a delivery we sent. */
-  onDeliveryUpdate(delivery: EngineDelivery): void {
+  override onDeliveryUpdate(delivery: EngineDelivery): void {
     const state = delivery.remoteState;
     const terminal = state !== undefined && state.kind !== 'received';
     if (!terminal && !delivery.remoteSettled) return;
@@ -610,7 +620,7 @@ export class Sender extends Link {
   }
 
   /**
-   * The connection was lost. Messages sent and not settled are in doubt: failed with
+   * @internal The connection was lost. Messages sent and not settled are in doubt: failed with
    * `InDoubtError`, or queued to be sent again (`inDoubt: 'resend'`). Messages the engine had not
    * written whole never reached the peer: queued to be sent again. Both go before the sends that
    * were waiting, in the order they were first sent.
@@ -651,7 +661,7 @@ export class Sender extends Link {
     for (const p of replay) this.#queue.push(p);
   }
 
-  /** Attached again: what waits goes out as credit arrives (see `onSendable`). */
+  /** @internal Attached again: what waits goes out as credit arrives (see `sendWaiting`). */
   protected onResume(): void {}
 
   #inDoubtError(): InDoubtError {
@@ -661,6 +671,7 @@ export class Sender extends Link {
     );
   }
 
+  /** @internal */
   protected failPending(error: AmqpError): void {
     this.#failStreams(error);
     for (const p of this.#queue.drain()) {

@@ -1,4 +1,3 @@
-/** A session: a sequenced, windowed conversation on a connection that links are made on. */
 import { checkValuesMode } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
 import type { Coordinator, ErrorCondition } from '../codec/composite-types.js';
@@ -25,6 +24,7 @@ export interface SessionOptions extends CallOptions {
   incomingWindow?: number | undefined;
 }
 
+/** A session: a sequenced, windowed conversation on a connection that links are made on. */
 export class Session implements AsyncDisposable {
   /** The link to the peer's transaction coordinator, attached by the first beginTransaction(). */
   #coordinator: Promise<Sender> | undefined;

@@ -10,7 +10,7 @@ import { DecodeError } from '../errors.js';
 import type { CompositeSpec, FieldSpec } from './spec-tables.js';
 import { compositeSpecs, describedSectionSpecs } from './spec-tables.js';
 import { AmqpArray, Described, Typed, decodedDescribed, formatUuid, ulongAnnotations, type AmqpObject, type AmqpValue, type ArrayElementType } from './values.js';
-import type { Fields } from './composite-types.js';
+import type { Composite, Fields } from './composite-types.js';
 
 /** How deep lists, maps, arrays and described values may nest in decoded input. */
 export const MAX_DECODE_DEPTH = 64;
@@ -588,7 +588,7 @@ function readDescribedAfterCode(r: ByteReader): unknown {
  * Reads a composite value of the spec (performative, SASL frame, delivery state, terminus, ...).
  * Throws {@link DecodeError} for anything else.
  */
-export function readComposite(r: ByteReader): { kind: string } & Record<string, unknown> {
+export function readComposite(r: ByteReader): Composite {
   const at = r.pos;
   const code = r.u8();
   if (code !== 0x00) throw new DecodeError(`expected a described composite, got format code 0x${code.toString(16)}`, at);
@@ -605,7 +605,7 @@ function readCompositeList(
   r: ByteReader,
   entry: CompositeEntry,
   obj: Record<string, unknown> = { kind: entry.kind },
-): { kind: string } & Record<string, unknown> {
+): Composite {
   const { spec } = entry;
   const at = r.pos;
   const code = r.u8();
@@ -634,7 +634,8 @@ function readCompositeList(
       throw new DecodeError(`${spec.name}: mandatory field ${field.specName} is missing`, at, 'amqp:invalid-field');
     }
   }
-  return obj as { kind: string } & Record<string, unknown>;
+  // The one place a decoded object becomes typed: its fields were read by the table the type is derived from.
+  return obj as unknown as Composite;
 }
 
 function fieldTypeError(r: ByteReader, spec: CompositeSpec, field: FieldSpec, code: number): DecodeError {
@@ -805,7 +806,7 @@ const SECTION_CODE_BY_NAME: Record<string, number> = Object.fromEntries(
  * Reads the fields of a composite whose descriptor was already read, into `target` when given
  * (used to decode the header and properties sections straight into a message).
  */
-export function readCompositeBody(r: ByteReader, code: number, target?: Record<string, unknown>): Record<string, unknown> {
+export function readCompositeBody(r: ByteReader, code: number, target?: Record<string, unknown>): Composite {
   const entry = compositeByCode.get(code);
   if (!entry) throw new DecodeError(`unknown composite descriptor 0x${code.toString(16)}`, r.pos);
   return readCompositeList(r, entry, target);

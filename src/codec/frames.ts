@@ -9,6 +9,7 @@ import type { ByteWriter } from './byte-writer.js';
 import { ByteReader, readComposite } from './decoder.js';
 import { writeComposite } from './encoder.js';
 import type { CompositeSpec } from './spec-tables.js';
+import type { Composite } from './composite-types.js';
 
 /** The frame type of AMQP frames. */
 export const AMQP_FRAME_TYPE = 0x00;
@@ -87,7 +88,7 @@ export function readFrameHeader(bytes: Uint8Array, offset: number, maxFrameSize:
 export interface Frame {
   type: number;
   channel: number;
-  performative: ({ kind: string } & Record<string, unknown>) | undefined;
+  performative: Composite | undefined;
   /** The bytes after the performative (a transfer's payload), a view into the input. */
   payload: Buffer | undefined;
 }

@@ -1,25 +1,5 @@
-/**
- * The Proton-style event API: a `Container` runs a `MessagingHandler`'s callbacks for the events
- * of the connections, links and timers it makes. It is a thin adapter over the client API: every
- * event is one of the client's public events (`connection.events$`, `receiver.deliveries$()`,
- * `listener.links$`) turned into a handler call; no protocol state is kept here.
- *
- * Handler failures. A handler method that throws (or returns a promise that rejects) is a bug in
- * the application, and Quark does what Proton does, only cleanly: the container stops. The
- * failure is logged (`DEBUG=quark:container`); the connection of the event is closed with
- * `amqp:internal-error` (description: the method and the error's message), so the peer knows;
- * for `onMessage` with autoAccept, the message is rejected with the same error first; every other
- * connection and listener is closed and every timer cancelled; and `run()` rejects with a
- * `HandlerError` (its `cause` is what was thrown). Nothing is ever thrown into the event loop.
- *
- * Errors no handler takes. When no handler defines `onConnectionError`, `onTransportError`,
- * `onDisconnected`, `onLinkError` or `onSessionError` for a connection the container made, the
- * error is logged and `run()` rejects with it once everything is closed; a link or session error
- * also closes its connection, as in Proton. Errors on connections accepted by a listener are
- * only logged.
- */
 import { debugLog } from '../runtime/debug-log.js';
-import { rxjs } from '../rx/rxjs-module.js';
+import { rxjs } from '../runtime/rxjs-module.js';
 import { connect, type Connection, type ConnectOptions } from '../client/connection.js';
 import type { Delivery } from '../client/delivery.js';
 import type { QuarkEvent } from '../client/events.js';
@@ -63,6 +43,26 @@ export interface HandlerScope {
 type Handlers = readonly (MessagingHandler | undefined)[];
 type Outcome = 'none' | 'ok' | 'failed';
 
+/**
+ * The Proton-style event API: a `Container` runs a `MessagingHandler`'s callbacks for the events
+ * of the connections, links and timers it makes. It is a thin adapter over the client API: every
+ * event is one of the client's public events (`connection.events$`, `receiver.deliveries$()`,
+ * `listener.links$`) turned into a handler call; no protocol state is kept here.
+ *
+ * Handler failures. A handler method that throws (or returns a promise that rejects) is a bug in
+ * the application, and Quark does what Proton does, only cleanly: the container stops. The
+ * failure is logged (`DEBUG=quark:container`); the connection of the event is closed with
+ * `amqp:internal-error` (description: the method and the error's message), so the peer knows;
+ * for `onMessage` with autoAccept, the message is rejected with the same error first; every other
+ * connection and listener is closed and every timer cancelled; and `run()` rejects with a
+ * `HandlerError` (its `cause` is what was thrown). Nothing is ever thrown into the event loop.
+ *
+ * Errors no handler takes. When no handler defines `onConnectionError`, `onTransportError`,
+ * `onDisconnected`, `onLinkError` or `onSessionError` for a connection the container made, the
+ * error is logged and `run()` rejects with it once everything is closed; a link or session error
+ * also closes its connection, as in Proton. Errors on connections accepted by a listener are
+ * only logged.
+ */
 export class Container {
   /** The container id sent in every connection's open. */
   readonly id: string;

@@ -106,7 +106,7 @@ export class ContainerConnection {
 }
 
 /** What senders and receivers of a container share. */
-abstract class ContainerLink<L extends Sender | Receiver> {
+export abstract class ContainerLink<L extends Sender | Receiver> {
   readonly container: Container;
   readonly connection: ContainerConnection;
   /** The link's handler (the most specific scope). */

@@ -4,6 +4,7 @@
  */
 import type { DeliveryState } from '../codec/composite-types.js';
 import type { EngineLink } from './link.js';
+import type { EndpointContext } from './endpoint-context.js';
 
 export class EngineDelivery {
   /** The link the delivery travels on. */
@@ -52,7 +53,7 @@ export class EngineDelivery {
   /** Outgoing: called once every frame of the payload has been taken as output (see `ProtocolEngine.takeWrittenCallbacks`). */
   onWritten: (() => void) | undefined;
   /** Set by a layer above to find its own object for this delivery (a promise, a handler context). */
-  context: unknown;
+  context: EndpointContext<'delivery'> | undefined;
 
   constructor(link: EngineLink, tag: Uint8Array | number, messageFormat: number, settled: boolean) {
     this.link = link;

@@ -6,10 +6,10 @@
  * It speaks both sides: a `client` sends its protocol header first; a `server` answers one.
  */
 import { ByteWriter } from '../codec/byte-writer.js';
-import type { ErrorCondition, Fields } from '../codec/composite-types.js';
+import type { Composite, ErrorCondition, Fields } from '../codec/composite-types.js';
 import { ByteReader, readComposite } from '../codec/decoder.js';
 import { AMQP_FRAME_TYPE, ProtocolId, SASL_FRAME_TYPE, decodeFrame, protocolHeader, readFrameHeader, readProtocolHeader, writeEmptyFrame, writeFrame, type Frame, type FrameHeader } from '../codec/frames.js';
-import { compositeSpecs, type AttachFields, type BeginFields, type CompositeSpec, type DetachFields, type DispositionFields, type FlowFields, type OpenFields, type TransferFields } from '../codec/spec-tables.js';
+import { compositeSpecs, type BeginFields, type CompositeSpec, type OpenFields, type TransferFields } from '../codec/spec-tables.js';
 import { AmqpError, DecodeError, IllegalStateError, InsecurePlainError } from '../errors.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { EngineEvent } from './events.js';
@@ -323,7 +323,7 @@ export class ProtocolEngine {
     const first = parts[0]!;
     const header = readFrameHeader(first, 0, this.maxFrameSize)!;
     if (this.phase === 'amqp' && header.type === AMQP_FRAME_TYPE && first.length > header.bodyOffset) {
-      let transfer: ({ kind: string } & Record<string, unknown>) | undefined;
+      let transfer: Composite<'transfer'> | undefined;
       let payloadStart = 0;
       try {
         const r = new ByteReader(first, header.bodyOffset, first.length);
@@ -401,24 +401,24 @@ export class ProtocolEngine {
     this.onPerformative(frame.channel, frame.performative, frame.payload, pos);
   }
 
-  private onPerformative(channel: number, p: { kind: string } & Record<string, unknown>, payload: Buffer | Buffer[] | undefined, pos: number): void {
+  private onPerformative(channel: number, p: Composite, payload: Buffer | Buffer[] | undefined, pos: number): void {
     if (this.remoteState === 'unopened' && p.kind !== 'open') {
       throw new DecodeError(`the first frame must be open, got ${p.kind}`, pos, 'amqp:connection:framing-error');
     }
     switch (p.kind) {
-      case 'open': return this.onOpen(p as unknown as OpenFields);
-      case 'close': return this.onClose(p as { error?: ErrorCondition });
-      case 'begin': return this.onBegin(channel, p as unknown as BeginFields);
+      case 'open': return this.onOpen(p);
+      case 'close': return this.onClose(p);
+      case 'begin': return this.onBegin(channel, p);
     }
     const session = this.remoteChannels.get(channel);
     if (!session) throw new DecodeError(`${p.kind} on channel ${channel}, where no session has begun`, pos, 'amqp:connection:framing-error');
     switch (p.kind) {
-      case 'transfer': return session.onTransfer(p as unknown as TransferFields, payload);
-      case 'disposition': return session.onDisposition(p as unknown as DispositionFields);
-      case 'flow': return session.onFlow(p as unknown as FlowFields);
-      case 'attach': return session.onAttach(p as unknown as AttachFields);
-      case 'detach': return session.onDetach(p as unknown as DetachFields);
-      case 'end': return this.onEnd(channel, session, p as { error?: ErrorCondition });
+      case 'transfer': return session.onTransfer(p, payload);
+      case 'disposition': return session.onDisposition(p);
+      case 'flow': return session.onFlow(p);
+      case 'attach': return session.onAttach(p);
+      case 'detach': return session.onDetach(p);
+      case 'end': return this.onEnd(channel, session, p);
     }
     throw new DecodeError(`${p.kind} is not a performative`, pos, 'amqp:connection:framing-error');
   }
@@ -428,7 +428,7 @@ export class ProtocolEngine {
     if (this.options.role === 'client') {
       switch (p.kind) {
         case 'saslMechanisms': {
-          const offered = (p.saslServerMechanisms as string[] | undefined) ?? [];
+          const offered = p.saslServerMechanisms;
           const choice = chooseSaslMechanism(offered, this.options.sasl || {});
           if (typeof choice === 'string') {
             const sasl = this.options.sasl || {};
@@ -442,14 +442,14 @@ export class ProtocolEngine {
           return;
         }
         case 'saslChallenge': {
-          const response = this.runSaslClient((m) => m.respond((p.challenge as Uint8Array | undefined) ?? new Uint8Array(0)));
+          const response = this.runSaslClient((m) => m.respond(p.challenge));
           if (response) this.writeSaslFrame(compositeSpecs.saslResponse, { response });
           return;
         }
         case 'saslOutcome': {
-          const code = p.code as number;
+          const code = p.code;
           // A server that says "ok" must also prove itself, for the mechanisms that can (SCRAM).
-          if (code === 0 && !this.runSaslClient((m) => (m.succeeded(p.additionalData as Uint8Array | undefined), true))) return;
+          if (code === 0 && !this.runSaslClient((m) => (m.succeeded(p.additionalData), true))) return;
           this.emit({ type: 'saslOutcome', code });
           if (code === 0) this.sendAmqpHeaderAndOpen();
           else this.finish();
@@ -458,14 +458,14 @@ export class ProtocolEngine {
       }
     } else if (p.kind === 'saslInit') {
       if (this.saslMechanism !== undefined) throw new DecodeError('a second sasl-init', 0, 'amqp:connection:framing-error');
-      this.saslMechanism = p.mechanism as string;
+      this.saslMechanism = p.mechanism;
       this.awaitingSaslOutcome = true;
-      this.emit({ type: 'saslInit', mechanism: p.mechanism as string, initialResponse: p.initialResponse as Uint8Array | undefined, hostname: p.hostname as string | undefined });
+      this.emit({ type: 'saslInit', mechanism: p.mechanism, initialResponse: p.initialResponse, hostname: p.hostname });
       return;
     } else if (p.kind === 'saslResponse') {
       if (!this.awaitingSaslResponse) throw new DecodeError('a sasl-response that answers no challenge', 0, 'amqp:connection:framing-error');
       this.awaitingSaslResponse = false;
-      this.emit({ type: 'saslResponse', response: (p.response as Uint8Array | undefined) ?? new Uint8Array(0) });
+      this.emit({ type: 'saslResponse', response: p.response });
       return;
     }
     throw new DecodeError(`unexpected SASL frame ${p.kind}`, 0, 'amqp:connection:framing-error');

@@ -10,6 +10,7 @@ import { EngineDelivery } from './delivery.js';
 import type { EndpointState } from './endpoint-state.js';
 import { serialAdd, serialDiff } from './serial-number.js';
 import type { EngineSession } from './session.js';
+import type { EndpointContext } from './endpoint-context.js';
 
 /** Which end of a link we are. */
 export type LinkRole = 'sender' | 'receiver';
@@ -101,7 +102,7 @@ export class EngineLink {
   /** Whether a flow frame for this link waits to be written. */
   flowPending = false;
   /** Set by a layer above to find its own object for this link. */
-  context: unknown;
+  context: EndpointContext<'link'> | undefined;
   private nextTag = 0;
 
   constructor(session: EngineSession, options: LinkAttachOptions) {

@@ -222,7 +222,7 @@ export class ScramServer {
 
   /**
    * The server-first message for the user's stored credentials. For an unknown user, pass made-up
-   * credentials (see {@link decoyCredentials}) so that the answer does not tell who exists.
+   * credentials ({@link SaslUsers.credentialsFor} gives them) so that the answer does not tell who exists.
    */
   firstMessage(credentials: ScramCredentials): string {
     if (credentials.hash !== this.#hash) throw new InvalidArgumentError(`SCRAM-${this.#hash} needs ${this.#hash} credentials, got ${credentials.hash}`);

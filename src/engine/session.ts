@@ -12,6 +12,7 @@ import { AmqpError, IllegalStateError } from '../errors.js';
 import { EngineLink, type LinkAttachOptions } from './link.js';
 import { serialAdd, serialDiff } from './serial-number.js';
 import { UnsettledDeliveries } from './unsettled-deliveries.js';
+import type { EndpointContext } from './endpoint-context.js';
 
 /** Our half of a begin. */
 export interface SessionOptions {
@@ -56,7 +57,7 @@ export class EngineSession {
   remoteOutgoingWindow = 0;
   remoteHandleMax = 0xffffffff;
   /** Set by a layer above to find its own object for this session. */
-  context: unknown;
+  context: EndpointContext<'session'> | undefined;
 
   private readonly initialIncomingWindow: number;
   private nextDeliveryId = 0;

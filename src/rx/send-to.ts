@@ -6,7 +6,7 @@
  * `sender.sendAll()` reads no faster than the link takes.
  */
 import type { OperatorFunction, Subscriber } from 'rxjs';
-import { rxjs } from './rxjs-module.js';
+import { rxjs } from '../runtime/rxjs-module.js';
 import type { Message } from '../codec/message.js';
 import type { Sender, SendResult } from '../client/sender.js';
 import { AmqpError, InvalidArgumentError } from '../errors.js';

@@ -1,10 +1,10 @@
-/** A link a peer attached to a listener, waiting to be accepted as a sender or receiver, or refused. */
 import type { ErrorCondition, Fields, Source, Target } from '../codec/composite-types.js';
 import { checkValuesMode, type ValuesMode } from '../codec/message.js';
 import type { Connection } from '../client/connection.js';
 import { checkCredit } from '../client/link-options.js';
-import { Receiver } from '../client/receiver.js';
-import { Sender } from '../client/sender.js';
+import { adoptAsReceiver, adoptAsSender } from '../client/listening-side.js';
+import type { Receiver } from '../client/receiver.js';
+import type { Sender } from '../client/sender.js';
 import type { Session } from '../client/session.js';
 import type { EngineLink } from '../engine/link.js';
 import { IllegalStateError, InvalidArgumentError } from '../errors.js';
@@ -37,6 +37,7 @@ export interface AcceptReceiverOptions {
 const ACCEPT_RECEIVER_OPTIONS: ReadonlySet<string> = new Set(['credit', 'autoAccept', 'maxMessageSize', 'settleFirst', 'values', 'streaming', 'address']);
 const ACCEPT_SENDER_OPTIONS: ReadonlySet<string> = new Set(['address', 'filter']);
 
+/** A link a peer attached to a listener, waiting to be accepted as a sender or receiver, or refused. */
 export class IncomingLink {
   /** The connection the link arrived on. */
   readonly connection: Connection;
@@ -108,7 +109,7 @@ export class IncomingLink {
     refuseUnknownOptions(options, ACCEPT_SENDER_OPTIONS, 'acceptAsSender');
     this.#answer(true);
     const source = this.source ? { ...this.source, address: options.address ?? this.source.address, filter: options.filter } : undefined;
-    return new Sender(this.session, this.#link).acceptAttach({ source, target: this.#link.remote?.target, sndSettleMode: this.#link.remote?.sndSettleMode, rcvSettleMode: this.#link.remote?.rcvSettleMode });
+    return adoptAsSender(this.session, this.#link, { source, target: this.#link.remote?.target, sndSettleMode: this.#link.remote?.sndSettleMode, rcvSettleMode: this.#link.remote?.rcvSettleMode });
   }
 
   /**
@@ -127,8 +128,8 @@ export class IncomingLink {
     const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : this.coordinator ? this.#link.remote?.target : undefined;
     const rcvSettleMode = options.settleFirst ? 0 : remote?.rcvSettleMode;
     const values = checkValuesMode(options.values, 'values');
-    const receiver = new Receiver(this.session, this.#link, { credit, autoAccept: options.autoAccept ?? false, settlesSecond: rcvSettleMode === 1, values, streaming: options.streaming === true });
-    return receiver.acceptAttach({ source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode, maxMessageSize: max === undefined ? undefined : BigInt(max) });
+    const settings = { credit, autoAccept: options.autoAccept ?? false, settlesSecond: rcvSettleMode === 1, values, streaming: options.streaming === true };
+    return adoptAsReceiver(this.session, this.#link, settings, { source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode, maxMessageSize: max === undefined ? undefined : BigInt(max) });
   }
 
   /**

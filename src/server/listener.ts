@@ -1,20 +1,13 @@
-/**
- * The listening side: accepts AMQP connections (TCP or WebSocket, plain or TLS, with SASL) and hands the links
- * that peers attach to the application, as senders and receivers of its own. It mirrors the
- * client API: where a client calls `createSender()`, a listener gets an {@link IncomingLink}
- * and calls `accept()`.
- */
 import net from 'node:net';
 import type * as tls from 'node:tls';
 import type { Observable } from 'rxjs';
 import { AsyncQueue } from '../collections/async-queue.js';
-import { LazySubject } from '../rx/lazy-subject.js';
 import type { Fields } from '../codec/composite-types.js';
-import { Connection } from '../client/connection.js';
+import type { Connection } from '../client/connection.js';
+import { EventHook } from '../client/event-hook.js';
+import { acceptConnection, setAuthentication } from '../client/listening-side.js';
 import { debugLog } from '../runtime/debug-log.js';
-import type { Session } from '../client/session.js';
 import { ProtocolEngine } from '../engine/engine.js';
-import type { EngineLink } from '../engine/link.js';
 import type { SaslUsers } from '../engine/scram.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { SocketTransport } from '../transport/socket-transport.js';
@@ -163,13 +156,19 @@ export interface ListenOptions {
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * The listening side: accepts AMQP connections (TCP or WebSocket, plain or TLS, with SASL) and hands the links
+ * that peers attach to the application, as senders and receivers of its own. It mirrors the
+ * client API: where a client calls `createSender()`, a listener gets an {@link IncomingLink}
+ * and calls `accept()`.
+ */
 export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   readonly #server: net.Server | undefined;
   readonly #websocket: WebSocketEndpoint | undefined;
   readonly #options: ListenOptions;
   readonly #connections = new Set<Connection>();
-  readonly #links = new LazySubject<IncomingLink>('listener.links$');
-  readonly #connectionSubject = new LazySubject<Connection>('listener.connections$');
+  readonly #linkHook = new EventHook<IncomingLink>();
+  readonly #connectionHook = new EventHook<Connection>();
   /** Links nobody observes on links$, for the `for await` loops. */
   readonly #incoming = new AsyncQueue<IncomingLink>();
   /** Connections being turned away (over a connection limit), closed with the others by `close()`. */
@@ -217,12 +216,12 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
 
   /** Each connection once its peer has opened it. */
   get connections$(): Observable<Connection> {
-    return this.#connectionSubject.asObservable();
+    return this.#connectionHook.asObservable();
   }
 
   /** Links peers attach, to `accept()` or `refuse()`. If nobody takes them, they wait in `[Symbol.asyncIterator]`. */
   get links$(): Observable<IncomingLink> {
-    return this.#links.asObservable();
+    return this.#linkHook.asObservable();
   }
 
   /** The connections open now. */
@@ -268,52 +267,17 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       saslMechanisms: mechanisms,
       allowNoSasl: o.allowNoSasl,
     });
-    const connection = new Connection(engine);
-    const transport = new SocketTransport(engine, stream);
-    connection.attachTransport(transport);
-    if (refusal === undefined) this.#connections.add(connection);
-    else {
-      this.#refused.add(connection);
-      log('refusing a connection from %s: %s', address, refusal);
-    }
-    // Forget the connection once its socket has closed. (Not by subscribing to events$: a
-    // subscriber there makes the connection build and publish an event for every message.)
-    const onClosed = transport.onClosed;
     let loginTimer: NodeJS.Timeout | undefined;
     const failedLoginDelay = o.failedLoginDelay ?? DEFAULT_FAILED_LOGIN_DELAY_MS;
-    transport.onClosed = () => {
-      stopHandshakeTimer();
-      if (loginTimer !== undefined) clearTimeout(loginTimer);
-      onClosed?.();
-      this.#connections.delete(connection);
-      this.#refused.delete(connection);
-      const left = (this.#perAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.#perAddress.set(address, left);
-      else this.#perAddress.delete(address);
-    };
     const login = new Login(saslOption || {}, mechanisms || [], verifiedCertificate);
     const answer = (outcome: LoginOutcome | undefined): void => {
       if (outcome === undefined) return; // a challenge went out; the answer comes as saslResponse
       if (outcome.ok) {
-        connection.authentication = outcome.identity;
+        setAuthentication(connection, outcome.identity);
         engine.completeSasl(0, outcome.additionalData);
       } else if (failedLoginDelay === 0) engine.completeSasl(1);
       // A refused login is answered late, so that guessing passwords is slow.
       else loginTimer = setTimeout(() => engine.completeSasl(1), failedLoginDelay);
-    };
-    const onEvent = engine.onEvent!;
-    engine.onEvent = (e) => {
-      if (e.type === 'saslInit') {
-        // Over the connection limit: refused as a transient condition, before any credential is checked.
-        if (refusal !== undefined) engine.completeSasl(4);
-        else void login.start(e.mechanism, e.initialResponse, e.hostname, (challenge) => engine.challengeSasl(challenge)).then(answer);
-        return;
-      }
-      if (e.type === 'saslResponse') {
-        void login.respond(e.response).then(answer);
-        return;
-      }
-      onEvent(e);
     };
     const handshakeTimeout = o.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     const handshakeTimer = handshakeTimeout > 0
@@ -325,30 +289,55 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const stopHandshakeTimer = (): void => {
       if (handshakeTimer !== undefined) clearTimeout(handshakeTimer);
     };
-    connection.onRemoteOpen = () => {
-      stopHandshakeTimer();
-      engine.open();
-      if (refusal !== undefined) {
-        void connection.close({ error: { condition: 'amqp:resource-limit-exceeded', description: `${refusal}; try again later` } }).catch(() => undefined);
-        return;
-      }
-      this.#connectionSubject.next(connection);
-    };
     const maxLinks = o.maxLinksPerConnection ?? DEFAULT_MAX_LINKS_PER_CONNECTION;
-    connection.onRemoteLink = (engineLink: EngineLink, session: Session) => {
-      const link = new IncomingLink(connection, session, engineLink);
-      // This link is attached by the peer already, so it counts too.
-      if (engine.remoteLinkCount > maxLinks) {
-        link.refuse({ condition: 'amqp:resource-limit-exceeded', description: `this connection already has ${maxLinks} links attached (maxLinksPerConnection); close some first` });
-        return;
-      }
-      this.#offer(link);
-    };
+    const transport = new SocketTransport(engine, stream);
+    const connection: Connection = acceptConnection(engine, transport, {
+      saslInit: (mechanism, initialResponse, hostname) => {
+        // Over the connection limit: refused as a transient condition, before any credential is checked.
+        if (refusal !== undefined) engine.completeSasl(4);
+        else void login.start(mechanism, initialResponse, hostname, (challenge) => engine.challengeSasl(challenge)).then(answer);
+      },
+      saslResponse: (response) => void login.respond(response).then(answer),
+      remoteOpen: () => {
+        stopHandshakeTimer();
+        engine.open();
+        if (refusal !== undefined) {
+          void connection.close({ error: { condition: 'amqp:resource-limit-exceeded', description: `${refusal}; try again later` } }).catch(() => undefined);
+          return;
+        }
+        this.#connectionHook.emit(connection);
+      },
+      remoteLink: (engineLink, session) => {
+        const link = new IncomingLink(connection, session, engineLink);
+        // This link is attached by the peer already, so it counts too.
+        if (engine.remoteLinkCount > maxLinks) {
+          link.refuse({ condition: 'amqp:resource-limit-exceeded', description: `this connection already has ${maxLinks} links attached (maxLinksPerConnection); close some first` });
+          return;
+        }
+        this.#offer(link);
+      },
+      // Forget the connection once its socket has closed. (Not by listening to its events: a
+      // listener there makes the connection build and publish an event for every message.)
+      socketClosed: () => {
+        stopHandshakeTimer();
+        if (loginTimer !== undefined) clearTimeout(loginTimer);
+        this.#connections.delete(connection);
+        this.#refused.delete(connection);
+        const left = (this.#perAddress.get(address) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(address, left);
+        else this.#perAddress.delete(address);
+      },
+    });
+    if (refusal === undefined) this.#connections.add(connection);
+    else {
+      this.#refused.add(connection);
+      log('refusing a connection from %s: %s', address, refusal);
+    }
   }
 
   #offer(link: IncomingLink): void {
-    if (this.#links.observed) {
-      this.#links.next(link);
+    if (this.#linkHook.observed) {
+      this.#linkHook.emit(link);
       return;
     }
     if (!this.#incoming.push(link)) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
@@ -387,8 +376,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const error = { condition: 'amqp:connection:forced', description: 'the server is shutting down' };
     await Promise.all([...this.#connections, ...this.#refused].map((c) => c.close({ error }).catch(() => undefined)));
     await serverClosed;
-    this.#links.complete();
-    this.#connectionSubject.complete();
+    this.#linkHook.end();
+    this.#connectionHook.end();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -270,7 +270,7 @@ function checkOutput(bytes: Buffer): ({ kind: string } & Record<string, unknown>
     }
     const h = readFrameHeader(bytes, pos, 0xffffffff);
     if (!h || bytes.length - pos < h.size) throw new Error(`our output ends in a partial frame at ${pos}`);
-    last = decodeFrame(bytes, pos, h).performative ?? last;
+    last = (decodeFrame(bytes, pos, h).performative as unknown as typeof last) ?? last;
     pos += h.size;
   }
   return last;

@@ -1,10 +1,27 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { publicTypes, publicValues } from './public-exports.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = (code: string, type: 'commonjs' | 'module'): string =>
   execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { cwd: root, encoding: 'utf8' });
+const sorted = (names: readonly string[]): string[] => [...names].sort();
+
+/** What src/index.ts exports, as the compiler sees it: run-time values and type-only names apart. */
+function indexExports(): { values: string[]; types: string[] } {
+  const program = ts.createProgram([`${root}src/index.ts`], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, types: [] });
+  const checker = program.getTypeChecker();
+  const index = checker.getSymbolAtLocation(program.getSourceFile(`${root}src/index.ts`)!)!;
+  const values: string[] = [];
+  const types: string[] = [];
+  for (const symbol of checker.getExportsOfModule(index)) {
+    const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+    (target.flags & ts.SymbolFlags.Value ? values : types).push(symbol.name);
+  }
+  return { values: values.sort(), types: types.sort() };
+}
 
 describe('the package as a user installs it', () => {
   it('require("quark-amqp") loads the CommonJS build with the public API', () => {
@@ -17,9 +34,17 @@ describe('the package as a user installs it', () => {
     expect(out.trim()).toBe('function function symbol');
   });
 
-  it('exports only the public API from its one entry point (no engine internals)', () => {
-    const out = run(`const q = require('quark-amqp'); console.log(['ProtocolEngine', 'EngineSession', 'ByteWriter', 'ByteReader', 'writeValue'].filter((k) => k in q).join(',') || 'none');`, 'commonjs');
-    expect(out.trim()).toBe('none');
+  it('src/index.ts exports exactly the public names, values and types (an addition or a removal is an API change: update public-exports.ts)', () => {
+    const { values, types } = indexExports();
+    expect(values).toEqual(sorted(publicValues));
+    expect(types).toEqual(sorted(publicTypes));
+  }, 60_000);
+
+  it('the CommonJS and ESM builds export exactly the public values, nothing else', () => {
+    const cjs = JSON.parse(run(`console.log(JSON.stringify(Object.keys(require('quark-amqp'))))`, 'commonjs')) as string[];
+    const esm = JSON.parse(run(`const q = await import('quark-amqp'); console.log(JSON.stringify(Object.keys(q)))`, 'module')) as string[];
+    expect(sorted(cjs)).toEqual(sorted(publicValues));
+    expect(sorted(esm)).toEqual(sorted(publicValues));
   });
 
   for (const type of ['commonjs', 'module'] as const) {

@@ -132,7 +132,7 @@ export class RawSaslClient {
       const header = readFrameHeader(buf, pos, 0x7fffffff);
       if (!header || buf.length - pos < header.size) break;
       const frame = decodeFrame(buf, pos, header);
-      this.frames.push({ kind: frame.performative?.kind ?? 'empty', performative: frame.performative, at: performance.now() });
+      this.frames.push({ kind: frame.performative?.kind ?? 'empty', performative: frame.performative as unknown as RawFrame["performative"], at: performance.now() });
       pos += header.size;
     }
     this.#input = pos >= buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(pos));

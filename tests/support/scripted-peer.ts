@@ -636,7 +636,7 @@ export class ScriptedPeer {
           pos += header.size;
           continue;
         }
-        const p = frame.performative;
+        const p = frame.performative as unknown as Performative | undefined; // scripts read fields by name
         this.onFrame({ kind: p ? p.kind : 'empty', channel: frame.channel, frameType: frame.type, performative: p, payload: frame.payload ? Buffer.from(frame.payload) : undefined });
         pos += header.size;
       }

@@ -9,9 +9,10 @@
  */
 import type tls from 'node:tls';
 import { debugLog } from '../../runtime/debug-log.js';
-import { rxjs } from '../../rx/rxjs-module.js';
+import { rxjs } from '../../runtime/rxjs-module.js';
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
+import { closedByPeer, settleWith, transferStateOf, withdrawCredit } from '../../client/listening-side.js';
 import type { IncomingLink } from '../incoming-link.js';
 import { SaslUsers } from '../../engine/scram.js';
 import { listen, type Listener, type SaslCredentials } from '../listener.js';
@@ -323,7 +324,7 @@ export class Broker implements AsyncDisposable {
       return;
     }
     queue.addProducer(receiver);
-    receiver.closedListener = () => queue.removeProducer(receiver);
+    receiver.onClosed(() => queue.removeProducer(receiver));
     receiver.deliveries$().subscribe({
       next: (delivery) => {
         // Sent on credit given before a limit was reached (or by a peer that overshoots it): refused, not stored.
@@ -347,7 +348,7 @@ export class Broker implements AsyncDisposable {
    */
   #store(delivery: Delivery, store: (payload: Uint8Array) => void): void {
     const payload = Uint8Array.prototype.slice.call(delivery.payload);
-    const txn = this.#transactions.transactionOf(delivery.transferState, delivery.receiver.session.connection);
+    const txn = this.#transactions.transactionOf(transferStateOf(delivery), delivery.receiver.session.connection);
     if (txn === null) {
       delivery.reject({ condition: 'amqp:transaction:unknown-id', description: 'the message was sent in a transaction that is not open on this connection' });
       return;
@@ -358,7 +359,7 @@ export class Broker implements AsyncDisposable {
       return;
     }
     this.#transactions.hold(txn, { commit: () => store(payload), rollback: () => undefined });
-    if (!delivery.settled) delivery.settleWith(heldState(txn.id));
+    if (!delivery.settled) settleWith(delivery, heldState(txn.id));
   }
 
   /** Why a message to the topic cannot be taken now (a subscription is full), or undefined. */
@@ -385,10 +386,10 @@ export class Broker implements AsyncDisposable {
       if (want > 0 && receiver.isOpen) receiver.addCredit(want);
     };
     topic.publishers.add(topUp);
-    receiver.closedListener = () => {
+    receiver.onClosed(() => {
       topic.publishers.delete(topUp);
       this.#forgetTopicIfUnused(address, topic);
-    };
+    });
     receiver.deliveries$().subscribe({
       next: (delivery) => {
         const full = this.#topicFullBecause(topic);
@@ -411,14 +412,14 @@ export class Broker implements AsyncDisposable {
       if (receiver.credit < 50 && receiver.isOpen && !this.#budget.full) receiver.addCredit(100 - receiver.credit);
     };
     const withdraw = (): void => {
-      if (receiver.isOpen && receiver.credit > 0) receiver.withdrawCredit();
+      if (receiver.isOpen && receiver.credit > 0) withdrawCredit(receiver);
     };
     this.#relays.add(topUp);
     this.#relayWithdrawals.add(withdraw);
-    receiver.closedListener = () => {
+    receiver.onClosed(() => {
       this.#relays.delete(topUp);
       this.#relayWithdrawals.delete(withdraw);
-    };
+    });
     receiver.deliveries$().subscribe({
       next: (delivery) => {
         let to: string | undefined;
@@ -511,7 +512,7 @@ export class Broker implements AsyncDisposable {
       const sender = link.acceptAsSender({ filter: applied });
       this.#consume(subscription, sender, false, undefined, () => {
         // Detached or disconnected, a durable subscription stays (and keeps receiving); closed, it ends.
-        if (key !== undefined && !sender.engineLink.remoteClosed) return;
+        if (key !== undefined && !closedByPeer(sender)) return;
         if (key !== undefined) this.#durableSubscriptions.delete(key);
         subscription.clear();
         this.#subscriptionCount--;
@@ -532,10 +533,10 @@ export class Broker implements AsyncDisposable {
 
   #consume(queue: Queue, sender: Sender, browse: boolean, selector: Selector | undefined, onGone: (() => void) | undefined): void {
     const consumer: Consumer = { sender, browse, cursor: 0, selector };
-    sender.closedListener = () => {
+    sender.onClosed(() => {
       queue.removeConsumer(consumer);
       onGone?.();
-    };
+    });
     queue.addConsumer(consumer);
   }
 

@@ -5,6 +5,7 @@
  */
 import type { Receiver } from '../../client/receiver.js';
 import type { Sender } from '../../client/sender.js';
+import { withdrawCredit } from '../../client/listening-side.js';
 import { decodeMessage, encodeMessage, type Message } from '../../codec/message.js';
 import type { Selector } from './selector.js';
 import type { DeliveryState } from '../../codec/composite-types.js';
@@ -47,6 +48,8 @@ export interface Consumer {
   cursor: number;
   /** Only the messages this selects (a selector filter), when set. */
   readonly selector?: Selector | undefined;
+  /** Stops listening for the sender's credit (set while the consumer is added). */
+  stopSendable?: (() => void) | undefined;
 }
 
 /** Where rejected messages go, when the broker has a dead-letter address. */
@@ -153,13 +156,13 @@ export class Queue {
 
   /** Takes back the credit this queue's producers hold (a byte limit was reached): fewer of their messages are refused. */
   withdrawCredit(): void {
-    for (const p of this.#producers) if (p.isOpen && p.credit > 0) p.withdrawCredit();
+    for (const p of this.#producers) if (p.isOpen && p.credit > 0) withdrawCredit(p);
   }
 
   addConsumer(consumer: Consumer): void {
     if (consumer.selector !== undefined) this.#selective++;
     this.#consumers.push(consumer);
-    consumer.sender.sendableListener = () => this.dispatch();
+    consumer.stopSendable = consumer.sender.onSendable(() => this.dispatch());
     this.dispatch();
   }
 
@@ -169,7 +172,8 @@ export class Queue {
       this.#consumers.splice(i, 1);
       if (consumer.selector !== undefined) this.#selective--;
     }
-    consumer.sender.sendableListener = undefined;
+    consumer.stopSendable?.();
+    consumer.stopSendable = undefined;
   }
 
   addProducer(receiver: Receiver): void {
@@ -364,7 +368,7 @@ export class Queue {
     this.#bytes = 0;
     this.#messages.length = 0;
     this.#head = 0;
-    for (const c of this.#consumers) c.sender.sendableListener = undefined;
+    for (const c of this.#consumers) c.stopSendable?.();
     this.#consumers.length = 0;
     this.#selective = 0;
     this.#producers.clear();

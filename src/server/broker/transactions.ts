@@ -8,6 +8,7 @@ import type { DeliveryState } from '../../codec/composite-types.js';
 import { Described, Typed, type AmqpValue } from '../../codec/values.js';
 import type { Connection } from '../../client/connection.js';
 import type { Delivery } from '../../client/delivery.js';
+import { settleWith } from '../../client/listening-side.js';
 import type { Receiver } from '../../client/receiver.js';
 
 /** What a transaction does at its end. */
@@ -54,7 +55,7 @@ export class TransactionCoordinator {
     });
     receiver.addCredit(100);
     // The coordinator link (or its connection) went: what its transactions held is rolled back.
-    receiver.closedListener = () => this.rollBackAll(owner);
+    receiver.onClosed(() => this.rollBackAll(owner));
   }
 
   #onControl(delivery: Delivery, owner: Connection): void {
@@ -75,7 +76,7 @@ export class TransactionCoordinator {
       id.writeUInt32BE(process.pid & 0xffffffff, 0);
       id.writeUInt32BE(this.#next++ >>> 0, 4);
       this.#open.set(keyOf(id), { id, owner, work: [] });
-      delivery.settleWith({ kind: 'declared', txnId: id } as DeliveryState);
+      settleWith(delivery, { kind: 'declared', txnId: id } as DeliveryState);
       return;
     }
     if (control?.code === DISCHARGE) {

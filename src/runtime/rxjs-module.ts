@@ -8,7 +8,7 @@
  */
 import type * as Rx from 'rxjs';
 import { MissingDependencyError } from '../errors.js';
-import { packageRequire } from '../runtime/package-require.js';
+import { packageRequire } from './package-require.js';
 
 let loaded: typeof Rx | undefined;
 
