@@ -285,7 +285,7 @@ export class Connection implements AsyncDisposable {
 
   /** Every event of the connection, its sessions and links, as they happen (an RxJS view of {@link Connection.onEvent}). */
   get events$(): Observable<QuarkEvent> {
-    return this.#events.asObservable();
+    return this.#events.asObservable('connection.events$');
   }
 
   /**
@@ -301,8 +301,8 @@ export class Connection implements AsyncDisposable {
   }
 
   /** @internal An RxJS view of the events `accept` takes (a link's `events$`). */
-  eventsWhere(accept: (event: QuarkEvent) => boolean): Observable<QuarkEvent> {
-    return this.#events.asObservable(accept);
+  eventsWhere(accept: (event: QuarkEvent) => boolean, feature = 'connection.events$'): Observable<QuarkEvent> {
+    return this.#events.asObservable(feature, accept);
   }
 
   /** Our container id. */

@@ -68,10 +68,10 @@ export class EventHook<T> {
 
   /**
    * The RxJS view: the values from now on (those `accept` takes, when given), completing when the
-   * source ends. rxjs is loaded here, on first use.
+   * source ends. rxjs is loaded here, on first use; `feature` names the view when it is missing.
    */
-  asObservable(accept?: (value: T) => boolean): Observable<T> {
-    return new (rxjs().Observable)<T>((subscriber) =>
+  asObservable(feature: string, accept?: (value: T) => boolean): Observable<T> {
+    return new (rxjs(feature).Observable)<T>((subscriber) =>
       this.listen(
         accept === undefined ? (value) => subscriber.next(value) : (value) => accept(value) && subscriber.next(value),
         () => subscriber.complete(),

@@ -147,7 +147,7 @@ export abstract class Link implements AsyncDisposable {
 
   /** Every event of this link (a filtered view of `connection.events$`). */
   get events$(): Observable<QuarkEvent> {
-    return (this.#events$ ??= this.session.connection.eventsWhere((e) => 'link' in e && e.link === (this as unknown)));
+    return (this.#events$ ??= this.session.connection.eventsWhere((e) => 'link' in e && e.link === (this as unknown), 'link.events$'));
   }
 
   /** @internal Sends the attach and waits for the peer's. */

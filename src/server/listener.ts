@@ -216,12 +216,12 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
 
   /** Each connection once its peer has opened it. */
   get connections$(): Observable<Connection> {
-    return this.#connectionHook.asObservable();
+    return this.#connectionHook.asObservable('listener.connections$');
   }
 
   /** Links peers attach, to `accept()` or `refuse()`. If nobody takes them, they wait in `[Symbol.asyncIterator]`. */
   get links$(): Observable<IncomingLink> {
-    return this.#linkHook.asObservable();
+    return this.#linkHook.asObservable('listener.links$');
   }
 
   /** The connections open now. */
