@@ -4,7 +4,19 @@ import tseslint from 'typescript-eslint';
 // The layers of src/, bottom up (README, Architecture). A module may import only from its own
 // layer and the ones before it; an import that goes up fails lint. errors.ts, runtime/ and
 // collections/ are the base every layer may use.
-const layers = ['errors', 'runtime', 'collections', 'codec', 'engine', 'transport', 'client', 'rx', 'server', 'container', 'cli'];
+const layers = [
+  'errors',
+  'runtime',
+  'collections',
+  'codec',
+  'engine',
+  'transport',
+  'client',
+  'rx',
+  'server',
+  'container',
+  'cli',
+];
 const importOf = (layer) => (layer === 'errors' ? '(^|/)errors\\.js$' : `(^|/)${layer}/`);
 const layerRules = layers.map((layer, i) => {
   const above = layers.slice(i + 1);
@@ -19,7 +31,10 @@ const layerRules = layers.map((layer, i) => {
               regex: importOf(upper),
               message: `src/${layer} is below src/${upper}: layers go ${layers.join(' -> ')} (README, Architecture); move the code down, or ask for a typed hook from below.`,
             })),
-            { regex: '^(\\.\\./)+index\\.js$', message: 'src/index.ts is the public entry point; import the module itself.' },
+            {
+              regex: '^(\\.\\./)+index\\.js$',
+              message: 'src/index.ts is the public entry point; import the module itself.',
+            },
           ],
         },
       ],
@@ -28,7 +43,17 @@ const layerRules = layers.map((layer, i) => {
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', 'docs/api/**', '.tmp/**', 'node_modules/**', '.dist-build-*/**', '.dist-old-*/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'coverage/**',
+      'docs/api/**',
+      '.tmp/**',
+      'node_modules/**',
+      '.dist-build-*/**',
+      '.dist-old-*/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -57,7 +82,15 @@ export default tseslint.config(
   {
     files: ['**/*.mjs', '**/*.cjs', '**/*.js'],
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly', AbortController: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+        AbortController: 'readonly',
+      },
     },
   },
 );

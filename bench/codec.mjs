@@ -28,7 +28,10 @@ const TARGET_ROUND_TRIP_RATIO = 4;
 
 // ---- The message ----
 
-const BODY = 'The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. '.padEnd(100, '0123456789');
+const BODY = 'The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. '.padEnd(
+  100,
+  '0123456789',
+);
 if (Buffer.byteLength(BODY, 'utf8') !== 100) throw new Error('the body must be 100 bytes');
 
 const EXPECTED = {
@@ -98,18 +101,21 @@ function fail(what, detail) {
 }
 
 function expectEqual(what, actual, expected) {
-  if (actual !== expected) fail(what, `expected ${String(expected)} (${typeof expected}), got ${String(actual)} (${typeof actual})`);
+  if (actual !== expected)
+    fail(what, `expected ${String(expected)} (${typeof expected}), got ${String(actual)} (${typeof actual})`);
 }
 
 /** A Quark-decoded message must hold exactly the values and types sent. */
 function checkQuarkDecoded(label, m) {
-  for (const f of ['messageId', 'to', 'subject', 'correlationId', 'contentType']) expectEqual(`${label} ${f}`, m[f], EXPECTED[f]);
+  for (const f of ['messageId', 'to', 'subject', 'correlationId', 'contentType'])
+    expectEqual(`${label} ${f}`, m[f], EXPECTED[f]);
   const ap = m.applicationProperties ?? fail(label, 'no application properties');
   expectEqual(`${label} region`, ap.region, EXPECTED.region);
   expectEqual(`${label} quantity (int)`, ap.quantity, EXPECTED.quantity);
   expectEqual(`${label} sequence (long)`, ap.sequence, EXPECTED.sequence);
   expectEqual(`${label} priority (boolean)`, ap.priority, EXPECTED.priority);
-  if (!(ap.price instanceof quark.Typed) || ap.price.type !== 'double') fail(`${label} price`, 'not decoded as a double');
+  if (!(ap.price instanceof quark.Typed) || ap.price.type !== 'double')
+    fail(`${label} price`, 'not decoded as a double');
   expectEqual(`${label} price (double)`, ap.price.value, EXPECTED.price);
   expectEqual(`${label} application property count`, Object.keys(ap).length, 5);
   expectEqual(`${label} body`, m.body, EXPECTED.body);
@@ -159,7 +165,10 @@ function checkAll() {
   checkNativeDecoded('Quark decoding rhea bytes (native)', quark.decodeMessage(rheaBytes));
   checkRheaDecoded('rhea decoding Quark bytes', rheaMessage.decode(Buffer.from(quarkBytes)));
   const want = { region: 'string', quantity: 'int', sequence: 'long', priority: 'boolean', price: 'double' };
-  for (const [name, bytes] of [['Quark', quarkBytes], ['rhea', rheaBytes]]) {
+  for (const [name, bytes] of [
+    ['Quark', quarkBytes],
+    ['rhea', rheaBytes],
+  ]) {
     const got = appPropertyTypes(bytes);
     for (const [k, t] of Object.entries(want)) expectEqual(`${name} bytes: AMQP type of ${k}`, got[k], t);
   }
@@ -245,7 +254,10 @@ const fmtPct = (x) => `±${Math.round((x * 100) / 2)}%`;
 function printTable(results) {
   const rows = [['operation', 'Quark ops/s', 'rhea ops/s', 'Quark/rhea', 'range over rounds', 'target']];
   for (const r of results) {
-    const target = r.op === 'round trip' ? `>= ${TARGET_ROUND_TRIP_RATIO}x ${r.ratio >= TARGET_ROUND_TRIP_RATIO ? 'met' : 'NOT MET'}` : '';
+    const target =
+      r.op === 'round trip'
+        ? `>= ${TARGET_ROUND_TRIP_RATIO}x ${r.ratio >= TARGET_ROUND_TRIP_RATIO ? 'met' : 'NOT MET'}`
+        : '';
     rows.push([
       r.op,
       `${fmtOps(r.quark)} ${fmtPct(r.quarkSpread)}`,
@@ -256,9 +268,18 @@ function printTable(results) {
     ]);
   }
   const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => row[col].length)));
-  const line = (row) => '| ' + row.map((cell, col) => (col === 0 || col === 5 ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join(' | ') + ' |';
+  const line = (row) =>
+    '| ' +
+    row
+      .map((cell, col) => (col === 0 || col === 5 ? cell.padEnd(widths[col]) : cell.padStart(widths[col])))
+      .join(' | ') +
+    ' |';
   console.log(line(rows[0]));
-  console.log('|' + widths.map((w, col) => (col === 0 || col === 5 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|');
+  console.log(
+    '|' +
+      widths.map((w, col) => (col === 0 || col === 5 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') +
+      '|',
+  );
   for (const row of rows.slice(1)) console.log(line(row));
 }
 
@@ -271,8 +292,10 @@ if (args.has('--json')) {
     `  ${process.version}, rhea ${require('rhea/package.json').version}; ${ROUNDS} rounds of ${ROUND_MS} ms per cell after ${WARMUP_MS} ms warm-up; ` +
       'median ops/s (± half the range over rounds); Quark/rhea is the median of per-round ratios',
   );
-  console.log(`  encoded size: Quark ${quarkBytes.length} bytes, rhea ${rheaBytes.length} bytes (rhea always uses 32-bit lists and maps)`);
-  console.log('  checked: each library decodes its own and the other\'s bytes to the same values and AMQP types');
+  console.log(
+    `  encoded size: Quark ${quarkBytes.length} bytes, rhea ${rheaBytes.length} bytes (rhea always uses 32-bit lists and maps)`,
+  );
+  console.log("  checked: each library decodes its own and the other's bytes to the same values and AMQP types");
   console.log('');
   printTable(results);
 }

@@ -101,11 +101,35 @@ const QUARK_CAP = 2000;
 const MAX_FRAME_SIZE = 262144;
 
 const SCENARIOS = {
-  'rx-rhea': { title: '1. RECEIVER against a rhea sender (rhea listener sends N unsettled 100 B messages to each receiver that attaches, as fast as credit allows; receiver connects, credit 1,000, accepts each)', kind: 'rx', libs: ['quark', 'rhea'] },
-  'rx-proton': { title: "1. RECEIVER against Proton C's send.c (Quark / rhea listen; send.c connects and sends N unsettled amqp-value maps {\"sequence\": i}; receiver credit 1,000, accepts each)", kind: 'rx', libs: ['quark', 'rhea'] },
-  'tx-proton': { title: "1. SENDER against Proton C's receive.c (Quark / rhea listen; receive.c connects, grants N credit at once, accepts and settles each; 100 B messages)", kind: 'tx', libs: ['quark', 'rhea'] },
-  'tx-rhea': { title: '2. SENDER into a rhea receiver (rhea listener, credit_window 1000, accepts each; the sender connects and sends N unsettled 100 B messages)', kind: 'tx', libs: ['quark', 'rhea'] },
-  'broker-proton': { title: `3a. THROUGH Proton C's broker.c (WINDOW ${BROKER_WINDOW}; pre-settled to consumers), one producer and one consumer process per client, N messages end to end`, kind: 'broker', libs: ['quark', 'rhea', 'proton'] },
+  'rx-rhea': {
+    title:
+      '1. RECEIVER against a rhea sender (rhea listener sends N unsettled 100 B messages to each receiver that attaches, as fast as credit allows; receiver connects, credit 1,000, accepts each)',
+    kind: 'rx',
+    libs: ['quark', 'rhea'],
+  },
+  'rx-proton': {
+    title:
+      '1. RECEIVER against Proton C\'s send.c (Quark / rhea listen; send.c connects and sends N unsettled amqp-value maps {"sequence": i}; receiver credit 1,000, accepts each)',
+    kind: 'rx',
+    libs: ['quark', 'rhea'],
+  },
+  'tx-proton': {
+    title:
+      "1. SENDER against Proton C's receive.c (Quark / rhea listen; receive.c connects, grants N credit at once, accepts and settles each; 100 B messages)",
+    kind: 'tx',
+    libs: ['quark', 'rhea'],
+  },
+  'tx-rhea': {
+    title:
+      '2. SENDER into a rhea receiver (rhea listener, credit_window 1000, accepts each; the sender connects and sends N unsettled 100 B messages)',
+    kind: 'tx',
+    libs: ['quark', 'rhea'],
+  },
+  'broker-proton': {
+    title: `3a. THROUGH Proton C's broker.c (WINDOW ${BROKER_WINDOW}; pre-settled to consumers), one producer and one consumer process per client, N messages end to end`,
+    kind: 'broker',
+    libs: ['quark', 'rhea', 'proton'],
+  },
   'broker-rabbitmq': { title: 'THROUGH RabbitMQ', kind: 'broker', libs: ['quark', 'rhea', 'proton'] },
 };
 const LIB_NAME = { quark: 'Quark', rhea: 'rhea', proton: 'Proton C' };
@@ -125,10 +149,14 @@ const TOTAL_TIMEOUT_S = Number(flags.get('total-timeout') ?? 1800);
 const names = args.filter((a) => !a.startsWith('--'));
 const unknown = names.filter((n) => !(n in SCENARIOS));
 if (unknown.length > 0 || !(N >= 100) || !(ROUNDS >= 1) || !(RUN_TIMEOUT_S > 0) || !(TOTAL_TIMEOUT_S > 0)) {
-  console.error(`cross-peer bench: unknown scenario ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')}), or a bad --count, --rounds or --timeout`);
+  console.error(
+    `cross-peer bench: unknown scenario ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')}), or a bad --count, --rounds or --timeout`,
+  );
   process.exit(2);
 }
-const selected = (names.length > 0 ? names : Object.keys(SCENARIOS)).filter((n) => !(n === 'broker-rabbitmq' && flags.has('no-rabbitmq')));
+const selected = (names.length > 0 ? names : Object.keys(SCENARIOS)).filter(
+  (n) => !(n === 'broker-rabbitmq' && flags.has('no-rabbitmq')),
+);
 const say = (...a) => {
   if (!json) console.log(...a);
 };
@@ -159,7 +187,9 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 const watchdog = setTimeout(() => {
-  console.error(`cross-peer bench: FAILED: the whole bench took more than ${TOTAL_TIMEOUT_S} s (--total-timeout): killing every child process`);
+  console.error(
+    `cross-peer bench: FAILED: the whole bench took more than ${TOTAL_TIMEOUT_S} s (--total-timeout): killing every child process`,
+  );
   process.exit(1);
 }, TOTAL_TIMEOUT_S * 1000);
 watchdog.unref();
@@ -167,7 +197,10 @@ watchdog.unref();
 /** A Node peer (bench/peers/node-peer.mjs) with `next(type)` for its messages and `post(msg)`. */
 function forkPeer(run, cfg, label) {
   const execArgv = ['--require', COUNTER, ...(process.env.CROSS_PEER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const c = fork(PEER, [JSON.stringify({ size: SIZE, maxFrameSize: MAX_FRAME_SIZE, cap: QUARK_CAP, ...cfg })], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const c = fork(PEER, [JSON.stringify({ size: SIZE, maxFrameSize: MAX_FRAME_SIZE, cap: QUARK_CAP, ...cfg })], {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   children.add(c);
   run.children.push(c);
   c.label = label;
@@ -190,7 +223,9 @@ function forkPeer(run, cfg, label) {
     if (i >= 0) waiting.splice(i, 1)[0].resolve(m);
     else inbox.push(m);
   });
-  c.once('exit', (code, signal) => onFailure(new Error(`${label} exited (${signal ?? `code ${code}`}) before it was done`)));
+  c.once('exit', (code, signal) =>
+    onFailure(new Error(`${label} exited (${signal ?? `code ${code}`}) before it was done`)),
+  );
   c.next = (type) => {
     const i = inbox.findIndex((m) => m.type === type);
     if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]);
@@ -233,7 +268,9 @@ function startC(run, bins, program, argv, { label, stdoutFile, onStdout } = {}) 
     p.once('close', (code, signal) => {
       children.delete(p);
       const m = stderr.match(/^RUSAGE (\d+) (\d+) (\d+) (\d+) (\d+) (-?\d+)$/m);
-      const rusage = m ? { cpuUs: Number(m[1]) + Number(m[2]), maxRssKb: Number(m[3]), start: BigInt(m[4]), end: BigInt(m[5]) } : undefined;
+      const rusage = m
+        ? { cpuUs: Number(m[1]) + Number(m[2]), maxRssKb: Number(m[3]), start: BigInt(m[4]), end: BigInt(m[5]) }
+        : undefined;
       res({ code, signal, stdout, stderr: stderr.replace(/^RUSAGE .*\n?/m, '').trim(), rusage });
     }),
   );
@@ -247,8 +284,22 @@ async function withRun(label, body) {
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => {
       const nodes = run.children.filter((c) => c.ask && c.connected);
-      const said = nodes.map((c) => Promise.race([c.ask({ type: 'progress' }, 'progress').then((m) => `${c.label}: ${m.text}`, () => `${c.label}: gone`), sleep(1000).then(() => `${c.label}: no answer`)]));
-      void Promise.all(said).then((texts) => reject(new Error(`${label}: timed out after ${RUN_TIMEOUT_S} s (--timeout)${texts.length ? `: ${texts.join('; ')}` : ''}`)));
+      const said = nodes.map((c) =>
+        Promise.race([
+          c.ask({ type: 'progress' }, 'progress').then(
+            (m) => `${c.label}: ${m.text}`,
+            () => `${c.label}: gone`,
+          ),
+          sleep(1000).then(() => `${c.label}: no answer`),
+        ]),
+      );
+      void Promise.all(said).then((texts) =>
+        reject(
+          new Error(
+            `${label}: timed out after ${RUN_TIMEOUT_S} s (--timeout)${texts.length ? `: ${texts.join('; ')}` : ''}`,
+          ),
+        ),
+      );
     }, RUN_TIMEOUT_S * 1000);
   });
   try {
@@ -273,15 +324,22 @@ function phaseProblems(label, done, n, role) {
   const p = [];
   if (done.errors.length > 0) p.push(`${label}: ${done.errors.join('; ')}`);
   if (role === 'receiver' && done.count !== n) p.push(`${label} received ${done.count} messages, expected ${n}`);
-  if (role === 'sender' && (done.settled !== n || done.accepted !== n || done.other !== 0)) p.push(`${label}: ${done.accepted} accepted, ${done.other} other outcomes of ${done.settled} settled, expected ${n} accepted`);
+  if (role === 'sender' && (done.settled !== n || done.accepted !== n || done.other !== 0))
+    p.push(
+      `${label}: ${done.accepted} accepted, ${done.other} other outcomes of ${done.settled} settled, expected ${n} accepted`,
+    );
   return p;
 }
 
 /** Problems with send.c's run: exit status and its own count. */
 function sendProblems(label, r, n) {
   const p = [];
-  if (r.code !== 0) p.push(`${label} exited with ${r.signal ?? r.code}${r.stderr ? `: ${r.stderr.split('\n').slice(0, 3).join(' | ')}` : ''}`);
-  else if (!r.stdout.includes(`${n} messages sent and acknowledged`)) p.push(`${label} did not report ${n} messages acknowledged (stdout: ${r.stdout.trim().slice(0, 200)})`);
+  if (r.code !== 0)
+    p.push(
+      `${label} exited with ${r.signal ?? r.code}${r.stderr ? `: ${r.stderr.split('\n').slice(0, 3).join(' | ')}` : ''}`,
+    );
+  else if (!r.stdout.includes(`${n} messages sent and acknowledged`))
+    p.push(`${label} did not report ${n} messages acknowledged (stdout: ${r.stdout.trim().slice(0, 200)})`);
   if (!r.rusage) p.push(`${label}: no rusage`);
   return p;
 }
@@ -292,18 +350,25 @@ function sendProblems(label, r, n) {
  */
 function receiveProblems(label, r, n, file, shape) {
   const p = [];
-  if (r.code !== 0) p.push(`${label} exited with ${r.signal ?? r.code}${r.stderr ? `: ${r.stderr.split('\n').slice(0, 3).join(' | ')}` : ''}`);
+  if (r.code !== 0)
+    p.push(
+      `${label} exited with ${r.signal ?? r.code}${r.stderr ? `: ${r.stderr.split('\n').slice(0, 3).join(' | ')}` : ''}`,
+    );
   if (!r.rusage) p.push(`${label}: no rusage`);
   const lines = readFileSync(file, 'latin1').split('\n');
   if (lines.at(-1) === '') lines.pop();
-  if (lines.at(-1) !== `${n} messages received`) p.push(`${label} did not report ${n} messages received (last line: ${JSON.stringify((lines.at(-1) ?? '').slice(0, 80))})`);
+  if (lines.at(-1) !== `${n} messages received`)
+    p.push(
+      `${label} did not report ${n} messages received (last line: ${JSON.stringify((lines.at(-1) ?? '').slice(0, 80))})`,
+    );
   else lines.pop();
   if (lines.length !== n) p.push(`${label} printed ${lines.length} bodies, expected ${n}`);
   const bad = [];
   for (let i = 0; i < lines.length && bad.length < 3; i++) {
     const seq = shape === 'proton-map' ? mapSequence(lines[i]) : binarySequence(lines[i]);
     const want = shape === 'proton-map' ? i + 1 : i;
-    if (seq !== want) bad.push(`body ${i}: sequence ${seq}, expected ${want} (${JSON.stringify(lines[i].slice(0, 40))})`);
+    if (seq !== want)
+      bad.push(`body ${i}: sequence ${seq}, expected ${want} (${JSON.stringify(lines[i].slice(0, 40))})`);
   }
   if (bad.length > 0) p.push(`${label}: ${bad.join('; ')}`);
   return p;
@@ -340,7 +405,9 @@ function binarySequence(line) {
 function ended(c) {
   return c.done.then((r) => {
     if (r.code === 0) return r;
-    const e = new Error(`${c.label} exited with ${r.signal ?? r.code}${r.stderr ? `: ${r.stderr.split('\n').slice(0, 3).join(' | ')}` : ''}`);
+    const e = new Error(
+      `${c.label} exited with ${r.signal ?? r.code}${r.stderr ? `: ${r.stderr.split('\n').slice(0, 3).join(' | ')}` : ''}`,
+    );
     e.incompatible = /amqp:|sasl|framing|unauthori[sz]ed|not-found/i.test(r.stderr);
     throw e;
   });
@@ -369,13 +436,22 @@ async function phase(listenSides, connectSides, n, measure, address = 'bench') {
 // Scenarios: one run of one library; each returns its figures or throws
 // =====================================================================================
 
-const nodeFigures = (stats, n) => ({ cpuUs: stats.cpuUs / n, sysUs: stats.sysUs / n, rssMb: stats.maxRssKb / 1024, sock: stats.sock });
+const nodeFigures = (stats, n) => ({
+  cpuUs: stats.cpuUs / n,
+  sysUs: stats.sysUs / n,
+  rssMb: stats.maxRssKb / 1024,
+  sock: stats.sock,
+});
 
 /** rx-rhea: a rhea listener sends; `lib`'s receiver connects. */
 async function rxRhea(run, lib) {
   const src = forkPeer(run, { role: 'sender', lib: 'rhea', mode: 'listen' }, 'rhea sender (listener)');
   const { port } = await src.next('ready');
-  const rx = forkPeer(run, { role: 'receiver', lib, mode: 'connect', port, address: 'bench', credit: CREDIT, shape: 'binary' }, `${lib} receiver`);
+  const rx = forkPeer(
+    run,
+    { role: 'receiver', lib, mode: 'connect', port, address: 'bench', credit: CREDIT, shape: 'binary' },
+    `${lib} receiver`,
+  );
   await rx.next('ready');
   const p = [];
   for (const [n, measure] of [
@@ -391,12 +467,20 @@ async function rxRhea(run, lib) {
   const [rs, ss] = await Promise.all([rx.ask({ type: 'stats' }, 'stats'), src.ask({ type: 'stats' }, 'stats')]);
   await exitPeer(rx);
   await exitPeer(src);
-  return { msgsPerSec: N / (ns(run.timing.start, run.timing.end) / 1e9), self: nodeFigures(rs, N), peer: nodeFigures(ss, N) };
+  return {
+    msgsPerSec: N / (ns(run.timing.start, run.timing.end) / 1e9),
+    self: nodeFigures(rs, N),
+    peer: nodeFigures(ss, N),
+  };
 }
 
 /** rx-proton: `lib`'s receiver listens; send.c connects and sends. */
 async function rxProton(run, lib, bins) {
-  const rx = forkPeer(run, { role: 'receiver', lib, mode: 'listen', credit: CREDIT, shape: 'proton-map' }, `${lib} receiver (listener)`);
+  const rx = forkPeer(
+    run,
+    { role: 'receiver', lib, mode: 'listen', credit: CREDIT, shape: 'proton-map' },
+    `${lib} receiver (listener)`,
+  );
   const { port } = await rx.next('ready');
   let peer;
   for (const [n, measure] of [
@@ -451,7 +535,11 @@ async function txProton(run, lib, bins) {
 
 /** tx-rhea: a rhea receiver listens; `lib`'s sender connects. */
 async function txRhea(run, lib) {
-  const rx = forkPeer(run, { role: 'receiver', lib: 'rhea', mode: 'listen', credit: CREDIT, shape: 'binary' }, 'rhea receiver (listener)');
+  const rx = forkPeer(
+    run,
+    { role: 'receiver', lib: 'rhea', mode: 'listen', credit: CREDIT, shape: 'binary' },
+    'rhea receiver (listener)',
+  );
   const { port } = await rx.next('ready');
   const tx = forkPeer(run, { role: 'sender', lib, mode: 'connect', port, address: 'bench' }, `${lib} sender`);
   await tx.next('ready');
@@ -467,7 +555,11 @@ async function txRhea(run, lib) {
   const [ss, rs] = await Promise.all([tx.ask({ type: 'stats' }, 'stats'), rx.ask({ type: 'stats' }, 'stats')]);
   await exitPeer(tx);
   await exitPeer(rx);
-  return { msgsPerSec: N / (ns(run.timing.start, run.timing.end) / 1e9), self: nodeFigures(ss, N), peer: nodeFigures(rs, N) };
+  return {
+    msgsPerSec: N / (ns(run.timing.start, run.timing.end) / 1e9),
+    self: nodeFigures(ss, N),
+    peer: nodeFigures(rs, N),
+  };
 }
 
 /**
@@ -501,14 +593,23 @@ async function throughBroker(run, lib, bins, port, addressOf, auth) {
         }
         fail([...sendProblems('send.c', sr, n), ...receiveProblems('receive.c', rr, n, file, 'proton-map')]);
         rmSync(file, { force: true });
-        if (measure) out = { msgsPerSec: N / (ns(sr.rusage.start, rr.rusage.end) / 1e9), producer: { cpuUs: sr.rusage.cpuUs / N, rssMb: sr.rusage.maxRssKb / 1024 }, consumer: { cpuUs: rr.rusage.cpuUs / N, rssMb: rr.rusage.maxRssKb / 1024 } };
+        if (measure)
+          out = {
+            msgsPerSec: N / (ns(sr.rusage.start, rr.rusage.end) / 1e9),
+            producer: { cpuUs: sr.rusage.cpuUs / N, rssMb: sr.rusage.maxRssKb / 1024 },
+            consumer: { cpuUs: rr.rusage.cpuUs / N, rssMb: rr.rusage.maxRssKb / 1024 },
+          };
       }
       return out;
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  const cons = forkPeer(run, { role: 'receiver', lib, mode: 'connect', port, credit: CREDIT, shape: 'binary', ...auth }, `${lib} consumer`);
+  const cons = forkPeer(
+    run,
+    { role: 'receiver', lib, mode: 'connect', port, credit: CREDIT, shape: 'binary', ...auth },
+    `${lib} consumer`,
+  );
   const prod = forkPeer(run, { role: 'sender', lib, mode: 'connect', port, ...auth }, `${lib} producer`);
   await Promise.all([cons.next('ready'), prod.next('ready')]);
   let timing;
@@ -528,7 +629,11 @@ async function throughBroker(run, lib, bins, port, addressOf, auth) {
   const [cs, ps] = await Promise.all([cons.ask({ type: 'stats' }, 'stats'), prod.ask({ type: 'stats' }, 'stats')]);
   await exitPeer(prod);
   await exitPeer(cons);
-  return { msgsPerSec: N / (ns(timing.start, timing.end) / 1e9), producer: nodeFigures(ps, N), consumer: nodeFigures(cs, N) };
+  return {
+    msgsPerSec: N / (ns(timing.start, timing.end) / 1e9),
+    producer: nodeFigures(ps, N),
+    consumer: nodeFigures(cs, N),
+  };
 }
 
 /** broker-proton: a fresh broker.c per run (its CPU per message, warm-up included, is reported too). */
@@ -541,7 +646,10 @@ async function brokerProton(run, lib, bins) {
     },
   });
   for (let i = 0; port === undefined; i++) {
-    if (b.exitCode !== null || i > 500) throw new Error(`broker.c did not start listening (${b.exitCode !== null ? `exited ${b.exitCode}` : 'after 5 s'})`);
+    if (b.exitCode !== null || i > 500)
+      throw new Error(
+        `broker.c did not start listening (${b.exitCode !== null ? `exited ${b.exitCode}` : 'after 5 s'})`,
+      );
     await sleep(10);
   }
   const tag = randomBytes(4).toString('hex');
@@ -593,14 +701,17 @@ function rabbitScript(argv, timeoutS) {
 /** Starts (or joins) the node as an owner; resolves { port } or { error }. */
 async function startRabbit() {
   const home = process.env.QUARK_RABBITMQ_HOME ?? '/usr/lib/rabbitmq/bin';
-  if (!existsSync(join(home, 'rabbitmq-server'))) return { error: `RabbitMQ is not installed (no ${join(home, 'rabbitmq-server')})` };
+  if (!existsSync(join(home, 'rabbitmq-server')))
+    return { error: `RabbitMQ is not installed (no ${join(home, 'rabbitmq-server')})` };
   rabbit = { port: rabbitPort(), registered: true, queues: [] };
   const r = await rabbitScript(['start', '--owner', String(process.pid)], 240);
   if (r.code !== 0) {
     await stopRabbit();
     return { error: `scripts/rabbitmq.sh start failed (${r.code}): ${r.output.split('\n').slice(-3).join(' | ')}` };
   }
-  const version = readdirSync(join(home, '..', 'lib')).find((d) => d.startsWith('rabbitmq_server-'))?.slice('rabbitmq_server-'.length);
+  const version = readdirSync(join(home, '..', 'lib'))
+    .find((d) => d.startsWith('rabbitmq_server-'))
+    ?.slice('rabbitmq_server-'.length);
   return { port: rabbit.port, version, output: r.output };
 }
 
@@ -618,7 +729,10 @@ async function stopRabbit() {
   }
   for (const q of rabbit.queues) {
     const r = await rabbitScript(['ctl', 'delete_queue', q], 60);
-    if (r.code !== 0) console.error(`cross-peer bench: could not delete RabbitMQ queue ${q}: ${r.output.split('\n').slice(-2).join(' | ')}`);
+    if (r.code !== 0)
+      console.error(
+        `cross-peer bench: could not delete RabbitMQ queue ${q}: ${r.output.split('\n').slice(-2).join(' | ')}`,
+      );
   }
   rabbit.queues = [];
   const r = await rabbitScript(['stop', '--owner', String(process.pid)], 120);
@@ -655,7 +769,11 @@ const maxOf = (runs, f) => {
 };
 
 function summarize(kind, runs) {
-  const s = { rounds: runs.length, msgsPerSec: medianOf(runs, (r) => r.msgsPerSec), bestMsgsPerSec: maxOf(runs, (r) => r.msgsPerSec) };
+  const s = {
+    rounds: runs.length,
+    msgsPerSec: medianOf(runs, (r) => r.msgsPerSec),
+    bestMsgsPerSec: maxOf(runs, (r) => r.msgsPerSec),
+  };
   if (kind === 'broker') {
     for (const side of ['producer', 'consumer']) {
       s[`${side}CpuUs`] = medianOf(runs, (r) => r[side].cpuUs);
@@ -664,7 +782,9 @@ function summarize(kind, runs) {
     s.brokerCpuUs = medianOf(runs, (r) => r.broker?.cpuUs);
     for (const side of ['producer', 'consumer']) {
       s[`${side}ReadsPer1k`] = medianOf(runs, (r) => (r[side].sock ? (r[side].sock.reads / N) * 1000 : undefined));
-      s[`${side}WritesPer1k`] = medianOf(runs, (r) => (r[side].sock ? (r[side].sock.handleWrites / N) * 1000 : undefined));
+      s[`${side}WritesPer1k`] = medianOf(runs, (r) =>
+        r[side].sock ? (r[side].sock.handleWrites / N) * 1000 : undefined,
+      );
     }
     return s;
   }
@@ -687,14 +807,18 @@ function summarize(kind, runs) {
   return s;
 }
 
-const fmt = (x, d = 1) => (x === undefined ? '-' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
+const fmt = (x, d = 1) =>
+  x === undefined ? '-' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 const cpu = (x) => (x === undefined ? '-' : fmt(x, x < 100 ? 2 : 0));
 const mb = (x) => (x === undefined ? '-' : `${fmt(x, 0)} MB`);
 const ratio = (a, b) => (a === undefined || b === undefined || b === 0 ? '-' : `${(a / b).toFixed(2)}x`);
 
 function table(rows) {
   const widths = rows[0].map((_, col) => Math.max(...rows.map((rw) => rw[col].length)));
-  const line = (rw) => '| ' + rw.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join(' | ') + ' |';
+  const line = (rw) =>
+    '| ' +
+    rw.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join(' | ') +
+    ' |';
   say(line(rows[0]));
   say('|' + widths.map((w, col) => (col === 0 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|');
   for (const rw of rows.slice(1)) say(line(rw));
@@ -709,27 +833,108 @@ function report(name, scen, res) {
     return;
   }
   if (scen.kind === 'broker') {
-    const head = ['client', 'msgs/s end to end', 'producer CPU us/msg', 'consumer CPU us/msg', 'producer peak RSS', 'consumer peak RSS', 'broker CPU us/msg (incl. warm-up)', 'producer reads/writes /1k', 'consumer reads/writes /1k'];
+    const head = [
+      'client',
+      'msgs/s end to end',
+      'producer CPU us/msg',
+      'consumer CPU us/msg',
+      'producer peak RSS',
+      'consumer peak RSS',
+      'broker CPU us/msg (incl. warm-up)',
+      'producer reads/writes /1k',
+      'consumer reads/writes /1k',
+    ];
     const rw = (r, w) => (r === undefined ? '-' : `${fmt(r, 1)} / ${fmt(w, 1)}`);
-    const row = (l, s) => [LIB_NAME[l], fmt(s.msgsPerSec, 0), cpu(s.producerCpuUs), cpu(s.consumerCpuUs), mb(s.producerRssMb), mb(s.consumerRssMb), cpu(s.brokerCpuUs), rw(s.producerReadsPer1k, s.producerWritesPer1k), rw(s.consumerReadsPer1k, s.consumerWritesPer1k)];
+    const row = (l, s) => [
+      LIB_NAME[l],
+      fmt(s.msgsPerSec, 0),
+      cpu(s.producerCpuUs),
+      cpu(s.consumerCpuUs),
+      mb(s.producerRssMb),
+      mb(s.consumerRssMb),
+      cpu(s.brokerCpuUs),
+      rw(s.producerReadsPer1k, s.producerWritesPer1k),
+      rw(s.consumerReadsPer1k, s.consumerWritesPer1k),
+    ];
     const rows = [head, ...libs.map((l) => row(l, res[l]))];
     for (const other of ['rhea', 'proton']) {
       const q = res.quark;
       const o = res[other];
-      if (q && o) rows.push([`Quark/${LIB_NAME[other]}`, ratio(q.msgsPerSec, o.msgsPerSec), ratio(q.producerCpuUs, o.producerCpuUs), ratio(q.consumerCpuUs, o.consumerCpuUs), ratio(q.producerRssMb, o.producerRssMb), ratio(q.consumerRssMb, o.consumerRssMb), ratio(q.brokerCpuUs, o.brokerCpuUs), other === 'rhea' ? `${ratio(q.producerReadsPer1k, o.producerReadsPer1k)} / ${ratio(q.producerWritesPer1k, o.producerWritesPer1k)}` : '', other === 'rhea' ? `${ratio(q.consumerReadsPer1k, o.consumerReadsPer1k)} / ${ratio(q.consumerWritesPer1k, o.consumerWritesPer1k)}` : '']);
+      if (q && o)
+        rows.push([
+          `Quark/${LIB_NAME[other]}`,
+          ratio(q.msgsPerSec, o.msgsPerSec),
+          ratio(q.producerCpuUs, o.producerCpuUs),
+          ratio(q.consumerCpuUs, o.consumerCpuUs),
+          ratio(q.producerRssMb, o.producerRssMb),
+          ratio(q.consumerRssMb, o.consumerRssMb),
+          ratio(q.brokerCpuUs, o.brokerCpuUs),
+          other === 'rhea'
+            ? `${ratio(q.producerReadsPer1k, o.producerReadsPer1k)} / ${ratio(q.producerWritesPer1k, o.producerWritesPer1k)}`
+            : '',
+          other === 'rhea'
+            ? `${ratio(q.consumerReadsPer1k, o.consumerReadsPer1k)} / ${ratio(q.consumerWritesPer1k, o.consumerWritesPer1k)}`
+            : '',
+        ]);
     }
     table(rows);
     return;
   }
   const who = scen.kind === 'rx' ? 'receiver' : 'sender';
-  const peer = { 'rx-rhea': 'rhea sender', 'rx-proton': 'send.c', 'tx-proton': 'receive.c', 'tx-rhea': 'rhea receiver' }[name];
+  const peer = {
+    'rx-rhea': 'rhea sender',
+    'rx-proton': 'send.c',
+    'tx-proton': 'receive.c',
+    'tx-rhea': 'rhea receiver',
+  }[name];
   const nodePeer = name.endsWith('-rhea');
-  const head = [who, 'msgs/s', `${who} CPU us/msg`, 'of which sys', `${who} peak RSS`, 'reads /1k msgs', 'writes /1k msgs', 'write() calls /1k msgs', 'bytes /read', 'bytes /write', 'CPU us /read', `${peer} CPU us/msg`, ...(nodePeer ? [`${peer} reads /1k`, `${peer} writes /1k`] : [])];
-  const row = (l, s) => [LIB_NAME[l], fmt(s.msgsPerSec, 0), cpu(s.cpuUs), cpu(s.sysUs), mb(s.rssMb), fmt(s.readsPer1k, 1), fmt(s.writesPer1k, 1), fmt(s.writeCallsPer1k, 1), fmt(s.bytesPerRead, 0), fmt(s.bytesPerWrite, 0), fmt(s.cpuUsPerRead, 1), cpu(s.peerCpuUs), ...(nodePeer ? [fmt(s.peerReadsPer1k, 1), fmt(s.peerWritesPer1k, 1)] : [])];
+  const head = [
+    who,
+    'msgs/s',
+    `${who} CPU us/msg`,
+    'of which sys',
+    `${who} peak RSS`,
+    'reads /1k msgs',
+    'writes /1k msgs',
+    'write() calls /1k msgs',
+    'bytes /read',
+    'bytes /write',
+    'CPU us /read',
+    `${peer} CPU us/msg`,
+    ...(nodePeer ? [`${peer} reads /1k`, `${peer} writes /1k`] : []),
+  ];
+  const row = (l, s) => [
+    LIB_NAME[l],
+    fmt(s.msgsPerSec, 0),
+    cpu(s.cpuUs),
+    cpu(s.sysUs),
+    mb(s.rssMb),
+    fmt(s.readsPer1k, 1),
+    fmt(s.writesPer1k, 1),
+    fmt(s.writeCallsPer1k, 1),
+    fmt(s.bytesPerRead, 0),
+    fmt(s.bytesPerWrite, 0),
+    fmt(s.cpuUsPerRead, 1),
+    cpu(s.peerCpuUs),
+    ...(nodePeer ? [fmt(s.peerReadsPer1k, 1), fmt(s.peerWritesPer1k, 1)] : []),
+  ];
   const rows = [head, ...libs.map((l) => row(l, res[l]))];
   const q = res.quark;
   const h = res.rhea;
-  const keys = ['msgsPerSec', 'cpuUs', 'sysUs', 'rssMb', 'readsPer1k', 'writesPer1k', 'writeCallsPer1k', 'bytesPerRead', 'bytesPerWrite', 'cpuUsPerRead', 'peerCpuUs', ...(nodePeer ? ['peerReadsPer1k', 'peerWritesPer1k'] : [])];
+  const keys = [
+    'msgsPerSec',
+    'cpuUs',
+    'sysUs',
+    'rssMb',
+    'readsPer1k',
+    'writesPer1k',
+    'writeCallsPer1k',
+    'bytesPerRead',
+    'bytesPerWrite',
+    'cpuUsPerRead',
+    'peerCpuUs',
+    ...(nodePeer ? ['peerReadsPer1k', 'peerWritesPer1k'] : []),
+  ];
   if (q && h) rows.push(['Quark/rhea', ...keys.map((k) => ratio(q[k], h[k]))]);
   table(rows);
   if (res.floor) {
@@ -753,7 +958,12 @@ function buildInfo() {
   const status = git('status', '--porcelain', '--untracked-files=no');
   let diff; // as `git diff HEAD -- src | sha256sum` hashes it (untrimmed)
   try {
-    diff = execFileSync('git', ['diff', 'HEAD', '--', 'src'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
+    diff = execFileSync('git', ['diff', 'HEAD', '--', 'src'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      maxBuffer: 1 << 28,
+    });
   } catch {
     diff = undefined;
   }
@@ -791,16 +1001,36 @@ if (!process.env.QUARK_DIST && !existsSync(join(root, 'dist', 'esm', 'index.js')
   console.error('cross-peer bench: dist/esm is missing; run `node scripts/build.mjs` first');
   process.exit(1);
 }
-const bins = selected.some((n) => n.includes('proton') || n.startsWith('broker')) ? protonPeers() : { error: 'not needed' };
-const meta = { node: process.version, rhea: require('rhea/package.json').version, proton: bins.version, gcc: bins.gcc, quick, count: N, warmup: W, rounds: ROUNDS, credit: CREDIT, quarkSendCap: QUARK_CAP, build };
+const bins = selected.some((n) => n.includes('proton') || n.startsWith('broker'))
+  ? protonPeers()
+  : { error: 'not needed' };
+const meta = {
+  node: process.version,
+  rhea: require('rhea/package.json').version,
+  proton: bins.version,
+  gcc: bins.gcc,
+  quick,
+  count: N,
+  warmup: W,
+  rounds: ROUNDS,
+  credit: CREDIT,
+  quarkSendCap: QUARK_CAP,
+  build,
+};
 
-say(`Quark against other AMQP 1.0 peers over loopback, each side a process of its own; ${process.version}, rhea ${meta.rhea}${bins.version ? `, Qpid Proton C ${bins.version} (examples compiled with gcc ${bins.gcc} -O2)` : ''}`);
+say(
+  `Quark against other AMQP 1.0 peers over loopback, each side a process of its own; ${process.version}, rhea ${meta.rhea}${bins.version ? `, Qpid Proton C ${bins.version} (examples compiled with gcc ${bins.gcc} -O2)` : ''}`,
+);
 say(
   `  Quark: commit ${build.commit ?? '?'}${build.dirty ? ` + uncommitted changes (${build.modified.join(', ')}; src diff sha256 ${build.srcDiffSha ?? '-'})` : ' (clean tree)'}, ` +
     `dist built ${build.distBuilt ?? '?'}${build.distOlderThanSrc ? ' -- WARNING: dist is older than src (rebuild: node scripts/build.mjs)' : ''}${build.quarkDist ? ` (QUARK_DIST=${build.quarkDist})` : ''}`,
 );
-say(`  ${quick ? 'QUICK: ' : ''}${N.toLocaleString('en-US')} messages measured after ${W.toLocaleString('en-US')} warm-up; ${ROUNDS} round(s) per library, rotating which goes first; median reported (peak RSS: max)`);
-say(`  receiver credit ${CREDIT} (Quark credit, rhea credit_window), accept each; Quark's sender keeps at most ${QUARK_CAP} sends unresolved, rhea's sends while sendable(); TCP_NODELAY; max-frame-size ${MAX_FRAME_SIZE}`);
+say(
+  `  ${quick ? 'QUICK: ' : ''}${N.toLocaleString('en-US')} messages measured after ${W.toLocaleString('en-US')} warm-up; ${ROUNDS} round(s) per library, rotating which goes first; median reported (peak RSS: max)`,
+);
+say(
+  `  receiver credit ${CREDIT} (Quark credit, rhea credit_window), accept each; Quark's sender keeps at most ${QUARK_CAP} sends unresolved, rhea's sends while sendable(); TCP_NODELAY; max-frame-size ${MAX_FRAME_SIZE}`,
+);
 
 const results = {};
 const skipped = {};
@@ -850,7 +1080,14 @@ for (const name of selected) {
       rabbit.queues.push(`${queue}-warm`, queue);
       try {
         const cpu0 = rabbitCpuUs();
-        const res = await throughBroker(run, lib, bins, r.port, (measure) => `/queue/${queue}${measure ? '' : '-warm'}`, lib === 'proton' ? {} : { username: 'guest', password: 'guest' });
+        const res = await throughBroker(
+          run,
+          lib,
+          bins,
+          r.port,
+          (measure) => `/queue/${queue}${measure ? '' : '-warm'}`,
+          lib === 'proton' ? {} : { username: 'guest', password: 'guest' },
+        );
         const cpu1 = rabbitCpuUs();
         if (cpu0 !== undefined && cpu1 !== undefined) res.broker = { cpuUs: (cpu1 - cpu0) / (N + W) };
         return res;
@@ -882,14 +1119,19 @@ for (const name of selected) {
     await stopRabbit();
     const left = Object.entries(rabbitLeftovers);
     if (left.length > 0) {
-      say(`\nRabbitMQ put back messages their consumer had already accepted and settled (it closed right after its last accept; redeliveries a next consumer would get): ${left.map(([q, k]) => `${q}: ${k}`).join(', ')}`);
+      say(
+        `\nRabbitMQ put back messages their consumer had already accepted and settled (it closed right after its last accept; redeliveries a next consumer would get): ${left.map(([q, k]) => `${q}: ${k}`).join(', ')}`,
+      );
     }
     if (rabbitNote()) {
       skipped[`${name}/proton`] = rabbitNote();
       say(`\n${rabbitNote()}`);
     }
   }
-  results[name] = { title: scen.title, ...Object.fromEntries(libs.filter((l) => runs[l].length > 0).map((l) => [l, summarize(scen.kind, runs[l])])) };
+  results[name] = {
+    title: scen.title,
+    ...Object.fromEntries(libs.filter((l) => runs[l].length > 0).map((l) => [l, summarize(scen.kind, runs[l])])),
+  };
   if (name === 'rx-rhea') {
     // The floor beside it: bare sockets, the same frames at the same pace (the rhea sender's CPU per message).
     const pace = results[name].quark?.peerCpuUs ?? results[name].rhea?.peerCpuUs ?? 15;
@@ -903,7 +1145,11 @@ clearTimeout(watchdog);
 if (json) console.log(JSON.stringify({ meta, results, skipped, failures, rabbitmqLeftovers: rabbitLeftovers }));
 else {
   say('');
-  say(failures.length === 0 ? 'verified: every message arrived once, in order, intact; every outcome as expected' : `FAILED: ${failures.length} run(s)`);
+  say(
+    failures.length === 0
+      ? 'verified: every message arrived once, in order, intact; every outcome as expected'
+      : `FAILED: ${failures.length} run(s)`,
+  );
   for (const [k, v] of Object.entries(skipped)) say(`skipped ${k}: ${v}`);
 }
 process.exit(failures.length > 0 ? 1 : 0);

@@ -18,7 +18,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { guardChild } from './peers/child-guard.mjs';
 
 const require = createRequire(import.meta.url);
-const QUARK_URL = process.env.QUARK_DIST ? pathToFileURL(resolve(process.env.QUARK_DIST)).href : new URL('../dist/esm/index.js', import.meta.url).href;
+const QUARK_URL = process.env.QUARK_DIST
+  ? pathToFileURL(resolve(process.env.QUARK_DIST)).href
+  : new URL('../dist/esm/index.js', import.meta.url).href;
 const MIB = 1024 * 1024;
 const CREDIT = 100;
 const CHILD = '--large-in-flight-child';
@@ -31,7 +33,10 @@ function pattern() {
   for (let i = 0; i < MIB; i += 4096) b.writeUInt32BE(i ^ 0x5a5a5a5a, i);
   return b;
 }
-const intact = (b) => b.length === MIB && b.readUInt32BE(0) === (0 ^ 0x5a5a5a5a) >>> 0 && b.readUInt32BE(MIB - 4096) === ((MIB - 4096) ^ 0x5a5a5a5a) >>> 0;
+const intact = (b) =>
+  b.length === MIB &&
+  b.readUInt32BE(0) === (0 ^ 0x5a5a5a5a) >>> 0 &&
+  b.readUInt32BE(MIB - 4096) === ((MIB - 4096) ^ 0x5a5a5a5a) >>> 0;
 
 if (process.argv[2] === CHILD) {
   const { post } = guardChild();
@@ -41,7 +46,8 @@ if (process.argv[2] === CHILD) {
   const errors = [];
   const check = (id, body) => {
     if (Number(id) !== count) errors.push(`message ${count}: id ${id}`);
-    if (!(body instanceof Uint8Array) || !intact(Buffer.from(body.buffer, body.byteOffset, body.byteLength))) errors.push(`message ${count}: body not intact`);
+    if (!(body instanceof Uint8Array) || !intact(Buffer.from(body.buffer, body.byteOffset, body.byteLength)))
+      errors.push(`message ${count}: body not intact`);
     count++;
     if (count === cfg.count) post({ type: 'received', count, errors: errors.slice(0, 5) });
   };
@@ -51,7 +57,13 @@ if (process.argv[2] === CHILD) {
       check(ctx.message.message_id, ctx.message.body?.content ?? ctx.message.body);
       ctx.delivery.accept();
     });
-    const server = container.listen({ host: '127.0.0.1', port: 0, credit_window: CREDIT, autoaccept: false, max_frame_size: 262144 });
+    const server = container.listen({
+      host: '127.0.0.1',
+      port: 0,
+      credit_window: CREDIT,
+      autoaccept: false,
+      max_frame_size: 262144,
+    });
     server.once('listening', () => post({ type: 'ready', port: server.address().port }));
   } else if (cfg.role === 'receiver') {
     const quark = await import(QUARK_URL);
@@ -69,22 +81,43 @@ if (process.argv[2] === CHILD) {
   } else {
     const shared = pattern();
     const finish = (start, cpu0, accepted, other) => {
-      post({ type: 'sent', ms: Number(process.hrtime.bigint() - start) / 1e6, cpuUs: ((c) => c.user + c.system)(process.cpuUsage(cpu0)), rssMb: process.resourceUsage().maxRSS / 1024, accepted, other });
+      post({
+        type: 'sent',
+        ms: Number(process.hrtime.bigint() - start) / 1e6,
+        cpuUs: ((c) => c.user + c.system)(process.cpuUsage(cpu0)),
+        rssMb: process.resourceUsage().maxRSS / 1024,
+        accepted,
+        other,
+      });
       setTimeout(() => process.exit(0), 200); // the outcome is posted; the connection's close may go unanswered
     };
     if (cfg.lib === 'quark') {
       const quark = await import(QUARK_URL);
-      const conn = await quark.connect({ host: '127.0.0.1', port: cfg.port, reconnect: false, sasl: false, maxFrameSize: 262144 });
+      const conn = await quark.connect({
+        host: '127.0.0.1',
+        port: cfg.port,
+        reconnect: false,
+        sasl: false,
+        maxFrameSize: 262144,
+      });
       const sender = await conn.createSender('bench');
       const start = process.hrtime.bigint();
       const cpu0 = process.cpuUsage();
-      const outcomes = await Promise.allSettled(Array.from({ length: cfg.count }, (_, i) => sender.send({ messageId: i, body: shared })));
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: cfg.count }, (_, i) => sender.send({ messageId: i, body: shared })),
+      );
       const accepted = outcomes.filter((o) => o.status === 'fulfilled' && o.value?.kind === 'accepted').length;
       await conn.close();
       finish(start, cpu0, accepted, cfg.count - accepted);
     } else {
       const container = rhea.create_container({ id: 'large-sender' });
-      const connection = container.connect({ host: '127.0.0.1', port: cfg.port, reconnect: false, tcp_no_delay: true, max_frame_size: 262144 });
+      const connection = container.connect({
+        host: '127.0.0.1',
+        port: cfg.port,
+        reconnect: false,
+        tcp_no_delay: true,
+        max_frame_size: 262144,
+      });
       const sender = connection.open_sender({ target: { address: 'bench' } });
       await new Promise((res) => sender.once('sender_open', res));
       const start = process.hrtime.bigint();
@@ -117,17 +150,18 @@ async function main() {
   const self = fileURLToPath(import.meta.url);
   const child = (cfg) => {
     const p = fork(self, [CHILD, JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const next = (type) => new Promise((res, rej) => {
-      const on = (m) => {
-        if (m.type === 'error') rej(new Error(m.message));
-        else if (m.type === type) {
-          p.off('message', on);
-          res(m);
-        }
-      };
-      p.on('message', on);
-      p.once('exit', (code) => rej(new Error(`${cfg.role} exited (${code}) before '${type}'`)));
-    });
+    const next = (type) =>
+      new Promise((res, rej) => {
+        const on = (m) => {
+          if (m.type === 'error') rej(new Error(m.message));
+          else if (m.type === type) {
+            p.off('message', on);
+            res(m);
+          }
+        };
+        p.on('message', on);
+        p.once('exit', (code) => rej(new Error(`${cfg.role} exited (${code}) before '${type}'`)));
+      });
     return { p, next };
   };
   const results = Object.fromEntries(RECEIVERS.flatMap((rx) => ['quark', 'rhea'].map((tx) => [`${tx}>${rx}`, []])));
@@ -142,28 +176,48 @@ async function main() {
         rx.p.kill();
         if (sent.accepted !== count) problems.push(`${lib} into ${receiver}: ${sent.accepted} of ${count} accepted`);
         if (received.errors.length > 0) problems.push(`${lib} into ${receiver}: ${received.errors.join('; ')}`);
-        results[`${lib}>${receiver}`].push({ msgsPerSec: count / (sent.ms / 1000), cpuUs: sent.cpuUs / count, rssMb: sent.rssMb });
+        results[`${lib}>${receiver}`].push({
+          msgsPerSec: count / (sent.ms / 1000),
+          cpuUs: sent.cpuUs / count,
+          rssMb: sent.rssMb,
+        });
       }
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const summary = Object.fromEntries(Object.entries(results).map(([lib, rs]) => [lib, { msgsPerSec: median(rs.map((r) => r.msgsPerSec)), cpuUs: median(rs.map((r) => r.cpuUs)), rssMb: Math.max(...rs.map((r) => r.rssMb)) }]));
+  const summary = Object.fromEntries(
+    Object.entries(results).map(([lib, rs]) => [
+      lib,
+      {
+        msgsPerSec: median(rs.map((r) => r.msgsPerSec)),
+        cpuUs: median(rs.map((r) => r.cpuUs)),
+        rssMb: Math.max(...rs.map((r) => r.rssMb)),
+      },
+    ]),
+  );
   if (json) console.log(JSON.stringify({ count, rounds, credit: CREDIT, summary, problems }));
   else {
-    console.log(`${count.toLocaleString('en-US')} sends of one shared 1 MiB buffer, all at once, into a receiver granting credit ${CREDIT}; ${rounds} round(s); ${process.version}, rhea ${require('rhea/package.json').version}`);
+    console.log(
+      `${count.toLocaleString('en-US')} sends of one shared 1 MiB buffer, all at once, into a receiver granting credit ${CREDIT}; ${rounds} round(s); ${process.version}, rhea ${require('rhea/package.json').version}`,
+    );
     for (const receiver of RECEIVERS) {
       console.log(`\ninto a ${receiver === 'quark' ? 'Quark (listen())' : 'rhea'} receiver:`);
       console.log('| sender | msgs/s | sender CPU per message | sender peak RSS |');
       console.log('|:--|--:|--:|--:|');
       for (const lib of ['quark', 'rhea']) {
         const s = summary[`${lib}>${receiver}`];
-        console.log(`| ${lib === 'quark' ? 'Quark' : 'rhea'} | ${s.msgsPerSec.toFixed(0)} | ${(s.cpuUs / 1000).toFixed(2)} ms | ${s.rssMb.toFixed(0)} MB |`);
+        console.log(
+          `| ${lib === 'quark' ? 'Quark' : 'rhea'} | ${s.msgsPerSec.toFixed(0)} | ${(s.cpuUs / 1000).toFixed(2)} ms | ${s.rssMb.toFixed(0)} MB |`,
+        );
       }
       const q = summary[`quark>${receiver}`];
       const h = summary[`rhea>${receiver}`];
-      console.log(`| Quark/rhea | ${(q.msgsPerSec / h.msgsPerSec).toFixed(2)}x | ${(q.cpuUs / h.cpuUs).toFixed(2)}x | ${(q.rssMb / h.rssMb).toFixed(2)}x |`);
+      console.log(
+        `| Quark/rhea | ${(q.msgsPerSec / h.msgsPerSec).toFixed(2)}x | ${(q.cpuUs / h.cpuUs).toFixed(2)}x | ${(q.rssMb / h.rssMb).toFixed(2)}x |`,
+      );
     }
-    if (problems.length === 0) console.log('verified: every message arrived once, in order, intact; every send accepted');
+    if (problems.length === 0)
+      console.log('verified: every message arrived once, in order, intact; every send accepted');
   }
   if (problems.length > 0) {
     console.error(`FAILED: ${problems.join('; ')}`);

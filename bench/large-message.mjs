@@ -121,7 +121,9 @@ if (process.argv[2] === '--receiver') {
   console.log('| library | message | time | MiB/s | sender peak RSS | receiver peak RSS | bytes checked |');
   console.log('|:--|--:|--:|--:|--:|--:|:--|');
   for (const r of rows) {
-    console.log(`| ${r.lib} | ${r.total} MiB | ${r.seconds.toFixed(1)} s | ${Math.round(r.total / r.seconds)} | ${r.senderPeak.toFixed(0)} MB | ${r.receiverPeak.toFixed(0)} MB | ${r.ok ? 'yes' : 'NO'} |`);
+    console.log(
+      `| ${r.lib} | ${r.total} MiB | ${r.seconds.toFixed(1)} s | ${Math.round(r.total / r.seconds)} | ${r.senderPeak.toFixed(0)} MB | ${r.receiverPeak.toFixed(0)} MB | ${r.ok ? 'yes' : 'NO'} |`,
+    );
   }
   if (rows.some((r) => !r.ok)) process.exit(1);
 }

@@ -49,7 +49,9 @@ import { guardChild } from './peers/child-guard.mjs';
 const require = createRequire(import.meta.url);
 const CHILD_FLAG = '--peer-bench-child';
 /** Where Quark is loaded from: the built dist/esm, or QUARK_DIST (a path to another build's index.js). */
-const QUARK_URL = process.env.QUARK_DIST ? pathToFileURL(resolve(process.env.QUARK_DIST)).href : new URL('../dist/esm/index.js', import.meta.url).href;
+const QUARK_URL = process.env.QUARK_DIST
+  ? pathToFileURL(resolve(process.env.QUARK_DIST)).href
+  : new URL('../dist/esm/index.js', import.meta.url).href;
 
 const MIB = 1024 * 1024;
 const MAX_FRAME_SIZE = 262144;
@@ -59,10 +61,42 @@ const CREDIT = { small: 500, large: 10 };
 const OUTSTANDING_FACTOR = 2;
 
 const SCENARIOS = {
-  a: { title: '(a) 100 B messages, at-least-once', kind: 'throughput', count: 200_000, warmup: 20_000, size: 100, settled: false, credit: CREDIT.small },
-  b: { title: '(b) 100 B messages, at-most-once (pre-settled)', kind: 'throughput', count: 200_000, warmup: 20_000, size: 100, settled: true, credit: CREDIT.small },
-  c: { title: '(c) 1 MiB messages, at-least-once', kind: 'throughput', count: 1_000, warmup: 50, size: MIB, settled: false, credit: CREDIT.large },
-  d: { title: '(d) sequential awaited sends of 100 B, at-least-once', kind: 'latency', count: 10_000, warmup: 1_000, size: 100, settled: false, credit: CREDIT.small },
+  a: {
+    title: '(a) 100 B messages, at-least-once',
+    kind: 'throughput',
+    count: 200_000,
+    warmup: 20_000,
+    size: 100,
+    settled: false,
+    credit: CREDIT.small,
+  },
+  b: {
+    title: '(b) 100 B messages, at-most-once (pre-settled)',
+    kind: 'throughput',
+    count: 200_000,
+    warmup: 20_000,
+    size: 100,
+    settled: true,
+    credit: CREDIT.small,
+  },
+  c: {
+    title: '(c) 1 MiB messages, at-least-once',
+    kind: 'throughput',
+    count: 1_000,
+    warmup: 50,
+    size: MIB,
+    settled: false,
+    credit: CREDIT.large,
+  },
+  d: {
+    title: '(d) sequential awaited sends of 100 B, at-least-once',
+    kind: 'latency',
+    count: 10_000,
+    warmup: 1_000,
+    size: 100,
+    settled: false,
+    credit: CREDIT.small,
+  },
 };
 
 const TARGETS = {
@@ -107,7 +141,9 @@ async function child(cfg) {
     setInterval(() => {
       const m = process.memoryUsage();
       const mb = (x) => (x / 1048576).toFixed(0);
-      console.error(`[${cfg.lib} ${cfg.role}] rss ${mb(m.rss)} heapTotal ${mb(m.heapTotal)} heapUsed ${mb(m.heapUsed)} external ${mb(m.external)} arrayBuffers ${mb(m.arrayBuffers)} MB`);
+      console.error(
+        `[${cfg.lib} ${cfg.role}] rss ${mb(m.rss)} heapTotal ${mb(m.heapTotal)} heapUsed ${mb(m.heapUsed)} external ${mb(m.external)} arrayBuffers ${mb(m.arrayBuffers)} MB`,
+      );
     }, 500).unref();
   }
 
@@ -130,13 +166,15 @@ async function child(cfg) {
     /** Checks one message body (a Uint8Array) and the sender's settlement; counts it. */
     const onMessage = (bytes, remoteSettled) => {
       const seq = received;
-      if (bytes === undefined || bytes.length !== cfg.size) error(`message ${seq}: body of ${bytes?.length} bytes, expected ${cfg.size}`);
+      if (bytes === undefined || bytes.length !== cfg.size)
+        error(`message ${seq}: body of ${bytes?.length} bytes, expected ${cfg.size}`);
       else {
         const got = ((bytes[0] << 24) >>> 0) + (bytes[1] << 16) + (bytes[2] << 8) + bytes[3];
         if (got !== seq) error(`message ${seq}: carries sequence number ${got} (lost, duplicated or reordered)`);
         if (bytes[cfg.size - 1] !== checkByte(seq)) error(`message ${seq}: wrong check byte`);
       }
-      if (remoteSettled !== cfg.settled) error(`message ${seq}: sender-settled ${remoteSettled}, expected ${cfg.settled}`);
+      if (remoteSettled !== cfg.settled)
+        error(`message ${seq}: sender-settled ${remoteSettled}, expected ${cfg.settled}`);
       received++;
       if (received === cfg.warmup) post({ type: 'warm' });
       else if (received === total) {
@@ -149,7 +187,11 @@ async function child(cfg) {
       post({ type: 'going' });
     };
     commands.stop = () => post({ type: 'stats', received, errors, ...measure() });
-    commands.progress = () => post({ type: 'progress', text: `received ${received} of ${total}${errors.length ? `, errors: ${errors.join('; ')}` : ''}` });
+    commands.progress = () =>
+      post({
+        type: 'progress',
+        text: `received ${received} of ${total}${errors.length ? `, errors: ${errors.join('; ')}` : ''}`,
+      });
 
     if (cfg.lib === 'quark') {
       const quark = await import(QUARK_URL);
@@ -193,7 +235,14 @@ async function child(cfg) {
         ctx.delivery.accept();
       });
       container.on('error', (ctx) => error(`rhea: ${ctx.error?.message ?? ctx.error}`));
-      const server = container.listen({ host: '127.0.0.1', port: 0, tcp_no_delay: true, credit_window: cfg.credit, autoaccept: false, max_frame_size: MAX_FRAME_SIZE });
+      const server = container.listen({
+        host: '127.0.0.1',
+        port: 0,
+        tcp_no_delay: true,
+        credit_window: cfg.credit,
+        autoaccept: false,
+        max_frame_size: MAX_FRAME_SIZE,
+      });
       await new Promise((res, rej) => {
         server.once('listening', res);
         server.once('error', rej);
@@ -228,7 +277,8 @@ async function child(cfg) {
     post({ type: 'stats', ...outcomes, ...m, latency: summary });
   };
 
-  commands.progress = () => post({ type: 'progress', text: `${outcomes.settled} of ${total} settled (${outcomes.other} not accepted)` });
+  commands.progress = () =>
+    post({ type: 'progress', text: `${outcomes.settled} of ${total} settled (${outcomes.other} not accepted)` });
 
   const warm = async () => {
     if (cfg.kind === 'latency') await sequential(0, cfg.warmup);
@@ -243,7 +293,10 @@ async function child(cfg) {
   if (cfg.lib === 'quark') {
     const quark = await import(QUARK_URL);
     const connection = await quark.connect({ host: '127.0.0.1', port: cfg.port, maxFrameSize: MAX_FRAME_SIZE });
-    const sender = await connection.createSender({ target: 'bench', deliveryMode: cfg.settled ? 'at-most-once' : 'at-least-once' });
+    const sender = await connection.createSender({
+      target: 'bench',
+      deliveryMode: cfg.settled ? 'at-most-once' : 'at-least-once',
+    });
     const cap = cfg.credit * OUTSTANDING_FACTOR;
     const checkOutcome = (r) => {
       outcomes.settled++;
@@ -286,7 +339,13 @@ async function child(cfg) {
   } else {
     const rhea = require('rhea');
     const container = rhea.create_container();
-    const connection = container.connect({ host: '127.0.0.1', port: cfg.port, tcp_no_delay: true, max_frame_size: MAX_FRAME_SIZE, reconnect: false });
+    const connection = container.connect({
+      host: '127.0.0.1',
+      port: cfg.port,
+      tcp_no_delay: true,
+      max_frame_size: MAX_FRAME_SIZE,
+      reconnect: false,
+    });
     const sender = connection.open_sender({ target: { address: 'bench' }, snd_settle_mode: cfg.settled ? 1 : 0 });
     const section = rhea.message.data_section;
     const onOutcome = (accepted) => {
@@ -372,15 +431,28 @@ function percentiles(lat) {
 
 async function driver() {
   const args = process.argv.slice(2);
-  const flags = new Map(args.filter((a) => a.startsWith('--')).map((a) => { const [k, v] = a.slice(2).split('='); return [k, v ?? true]; }));
+  const flags = new Map(
+    args
+      .filter((a) => a.startsWith('--'))
+      .map((a) => {
+        const [k, v] = a.slice(2).split('=');
+        return [k, v ?? true];
+      }),
+  );
   const quick = flags.has('quick') || process.env.QUICK === '1' || process.env.BENCH_QUICK === '1';
-  const profDir = flags.has('cpu-prof') ? resolve(flags.get('cpu-prof') === true ? join(tmpdir(), `quark-peer-cpu-prof-${process.pid}`) : flags.get('cpu-prof')) : undefined;
+  const profDir = flags.has('cpu-prof')
+    ? resolve(
+        flags.get('cpu-prof') === true ? join(tmpdir(), `quark-peer-cpu-prof-${process.pid}`) : flags.get('cpu-prof'),
+      )
+    : undefined;
   const rounds = profDir ? 1 : Number(flags.get('rounds') ?? (quick ? 1 : 3));
   const names = args.filter((a) => !a.startsWith('--'));
   if (flags.has('timeout')) TIMEOUT_S = Number(flags.get('timeout'));
   const unknown = names.filter((n) => !(n in SCENARIOS));
   if (unknown.length > 0 || !(rounds >= 1)) {
-    console.error(`peer bench: unknown scenario ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')}) or bad --rounds`);
+    console.error(
+      `peer bench: unknown scenario ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')}) or bad --rounds`,
+    );
     process.exit(2);
   }
   const selected = names.length > 0 ? names : Object.keys(SCENARIOS);
@@ -393,19 +465,27 @@ async function driver() {
 
   const rheaVersion = require('rhea/package.json').version;
   if (!flags.has('json')) {
-    console.log(`Peer to peer over loopback, two processes per pair (listening receiver, sending client); ${process.version}, rhea ${rheaVersion}`);
+    console.log(
+      `Peer to peer over loopback, two processes per pair (listening receiver, sending client); ${process.version}, rhea ${rheaVersion}`,
+    );
     console.log(
       `  credit window: ${CREDIT.small} (a, b, d), ${CREDIT.large} (c), both libraries; Quark sender keeps at most ${OUTSTANDING_FACTOR}x credit sends unresolved; ` +
         `rhea sends while sendable(); max-frame-size ${MAX_FRAME_SIZE} both; TCP_NODELAY both`,
     );
-    console.log(`  ${quick ? 'QUICK (10x fewer messages)' : 'full size'}; ${rounds} round(s) per pair, alternating which library goes first; median reported (peak RSS: max)`);
+    console.log(
+      `  ${quick ? 'QUICK (10x fewer messages)' : 'full size'}; ${rounds} round(s) per pair, alternating which library goes first; median reported (peak RSS: max)`,
+    );
   }
 
   const results = {};
   const failures = [];
   for (const name of selected) {
     const base = SCENARIOS[name];
-    const scen = { ...base, count: quick ? base.count / 10 : base.count, warmup: quick ? Math.max(10, base.warmup / 10) : base.warmup };
+    const scen = {
+      ...base,
+      count: quick ? base.count / 10 : base.count,
+      warmup: quick ? Math.max(10, base.warmup / 10) : base.warmup,
+    };
     const runs = { quark: [], rhea: [] };
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? libs : [...libs].reverse();
@@ -439,9 +519,18 @@ async function driver() {
   if (flags.has('json')) console.log(JSON.stringify({ quick, rounds, credit: CREDIT, results, misses, failures }));
   else {
     console.log('');
-    console.log(failures.length === 0 ? 'verified: every message arrived once, in order, intact; every outcome as expected' : `FAILED: ${failures.length} pair run(s)`);
+    console.log(
+      failures.length === 0
+        ? 'verified: every message arrived once, in order, intact; every outcome as expected'
+        : `FAILED: ${failures.length} pair run(s)`,
+    );
     if (checked === 0) console.log('targets: none checked (they compare Quark with rhea in the same run)');
-    else console.log(misses.length === 0 ? `targets: all ${checked} PASS` : `targets: ${misses.length} of ${checked} MISS (${misses.join('; ')})`);
+    else
+      console.log(
+        misses.length === 0
+          ? `targets: all ${checked} PASS`
+          : `targets: ${misses.length} of ${checked} MISS (${misses.join('; ')})`,
+      );
   }
   if (failures.length > 0 || (flags.has('strict') && misses.length > 0)) process.exit(1);
 }
@@ -451,10 +540,20 @@ async function runPair(lib, name, scen, profDir) {
   const timeoutMs = TIMEOUT_S * 1000;
   const children = [];
   const spawn = (role, extra) => {
-    const execArgv = profDir ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${lib}-${name}-${role}-${Date.now()}.cpuprofile`] : [];
+    const execArgv = profDir
+      ? [
+          '--cpu-prof',
+          '--cpu-prof-interval=100',
+          `--cpu-prof-dir=${profDir}`,
+          `--cpu-prof-name=${lib}-${name}-${role}-${Date.now()}.cpuprofile`,
+        ]
+      : [];
     if (process.env.PEER_BENCH_NODE_ARGS) execArgv.push(...process.env.PEER_BENCH_NODE_ARGS.split(' ').filter(Boolean));
     const cfg = { role, lib, ...scen, ...extra };
-    const c = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify(cfg)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const c = fork(fileURLToPath(import.meta.url), [CHILD_FLAG, JSON.stringify(cfg)], {
+      execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const inbox = [];
     const waiting = [];
     let failure;
@@ -469,7 +568,9 @@ async function runPair(lib, name, scen, profDir) {
       if (i >= 0) waiting.splice(i, 1)[0].resolve(m);
       else inbox.push(m);
     });
-    c.once('exit', (code, signal) => onFailure(new Error(`${lib} ${role} exited (${signal ?? `code ${code}`}) before it was done`)));
+    c.once('exit', (code, signal) =>
+      onFailure(new Error(`${lib} ${role} exited (${signal ?? `code ${code}`}) before it was done`)),
+    );
     /** The next message of `type` from this child. */
     c.next = (type) => {
       const i = inbox.findIndex((m) => m.type === type);
@@ -488,8 +589,20 @@ async function runPair(lib, name, scen, profDir) {
     timer = setTimeout(() => {
       // Say where each process got to, then give up.
       for (const c of children) c.post({ type: 'progress' });
-      const said = children.map((c) => Promise.race([c.next('progress').then((m) => m.text, () => 'gone'), new Promise((res) => setTimeout(() => res('no answer'), 1000))]));
-      void Promise.all(said).then((texts) => reject(new Error(`timed out after ${timeoutMs / 1000} s: receiver ${texts[0] ?? '-'}; sender ${texts[1] ?? '-'}`)));
+      const said = children.map((c) =>
+        Promise.race([
+          c.next('progress').then(
+            (m) => m.text,
+            () => 'gone',
+          ),
+          new Promise((res) => setTimeout(() => res('no answer'), 1000)),
+        ]),
+      );
+      void Promise.all(said).then((texts) =>
+        reject(
+          new Error(`timed out after ${timeoutMs / 1000} s: receiver ${texts[0] ?? '-'}; sender ${texts[1] ?? '-'}`),
+        ),
+      );
     }, timeoutMs);
   });
   try {
@@ -515,7 +628,10 @@ async function runPair(lib, name, scen, profDir) {
         const sExit = await sender.exited;
         receiver.post({ type: 'exit' });
         const rExit = await receiver.exited;
-        if (sExit.code !== 0 || rExit.code !== 0) throw new Error(`a process did not exit cleanly (sender ${sExit.signal ?? sExit.code}, receiver ${rExit.signal ?? rExit.code})`);
+        if (sExit.code !== 0 || rExit.code !== 0)
+          throw new Error(
+            `a process did not exit cleanly (sender ${sExit.signal ?? sExit.code}, receiver ${rExit.signal ?? rExit.code})`,
+          );
         return { seconds: Number(end - start) / 1e9, receiver: rStats, sender: sStats };
       })(),
     ]);
@@ -537,7 +653,8 @@ function verify(scen, r) {
   if (r.receiver.errors.length > 0) p.push(`receiver: ${r.receiver.errors.join('; ')}`);
   if (r.receiver.received !== total) p.push(`receiver got ${r.receiver.received} messages, expected ${total}`);
   if (r.sender.settled !== total) p.push(`sender saw ${r.sender.settled} settlements, expected ${total}`);
-  if (r.sender.accepted !== total || r.sender.other !== 0) p.push(`sender: ${r.sender.accepted} accepted, ${r.sender.other} other outcomes, expected ${total} accepted`);
+  if (r.sender.accepted !== total || r.sender.other !== 0)
+    p.push(`sender: ${r.sender.accepted} accepted, ${r.sender.other} other outcomes, expected ${total} accepted`);
   if (scen.kind === 'latency' && r.sender.latency?.n !== scen.count) p.push('sender reported no latencies');
   return p;
 }
@@ -562,7 +679,15 @@ function summarize(scen, runs) {
     },
     senderRssMb: Math.max(...runs.map((r) => r.sender.maxRssKb / 1024)),
     receiverRssMb: Math.max(...runs.map((r) => r.receiver.maxRssKb / 1024)),
-    latency: scen.kind === 'latency' ? { p50: median(runs.map((r) => r.sender.latency.p50)), p99: median(runs.map((r) => r.sender.latency.p99)), p999: median(runs.map((r) => r.sender.latency.p999)), max: Math.max(...runs.map((r) => r.sender.latency.max)) } : undefined,
+    latency:
+      scen.kind === 'latency'
+        ? {
+            p50: median(runs.map((r) => r.sender.latency.p50)),
+            p99: median(runs.map((r) => r.sender.latency.p99)),
+            p999: median(runs.map((r) => r.sender.latency.p999)),
+            max: Math.max(...runs.map((r) => r.sender.latency.max)),
+          }
+        : undefined,
   };
 }
 
@@ -572,7 +697,11 @@ function checkTargets(name, r) {
   const t = [];
   if (name === 'a' || name === 'b' || name === 'c') {
     const ratio = q.msgsPerSec / h.msgsPerSec;
-    t.push({ what: `throughput >= ${TARGETS.throughputRatio}x rhea`, got: `${ratio.toFixed(2)}x`, pass: ratio >= TARGETS.throughputRatio });
+    t.push({
+      what: `throughput >= ${TARGETS.throughputRatio}x rhea`,
+      got: `${ratio.toFixed(2)}x`,
+      pass: ratio >= TARGETS.throughputRatio,
+    });
     for (const side of ['sender', 'receiver']) {
       const c = q[`${side}CpuUs`] / h[`${side}CpuUs`];
       t.push({ what: `${side} CPU/msg <= 1/3 of rhea`, got: `${c.toFixed(2)}x`, pass: c <= TARGETS.cpuRatio });
@@ -594,12 +723,30 @@ function checkTargets(name, r) {
 
 function report(name, scen, r) {
   console.log('');
-  console.log(`${scen.title}: ${scen.count.toLocaleString('en-US')} messages of ${scen.size >= MIB ? `${scen.size / MIB} MiB` : `${scen.size} B`} after ${scen.warmup.toLocaleString('en-US')} warm-up; credit ${scen.credit}`);
+  console.log(
+    `${scen.title}: ${scen.count.toLocaleString('en-US')} messages of ${scen.size >= MIB ? `${scen.size / MIB} MiB` : `${scen.size} B`} after ${scen.warmup.toLocaleString('en-US')} warm-up; credit ${scen.credit}`,
+  );
   const lat = scen.kind === 'latency';
-  const head = ['', 'msgs/s', 'sender CPU us/msg', 'receiver CPU us/msg', 'sender peak RSS', 'receiver peak RSS', ...(lat ? ['p50', 'p99', 'p99.9', 'max'] : [])];
+  const head = [
+    '',
+    'msgs/s',
+    'sender CPU us/msg',
+    'receiver CPU us/msg',
+    'sender peak RSS',
+    'receiver peak RSS',
+    ...(lat ? ['p50', 'p99', 'p99.9', 'max'] : []),
+  ];
   const fmt = (x, d = 1) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
   const us = (x) => (x >= 1000 ? `${fmt(x / 1000, 2)} ms` : `${fmt(x, 0)} us`);
-  const row = (label, s) => [label, fmt(s.msgsPerSec, 0), fmt(s.senderCpuUs, s.senderCpuUs < 100 ? 2 : 0), fmt(s.receiverCpuUs, s.receiverCpuUs < 100 ? 2 : 0), `${fmt(s.senderRssMb, 0)} MB`, `${fmt(s.receiverRssMb, 0)} MB`, ...(lat ? [us(s.latency.p50), us(s.latency.p99), us(s.latency.p999), us(s.latency.max)] : [])];
+  const row = (label, s) => [
+    label,
+    fmt(s.msgsPerSec, 0),
+    fmt(s.senderCpuUs, s.senderCpuUs < 100 ? 2 : 0),
+    fmt(s.receiverCpuUs, s.receiverCpuUs < 100 ? 2 : 0),
+    `${fmt(s.senderRssMb, 0)} MB`,
+    `${fmt(s.receiverRssMb, 0)} MB`,
+    ...(lat ? [us(s.latency.p50), us(s.latency.p99), us(s.latency.p999), us(s.latency.max)] : []),
+  ];
   const rows = [head];
   if (r.quark) rows.push(row('Quark', r.quark));
   if (r.rhea) rows.push(row('rhea', r.rhea));
@@ -607,19 +754,42 @@ function report(name, scen, r) {
     const q = r.quark;
     const h = r.rhea;
     const x = (a, b) => `${(a / b).toFixed(2)}x`;
-    rows.push(['Quark/rhea', x(q.msgsPerSec, h.msgsPerSec), x(q.senderCpuUs, h.senderCpuUs), x(q.receiverCpuUs, h.receiverCpuUs), x(q.senderRssMb, h.senderRssMb), x(q.receiverRssMb, h.receiverRssMb), ...(lat ? [x(q.latency.p50, h.latency.p50), x(q.latency.p99, h.latency.p99), x(q.latency.p999, h.latency.p999), x(q.latency.max, h.latency.max)] : [])]);
+    rows.push([
+      'Quark/rhea',
+      x(q.msgsPerSec, h.msgsPerSec),
+      x(q.senderCpuUs, h.senderCpuUs),
+      x(q.receiverCpuUs, h.receiverCpuUs),
+      x(q.senderRssMb, h.senderRssMb),
+      x(q.receiverRssMb, h.receiverRssMb),
+      ...(lat
+        ? [
+            x(q.latency.p50, h.latency.p50),
+            x(q.latency.p99, h.latency.p99),
+            x(q.latency.p999, h.latency.p999),
+            x(q.latency.max, h.latency.max),
+          ]
+        : []),
+    ]);
   }
   const widths = head.map((_, col) => Math.max(...rows.map((rw) => rw[col].length)));
-  const line = (rw) => '| ' + rw.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join(' | ') + ' |';
+  const line = (rw) =>
+    '| ' +
+    rw.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join(' | ') +
+    ' |';
   console.log(line(rows[0]));
-  console.log('|' + widths.map((w, col) => (col === 0 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|');
+  console.log(
+    '|' + widths.map((w, col) => (col === 0 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|',
+  );
   for (const rw of rows.slice(1)) console.log(line(rw));
-  if (r.quark && r.rhea) for (const t of checkTargets(name, r)) console.log(`  ${t.pass ? 'PASS' : 'MISS'}  Quark ${t.what}: ${t.got}`);
+  if (r.quark && r.rhea)
+    for (const t of checkTargets(name, r)) console.log(`  ${t.pass ? 'PASS' : 'MISS'}  Quark ${t.what}: ${t.got}`);
 }
 
 /** Prints the functions with the most self time in each profile written to `dir`. */
 function summarizeProfiles(dir) {
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort()) {
     const prof = JSON.parse(readFileSync(join(dir, file), 'utf8'));
     const byId = new Map(prof.nodes.map((n) => [n.id, n]));
     const self = new Map();
@@ -628,13 +798,15 @@ function summarizeProfiles(dir) {
     for (let i = 0; i < prof.samples.length; i++) {
       const n = byId.get(prof.samples[i]);
       const f = n.callFrame;
-      const key = `${f.functionName || '(anonymous)'} ${f.url ? `${f.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${f.lineNumber + 1}` : ''}`.trim();
+      const key =
+        `${f.functionName || '(anonymous)'} ${f.url ? `${f.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${f.lineNumber + 1}` : ''}`.trim();
       const d = dt[i] ?? 0;
       self.set(key, (self.get(key) ?? 0) + d);
       total += d;
     }
     console.log(`\n${file}: top self time (of ${(total / 1000).toFixed(0)} ms sampled)`);
-    for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+    for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25))
+      console.log(`  ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
   }
 }
 

@@ -66,7 +66,9 @@ import { benchFlags } from './peers/bench-flags.mjs';
 const require = createRequire(import.meta.url);
 const BROKER_FLAG = '--reconnect-bench-broker';
 const CLIENT_FLAG = '--reconnect-bench-client';
-const QUARK_URL = process.env.QUARK_DIST ? pathToFileURL(resolve(process.env.QUARK_DIST)).href : new URL('../dist/esm/index.js', import.meta.url).href;
+const QUARK_URL = process.env.QUARK_DIST
+  ? pathToFileURL(resolve(process.env.QUARK_DIST)).href
+  : new URL('../dist/esm/index.js', import.meta.url).href;
 const HOST = '127.0.0.1';
 /** The receiver credit window of both libraries. */
 const CREDIT = 100;
@@ -78,13 +80,15 @@ const RECOVER_TIMEOUT_MS = 20_000;
 const SCHEDULES = [
   {
     name: 'default',
-    title: 'DEFAULT reconnect settings (Quark: at once, then 100 ms x2 to 10 s, jitter 0.2; rhea: 100 ms x2 to 60 s, no jitter)',
+    title:
+      'DEFAULT reconnect settings (Quark: at once, then 100 ms x2 to 10 s, jitter 0.2; rhea: 100 ms x2 to 60 s, no jitter)',
     quark: undefined,
     rhea: true,
   },
   {
     name: 'fixed50',
-    title: 'SAME schedule, a fixed 50 ms retry (Quark { initialDelay: 50, maxDelay: 50, multiplier: 1, jitter: 0 }, first retry at once; rhea reconnect: 50)',
+    title:
+      'SAME schedule, a fixed 50 ms retry (Quark { initialDelay: 50, maxDelay: 50, multiplier: 1, jitter: 0 }, first retry at once; rhea reconnect: 50)',
     quark: { initialDelay: 50, maxDelay: 50, multiplier: 1, jitter: 0 },
     rhea: 50,
   },
@@ -129,7 +133,17 @@ async function clientChild(cfg) {
   const producedAt = [];
   const acceptedAt = [];
   const receivedTimes = [];
-  const c = { produced: 0, accepted: 0, notAccepted: 0, failed: 0, received: 0, distinct: 0, duplicates: 0, resent: 0, staleAccepts: 0 };
+  const c = {
+    produced: 0,
+    accepted: 0,
+    notAccepted: 0,
+    failed: 0,
+    received: 0,
+    distinct: 0,
+    duplicates: 0,
+    resent: 0,
+    staleAccepts: 0,
+  };
   const errors = [];
   const kills = [];
   let finishing = false;
@@ -147,7 +161,16 @@ async function clientChild(cfg) {
       const seq = o.since[i];
       if (producedAt[seq] >= o.readyAt) {
         o.reported = true;
-        post({ type: 'recovered', killAt: o.killAt, readyAt: o.readyAt, disconnectAt: o.disconnectAt, openAt: o.openAt, firstAt: o.since[1], firstNewAt: o.since[i + 1], attempts: o.attempts });
+        post({
+          type: 'recovered',
+          killAt: o.killAt,
+          readyAt: o.readyAt,
+          disconnectAt: o.disconnectAt,
+          openAt: o.openAt,
+          firstAt: o.since[1],
+          firstNewAt: o.since[i + 1],
+          attempts: o.attempts,
+        });
         o.since = [];
         return;
       }
@@ -219,7 +242,11 @@ async function clientChild(cfg) {
 
   if (cfg.lib === 'quark') {
     const quark = await import(QUARK_URL);
-    const conn = await quark.connect({ host: HOST, port: cfg.port, ...(cfg.reconnect === undefined ? {} : { reconnect: cfg.reconnect }) });
+    const conn = await quark.connect({
+      host: HOST,
+      port: cfg.port,
+      ...(cfg.reconnect === undefined ? {} : { reconnect: cfg.reconnect }),
+    });
     conn.events$.subscribe({
       next: (ev) => {
         if (ev.type === 'disconnected') onDisconnected();
@@ -336,7 +363,8 @@ async function clientChild(cfg) {
     await new Promise((res) => {
       const done = () => {
         if (c.accepted + c.notAccepted + c.failed < c.produced) return false;
-        for (let s = 0; s < c.produced; s++) if (acceptedAt[s] > lastKill && receivedTimes[s] === undefined) return false;
+        for (let s = 0; s < c.produced; s++)
+          if (acceptedAt[s] > lastKill && receivedTimes[s] === undefined) return false;
         return true;
       };
       drained = () => {
@@ -359,7 +387,18 @@ async function clientChild(cfg) {
       else lost.push(s);
     }
     const unsettled = c.produced - c.accepted - c.notAccepted - c.failed;
-    post({ type: 'stats', ...c, lostInCrash, lost: lost.length, lostSeqs: lost.slice(0, 10), unsettled, errors, cpuUs: cpu.user + cpu.system, maxRssKb: process.resourceUsage().maxRSS, elapsedMs });
+    post({
+      type: 'stats',
+      ...c,
+      lostInCrash,
+      lost: lost.length,
+      lostSeqs: lost.slice(0, 10),
+      unsettled,
+      errors,
+      cpuUs: cpu.user + cpu.system,
+      maxRssKb: process.resourceUsage().maxRSS,
+      elapsedMs,
+    });
     setTimeout(() => process.exit(3), 3000).unref();
     await close();
     process.exit(0);
@@ -396,7 +435,10 @@ function forkChild(args, stdio) {
 
 const withTimeout = (promise, ms, what) => {
   let timer;
-  return Promise.race([promise, new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    promise,
+    new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
 };
 
 /** Starts a broker child on `port`; resolves when it listens, with `readyAt` (its own clock reading). */
@@ -419,7 +461,9 @@ async function startBrokerChild(port) {
         else if (word === 'error') rej(new Error(`broker: ${rest}`));
       }
     });
-    void ch.exited.then(({ code, signal }) => rej(new Error(`broker child exited (${signal ?? `code ${code}`}) before it listened`)));
+    void ch.exited.then(({ code, signal }) =>
+      rej(new Error(`broker child exited (${signal ?? `code ${code}`}) before it listened`)),
+    );
   });
   ch.readyAt = await withTimeout(ready, 10_000, 'broker start');
   return ch;
@@ -448,7 +492,9 @@ function startClient(cfg) {
     if (i >= 0) waiting.splice(i, 1)[0].resolve(m);
     else inbox.push(m);
   });
-  void ch.exited.then(({ code, signal }) => onFailure(new Error(`${cfg.lib} client exited (${signal ?? `code ${code}`})`)));
+  void ch.exited.then(({ code, signal }) =>
+    onFailure(new Error(`${cfg.lib} client exited (${signal ?? `code ${code}`})`)),
+  );
   ch.next = (type) => {
     const i = inbox.findIndex((m) => m.type === type);
     if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]);
@@ -465,7 +511,13 @@ function startClient(cfg) {
 async function runLibrary(lib, schedule, opts, log) {
   const rounds = [];
   let broker = await startBrokerChild(opts.port);
-  const client = startClient({ lib, port: opts.port, queue: `reconnect-bench-${lib}-${schedule.name}`, interval: opts.interval, reconnect: schedule[lib] });
+  const client = startClient({
+    lib,
+    port: opts.port,
+    queue: `reconnect-bench-${lib}-${schedule.name}`,
+    interval: opts.interval,
+    reconnect: schedule[lib],
+  });
   try {
     await withTimeout(client.next('flowing'), 10_000, `${lib} first messages`);
     for (const outageMs of opts.outages) {
@@ -476,7 +528,11 @@ async function runLibrary(lib, schedule, opts, log) {
         await sleep(outageLength(outageMs, round, opts.rounds, opts.spread));
         broker = await startBrokerChild(opts.port);
         client.post({ type: 'ready', at: broker.readyAt });
-        const r = await withTimeout(client.next('recovered'), RECOVER_TIMEOUT_MS, `${lib} recovery after a ${outageMs} ms outage`);
+        const r = await withTimeout(
+          client.next('recovered'),
+          RECOVER_TIMEOUT_MS,
+          `${lib} recovery after a ${outageMs} ms outage`,
+        );
         for (let i = 0; i < 20 && broker.accepts.length === 0; i++) await sleep(5);
         const acceptAt = broker.accepts[0];
         const at = (t) => t - r.readyAt;
@@ -492,7 +548,9 @@ async function runLibrary(lib, schedule, opts, log) {
           openToNew: r.firstNewAt - r.openAt,
         };
         rounds.push(one);
-        log(`  ${lib.padEnd(5)} ${schedule.name} outage ${outageLength(outageMs, round, opts.rounds, opts.spread)} ms round ${round + 1}: down ${one.down.toFixed(0)} ms (listening ${(broker.listeningAt - killAt).toFixed(1)}), detect ${one.detect.toFixed(1)}, ${one.attempts} attempts, accept +${(acceptAt - r.readyAt).toFixed(1)}, open +${one.open.toFixed(1)} ms, first msg +${one.first.toFixed(1)} ms, first new +${one.firstNew.toFixed(1)} ms`);
+        log(
+          `  ${lib.padEnd(5)} ${schedule.name} outage ${outageLength(outageMs, round, opts.rounds, opts.spread)} ms round ${round + 1}: down ${one.down.toFixed(0)} ms (listening ${(broker.listeningAt - killAt).toFixed(1)}), detect ${one.detect.toFixed(1)}, ${one.attempts} attempts, accept +${(acceptAt - r.readyAt).toFixed(1)}, open +${one.open.toFixed(1)} ms, first msg +${one.first.toFixed(1)} ms, first new +${one.firstNew.toFixed(1)} ms`,
+        );
       }
     }
     await sleep(STEADY_MS);
@@ -541,9 +599,14 @@ const ratio = (a, b) => (Number.isNaN(a) || Number.isNaN(b) || b === 0 ? '-' : `
 /** Prints `rows` (the first is the header) as a table; the first `left` columns are left-aligned. */
 function printTable(rows, left) {
   const widths = rows[0].map((_, col) => Math.max(...rows.map((rw) => rw[col].length)));
-  const line = (rw) => '| ' + rw.map((cell, col) => (col < left ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join(' | ') + ' |';
+  const line = (rw) =>
+    '| ' +
+    rw.map((cell, col) => (col < left ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join(' | ') +
+    ' |';
   console.log(line(rows[0]));
-  console.log('|' + widths.map((w, col) => (col < left ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|');
+  console.log(
+    '|' + widths.map((w, col) => (col < left ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|',
+  );
   for (const rw of rows.slice(1)) console.log(line(rw));
 }
 
@@ -571,9 +634,21 @@ function summarize(rounds, outageMs) {
 function report(schedule, results, opts) {
   console.log('');
   console.log(`${schedule.title}`);
-  console.log(`  ms after the broker was reachable again; median / max of ${opts.rounds} round(s); "down" = kill -> reachable;`);
+  console.log(
+    `  ms after the broker was reachable again; median / max of ${opts.rounds} round(s); "down" = kill -> reachable;`,
+  );
   console.log('  attempts: Quark counts its immediate first attempt at the drop, which rhea does not make');
-  const head = ['outage', 'library', 'down', 'attempts', 'open p50 / max', 'accept->open p50', 'first msg p50 / max', 'first new msg p50 / max', 'open->new p50'];
+  const head = [
+    'outage',
+    'library',
+    'down',
+    'attempts',
+    'open p50 / max',
+    'accept->open p50',
+    'first msg p50 / max',
+    'first new msg p50 / max',
+    'open->new p50',
+  ];
   const rows = [head];
   const libs = Object.keys(results);
   const label = (o) => (opts.spread > 0 ? `${o}-${Math.round(o * (1 + opts.spread))} ms` : `${o} ms`);
@@ -582,23 +657,82 @@ function report(schedule, results, opts) {
     for (const lib of libs) {
       const s = (sums[`${lib}/${o}`] = summarize(results[lib].rounds, o));
       if (s.n === 0) continue;
-      rows.push([label(o), lib === 'quark' ? 'Quark' : 'rhea', ms(s.down), s.attempts === s.attemptsMax ? `${s.attempts}` : `${s.attempts} (max ${s.attemptsMax})`, `${ms(s.open)} / ${ms(s.openMax)}`, ms(s.handshake), `${ms(s.first)} / ${ms(s.firstMax)}`, `${ms(s.firstNew)} / ${ms(s.firstNewMax)}`, ms(s.openToNew)]);
+      rows.push([
+        label(o),
+        lib === 'quark' ? 'Quark' : 'rhea',
+        ms(s.down),
+        s.attempts === s.attemptsMax ? `${s.attempts}` : `${s.attempts} (max ${s.attemptsMax})`,
+        `${ms(s.open)} / ${ms(s.openMax)}`,
+        ms(s.handshake),
+        `${ms(s.first)} / ${ms(s.firstMax)}`,
+        `${ms(s.firstNew)} / ${ms(s.firstNewMax)}`,
+        ms(s.openToNew),
+      ]);
     }
     const q = sums[`quark/${o}`];
     const h = sums[`rhea/${o}`];
-    if (q?.n && h?.n) rows.push([label(o), 'Quark/rhea', '', ratio(q.attempts, h.attempts), `${ratio(q.open, h.open)} / ${ratio(q.openMax, h.openMax)}`, ratio(q.handshake, h.handshake), `${ratio(q.first, h.first)} / ${ratio(q.firstMax, h.firstMax)}`, `${ratio(q.firstNew, h.firstNew)} / ${ratio(q.firstNewMax, h.firstNewMax)}`, ratio(q.openToNew, h.openToNew)]);
+    if (q?.n && h?.n)
+      rows.push([
+        label(o),
+        'Quark/rhea',
+        '',
+        ratio(q.attempts, h.attempts),
+        `${ratio(q.open, h.open)} / ${ratio(q.openMax, h.openMax)}`,
+        ratio(q.handshake, h.handshake),
+        `${ratio(q.first, h.first)} / ${ratio(q.firstMax, h.firstMax)}`,
+        `${ratio(q.firstNew, h.firstNew)} / ${ratio(q.firstNewMax, h.firstNewMax)}`,
+        ratio(q.openToNew, h.openToNew),
+      ]);
   }
   printTable(rows, 2);
   console.log('');
-  const crows = [['library', 'produced', 'accepted', 'received', 'duplicates', 'lost in crash', 'lost', 'unsettled', 'resent by app', 'CPU us/msg', 'peak RSS']];
+  const crows = [
+    [
+      'library',
+      'produced',
+      'accepted',
+      'received',
+      'duplicates',
+      'lost in crash',
+      'lost',
+      'unsettled',
+      'resent by app',
+      'CPU us/msg',
+      'peak RSS',
+    ],
+  ];
   for (const lib of libs) {
     const st = results[lib].stats;
-    crows.push([lib === 'quark' ? 'Quark' : 'rhea', `${st.produced}`, `${st.accepted}`, `${st.distinct}`, `${st.duplicates}`, `${st.lostInCrash}`, `${st.lost}`, `${st.unsettled}`, lib === 'rhea' ? `${st.resent}` : '-', (st.cpuUs / st.produced).toFixed(1), `${(st.maxRssKb / 1024).toFixed(0)} MB`]);
+    crows.push([
+      lib === 'quark' ? 'Quark' : 'rhea',
+      `${st.produced}`,
+      `${st.accepted}`,
+      `${st.distinct}`,
+      `${st.duplicates}`,
+      `${st.lostInCrash}`,
+      `${st.lost}`,
+      `${st.unsettled}`,
+      lib === 'rhea' ? `${st.resent}` : '-',
+      (st.cpuUs / st.produced).toFixed(1),
+      `${(st.maxRssKb / 1024).toFixed(0)} MB`,
+    ]);
   }
   if (libs.length === 2) {
     const q = results.quark.stats;
     const h = results.rhea.stats;
-    crows.push(['Quark/rhea', '', '', '', '', '', '', '', '', ratio(q.cpuUs / q.produced, h.cpuUs / h.produced), ratio(q.maxRssKb, h.maxRssKb)]);
+    crows.push([
+      'Quark/rhea',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      ratio(q.cpuUs / q.produced, h.cpuUs / h.produced),
+      ratio(q.maxRssKb, h.maxRssKb),
+    ]);
   }
   printTable(crows, 1);
 }
@@ -628,7 +762,15 @@ async function driver() {
   const libs = flags.has('lib') ? [flags.get('lib')] : ['quark', 'rhea'];
   const schedules = flags.has('schedule') ? SCHEDULES.filter((sc) => sc.name === flags.get('schedule')) : SCHEDULES;
   const json = flags.has('json');
-  if (!(opts.rounds >= 1) || !opts.outages.every((o) => o >= 0) || !(opts.interval >= 1) || !(opts.port > 0) || !(opts.spread >= 0) || !libs.every((l) => l === 'quark' || l === 'rhea') || schedules.length === 0) {
+  if (
+    !(opts.rounds >= 1) ||
+    !opts.outages.every((o) => o >= 0) ||
+    !(opts.interval >= 1) ||
+    !(opts.port > 0) ||
+    !(opts.spread >= 0) ||
+    !libs.every((l) => l === 'quark' || l === 'rhea') ||
+    schedules.length === 0
+  ) {
     console.error('reconnect bench: bad --rounds, --outages, --interval, --port, --lib --spread or --schedule');
     process.exit(2);
   }
@@ -650,8 +792,12 @@ async function driver() {
   await checkPortFree(opts.port);
   const rheaVersion = require('rhea/package.json').version;
   const log = json ? () => {} : (s) => console.log(s);
-  log(`Reconnect after a broker crash (SIGKILL), loopback ${HOST}:${opts.port}, embedded Quark broker in a child process; ${process.version}, rhea ${rheaVersion}`);
-  log(`  one client process per library and schedule: a sender and a receiver (credit ${CREDIT}) on one connection, one message produced every ${opts.interval} ms, each accepted`);
+  log(
+    `Reconnect after a broker crash (SIGKILL), loopback ${HOST}:${opts.port}, embedded Quark broker in a child process; ${process.version}, rhea ${rheaVersion}`,
+  );
+  log(
+    `  one client process per library and schedule: a sender and a receiver (credit ${CREDIT}) on one connection, one message produced every ${opts.interval} ms, each accepted`,
+  );
   log(
     `  outages ${opts.outages.join(', ')} ms, each round's up to ${Math.round(opts.spread * 100)}% longer (the same rounds for both libraries); then a new broker is started (~100 ms until it listens); ${opts.rounds} round(s) each; ${quick ? 'QUICK' : 'full'}`,
   );
@@ -666,9 +812,13 @@ async function driver() {
         results[lib] = await runLibrary(lib, schedule, opts, log);
         const st = results[lib].stats;
         const problems = [];
-        if (st.lost > 0) problems.push(`${st.lost} message(s) accepted after the last crash and never received (e.g. seq ${st.lostSeqs.join(', ')})`);
+        if (st.lost > 0)
+          problems.push(
+            `${st.lost} message(s) accepted after the last crash and never received (e.g. seq ${st.lostSeqs.join(', ')})`,
+          );
         if (st.unsettled > 0) problems.push(`${st.unsettled} send(s) never settled`);
-        if (st.failed > 0 || st.notAccepted > 0) problems.push(`${st.failed} send(s) failed, ${st.notAccepted} not accepted: ${st.errors.join('; ')}`);
+        if (st.failed > 0 || st.notAccepted > 0)
+          problems.push(`${st.failed} send(s) failed, ${st.notAccepted} not accepted: ${st.errors.join('; ')}`);
         if (problems.length > 0) throw new Error(problems.join('; '));
       } catch (e) {
         failures.push(`${schedule.name}/${lib}: ${e.message}`);

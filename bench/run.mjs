@@ -13,7 +13,15 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The benchmarks, in the order they run. */
-const BENCHMARKS = ['codec.mjs', 'sockets.mjs', 'peer.mjs', 'reconnect.mjs', 'cross-peer.mjs', 'large-message.mjs', 'large-in-flight.mjs'];
+const BENCHMARKS = [
+  'codec.mjs',
+  'sockets.mjs',
+  'peer.mjs',
+  'reconnect.mjs',
+  'cross-peer.mjs',
+  'large-message.mjs',
+  'large-in-flight.mjs',
+];
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -31,10 +39,13 @@ if (unlisted.length > 0) console.warn(`bench: not run (add to BENCHMARKS in benc
 
 const unknown = names.filter((n) => !BENCHMARKS.includes(n.endsWith('.mjs') ? n : `${n}.mjs`));
 if (unknown.length > 0) {
-  console.error(`bench: unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => basename(b, '.mjs')).join(', ')}`);
+  console.error(
+    `bench: unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => basename(b, '.mjs')).join(', ')}`,
+  );
   process.exit(2);
 }
-const selected = names.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => names.some((n) => b === n || b === `${n}.mjs`));
+const selected =
+  names.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => names.some((n) => b === n || b === `${n}.mjs`));
 
 const failed = [];
 for (const file of selected) {

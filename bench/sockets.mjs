@@ -17,7 +17,13 @@ const quick = process.argv.includes('--quick') || process.env.QUICK === '1';
 const CASES = [
   { name: '1 MiB writes', size: 1 << 20, count: quick ? 100 : 1000, batch: 1 },
   { name: '150 B frames, 500 per write', size: 150, count: quick ? 300_000 : 3_000_000, batch: 500 },
-  { name: '150 B frames, 1 per write, one every 15 us (a rhea sender)', size: 150, count: quick ? 20_000 : 100_000, batch: 1, paceUs: 15 },
+  {
+    name: '150 B frames, 1 per write, one every 15 us (a rhea sender)',
+    size: 150,
+    count: quick ? 20_000 : 100_000,
+    batch: 1,
+    paceUs: 15,
+  },
 ];
 
 const PINGS = { warmup: 1000, count: quick ? 2000 : 10_000, size: 150 };
@@ -37,15 +43,23 @@ if (process.argv[2] === '--echo') {
     const r = await measureBareSockets(c);
     const large = c.size >= 1 << 20;
     const unit = large ? 'MiB' : 'frame';
-    const rate = large ? `${Math.round(c.count / r.seconds)} MiB/s` : `${Math.round(c.count / r.seconds).toLocaleString('en-US')} frames/s`;
+    const rate = large
+      ? `${Math.round(c.count / r.seconds)} MiB/s`
+      : `${Math.round(c.count / r.seconds).toLocaleString('en-US')} frames/s`;
     const digits = large ? 0 : 3;
-    console.log(`| ${c.name} | ${rate} | ${(r.senderCpu / c.count).toFixed(digits)} us/${unit} | ${(r.receiverCpu / c.count).toFixed(digits)} us/${unit} |`);
+    console.log(
+      `| ${c.name} | ${rate} | ${(r.senderCpu / c.count).toFixed(digits)} us/${unit} | ${(r.receiverCpu / c.count).toFixed(digits)} us/${unit} |`,
+    );
   }
   const l = await pingPong();
   const fmt = (us) => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${Math.round(us)} us`);
   console.log('');
-  console.log(`${PINGS.count.toLocaleString('en-US')} ping-pongs of ${PINGS.size} B (write, wait for the echo, next), after ${PINGS.warmup} warm-up:`);
-  console.log(`  p50 ${fmt(l.p50)}, p99 ${fmt(l.p99)}, p99.9 ${fmt(l.p999)}, max ${fmt(l.max)}; ${l.over1ms} round trips over 1 ms`);
+  console.log(
+    `${PINGS.count.toLocaleString('en-US')} ping-pongs of ${PINGS.size} B (write, wait for the echo, next), after ${PINGS.warmup} warm-up:`,
+  );
+  console.log(
+    `  p50 ${fmt(l.p50)}, p99 ${fmt(l.p99)}, p99.9 ${fmt(l.p999)}, max ${fmt(l.max)}; ${l.over1ms} round trips over 1 ms`,
+  );
 }
 
 /** Round trips of one small write echoed back by another process: the latency floor under peer.mjs (d). */
@@ -76,7 +90,13 @@ function pingPong() {
           child.kill();
           const sorted = Array.from(latencies).sort((a, b) => a - b);
           const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-          resolve({ p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted[sorted.length - 1], over1ms: sorted.filter((x) => x > 1000).length });
+          resolve({
+            p50: at(0.5),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: sorted[sorted.length - 1],
+            over1ms: sorted.filter((x) => x > 1000).length,
+          });
         });
         send();
       });

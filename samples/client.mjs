@@ -28,7 +28,9 @@ export async function request(url, address, requests, onReply) {
       const reply = await replies.receive({ timeout: 30_000 });
       reply.accept();
       if (reply.message.correlationId !== correlationId) {
-        throw new Error(`expected the reply to ${correlationId}, got one correlated to ${String(reply.message.correlationId)}`);
+        throw new Error(
+          `expected the reply to ${correlationId}, got one correlated to ${String(reply.message.correlationId)}`,
+        );
       }
       onReply(body, reply.message.body);
     }

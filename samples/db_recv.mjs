@@ -19,7 +19,8 @@ const opts = parseOptions('db_recv.mjs [URL] [--messages 0] [--db dst_db.json]',
 });
 const file = opts.values.db ?? 'dst_db.json';
 const load = () => (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : []);
-const insert = (id, description) => writeFileSync(file, `${JSON.stringify([...load(), { id, description }], null, 2)}\n`);
+const insert = (id, description) =>
+  writeFileSync(file, `${JSON.stringify([...load(), { id, description }], null, 2)}\n`);
 
 const broker = opts.urlGiven ? undefined : await startBroker({ port: 0 });
 const expected = broker ? Number(opts.values.messages ?? 10) : Number(opts.values.messages ?? 0);
@@ -27,7 +28,8 @@ const connection = await connect(broker?.url ?? opts.url);
 try {
   if (broker) {
     const sender = await connection.createSender(opts.address);
-    for (let id = 1; id <= expected; id++) await sender.send({ messageId: id, durable: true, body: `Record number ${id}` });
+    for (let id = 1; id <= expected; id++)
+      await sender.send({ messageId: id, durable: true, body: `Record number ${id}` });
     await sender.close();
   }
   let lastId = load().reduce((max, r) => Math.max(max, r.id), 0);

@@ -27,7 +27,15 @@ if (!existsSync(file)) {
 }
 const load = () => JSON.parse(readFileSync(file, 'utf8'));
 /** Deletes the record `id` from the file. */
-const remove = (id) => writeFileSync(file, `${JSON.stringify(load().filter((r) => r.id !== id), null, 2)}\n`);
+const remove = (id) =>
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      load().filter((r) => r.id !== id),
+      null,
+      2,
+    )}\n`,
+  );
 
 const broker = opts.urlGiven ? undefined : await startBroker({ port: 0 });
 const connection = await connect(broker?.url ?? opts.url);

@@ -10,7 +10,9 @@ const broker = await startBroker({ port: 0 });
 console.log(`1. Embedded broker listening on ${broker.url}`);
 
 const connection = await connect(broker.url);
-connection.events$.pipe(filter((e) => e.type === 'closed')).subscribe(() => console.log('   (events$: connection closed)'));
+connection.events$
+  .pipe(filter((e) => e.type === 'closed'))
+  .subscribe(() => console.log('   (events$: connection closed)'));
 console.log(`2. Connected to the broker (container ${connection.remoteContainerId})`);
 
 // Promise API: send() resolves when the broker has accepted the message.
@@ -30,14 +32,22 @@ const receiver = await connection.createReceiver('orders');
 let seen = 0;
 for await (const delivery of receiver) {
   const { body, applicationProperties } = delivery.message;
-  console.log(`4. Received order ${body.id} (${body.quantity} x ${body.item})${applicationProperties ? `, properties ${JSON.stringify(applicationProperties)}` : ''}`);
+  console.log(
+    `4. Received order ${body.id} (${body.quantity} x ${body.item})${applicationProperties ? `, properties ${JSON.stringify(applicationProperties)}` : ''}`,
+  );
   delivery.accept();
   if (++seen === 5) break;
 }
 
 // RxJS: send what an Observable emits (backpressure through link credit), receive as an Observable.
 const events = await connection.createSender('events');
-const published = await firstValueFrom(range(1, 10).pipe(map((n) => ({ body: `event ${n}` })), sendTo(events), toArray()));
+const published = await firstValueFrom(
+  range(1, 10).pipe(
+    map((n) => ({ body: `event ${n}` })),
+    sendTo(events),
+    toArray(),
+  ),
+);
 console.log(`5. RxJS: sent ${published.length} events through sendTo()`);
 const eventReceiver = await connection.createReceiver('events');
 const bodies = await firstValueFrom(

@@ -26,7 +26,10 @@ export async function receiveDirect(host, port, address, count, onListening, onM
     for await (const link of listener) {
       // A peer that wants to send to us attaches a link on which we are the receiver.
       if (link.role !== 'receiver' || (link.address !== undefined && link.address !== address)) {
-        link.refuse({ condition: 'amqp:not-found', description: `this program only receives messages sent to ${address}` });
+        link.refuse({
+          condition: 'amqp:not-found',
+          description: `this program only receives messages sent to ${address}`,
+        });
         continue;
       }
       const receiver = link.acceptAsReceiver();
@@ -45,14 +48,21 @@ if (isMain(import.meta)) {
   const opts = parseOptions('direct_recv.mjs [URL] [--count N] [--embedded]', { count: 100 });
   // Alone (--embedded) and without a URL, take a free port rather than 5672.
   const port = opts.embedded && !opts.urlGiven ? 0 : opts.port;
-  const received = await receiveDirect(opts.host, port, opts.address, opts.count, (url) => {
-    console.log(`listening on ${url}/${opts.address}`);
-    if (opts.embedded) {
-      sendMessages(url, opts.address, opts.count).then(
-        (n) => console.log(`(the embedded sender had all ${n} messages confirmed)`),
-        (e) => console.error(`the embedded sender failed: ${e.message}`),
-      );
-    }
-  }, (message) => console.log(show(message.body)));
+  const received = await receiveDirect(
+    opts.host,
+    port,
+    opts.address,
+    opts.count,
+    (url) => {
+      console.log(`listening on ${url}/${opts.address}`);
+      if (opts.embedded) {
+        sendMessages(url, opts.address, opts.count).then(
+          (n) => console.log(`(the embedded sender had all ${n} messages confirmed)`),
+          (e) => console.error(`the embedded sender failed: ${e.message}`),
+        );
+      }
+    },
+    (message) => console.log(show(message.body)),
+  );
   console.log(`received ${received} messages; stopped listening`);
 }

@@ -19,8 +19,8 @@ if (isMain(import.meta)) {
   if (opts.embedded) {
     let received = 0;
     url = await new Promise((resolve, reject) => {
-      receiving = receiveDirect('127.0.0.1', 0, opts.address, opts.count, resolve, () => received++).then(
-        () => console.log(`(the embedded receiver got ${received} messages and stopped listening)`),
+      receiving = receiveDirect('127.0.0.1', 0, opts.address, opts.count, resolve, () => received++).then(() =>
+        console.log(`(the embedded receiver got ${received} messages and stopped listening)`),
       );
       receiving.catch(reject);
     });

@@ -53,7 +53,9 @@ try {
   process.off('SIGINT', interrupted);
   // Messages that arrived and were not taken stay in the receiver; closing it gives them back to
   // the broker, which delivers them to the next consumer.
-  console.log(`stopped (${stop.signal.reason}) after ${handled} orders; ${receiver.buffered} prefetched orders go back to the queue`);
+  console.log(
+    `stopped (${stop.signal.reason}) after ${handled} orders; ${receiver.buffered} prefetched orders go back to the queue`,
+  );
   await receiver.close();
 } finally {
   await connection.close();

@@ -47,6 +47,9 @@ if (isMain(import.meta)) {
   console.log(`browsing ${opts.address} at ${url}`);
   const seen = await browse(url, opts.address, (m) => console.log(`${String(m.messageId)}: ${show(m.body)}`));
   console.log(`browsed ${seen} messages (they are still in the queue)`);
-  if (broker) console.log(`the queue still holds ${broker.queues().find((q) => q.address === opts.address)?.depth ?? 0} messages`);
+  if (broker)
+    console.log(
+      `the queue still holds ${broker.queues().find((q) => q.address === opts.address)?.depth ?? 0} messages`,
+    );
   await broker?.close();
 }

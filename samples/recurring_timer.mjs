@@ -12,7 +12,9 @@ import { exitOnAmqpError } from './one-line-errors.mjs';
 
 exitOnAmqpError('recurring_timer.mjs');
 
-const { values } = parseArgs({ options: { ticks: { type: 'string', default: '3' }, period: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({
+  options: { ticks: { type: 'string', default: '3' }, period: { type: 'string', default: '1000' } },
+});
 const ticks = Number(values.ticks);
 const period = Number(values.period);
 

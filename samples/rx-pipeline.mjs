@@ -63,7 +63,9 @@ try {
           console.log(`order ${item.invoice.orderId}: invoice not sent (${error.message}); order released`);
           item.delivery.release();
         } else {
-          console.log(`order ${item.invoice.orderId}: invoice of ${item.invoice.amount} accepted downstream; order accepted`);
+          console.log(
+            `order ${item.invoice.orderId}: invoice of ${item.invoice.amount} accepted downstream; order accepted`,
+          );
           item.delivery.accept();
           forwarded++;
         }
@@ -71,7 +73,9 @@ try {
     ),
     { defaultValue: undefined },
   );
-  console.log(`forwarded ${forwarded} invoices, dropped ${dropped} test orders; at most ${mostUnsettled} orders were unsettled at once (maxUnsettled ${maxUnsettled})`);
+  console.log(
+    `forwarded ${forwarded} invoices, dropped ${dropped} test orders; at most ${mostUnsettled} orders were unsettled at once (maxUnsettled ${maxUnsettled})`,
+  );
   await orders.close();
 
   // The other end: take the invoices (a for-await receiver would do the same).

@@ -14,7 +14,10 @@ import { exitOnAmqpError } from './one-line-errors.mjs';
 
 exitOnAmqpError('selected_recv.mjs');
 
-const { values, positionals } = parseArgs({ options: { messages: { type: 'string', short: 'm' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { messages: { type: 'string', short: 'm' } },
+  allowPositionals: true,
+});
 const given = positionals[0] === undefined ? undefined : new URL(positionals[0]);
 const broker = given ? undefined : await startBroker({ port: 0 });
 const url = given ? `${given.protocol}//${given.host}` : broker.url;

@@ -28,7 +28,9 @@ export async function serve(connection, address, count, onRequest = () => {}) {
       continue;
     }
     // Accept the request only once the reply is safely with the broker (at-least-once).
-    await (await replies(replyTo)).send({ to: replyTo, correlationId: correlationId ?? messageId, body: String(body).toUpperCase() });
+    await (
+      await replies(replyTo)
+    ).send({ to: replyTo, correlationId: correlationId ?? messageId, body: String(body).toUpperCase() });
     request.accept();
     answered++;
     if (answered === count) break;
@@ -63,7 +65,9 @@ if (isMain(import.meta)) {
     const { request, REQUESTS } = await import('./client.mjs');
     demo = request(url, opts.address, REQUESTS, (req, reply) => console.log(`(embedded client) ${req} => ${reply}`));
   }
-  const answered = await serve(connection, opts.address, opts.count, (m) => console.log(`received ${JSON.stringify(m.body)}, replying to ${m.replyTo}`));
+  const answered = await serve(connection, opts.address, opts.count, (m) =>
+    console.log(`received ${JSON.stringify(m.body)}, replying to ${m.replyTo}`),
+  );
   await demo;
   await connection.close();
   process.off('SIGINT', stop);

@@ -15,11 +15,17 @@ import { exitOnAmqpError } from './one-line-errors.mjs';
 
 exitOnAmqpError('server_direct.mjs');
 
-const { values, positionals } = parseArgs({ options: { count: { type: 'string', short: 'c', default: '0' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { count: { type: 'string', short: 'c', default: '0' } },
+  allowPositionals: true,
+});
 const given = new URL(positionals[0] ?? 'amqp://127.0.0.1:8888');
 const count = Number(values.count);
 
-const listener = await listen({ host: given.hostname.replace(/^\[|\]$/g, ''), port: given.port === '' ? 8888 : Number(given.port) });
+const listener = await listen({
+  host: given.hostname.replace(/^\[|\]$/g, ''),
+  port: given.port === '' ? 8888 : Number(given.port),
+});
 console.log('Listening on', listener.url);
 const stop = () => void listener.close();
 process.once('SIGINT', stop);
@@ -40,7 +46,9 @@ async function serve(receiver) {
     }
     // As in Proton, the reply is sent without waiting for the client to settle it (a client may
     // close as soon as it has its last reply).
-    sender.send({ to: request.replyTo, body: String(request.body).toUpperCase(), correlationId: request.correlationId }).catch(() => {});
+    sender
+      .send({ to: request.replyTo, body: String(request.body).toUpperCase(), correlationId: request.correlationId })
+      .catch(() => {});
     delivery.accept();
     answered++;
   }

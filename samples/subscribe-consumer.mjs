@@ -61,7 +61,8 @@ try {
         mostRunning = Math.max(mostRunning, ++running);
         try {
           await sleep(10 + (body.id % 4) * 10); // the work
-          if (body.poison || (body.flaky && attempt === 1)) throw new Error(`order ${body.id} failed (attempt ${attempt})`);
+          if (body.poison || (body.flaky && attempt === 1))
+            throw new Error(`order ${body.id} failed (attempt ${attempt})`);
         } finally {
           running--;
         }
@@ -88,7 +89,9 @@ try {
     );
     await subscription; // resolves once stopped and the handlers running have finished
     process.off('SIGINT', interrupted);
-    console.log(`stopped (${stop.signal.reason}): ${accepted} accepted, ${rejected} rejected; at most ${mostRunning} handlers ran at once (concurrency ${concurrency})`);
+    console.log(
+      `stopped (${stop.signal.reason}): ${accepted} accepted, ${rejected} rejected; at most ${mostRunning} handlers ran at once (concurrency ${concurrency})`,
+    );
   } finally {
     await connection.close();
   }

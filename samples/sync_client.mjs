@@ -15,7 +15,10 @@ import { exitOnAmqpError } from './one-line-errors.mjs';
 
 exitOnAmqpError('sync_client.mjs');
 
-const { values, positionals } = parseArgs({ options: { timeout: { type: 'string', short: 't', default: '5' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { timeout: { type: 'string', short: 't', default: '5' } },
+  allowPositionals: true,
+});
 const given = positionals[0] === undefined ? undefined : new URL(positionals[0]);
 const broker = given ? undefined : await startBroker({ port: 0 });
 const url = given ? `${given.protocol}//${given.host}` : broker.url;

@@ -21,8 +21,15 @@ const staging = join(root, `.dist-build-${process.pid}`);
 rmSync(staging, { recursive: true, force: true });
 try {
   // Declarations only: the JavaScript comes from the bundler below.
-  for (const [project, out] of [['tsconfig.build.json', 'esm'], ['tsconfig.build.cjs.json', 'cjs']]) {
-    execFileSync(process.execPath, [tsc, '-p', join(root, project), '--emitDeclarationOnly', '--outDir', join(staging, out)], { stdio: 'inherit', cwd: root });
+  for (const [project, out] of [
+    ['tsconfig.build.json', 'esm'],
+    ['tsconfig.build.cjs.json', 'cjs'],
+  ]) {
+    execFileSync(
+      process.execPath,
+      [tsc, '-p', join(root, project), '--emitDeclarationOnly', '--outDir', join(staging, out)],
+      { stdio: 'inherit', cwd: root },
+    );
   }
   const common = {
     bundle: true,
@@ -35,7 +42,12 @@ try {
     absWorkingDir: root,
   };
   buildSync({ ...common, entryPoints: ['src/index.ts'], format: 'esm', outfile: join(staging, 'esm', 'index.js') });
-  buildSync({ ...common, entryPoints: ['src/cli/main.ts'], format: 'esm', outfile: join(staging, 'esm', 'cli', 'main.js') });
+  buildSync({
+    ...common,
+    entryPoints: ['src/cli/main.ts'],
+    format: 'esm',
+    outfile: join(staging, 'esm', 'cli', 'main.js'),
+  });
   buildSync({
     ...common,
     entryPoints: ['src/index.ts'],

@@ -39,7 +39,12 @@ process.on('message', (/** @type {{ type: string, id?: number, gc?: boolean }} *
       consumers: queues.reduce((n, q) => n + q.consumers, 0),
       deepest: queues.reduce((n, q) => Math.max(n, q.depth), 0),
       // A queue that exists (one the cases made up, the least deep): where a client can still go when no new queue can be made.
-      existing: queues.filter((q) => /^made-up-\d+$/.test(q.address)).reduce((a, q) => (a === undefined || q.depth < a.depth ? { address: q.address, depth: q.depth } : a), undefined),
+      existing: queues
+        .filter((q) => /^made-up-\d+$/.test(q.address))
+        .reduce(
+          (a, q) => (a === undefined || q.depth < a.depth ? { address: q.address, depth: q.depth } : a),
+          undefined,
+        ),
       storedBytes: broker.storedBytes,
       // The event loop's longest stall since the last report.
       loopDelayMaxMs: loopDelay.max / 1e6,

@@ -50,10 +50,13 @@ const SEED = Number(flags.seed) >>> 0;
 const CONCURRENCY = Number(flags.concurrency);
 const OUT = flags.out;
 const CHECKPOINT_EVERY = Number(flags.every);
-if (!(Number.isSafeInteger(CASES) && CASES >= 1)) throw new TypeError(`--cases must be a whole number of at least 1, got ${flags.cases}`);
+if (!(Number.isSafeInteger(CASES) && CASES >= 1))
+  throw new TypeError(`--cases must be a whole number of at least 1, got ${flags.cases}`);
 if (!Number.isInteger(Number(flags.seed))) throw new TypeError(`--seed must be an integer, got ${flags.seed}`);
-if (!(Number.isSafeInteger(CHECKPOINT_EVERY) && CHECKPOINT_EVERY >= 1)) throw new TypeError(`--every must be a whole number of at least 1, got ${flags.every}`);
-if (!(Number.isInteger(CONCURRENCY) && CONCURRENCY >= 1)) throw new TypeError(`--concurrency must be a whole number of at least 1, got ${flags.concurrency}`);
+if (!(Number.isSafeInteger(CHECKPOINT_EVERY) && CHECKPOINT_EVERY >= 1))
+  throw new TypeError(`--every must be a whole number of at least 1, got ${flags.every}`);
+if (!(Number.isInteger(CONCURRENCY) && CONCURRENCY >= 1))
+  throw new TypeError(`--concurrency must be a whole number of at least 1, got ${flags.concurrency}`);
 
 /** @param {string} line */
 function progress(line) {
@@ -74,7 +77,8 @@ function newestMtime(dir) {
 // The generator, from its one source (TypeScript over src/codec), bundled into this process.
 const bundle = buildSync({
   stdin: {
-    contents: "export * from './tests/support/listener-fuzz.ts'; export { SeededRandom } from './tests/support/seeded-random.ts';",
+    contents:
+      "export * from './tests/support/listener-fuzz.ts'; export { SeededRandom } from './tests/support/seeded-random.ts';",
     resolveDir: root,
     loader: 'ts',
   },
@@ -90,7 +94,8 @@ const fuzz = await import(`data:text/javascript;base64,${Buffer.from(bundle.outp
 const { connect } = await import('../dist/esm/index.js');
 
 const built = statSync(join(root, 'dist', 'esm', 'index.js')).mtimeMs;
-if (built < newestMtime(join(root, 'src'))) console.warn('warning: dist/ is older than src/: the broker fuzzed is the last build (npm run build)');
+if (built < newestMtime(join(root, 'src')))
+  console.warn('warning: dist/ is older than src/: the broker fuzzed is the last build (npm run build)');
 
 // ---------------------------------------------------------------------------------------------
 // The broker's process.
@@ -207,17 +212,30 @@ async function checkpoint(label) {
   const connectionsLeft = await untilForgotten();
   const stats = await brokerStats(true);
   const seconds = (performance.now() - t0) / 1000;
-  rows.push({ label, cases: totals.cases, seconds, rate: seconds > 0 ? totals.cases / seconds : 0, crashes: crash ? 1 : 0, hang: totals.hang, late: totals.late, stats, connectionsLeft });
+  rows.push({
+    label,
+    cases: totals.cases,
+    seconds,
+    rate: seconds > 0 ? totals.cases / seconds : 0,
+    crashes: crash ? 1 : 0,
+    hang: totals.hang,
+    late: totals.late,
+    stats,
+    connectionsLeft,
+  });
   if (stats) {
     progress(
       `checkpoint ${label}: ${totals.cases} cases, ${seconds.toFixed(0)} s; broker after GC: RSS ${MB(stats.rss)} MB, heap ${MB(stats.heapUsed)} MB, external ${MB(stats.external)} MB; ` +
         `${stats.queues} queues holding ${stats.depth} messages (${MB(stats.storedBytes)} MB; the deepest ${stats.deepest}), connections left ${connectionsLeft}`,
     );
   }
-  if (connectionsLeft > 0) failures.push(`${connectionsLeft} connections still counted at ${label}, 5 s after every case had closed`);
+  if (connectionsLeft > 0)
+    failures.push(`${connectionsLeft} connections still counted at ${label}, 5 s after every case had closed`);
 }
 
-progress(`listener fuzz: ${CASES} cases, seed ${SEED}, concurrency ${CONCURRENCY}, broker pid ${child.pid} on ${url}, dist built ${new Date(built).toISOString()}`);
+progress(
+  `listener fuzz: ${CASES} cases, seed ${SEED}, concurrency ${CONCURRENCY}, broker pid ${child.pid} on ${url}, dist built ${new Date(built).toISOString()}`,
+);
 await checkpoint('start');
 while (totals.cases < CASES && !crash) {
   const count = Math.min(CHECKPOINT_EVERY - (totals.cases % CHECKPOINT_EVERY), CASES - totals.cases);
@@ -237,12 +255,26 @@ while (totals.cases < CASES && !crash) {
       onCase: (result, c, t, index) => {
         if (result.verdict === 'hang' && t.hanging.length <= 20) {
           const file = join(OUT, `hang-${index}.hex`);
-          writeFileSync(file, fuzz.formatHex(`seed ${SEED}, case ${index} (${c.auth}/${c.shape}): no close and no open from the broker 30 s after the write; it sent ${JSON.stringify(result.saw)}`, c.bytes));
+          writeFileSync(
+            file,
+            fuzz.formatHex(
+              `seed ${SEED}, case ${index} (${c.auth}/${c.shape}): no close and no open from the broker 30 s after the write; it sent ${JSON.stringify(result.saw)}`,
+              c.bytes,
+            ),
+          );
           progress(`HANG: case ${index} (${c.auth}/${c.shape}), input saved to ${file}`);
         } else if (result.late && t.lateCases.length <= 20) {
           const file = join(OUT, `late-${index}.hex`);
-          writeFileSync(file, fuzz.formatHex(`seed ${SEED}, case ${index} (${c.auth}/${c.shape}): ${result.verdict} ${result.ms.toFixed(0)} ms after the write; it sent ${JSON.stringify(result.saw)}`, c.bytes));
-          progress(`late: case ${index} (${c.auth}/${c.shape}) ${result.verdict} after ${result.ms.toFixed(0)} ms, input saved to ${file}`);
+          writeFileSync(
+            file,
+            fuzz.formatHex(
+              `seed ${SEED}, case ${index} (${c.auth}/${c.shape}): ${result.verdict} ${result.ms.toFixed(0)} ms after the write; it sent ${JSON.stringify(result.saw)}`,
+              c.bytes,
+            ),
+          );
+          progress(
+            `late: case ${index} (${c.auth}/${c.shape}) ${result.verdict} after ${result.ms.toFixed(0)} ms, input saved to ${file}`,
+          );
         }
         if (t.cases % PROGRESS_EVERY === 0) {
           const now = performance.now();
@@ -255,7 +287,9 @@ while (totals.cases < CASES && !crash) {
           void brokerStats(false).then((s) => {
             progress(
               `${head}; ${counts}; ` +
-                (s ? `broker RSS ${MB(s.rss)} MB, heap ${MB(s.heapUsed)} MB (no GC), ${s.queues} queues, ${s.connections} connections, longest loop stall ${s.loopDelayMaxMs.toFixed(0)} ms` : 'broker gone'),
+                (s
+                  ? `broker RSS ${MB(s.rss)} MB, heap ${MB(s.heapUsed)} MB (no GC), ${s.queues} queues, ${s.connections} connections, longest loop stall ${s.loopDelayMaxMs.toFixed(0)} ms`
+                  : 'broker gone'),
             );
           });
         }
@@ -266,11 +300,16 @@ while (totals.cases < CASES && !crash) {
   if (crash) break;
   // The first 20 hanging and the first 20 late cases are played again, alone: a hang, or a late
   // verdict, again is the input's doing, not a busy machine's.
-  for (const [kind, noted, done] of /** @type {const} */ ([['hanging', totals.hanging, replayedHangs], ['late', totals.lateCases, replayedLate]])) {
+  for (const [kind, noted, done] of /** @type {const} */ ([
+    ['hanging', totals.hanging, replayedHangs],
+    ['late', totals.lateCases, replayedLate],
+  ])) {
     for (const n of noted.slice(done.length, 20)) {
       const again = await fuzz.play(port, n.bytes);
       done.push(again);
-      progress(`replayed ${kind} case ${n.index} alone: ${again.verdict} after ${again.ms.toFixed(0)} ms${again.late ? ' (late again)' : ''} (it sent ${JSON.stringify(again.saw)})`);
+      progress(
+        `replayed ${kind} case ${n.index} alone: ${again.verdict} after ${again.ms.toFixed(0)} ms${again.late ? ' (late again)' : ''} (it sent ${JSON.stringify(again.saw)})`,
+      );
     }
   }
   await checkpoint(totals.cases >= CASES ? 'end' : `${totals.cases / 1000}k`);
@@ -278,21 +317,51 @@ while (totals.cases < CASES && !crash) {
 const seconds = (performance.now() - t0) / 1000;
 
 if (crash) {
-  rows.push({ label: 'crash', cases: totals.cases, seconds, rate: totals.cases / seconds, crashes: 1, hang: totals.hang, late: totals.late, stats: undefined, connectionsLeft: -1 });
+  rows.push({
+    label: 'crash',
+    cases: totals.cases,
+    seconds,
+    rate: totals.cases / seconds,
+    crashes: 1,
+    hang: totals.hang,
+    late: totals.late,
+    stats: undefined,
+    connectionsLeft: -1,
+  });
   // The broker died: keep the last cases started then (one in flight, or one just closed, did it).
   const file = join(OUT, 'crash-recent.hex');
-  writeFileSync(file, crash.recent.map(({ index, c }) => fuzz.formatHex(`seed ${SEED}, case ${index} (${c.auth}/${c.shape}), among the last ${RECENT} started when the broker exited`, c.bytes)).join('\n'));
+  writeFileSync(
+    file,
+    crash.recent
+      .map(({ index, c }) =>
+        fuzz.formatHex(
+          `seed ${SEED}, case ${index} (${c.auth}/${c.shape}), among the last ${RECENT} started when the broker exited`,
+          c.bytes,
+        ),
+      )
+      .join('\n'),
+  );
   const first = crash.recent[0]?.index ?? 0;
-  failures.push(`the broker's process exited (code ${crash.code}, signal ${crash.signal}) after ${totals.cases} cases had their verdicts (${started} started); the last ${crash.recent.length} started (cases ${first} to ${first + crash.recent.length - 1}) are in ${file}`);
+  failures.push(
+    `the broker's process exited (code ${crash.code}, signal ${crash.signal}) after ${totals.cases} cases had their verdicts (${started} started); the last ${crash.recent.length} started (cases ${first} to ${first + crash.recent.length - 1}) are in ${file}`,
+  );
 }
 if (totals.hang > 0) {
   const again = replayedHangs.filter((r) => r.verdict === 'hang').length;
-  failures.push(`${totals.hang} cases hung (first: ${totals.hanging.slice(0, 5).map((h) => h.index).join(', ')}); ${again} of the ${replayedHangs.length} played again alone hung again; inputs in ${OUT}/hang-*.hex`);
+  failures.push(
+    `${totals.hang} cases hung (first: ${totals.hanging
+      .slice(0, 5)
+      .map((h) => h.index)
+      .join(
+        ', ',
+      )}); ${again} of the ${replayedHangs.length} played again alone hung again; inputs in ${OUT}/hang-*.hex`,
+  );
 }
 if (totals.refused > 0) failures.push(`${totals.refused} connections were refused`);
 let serving = 'not checked (crashed)';
 if (!crash) {
-  const serves = (/** @type {string} */ address, /** @type {number} */ before) => Promise.race([stillServes(url, address, before), sleep(30_000).then(() => 'no answer within 30 s')]);
+  const serves = (/** @type {string} */ address, /** @type {number} */ before) =>
+    Promise.race([stillServes(url, address, before), sleep(30_000).then(() => 'no answer within 30 s')]);
   // A new address first; when the broker can make no more queues (maxQueues: the cases' made-up
   // addresses hold messages nobody takes), one that exists.
   const why = await serves(`after-fuzz-${SEED}`, 0);
@@ -300,7 +369,10 @@ if (!crash) {
   if (why === undefined) serving = 'yes';
   else if (/maxQueues/.test(why) && existing) {
     const whyNot = await serves(existing.address, existing.depth);
-    serving = whyNot === undefined ? `on queues that exist (${existing.address}) only: a new address is refused (${why})` : `NO: ${why}; and on ${existing.address}: ${whyNot}`;
+    serving =
+      whyNot === undefined
+        ? `on queues that exist (${existing.address}) only: a new address is refused (${why})`
+        : `NO: ${why}; and on ${existing.address}: ${whyNot}`;
     if (whyNot === undefined) warnings.push(`the broker serves queues that exist, but makes no new one: ${why}`);
     else failures.push(`the broker no longer serves a well-behaved client: ${whyNot}`);
   } else {
@@ -315,7 +387,23 @@ if (!crash) {
 // ---------------------------------------------------------------------------------------------
 // The figures.
 
-const header = ['at', 'cases', 'seconds', 'cases/s', 'crashes', 'hangs', 'late', 'RSS MB', 'heap MB', 'heap total MB', 'external MB', 'queues', 'messages', 'stored MB', 'conns left'];
+const header = [
+  'at',
+  'cases',
+  'seconds',
+  'cases/s',
+  'crashes',
+  'hangs',
+  'late',
+  'RSS MB',
+  'heap MB',
+  'heap total MB',
+  'external MB',
+  'queues',
+  'messages',
+  'stored MB',
+  'conns left',
+];
 const table = rows.map((r) => [
   r.label,
   String(r.cases),
@@ -334,18 +422,26 @@ const table = rows.map((r) => [
   String(r.connectionsLeft),
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-const line = (/** @type {string[]} */ cells) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+const line = (/** @type {string[]} */ cells) =>
+  `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
 console.log('');
 console.log(line(header));
 console.log(`|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
 for (const row of table) console.log(line(row));
-console.log('(crashes, hangs and late verdicts: totals so far; RSS, heap (used, total) and external: the broker\'s, after a full GC, once every case so far had closed)');
+console.log(
+  "(crashes, hangs and late verdicts: totals so far; RSS, heap (used, total) and external: the broker's, after a full GC, once every case so far had closed)",
+);
 console.log('');
 console.log(
   `verdicts: established ${totals.established}, closed ${totals.closed}; ${totals.slow} after more than 100 ms, the slowest ${totals.slowestMs.toFixed(0)} ms; ` +
     `late ${totals.late} (played again alone: ${replayedLate.length}, late again: ${replayedLate.filter((r) => r.late || r.verdict === 'hang').length}), hangs ${totals.hang}, refused ${totals.refused}`,
 );
-console.log(`cases by auth/shape: ${Object.entries(totals.byKind).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+console.log(
+  `cases by auth/shape: ${Object.entries(totals.byKind)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ')}`,
+);
 const first = rows[0]?.stats;
 const last = [...rows].reverse().find((r) => r.stats)?.stats;
 console.log('');

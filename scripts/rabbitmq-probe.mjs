@@ -38,7 +38,12 @@ const list = (code, items) => {
 };
 const SASL_HEADER = 'AMQP\x03\x01\x00\x00';
 const AMQP_HEADER = 'AMQP\x00\x01\x00\x00';
-const saslInit = list(0x41, [Buffer.from([0xa3, 5]), Buffer.from('PLAIN'), Buffer.from([0xa0, 12]), Buffer.from('\0guest\0guest')]);
+const saslInit = list(0x41, [
+  Buffer.from([0xa3, 5]),
+  Buffer.from('PLAIN'),
+  Buffer.from([0xa0, 12]),
+  Buffer.from('\0guest\0guest'),
+]);
 const open = list(0x10, [str('quark-rabbitmq-probe')]);
 const close = list(0x18, []);
 
@@ -106,7 +111,9 @@ function processDied() {
   if (!pid) return false;
   try {
     // A zombie (killed, not yet reaped) counts as dead.
-    return readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /, '').startsWith('Z');
+    return readFileSync(`/proc/${pid}/stat`, 'latin1')
+      .replace(/^.*\) /, '')
+      .startsWith('Z');
   } catch {
     return true;
   }

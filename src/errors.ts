@@ -25,7 +25,11 @@ export class AmqpError extends Error {
   /** Extra information from the peer's error, when there is any. */
   readonly info: Record<string, unknown> | undefined;
 
-  constructor(condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; cause?: unknown }) {
+  constructor(
+    condition: string,
+    message: string,
+    options?: { description?: string; info?: Record<string, unknown>; cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.condition = condition;
@@ -114,7 +118,12 @@ export class EndpointClosedError extends AmqpError {
   /** True when the peer ended it; false when we did (or the connection under it went). */
   readonly byPeer: boolean;
 
-  constructor(endpoint: EndpointKind, condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; cause?: unknown; byPeer?: boolean }) {
+  constructor(
+    endpoint: EndpointKind,
+    condition: string,
+    message: string,
+    options?: { description?: string; info?: Record<string, unknown>; cause?: unknown; byPeer?: boolean },
+  ) {
     super(condition, message, options);
     this.endpoint = endpoint;
     this.byPeer = options?.byPeer ?? true;
@@ -123,7 +132,11 @@ export class EndpointClosedError extends AmqpError {
 
 /** The connection was closed, by the peer (with its condition) or by us. Reconnect to go on. */
 export class ConnectionClosedError extends EndpointClosedError {
-  constructor(condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; cause?: unknown; byPeer?: boolean }) {
+  constructor(
+    condition: string,
+    message: string,
+    options?: { description?: string; info?: Record<string, unknown>; cause?: unknown; byPeer?: boolean },
+  ) {
     super('connection', condition, message, options);
   }
 }
@@ -228,7 +241,11 @@ export class WebSocketError extends ConnectionClosedError {
   /** The HTTP status of a refused upgrade, when there was one. */
   readonly status: number | undefined;
 
-  constructor(reason: WebSocketFailureReason, message: string, options?: { status?: number | undefined; cause?: unknown }) {
+  constructor(
+    reason: WebSocketFailureReason,
+    message: string,
+    options?: { status?: number | undefined; cause?: unknown },
+  ) {
     super('quark:websocket-failed', message, { cause: options?.cause, byPeer: false });
     this.reason = reason;
     this.status = options?.status;
@@ -244,14 +261,22 @@ export class DeliveryAbortedError extends AmqpError {
 
 /** A session ended. Create a new session (or its links on another) to go on. */
 export class SessionClosedError extends EndpointClosedError {
-  constructor(condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; byPeer?: boolean }) {
+  constructor(
+    condition: string,
+    message: string,
+    options?: { description?: string; info?: Record<string, unknown>; byPeer?: boolean },
+  ) {
     super('session', condition, message, options);
   }
 }
 
 /** A link was detached or closed. Create a new sender or receiver to go on. */
 export class LinkClosedError extends EndpointClosedError {
-  constructor(condition: string, message: string, options?: { description?: string; info?: Record<string, unknown>; byPeer?: boolean }) {
+  constructor(
+    condition: string,
+    message: string,
+    options?: { description?: string; info?: Record<string, unknown>; byPeer?: boolean },
+  ) {
     super('link', condition, message, options);
   }
 }
@@ -260,13 +285,23 @@ export class LinkClosedError extends EndpointClosedError {
 export type UnacceptedOutcome =
   | { kind: 'rejected'; error?: AmqpErrorFields | undefined }
   | { kind: 'released' }
-  | { kind: 'modified'; deliveryFailed?: boolean | undefined; undeliverableHere?: boolean | undefined; messageAnnotations?: Record<string, unknown> | undefined };
+  | {
+      kind: 'modified';
+      deliveryFailed?: boolean | undefined;
+      undeliverableHere?: boolean | undefined;
+      messageAnnotations?: Record<string, unknown> | undefined;
+    };
 
 /** The peer did not accept a message: rejected, released or modified. `outcome` is what it said. */
 export class DeliveryError extends AmqpError {
   readonly outcome: UnacceptedOutcome;
 
-  constructor(condition: string, message: string, outcome: UnacceptedOutcome, options?: { description?: string; info?: Record<string, unknown> }) {
+  constructor(
+    condition: string,
+    message: string,
+    outcome: UnacceptedOutcome,
+    options?: { description?: string; info?: Record<string, unknown> },
+  ) {
     super(condition, message, options);
     this.outcome = outcome;
   }
@@ -327,7 +362,11 @@ export class MissingDependencyError extends AmqpError {
   readonly packageName: string;
 
   constructor(packageName: string, feature: string, cause?: unknown) {
-    super('quark:missing-dependency', `${feature} needs the package ${packageName}, which is not installed: run \`npm install ${packageName}\``, cause === undefined ? undefined : { cause });
+    super(
+      'quark:missing-dependency',
+      `${feature} needs the package ${packageName}, which is not installed: run \`npm install ${packageName}\``,
+      cause === undefined ? undefined : { cause },
+    );
     this.packageName = packageName;
   }
 }

@@ -94,7 +94,42 @@ export type {
   Target,
 } from './codec/composite-types.js';
 /** The spec's composite types field by field (generated from the specification). */
-export type { CompositeFieldsByName, AcceptedFields, AttachFields, BeginFields, CloseFields, CoordinatorFields, DeclareFields, DeclaredFields, DeleteOnCloseFields, DeleteOnNoLinksFields, DeleteOnNoLinksOrMessagesFields, DeleteOnNoMessagesFields, DetachFields, DischargeFields, DispositionFields, EndFields, ErrorFields, FlowFields, HeaderFields, ModifiedFields, OpenFields, PropertiesFields, ReceivedFields, RejectedFields, ReleasedFields, SaslChallengeFields, SaslInitFields, SaslMechanismsFields, SaslOutcomeFields, SaslResponseFields, SourceFields, TargetFields, TransactionalStateFields, TransferFields } from './codec/spec-tables.js';
+export type {
+  CompositeFieldsByName,
+  AcceptedFields,
+  AttachFields,
+  BeginFields,
+  CloseFields,
+  CoordinatorFields,
+  DeclareFields,
+  DeclaredFields,
+  DeleteOnCloseFields,
+  DeleteOnNoLinksFields,
+  DeleteOnNoLinksOrMessagesFields,
+  DeleteOnNoMessagesFields,
+  DetachFields,
+  DischargeFields,
+  DispositionFields,
+  EndFields,
+  ErrorFields,
+  FlowFields,
+  HeaderFields,
+  ModifiedFields,
+  OpenFields,
+  PropertiesFields,
+  ReceivedFields,
+  RejectedFields,
+  ReleasedFields,
+  SaslChallengeFields,
+  SaslInitFields,
+  SaslMechanismsFields,
+  SaslOutcomeFields,
+  SaslResponseFields,
+  SourceFields,
+  TargetFields,
+  TransactionalStateFields,
+  TransferFields,
+} from './codec/spec-tables.js';
 export { connect, Connection, type Authentication, type ConnectOptions, type TlsInfo } from './client/connection.js';
 export type { WebSocketConnectOptions } from './client/connect-targets.js';
 export type { ReconnectOptions } from './client/reconnect-policy.js';
@@ -105,20 +140,47 @@ export { Receiver, type DeliveriesOptions } from './client/receiver.js';
 export { Requester, type RequesterOptions } from './client/requester.js';
 export { Transaction, TransactionError, type TransactionState } from './client/transaction.js';
 export { Responder, type RequestHandler, type ResponderOptions } from './client/responder.js';
-export { ReceiverSubscription, type HandlerErrorAction, type SubscribeOptions } from './client/receiver-subscription.js';
+export {
+  ReceiverSubscription,
+  type HandlerErrorAction,
+  type SubscribeOptions,
+} from './client/receiver-subscription.js';
 export { Delivery, type ModifyOptions } from './client/delivery.js';
 export type { CallOptions } from './client/cancellation.js';
 export type { LinkOptions, ReceiverOptions, SenderOptions, TerminusOptions } from './client/link-options.js';
 export type { QuarkEvent, QuarkEventType } from './client/events.js';
-export { listen, Listener, type ListenOptions, type ListenSaslOptions, type SaslCredentials } from './server/listener.js';
+export {
+  listen,
+  Listener,
+  type ListenOptions,
+  type ListenSaslOptions,
+  type SaslCredentials,
+} from './server/listener.js';
 export type { WebSocketListenOptions } from './server/websocket-endpoint.js';
-export { SaslUsers, ScramClient, ScramServer, scramCredentials, type ScramCredentials, type ScramHash, type StoredUser } from './engine/scram.js';
+export {
+  SaslUsers,
+  ScramClient,
+  ScramServer,
+  scramCredentials,
+  type ScramCredentials,
+  type ScramHash,
+  type StoredUser,
+} from './engine/scram.js';
 export { IncomingLink, type AcceptReceiverOptions } from './server/incoming-link.js';
 export { forwardTo, sendTo, type Forwarded, type SendToOptions } from './rx/send-to.js';
 export { startBroker, Broker, type BrokerOptions, type QueueStats } from './server/broker/broker.js';
 export type { AddressPermissions } from './server/broker/permissions.js';
 export { Container, type ContainerOptions, type HandlerScope } from './container/container.js';
-export { ContainerConnection, ContainerLink, ContainerListener, ContainerReceiver, ContainerSender, ContainerTransaction, Task, Tracker } from './container/endpoints.js';
+export {
+  ContainerConnection,
+  ContainerLink,
+  ContainerListener,
+  ContainerReceiver,
+  ContainerSender,
+  ContainerTransaction,
+  Task,
+  Tracker,
+} from './container/endpoints.js';
 export {
   HandlerError,
   Reject,

@@ -28,7 +28,9 @@ import { pathToFileURL } from 'node:url';
 import { guardChild } from './child-guard.mjs';
 
 const require = createRequire(import.meta.url);
-const QUARK_URL = process.env.QUARK_DIST ? pathToFileURL(resolve(process.env.QUARK_DIST)).href : new URL('../../dist/esm/index.js', import.meta.url).href;
+const QUARK_URL = process.env.QUARK_DIST
+  ? pathToFileURL(resolve(process.env.QUARK_DIST)).href
+  : new URL('../../dist/esm/index.js', import.meta.url).href;
 const cfg = JSON.parse(process.argv[2]);
 
 const { post, fail } = guardChild();
@@ -53,7 +55,18 @@ const armed = []; // listen: phases waiting for their link, in order
 
 /** A phase: n messages over one link, its counts, times and errors. */
 function newPhase(n) {
-  return { n, count: 0, settled: 0, accepted: 0, other: 0, errors: [], tAttach: undefined, tFirst: undefined, tLast: undefined, reported: false };
+  return {
+    n,
+    count: 0,
+    settled: 0,
+    accepted: 0,
+    other: 0,
+    errors: [],
+    tAttach: undefined,
+    tFirst: undefined,
+    tLast: undefined,
+    reported: false,
+  };
 }
 const error = (ph, e) => {
   if (ph.errors.length < 10) ph.errors.push(e);
@@ -61,7 +74,18 @@ const error = (ph, e) => {
 const report = (ph) => {
   if (ph.reported) return;
   ph.reported = true;
-  post({ type: 'phase-done', n: ph.n, count: ph.count, settled: ph.settled, accepted: ph.accepted, other: ph.other, errors: ph.errors, tAttach: String(ph.tAttach), tFirst: String(ph.tFirst), tLast: String(ph.tLast) });
+  post({
+    type: 'phase-done',
+    n: ph.n,
+    count: ph.count,
+    settled: ph.settled,
+    accepted: ph.accepted,
+    other: ph.other,
+    errors: ph.errors,
+    tAttach: String(ph.tAttach),
+    tFirst: String(ph.tFirst),
+    tLast: String(ph.tLast),
+  });
 };
 
 /** Checks one received message body (counts it); reports the phase when n have arrived. */
@@ -72,7 +96,8 @@ function onMessage(ph, b) {
     if (seq !== i + 1) error(ph, `message ${i}: sequence ${seq}, expected ${i + 1} (lost, duplicated or reordered)`);
   } else {
     const bytes = b?.content ?? b; // rhea: a data section { content }
-    if (!(bytes instanceof Uint8Array) || bytes.length !== template.length) error(ph, `message ${i}: body of ${bytes?.length} bytes, expected ${template.length}`);
+    if (!(bytes instanceof Uint8Array) || bytes.length !== template.length)
+      error(ph, `message ${i}: body of ${bytes?.length} bytes, expected ${template.length}`);
     else {
       const got = ((bytes[0] << 24) >>> 0) + (bytes[1] << 16) + (bytes[2] << 8) + bytes[3];
       if (got !== i) error(ph, `message ${i}: carries sequence number ${got} (lost, duplicated or reordered)`);
@@ -107,11 +132,22 @@ process.on('message', (m) => {
 });
 commands.stats = () => {
   const cpu = process.cpuUsage(measureFrom?.cpu);
-  post({ type: 'stats', cpuUs: cpu.user + cpu.system, sysUs: cpu.system, maxRssKb: process.resourceUsage().maxRSS, sock: sockDelta(measureFrom?.sock ?? {}, sockStats()) });
+  post({
+    type: 'stats',
+    cpuUs: cpu.user + cpu.system,
+    sysUs: cpu.system,
+    maxRssKb: process.resourceUsage().maxRSS,
+    sock: sockDelta(measureFrom?.sock ?? {}, sockStats()),
+  });
 };
 commands.progress = () => {
   const ph = current ?? armed[0];
-  post({ type: 'progress', text: ph ? `phase of ${ph.n}: ${cfg.role === 'receiver' ? `received ${ph.count}` : `settled ${ph.settled} (${ph.other} not accepted)`}${ph.errors.length ? `; errors: ${ph.errors.join('; ')}` : ''}` : 'idle' });
+  post({
+    type: 'progress',
+    text: ph
+      ? `phase of ${ph.n}: ${cfg.role === 'receiver' ? `received ${ph.count}` : `settled ${ph.settled} (${ph.other} not accepted)`}${ph.errors.length ? `; errors: ${ph.errors.join('; ')}` : ''}`
+      : 'idle',
+  });
 };
 let closeAll = async () => {};
 commands.exit = async () => {
@@ -220,7 +256,12 @@ async function quarkPeer() {
 
   // Listen: every link a peer attaches takes the next armed phase. Clients without SASL (Proton's
   // examples) are let in.
-  const listener = await quark.listen({ host: '127.0.0.1', port: 0, allowNoSasl: true, maxFrameSize: cfg.maxFrameSize });
+  const listener = await quark.listen({
+    host: '127.0.0.1',
+    port: 0,
+    allowNoSasl: true,
+    maxFrameSize: cfg.maxFrameSize,
+  });
   closeAll = () => listener.close();
   commands.phase = onPhase();
   void (async () => {
@@ -293,7 +334,13 @@ async function rheaPeer() {
   container.on('error', (ctx) => fail(new Error(`rhea error: ${JSON.stringify(ctx.error ?? ctx.connection?.error)}`)));
 
   if (cfg.mode === 'connect') {
-    const connection = container.connect({ host: '127.0.0.1', port: cfg.port, reconnect: false, ...options, ...(cfg.username !== undefined ? { username: cfg.username, password: cfg.password } : {}) });
+    const connection = container.connect({
+      host: '127.0.0.1',
+      port: cfg.port,
+      reconnect: false,
+      ...options,
+      ...(cfg.username !== undefined ? { username: cfg.username, password: cfg.password } : {}),
+    });
     container.on('disconnected', (ctx) => {
       if (!closing) fail(ctx.error ?? new Error('rhea: disconnected'));
     });
@@ -311,7 +358,11 @@ async function rheaPeer() {
     commands.phase = onPhase(async (ph) => {
       ph.tAttach = now();
       if (cfg.role === 'receiver') {
-        const receiver = connection.open_receiver({ source: { address: ph.address }, credit_window: cfg.credit, autoaccept: false });
+        const receiver = connection.open_receiver({
+          source: { address: ph.address },
+          credit_window: cfg.credit,
+          autoaccept: false,
+        });
         wireReceiver(receiver, ph);
         receiver.once('receiver_open', () => post({ type: 'attached' }));
       } else {
@@ -341,7 +392,13 @@ async function rheaPeer() {
       if (ph) wireSender(ctx.sender, ph, () => report(ph));
     });
   }
-  const server = container.listen({ host: '127.0.0.1', port: 0, ...options, credit_window: cfg.credit, autoaccept: false });
+  const server = container.listen({
+    host: '127.0.0.1',
+    port: 0,
+    ...options,
+    credit_window: cfg.credit,
+    autoaccept: false,
+  });
   await new Promise((res, rej) => {
     server.once('listening', res);
     server.once('error', rej);

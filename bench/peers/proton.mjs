@@ -44,9 +44,17 @@ function protonVersion() {
  * version, dir }, or { error } saying why they cannot be had (no examples, no compiler, no library).
  */
 export function protonPeers() {
-  const sources = { send: join(PROTON_EXAMPLES, 'send.c'), receive: join(PROTON_EXAMPLES, 'receive.c'), broker: join(PROTON_EXAMPLES, 'broker.c'), run: join(here, 'rusage-run.c') };
+  const sources = {
+    send: join(PROTON_EXAMPLES, 'send.c'),
+    receive: join(PROTON_EXAMPLES, 'receive.c'),
+    broker: join(PROTON_EXAMPLES, 'broker.c'),
+    run: join(here, 'rusage-run.c'),
+  };
   for (const [name, file] of Object.entries(sources)) {
-    if (!existsSync(file)) return { error: `no ${file} (${name === 'run' ? 'bench/peers is incomplete' : 'apt-get install libqpid-proton11-dev-examples libqpid-proton11-dev'})` };
+    if (!existsSync(file))
+      return {
+        error: `no ${file} (${name === 'run' ? 'bench/peers is incomplete' : 'apt-get install libqpid-proton11-dev-examples libqpid-proton11-dev'})`,
+      };
   }
   let gcc;
   try {
@@ -61,7 +69,12 @@ export function protonPeers() {
   text.broker = text.broker.replace(window, `const int WINDOW=${BROKER_WINDOW};`);
   const hash = createHash('sha256').update(JSON.stringify({ text, gcc, version })).digest('hex').slice(0, 16);
   const dir = join(tmpdir(), `quark-bench-proton-${hash}`);
-  const out = { send: join(dir, 'send'), receive: join(dir, 'receive'), broker: join(dir, 'broker'), run: join(dir, 'rusage-run') };
+  const out = {
+    send: join(dir, 'send'),
+    receive: join(dir, 'receive'),
+    broker: join(dir, 'broker'),
+    run: join(dir, 'rusage-run'),
+  };
   if (Object.values(out).every((f) => existsSync(f))) return { ...out, version, dir, gcc };
   // Compile into a fresh folder, then move it into place (a concurrent run compiles its own).
   const tmp = `${dir}.tmp-${process.pid}`;
@@ -72,14 +85,23 @@ export function protonPeers() {
       const src = join(tmp, `${name === 'run' ? 'rusage-run' : name}.c`);
       writeFileSync(src, text[name]);
       const bin = join(tmp, name === 'run' ? 'rusage-run' : name);
-      const args = name === 'run' ? ['-O2', '-o', bin, src] : ['-O2', `-I${PROTON_EXAMPLES}`, '-o', bin, src, '-lqpid-proton', '-lpthread'];
+      const args =
+        name === 'run'
+          ? ['-O2', '-o', bin, src]
+          : ['-O2', `-I${PROTON_EXAMPLES}`, '-o', bin, src, '-lqpid-proton', '-lpthread'];
       execFileSync('gcc', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     }
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
-    return { error: `compiling the Proton C examples failed: ${String(e.stderr ?? e.message).trim().split('\n').slice(0, 5).join(' | ')}` };
+    return {
+      error: `compiling the Proton C examples failed: ${String(e.stderr ?? e.message)
+        .trim()
+        .split('\n')
+        .slice(0, 5)
+        .join(' | ')}`,
+    };
   }
   return { ...out, version, dir, gcc };
 }

@@ -89,7 +89,12 @@ class UsageError extends Error {}
 
 function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>): ReturnType<typeof parseArgs> {
   try {
-    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -98,13 +103,15 @@ function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>)
 function intOption(value: unknown, name: string, min = 1): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number of at least ${min}, got ${String(value)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${name} must be a whole number of at least ${min}, got ${String(value)}`);
   return n;
 }
 
 /** The address send and receive use: `--address`, else the URL's path (a ws:// URL's path is the WebSocket's). */
 function addressOf(url: string | undefined, command: string, address?: string): { url: string; address: string } {
-  if (url === undefined) throw new UsageError(`${command} needs a URL with an address, e.g. amqp://localhost:5672/orders`);
+  if (url === undefined)
+    throw new UsageError(`${command} needs a URL with an address, e.g. amqp://localhost:5672/orders`);
   let parsed;
   try {
     parsed = parseUrl(url);
@@ -116,8 +123,12 @@ function addressOf(url: string | undefined, command: string, address?: string): 
     if (parsed.path) throw new UsageError(`give the address either as the URL's path or with --address, not both`);
     return { url, address };
   }
-  if (parsed.websocketPath !== undefined) throw new UsageError(`the path of ${url} is the WebSocket's HTTP path: give the address with --address, e.g. --address orders`);
-  if (!parsed.path) throw new UsageError(`the URL ${url} has no address: add one as its path, e.g. ${url.replace(/\/$/, '')}/orders`);
+  if (parsed.websocketPath !== undefined)
+    throw new UsageError(
+      `the path of ${url} is the WebSocket's HTTP path: give the address with --address, e.g. --address orders`,
+    );
+  if (!parsed.path)
+    throw new UsageError(`the URL ${url} has no address: add one as its path, e.g. ${url.replace(/\/$/, '')}/orders`);
   return { url, address: parsed.path };
 }
 
@@ -133,7 +144,8 @@ function propertyValue(spec: string): [string, AmqpValue] {
         return [key, text];
       case 'int': {
         const n = Number(text);
-        if (!Number.isInteger(n) || (n | 0) !== n) throw new InvalidArgumentError('expected a whole number from -2147483648 to 2147483647');
+        if (!Number.isInteger(n) || (n | 0) !== n)
+          throw new InvalidArgumentError('expected a whole number from -2147483648 to 2147483647');
         return [key, n];
       }
       case 'long':
@@ -151,7 +163,9 @@ function propertyValue(spec: string): [string, AmqpValue] {
   } catch (e) {
     throw new UsageError(`--property ${spec}: ${(e as Error).message}`);
   }
-  throw new UsageError(`--property ${spec}: unknown type ${JSON.stringify(type)} (use int, long, ulong, double, boolean or symbol)`);
+  throw new UsageError(
+    `--property ${spec}: unknown type ${JSON.stringify(type)} (use int, long, ulong, double, boolean or symbol)`,
+  );
 }
 
 async function runBroker(args: string[]): Promise<void> {
@@ -177,8 +191,13 @@ async function runBroker(args: string[]): Promise<void> {
   });
   if (values.help) return void console.log(HELP.broker);
   const websocketPort = intOption(values.websocket, 'websocket', 0);
-  if (values['websocket-path'] !== undefined && websocketPort === undefined) throw new UsageError('--websocket-path needs --websocket PORT');
-  const tls = tlsOptions(values['tls-cert'] as string | undefined, values['tls-key'] as string | undefined, values['tls-ca'] as string | undefined);
+  if (values['websocket-path'] !== undefined && websocketPort === undefined)
+    throw new UsageError('--websocket-path needs --websocket PORT');
+  const tls = tlsOptions(
+    values['tls-cert'] as string | undefined,
+    values['tls-key'] as string | undefined,
+    values['tls-ca'] as string | undefined,
+  );
   let users: Record<string, string> | undefined;
   for (const u of (values.user as string[] | undefined) ?? []) {
     const i = u.indexOf(':');
@@ -200,12 +219,20 @@ async function runBroker(args: string[]): Promise<void> {
     allowInsecurePlain: values['allow-insecure-plain'] as boolean | undefined,
     deadLetterAddress: values['dead-letter'] as string | undefined,
     tls,
-    websocket: websocketPort === undefined ? undefined : { port: websocketPort, path: values['websocket-path'] as string | undefined },
+    websocket:
+      websocketPort === undefined
+        ? undefined
+        : { port: websocketPort, path: values['websocket-path'] as string | undefined },
   };
   // A bad option (a limit, a permissions file's shape) is an InvalidArgumentError: exit 2, as a usage error.
   const broker = await startBroker(options);
-  console.log(`quark broker listening on ${broker.url}${broker.websocketUrl ? ` and ${broker.websocketUrl}` : ''} (Ctrl-C to stop)`);
-  if (users && !tls) console.log('Users log in with SCRAM from anywhere; PLAIN (a clear-text password) is offered to clients on this machine only: give --tls-cert and --tls-key for others (or --allow-insecure-plain)');
+  console.log(
+    `quark broker listening on ${broker.url}${broker.websocketUrl ? ` and ${broker.websocketUrl}` : ''} (Ctrl-C to stop)`,
+  );
+  if (users && !tls)
+    console.log(
+      'Users log in with SCRAM from anywhere; PLAIN (a clear-text password) is offered to clients on this machine only: give --tls-cert and --tls-key for others (or --allow-insecure-plain)',
+    );
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
@@ -222,7 +249,8 @@ async function runBroker(args: string[]): Promise<void> {
 /** Tells the user on stderr when the connection is lost and comes back (it reconnects by itself). */
 function reportReconnects(connection: Connection): void {
   connection.events$.subscribe((e) => {
-    if (e.type === 'disconnected' && e.reconnecting) console.error(`quark: connection lost (${e.error.message}); reconnecting`);
+    if (e.type === 'disconnected' && e.reconnecting)
+      console.error(`quark: connection lost (${e.error.message}); reconnecting`);
     else if (e.type === 'reconnected') console.error(`quark: reconnected to ${e.url}`);
   });
 }
@@ -236,12 +264,19 @@ function permissionsFile(file: string | undefined): Record<string, AddressPermis
   } catch (e) {
     throw new UsageError(`cannot read --permissions ${file}: ${(e as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`--permissions ${file}: expected a JSON object of user names, e.g. { "alice": { "send": ["orders"] } }`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new UsageError(
+      `--permissions ${file}: expected a JSON object of user names, e.g. { "alice": { "send": ["orders"] } }`,
+    );
   return parsed as Record<string, AddressPermissions>;
 }
 
 /** The broker's TLS options from --tls-cert, --tls-key and --tls-ca (files read now: a bad path is a usage error). */
-function tlsOptions(cert: string | undefined, key: string | undefined, ca: string | undefined): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean } | undefined {
+function tlsOptions(
+  cert: string | undefined,
+  key: string | undefined,
+  ca: string | undefined,
+): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean } | undefined {
   if (cert === undefined && key === undefined && ca === undefined) return undefined;
   if (cert === undefined || key === undefined) throw new UsageError('TLS needs both --tls-cert and --tls-key');
   const read = (file: string, flag: string): Buffer => {
@@ -251,7 +286,10 @@ function tlsOptions(cert: string | undefined, key: string | undefined, ca: strin
       throw new UsageError(`cannot read ${flag} ${file}: ${(e as Error).message}`);
     }
   };
-  const options: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean } = { cert: read(cert, '--tls-cert'), key: read(key, '--tls-key') };
+  const options: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean } = {
+    cert: read(cert, '--tls-cert'),
+    key: read(key, '--tls-key'),
+  };
   if (ca !== undefined) {
     options.ca = read(ca, '--tls-ca');
     options.requestCert = true;
@@ -282,12 +320,17 @@ async function runSend(args: string[]): Promise<void> {
       throw new UsageError(`cannot read --file ${String(values.file)}: ${(e as Error).message}`);
     }
   }
-  const applicationProperties = Object.fromEntries(((values.property as string[] | undefined) ?? []).map(propertyValue));
+  const applicationProperties = Object.fromEntries(
+    ((values.property as string[] | undefined) ?? []).map(propertyValue),
+  );
   const connection = await connect({ url, idleTimeout: 60000 });
   reportReconnects(connection);
   try {
     // A message in doubt after a reconnect is sent again: at least once, as the command promises.
-    const sender = await connection.createSender(address, { deliveryMode: values.settle ? 'at-most-once' : 'at-least-once', inDoubt: 'resend' });
+    const sender = await connection.createSender(address, {
+      deliveryMode: values.settle ? 'at-most-once' : 'at-least-once',
+      inDoubt: 'resend',
+    });
     const progress = new Progress('sent', count);
     const message = (i: number): Message => ({
       body,
@@ -322,7 +365,8 @@ async function runReceive(args: string[]): Promise<void> {
   const { url, address } = addressOf(positionals[0], 'receive', values.address as string | undefined);
   const count = intOption(values.count, 'count');
   const timeoutSeconds = values.timeout === undefined ? undefined : Number(values.timeout);
-  if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got ${String(values.timeout)}`);
+  if (timeoutSeconds !== undefined && !(timeoutSeconds > 0))
+    throw new UsageError(`--timeout must be a positive number of seconds, got ${String(values.timeout)}`);
   const connection = await connect({ url });
   reportReconnects(connection);
   const interrupted = new AbortController();
@@ -330,12 +374,22 @@ async function runReceive(args: string[]): Promise<void> {
   process.once('SIGINT', onSignal);
   let received = 0;
   try {
-    const receiver = await connection.createReceiver({ source: address, credit: Math.min(count ?? 100, 100), values: 'exact' });
+    const receiver = await connection.createReceiver({
+      source: address,
+      credit: Math.min(count ?? 100, 100),
+      values: 'exact',
+    });
     while (count === undefined || received < count) {
-      const delivery = await receiver.receive({ signal: interrupted.signal, timeout: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000 }).catch((e: unknown) => {
-        if (e instanceof AmqpError && (e.condition === 'quark:timeout' || e.condition === 'quark:aborted')) return undefined;
-        throw e;
-      });
+      const delivery = await receiver
+        .receive({
+          signal: interrupted.signal,
+          timeout: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000,
+        })
+        .catch((e: unknown) => {
+          if (e instanceof AmqpError && (e.condition === 'quark:timeout' || e.condition === 'quark:aborted'))
+            return undefined;
+          throw e;
+        });
       if (!delivery) break;
       received++;
       printMessage(delivery.message, received, values.json === true);
@@ -350,7 +404,21 @@ async function runReceive(args: string[]): Promise<void> {
 }
 
 const HEADER_FIELDS = ['durable', 'priority', 'ttl', 'firstAcquirer', 'deliveryCount'] as const;
-const PROPERTY_FIELDS = ['messageId', 'userId', 'to', 'subject', 'replyTo', 'correlationId', 'contentType', 'contentEncoding', 'absoluteExpiryTime', 'creationTime', 'groupId', 'groupSequence', 'replyToGroupId'] as const;
+const PROPERTY_FIELDS = [
+  'messageId',
+  'userId',
+  'to',
+  'subject',
+  'replyTo',
+  'correlationId',
+  'contentType',
+  'contentEncoding',
+  'absoluteExpiryTime',
+  'creationTime',
+  'groupId',
+  'groupSequence',
+  'replyToGroupId',
+] as const;
 
 function pick(message: Message, fields: readonly string[]): Record<string, AmqpValue> | undefined {
   const out: Record<string, AmqpValue> = {};
@@ -377,7 +445,12 @@ function printMessage(message: Message, n: number, json: boolean): void {
     if (message.applicationProperties) out.applicationProperties = recordToTypedJson(message.applicationProperties);
     if (message.body !== undefined) {
       out.bodyType = message.bodyType;
-      out.body = message.bodyType === 'data' ? (Array.isArray(message.body) ? message.body.map((b) => toTypedJson(b)) : toTypedJson(message.body)) : toTypedJson(message.body);
+      out.body =
+        message.bodyType === 'data'
+          ? Array.isArray(message.body)
+            ? message.body.map((b) => toTypedJson(b))
+            : toTypedJson(message.body)
+          : toTypedJson(message.body);
     }
     if (message.footer) out.footer = recordToTypedJson(message.footer);
     console.log(JSON.stringify(out));
@@ -395,12 +468,17 @@ function printMessage(message: Message, n: number, json: boolean): void {
 }
 
 async function runBench(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { count: { type: 'string' }, size: { type: 'string' }, settle: { type: 'boolean' } });
+  const { values, positionals } = parse(args, {
+    count: { type: 'string' },
+    size: { type: 'string' },
+    settle: { type: 'boolean' },
+  });
   if (values.help) return void console.log(HELP.bench);
   const count = intOption(values.count, 'count') ?? 100000;
   const size = intOption(values.size, 'size', 0) ?? 100;
   const broker = positionals[0] === undefined ? await startBroker({ port: 0 }) : undefined;
-  const target = positionals[0] === undefined ? { url: broker!.url, address: 'bench' } : addressOf(positionals[0], 'bench');
+  const target =
+    positionals[0] === undefined ? { url: broker!.url, address: 'bench' } : addressOf(positionals[0], 'bench');
   const body = 'x'.repeat(size);
   let producer: Connection | undefined;
   let consumer: Connection | undefined;
@@ -408,7 +486,10 @@ async function runBench(args: string[]): Promise<void> {
     producer = await connect(target.url);
     consumer = await connect(target.url);
     const receiver = await consumer.createReceiver({ source: target.address, credit: 1000, autoAccept: true });
-    const sender = await producer.createSender({ target: target.address, deliveryMode: values.settle ? 'at-most-once' : 'at-least-once' });
+    const sender = await producer.createSender({
+      target: target.address,
+      deliveryMode: values.settle ? 'at-most-once' : 'at-least-once',
+    });
     const progress = new Progress('received', count);
     const start = performance.now();
     const cpu = process.cpuUsage();
@@ -425,7 +506,9 @@ async function runBench(args: string[]): Promise<void> {
     const seconds = (performance.now() - start) / 1000;
     const used = process.cpuUsage(cpu);
     progress.done();
-    console.log(`${count} messages of ${size} bytes, ${values.settle ? 'at-most-once' : 'at-least-once'}: ${Math.round(count / seconds).toLocaleString('en-US')} msg/s, ${((used.user + used.system) / count).toFixed(1)} us CPU per message (sender, receiver${broker ? ' and broker' : ''} in this process)`);
+    console.log(
+      `${count} messages of ${size} bytes, ${values.settle ? 'at-most-once' : 'at-least-once'}: ${Math.round(count / seconds).toLocaleString('en-US')} msg/s, ${((used.user + used.system) / count).toFixed(1)} us CPU per message (sender, receiver${broker ? ' and broker' : ''} in this process)`,
+    );
   } finally {
     await producer?.close();
     await consumer?.close();

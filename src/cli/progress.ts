@@ -21,7 +21,9 @@ export class Progress {
     const width = 30;
     const filled = Math.round((this.#count / this.#total) * width);
     const rate = this.#count / ((now - this.#start) / 1000);
-    process.stderr.write(`\r[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${this.#count}/${this.#total} ${Math.round(rate).toLocaleString('en-US')} msg/s`);
+    process.stderr.write(
+      `\r[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${this.#count}/${this.#total} ${Math.round(rate).toLocaleString('en-US')} msg/s`,
+    );
   }
 
   /** Prints the final count and rate. */
@@ -29,6 +31,8 @@ export class Progress {
     const seconds = (performance.now() - this.#start) / 1000;
     if (this.#tty && this.#total >= 1000) process.stderr.write('\n');
     const rate = seconds > 0 ? Math.round(this.#count / seconds).toLocaleString('en-US') : '-';
-    console.error(`${this.#label} ${this.#count} message${this.#count === 1 ? '' : 's'} in ${seconds.toFixed(2)} s (${rate} msg/s)`);
+    console.error(
+      `${this.#label} ${this.#count} message${this.#count === 1 ? '' : 's'} in ${seconds.toFixed(2)} s (${rate} msg/s)`,
+    );
   }
 }

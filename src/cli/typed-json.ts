@@ -25,7 +25,9 @@ export function toTypedJson(value: AmqpValue | undefined): TypedJson {
     case 'string':
       return { type: 'string', value };
     case 'number':
-      return Number.isInteger(value) && !Object.is(value, -0) && (value | 0) === value ? { type: 'int', value } : { type: 'double', value: jsonNumber(value) };
+      return Number.isInteger(value) && !Object.is(value, -0) && (value | 0) === value
+        ? { type: 'int', value }
+        : { type: 'double', value: jsonNumber(value) };
     case 'bigint':
       return { type: 'long', value: value.toString() };
   }
@@ -41,7 +43,8 @@ export function toTypedJson(value: AmqpValue | undefined): TypedJson {
   if (value instanceof Date) return { type: 'timestamp', value: value.toISOString() };
   if (Array.isArray(value)) return { type: 'list', value: value.map((v) => toTypedJson(v)) };
   if (value instanceof Map) return { type: 'map', value: [...value].map(([k, v]) => [toTypedJson(k), toTypedJson(v)]) };
-  if (value instanceof Described) return { type: 'described', descriptor: toTypedJson(value.descriptor), value: toTypedJson(value.value) };
+  if (value instanceof Described)
+    return { type: 'described', descriptor: toTypedJson(value.descriptor), value: toTypedJson(value.value) };
   if (value instanceof AmqpArray) {
     return {
       type: 'array',
@@ -68,7 +71,9 @@ function jsonNumber(n: number): number | string {
 }
 
 /** Converts a record of values (properties, annotations) to typed JSON, key by key. */
-export function recordToTypedJson(record: Record<string, AmqpValue> | undefined): Record<string, TypedJson> | undefined {
+export function recordToTypedJson(
+  record: Record<string, AmqpValue> | undefined,
+): Record<string, TypedJson> | undefined {
   if (record === undefined) return undefined;
   const out: Record<string, TypedJson> = {};
   for (const [k, v] of Object.entries(record)) out[k] = toTypedJson(v);

@@ -18,9 +18,15 @@ function headSectionLength(b: Buffer, pos: number): number | undefined {
   if (b.length - pos < 4) return undefined;
   const code = b[pos + 3]!;
   switch (code) {
-    case 0x40: case 0x45: return 4;
-    case 0xc0: case 0xc1: return b.length - pos < 5 ? undefined : 5 + b[pos + 4]!;
-    case 0xd0: case 0xd1: return b.length - pos < 8 ? undefined : 8 + b.readUInt32BE(pos + 4);
+    case 0x40:
+    case 0x45:
+      return 4;
+    case 0xc0:
+    case 0xc1:
+      return b.length - pos < 5 ? undefined : 5 + b[pos + 4]!;
+    case 0xd0:
+    case 0xd1:
+      return b.length - pos < 8 ? undefined : 8 + b.readUInt32BE(pos + 4);
   }
   throw new DecodeError(`a section before the body has format code 0x${code.toString(16)}`, pos + 3);
 }

@@ -18,6 +18,11 @@ export function withCallerStack<E>(error: E): E {
   for (const key of Reflect.ownKeys(error)) {
     if (key !== 'stack') Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(error, key)!);
   }
-  Object.defineProperty(copy, 'stack', { value: `${error.name}: ${error.message}\n${frames}`, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(copy, 'stack', {
+    value: `${error.name}: ${error.message}\n${frames}`,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
   return copy as E;
 }

@@ -25,9 +25,19 @@ export function checkTimeout(timeout: unknown): void {
  * An `AbortError` when the call's signal is aborted before the call begins, for calls that then
  * do nothing at all (a send sends nothing, a receive takes nothing); otherwise undefined.
  */
-export function abortedAtStart(options: CallOptions | undefined, what: string, leftUndone: string): AbortError | TimeoutError | undefined {
+export function abortedAtStart(
+  options: CallOptions | undefined,
+  what: string,
+  leftUndone: string,
+): AbortError | TimeoutError | undefined {
   const signal = options?.signal;
-  return signal?.aborted ? abortedBy(signal, `${what} was aborted before it began; ${leftUndone}`, `${what} timed out before it began (its signal's timeout had passed); ${leftUndone}`) : undefined;
+  return signal?.aborted
+    ? abortedBy(
+        signal,
+        `${what} was aborted before it began; ${leftUndone}`,
+        `${what} timed out before it began (its signal's timeout had passed); ${leftUndone}`,
+      )
+    : undefined;
 }
 
 /**
@@ -49,12 +59,19 @@ function abortedBy(signal: AbortSignal, abortMessage: string, timeoutMessage: st
  * during it (a microtask later): `cancel` then always undoes a whole operation, as it does for an
  * abort that comes later.
  */
-export function watchCancellation(options: CallOptions | undefined, what: string, cancel: (error: AmqpError) => void): () => void {
+export function watchCancellation(
+  options: CallOptions | undefined,
+  what: string,
+  cancel: (error: AmqpError) => void,
+): () => void {
   const signal = options?.signal;
   const timeout = options?.timeout;
   if (signal === undefined && timeout === undefined) return noop;
   checkTimeout(timeout);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`${what}: signal must be an AbortSignal (e.g. from an AbortController), got ${String(signal)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new InvalidArgumentError(
+      `${what}: signal must be an AbortSignal (e.g. from an AbortController), got ${String(signal)}`,
+    );
   if (signal?.aborted) {
     let stopped = false;
     queueMicrotask(() => {
@@ -91,7 +108,12 @@ export interface CallSettlers {
 }
 
 /** Settlers that resolve the call's promise with `value` (or reject it), after `stop()`. */
-export function settlersFor<T>(stop: () => void, resolve: (value: T) => void, value: T, reject: (error: AmqpError) => void): CallSettlers {
+export function settlersFor<T>(
+  stop: () => void,
+  resolve: (value: T) => void,
+  value: T,
+  reject: (error: AmqpError) => void,
+): CallSettlers {
   return {
     resolve: () => {
       stop();

@@ -174,10 +174,15 @@ class ConfigJsonParser {
   parse(): Json {
     if (this.text.charCodeAt(0) === 0xfeff) this.#i = 1;
     this.#skip();
-    if (this.#i >= this.text.length) throw this.#error('the file is empty', 'Write a JSON object such as {"host": "example.com"}');
+    if (this.#i >= this.text.length)
+      throw this.#error('the file is empty', 'Write a JSON object such as {"host": "example.com"}');
     const value = this.#value('', 0);
     this.#skip();
-    if (this.#i < this.text.length) throw this.#error(`unexpected ${this.#found()} after the JSON object`, 'Remove it: the file holds one JSON object');
+    if (this.#i < this.text.length)
+      throw this.#error(
+        `unexpected ${this.#found()} after the JSON object`,
+        'Remove it: the file holds one JSON object',
+      );
     return value;
   }
 
@@ -188,8 +193,14 @@ class ConfigJsonParser {
     return `line ${line}, column ${column}`;
   }
 
-  #error(problem: string, fix = 'Correct the JSON syntax (comments // and /* */ are allowed)', at = this.#i): InvalidArgumentError {
-    return new InvalidArgumentError(`connection configuration ${this.file}: invalid JSON at ${this.#where(at)}: ${problem}. ${fix}.`);
+  #error(
+    problem: string,
+    fix = 'Correct the JSON syntax (comments // and /* */ are allowed)',
+    at = this.#i,
+  ): InvalidArgumentError {
+    return new InvalidArgumentError(
+      `connection configuration ${this.file}: invalid JSON at ${this.#where(at)}: ${problem}. ${fix}.`,
+    );
   }
 
   #found(): string {
@@ -217,13 +228,21 @@ class ConfigJsonParser {
   }
 
   #value(key: string, depth: number): Json {
-    if (depth > MAX_DEPTH) throw this.#error(`more than ${MAX_DEPTH} nested objects and arrays`, 'Flatten the file: no key is nested that deep');
+    if (depth > MAX_DEPTH)
+      throw this.#error(
+        `more than ${MAX_DEPTH} nested objects and arrays`,
+        'Flatten the file: no key is nested that deep',
+      );
     const t = this.text;
     const c = t[this.#i];
     if (c === '{') return this.#object(key, depth);
     if (c === '[') return this.#array(key, depth);
     if (c === '"') return this.#string();
-    for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [word, value] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (t.startsWith(word, this.#i)) {
         this.#i += word.length;
         return value;
@@ -236,19 +255,28 @@ class ConfigJsonParser {
       return Number(m[0]);
     }
     if (c === "'") throw this.#error('strings need double quotes (")', 'Write "text", not \'text\'');
-    throw this.#error(`expected a value${key ? ` for "${key}"` : ''} (a string, number, object, array, true, false or null), found ${this.#found()}`);
+    throw this.#error(
+      `expected a value${key ? ` for "${key}"` : ''} (a string, number, object, array, true, false or null), found ${this.#found()}`,
+    );
   }
 
   #string(): string {
     STRING_TOKEN.lastIndex = this.#i;
     const m = STRING_TOKEN.exec(this.text);
-    if (!m) throw this.#error('a string is not closed, or has a control character or a bad \\ escape', 'Close the string with " and escape \\ and " inside it');
+    if (!m)
+      throw this.#error(
+        'a string is not closed, or has a control character or a bad \\ escape',
+        'Close the string with " and escape \\ and " inside it',
+      );
     // The token is a JSON string but for control characters, which JSON.parse refuses.
     let value: string;
     try {
       value = JSON.parse(m[0]) as string;
     } catch {
-      throw this.#error('a string has a control character (such as a line break or tab) in it', 'Write it as an escape (\\n, \\t)');
+      throw this.#error(
+        'a string has a control character (such as a line break or tab) in it',
+        'Write it as an escape (\\n, \\t)',
+      );
     }
     this.#i += m[0].length;
     return value;
@@ -263,7 +291,11 @@ class ConfigJsonParser {
       return object;
     }
     while (true) {
-      if (this.text[this.#i] !== '"') throw this.#error(`expected a key in double quotes, found ${this.#found()}`, 'Quote keys ("host": ...) and put no comma after the last entry');
+      if (this.text[this.#i] !== '"')
+        throw this.#error(
+          `expected a key in double quotes, found ${this.#found()}`,
+          'Quote keys ("host": ...) and put no comma after the last entry',
+        );
       const at = this.#i;
       const name = this.#string();
       const key = path ? `${path}.${name}` : name;
@@ -275,7 +307,8 @@ class ConfigJsonParser {
       object.set(name, this.#value(key, depth + 1));
       this.#skip();
       const c = this.text[this.#i];
-      if (c !== ',' && c !== '}') throw this.#error(`expected , or } after "${key}", found ${this.#found()}`, 'Separate entries with commas');
+      if (c !== ',' && c !== '}')
+        throw this.#error(`expected , or } after "${key}", found ${this.#found()}`, 'Separate entries with commas');
       this.#i++;
       if (c === '}') return object;
       this.#skip();
@@ -294,7 +327,8 @@ class ConfigJsonParser {
       array.push(this.#value(`${path}[${array.length}]`, depth + 1));
       this.#skip();
       const c = this.text[this.#i];
-      if (c !== ',' && c !== ']') throw this.#error(`expected , or ] in "${path}", found ${this.#found()}`, 'Separate items with commas');
+      if (c !== ',' && c !== ']')
+        throw this.#error(`expected , or ] in "${path}", found ${this.#found()}`, 'Separate items with commas');
       this.#i++;
       if (c === ']') return array;
       this.#skip();
@@ -376,7 +410,11 @@ class ConfigReader {
     const v = this.get(object, key);
     if (v === undefined) return undefined;
     if (!(v instanceof Map)) {
-      throw this.error(key, `must be an object, but is ${describe(v)}`, `Write it as { ${known.map((k) => `"${k}": ...`).join(', ')} }, each key optional, or remove it`);
+      throw this.error(
+        key,
+        `must be an object, but is ${describe(v)}`,
+        `Write it as { ${known.map((k) => `"${k}": ...`).join(', ')} }, each key optional, or remove it`,
+      );
     }
     this.checkKeys(v, key, known);
     return v;
@@ -385,16 +423,26 @@ class ConfigReader {
   /** Reads a PEM file named by a `tls` key, relative to the working folder as Proton does. */
   tlsFile(key: string, name: string, expect: RegExp, what: string): Buffer {
     const resolved = nodePath.resolve(this.cwd, name);
-    const relative = nodePath.isAbsolute(name) ? '' : ` (the path is relative to the working folder ${this.cwd}, as in Proton, not to the configuration file's folder)`;
+    const relative = nodePath.isAbsolute(name)
+      ? ''
+      : ` (the path is relative to the working folder ${this.cwd}, as in Proton, not to the configuration file's folder)`;
     let content: Buffer;
     try {
       content = readFileSync(resolved);
     } catch (e) {
-      throw this.error(key, `names ${resolved}, which cannot be read: ${ioReason(e)}${relative}`, `Set "${key}" to the path of a readable PEM file, or make that file readable`);
+      throw this.error(
+        key,
+        `names ${resolved}, which cannot be read: ${ioReason(e)}${relative}`,
+        `Set "${key}" to the path of a readable PEM file, or make that file readable`,
+      );
     }
     const text = content.toString('latin1');
     if (!expect.test(text)) {
-      throw this.error(key, `names ${resolved}, which holds no PEM ${what}`, `Give a PEM file (-----BEGIN ...-----); convert others with openssl (e.g. \`openssl pkcs12 -in file.p12 -out file.pem -nodes\`)`);
+      throw this.error(
+        key,
+        `names ${resolved}, which holds no PEM ${what}`,
+        `Give a PEM file (-----BEGIN ...-----); convert others with openssl (e.g. \`openssl pkcs12 -in file.p12 -out file.pem -nodes\`)`,
+      );
     }
     return content;
   }
@@ -405,7 +453,8 @@ const PEM_PRIVATE_KEY = /-----BEGIN (?:RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY----
 const PEM_ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,\s*ENCRYPTED/;
 
 function parsePort(r: ConfigReader, v: Json | undefined, scheme: 'amqp' | 'amqps'): number {
-  const fix = 'Give a port number such as 5672, or "amqp" (5672) or "amqps" (5671), or remove "port" to use the scheme\'s port';
+  const fix =
+    'Give a port number such as 5672, or "amqp" (5672) or "amqps" (5671), or remove "port" to use the scheme\'s port';
   if (v === undefined) return scheme === 'amqps' ? 5671 : 5672;
   let port: number;
   if (typeof v === 'number') {
@@ -414,19 +463,25 @@ function parsePort(r: ConfigReader, v: Json | undefined, scheme: 'amqp' | 'amqps
     if (v === 'amqp') return 5672;
     if (v === 'amqps') return 5671;
     if (!/^\d{1,5}$/.test(v)) {
-      throw r.error('port', `is ${describe(v)}, which is neither a port number nor a service name Quark knows (only "amqp" and "amqps")`, fix);
+      throw r.error(
+        'port',
+        `is ${describe(v)}, which is neither a port number nor a service name Quark knows (only "amqp" and "amqps")`,
+        fix,
+      );
     }
     port = Number(v);
   } else {
     throw r.error('port', `must be a number or a string, but is ${describe(v)}`, fix);
   }
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw r.error('port', `is ${describe(v)}, which is not a port number from 1 to 65535`, fix);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw r.error('port', `is ${describe(v)}, which is not a port number from 1 to 65535`, fix);
   return port;
 }
 
 function parseMechanisms(r: ConfigReader, v: Json | undefined): string[] | undefined {
   const key = 'sasl.mechanisms';
-  const fix = 'Give mechanism names in capitals, as a list (["PLAIN", "ANONYMOUS"]) or a space-separated string ("PLAIN ANONYMOUS"), or remove it for the default';
+  const fix =
+    'Give mechanism names in capitals, as a list (["PLAIN", "ANONYMOUS"]) or a space-separated string ("PLAIN ANONYMOUS"), or remove it for the default';
   if (v === undefined) return undefined;
   let names: string[];
   if (typeof v === 'string') {
@@ -442,18 +497,24 @@ function parseMechanisms(r: ConfigReader, v: Json | undefined): string[] | undef
   if (names.length === 0) throw r.error(key, 'names no mechanism', fix);
   for (const name of names) {
     // RFC 4422: 1-20 characters from A-Z, 0-9, "-" and "_".
-    if (!/^[A-Z0-9_-]{1,20}$/.test(name)) throw r.error(key, `has ${JSON.stringify(name)}, which is not a SASL mechanism name`, fix);
+    if (!/^[A-Z0-9_-]{1,20}$/.test(name))
+      throw r.error(key, `has ${JSON.stringify(name)}, which is not a SASL mechanism name`, fix);
   }
   return names;
 }
 
 function parseHost(r: ConfigReader, root: JsonObject): string {
-  const fix = 'Give a host name or IP address such as "broker.example.com" or "127.0.0.1", or remove "host" for "localhost"';
+  const fix =
+    'Give a host name or IP address such as "broker.example.com" or "127.0.0.1", or remove "host" for "localhost"';
   let host = r.nonEmptyString(root, 'host', fix) ?? 'localhost';
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (net.isIP(host) === 6) return host;
   if (/[\s/@]/.test(host) || host.includes(':')) {
-    throw r.error('host', `is ${JSON.stringify(host)}, which is not a host name or IP address`, `${fix}; the port goes in "port" and the scheme in "scheme"`);
+    throw r.error(
+      'host',
+      `is ${JSON.stringify(host)}, which is not a host name or IP address`,
+      `${fix}; the port goes in "port" and the scheme in "scheme"`,
+    );
   }
   return host;
 }
@@ -463,11 +524,19 @@ function parseTls(r: ConfigReader, tls: JsonObject | undefined): ConnectConfigTl
   const ca = r.nonEmptyString(tls, 'tls.ca', fixPath('tls.ca'));
   const cert = r.nonEmptyString(tls, 'tls.cert', fixPath('tls.cert'));
   const key = r.nonEmptyString(tls, 'tls.key', fixPath('tls.key'));
-  const verify = r.boolean(tls, 'tls.verify', 'Set "tls.verify" to true (check the server\'s certificate and name) or false (accept any), or remove it for true');
+  const verify = r.boolean(
+    tls,
+    'tls.verify',
+    'Set "tls.verify" to true (check the server\'s certificate and name) or false (accept any), or remove it for true',
+  );
   const out: ConnectConfigTls = { rejectUnauthorized: verify ?? true };
   if (ca !== undefined) out.ca = r.tlsFile('tls.ca', ca, PEM_CERTIFICATE, 'certificate');
   if (key !== undefined && cert === undefined) {
-    throw r.error('tls.key', 'is given without "tls.cert"', 'Add "tls.cert" with the client certificate that goes with this key, or remove "tls.key"');
+    throw r.error(
+      'tls.key',
+      'is given without "tls.cert"',
+      'Add "tls.cert" with the client certificate that goes with this key, or remove "tls.key"',
+    );
   }
   if (cert !== undefined) {
     out.cert = r.tlsFile('tls.cert', cert, PEM_CERTIFICATE, 'certificate');
@@ -477,12 +546,20 @@ function parseTls(r: ConfigReader, tls: JsonObject | undefined): ConnectConfigTl
       keyPem = r.tlsFile('tls.key', key, PEM_PRIVATE_KEY, 'private key');
     } else {
       if (!PEM_PRIVATE_KEY.test(out.cert.toString('latin1'))) {
-        throw r.error('tls.cert', `names ${nodePath.resolve(r.cwd, cert)}, which holds no private key, and "tls.key" is not given`, 'Add "tls.key" with the path of the client certificate\'s private key (PEM)');
+        throw r.error(
+          'tls.cert',
+          `names ${nodePath.resolve(r.cwd, cert)}, which holds no private key, and "tls.key" is not given`,
+          'Add "tls.key" with the path of the client certificate\'s private key (PEM)',
+        );
       }
       keyPem = out.cert;
     }
     if (PEM_ENCRYPTED_KEY.test(keyPem.toString('latin1'))) {
-      throw r.error(keyKey, 'names an encrypted private key, and the file format has no passphrase', 'Give an unencrypted key (e.g. `openssl pkey -in key.pem -out key-plain.pem`) and protect the file with its permissions');
+      throw r.error(
+        keyKey,
+        'names an encrypted private key, and the file format has no passphrase',
+        'Give an unencrypted key (e.g. `openssl pkey -in key.pem -out key-plain.pem`) and protect the file with its permissions',
+      );
     }
     out.key = keyPem;
   }
@@ -506,18 +583,27 @@ export function readConnectConfig(path: string, cwd: string = process.cwd()): Co
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new InvalidArgumentError(`connection configuration ${path} cannot be read: ${ioReason(e)}. Check the path (${CONNECT_FILE_ENV} or the search of findConnectConfig) and the file's permissions.`);
+    throw new InvalidArgumentError(
+      `connection configuration ${path} cannot be read: ${ioReason(e)}. Check the path (${CONNECT_FILE_ENV} or the search of findConnectConfig) and the file's permissions.`,
+    );
   }
   const root = new ConfigJsonParser(text, path).parse();
   const r = new ConfigReader(path, cwd);
   if (!(root instanceof Map)) {
-    throw new InvalidArgumentError(`connection configuration ${path}: the file must hold one JSON object, such as {"host": "broker.example.com"}, but holds ${describe(root)}. Wrap the settings in { }.`);
+    throw new InvalidArgumentError(
+      `connection configuration ${path}: the file must hold one JSON object, such as {"host": "broker.example.com"}, but holds ${describe(root)}. Wrap the settings in { }.`,
+    );
   }
   r.checkKeys(root, '', TOP_KEYS);
 
-  const scheme = r.string(root, 'scheme', 'Set "scheme" to "amqp" (no TLS) or "amqps" (TLS), or remove it for "amqps"') ?? 'amqps';
+  const scheme =
+    r.string(root, 'scheme', 'Set "scheme" to "amqp" (no TLS) or "amqps" (TLS), or remove it for "amqps"') ?? 'amqps';
   if (scheme !== 'amqp' && scheme !== 'amqps') {
-    throw r.error('scheme', `is ${JSON.stringify(scheme)}, which is neither "amqp" nor "amqps"`, 'Set "scheme" to "amqp" (no TLS) or "amqps" (TLS), or remove it for "amqps"');
+    throw r.error(
+      'scheme',
+      `is ${JSON.stringify(scheme)}, which is neither "amqp" nor "amqps"`,
+      'Set "scheme" to "amqp" (no TLS) or "amqps" (TLS), or remove it for "amqps"',
+    );
   }
   const host = parseHost(r, root);
   const port = parsePort(r, r.get(root, 'port'), scheme);
@@ -525,7 +611,11 @@ export function readConnectConfig(path: string, cwd: string = process.cwd()): Co
   const user = r.nonEmptyString(root, 'user', 'Set "user" to the SASL user name, or remove it to connect anonymously');
   const password = r.string(root, 'password', 'Set "password" to the SASL password as a string, or remove it');
   if (password !== undefined && user === undefined) {
-    throw r.error('password', 'is given without "user"', 'Add "user" with the user name the password is for, or remove "password"');
+    throw r.error(
+      'password',
+      'is given without "user"',
+      'Add "user" with the user name the password is for, or remove "password"',
+    );
   }
 
   const sasl = r.object(root, 'sasl', SASL_KEYS);
@@ -533,20 +623,42 @@ export function readConnectConfig(path: string, cwd: string = process.cwd()): Co
   const enabled = r.boolean(sasl, 'sasl.enabled', enabledFix('sasl.enabled'));
   const enable = r.boolean(sasl, 'sasl.enable', enabledFix('sasl.enable'));
   if (enabled !== undefined && enable !== undefined && enabled !== enable) {
-    throw r.error('sasl.enable', `is ${String(enable)} but "sasl.enabled" is ${String(enabled)}`, 'Keep one of them ("enabled" is what Proton\'s Python client reads, "enable" what its C++ client reads)');
+    throw r.error(
+      'sasl.enable',
+      `is ${String(enable)} but "sasl.enabled" is ${String(enabled)}`,
+      'Keep one of them ("enabled" is what Proton\'s Python client reads, "enable" what its C++ client reads)',
+    );
   }
   const saslOn = enabled ?? enable ?? true;
   const mechanisms = parseMechanisms(r, r.get(sasl, 'sasl.mechanisms'));
-  const allowInsecure = r.boolean(sasl, 'sasl.allow_insecure', 'Set "sasl.allow_insecure" to true (allow PLAIN without TLS) or false, or remove it');
+  const allowInsecure = r.boolean(
+    sasl,
+    'sasl.allow_insecure',
+    'Set "sasl.allow_insecure" to true (allow PLAIN without TLS) or false, or remove it',
+  );
   if (!saslOn) {
     const offKey = enabled === false ? 'sasl.enabled' : 'sasl.enable';
-    if (mechanisms) throw r.error('sasl.mechanisms', `is given, but "${offKey}" is false`, `Remove "sasl.mechanisms", or set "${offKey}" to true`);
-    if (user !== undefined) throw r.error('user', `needs SASL, but "${offKey}" is false`, `Remove "user" and "password", or set "${offKey}" to true`);
+    if (mechanisms)
+      throw r.error(
+        'sasl.mechanisms',
+        `is given, but "${offKey}" is false`,
+        `Remove "sasl.mechanisms", or set "${offKey}" to true`,
+      );
+    if (user !== undefined)
+      throw r.error(
+        'user',
+        `needs SASL, but "${offKey}" is false`,
+        `Remove "user" and "password", or set "${offKey}" to true`,
+      );
   }
 
   const tls = r.object(root, 'tls', TLS_KEYS);
   if (scheme === 'amqp' && tls !== undefined && tls.size > 0) {
-    throw r.error('tls', 'is given, but "scheme" is "amqp" (no TLS)', 'Set "scheme" to "amqps" to use TLS, or remove "tls"');
+    throw r.error(
+      'tls',
+      'is given, but "scheme" is "amqp" (no TLS)',
+      'Set "scheme" to "amqps" to use TLS, or remove "tls"',
+    );
   }
 
   const options: ConnectConfigOptions = { host, port, source: path };

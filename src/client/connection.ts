@@ -35,7 +35,13 @@ import type { Transaction } from './transaction.js';
 import { Responder, type RequestHandler, type ResponderOptions } from './responder.js';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import { findConnectConfig, readConnectConfig } from './connect-config.js';
-import { allowsScram, connectTargets, targetUrl, type ConnectTarget, type WebSocketConnectOptions } from './connect-targets.js';
+import {
+  allowsScram,
+  connectTargets,
+  targetUrl,
+  type ConnectTarget,
+  type WebSocketConnectOptions,
+} from './connect-targets.js';
 import type { QuarkEvent } from './events.js';
 import { EventHook } from './event-hook.js';
 import type { IncomingConnectionHooks } from './listening-side.js';
@@ -413,7 +419,8 @@ export class Connection implements AsyncDisposable {
 
   /** @internal Throws when the connection cannot take new work. */
   checkOpen(): void {
-    if (this.#phase === 'ended' || this.#phase === 'closing') throw this.error ?? new IllegalStateError('the connection is closed');
+    if (this.#phase === 'ended' || this.#phase === 'closing')
+      throw this.error ?? new IllegalStateError('the connection is closed');
   }
 
   /**
@@ -432,7 +439,8 @@ export class Connection implements AsyncDisposable {
     this.#transports.add(transport);
     transport.onDrain = () => {
       if (this.#attempt !== attempt) return;
-      for (const session of this.#sessions) for (const link of session.links) if (link instanceof Sender) link.sendWaiting();
+      for (const session of this.#sessions)
+        for (const link of session.links) if (link instanceof Sender) link.sendWaiting();
     };
     transport.onClosed = () => {
       this.#transports.delete(transport);
@@ -486,14 +494,26 @@ export class Connection implements AsyncDisposable {
           if (this.#attempt !== attempt || attempt.over || this.#phase !== 'connecting') return;
           const addresses = typeof found === 'string' ? [found] : found;
           const remote = addresses.length === 0 ? '(no address)' : addresses.find((a) => !isLoopbackAddress(a));
-          if (remote === undefined || this.#holdPlainBack(engine, target, remote)) this.#openSocket(engine, target, addresses); // to exactly the addresses checked
+          if (remote === undefined || this.#holdPlainBack(engine, target, remote))
+            this.#openSocket(engine, target, addresses); // to exactly the addresses checked
           else this.#onLost(attempt, insecurePlainError(target, remote));
         },
         (e: unknown) => {
-          if (this.#attempt === attempt && !attempt.over) this.#onLost(attempt, new ConnectionLostError(`Could not connect to ${target.url}: the name ${target.host} could not be resolved (${(e as Error).message}).`, e));
+          if (this.#attempt === attempt && !attempt.over)
+            this.#onLost(
+              attempt,
+              new ConnectionLostError(
+                `Could not connect to ${target.url}: the name ${target.host} could not be resolved (${(e as Error).message}).`,
+                e,
+              ),
+            );
         },
       );
-    } else if (target.passwordInClear && !isLoopbackAddress(target.host) && !this.#holdPlainBack(engine, target, target.host)) {
+    } else if (
+      target.passwordInClear &&
+      !isLoopbackAddress(target.host) &&
+      !this.#holdPlainBack(engine, target, target.host)
+    ) {
       this.#onLost(attempt, insecurePlainError(target, target.host));
       return;
     } else {
@@ -504,7 +524,12 @@ export class Connection implements AsyncDisposable {
       this.#attemptTimer = setTimeout(() => {
         this.#attemptTimer = undefined;
         if (this.#attempt !== attempt || attempt.opened || attempt.over) return;
-        this.#onLost(attempt, new ConnectionLostError(`Could not connect to ${target.url}: no answer within ${timeout} ms (reconnect.attemptTimeout).`));
+        this.#onLost(
+          attempt,
+          new ConnectionLostError(
+            `Could not connect to ${target.url}: no answer within ${timeout} ms (reconnect.attemptTimeout).`,
+          ),
+        );
       }, timeout);
     }
   }
@@ -517,14 +542,26 @@ export class Connection implements AsyncDisposable {
     const servername = net.isIP(target.host) ? undefined : target.host;
     const lookup = addresses === undefined ? undefined : fixedLookup(addresses);
     if (target.websocket !== undefined) {
-      const stream = connectWebSocket(this.#plan!.wsModule!, { host: target.host, port: target.port, ...target.websocket, tls: target.tls, servername, lookup });
+      const stream = connectWebSocket(this.#plan!.wsModule!, {
+        host: target.host,
+        port: target.port,
+        ...target.websocket,
+        tls: target.tls,
+        servername,
+        lookup,
+      });
       this.#attachTransport(new SocketTransport(engine, stream));
       stream.whenOpen(() => engine.open());
       return;
     }
     const socket = target.tls
       ? this.#plan!.tlsModule!.connect({ host: target.host, port: target.port, servername, lookup, ...target.tls })
-      : net.connect({ host: target.host, port: target.port, lookup, ...READ_COALESCING_SOCKET_OPTIONS } as net.NetConnectOpts);
+      : net.connect({
+          host: target.host,
+          port: target.port,
+          lookup,
+          ...READ_COALESCING_SOCKET_OPTIONS,
+        } as net.NetConnectOpts);
     this.#attachTransport(new SocketTransport(engine, socket, !target.tls));
     socket.once(target.tls ? 'secureConnect' : 'connect', () => engine.open());
   }
@@ -544,11 +581,18 @@ export class Connection implements AsyncDisposable {
   #socketLostError(attempt: Attempt): AmqpError {
     const cause = attempt.transport?.error;
     if (cause instanceof WebSocketError) return cause;
-    if (attempt.opened) return new ConnectionLostError(`The connection to ${attempt.target?.url ?? 'the peer'} was lost: its socket closed${cause ? ` (${cause.message})` : ''}.`, cause);
+    if (attempt.opened)
+      return new ConnectionLostError(
+        `The connection to ${attempt.target?.url ?? 'the peer'} was lost: its socket closed${cause ? ` (${cause.message})` : ''}.`,
+        cause,
+      );
     const code = (cause as NodeJS.ErrnoException | undefined)?.code;
     const where = attempt.target ? `${attempt.target.host}:${attempt.target.port}` : 'the peer';
     if (cause && attempt.target?.tls && isTlsFailure(cause)) return tlsFailure(cause, where);
-    const reason = code === 'ECONNREFUSED' ? 'connection refused (is the broker running, and on this port?)' : cause?.message ?? 'the peer closed the socket before the connection opened';
+    const reason =
+      code === 'ECONNREFUSED'
+        ? 'connection refused (is the broker running, and on this port?)'
+        : (cause?.message ?? 'the peer closed the socket before the connection opened');
     return new ConnectionLostError(`Could not connect to ${where}: ${reason}.`, cause);
   }
 
@@ -621,12 +665,16 @@ export class Connection implements AsyncDisposable {
    */
   async createRequester(address: string, options: RequesterOptions & CallOptions = {}): Promise<Requester> {
     try {
-      if (typeof address !== 'string' || address === '') throw new InvalidArgumentError('createRequester needs the address requests go to');
+      if (typeof address !== 'string' || address === '')
+        throw new InvalidArgumentError('createRequester needs the address requests go to');
       refuseUnknownOptions(options, REQUESTER_OPTIONS, 'createRequester');
       const call = { signal: options.signal };
       const sender = await this.#createSender(address, call);
       // Credit follows the requester's own subscription of replies (see Requester).
-      const receiver = await this.#createReceiver<AmqpValue>({ source: { dynamic: true }, credit: 0, signal: options.signal }, undefined).catch(async (e: unknown) => {
+      const receiver = await this.#createReceiver<AmqpValue>(
+        { source: { dynamic: true }, credit: 0, signal: options.signal },
+        undefined,
+      ).catch(async (e: unknown) => {
         await sender.close().catch(() => undefined);
         throw e;
       });
@@ -646,13 +694,16 @@ export class Connection implements AsyncDisposable {
    */
   async createResponder(address: string, handler: RequestHandler, options: ResponderOptions = {}): Promise<Responder> {
     try {
-      if (typeof address !== 'string' || address === '') throw new InvalidArgumentError('createResponder needs the address requests come from');
-      if (typeof handler !== 'function') throw new InvalidArgumentError('createResponder needs a handler that makes the reply to each request');
+      if (typeof address !== 'string' || address === '')
+        throw new InvalidArgumentError('createResponder needs the address requests come from');
+      if (typeof handler !== 'function')
+        throw new InvalidArgumentError('createResponder needs a handler that makes the reply to each request');
       refuseUnknownOptions(options, RESPONDER_OPTIONS, 'createResponder');
       const receiver = await this.#createReceiver<AmqpValue>({ source: address, credit: 0 }, undefined);
       // Replies go through the peer's anonymous relay when it has one; else one sender per reply-to address.
       const caps = this.remoteOpen?.offeredCapabilities;
-      const relay = Array.isArray(caps) && caps.includes('ANONYMOUS-RELAY') ? this.#createSender(null, undefined) : undefined;
+      const relay =
+        Array.isArray(caps) && caps.includes('ANONYMOUS-RELAY') ? this.#createSender(null, undefined) : undefined;
       relay?.catch(() => undefined);
       const senders = new Map<string, Promise<Sender>>();
       const replies = (to: string): Promise<Sender> => {
@@ -685,7 +736,10 @@ export class Connection implements AsyncDisposable {
    * Opens a receiver on the default session: `createReceiver('orders', { credit: 10 })`, or with
    * every option in one object. See `Session.createReceiver`.
    */
-  async createReceiver<Body = AmqpValue>(source: string | ReceiverOptions = {}, options?: ReceiverOptions): Promise<Receiver<Body>> {
+  async createReceiver<Body = AmqpValue>(
+    source: string | ReceiverOptions = {},
+    options?: ReceiverOptions,
+  ): Promise<Receiver<Body>> {
     try {
       return await this.#createReceiver<Body>(source, options);
     } catch (e) {
@@ -693,7 +747,10 @@ export class Connection implements AsyncDisposable {
     }
   }
 
-  async #createReceiver<Body>(source: string | ReceiverOptions, options: ReceiverOptions | undefined): Promise<Receiver<Body>> {
+  async #createReceiver<Body>(
+    source: string | ReceiverOptions,
+    options: ReceiverOptions | undefined,
+  ): Promise<Receiver<Body>> {
     const callOptions = options ?? (typeof source === 'object' ? source : undefined);
     const session = await this.defaultSession(callOptions);
     return session.createReceiver(source, options);
@@ -721,7 +778,9 @@ export class Connection implements AsyncDisposable {
         this.#phase = 'closing';
         this.#end(undefined);
         const e = options?.error;
-        this.engine.close(e && { condition: e.condition, description: e.description, info: e.info as ErrorCondition['info'] });
+        this.engine.close(
+          e && { condition: e.condition, description: e.description, info: e.info as ErrorCondition['info'] },
+        );
         // A peer that never answers our close must not hold the socket: drop it after a while.
         this.#closeTimer = setTimeout(() => this.transport?.destroy(), CLOSE_ANSWER_TIMEOUT_MS);
       } else if (this.#phase === 'connecting' || this.#phase === 'waiting') {
@@ -770,9 +829,20 @@ export class Connection implements AsyncDisposable {
         }
         if (e.code === 4) {
           // sys-temp: the server cannot take us now (a limit such as its connection count); retried.
-          this.#onLost(attempt, new ConnectionClosedError('amqp:resource-limit-exceeded', 'The server could not take the connection now (SASL outcome sys-temp: a transient condition such as its connection limit); reconnect tries again.'));
+          this.#onLost(
+            attempt,
+            new ConnectionClosedError(
+              'amqp:resource-limit-exceeded',
+              'The server could not take the connection now (SASL outcome sys-temp: a transient condition such as its connection limit); reconnect tries again.',
+            ),
+          );
         } else if (e.code !== 0) {
-          this.#onLost(attempt, new AuthenticationError(`Authentication failed: the server refused the credentials (SASL outcome ${['ok', 'auth', 'sys', 'sys-perm', 'sys-temp'][e.code] ?? e.code}). Check the user name and password.`));
+          this.#onLost(
+            attempt,
+            new AuthenticationError(
+              `Authentication failed: the server refused the credentials (SASL outcome ${['ok', 'auth', 'sys', 'sys-perm', 'sys-temp'][e.code] ?? e.code}). Check the user name and password.`,
+            ),
+          );
         }
         return;
       case 'connectionRemoteClose': {
@@ -783,14 +853,24 @@ export class Connection implements AsyncDisposable {
           // what was pending still fails.
           attempt.over = true;
           this.#phase = 'ended';
-          this.#end(undefined, new ConnectionClosedError('quark:closed-by-peer', 'The peer closed the connection before this completed.'));
+          this.#end(
+            undefined,
+            new ConnectionClosedError('quark:closed-by-peer', 'The peer closed the connection before this completed.'),
+          );
           this.#finishIfDone();
           return;
         }
         if (err?.condition === 'amqp:connection:redirect') this.#redirect = this.#redirectTarget(attempt, err);
         const error = err
-          ? new ConnectionClosedError(err.condition, `The peer closed the connection: ${err.description ?? err.condition}.`, { description: err.description, info: err.info })
-          : new ConnectionClosedError('quark:closed-by-peer', 'The peer closed the connection (without giving a reason).');
+          ? new ConnectionClosedError(
+              err.condition,
+              `The peer closed the connection: ${err.description ?? err.condition}.`,
+              { description: err.description, info: err.info },
+            )
+          : new ConnectionClosedError(
+              'quark:closed-by-peer',
+              'The peer closed the connection (without giving a reason).',
+            );
         this.#onLost(attempt, error);
         return;
       }
@@ -801,13 +881,26 @@ export class Connection implements AsyncDisposable {
       }
       case 'idleTimeout':
         // The peer went silent: to the user that is a lost connection (reconnect), not a protocol breach.
-        this.#onLost(attempt, new ConnectionLostError(`The connection was lost: the peer sent nothing for ${this.engine.options.idleTimeout ?? 0} ms (the idle timeout).`));
+        this.#onLost(
+          attempt,
+          new ConnectionLostError(
+            `The connection was lost: the peer sent nothing for ${this.engine.options.idleTimeout ?? 0} ms (the idle timeout).`,
+          ),
+        );
         return;
       case 'connectionFinal':
         if (this.#phase !== 'closing' && this.#phase !== 'ended') {
           // A WebSocket failure says what broke (a text message, a protocol error) however late it comes.
           const lost = attempt.opened && !(attempt.transport?.error instanceof WebSocketError);
-          this.#onLost(attempt, lost ? new ConnectionLostError('The connection was lost: the peer closed the socket without closing the connection.', attempt.transport?.error) : this.#socketLostError(attempt));
+          this.#onLost(
+            attempt,
+            lost
+              ? new ConnectionLostError(
+                  'The connection was lost: the peer closed the socket without closing the connection.',
+                  attempt.transport?.error,
+                )
+              : this.#socketLostError(attempt),
+          );
         }
         return;
       case 'sessionRemoteOpen': {
@@ -835,7 +928,12 @@ export class Connection implements AsyncDisposable {
         return;
       case 'linkLocalError': {
         const link = e.link.context;
-        link?.end(new AmqpError(e.error.condition, `Link ${e.link.name} was closed: ${e.error.description ?? e.error.condition}.`));
+        link?.end(
+          new AmqpError(
+            e.error.condition,
+            `Link ${e.link.name} was closed: ${e.error.description ?? e.error.condition}.`,
+          ),
+        );
         return;
       }
       case 'linkFlow':
@@ -926,12 +1024,18 @@ export class Connection implements AsyncDisposable {
     }
     const wasOpen = attempt.opened;
     const policy = this.#plan?.policy;
-    const retrying = policy !== undefined && (this.#everOpened || policy.retryFirstConnect) && isRetryable(error) && this.#attempts < policy.maxAttempts;
+    const retrying =
+      policy !== undefined &&
+      (this.#everOpened || policy.retryFirstConnect) &&
+      isRetryable(error) &&
+      this.#attempts < policy.maxAttempts;
     log('connection %s: %s%s', wasOpen ? 'lost' : 'attempt failed', error.message, retrying ? ' (reconnecting)' : '');
     if (!retrying) {
-      const final = this.#attempts > 0 && !(error instanceof AuthenticationError) ? withAttempts(error, this.#attempts) : error;
+      const final =
+        this.#attempts > 0 && !(error instanceof AuthenticationError) ? withAttempts(error, this.#attempts) : error;
       // Lost while open, or given up during an outage: say the connection is over.
-      if (wasOpen || this.#everOpened) this.emit({ type: 'disconnected', connection: this, error: final, reconnecting: false });
+      if (wasOpen || this.#everOpened)
+        this.emit({ type: 'disconnected', connection: this, error: final, reconnecting: false });
       this.#fail(final);
       return;
     }
@@ -964,9 +1068,21 @@ export class Connection implements AsyncDisposable {
     const info = error.info as Record<string, unknown> | undefined;
     const host = info?.['network-host'] ?? info?.['hostname'];
     const port = Number(info?.['port'] ?? attempt.target?.port);
-    if (typeof host !== 'string' || !Number.isInteger(port) || port <= 0 || port > 65535 || attempt.target === undefined) return undefined;
+    if (
+      typeof host !== 'string' ||
+      !Number.isInteger(port) ||
+      port <= 0 ||
+      port > 65535 ||
+      attempt.target === undefined
+    )
+      return undefined;
     const from = attempt.target;
-    return { ...from, host, port, url: targetUrl(from.tls !== undefined, from.username, host, port, from.websocket?.path) };
+    return {
+      ...from,
+      host,
+      port,
+      url: targetUrl(from.tls !== undefined, from.username, host, port, from.websocket?.path),
+    };
   }
 
   #stopTimers(): void {
@@ -996,7 +1112,10 @@ export class Connection implements AsyncDisposable {
     if (this.#ended) return;
     this.#ended = true;
     this.#payloadPool = undefined; // an application may keep the connection object: not its buffers
-    const reason = pendingError ?? error ?? new ConnectionClosedError('quark:closed', 'The connection was closed.', { byPeer: false });
+    const reason =
+      pendingError ??
+      error ??
+      new ConnectionClosedError('quark:closed', 'The connection was closed.', { byPeer: false });
     const w = this.#opened;
     this.#opened = undefined;
     w?.reject(reason);
@@ -1022,7 +1141,11 @@ export class Connection implements AsyncDisposable {
 function isRetryable(error: AmqpError): boolean {
   if (error instanceof TlsError) return error.reason === 'handshake';
   if (error instanceof WebSocketError) return error.reason === 'handshake';
-  return !(error instanceof AuthenticationError) && !(error instanceof InvalidArgumentError) && error.condition !== 'amqp:unauthorized-access';
+  return (
+    !(error instanceof AuthenticationError) &&
+    !(error instanceof InvalidArgumentError) &&
+    error.condition !== 'amqp:unauthorized-access'
+  );
 }
 
 /** We refused to send a password in clear text to a peer that is not on this machine. */
@@ -1032,13 +1155,18 @@ function insecurePlainError(target: ConnectTarget, address: string): InsecurePla
   );
 }
 
-
 /** The error that ends a connection after `attempts` reconnect attempts, saying so. */
 function withAttempts(error: AmqpError, attempts: number): AmqpError {
   const message = `${error.message} Gave up reconnecting after ${attempts} attempt${attempts === 1 ? '' : 's'} (reconnect.maxAttempts).`;
   if (error instanceof ConnectionLostError) return new ConnectionLostError(message, error.cause);
   if (error instanceof TimeoutError) return new TimeoutError(message);
-  if (error instanceof ConnectionClosedError) return new ConnectionClosedError(error.condition, message, { description: error.description, info: error.info, byPeer: error.byPeer, cause: error.cause });
+  if (error instanceof ConnectionClosedError)
+    return new ConnectionClosedError(error.condition, message, {
+      description: error.description,
+      info: error.info,
+      byPeer: error.byPeer,
+      cause: error.cause,
+    });
   return error;
 }
 
@@ -1055,15 +1183,37 @@ function withConnectConfig(options: ConnectOptions): ConnectOptions {
   const { source, ...fromFile } = readConnectConfig(path);
   log('no peer given: using %s', source);
   const merged: ConnectOptions = { ...fromFile };
-  for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+  for (const [key, value] of Object.entries(options))
+    if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
   return merged;
 }
 
 /** Every option `connect()` knows (ConnectOptions and CallOptions). */
 const CONNECT_KEYS = new Set([
-  'url', 'urls', 'host', 'port', 'tls', 'username', 'password', 'sasl', 'allowInsecurePlain', 'lookup', 'containerId',
-  'hostname', 'properties', 'offeredCapabilities', 'desiredCapabilities', 'values', 'callerStacks', 'idleTimeout',
-  'maxFrameSize', 'channelMax', 'timeout', 'reconnect', 'signal', 'websocket',
+  'url',
+  'urls',
+  'host',
+  'port',
+  'tls',
+  'username',
+  'password',
+  'sasl',
+  'allowInsecurePlain',
+  'lookup',
+  'containerId',
+  'hostname',
+  'properties',
+  'offeredCapabilities',
+  'desiredCapabilities',
+  'values',
+  'callerStacks',
+  'idleTimeout',
+  'maxFrameSize',
+  'channelMax',
+  'timeout',
+  'reconnect',
+  'signal',
+  'websocket',
 ]);
 const SASL_KEYS = new Set(['mechanisms', 'authzid']);
 const SESSION_OPTIONS: ReadonlySet<string> = new Set(['incomingWindow', 'timeout', 'signal']);
@@ -1071,11 +1221,14 @@ const SESSION_OPTIONS: ReadonlySet<string> = new Set(['incomingWindow', 'timeout
 /** Refuses session options that are unknown or out of range, naming them. */
 function checkSessionOptions(options: SessionOptions | undefined): void {
   if (options === undefined) return;
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`createSession options must be an object, got ${String(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError(`createSession options must be an object, got ${String(options)}`);
   refuseUnknownOptions(options, SESSION_OPTIONS, 'createSession');
   const window = options.incomingWindow;
   if (window !== undefined && !(Number.isInteger(window) && window >= 1 && window <= 0xffffffff)) {
-    throw new InvalidArgumentError(`createSession: incomingWindow must be a whole number of transfer frames from 1 to 4294967295, got ${String(window)}`);
+    throw new InvalidArgumentError(
+      `createSession: incomingWindow must be a whole number of transfer frames from 1 to 4294967295, got ${String(window)}`,
+    );
   }
 }
 const REQUESTER_OPTIONS: ReadonlySet<string> = new Set(['timeout', 'signal']);
@@ -1083,15 +1236,23 @@ const RESPONDER_OPTIONS: ReadonlySet<string> = new Set(['concurrency', 'signal',
 
 /** Refuses options connect() does not know (a misspelt or unsupported option is never silently ignored). */
 function checkConnectKeys(options: ConnectOptions): void {
-  if (typeof options !== 'object') throw new InvalidArgumentError(`connect takes a URL string or an options object, got ${String(options)}`);
+  if (typeof options !== 'object')
+    throw new InvalidArgumentError(`connect takes a URL string or an options object, got ${String(options)}`);
   refuseUnknownOptions(options, CONNECT_KEYS, 'connect');
   const sasl = options.sasl;
   if (sasl !== undefined && sasl !== false) {
-    const bad = typeof sasl === 'object' && sasl !== null ? Object.keys(sasl).filter((k) => !SASL_KEYS.has(k)) : ['(not an object)'];
-    if (bad.length > 0) throw new InvalidArgumentError(`connect: sasl takes mechanisms and authzid (or false), got ${bad.join(', ')}`);
+    const bad =
+      typeof sasl === 'object' && sasl !== null
+        ? Object.keys(sasl).filter((k) => !SASL_KEYS.has(k))
+        : ['(not an object)'];
+    if (bad.length > 0)
+      throw new InvalidArgumentError(`connect: sasl takes mechanisms and authzid (or false), got ${bad.join(', ')}`);
     // A mechanism Quark cannot run would be skipped in the negotiation: refused here instead.
     const unsupported = (sasl.mechanisms ?? []).filter((m) => !CLIENT_MECHANISMS.includes(m));
-    if (unsupported.length > 0) throw new InvalidArgumentError(`connect: sasl.mechanisms ${unsupported.map((m) => JSON.stringify(m)).join(', ')} cannot be run by Quark; it runs ${CLIENT_MECHANISMS.join(', ')}`);
+    if (unsupported.length > 0)
+      throw new InvalidArgumentError(
+        `connect: sasl.mechanisms ${unsupported.map((m) => JSON.stringify(m)).join(', ')} cannot be run by Quark; it runs ${CLIENT_MECHANISMS.join(', ')}`,
+      );
   }
   checkConnectValues(options);
 }
@@ -1099,19 +1260,34 @@ function checkConnectKeys(options: ConnectOptions): void {
 /** Refuses option values of the wrong kind or range, naming the option, before anything is opened. */
 function checkConnectValues(o: ConnectOptions): void {
   const refuse = (name: string, expected: string, value: unknown): never => {
-    throw new InvalidArgumentError(`connect: ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+    throw new InvalidArgumentError(
+      `connect: ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
+    );
   };
   for (const name of ['url', 'host', 'containerId', 'hostname'] as const) {
     const value = o[name];
     if (value !== undefined && (typeof value !== 'string' || value === '')) refuse(name, 'a non-empty string', value);
   }
-  for (const name of ['username', 'password'] as const) if (o[name] !== undefined && typeof o[name] !== 'string') refuse(name, 'a string', o[name]);
-  if (o.lookup !== undefined && typeof o.lookup !== 'function') refuse('lookup', 'a function from a host name to its addresses', o.lookup);
-  if (o.tls !== undefined && typeof o.tls !== 'boolean' && (typeof o.tls !== 'object' || o.tls === null)) refuse('tls', 'true, false or an object of TLS options', o.tls);
-  if (o.allowInsecurePlain !== undefined && typeof o.allowInsecurePlain !== 'boolean') refuse('allowInsecurePlain', 'true or false', o.allowInsecurePlain);
-  if (o.idleTimeout !== undefined && !(typeof o.idleTimeout === 'number' && o.idleTimeout >= 0 && Number.isFinite(o.idleTimeout))) refuse('idleTimeout', 'a non-negative number of milliseconds (0 for none)', o.idleTimeout);
-  if (o.maxFrameSize !== undefined && !(Number.isInteger(o.maxFrameSize) && o.maxFrameSize >= 512 && o.maxFrameSize <= 0xffffffff)) refuse('maxFrameSize', 'a whole number of bytes from 512 to 4294967295', o.maxFrameSize);
-  if (o.channelMax !== undefined && !(Number.isInteger(o.channelMax) && o.channelMax >= 0 && o.channelMax <= 0xffff)) refuse('channelMax', 'a whole number from 0 to 65535', o.channelMax);
+  for (const name of ['username', 'password'] as const)
+    if (o[name] !== undefined && typeof o[name] !== 'string') refuse(name, 'a string', o[name]);
+  if (o.lookup !== undefined && typeof o.lookup !== 'function')
+    refuse('lookup', 'a function from a host name to its addresses', o.lookup);
+  if (o.tls !== undefined && typeof o.tls !== 'boolean' && (typeof o.tls !== 'object' || o.tls === null))
+    refuse('tls', 'true, false or an object of TLS options', o.tls);
+  if (o.allowInsecurePlain !== undefined && typeof o.allowInsecurePlain !== 'boolean')
+    refuse('allowInsecurePlain', 'true or false', o.allowInsecurePlain);
+  if (
+    o.idleTimeout !== undefined &&
+    !(typeof o.idleTimeout === 'number' && o.idleTimeout >= 0 && Number.isFinite(o.idleTimeout))
+  )
+    refuse('idleTimeout', 'a non-negative number of milliseconds (0 for none)', o.idleTimeout);
+  if (
+    o.maxFrameSize !== undefined &&
+    !(Number.isInteger(o.maxFrameSize) && o.maxFrameSize >= 512 && o.maxFrameSize <= 0xffffffff)
+  )
+    refuse('maxFrameSize', 'a whole number of bytes from 512 to 4294967295', o.maxFrameSize);
+  if (o.channelMax !== undefined && !(Number.isInteger(o.channelMax) && o.channelMax >= 0 && o.channelMax <= 0xffff))
+    refuse('channelMax', 'a whole number from 0 to 65535', o.channelMax);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) refuse('signal', 'an AbortSignal', o.signal);
 }
 
@@ -1130,7 +1306,10 @@ function withSecureContexts(targets: ConnectTarget[], tlsModule: typeof tls): Co
       try {
         checked = { ...given, secureContext: tlsModule.createSecureContext(given) };
       } catch (e) {
-        throw new InvalidArgumentError(`connect: the tls options cannot be used (${(e as Error).message}): give ca, cert and key as PEM text or Buffers, or pfx with its passphrase`, { cause: e });
+        throw new InvalidArgumentError(
+          `connect: the tls options cannot be used (${(e as Error).message}): give ca, cert and key as PEM text or Buffers, or pfx with its passphrase`,
+          { cause: e },
+        );
       }
       contexts.set(given, checked);
     }
@@ -1156,7 +1335,16 @@ function engineOptionsFor(plan: ConnectPlan, target: ConnectTarget): EngineOptio
   const o = plan.engineOptions;
   const tls = target.tls;
   const clientCertificate = tls !== undefined && (tls.cert !== undefined || tls.pfx !== undefined);
-  const sasl = o.sasl === false ? false : { ...o.sasl, username: target.username, password: target.password, clientCertificate, refusePlain: target.plainRefused };
+  const sasl =
+    o.sasl === false
+      ? false
+      : {
+          ...o.sasl,
+          username: target.username,
+          password: target.password,
+          clientCertificate,
+          refusePlain: target.plainRefused,
+        };
   return { ...o, hostname: plan.hostname ?? target.host, sasl };
 }
 
@@ -1178,7 +1366,7 @@ function engineOptionsFor(plan: ConnectPlan, target: ConnectTarget): EngineOptio
  * out. With `urls`, it fails over between peers.
  */
 export async function connect(urlOrOptions: string | ConnectOptions = {}): Promise<Connection> {
-  const given: ConnectOptions = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions ?? {};
+  const given: ConnectOptions = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : (urlOrOptions ?? {});
   checkConnectKeys(given);
   const options = withConnectConfig(given);
   const targets = connectTargets(options);
@@ -1199,11 +1387,20 @@ export async function connect(urlOrOptions: string | ConnectOptions = {}): Promi
   // So is ws (an optional dependency): a WebSocketError now says to install it.
   const wsModule = targets.some((t) => t.websocket !== undefined) ? loadWebSocketModule() : undefined;
   const lookup = options.lookup ?? defaultLookup;
-  const plan: ConnectPlan = { targets: tlsModule ? withSecureContexts(targets, tlsModule) : targets, engineOptions, hostname: options.hostname, policy, tlsModule, wsModule, lookup };
+  const plan: ConnectPlan = {
+    targets: tlsModule ? withSecureContexts(targets, tlsModule) : targets,
+    engineOptions,
+    hostname: options.hostname,
+    policy,
+    tlsModule,
+    wsModule,
+    lookup,
+  };
   const values = checkValuesMode(options.values, 'values');
   const connection = new Connection(new ProtocolEngine(engineOptionsFor(plan, targets[0]!)));
   if (values !== undefined) connection.values = values;
-  if (options.callerStacks !== undefined && typeof options.callerStacks !== 'boolean') throw new InvalidArgumentError(`callerStacks must be true or false, got ${JSON.stringify(options.callerStacks)}`);
+  if (options.callerStacks !== undefined && typeof options.callerStacks !== 'boolean')
+    throw new InvalidArgumentError(`callerStacks must be true or false, got ${JSON.stringify(options.callerStacks)}`);
   connection.callerStacks = options.callerStacks === true;
   const timeout = options.timeout ?? (policy?.retryFirstConnect ? undefined : DEFAULT_CONNECT_TIMEOUT_MS);
   try {

@@ -22,10 +22,15 @@ const MODIFY_OPTIONS: ReadonlySet<string> = new Set(['deliveryFailed', 'undelive
 
 /** Refuses modify options that are unknown (the old name `annotations` says its new one). */
 export function checkModifyOptions(options: ModifyOptions, what: string): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what} options must be an object, got ${String(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError(`${what} options must be an object, got ${String(options)}`);
   for (const key of Object.keys(options)) {
-    if (key === 'annotations') throw new InvalidArgumentError(`${what}: the option annotations is now messageAnnotations, as on messages`);
-    if (!MODIFY_OPTIONS.has(key)) throw new InvalidArgumentError(`${what} option ${JSON.stringify(key)} is not supported; the options are ${[...MODIFY_OPTIONS].join(', ')}`);
+    if (key === 'annotations')
+      throw new InvalidArgumentError(`${what}: the option annotations is now messageAnnotations, as on messages`);
+    if (!MODIFY_OPTIONS.has(key))
+      throw new InvalidArgumentError(
+        `${what} option ${JSON.stringify(key)} is not supported; the options are ${[...MODIFY_OPTIONS].join(', ')}`,
+      );
   }
 }
 
@@ -59,7 +64,10 @@ export class Delivery<Body = AmqpValue> {
    * megabyte, the session takes no more transfers. `message` holds the sections before the body.
    */
   stream(): AsyncIterable<Uint8Array> {
-    if (!this.bodyStream) throw new IllegalStateError(`only a streaming receiver's deliveries stream their body; create the receiver with streaming: true`);
+    if (!this.bodyStream)
+      throw new IllegalStateError(
+        `only a streaming receiver's deliveries stream their body; create the receiver with streaming: true`,
+      );
     return this.bodyStream;
   }
 
@@ -68,7 +76,10 @@ export class Delivery<Body = AmqpValue> {
    * not a valid AMQP message; `reject()` such a delivery.
    */
   get message(): Message<Body> {
-    return (this.#message ??= decodeMessage(this.payload, this.receiver.values === 'exact' ? DECODE_EXACT : DECODE_NATIVE) as Message<Body>);
+    return (this.#message ??= decodeMessage(
+      this.payload,
+      this.receiver.values === 'exact' ? DECODE_EXACT : DECODE_NATIVE,
+    ) as Message<Body>);
   }
 
   /** The message's bytes as they arrived (the bare message and its annotations). */
@@ -112,7 +123,10 @@ export class Delivery<Body = AmqpValue> {
       this.#settle(ACCEPTED);
       return;
     }
-    if (!this.receiver.session.transactionIsMine(transaction)) throw new InvalidArgumentError(`the transaction belongs to another session than the ${this.receiver.label}'s: begin it on the same session`);
+    if (!this.receiver.session.transactionIsMine(transaction))
+      throw new InvalidArgumentError(
+        `the transaction belongs to another session than the ${this.receiver.label}'s: begin it on the same session`,
+      );
     this.#settle(transaction.stateFor(ACCEPTED));
   }
 
@@ -132,7 +146,13 @@ export class Delivery<Body = AmqpValue> {
    */
   reject(error?: AmqpErrorFields | string): void {
     const e = typeof error === 'string' ? { condition: 'amqp:internal-error', description: error } : error;
-    this.#settle({ kind: 'rejected', error: e === undefined ? undefined : { condition: e.condition, description: e.description, info: e.info as Record<string, never> | undefined } });
+    this.#settle({
+      kind: 'rejected',
+      error:
+        e === undefined
+          ? undefined
+          : { condition: e.condition, description: e.description, info: e.info as Record<string, never> | undefined },
+    });
   }
 
   /** Releases the message unprocessed: the peer may deliver it again, to us or another receiver. */
@@ -155,7 +175,9 @@ export class Delivery<Body = AmqpValue> {
     const d = this.#delivery;
     if (d.settled) {
       if (d.remoteSettled && d.localState === undefined) return; // pre-settled by the sender: nothing to say
-      throw new IllegalStateError(`this message was already settled (${d.localState?.kind ?? 'settled'}); a delivery is settled once`);
+      throw new IllegalStateError(
+        `this message was already settled (${d.localState?.kind ?? 'settled'}); a delivery is settled once`,
+      );
     }
     const receiver = this.receiver;
     if (!receiver.isOpen || d.link !== receiver.engineLink) {
@@ -165,7 +187,9 @@ export class Delivery<Body = AmqpValue> {
           `cannot settle a message of the ${receiver.label}: it arrived on a connection that was lost since. The peer will deliver the message again (on the reconnected link); settle that one.`,
         );
       }
-      throw new IllegalStateError(`cannot settle a message of the ${receiver.label}: the link is closed. The peer will deliver the message again.`);
+      throw new IllegalStateError(
+        `cannot settle a message of the ${receiver.label}: the link is closed. The peer will deliver the message again.`,
+      );
     }
     // In receiver-settle-mode second we give the outcome now and settle once the sender has.
     d.update(state, !this.receiver.settlesSecond);

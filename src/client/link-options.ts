@@ -114,25 +114,53 @@ export interface ReceiverOptions extends LinkOptions {
 const DURABILITY = { none: 0, configuration: 1, 'unsettled-state': 2 } as const;
 const EXPIRY = new Set(['link-detach', 'session-end', 'connection-close', 'never']);
 
-const TARGET_TERMINUS_KEYS: ReadonlySet<string> = new Set(['address', 'durable', 'expiryPolicy', 'expiryTimeoutSeconds', 'dynamic', 'dynamicNodeProperties', 'capabilities']);
-const SOURCE_TERMINUS_KEYS: ReadonlySet<string> = new Set([...TARGET_TERMINUS_KEYS, 'distributionMode', 'filter', 'outcomes']);
+const TARGET_TERMINUS_KEYS: ReadonlySet<string> = new Set([
+  'address',
+  'durable',
+  'expiryPolicy',
+  'expiryTimeoutSeconds',
+  'dynamic',
+  'dynamicNodeProperties',
+  'capabilities',
+]);
+const SOURCE_TERMINUS_KEYS: ReadonlySet<string> = new Set([
+  ...TARGET_TERMINUS_KEYS,
+  'distributionMode',
+  'filter',
+  'outcomes',
+]);
 
 function terminusFields(t: TerminusOptions, role: 'source' | 'target'): Record<string, unknown> {
-  if (typeof t !== 'object' || t === null) throw new InvalidArgumentError(`${role} must be an address or an object of terminus options, got ${String(t)}`);
+  if (typeof t !== 'object' || t === null)
+    throw new InvalidArgumentError(`${role} must be an address or an object of terminus options, got ${String(t)}`);
   const known = role === 'source' ? SOURCE_TERMINUS_KEYS : TARGET_TERMINUS_KEYS;
   for (const key of Object.keys(t)) {
     if (known.has(key)) continue;
-    if (key === 'timeout') throw new InvalidArgumentError(`${role}.timeout is now ${role}.expiryTimeoutSeconds (in seconds, as AMQP's field; every other timeout of Quark is in milliseconds)`);
+    if (key === 'timeout')
+      throw new InvalidArgumentError(
+        `${role}.timeout is now ${role}.expiryTimeoutSeconds (in seconds, as AMQP's field; every other timeout of Quark is in milliseconds)`,
+      );
     const sourceOnly = SOURCE_TERMINUS_KEYS.has(key) ? ` (${key} is a source option)` : '';
-    throw new InvalidArgumentError(`${role} option ${JSON.stringify(key)} is not supported${sourceOnly}; the options are ${[...known].join(', ')}`);
+    throw new InvalidArgumentError(
+      `${role} option ${JSON.stringify(key)} is not supported${sourceOnly}; the options are ${[...known].join(', ')}`,
+    );
   }
   const seconds = t.expiryTimeoutSeconds;
   if (seconds !== undefined && !(Number.isInteger(seconds) && seconds >= 0 && seconds <= 0xffffffff)) {
-    throw new InvalidArgumentError(`${role}.expiryTimeoutSeconds must be a whole number of seconds from 0 to 4294967295, got ${String(seconds)}`);
+    throw new InvalidArgumentError(
+      `${role}.expiryTimeoutSeconds must be a whole number of seconds from 0 to 4294967295, got ${String(seconds)}`,
+    );
   }
-  if (t.durable !== undefined && !(t.durable in DURABILITY)) throw new InvalidArgumentError(`${role}.durable must be 'none', 'configuration' or 'unsettled-state', got ${JSON.stringify(t.durable)}`);
-  if (t.expiryPolicy !== undefined && !EXPIRY.has(t.expiryPolicy)) throw new InvalidArgumentError(`${role}.expiryPolicy must be one of ${[...EXPIRY].join(', ')}, got ${JSON.stringify(t.expiryPolicy)}`);
-  if (t.address !== undefined && typeof t.address !== 'string') throw new InvalidArgumentError(`${role}.address must be a string`);
+  if (t.durable !== undefined && !(t.durable in DURABILITY))
+    throw new InvalidArgumentError(
+      `${role}.durable must be 'none', 'configuration' or 'unsettled-state', got ${JSON.stringify(t.durable)}`,
+    );
+  if (t.expiryPolicy !== undefined && !EXPIRY.has(t.expiryPolicy))
+    throw new InvalidArgumentError(
+      `${role}.expiryPolicy must be one of ${[...EXPIRY].join(', ')}, got ${JSON.stringify(t.expiryPolicy)}`,
+    );
+  if (t.address !== undefined && typeof t.address !== 'string')
+    throw new InvalidArgumentError(`${role}.address must be a string`);
   return {
     address: t.address,
     durable: t.durable === undefined ? undefined : DURABILITY[t.durable],
@@ -146,9 +174,11 @@ function terminusFields(t: TerminusOptions, role: 'source' | 'target'): Record<s
 
 /** The attach `source` for options given as an address or a terminus. */
 export function toSource(options: string | TerminusOptions | undefined): Source {
-  const t: TerminusOptions = typeof options === 'string' ? { address: options } : options ?? {};
+  const t: TerminusOptions = typeof options === 'string' ? { address: options } : (options ?? {});
   if (t.distributionMode !== undefined && t.distributionMode !== 'move' && t.distributionMode !== 'copy') {
-    throw new InvalidArgumentError(`source.distributionMode must be 'move' or 'copy', got ${JSON.stringify(t.distributionMode)}`);
+    throw new InvalidArgumentError(
+      `source.distributionMode must be 'move' or 'copy', got ${JSON.stringify(t.distributionMode)}`,
+    );
   }
   return {
     kind: 'source',
@@ -161,53 +191,95 @@ export function toSource(options: string | TerminusOptions | undefined): Source 
 
 /** The attach `target` for options given as an address or a terminus. */
 export function toTarget(options: string | TerminusOptions | undefined): Target {
-  const t: TerminusOptions = typeof options === 'string' ? { address: options } : options ?? {};
+  const t: TerminusOptions = typeof options === 'string' ? { address: options } : (options ?? {});
   return { kind: 'target', ...terminusFields(t, 'target') } as Target;
 }
 
 /** Checks a credit option; returns the window (0 for manual credit). */
 export function checkCredit(credit: number | undefined): number {
   if (credit === undefined) return 100;
-  if (!Number.isInteger(credit) || credit < 0 || credit > 0xffffffff) throw new InvalidArgumentError(`credit must be a whole number from 0 to 4294967295, got ${String(credit)}`);
+  if (!Number.isInteger(credit) || credit < 0 || credit > 0xffffffff)
+    throw new InvalidArgumentError(`credit must be a whole number from 0 to 4294967295, got ${String(credit)}`);
   return credit;
 }
 
-const LINK_KEYS = ['name', 'properties', 'offeredCapabilities', 'desiredCapabilities', 'deliveryMode', 'rcvSettleMode', 'signal', 'timeout'];
+const LINK_KEYS = [
+  'name',
+  'properties',
+  'offeredCapabilities',
+  'desiredCapabilities',
+  'deliveryMode',
+  'rcvSettleMode',
+  'signal',
+  'timeout',
+];
 const SENDER_KEYS = new Set([...LINK_KEYS, 'target', 'source', 'inDoubt']);
-const RECEIVER_KEYS = new Set([...LINK_KEYS, 'source', 'target', 'credit', 'autoAccept', 'maxMessageSize', 'values', 'maxUnsettled', 'selector', 'streaming']);
+const RECEIVER_KEYS = new Set([
+  ...LINK_KEYS,
+  'source',
+  'target',
+  'credit',
+  'autoAccept',
+  'maxMessageSize',
+  'values',
+  'maxUnsettled',
+  'selector',
+  'streaming',
+]);
 
 /** Throws for an option the link does not know: a misspelt or unsupported option is never silently ignored. */
 function checkKeys(options: object, known: Set<string>, what: string): void {
   for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new InvalidArgumentError(`${what} option ${JSON.stringify(key)} is not supported; the options are ${[...known].join(', ')}`);
+    if (!known.has(key))
+      throw new InvalidArgumentError(
+        `${what} option ${JSON.stringify(key)} is not supported; the options are ${[...known].join(', ')}`,
+      );
   }
   const mode = (options as LinkOptions).deliveryMode;
   if (mode !== undefined && mode !== 'at-least-once' && mode !== 'at-most-once' && mode !== 'mixed') {
-    throw new InvalidArgumentError(`deliveryMode must be 'at-least-once', 'at-most-once' or 'mixed', got ${JSON.stringify(mode)}`);
+    throw new InvalidArgumentError(
+      `deliveryMode must be 'at-least-once', 'at-most-once' or 'mixed', got ${JSON.stringify(mode)}`,
+    );
   }
   const rcv = (options as LinkOptions).rcvSettleMode;
-  if (rcv !== undefined && rcv !== 'first' && rcv !== 'second') throw new InvalidArgumentError(`rcvSettleMode must be 'first' or 'second', got ${JSON.stringify(rcv)}`);
+  if (rcv !== undefined && rcv !== 'first' && rcv !== 'second')
+    throw new InvalidArgumentError(`rcvSettleMode must be 'first' or 'second', got ${JSON.stringify(rcv)}`);
 }
 
 /** The options of `createSender(target, options)` (or `createSender(options)`), as one object, checked. */
-export function senderOptions(target: string | null | SenderOptions | undefined, options: SenderOptions | undefined): SenderOptions {
+export function senderOptions(
+  target: string | null | SenderOptions | undefined,
+  options: SenderOptions | undefined,
+): SenderOptions {
   let o: SenderOptions;
   if (target === null || typeof target === 'string') o = { ...options, target };
-  else if (options !== undefined) throw new InvalidArgumentError('createSender takes a target address and options, or one options object, not two objects');
+  else if (options !== undefined)
+    throw new InvalidArgumentError(
+      'createSender takes a target address and options, or one options object, not two objects',
+    );
   else o = target ?? {};
-  if (o === null || typeof o !== 'object') throw new InvalidArgumentError(`sender options must be an object, got ${String(o)}`);
+  if (o === null || typeof o !== 'object')
+    throw new InvalidArgumentError(`sender options must be an object, got ${String(o)}`);
   checkKeys(o, SENDER_KEYS, 'sender');
-  if (o.inDoubt !== undefined && o.inDoubt !== 'reject' && o.inDoubt !== 'resend') throw new InvalidArgumentError(`inDoubt must be 'reject' or 'resend', got ${JSON.stringify(o.inDoubt)}`);
+  if (o.inDoubt !== undefined && o.inDoubt !== 'reject' && o.inDoubt !== 'resend')
+    throw new InvalidArgumentError(`inDoubt must be 'reject' or 'resend', got ${JSON.stringify(o.inDoubt)}`);
   return o;
 }
 
 /** The options of `createReceiver(source, options)` (or `createReceiver(options)`), as one object, checked. */
-export function receiverOptions(source: string | ReceiverOptions | undefined, options: ReceiverOptions | undefined): ReceiverOptions {
+export function receiverOptions(
+  source: string | ReceiverOptions | undefined,
+  options: ReceiverOptions | undefined,
+): ReceiverOptions {
   let o: ReceiverOptions;
   if (typeof source === 'string') o = { ...options, source };
-  else if (options !== undefined) throw new InvalidArgumentError('createReceiver takes a source address and options, or one options object, not two objects');
+  else if (options !== undefined)
+    throw new InvalidArgumentError(
+      'createReceiver takes a source address and options, or one options object, not two objects',
+    );
   else o = source ?? {};
-  if (o === null || typeof o !== 'object') throw new InvalidArgumentError(`receiver options must be an object, got ${String(o)}`);
+  if (o === null || typeof o !== 'object')
+    throw new InvalidArgumentError(`receiver options must be an object, got ${String(o)}`);
   checkKeys(o, RECEIVER_KEYS, 'receiver');
   return o;
 }

@@ -21,7 +21,6 @@ declare module '../engine/endpoint-context.js' {
   }
 }
 
-
 /**
  * What senders and receivers share: the attach handshake, detach and close, the link's errors,
  * and its view of the connection's events.
@@ -69,7 +68,14 @@ export abstract class Link implements AsyncDisposable {
     const address = this.address;
     // A sender accepted on the listening side has the peer's source (what it receives from) and no target.
     const served = role === 'sender' && address === undefined ? this.engineLink.local.source?.address : undefined;
-    const where = served !== undefined ? ` of '${served}'` : address === undefined ? (role === 'sender' ? ' (anonymous relay)' : '') : ` ${role === 'sender' ? 'to' : 'from'} '${address}'`;
+    const where =
+      served !== undefined
+        ? ` of '${served}'`
+        : address === undefined
+          ? role === 'sender'
+            ? ' (anonymous relay)'
+            : ''
+          : ` ${role === 'sender' ? 'to' : 'from'} '${address}'`;
     const name = this.name;
     const chosen = !/^(sender|receiver)-\d+-/.test(name) || !name.endsWith(this.session.connection.containerId);
     return `${role}${chosen ? ` '${name}'` : ''}${where}`;
@@ -147,7 +153,10 @@ export abstract class Link implements AsyncDisposable {
 
   /** Every event of this link (a filtered view of `connection.events$`). */
   get events$(): Observable<QuarkEvent> {
-    return (this.#events$ ??= this.session.connection.eventsWhere((e) => 'link' in e && e.link === (this as unknown), 'link.events$'));
+    return (this.#events$ ??= this.session.connection.eventsWhere(
+      (e) => 'link' in e && e.link === (this as unknown),
+      'link.events$',
+    ));
   }
 
   /** @internal Sends the attach and waits for the peer's. */
@@ -193,9 +202,10 @@ export abstract class Link implements AsyncDisposable {
    */
   onRemoteOpen(): void {
     const remote = this.engineLink.remote;
-    const refused = this.engineLink.role === 'sender'
-      ? remote?.target === undefined && this.engineLink.local.target !== undefined
-      : remote?.source === undefined;
+    const refused =
+      this.engineLink.role === 'sender'
+        ? remote?.target === undefined && this.engineLink.local.target !== undefined
+        : remote?.source === undefined;
     if (refused) {
       setImmediate(() => {
         if (!this.#ended && this.engineLink.isOpen) this.#markOpen();
@@ -221,13 +231,29 @@ export abstract class Link implements AsyncDisposable {
       return;
     }
     if (error) {
-      this.end(new LinkClosedError(error.condition, `The peer ${closed ? 'closed' : 'detached'} the ${this.label}: ${error.description ?? error.condition}.`, { description: error.description, info: error.info }));
+      this.end(
+        new LinkClosedError(
+          error.condition,
+          `The peer ${closed ? 'closed' : 'detached'} the ${this.label}: ${error.description ?? error.condition}.`,
+          { description: error.description, info: error.info },
+        ),
+      );
       return;
     }
     // A clean detach ends iterations quietly; what was pending (an attach, sends) still fails.
     const refused = this.#opened !== undefined;
-    this.end(refused ? new LinkClosedError('amqp:not-found', `The peer refused the ${this.label} (it answered the attach with no terminus and gave no reason).`) : undefined,
-      new LinkClosedError('quark:closed-by-peer', `The peer ${closed ? 'closed' : 'detached'} the ${this.label} before this completed.`));
+    this.end(
+      refused
+        ? new LinkClosedError(
+            'amqp:not-found',
+            `The peer refused the ${this.label} (it answered the attach with no terminus and gave no reason).`,
+          )
+        : undefined,
+      new LinkClosedError(
+        'quark:closed-by-peer',
+        `The peer ${closed ? 'closed' : 'detached'} the ${this.label} before this completed.`,
+      ),
+    );
   }
 
   /**
@@ -238,7 +264,8 @@ export abstract class Link implements AsyncDisposable {
     if (this.#ended) return;
     this.#ended = true;
     this.error = error;
-    const reason = pendingError ?? error ?? new LinkClosedError('quark:closed', `The ${this.label} was closed.`, { byPeer: false });
+    const reason =
+      pendingError ?? error ?? new LinkClosedError('quark:closed', `The ${this.label} was closed.`, { byPeer: false });
     const opened = this.#opened;
     this.#opened = undefined;
     opened?.reject(reason);

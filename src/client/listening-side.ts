@@ -34,7 +34,11 @@ export interface IncomingConnectionHooks {
 }
 
 /** The connection a peer opened to a listener, on `transport`; `hooks` tell the listening side what happens. */
-export function acceptConnection(engine: ProtocolEngine, transport: SocketTransport, hooks: IncomingConnectionHooks): Connection {
+export function acceptConnection(
+  engine: ProtocolEngine,
+  transport: SocketTransport,
+  hooks: IncomingConnectionHooks,
+): Connection {
   return Connection.incoming(engine, transport, hooks);
 }
 
@@ -44,7 +48,12 @@ export function adoptAsSender(session: Session, engineLink: EngineLink, attach: 
 }
 
 /** Accepts a link the peer attached as a sender: our receiver, with `settings`, attached with `attach`. */
-export function adoptAsReceiver(session: Session, engineLink: EngineLink, settings: ReceiverSettings, attach: Partial<LinkAttachOptions>): Receiver {
+export function adoptAsReceiver(
+  session: Session,
+  engineLink: EngineLink,
+  settings: ReceiverSettings,
+  attach: Partial<LinkAttachOptions>,
+): Receiver {
   return new Receiver(session, engineLink, settings).acceptAttach(attach);
 }
 

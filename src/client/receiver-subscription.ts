@@ -49,19 +49,32 @@ export class ReceiverSubscription<Body> implements PromiseLike<void> {
   #error: unknown;
 
   /** @internal Use `receiver.subscribe()`. */
-  constructor(receiver: Receiver<Body>, handler: (delivery: Delivery<Body>) => unknown, options: SubscribeOptions<Body> = {}) {
+  constructor(
+    receiver: Receiver<Body>,
+    handler: (delivery: Delivery<Body>) => unknown,
+    options: SubscribeOptions<Body> = {},
+  ) {
     if (typeof handler !== 'function') throw new InvalidArgumentError('subscribe needs a handler function');
     refuseUnknownOptions(options, SUBSCRIBE_OPTIONS, 'subscribe');
     const concurrency = options.concurrency ?? 1;
     const prefetch = options.prefetch ?? 0;
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidArgumentError(`subscribe: concurrency must be a whole number of at least 1, got ${String(concurrency)}`);
-    if (!Number.isInteger(prefetch) || prefetch < 0) throw new InvalidArgumentError(`subscribe: prefetch must be a whole number of at least 0, got ${String(prefetch)}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new InvalidArgumentError(
+        `subscribe: concurrency must be a whole number of at least 1, got ${String(concurrency)}`,
+      );
+    if (!Number.isInteger(prefetch) || prefetch < 0)
+      throw new InvalidArgumentError(
+        `subscribe: prefetch must be a whole number of at least 0, got ${String(prefetch)}`,
+      );
     const onError = options.onError ?? 'modify';
     if (typeof onError !== 'function' && !['modify', 'release', 'reject'].includes(onError)) {
-      throw new InvalidArgumentError(`subscribe: onError must be 'modify', 'release', 'reject' or a function, got ${JSON.stringify(onError)}`);
+      throw new InvalidArgumentError(
+        `subscribe: onError must be 'modify', 'release', 'reject' or a function, got ${JSON.stringify(onError)}`,
+      );
     }
     const signal = options.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('subscribe: signal must be an AbortSignal');
+    if (signal !== undefined && !(signal instanceof AbortSignal))
+      throw new InvalidArgumentError('subscribe: signal must be an AbortSignal');
     this.#receiver = receiver;
     this.#handler = handler;
     this.#onError = onError;
@@ -89,7 +102,10 @@ export class ReceiverSubscription<Body> implements PromiseLike<void> {
     return this.#done.catch(() => undefined);
   }
 
-  then<R1 = void, R2 = never>(onfulfilled?: ((value: void) => R1 | PromiseLike<R1>) | null, onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null): Promise<R1 | R2> {
+  then<R1 = void, R2 = never>(
+    onfulfilled?: ((value: void) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
     return this.#done.then(onfulfilled, onrejected);
   }
 
@@ -125,7 +141,11 @@ export class ReceiverSubscription<Body> implements PromiseLike<void> {
   }
 
   #failed(error: unknown, delivery: Delivery<Body>): void {
-    log('handler failed on receiver %s: %s', this.#receiver.name, error instanceof Error ? error.message : String(error));
+    log(
+      'handler failed on receiver %s: %s',
+      this.#receiver.name,
+      error instanceof Error ? error.message : String(error),
+    );
     const onError = this.#onError;
     if (typeof onError === 'function') {
       try {
@@ -135,7 +155,13 @@ export class ReceiverSubscription<Body> implements PromiseLike<void> {
       }
     }
     if (onError === 'release') settle(delivery, (d) => d.release());
-    else if (onError === 'reject') settle(delivery, (d) => d.reject({ condition: 'amqp:internal-error', description: error instanceof Error ? error.message : String(error) }));
+    else if (onError === 'reject')
+      settle(delivery, (d) =>
+        d.reject({
+          condition: 'amqp:internal-error',
+          description: error instanceof Error ? error.message : String(error),
+        }),
+      );
     else settle(delivery, (d) => d.modify({ deliveryFailed: true }));
   }
 }

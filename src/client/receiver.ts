@@ -9,7 +9,16 @@ import type { EngineLink } from '../engine/link.js';
 import { Fifo } from '../collections/fifo.js';
 import type { ValuesMode } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
-import { ConnectionClosedError, ConnectionLostError, DeliveryAbortedError, IllegalStateError, InvalidArgumentError, LinkClosedError, SessionClosedError, type AmqpError } from '../errors.js';
+import {
+  ConnectionClosedError,
+  ConnectionLostError,
+  DeliveryAbortedError,
+  IllegalStateError,
+  InvalidArgumentError,
+  LinkClosedError,
+  SessionClosedError,
+  type AmqpError,
+} from '../errors.js';
 import { abortedAtStart, watchCancellation, type CallOptions } from './cancellation.js';
 import { BodyStream } from './body-stream.js';
 import { Delivery } from './delivery.js';
@@ -129,7 +138,9 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    * message arriving later stays for the next call.
    */
   receive(options?: CallOptions): Promise<Delivery<Body>> {
-    const aborted = options?.signal?.aborted ? abortedAtStart(options, `receive on the ${this.label}`, 'nothing was taken') : undefined; // the label is made only when needed
+    const aborted = options?.signal?.aborted
+      ? abortedAtStart(options, `receive on the ${this.label}`, 'nothing was taken')
+      : undefined; // the label is made only when needed
     if (aborted) return Promise.reject(aborted);
     if (this.buffered > 0) return Promise.resolve(this.#take());
     if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`the ${this.label} is closed`));
@@ -168,7 +179,8 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    */
   deliveries(options?: DeliveriesOptions): AsyncIterable<Delivery<Body>> {
     const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('deliveries: signal must be an AbortSignal');
+    if (signal !== undefined && !(signal instanceof AbortSignal))
+      throw new InvalidArgumentError('deliveries: signal must be an AbortSignal');
     return {
       [Symbol.asyncIterator]: () => ({
         next: () => this.#next(signal),
@@ -203,13 +215,21 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    * @example
    * await receiver.subscribe(async (delivery) => { await save(delivery.message.body); }, { concurrency: 4, signal });
    */
-  subscribe(handler: (delivery: Delivery<Body>) => unknown, options?: SubscribeOptions<Body>): ReceiverSubscription<Body> {
+  subscribe(
+    handler: (delivery: Delivery<Body>) => unknown,
+    options?: SubscribeOptions<Body>,
+  ): ReceiverSubscription<Body> {
     return new ReceiverSubscription(this, handler, options);
   }
 
   /** @internal Sets the bound on taken, unsettled deliveries (undefined: back to the receiver's own), and grants credit under it. */
   boundUnsettled(limit: number | undefined): void {
-    const bound = limit === undefined ? this.#configuredMaxUnsettled : this.#configuredMaxUnsettled === undefined ? limit : Math.min(limit, this.#configuredMaxUnsettled);
+    const bound =
+      limit === undefined
+        ? this.#configuredMaxUnsettled
+        : this.#configuredMaxUnsettled === undefined
+          ? limit
+          : Math.min(limit, this.#configuredMaxUnsettled);
     this.#maxUnsettled = bound;
     if (bound === undefined) this.#unsettled.clear();
     if (limit !== undefined) {
@@ -265,7 +285,8 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
 
   /** Grants `n` more credit (with `credit: 0`, the only way messages come). */
   addCredit(n: number): void {
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`addCredit needs a whole number of messages, got ${String(n)}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`addCredit needs a whole number of messages, got ${String(n)}`);
     if (!this.live) throw this.error ?? new IllegalStateError(`the ${this.label} is closed`);
     if (this.isOpen) this.engineLink.addCredit(n);
     else this.#creditToRestore += n; // granted once the link is attached (again)
@@ -308,21 +329,26 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     else if (context instanceof BodyStream) stream = context;
     else {
       const session = this.session.engineSession;
-      stream = new BodyStream(this.values, (held) => (held ? session.holdIncomingWindow() : session.releaseIncomingWindow()));
+      stream = new BodyStream(this.values, (held) =>
+        held ? session.holdIncomingWindow() : session.releaseIncomingWindow(),
+      );
       engineDelivery.context = stream;
       this.#streams.add(stream);
     }
     try {
-      if (chunk.length > 0 && stream.push(chunk)) this.#handOver(new Delivery<Body>(this, engineDelivery, stream, stream.head));
+      if (chunk.length > 0 && stream.push(chunk))
+        this.#handOver(new Delivery<Body>(this, engineDelivery, stream, stream.head));
       if (!last) return;
       this.#streams.delete(stream);
       const whole = stream.end();
-      if (!(engineDelivery.context instanceof Delivery)) this.#handOver(new Delivery<Body>(this, engineDelivery, stream, whole));
+      if (!(engineDelivery.context instanceof Delivery))
+        this.#handOver(new Delivery<Body>(this, engineDelivery, stream, whole));
     } catch (e) {
       // Bytes that are not a message: the stream fails; the delivery is handed over for the application to reject.
       this.#streams.delete(stream);
       stream.fail(e as AmqpError);
-      if (!(engineDelivery.context instanceof Delivery)) this.#handOver(new Delivery<Body>(this, engineDelivery, stream, undefined));
+      if (!(engineDelivery.context instanceof Delivery))
+        this.#handOver(new Delivery<Body>(this, engineDelivery, stream, undefined));
     }
   }
 
@@ -335,7 +361,8 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     const engineDelivery = delivery.engineDelivery;
     engineDelivery.context = delivery as unknown as Delivery; // the context holds a Delivery of any body type
     const connection = this.session.connection;
-    if (connection.observed) connection.emit({ type: 'message', link: this.#asEventLink(), delivery: delivery as unknown as Delivery });
+    if (connection.observed)
+      connection.emit({ type: 'message', link: this.#asEventLink(), delivery: delivery as unknown as Delivery });
     const waiter = this.#waiters.shift();
     if (waiter) {
       waiter.stop();
@@ -354,16 +381,22 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
 
   /** @internal The peer settled a message we received (receiver-settle-mode second), or changed its state. */
   override onDeliveryUpdate(engineDelivery: EngineDelivery): void {
-    if (engineDelivery.remoteSettled && !engineDelivery.settled && engineDelivery.localState !== undefined) engineDelivery.settle();
+    if (engineDelivery.remoteSettled && !engineDelivery.settled && engineDelivery.localState !== undefined)
+      engineDelivery.settle();
   }
 
   /** @internal The sender aborted a message. */
   override onAborted(engineDelivery?: EngineDelivery): void {
     const context = engineDelivery?.context;
-    const stream = context instanceof Delivery ? context.bodyStream : context instanceof BodyStream ? context : undefined;
+    const stream =
+      context instanceof Delivery ? context.bodyStream : context instanceof BodyStream ? context : undefined;
     if (stream) {
       this.#streams.delete(stream);
-      stream.fail(new DeliveryAbortedError(`The sender aborted the message streaming on the ${this.label}: what came of it is not the whole message.`));
+      stream.fail(
+        new DeliveryAbortedError(
+          `The sender aborted the message streaming on the ${this.label}: what came of it is not the whole message.`,
+        ),
+      );
     }
     this.session.connection.emit({ type: 'aborted', link: this.#asEventLink() });
     this.#topUp();
@@ -415,7 +448,11 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     if (this.#window === 0) this.#creditToRestore += this.engineLink.credit;
     // What was taken on the lost connection can no longer be settled: it takes no room any more.
     this.#unsettled.clear();
-    this.#failStreams(new ConnectionLostError(`The connection was lost while a message was streaming in on the ${this.label}; the peer delivers it again.`));
+    this.#failStreams(
+      new ConnectionLostError(
+        `The connection was lost while a message was streaming in on the ${this.label}; the peer delivers it again.`,
+      ),
+    );
     const kept: Delivery<Body>[] = [];
     for (const d of this.#buffer.drain()) if (d.remoteSettled) kept.push(d);
     for (const d of kept) this.#buffer.push(d);
@@ -427,7 +464,8 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     const max = this.#maxUnsettled;
     if (this.#window > 0 || max !== undefined) {
       const window = max === undefined ? this.#window : this.#window === 0 ? max : Math.min(this.#window, max);
-      if (!this.#paused || this.#drainWaiters.length > 0) this.engineLink.setCredit(Math.max(0, window - this.buffered));
+      if (!this.#paused || this.#drainWaiters.length > 0)
+        this.engineLink.setCredit(Math.max(0, window - this.buffered));
     } else if (this.#creditToRestore > 0) {
       this.engineLink.setCredit(this.#creditToRestore);
     }
@@ -466,10 +504,16 @@ const QUOTED_DESCRIPTION_LENGTH = 120;
  * session instead of refusing it (RabbitMQ 3.10 does, with an Erlang stack as its description).
  */
 function endedDuringDrain(error: AmqpError, label: string): AmqpError {
-  const byPeer = error instanceof SessionClosedError || error instanceof LinkClosedError || (error instanceof ConnectionClosedError && !(error instanceof ConnectionLostError));
+  const byPeer =
+    error instanceof SessionClosedError ||
+    error instanceof LinkClosedError ||
+    (error instanceof ConnectionClosedError && !(error instanceof ConnectionLostError));
   if (!byPeer || !error.byPeer) return error;
   const said = error.description ?? error.condition;
-  const quoted = said.length > QUOTED_DESCRIPTION_LENGTH ? `${said.slice(0, QUOTED_DESCRIPTION_LENGTH)}... (the rest is in error.description)` : said;
+  const quoted =
+    said.length > QUOTED_DESCRIPTION_LENGTH
+      ? `${said.slice(0, QUOTED_DESCRIPTION_LENGTH)}... (the rest is in error.description)`
+      : said;
   const message = `The peer ended the ${error.endpoint} (${error.condition}) while a drain was under way on the ${label}: it may not support drain (RabbitMQ 3.10 does not); take messages with credit and a receive timeout instead. The peer said: ${quoted}`;
   const fields = { description: error.description, info: error.info, byPeer: true };
   if (error instanceof SessionClosedError) return new SessionClosedError(error.condition, message, fields);

@@ -68,13 +68,22 @@ const KNOWN = new Set(Object.keys(DEFAULTS));
 export function reconnectPolicy(option: boolean | ReconnectOptions | undefined): ReconnectPolicy | undefined {
   if (option === false) return undefined;
   if (option === undefined || option === true) return DEFAULTS;
-  if (option === null || typeof option !== 'object') throw new InvalidArgumentError(`reconnect must be true, false or an object of reconnect options, got ${String(option)}`);
+  if (option === null || typeof option !== 'object')
+    throw new InvalidArgumentError(
+      `reconnect must be true, false or an object of reconnect options, got ${String(option)}`,
+    );
   for (const key of Object.keys(option)) {
-    if (!KNOWN.has(key)) throw new InvalidArgumentError(`reconnect.${key} is not a reconnect option; the options are ${[...KNOWN].join(', ')}`);
+    if (!KNOWN.has(key))
+      throw new InvalidArgumentError(
+        `reconnect.${key} is not a reconnect option; the options are ${[...KNOWN].join(', ')}`,
+      );
   }
   const ms = (name: keyof ReconnectOptions, min: number): number => {
     const value = option[name] ?? DEFAULTS[name];
-    if (typeof value !== 'number' || Number.isNaN(value) || value < min) throw new InvalidArgumentError(`reconnect.${name} must be a number of at least ${min}, got ${String(option[name])}`);
+    if (typeof value !== 'number' || Number.isNaN(value) || value < min)
+      throw new InvalidArgumentError(
+        `reconnect.${name} must be a number of at least ${min}, got ${String(option[name])}`,
+      );
     return value;
   };
   const policy: ReconnectPolicy = {
@@ -87,9 +96,14 @@ export function reconnectPolicy(option: boolean | ReconnectOptions | undefined):
     retryFirstConnect: option.retryFirstConnect ?? false,
   };
   if (policy.jitter > 1) throw new InvalidArgumentError(`reconnect.jitter must be from 0 to 1, got ${policy.jitter}`);
-  if (!Number.isFinite(policy.attemptTimeout)) throw new InvalidArgumentError('reconnect.attemptTimeout must be a finite number of milliseconds');
-  if (policy.maxAttempts !== Infinity && !Number.isInteger(policy.maxAttempts)) throw new InvalidArgumentError(`reconnect.maxAttempts must be a whole number, got ${policy.maxAttempts}`);
-  if (typeof policy.retryFirstConnect !== 'boolean') throw new InvalidArgumentError(`reconnect.retryFirstConnect must be true or false, got ${String(option.retryFirstConnect)}`);
+  if (!Number.isFinite(policy.attemptTimeout))
+    throw new InvalidArgumentError('reconnect.attemptTimeout must be a finite number of milliseconds');
+  if (policy.maxAttempts !== Infinity && !Number.isInteger(policy.maxAttempts))
+    throw new InvalidArgumentError(`reconnect.maxAttempts must be a whole number, got ${policy.maxAttempts}`);
+  if (typeof policy.retryFirstConnect !== 'boolean')
+    throw new InvalidArgumentError(
+      `reconnect.retryFirstConnect must be true or false, got ${String(option.retryFirstConnect)}`,
+    );
   return policy;
 }
 

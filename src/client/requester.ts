@@ -88,20 +88,40 @@ export class Requester implements AsyncDisposable {
   }
 
   #request(message: Message, options: CallOptions | undefined): Promise<Message> {
-    if (this.#closed) return Promise.reject(new IllegalStateError(`the requester to '${this.#sender.address}' is closed`));
+    if (this.#closed)
+      return Promise.reject(new IllegalStateError(`the requester to '${this.#sender.address}' is closed`));
     const id = message.correlationId ?? message.messageId ?? `${this.#idPrefix}${this.#next++}`;
     const key = correlationKey(id);
-    if (key === undefined) return Promise.reject(new InvalidArgumentError('a request\'s correlationId must be a string, number, bigint, bytes or uuid'));
-    if (this.#pending.has(key)) return Promise.reject(new InvalidArgumentError(`a request with correlation id ${String(id)} is already waiting for its reply`));
-    const request: Message = { ...message, messageId: message.messageId ?? id, correlationId: id, replyTo: this.replyTo };
+    if (key === undefined)
+      return Promise.reject(
+        new InvalidArgumentError("a request's correlationId must be a string, number, bigint, bytes or uuid"),
+      );
+    if (this.#pending.has(key))
+      return Promise.reject(
+        new InvalidArgumentError(`a request with correlation id ${String(id)} is already waiting for its reply`),
+      );
+    const request: Message = {
+      ...message,
+      messageId: message.messageId ?? id,
+      correlationId: id,
+      replyTo: this.replyTo,
+    };
     const timeout = options?.timeout ?? (this.#timeout > 0 ? this.#timeout : undefined);
     return new Promise<Message>((resolve, reject) => {
       const pending: PendingRequest = { resolve, reject, stop: () => undefined };
       this.#pending.set(key, pending);
-      pending.stop = watchCancellation({ signal: options?.signal, timeout }, `request to '${this.#sender.address}'`, (error) => {
-        this.#pending.delete(key);
-        reject(error instanceof TimeoutError ? new TimeoutError(`no reply to the request to '${this.#sender.address}' within ${timeout} ms`) : error);
-      });
+      pending.stop = watchCancellation(
+        { signal: options?.signal, timeout },
+        `request to '${this.#sender.address}'`,
+        (error) => {
+          this.#pending.delete(key);
+          reject(
+            error instanceof TimeoutError
+              ? new TimeoutError(`no reply to the request to '${this.#sender.address}' within ${timeout} ms`)
+              : error,
+          );
+        },
+      );
       this.#sender.send(request, { signal: options?.signal }).catch((error: unknown) => {
         if (this.#pending.get(key) !== pending) return;
         this.#pending.delete(key);

@@ -36,22 +36,34 @@ export class Responder implements AsyncDisposable {
   #answered = 0;
 
   /** @internal Use `connection.createResponder()`. */
-  constructor(receiver: Receiver, replies: (to: string) => Promise<Sender>, closeSenders: () => Promise<void>, handler: RequestHandler, options: ResponderOptions) {
+  constructor(
+    receiver: Receiver,
+    replies: (to: string) => Promise<Sender>,
+    closeSenders: () => Promise<void>,
+    handler: RequestHandler,
+    options: ResponderOptions,
+  ) {
     this.#receiver = receiver;
     this.#replies = replies;
     this.#closeSenders = closeSenders;
-    this.#subscription = receiver.subscribe(async (delivery) => {
-      const request = delivery.message;
-      const replyTo = request.replyTo;
-      if (replyTo === undefined) {
-        delivery.reject({ condition: 'amqp:precondition-failed', description: 'a request needs a reply-to address to be answered' });
-        return;
-      }
-      const reply = await handler(request, delivery);
-      const sender = await this.#replies(replyTo);
-      await sender.send({ ...reply, to: replyTo, correlationId: request.correlationId ?? request.messageId });
-      this.#answered++;
-    }, { concurrency: options.concurrency, signal: options.signal, onError: options.onError });
+    this.#subscription = receiver.subscribe(
+      async (delivery) => {
+        const request = delivery.message;
+        const replyTo = request.replyTo;
+        if (replyTo === undefined) {
+          delivery.reject({
+            condition: 'amqp:precondition-failed',
+            description: 'a request needs a reply-to address to be answered',
+          });
+          return;
+        }
+        const reply = await handler(request, delivery);
+        const sender = await this.#replies(replyTo);
+        await sender.send({ ...reply, to: replyTo, correlationId: request.correlationId ?? request.messageId });
+        this.#answered++;
+      },
+      { concurrency: options.concurrency, signal: options.signal, onError: options.onError },
+    );
   }
 
   /** Requests answered so far. */

@@ -1,11 +1,30 @@
 import type { DeliveryState } from '../codec/composite-types.js';
 import { withCallerStack } from './caller-stack.js';
 import type { Transaction } from './transaction.js';
-import { dataSectionHeader, encodeMessage, encodeMessageAroundBody, encodeMessageHead, encodeMessageWith, writeMessage, type Message } from '../codec/message.js';
+import {
+  dataSectionHeader,
+  encodeMessage,
+  encodeMessageAroundBody,
+  encodeMessageHead,
+  encodeMessageWith,
+  writeMessage,
+  type Message,
+} from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import { SenderSettleMode } from '../engine/link.js';
-import { ConnectionLostError, DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, EncodeError, IllegalStateError, InDoubtError, InvalidArgumentError, MessageSizeExceededError, type AmqpError } from '../errors.js';
+import {
+  ConnectionLostError,
+  DeliveryModifiedError,
+  DeliveryRejectedError,
+  DeliveryReleasedError,
+  EncodeError,
+  IllegalStateError,
+  InDoubtError,
+  InvalidArgumentError,
+  MessageSizeExceededError,
+  type AmqpError,
+} from '../errors.js';
 import { abortedAtStart, checkTimeout, watchCancellation, type CallOptions } from './cancellation.js';
 import { Fifo } from '../collections/fifo.js';
 import { EventHook } from './event-hook.js';
@@ -33,7 +52,9 @@ export type OutgoingMessage = Message<AmqpValue | AsyncIterable<Uint8Array>>;
 function streamedBody(message: OutgoingMessage): AsyncIterable<Uint8Array> | undefined {
   const body: unknown = message?.body;
   if (body === null || typeof body !== 'object' || body instanceof Uint8Array || Array.isArray(body)) return undefined;
-  return typeof (body as Partial<AsyncIterable<Uint8Array>>)[Symbol.asyncIterator] === 'function' ? (body as AsyncIterable<Uint8Array>) : undefined;
+  return typeof (body as Partial<AsyncIterable<Uint8Array>>)[Symbol.asyncIterator] === 'function'
+    ? (body as AsyncIterable<Uint8Array>)
+    : undefined;
 }
 
 const SEND_KEYS = new Set(['tag', 'signal', 'timeout', 'transaction', 'settled']);
@@ -42,7 +63,9 @@ const SEND_KEYS = new Set(['tag', 'signal', 'timeout', 'transaction', 'settled']
 function checkSendOptions(options: SendOptions): InvalidArgumentError | undefined {
   for (const key in options) {
     if (!SEND_KEYS.has(key)) {
-      return new InvalidArgumentError(`send option ${JSON.stringify(key)} is not supported; the options are tag, signal, timeout, transaction, settled`);
+      return new InvalidArgumentError(
+        `send option ${JSON.stringify(key)} is not supported; the options are tag, signal, timeout, transaction, settled`,
+      );
     }
   }
   return undefined;
@@ -84,7 +107,6 @@ function payloadLength(payload: Payload): number {
   for (const part of payload) n += part.length;
   return n;
 }
-
 
 /**
  * What a sent delivery keeps (as its `context`) to settle its promise: the pending send while a
@@ -159,7 +181,9 @@ export class Sender extends Link {
   get address(): string | undefined {
     const remote = this.engineLink.remote?.target;
     const local = this.engineLink.local.target;
-    return (remote?.kind === 'target' ? remote.address : undefined) ?? (local?.kind === 'target' ? local.address : undefined);
+    return (
+      (remote?.kind === 'target' ? remote.address : undefined) ?? (local?.kind === 'target' ? local.address : undefined)
+    );
   }
 
   /** Sends waiting for credit. */
@@ -191,12 +215,18 @@ export class Sender extends Link {
    * `inDoubt: 'resend'`, the message is sent again after the reconnect.
    */
   send(message: OutgoingMessage, options?: SendOptions): Promise<SendResult> {
-    if (typeof message !== 'object' || message === null) return Promise.reject(new InvalidArgumentError(`send needs a message object such as { body: 'hello' }, got ${String(message)}`));
-    if (options !== undefined && (typeof options !== 'object' || options === null)) return Promise.reject(new InvalidArgumentError(`send options must be an object, got ${String(options)}`));
+    if (typeof message !== 'object' || message === null)
+      return Promise.reject(
+        new InvalidArgumentError(`send needs a message object such as { body: 'hello' }, got ${String(message)}`),
+      );
+    if (options !== undefined && (typeof options !== 'object' || options === null))
+      return Promise.reject(new InvalidArgumentError(`send options must be an object, got ${String(options)}`));
     const stream = streamedBody(message);
     if (stream !== undefined) return this.#sendStreamed(message, stream, options);
     // With callerStacks, a failure carries the stack of the caller's await (about 1 us more per send).
-    return this.session.connection.callerStacks ? this.#sendWithCallerStack(message as Message, options) : this.#send(message as Message, options);
+    return this.session.connection.callerStacks
+      ? this.#sendWithCallerStack(message as Message, options)
+      : this.#send(message as Message, options);
   }
 
   /**
@@ -204,14 +234,26 @@ export class Sender extends Link {
    * sections, one per chunk, each read only once the one before is written: a large message is
    * never held whole. Cancelled (signal, timeout) or failing mid-stream, the delivery is aborted.
    */
-  async #sendStreamed(message: OutgoingMessage, body: AsyncIterable<Uint8Array>, options: SendOptions | undefined): Promise<SendResult> {
+  async #sendStreamed(
+    message: OutgoingMessage,
+    body: AsyncIterable<Uint8Array>,
+    options: SendOptions | undefined,
+  ): Promise<SendResult> {
     try {
       if (options !== undefined) {
-        const bad = checkSendOptions(options) ?? (options.transaction !== undefined || options.settled !== undefined ? new InvalidArgumentError('a streamed body is sent outside transactions and at the link\'s settlement') : undefined);
+        const bad =
+          checkSendOptions(options) ??
+          (options.transaction !== undefined || options.settled !== undefined
+            ? new InvalidArgumentError("a streamed body is sent outside transactions and at the link's settlement")
+            : undefined);
         if (bad) throw bad;
       }
-      if (message.footer !== undefined) throw new InvalidArgumentError('a message with a streamed body cannot have a footer');
-      if (message.bodyType !== undefined && message.bodyType !== 'data') throw new InvalidArgumentError("a streamed body is sent as data sections: bodyType must be 'data' (or left out)");
+      if (message.footer !== undefined)
+        throw new InvalidArgumentError('a message with a streamed body cannot have a footer');
+      if (message.bodyType !== undefined && message.bodyType !== 'data')
+        throw new InvalidArgumentError(
+          "a streamed body is sent as data sections: bodyType must be 'data' (or left out)",
+        );
       const head = encodeMessageHead(message);
       await this.#waitSendable(options);
       const link = this.engineLink;
@@ -254,8 +296,14 @@ export class Sender extends Link {
         if (head.length > 0) await write(head, false);
         for await (const chunk of body) {
           size += chunk.length + 8;
-          if (max > 0 && size > max) throw new MessageSizeExceededError(`The streamed message passed ${max} bytes, the peer's max-message-size on the ${this.label}; it was aborted.`, size, max);
-          if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError(`a streamed body yields Uint8Array chunks, got ${typeof chunk}`);
+          if (max > 0 && size > max)
+            throw new MessageSizeExceededError(
+              `The streamed message passed ${max} bytes, the peer's max-message-size on the ${this.label}; it was aborted.`,
+              size,
+              max,
+            );
+          if (!(chunk instanceof Uint8Array))
+            throw new InvalidArgumentError(`a streamed body yields Uint8Array chunks, got ${typeof chunk}`);
           if (chunk.length === 0) continue;
           const section = Buffer.allocUnsafe(8 + chunk.length);
           section.set(dataSectionHeader(chunk.length), 0);
@@ -280,7 +328,8 @@ export class Sender extends Link {
   /** Waits until a delivery can be begun now: attached, with credit, nothing waiting before it. */
   #waitSendable(options: SendOptions | undefined): Promise<void> {
     if (this.isOpen && this.engineLink.credit > 0 && this.#queue.size === 0) return Promise.resolve();
-    if (!this.live) return Promise.reject(this.error ?? new IllegalStateError(`cannot send on the ${this.label}: it is closed`));
+    if (!this.live)
+      return Promise.reject(this.error ?? new IllegalStateError(`cannot send on the ${this.label}: it is closed`));
     return new Promise<void>((resolve, reject) => {
       const waiter = { resolve, reject, stop: noop };
       waiter.stop = watchCancellation(options, `send on the ${this.label}`, (error) => {
@@ -304,7 +353,9 @@ export class Sender extends Link {
       const bad = checkSendOptions(options) ?? this.#checkSettled(options);
       if (bad) return Promise.reject(bad);
     }
-    const aborted = options?.signal?.aborted ? abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent') : undefined; // the label is made only when needed
+    const aborted = options?.signal?.aborted
+      ? abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent')
+      : undefined; // the label is made only when needed
     if (aborted) return Promise.reject(aborted);
     let bytes: Payload;
     let pooled = false;
@@ -321,9 +372,22 @@ export class Sender extends Link {
       } else if (this.#resend) {
         // Its bytes are kept until it is settled, to send again after a reconnect: a buffer of its own.
         bytes = encodeMessage(message);
-      } else if (options?.transaction === undefined && this.isOpen && this.#queue.size === 0 && this.engineLink.canSendDirect && !this.session.connection.blocked && isSmall(message) && this.#directFitsPeerMax()) {
+      } else if (
+        options?.transaction === undefined &&
+        this.isOpen &&
+        this.#queue.size === 0 &&
+        this.engineLink.canSendDirect &&
+        !this.session.connection.blocked &&
+        isSmall(message) &&
+        this.#directFitsPeerMax()
+      ) {
         // With credit and nothing waiting, a small message is encoded straight into the frame.
-        const sent = this.engineLink.sendDirect((w) => writeMessage(w, message), options?.tag === undefined && options?.settled === undefined ? undefined : { tag: options.tag, settled: options.settled });
+        const sent = this.engineLink.sendDirect(
+          (w) => writeMessage(w, message),
+          options?.tag === undefined && options?.settled === undefined
+            ? undefined
+            : { tag: options.tag, settled: options.settled },
+        );
         if (!(sent instanceof Uint8Array)) return this.#track(sent, options);
         bytes = sent;
       } else {
@@ -370,10 +434,13 @@ export class Sender extends Link {
    * do not change them until the promise settles.
    */
   sendPayload(payload: Uint8Array, options?: SendOptions): Promise<SendResult> {
-    if (!(payload instanceof Uint8Array)) return Promise.reject(new EncodeError('sendPayload needs the encoded message as a Uint8Array'));
-    const bad = options === undefined ? undefined : checkSendOptions(options) ?? this.#checkSettled(options);
+    if (!(payload instanceof Uint8Array))
+      return Promise.reject(new EncodeError('sendPayload needs the encoded message as a Uint8Array'));
+    const bad = options === undefined ? undefined : (checkSendOptions(options) ?? this.#checkSettled(options));
     if (bad) return Promise.reject(bad);
-    const aborted = options?.signal?.aborted ? abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent') : undefined; // the label is made only when needed
+    const aborted = options?.signal?.aborted
+      ? abortedAtStart(options, `send on the ${this.label}`, 'nothing was sent')
+      : undefined; // the label is made only when needed
     if (aborted) return Promise.reject(aborted);
     return this.#enqueue(payload, options);
   }
@@ -386,7 +453,10 @@ export class Sender extends Link {
     let state: DeliveryState | undefined;
     if (transaction !== undefined) {
       try {
-        if (!this.session.transactionIsMine(transaction)) throw new InvalidArgumentError(`the transaction belongs to another session than the ${this.label}'s: begin it on the same session (or both on the connection's default one)`);
+        if (!this.session.transactionIsMine(transaction))
+          throw new InvalidArgumentError(
+            `the transaction belongs to another session than the ${this.label}'s: begin it on the same session (or both on the connection's default one)`,
+          );
         state = transaction.stateFor(undefined);
       } catch (e) {
         return Promise.reject(e as Error);
@@ -407,7 +477,8 @@ export class Sender extends Link {
       if (options?.signal !== undefined || options?.timeout !== undefined) {
         pending.stop = watchCancellation(options, `send on the ${this.label}`, (error) => this.#cancel(pending, error));
       }
-      if (this.#queue.size === 0 && this.isOpen && this.engineLink.credit > 0 && !this.session.connection.blocked) this.#transmit(pending);
+      if (this.#queue.size === 0 && this.isOpen && this.engineLink.credit > 0 && !this.session.connection.blocked)
+        this.#transmit(pending);
       else this.#queue.push(pending);
     } catch (e) {
       pending.stop();
@@ -441,7 +512,13 @@ export class Sender extends Link {
       if (length > max) {
         if (pending.pooled) this.session.connection.payloadPool.give(bytes as Buffer);
         pending.stop();
-        pending.reject(new MessageSizeExceededError(`The message is ${length} bytes; the peer accepts at most ${max} on the ${this.label} (its max-message-size). It was not sent.`, length, max));
+        pending.reject(
+          new MessageSizeExceededError(
+            `The message is ${length} bytes; the peer accepts at most ${max} on the ${this.label} (its max-message-size). It was not sent.`,
+            length,
+            max,
+          ),
+        );
         return;
       }
     }
@@ -450,7 +527,13 @@ export class Sender extends Link {
       const pool = this.session.connection.payloadPool;
       onWritten = () => pool.give(bytes as Buffer);
     }
-    const options = pending.tag === undefined && onWritten === undefined && pending.state === undefined && pending.settled === undefined ? undefined : { tag: pending.tag, onWritten, state: pending.state, settled: pending.settled };
+    const options =
+      pending.tag === undefined &&
+      onWritten === undefined &&
+      pending.state === undefined &&
+      pending.settled === undefined
+        ? undefined
+        : { tag: pending.tag, onWritten, state: pending.state, settled: pending.settled };
     const delivery = this.engineLink.send(bytes, options);
     // The engine holds the bytes until they are written; the promise need not keep them, unless
     // they are to be sent again after a reconnect.
@@ -483,7 +566,8 @@ export class Sender extends Link {
    * Proton's `offered()` does: a receiver may grant credit by it. Default: what waits for credit.
    */
   offered(n: number): void {
-    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`offered needs a whole number of messages from 0 to 4294967295, got ${String(n)}`);
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+      throw new InvalidArgumentError(`offered needs a whole number of messages from 0 to 4294967295, got ${String(n)}`);
     if (!this.live) throw this.error ?? new IllegalStateError(`cannot offer on the ${this.label}: it is closed`);
     if (this.isOpen) this.engineLink.offer(n);
     else this.engineLink.offered = n; // reported once attached
@@ -497,9 +581,12 @@ export class Sender extends Link {
   /** A `settled` send option on a sender that does not settle message by message. */
   #checkSettled(options: SendOptions): InvalidArgumentError | undefined {
     if (options.settled === undefined) return undefined;
-    if (typeof options.settled !== 'boolean') return new InvalidArgumentError(`settled must be true or false, got ${JSON.stringify(options.settled)}`);
+    if (typeof options.settled !== 'boolean')
+      return new InvalidArgumentError(`settled must be true or false, got ${JSON.stringify(options.settled)}`);
     if (this.engineLink.local.sndSettleMode !== SenderSettleMode.mixed) {
-      return new InvalidArgumentError(`send(m, { settled }) needs a sender made with deliveryMode 'mixed'; the ${this.label} settles every message as its deliveryMode says`);
+      return new InvalidArgumentError(
+        `send(m, { settled }) needs a sender made with deliveryMode 'mixed'; the ${this.label} settles every message as its deliveryMode says`,
+      );
     }
     return undefined;
   }
@@ -514,7 +601,8 @@ export class Sender extends Link {
       first.stop();
       first.resolve();
     }
-    if (this.engineLink.drain && connection.observed) connection.emit({ type: 'drainRequested', link: this, credit: this.engineLink.credit });
+    if (this.engineLink.drain && connection.observed)
+      connection.emit({ type: 'drainRequested', link: this, credit: this.engineLink.credit });
     while (q.size > 0 && this.engineLink.credit > 0 && !connection.blocked && this.isOpen) this.#transmit(q.shift()!);
     if (this.engineLink.credit > 0) {
       this.#sendableHook?.emit();
@@ -542,10 +630,29 @@ export class Sender extends Link {
         failTracked(tracking, this.#rejected(state, ''));
         return;
       case 'released':
-        failTracked(tracking, new DeliveryReleasedError('amqp:released', `The peer released the message on the ${this.label} without processing it; it may be sent again.`, { kind: 'released' }));
+        failTracked(
+          tracking,
+          new DeliveryReleasedError(
+            'amqp:released',
+            `The peer released the message on the ${this.label} without processing it; it may be sent again.`,
+            { kind: 'released' },
+          ),
+        );
         return;
       case 'modified':
-        failTracked(tracking, new DeliveryModifiedError('amqp:modified', `The peer did not accept the message on the ${this.label} (modified${state.deliveryFailed ? ', delivery failed' : ''}${state.undeliverableHere ? ', undeliverable here' : ''}).`, { kind: 'modified', deliveryFailed: state.deliveryFailed, undeliverableHere: state.undeliverableHere, messageAnnotations: state.messageAnnotations }));
+        failTracked(
+          tracking,
+          new DeliveryModifiedError(
+            'amqp:modified',
+            `The peer did not accept the message on the ${this.label} (modified${state.deliveryFailed ? ', delivery failed' : ''}${state.undeliverableHere ? ', undeliverable here' : ''}).`,
+            {
+              kind: 'modified',
+              deliveryFailed: state.deliveryFailed,
+              undeliverableHere: state.undeliverableHere,
+              messageAnnotations: state.messageAnnotations,
+            },
+          ),
+        );
         return;
       case 'transactionalState': {
         // The outcome it will have if the transaction commits.
@@ -562,7 +669,12 @@ export class Sender extends Link {
   /** The error of a message the peer rejected (`where` says more of how it was sent). */
   #rejected(state: Extract<DeliveryState, { kind: 'rejected' }>, where: string): DeliveryRejectedError {
     const e = state.error;
-    return new DeliveryRejectedError(e?.condition ?? 'amqp:internal-error', `The peer rejected the message${where} on the ${this.label}: ${e?.description ?? e?.condition ?? 'no reason given'}.`, { kind: 'rejected', error: e }, { description: e?.description, info: e?.info });
+    return new DeliveryRejectedError(
+      e?.condition ?? 'amqp:internal-error',
+      `The peer rejected the message${where} on the ${this.label}: ${e?.description ?? e?.condition ?? 'no reason given'}.`,
+      { kind: 'rejected', error: e },
+      { description: e?.description, info: e?.info },
+    );
   }
 
   /**
@@ -572,12 +684,22 @@ export class Sender extends Link {
    * first failure (messages after it are not read). Cancelled, no more messages are read; those
    * already sent may or may not be delivered.
    */
-  async sendAll(source: Iterable<Message> | AsyncIterable<Message>, options?: CallOptions & { maxInFlight?: number }): Promise<number> {
-    if (typeof source !== 'object' || source === null || !(Symbol.iterator in source || Symbol.asyncIterator in source)) {
-      throw new InvalidArgumentError(`sendAll needs an iterable or async iterable of messages (an array, a generator, a stream in object mode), got ${String(source)}`);
+  async sendAll(
+    source: Iterable<Message> | AsyncIterable<Message>,
+    options?: CallOptions & { maxInFlight?: number },
+  ): Promise<number> {
+    if (
+      typeof source !== 'object' ||
+      source === null ||
+      !(Symbol.iterator in source || Symbol.asyncIterator in source)
+    ) {
+      throw new InvalidArgumentError(
+        `sendAll needs an iterable or async iterable of messages (an array, a generator, a stream in object mode), got ${String(source)}`,
+      );
     }
     const maxInFlight = options?.maxInFlight ?? 1000;
-    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new InvalidArgumentError(`maxInFlight must be a positive whole number, got ${String(maxInFlight)}`);
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
+      throw new InvalidArgumentError(`maxInFlight must be a positive whole number, got ${String(maxInFlight)}`);
     let inFlight = 0;
     let count = 0;
     // Boxed: a send rejected with undefined is still a failure.
@@ -599,7 +721,8 @@ export class Sender extends Link {
     });
     cancelled.catch(noop);
     /** Until a send settles (or the call is cancelled). */
-    const nextSettlement = (): Promise<void> => Promise.race([new Promise<void>((resolve) => (wake = resolve)), cancelled]);
+    const nextSettlement = (): Promise<void> =>
+      Promise.race([new Promise<void>((resolve) => (wake = resolve)), cancelled]);
     const sendOptions = options?.signal === undefined ? undefined : { signal: options.signal };
     try {
       for await (const message of source) {
@@ -609,7 +732,8 @@ export class Sender extends Link {
         this.send(message, sendOptions).then(settled, failed);
         // Read the next message no sooner than the link can take it: with credit left, and fewer
         // than maxInFlight unsettled.
-        while (failure === undefined && (inFlight >= maxInFlight || (inFlight > 0 && this.credit <= 0))) await nextSettlement();
+        while (failure === undefined && (inFlight >= maxInFlight || (inFlight > 0 && this.credit <= 0)))
+          await nextSettlement();
       }
       while (inFlight > 0) await nextSettlement();
     } finally {
@@ -626,7 +750,11 @@ export class Sender extends Link {
    * were waiting, in the order they were first sent.
    */
   protected onSuspend(): void {
-    this.#failStreams(new ConnectionLostError(`The connection was lost while a message was streaming on the ${this.label}: it was not delivered whole. Send it again.`));
+    this.#failStreams(
+      new ConnectionLostError(
+        `The connection was lost while a message was streaming on the ${this.label}: it was not delivered whole. Send it again.`,
+      ),
+    );
     const link = this.engineLink;
     const replay: PendingSend[] = [];
     const unwritten = new Set(link.outgoing);
@@ -648,7 +776,8 @@ export class Sender extends Link {
       d.context = undefined;
       let pending: PendingSend;
       if (tracking instanceof PendingSend) pending = tracking;
-      else if (tracking !== undefined) pending = new PendingSend(EMPTY, undefined, tracking, (e) => tracking(Promise.reject(e)), false);
+      else if (tracking !== undefined)
+        pending = new PendingSend(EMPTY, undefined, tracking, (e) => tracking(Promise.reject(e)), false);
       else pending = new PendingSend(EMPTY, undefined, noop, noop, false); // at-most-once: no promise waits
       pending.bytes = d.parts ?? d.payload ?? EMPTY;
       pending.pooled = d.parts === undefined && d.onWritten !== undefined;

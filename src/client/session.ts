@@ -5,7 +5,13 @@ import { withCallerStack } from './caller-stack.js';
 import { TransactionError, declareTransaction, type Transaction } from './transaction.js';
 import { ReceiverSettleMode, SenderSettleMode } from '../engine/link.js';
 import type { EngineSession } from '../engine/session.js';
-import { IllegalStateError, InvalidArgumentError, LinkClosedError, SessionClosedError, type AmqpError } from '../errors.js';
+import {
+  IllegalStateError,
+  InvalidArgumentError,
+  LinkClosedError,
+  SessionClosedError,
+  type AmqpError,
+} from '../errors.js';
 import { described, symbol } from '../codec/values.js';
 
 /** The filter key and descriptor of a selector (the AMQP filter registry's `apache.org:selector-filter:string`). */
@@ -14,7 +20,15 @@ const SELECTOR_DESCRIPTOR = 'apache.org:selector-filter:string';
 import { settlersFor, watchCancellation, type CallOptions, type CallSettlers } from './cancellation.js';
 import type { Connection } from './connection.js';
 import type { Link } from './link.js';
-import { checkCredit, receiverOptions, senderOptions, toSource, toTarget, type ReceiverOptions, type SenderOptions } from './link-options.js';
+import {
+  checkCredit,
+  receiverOptions,
+  senderOptions,
+  toSource,
+  toTarget,
+  type ReceiverOptions,
+  type SenderOptions,
+} from './link-options.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
 
@@ -53,7 +67,12 @@ export class Session implements AsyncDisposable {
 
   /** True from the peer's begin until either end ends the session (false while reconnecting). */
   get isOpen(): boolean {
-    return !this.#ended && !this.#suspended && this.engineSession.localState === 'open' && this.engineSession.remoteState === 'open';
+    return (
+      !this.#ended &&
+      !this.#suspended &&
+      this.engineSession.localState === 'open' &&
+      this.engineSession.remoteState === 'open'
+    );
   }
 
   /** @internal Whether the session waits for the connection to come back. */
@@ -66,7 +85,8 @@ export class Session implements AsyncDisposable {
     return new Promise<this>((resolve, reject) => {
       const stop = watchCancellation(options, 'beginning a session', (e) => {
         this.#opened = undefined;
-        if (this.#suspended) this.end(undefined); // never begun on the wire
+        if (this.#suspended)
+          this.end(undefined); // never begun on the wire
         else this.engineSession.end();
         reject(e);
       });
@@ -110,10 +130,21 @@ export class Session implements AsyncDisposable {
   /** @internal The peer ended the session (the engine has answered). */
   onRemoteClose(error: ErrorCondition | undefined): void {
     if (error) {
-      this.end(new SessionClosedError(error.condition, `The peer ended the session: ${error.description ?? error.condition}.`, { description: error.description, info: error.info }));
+      this.end(
+        new SessionClosedError(
+          error.condition,
+          `The peer ended the session: ${error.description ?? error.condition}.`,
+          { description: error.description, info: error.info },
+        ),
+      );
       return;
     }
-    this.end(undefined, this.#closeWaiters.length > 0 ? undefined : new SessionClosedError('quark:closed-by-peer', 'The peer ended the session before this completed.'));
+    this.end(
+      undefined,
+      this.#closeWaiters.length > 0
+        ? undefined
+        : new SessionClosedError('quark:closed-by-peer', 'The peer ended the session before this completed.'),
+    );
   }
 
   /**
@@ -124,7 +155,8 @@ export class Session implements AsyncDisposable {
     if (this.#ended) return;
     this.#ended = true;
     this.error = error;
-    const reason = pendingError ?? error ?? new SessionClosedError('quark:closed', 'The session was ended.', { byPeer: false });
+    const reason =
+      pendingError ?? error ?? new SessionClosedError('quark:closed', 'The session was ended.', { byPeer: false });
     for (const link of [...this.#links]) link.end(error, reason);
     const w = this.#opened;
     this.#opened = undefined;
@@ -158,7 +190,12 @@ export class Session implements AsyncDisposable {
         role: 'sender',
         source: toSource(o.source),
         target: o.target === null ? undefined : toTarget(o.target),
-        sndSettleMode: o.deliveryMode === 'at-most-once' ? SenderSettleMode.settled : o.deliveryMode === 'mixed' ? SenderSettleMode.mixed : SenderSettleMode.unsettled,
+        sndSettleMode:
+          o.deliveryMode === 'at-most-once'
+            ? SenderSettleMode.settled
+            : o.deliveryMode === 'mixed'
+              ? SenderSettleMode.mixed
+              : SenderSettleMode.unsettled,
         rcvSettleMode: o.rcvSettleMode === 'second' ? ReceiverSettleMode.second : ReceiverSettleMode.first,
         offeredCapabilities: o.offeredCapabilities,
         desiredCapabilities: o.desiredCapabilities,
@@ -221,7 +258,11 @@ export class Session implements AsyncDisposable {
     const sender = new Sender(this, engineLink, 'reject');
     this.#links.add(sender);
     return sender.attach(undefined).then((s) => {
-      if (s.engineLink.remote?.target === undefined) throw new TransactionError('amqp:not-implemented', 'The peer refused the link to its transaction coordinator: it does not run transactions.');
+      if (s.engineLink.remote?.target === undefined)
+        throw new TransactionError(
+          'amqp:not-implemented',
+          'The peer refused the link to its transaction coordinator: it does not run transactions.',
+        );
       this.#coordinatorSender = s;
       return s;
     });
@@ -233,7 +274,10 @@ export class Session implements AsyncDisposable {
    * takes messages). Resolves once the peer attaches; rejects with
    * `LinkClosedError` when it refuses. Cancelled, the link is closed again.
    */
-  createReceiver<Body = AmqpValue>(source: string | ReceiverOptions = {}, options?: ReceiverOptions): Promise<Receiver<Body>> {
+  createReceiver<Body = AmqpValue>(
+    source: string | ReceiverOptions = {},
+    options?: ReceiverOptions,
+  ): Promise<Receiver<Body>> {
     try {
       this.#checkOpen();
       const o = receiverOptions(source, options);
@@ -241,35 +285,63 @@ export class Session implements AsyncDisposable {
       const values = checkValuesMode(o.values, 'values') ?? this.connection.values;
       const maxUnsettled = o.maxUnsettled;
       if (maxUnsettled !== undefined) {
-        if (!(Number.isInteger(maxUnsettled) && maxUnsettled >= 1)) throw new InvalidArgumentError(`maxUnsettled must be a whole number of at least 1, got ${String(maxUnsettled)}`);
-        if (credit === 0) throw new InvalidArgumentError('maxUnsettled needs a credit window: with credit 0 you grant credit yourself (addCredit), so give credit or leave maxUnsettled out');
+        if (!(Number.isInteger(maxUnsettled) && maxUnsettled >= 1))
+          throw new InvalidArgumentError(
+            `maxUnsettled must be a whole number of at least 1, got ${String(maxUnsettled)}`,
+          );
+        if (credit === 0)
+          throw new InvalidArgumentError(
+            'maxUnsettled needs a credit window: with credit 0 you grant credit yourself (addCredit), so give credit or leave maxUnsettled out',
+          );
       }
       if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) {
-        throw new InvalidArgumentError(`maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`);
+        throw new InvalidArgumentError(
+          `maxMessageSize must be a positive whole number of bytes, got ${String(o.maxMessageSize)}`,
+        );
       }
-      if (o.selector !== undefined && (typeof o.selector !== 'string' || o.selector.trim() === '')) throw new InvalidArgumentError(`selector must be a non-empty string, e.g. "colour = 'green'", got ${JSON.stringify(o.selector)}`);
+      if (o.selector !== undefined && (typeof o.selector !== 'string' || o.selector.trim() === ''))
+        throw new InvalidArgumentError(
+          `selector must be a non-empty string, e.g. "colour = 'green'", got ${JSON.stringify(o.selector)}`,
+        );
       const terminus = toSource(o.source);
-      if (o.selector !== undefined) terminus.filter = { ...terminus.filter, [SELECTOR_KEY]: described(symbol(SELECTOR_DESCRIPTOR), o.selector) };
+      if (o.selector !== undefined)
+        terminus.filter = { ...terminus.filter, [SELECTOR_KEY]: described(symbol(SELECTOR_DESCRIPTOR), o.selector) };
       const engineLink = this.engineSession.createLink({
         name: o.name ?? this.connection.nextLinkName('receiver'),
         role: 'receiver',
         source: terminus,
         target: toTarget(o.target),
-        sndSettleMode: o.deliveryMode === 'at-most-once' ? SenderSettleMode.settled : o.deliveryMode === 'mixed' ? SenderSettleMode.mixed : SenderSettleMode.unsettled,
+        sndSettleMode:
+          o.deliveryMode === 'at-most-once'
+            ? SenderSettleMode.settled
+            : o.deliveryMode === 'mixed'
+              ? SenderSettleMode.mixed
+              : SenderSettleMode.unsettled,
         rcvSettleMode: o.rcvSettleMode === 'second' ? ReceiverSettleMode.second : ReceiverSettleMode.first,
         maxMessageSize: o.maxMessageSize === undefined ? undefined : BigInt(o.maxMessageSize),
         offeredCapabilities: o.offeredCapabilities,
         desiredCapabilities: o.desiredCapabilities,
         properties: o.properties,
       });
-      const receiver = new Receiver<Body>(this, engineLink, { credit, autoAccept: o.autoAccept ?? false, settlesSecond: o.rcvSettleMode === 'second', values, maxUnsettled, streaming: o.streaming === true });
+      const receiver = new Receiver<Body>(this, engineLink, {
+        credit,
+        autoAccept: o.autoAccept ?? false,
+        settlesSecond: o.rcvSettleMode === 'second',
+        values,
+        maxUnsettled,
+        streaming: o.streaming === true,
+      });
       this.#links.add(receiver);
       if (o.selector === undefined) return receiver.attach(o);
       return receiver.attach(o).then(async (r) => {
         // A filter the peer does not echo is not in force (spec 3.5.3): refuse rather than deliver everything.
         if (r.remoteSource?.filter?.[SELECTOR_KEY] !== undefined) return r;
         await r.close().catch(() => undefined);
-        throw new LinkClosedError('amqp:not-implemented', `The peer does not apply the selector ${JSON.stringify(o.selector)} on the ${r.label} (its attach did not echo the filter), so it would deliver every message; the receiver was closed.`, { byPeer: true });
+        throw new LinkClosedError(
+          'amqp:not-implemented',
+          `The peer does not apply the selector ${JSON.stringify(o.selector)} on the ${r.label} (its attach did not echo the filter), so it would deliver every message; the receiver was closed.`,
+          { byPeer: true },
+        );
       });
     } catch (e) {
       return Promise.reject(e as Error);

@@ -89,17 +89,25 @@ export class Transaction implements AsyncDisposable {
       this.#state = 'failed';
       if (e instanceof DeliveryRejectedError) {
         const condition = e.condition.startsWith('amqp:transaction:') ? e.condition : 'amqp:transaction:rollback';
-        throw new TransactionError(condition, `The peer did not ${fail ? 'roll back' : 'commit'} the transaction: ${e.description ?? e.condition}. Nothing of it took effect.`, { cause: e });
+        throw new TransactionError(
+          condition,
+          `The peer did not ${fail ? 'roll back' : 'commit'} the transaction: ${e.description ?? e.condition}. Nothing of it took effect.`,
+          { cause: e },
+        );
       }
       throw e;
     }
   }
 
   #checkUsable(what: string): void {
-    if (this.#state !== 'active') throw new TransactionError('amqp:transaction:unknown-id', `Cannot ${what} a transaction that is ${this.#state}.`);
+    if (this.#state !== 'active')
+      throw new TransactionError('amqp:transaction:unknown-id', `Cannot ${what} a transaction that is ${this.#state}.`);
     if (this.#coordinator.engineLink !== this.#declaredOn || !this.#coordinator.live) {
       this.#state = 'failed';
-      throw new TransactionError('amqp:transaction:rollback', `The transaction was lost with its connection (the peer rolls back what it held); nothing of it took effect. Begin a new transaction.`);
+      throw new TransactionError(
+        'amqp:transaction:rollback',
+        `The transaction was lost with its connection (the peer rolls back what it held); nothing of it took effect. Begin a new transaction.`,
+      );
     }
   }
 
@@ -112,9 +120,18 @@ export class Transaction implements AsyncDisposable {
 /** Declares a transaction on a coordinator link. */
 export async function declareTransaction(coordinator: Sender, options: CallOptions | undefined): Promise<Transaction> {
   const result = await coordinator.send({ body: described(ulong(DECLARE), []) }, options).catch((e: unknown) => {
-    if (e instanceof DeliveryRejectedError) throw new TransactionError(e.condition, `The peer refused to declare a transaction: ${e.description ?? e.condition}.`, { cause: e });
+    if (e instanceof DeliveryRejectedError)
+      throw new TransactionError(
+        e.condition,
+        `The peer refused to declare a transaction: ${e.description ?? e.condition}.`,
+        { cause: e },
+      );
     throw e;
   });
-  if (result?.kind !== 'declared') throw new TransactionError('amqp:not-implemented', `The peer answered a transaction declare with ${result?.kind ?? 'nothing'}, not declared: it does not run transactions.`);
+  if (result?.kind !== 'declared')
+    throw new TransactionError(
+      'amqp:not-implemented',
+      `The peer answered a transaction declare with ${result?.kind ?? 'nothing'}, not declared: it does not run transactions.`,
+    );
   return new Transaction(coordinator, (result as { txnId: Uint8Array }).txnId);
 }

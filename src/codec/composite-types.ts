@@ -20,7 +20,9 @@ export type Fields = Record<string, AmqpValue>;
 export type ErrorCondition = CompositeFieldsByName['error'];
 
 /** Delivery states (spec, messaging section 3.4). */
-export type DeliveryState = Composite<'received' | 'accepted' | 'rejected' | 'released' | 'modified' | 'declared' | 'transactionalState'>;
+export type DeliveryState = Composite<
+  'received' | 'accepted' | 'rejected' | 'released' | 'modified' | 'declared' | 'transactionalState'
+>;
 
 /** Terminal delivery states. */
 export type Outcome = Composite<'accepted' | 'rejected' | 'released' | 'modified' | 'declared'>;

@@ -9,7 +9,17 @@
 import { DecodeError } from '../errors.js';
 import type { CompositeSpec, FieldSpec } from './spec-tables.js';
 import { compositeSpecs, describedSectionSpecs } from './spec-tables.js';
-import { AmqpArray, Described, Typed, decodedDescribed, formatUuid, ulongAnnotations, type AmqpObject, type AmqpValue, type ArrayElementType } from './values.js';
+import {
+  AmqpArray,
+  Described,
+  Typed,
+  decodedDescribed,
+  formatUuid,
+  ulongAnnotations,
+  type AmqpObject,
+  type AmqpValue,
+  type ArrayElementType,
+} from './values.js';
 import type { Composite, Fields } from './composite-types.js';
 
 /** How deep lists, maps, arrays and described values may nest in decoded input. */
@@ -90,25 +100,67 @@ export class ByteReader {
 }
 
 const TYPE_OF_CODE: Record<number, ArrayElementType | 'null'> = {
-  0x40: 'null', 0x41: 'boolean', 0x42: 'boolean', 0x56: 'boolean', 0x50: 'ubyte', 0x60: 'ushort',
-  0x70: 'uint', 0x52: 'uint', 0x43: 'uint', 0x80: 'ulong', 0x53: 'ulong', 0x44: 'ulong', 0x51: 'byte',
-  0x61: 'short', 0x71: 'int', 0x54: 'int', 0x81: 'long', 0x55: 'long', 0x72: 'float', 0x82: 'double',
-  0x74: 'decimal32', 0x84: 'decimal64', 0x94: 'decimal128', 0x73: 'char', 0x83: 'timestamp', 0x98: 'uuid',
-  0xa0: 'binary', 0xb0: 'binary', 0xa1: 'string', 0xb1: 'string', 0xa3: 'symbol', 0xb3: 'symbol',
-  0x45: 'list', 0xc0: 'list', 0xd0: 'list', 0xc1: 'map', 0xd1: 'map', 0xe0: 'array', 0xf0: 'array',
+  0x40: 'null',
+  0x41: 'boolean',
+  0x42: 'boolean',
+  0x56: 'boolean',
+  0x50: 'ubyte',
+  0x60: 'ushort',
+  0x70: 'uint',
+  0x52: 'uint',
+  0x43: 'uint',
+  0x80: 'ulong',
+  0x53: 'ulong',
+  0x44: 'ulong',
+  0x51: 'byte',
+  0x61: 'short',
+  0x71: 'int',
+  0x54: 'int',
+  0x81: 'long',
+  0x55: 'long',
+  0x72: 'float',
+  0x82: 'double',
+  0x74: 'decimal32',
+  0x84: 'decimal64',
+  0x94: 'decimal128',
+  0x73: 'char',
+  0x83: 'timestamp',
+  0x98: 'uuid',
+  0xa0: 'binary',
+  0xb0: 'binary',
+  0xa1: 'string',
+  0xb1: 'string',
+  0xa3: 'symbol',
+  0xb3: 'symbol',
+  0x45: 'list',
+  0xc0: 'list',
+  0xd0: 'list',
+  0xc1: 'map',
+  0xd1: 'map',
+  0xe0: 'array',
+  0xf0: 'array',
 };
 
 /** The fewest bytes one element takes after its constructor (0 for the zero-width encodings). */
 function minElementWidth(code: number): number {
   if (code === 0x40 || code === 0x41 || code === 0x42 || code === 0x43 || code === 0x44 || code === 0x45) return 0;
   switch (code >> 4) {
-    case 0x5: return 1;
-    case 0x6: return 2;
-    case 0x7: return 4;
-    case 0x8: return 8;
-    case 0x9: return 16;
-    case 0xa: case 0xc: case 0xe: return 1;
-    default: return 4;
+    case 0x5:
+      return 1;
+    case 0x6:
+      return 2;
+    case 0x7:
+      return 4;
+    case 0x8:
+      return 8;
+    case 0x9:
+      return 16;
+    case 0xa:
+    case 0xc:
+    case 0xe:
+      return 1;
+    default:
+      return 4;
   }
 }
 
@@ -131,23 +183,72 @@ function nativeInteger(v: bigint): number | bigint {
  */
 function readNativeWithCode(r: ByteReader, code: number): AmqpValue {
   switch (code) {
-    case 0x43: case 0x44: return 0;
-    case 0x50: case 0x52: case 0x53: return r.u8();
-    case 0x51: case 0x54: case 0x55: { r.need(1); return r.view.getInt8(r.pos++); }
-    case 0x60: return r.u16();
-    case 0x61: { r.need(2); const v = r.view.getInt16(r.pos); r.pos += 2; return v; }
-    case 0x70: return r.u32();
-    case 0x72: { r.need(4); const v = r.view.getFloat32(r.pos); r.pos += 4; return v; }
-    case 0x80: { r.need(8); const v = nativeInteger(r.view.getBigUint64(r.pos)); r.pos += 8; if (typeof v === 'bigint') r.jsonUnsafe = true; return v; }
-    case 0x81: { r.need(8); const v = nativeInteger(r.view.getBigInt64(r.pos)); r.pos += 8; if (typeof v === 'bigint') r.jsonUnsafe = true; return v; }
-    case 0x82: { r.need(8); const v = r.view.getFloat64(r.pos); r.pos += 8; return v; }
-    case 0x73: case 0x98: case 0xa3: case 0xb3: return readWithCode(r, code, false);
-    case 0xc0: return readList(r, false);
-    case 0xd0: return readList(r, true);
-    case 0xc1: return readNativeMap(r, false);
-    case 0xd1: return readNativeMap(r, true);
-    case 0xe0: return readNativeArray(r, false);
-    case 0xf0: return readNativeArray(r, true);
+    case 0x43:
+    case 0x44:
+      return 0;
+    case 0x50:
+    case 0x52:
+    case 0x53:
+      return r.u8();
+    case 0x51:
+    case 0x54:
+    case 0x55: {
+      r.need(1);
+      return r.view.getInt8(r.pos++);
+    }
+    case 0x60:
+      return r.u16();
+    case 0x61: {
+      r.need(2);
+      const v = r.view.getInt16(r.pos);
+      r.pos += 2;
+      return v;
+    }
+    case 0x70:
+      return r.u32();
+    case 0x72: {
+      r.need(4);
+      const v = r.view.getFloat32(r.pos);
+      r.pos += 4;
+      return v;
+    }
+    case 0x80: {
+      r.need(8);
+      const v = nativeInteger(r.view.getBigUint64(r.pos));
+      r.pos += 8;
+      if (typeof v === 'bigint') r.jsonUnsafe = true;
+      return v;
+    }
+    case 0x81: {
+      r.need(8);
+      const v = nativeInteger(r.view.getBigInt64(r.pos));
+      r.pos += 8;
+      if (typeof v === 'bigint') r.jsonUnsafe = true;
+      return v;
+    }
+    case 0x82: {
+      r.need(8);
+      const v = r.view.getFloat64(r.pos);
+      r.pos += 8;
+      return v;
+    }
+    case 0x73:
+    case 0x98:
+    case 0xa3:
+    case 0xb3:
+      return readWithCode(r, code, false);
+    case 0xc0:
+      return readList(r, false);
+    case 0xd0:
+      return readList(r, true);
+    case 0xc1:
+      return readNativeMap(r, false);
+    case 0xd1:
+      return readNativeMap(r, true);
+    case 0xe0:
+      return readNativeArray(r, false);
+    case 0xf0:
+      return readNativeArray(r, true);
     case 0x00: {
       // The descriptor keeps its AMQP type (a symbol or ulong names the type); the value is native.
       enter(r);
@@ -192,7 +293,21 @@ function readNativeArray(r: ByteReader, wide: boolean): AmqpValue {
   if (exact.descriptor !== undefined) return exact;
   const elements = exact.elements as AmqpValue[];
   switch (exact.type) {
-    case 'string': case 'symbol': case 'boolean': case 'int': case 'uint': case 'ushort': case 'ubyte': case 'short': case 'byte': case 'float': case 'double': case 'char': case 'uuid': case 'binary': case 'list':
+    case 'string':
+    case 'symbol':
+    case 'boolean':
+    case 'int':
+    case 'uint':
+    case 'ushort':
+    case 'ubyte':
+    case 'short':
+    case 'byte':
+    case 'float':
+    case 'double':
+    case 'char':
+    case 'uuid':
+    case 'binary':
+    case 'list':
       break;
     default:
       r.jsonUnsafe = true; // may hold bigints or Maps: the section gets a JSON view
@@ -204,13 +319,17 @@ function readNativeArray(r: ByteReader, wide: boolean): AmqpValue {
 /** An array element (read in its plain exact form for the array's type) in native form. */
 function nativeElement(type: ArrayElementType, e: AmqpValue): AmqpValue {
   switch (type) {
-    case 'long': case 'ulong':
+    case 'long':
+    case 'ulong':
       return nativeInteger(e as bigint);
     case 'timestamp':
       return typeof e === 'bigint' ? new Typed('timestamp', e) : e; // a Date, unless beyond Date's range
-    case 'decimal32': case 'decimal64': case 'decimal128':
+    case 'decimal32':
+    case 'decimal64':
+    case 'decimal128':
       return new Typed(type, e as Uint8Array);
-    case 'array': case 'map':
+    case 'array':
+    case 'map':
       return nativeOf(e);
     default:
       return e;
@@ -226,9 +345,12 @@ function nativeOf(value: AmqpValue): AmqpValue {
   if (value instanceof Map) {
     const obj: AmqpObject = {};
     let allStrings = true;
-    for (const k of value.keys()) if (!(typeof k === 'string' || (k instanceof Typed && k.type === 'symbol'))) allStrings = false;
+    for (const k of value.keys())
+      if (!(typeof k === 'string' || (k instanceof Typed && k.type === 'symbol'))) allStrings = false;
     // Read exactly (inside an array), so its values may still be exact: a Map stays JSON-unsafe.
-    const entries = [...value].map(([k, v]) => [k instanceof Typed && typeof k.value !== 'object' ? nativeScalar(k) : k, nativeOf(v)] as const);
+    const entries = [...value].map(
+      ([k, v]) => [k instanceof Typed && typeof k.value !== 'object' ? nativeScalar(k) : k, nativeOf(v)] as const,
+    );
     if (!allStrings) return new Map<AmqpValue, AmqpValue>(entries);
     for (const [k, v] of entries) setOwn(obj, k as string, v);
     return obj;
@@ -241,9 +363,15 @@ function nativeOf(value: AmqpValue): AmqpValue {
 
 function nativeScalar(value: Typed): AmqpValue {
   switch (value.type) {
-    case 'ulong': return nativeInteger(value.value as bigint);
-    case 'decimal32': case 'decimal64': case 'decimal128': case 'timestamp': return value;
-    default: return value.value as AmqpValue;
+    case 'ulong':
+      return nativeInteger(value.value as bigint);
+    case 'decimal32':
+    case 'decimal64':
+    case 'decimal128':
+    case 'timestamp':
+      return value;
+    default:
+      return value.value as AmqpValue;
   }
 }
 
@@ -258,24 +386,71 @@ function codeError(r: ByteReader, code: number, what = 'value'): DecodeError {
 function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
   const b = r.buf;
   switch (code) {
-    case 0x40: return null;
-    case 0x41: return true;
-    case 0x42: return false;
-    case 0x56: return r.u8() !== 0;
-    case 0x43: return wrap ? new Typed('uint', 0) : 0;
-    case 0x44: return wrap ? new Typed('ulong', 0n) : 0n;
-    case 0x45: return [];
-    case 0x50: { const v = r.u8(); return wrap ? new Typed('ubyte', v) : v; }
-    case 0x51: { r.need(1); const v = r.view.getInt8(r.pos++); return wrap ? new Typed('byte', v) : v; }
-    case 0x52: { const v = r.u8(); return wrap ? new Typed('uint', v) : v; }
-    case 0x53: { const v = BigInt(r.u8()); return wrap ? new Typed('ulong', v) : v; }
-    case 0x54: { r.need(1); return r.view.getInt8(r.pos++); }
-    case 0x55: { r.need(1); return BigInt(r.view.getInt8(r.pos++)); }
-    case 0x60: { const v = r.u16(); return wrap ? new Typed('ushort', v) : v; }
-    case 0x61: { r.need(2); const v = r.view.getInt16(r.pos); r.pos += 2; return wrap ? new Typed('short', v) : v; }
-    case 0x70: { const v = r.u32(); return wrap ? new Typed('uint', v) : v; }
-    case 0x71: { r.need(4); const v = r.view.getInt32(r.pos); r.pos += 4; return v; }
-    case 0x72: { r.need(4); const v = r.view.getFloat32(r.pos); r.pos += 4; return wrap ? new Typed('float', v) : v; }
+    case 0x40:
+      return null;
+    case 0x41:
+      return true;
+    case 0x42:
+      return false;
+    case 0x56:
+      return r.u8() !== 0;
+    case 0x43:
+      return wrap ? new Typed('uint', 0) : 0;
+    case 0x44:
+      return wrap ? new Typed('ulong', 0n) : 0n;
+    case 0x45:
+      return [];
+    case 0x50: {
+      const v = r.u8();
+      return wrap ? new Typed('ubyte', v) : v;
+    }
+    case 0x51: {
+      r.need(1);
+      const v = r.view.getInt8(r.pos++);
+      return wrap ? new Typed('byte', v) : v;
+    }
+    case 0x52: {
+      const v = r.u8();
+      return wrap ? new Typed('uint', v) : v;
+    }
+    case 0x53: {
+      const v = BigInt(r.u8());
+      return wrap ? new Typed('ulong', v) : v;
+    }
+    case 0x54: {
+      r.need(1);
+      return r.view.getInt8(r.pos++);
+    }
+    case 0x55: {
+      r.need(1);
+      return BigInt(r.view.getInt8(r.pos++));
+    }
+    case 0x60: {
+      const v = r.u16();
+      return wrap ? new Typed('ushort', v) : v;
+    }
+    case 0x61: {
+      r.need(2);
+      const v = r.view.getInt16(r.pos);
+      r.pos += 2;
+      return wrap ? new Typed('short', v) : v;
+    }
+    case 0x70: {
+      const v = r.u32();
+      return wrap ? new Typed('uint', v) : v;
+    }
+    case 0x71: {
+      r.need(4);
+      const v = r.view.getInt32(r.pos);
+      r.pos += 4;
+      return v;
+    }
+    case 0x72: {
+      r.need(4);
+      const v = r.view.getFloat32(r.pos);
+      r.pos += 4;
+      return wrap ? new Typed('float', v) : v;
+    }
     case 0x73: {
       r.need(4);
       const cp = r.view.getUint32(r.pos);
@@ -284,31 +459,66 @@ function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
       const s = String.fromCodePoint(cp);
       return wrap ? new Typed('char', s) : s;
     }
-    case 0x74: return readDecimal(r, 'decimal32', 4, wrap);
-    case 0x80: { r.need(8); const v = r.view.getBigUint64(r.pos); r.pos += 8; return wrap ? new Typed('ulong', v) : v; }
-    case 0x81: { r.need(8); const v = r.view.getBigInt64(r.pos); r.pos += 8; return v; }
-    case 0x82: { r.need(8); const v = r.view.getFloat64(r.pos); r.pos += 8; return wrap ? new Typed('double', v) : v; }
-    case 0x83: return readTimestamp(r, wrap);
-    case 0x84: return readDecimal(r, 'decimal64', 8, wrap);
-    case 0x94: return readDecimal(r, 'decimal128', 16, wrap);
+    case 0x74:
+      return readDecimal(r, 'decimal32', 4, wrap);
+    case 0x80: {
+      r.need(8);
+      const v = r.view.getBigUint64(r.pos);
+      r.pos += 8;
+      return wrap ? new Typed('ulong', v) : v;
+    }
+    case 0x81: {
+      r.need(8);
+      const v = r.view.getBigInt64(r.pos);
+      r.pos += 8;
+      return v;
+    }
+    case 0x82: {
+      r.need(8);
+      const v = r.view.getFloat64(r.pos);
+      r.pos += 8;
+      return wrap ? new Typed('double', v) : v;
+    }
+    case 0x83:
+      return readTimestamp(r, wrap);
+    case 0x84:
+      return readDecimal(r, 'decimal64', 8, wrap);
+    case 0x94:
+      return readDecimal(r, 'decimal128', 16, wrap);
     case 0x98: {
       r.need(16);
       const s = formatUuid(b, r.pos);
       r.pos += 16;
       return wrap ? new Typed('uuid', s) : s;
     }
-    case 0xa0: return readBinary(r, r.u8());
-    case 0xb0: return readBinary(r, r.u32());
-    case 0xa1: return readUtf8(r, r.u8());
-    case 0xb1: return readUtf8(r, r.u32());
-    case 0xa3: { const s = readAscii(r, r.u8()); return wrap ? new Typed('symbol', s) : s; }
-    case 0xb3: { const s = readAscii(r, r.u32()); return wrap ? new Typed('symbol', s) : s; }
-    case 0xc0: return readList(r, false);
-    case 0xd0: return readList(r, true);
-    case 0xc1: return readMap(r, false);
-    case 0xd1: return readMap(r, true);
-    case 0xe0: return readArray(r, false);
-    case 0xf0: return readArray(r, true);
+    case 0xa0:
+      return readBinary(r, r.u8());
+    case 0xb0:
+      return readBinary(r, r.u32());
+    case 0xa1:
+      return readUtf8(r, r.u8());
+    case 0xb1:
+      return readUtf8(r, r.u32());
+    case 0xa3: {
+      const s = readAscii(r, r.u8());
+      return wrap ? new Typed('symbol', s) : s;
+    }
+    case 0xb3: {
+      const s = readAscii(r, r.u32());
+      return wrap ? new Typed('symbol', s) : s;
+    }
+    case 0xc0:
+      return readList(r, false);
+    case 0xd0:
+      return readList(r, true);
+    case 0xc1:
+      return readMap(r, false);
+    case 0xd1:
+      return readMap(r, true);
+    case 0xe0:
+      return readArray(r, false);
+    case 0xf0:
+      return readArray(r, true);
     case 0x00: {
       if (!wrap) throw codeError(r, code, 'array element');
       enter(r);
@@ -325,7 +535,12 @@ function enter(r: ByteReader): void {
   if (++r.depth > MAX_DECODE_DEPTH) throw new DecodeError(`values nest more than ${MAX_DECODE_DEPTH} deep`, r.pos);
 }
 
-function readDecimal(r: ByteReader, type: 'decimal32' | 'decimal64' | 'decimal128', width: number, wrap: boolean): AmqpValue {
+function readDecimal(
+  r: ByteReader,
+  type: 'decimal32' | 'decimal64' | 'decimal128',
+  width: number,
+  wrap: boolean,
+): AmqpValue {
   r.need(width);
   const bytes = Uint8Array.prototype.slice.call(r.buf, r.pos, r.pos + width);
   r.pos += width;
@@ -498,10 +713,12 @@ function readArray(r: ByteReader, wide: boolean): AmqpArray {
   if (type === undefined) throw codeError(r, code, 'array element constructor');
   const width = minElementWidth(code);
   if (width > 0) {
-    if (count * width > r.remaining) throw new DecodeError(`array declares ${count} elements but has only ${r.remaining} bytes`, at);
+    if (count * width > r.remaining)
+      throw new DecodeError(`array declares ${count} elements but has only ${r.remaining} bytes`, at);
   } else {
     r.zeroWidthBudget -= count;
-    if (r.zeroWidthBudget < 0) throw new DecodeError(`arrays declare more than ${MAX_ZERO_WIDTH_ELEMENTS} zero-width elements in all`, at);
+    if (r.zeroWidthBudget < 0)
+      throw new DecodeError(`arrays declare more than ${MAX_ZERO_WIDTH_ELEMENTS} zero-width elements in all`, at);
   }
   const elements = new Array<AmqpValue>(count);
   for (let i = 0; i < count; i++) elements[i] = readWithCode(r, code, false);
@@ -540,16 +757,20 @@ class OtherDescriptor {
 export function readDescriptor(r: ByteReader): number | string | bigint | OtherDescriptor {
   const code = r.u8();
   switch (code) {
-    case 0x53: return r.u8();
-    case 0x44: return 0;
+    case 0x53:
+      return r.u8();
+    case 0x44:
+      return 0;
     case 0x80: {
       r.need(8);
       const v = r.view.getBigUint64(r.pos);
       r.pos += 8;
       return v <= 0xffffffffn ? Number(v) : v;
     }
-    case 0xa3: return readAscii(r, r.u8());
-    case 0xb3: return readAscii(r, r.u32());
+    case 0xa3:
+      return readAscii(r, r.u8());
+    case 0xb3:
+      return readAscii(r, r.u32());
   }
   enter(r);
   const v = readWithCode(r, code, true);
@@ -591,7 +812,8 @@ function readDescribedAfterCode(r: ByteReader): unknown {
 export function readComposite(r: ByteReader): Composite {
   const at = r.pos;
   const code = r.u8();
-  if (code !== 0x00) throw new DecodeError(`expected a described composite, got format code 0x${code.toString(16)}`, at);
+  if (code !== 0x00)
+    throw new DecodeError(`expected a described composite, got format code 0x${code.toString(16)}`, at);
   enter(r);
   const descriptor = readDescriptor(r);
   const entry = lookupComposite(descriptor);
@@ -639,16 +861,26 @@ function readCompositeList(
 }
 
 function fieldTypeError(r: ByteReader, spec: CompositeSpec, field: FieldSpec, code: number): DecodeError {
-  return new DecodeError(`${spec.name}.${field.specName} should be ${field.kind}, got format code 0x${code.toString(16).padStart(2, '0')}`, r.pos - 1);
+  return new DecodeError(
+    `${spec.name}.${field.specName} should be ${field.kind}, got format code 0x${code.toString(16).padStart(2, '0')}`,
+    r.pos - 1,
+  );
 }
 
 /** Reads an unsigned integer field in any integer encoding (a lenient reader for a strict writer). */
 function readUnsignedNumber(r: ByteReader, spec: CompositeSpec, field: FieldSpec, code: number): number {
   switch (code) {
-    case 0x43: case 0x44: return 0;
-    case 0x50: case 0x52: case 0x53: return r.u8();
-    case 0x60: return r.u16();
-    case 0x70: return r.u32();
+    case 0x43:
+    case 0x44:
+      return 0;
+    case 0x50:
+    case 0x52:
+    case 0x53:
+      return r.u8();
+    case 0x60:
+      return r.u16();
+    case 0x70:
+      return r.u32();
     case 0x80: {
       r.need(8);
       const v = r.view.getBigUint64(r.pos);
@@ -675,21 +907,36 @@ function readField(r: ByteReader, spec: CompositeSpec, field: FieldSpec): unknow
       return readUnsignedNumber(r, spec, field, code);
     case 'ulong':
       switch (code) {
-        case 0x44: return 0n;
-        case 0x53: case 0x52: return BigInt(r.u8());
-        case 0x43: return 0n;
-        case 0x70: return BigInt(r.u32());
-        case 0x80: { r.need(8); const v = r.view.getBigUint64(r.pos); r.pos += 8; return v; }
+        case 0x44:
+          return 0n;
+        case 0x53:
+        case 0x52:
+          return BigInt(r.u8());
+        case 0x43:
+          return 0n;
+        case 0x70:
+          return BigInt(r.u32());
+        case 0x80: {
+          r.need(8);
+          const v = r.view.getBigUint64(r.pos);
+          r.pos += 8;
+          return v;
+        }
       }
       break;
     case 'string':
     case 'symbol':
       switch (code) {
-        case 0xa1: return field.multiple ? [readUtf8(r, r.u8())] : readUtf8(r, r.u8());
-        case 0xb1: return field.multiple ? [readUtf8(r, r.u32())] : readUtf8(r, r.u32());
-        case 0xa3: return field.multiple ? [readAscii(r, r.u8())] : readAscii(r, r.u8());
-        case 0xb3: return field.multiple ? [readAscii(r, r.u32())] : readAscii(r, r.u32());
-        case 0xe0: case 0xf0: {
+        case 0xa1:
+          return field.multiple ? [readUtf8(r, r.u8())] : readUtf8(r, r.u8());
+        case 0xb1:
+          return field.multiple ? [readUtf8(r, r.u32())] : readUtf8(r, r.u32());
+        case 0xa3:
+          return field.multiple ? [readAscii(r, r.u8())] : readAscii(r, r.u8());
+        case 0xb3:
+          return field.multiple ? [readAscii(r, r.u32())] : readAscii(r, r.u32());
+        case 0xe0:
+        case 0xf0: {
           if (!field.multiple) break;
           const arr = readArray(r, code === 0xf0);
           if (arr.type !== 'symbol' && arr.type !== 'string') break;
@@ -727,13 +974,20 @@ function readPolymorphic(r: ByteReader, spec: CompositeSpec, field: FieldSpec, c
   if (code === 0x00) return readDescribedAfterCode(r);
   const value = readWithCode(r, code, true);
   // A ulong message id: exact, the Typed ulong (its type kept, as for any value); native, a number (sent back as a ulong).
-  if (r.native && field.requires === 'message-id' && value instanceof Typed && value.type === 'ulong') return nativeInteger(value.value as bigint);
+  if (r.native && field.requires === 'message-id' && value instanceof Typed && value.type === 'ulong')
+    return nativeInteger(value.value as bigint);
   if (field.requires === 'address' && typeof value !== 'string') throw fieldTypeError(r, spec, field, code);
   return value;
 }
 
 /** Reads a symbol-keyed map (`fields`, annotations, filter sets) into a plain object. */
-function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefined, field: FieldSpec | undefined, ulongKeys = false): Fields {
+function readFields(
+  r: ByteReader,
+  wide: boolean,
+  spec: CompositeSpec | undefined,
+  field: FieldSpec | undefined,
+  ulongKeys = false,
+): Fields {
   const at = r.pos - 1;
   const outerEnd = r.end;
   const count = enterCompound(r, wide, 1, 'map');
@@ -752,7 +1006,12 @@ function readFields(r: ByteReader, wide: boolean, spec: CompositeSpec | undefine
       let reserved = (obj as AmqpObject)[ulongAnnotations];
       if (reserved === undefined) {
         reserved = new Map<bigint, AmqpValue>();
-        Object.defineProperty(obj, ulongAnnotations, { value: reserved, enumerable: false, writable: true, configurable: true });
+        Object.defineProperty(obj, ulongAnnotations, {
+          value: reserved,
+          enumerable: false,
+          writable: true,
+          configurable: true,
+        });
       }
       reserved.set(k, readValue(r));
       continue;
@@ -778,7 +1037,8 @@ export function readKeyedMap(r: ByteReader, ulongKeys = false): Fields {
 
 /** Sets a key on a plain object without letting `__proto__` change its prototype. */
 export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   else obj[key] = value;
 }
 
@@ -786,7 +1046,8 @@ export function setOwn(obj: Record<string, unknown>, key: string, value: unknown
 export function readSectionDescriptor(r: ByteReader): number {
   const at = r.pos;
   const code = r.u8();
-  if (code !== 0x00) throw new DecodeError(`expected a message section (a described value), got format code 0x${code.toString(16)}`, at);
+  if (code !== 0x00)
+    throw new DecodeError(`expected a message section (a described value), got format code 0x${code.toString(16)}`, at);
   const d = readDescriptor(r);
   if (typeof d === 'number') return d;
   if (typeof d === 'string') {

@@ -71,7 +71,9 @@ export function writeValue(w: ByteWriter, v: AmqpValue | undefined, depth = 0): 
       if (isPlainObject(v)) return writeObjectMap(w, v, depth + 1, false, false);
       break;
   }
-  throw new EncodeError(`a ${describeJsValue(v)} has no AMQP encoding; use a plain value or a typed constructor such as ulong() or symbol()`);
+  throw new EncodeError(
+    `a ${describeJsValue(v)} has no AMQP encoding; use a plain value or a typed constructor such as ulong() or symbol()`,
+  );
 }
 
 function writeNumber(w: ByteWriter, v: number): void {
@@ -80,7 +82,8 @@ function writeNumber(w: ByteWriter, v: number): void {
     w.u8(0x82);
     w.f64(v);
   } else if ((v | 0) === v) {
-    if (v >= -128 && v <= 127) w.u8u8(0x54, v & 0xff); // smallint
+    if (v >= -128 && v <= 127)
+      w.u8u8(0x54, v & 0xff); // smallint
     else {
       w.u8(0x71); // int
       w.i32(v);
@@ -95,7 +98,8 @@ function writeNumber(w: ByteWriter, v: number): void {
 }
 
 function writeLong(w: ByteWriter, v: bigint): void {
-  if (v >= -128n && v <= 127n) w.u8u8(0x55, Number(v) & 0xff); // smalllong
+  if (v >= -128n && v <= 127n)
+    w.u8u8(0x55, Number(v) & 0xff); // smalllong
   else {
     w.u8(0x81);
     w.i64(v);
@@ -103,10 +107,13 @@ function writeLong(w: ByteWriter, v: bigint): void {
 }
 
 export function writeUint(w: ByteWriter, v: number): void {
-  if (v === 0) w.u8(0x43); // uint0
-  else if (v > 0 && v <= 255 && Number.isInteger(v)) w.u8u8(0x52, v); // smalluint
+  if (v === 0)
+    w.u8(0x43); // uint0
+  else if (v > 0 && v <= 255 && Number.isInteger(v))
+    w.u8u8(0x52, v); // smalluint
   else {
-    if (!(v >= 0 && v <= 0xffffffff && Number.isInteger(v))) throw new EncodeError(`uint must be an integer from 0 to 4294967295, got ${v}`);
+    if (!(v >= 0 && v <= 0xffffffff && Number.isInteger(v)))
+      throw new EncodeError(`uint must be an integer from 0 to 4294967295, got ${v}`);
     w.u8(0x70);
     w.u32(v);
   }
@@ -123,8 +130,10 @@ export function writeUlong(w: ByteWriter, v: bigint | number): void {
     }
     return;
   }
-  if (v === 0n) w.u8(0x44); // ulong0
-  else if (v > 0n && v <= 255n) w.u8u8(0x53, Number(v)); // smallulong
+  if (v === 0n)
+    w.u8(0x44); // ulong0
+  else if (v > 0n && v <= 255n)
+    w.u8u8(0x53, Number(v)); // smallulong
   else {
     if (v < 0n || v > UINT64_MAX) throw new EncodeError(`ulong must be from 0 to 2^64-1, got ${v}`);
     w.u8(0x80);
@@ -133,7 +142,8 @@ export function writeUlong(w: ByteWriter, v: bigint | number): void {
 }
 
 function checkInt(type: string, v: number, min: number, max: number): number {
-  if (!(Number.isInteger(v) && v >= min && v <= max)) throw new EncodeError(`${type} must be an integer from ${min} to ${max}, got ${v}`);
+  if (!(Number.isInteger(v) && v >= min && v <= max))
+    throw new EncodeError(`${type} must be an integer from ${min} to ${max}, got ${v}`);
   return v;
 }
 
@@ -210,7 +220,8 @@ function codePointOf(s: string): number {
 
 function writeUuidBytes(w: ByteWriter, text: string): void {
   const hex = typeof text === 'string' ? text.replace(/-/g, '') : '';
-  if (hex.length !== 32 || !/^[0-9a-fA-F]+$/.test(hex)) throw new EncodeError(`uuid must be in canonical text form, got ${JSON.stringify(text)}`);
+  if (hex.length !== 32 || !/^[0-9a-fA-F]+$/.test(hex))
+    throw new EncodeError(`uuid must be in canonical text form, got ${JSON.stringify(text)}`);
   w.ensure(16);
   w.buf.write(hex, w.pos, 16, 'hex');
   w.pos += 16;
@@ -370,7 +381,13 @@ function writeMap(w: ByteWriter, map: Map<AmqpValue, AmqpValue>, depth: number, 
 }
 
 /** Writes a plain object as a map whose keys are strings (or symbols, for `fields`/annotations). */
-export function writeObjectMap(w: ByteWriter, obj: AmqpObject, depth: number, wide: boolean, symbolKeys: boolean): void {
+export function writeObjectMap(
+  w: ByteWriter,
+  obj: AmqpObject,
+  depth: number,
+  wide: boolean,
+  symbolKeys: boolean,
+): void {
   checkDepth(depth);
   const at = beginCompound(w, 0xc1, wide);
   let count = 0;
@@ -403,30 +420,64 @@ function writeDescribed(w: ByteWriter, d: Described, depth: number): void {
 /** The element constructor for an array: the narrowest one that holds every element. */
 function arrayElementCode(type: ArrayElementType | 'null', elements: readonly AmqpValue[]): number {
   switch (type) {
-    case 'null': return 0x40;
-    case 'boolean': return 0x56;
-    case 'ubyte': return 0x50;
-    case 'ushort': return 0x60;
-    case 'uint': return elements.every((e) => plainNumber(e) <= 255) ? 0x52 : 0x70;
-    case 'ulong': return elements.every((e) => plainBig(e) <= 255n) ? 0x53 : 0x80;
-    case 'byte': return 0x51;
-    case 'short': return 0x61;
-    case 'int': return elements.every((e) => { const n = plainNumber(e); return n >= -128 && n <= 127; }) ? 0x54 : 0x71;
-    case 'long': return elements.every((e) => { const n = plainBig(e); return n >= -128n && n <= 127n; }) ? 0x55 : 0x81;
-    case 'float': return 0x72;
-    case 'double': return 0x82;
-    case 'decimal32': return 0x74;
-    case 'decimal64': return 0x84;
-    case 'decimal128': return 0x94;
-    case 'char': return 0x73;
-    case 'timestamp': return 0x83;
-    case 'uuid': return 0x98;
-    case 'binary': return elements.every((e) => e instanceof Uint8Array && e.length <= 255) ? 0xa0 : 0xb0;
-    case 'string': return elements.every((e) => Buffer.byteLength(plainString(e), 'utf8') <= 255) ? 0xa1 : 0xb1;
-    case 'symbol': return elements.every((e) => checkSymbol(plainString(e)).length <= 255) ? 0xa3 : 0xb3;
-    case 'list': return 0xd0;
-    case 'map': return 0xd1;
-    case 'array': return 0xf0;
+    case 'null':
+      return 0x40;
+    case 'boolean':
+      return 0x56;
+    case 'ubyte':
+      return 0x50;
+    case 'ushort':
+      return 0x60;
+    case 'uint':
+      return elements.every((e) => plainNumber(e) <= 255) ? 0x52 : 0x70;
+    case 'ulong':
+      return elements.every((e) => plainBig(e) <= 255n) ? 0x53 : 0x80;
+    case 'byte':
+      return 0x51;
+    case 'short':
+      return 0x61;
+    case 'int':
+      return elements.every((e) => {
+        const n = plainNumber(e);
+        return n >= -128 && n <= 127;
+      })
+        ? 0x54
+        : 0x71;
+    case 'long':
+      return elements.every((e) => {
+        const n = plainBig(e);
+        return n >= -128n && n <= 127n;
+      })
+        ? 0x55
+        : 0x81;
+    case 'float':
+      return 0x72;
+    case 'double':
+      return 0x82;
+    case 'decimal32':
+      return 0x74;
+    case 'decimal64':
+      return 0x84;
+    case 'decimal128':
+      return 0x94;
+    case 'char':
+      return 0x73;
+    case 'timestamp':
+      return 0x83;
+    case 'uuid':
+      return 0x98;
+    case 'binary':
+      return elements.every((e) => e instanceof Uint8Array && e.length <= 255) ? 0xa0 : 0xb0;
+    case 'string':
+      return elements.every((e) => Buffer.byteLength(plainString(e), 'utf8') <= 255) ? 0xa1 : 0xb1;
+    case 'symbol':
+      return elements.every((e) => checkSymbol(plainString(e)).length <= 255) ? 0xa3 : 0xb3;
+    case 'list':
+      return 0xd0;
+    case 'map':
+      return 0xd1;
+    case 'array':
+      return 0xf0;
   }
   throw new EncodeError(`unknown array element type ${JSON.stringify(type)}`);
 }
@@ -469,17 +520,26 @@ function writeArray(w: ByteWriter, arr: AmqpArray, depth: number, wide: boolean)
 /** Writes one array element's bytes (no constructor) for element constructor `code`. */
 function writeElement(w: ByteWriter, code: number, e: AmqpValue, depth: number): void {
   switch (code) {
-    case 0x40: return;
+    case 0x40:
+      return;
     case 0x56: {
       const v = unwrap(e);
       if (typeof v !== 'boolean') throw new EncodeError(`array element must be a boolean, got ${describeJsValue(v)}`);
       w.u8(v ? 1 : 0);
       return;
     }
-    case 0x50: w.u8(checkInt('ubyte', plainNumber(e), 0, 0xff)); return;
-    case 0x60: w.u16(checkInt('ushort', plainNumber(e), 0, 0xffff)); return;
-    case 0x52: w.u8(checkInt('uint', plainNumber(e), 0, 0xff)); return;
-    case 0x70: w.u32(checkInt('uint', plainNumber(e), 0, 0xffffffff)); return;
+    case 0x50:
+      w.u8(checkInt('ubyte', plainNumber(e), 0, 0xff));
+      return;
+    case 0x60:
+      w.u16(checkInt('ushort', plainNumber(e), 0, 0xffff));
+      return;
+    case 0x52:
+      w.u8(checkInt('uint', plainNumber(e), 0, 0xff));
+      return;
+    case 0x70:
+      w.u32(checkInt('uint', plainNumber(e), 0, 0xffffffff));
+      return;
     case 0x53: {
       const v = plainBig(e);
       if (v < 0n) throw new EncodeError(`ulong must be from 0 to 2^64-1, got ${v}`);
@@ -492,30 +552,54 @@ function writeElement(w: ByteWriter, code: number, e: AmqpValue, depth: number):
       w.u64(v);
       return;
     }
-    case 0x51: w.u8(checkInt('byte', plainNumber(e), -0x80, 0x7f) & 0xff); return;
-    case 0x61: w.u16(checkInt('short', plainNumber(e), -0x8000, 0x7fff) & 0xffff); return;
-    case 0x54: w.u8(checkInt('int', plainNumber(e), -0x80, 0x7f) & 0xff); return;
-    case 0x71: w.i32(checkInt('int', plainNumber(e), -0x80000000, 0x7fffffff)); return;
-    case 0x55: w.u8(Number(plainBig(e)) & 0xff); return;
+    case 0x51:
+      w.u8(checkInt('byte', plainNumber(e), -0x80, 0x7f) & 0xff);
+      return;
+    case 0x61:
+      w.u16(checkInt('short', plainNumber(e), -0x8000, 0x7fff) & 0xffff);
+      return;
+    case 0x54:
+      w.u8(checkInt('int', plainNumber(e), -0x80, 0x7f) & 0xff);
+      return;
+    case 0x71:
+      w.i32(checkInt('int', plainNumber(e), -0x80000000, 0x7fffffff));
+      return;
+    case 0x55:
+      w.u8(Number(plainBig(e)) & 0xff);
+      return;
     case 0x81: {
       const v = plainBig(e);
       if (v < INT64_MIN || v > INT64_MAX) throw new EncodeError(`long must be a signed 64-bit integer, got ${v}`);
       w.i64(v);
       return;
     }
-    case 0x72: w.f32(plainNumber(e)); return;
-    case 0x82: w.f64(plainNumber(e)); return;
-    case 0x74: writeDecimal(w, 'decimal32', unwrap(e) as Uint8Array, false); return;
-    case 0x84: writeDecimal(w, 'decimal64', unwrap(e) as Uint8Array, false); return;
-    case 0x94: writeDecimal(w, 'decimal128', unwrap(e) as Uint8Array, false); return;
-    case 0x73: w.u32(codePointOf(plainString(e))); return;
+    case 0x72:
+      w.f32(plainNumber(e));
+      return;
+    case 0x82:
+      w.f64(plainNumber(e));
+      return;
+    case 0x74:
+      writeDecimal(w, 'decimal32', unwrap(e) as Uint8Array, false);
+      return;
+    case 0x84:
+      writeDecimal(w, 'decimal64', unwrap(e) as Uint8Array, false);
+      return;
+    case 0x94:
+      writeDecimal(w, 'decimal128', unwrap(e) as Uint8Array, false);
+      return;
+    case 0x73:
+      w.u32(codePointOf(plainString(e)));
+      return;
     case 0x83: {
       const v = unwrap(e);
       if (v instanceof Date) w.i64FromNumber(timestampMs(v));
       else w.i64(plainBig(v));
       return;
     }
-    case 0x98: writeUuidBytes(w, plainString(e)); return;
+    case 0x98:
+      writeUuidBytes(w, plainString(e));
+      return;
     case 0xa0:
     case 0xb0: {
       const v = unwrap(e);
@@ -525,7 +609,10 @@ function writeElement(w: ByteWriter, code: number, e: AmqpValue, depth: number):
       w.bytes(v);
       return;
     }
-    case 0xa1: case 0xa3: case 0xb1: case 0xb3: {
+    case 0xa1:
+    case 0xa3:
+    case 0xb1:
+    case 0xb3: {
       const s = plainString(e);
       const len = Buffer.byteLength(s, 'utf8');
       if (code === 0xa1 || code === 0xa3) w.u8(len);
@@ -542,7 +629,8 @@ function writeElement(w: ByteWriter, code: number, e: AmqpValue, depth: number):
     }
     case 0xd1: {
       if (e instanceof Map) writeMap(w, e, depth + 1, true);
-      else if (e !== null && typeof e === 'object' && isPlainObject(e)) writeObjectMap(w, e as AmqpObject, depth + 1, true, false);
+      else if (e !== null && typeof e === 'object' && isPlainObject(e))
+        writeObjectMap(w, e as AmqpObject, depth + 1, true, false);
       else throw new EncodeError(`array element must be a map, got ${describeJsValue(e)}`);
       return;
     }
@@ -651,12 +739,14 @@ function writeField(w: ByteWriter, spec: CompositeSpec, field: FieldSpec, value:
       return;
     case 'fields':
       if (value instanceof Map) writeMap(w, value, depth + 1, false);
-      else if (typeof value === 'object' && value !== null && isPlainObject(value)) writeObjectMap(w, value as AmqpObject, depth + 1, false, true);
+      else if (typeof value === 'object' && value !== null && isPlainObject(value))
+        writeObjectMap(w, value as AmqpObject, depth + 1, false, true);
       else throw fieldError(spec, field, 'an object keyed by symbol name', value);
       return;
     case 'map':
       if (value instanceof Map) writeMap(w, value, depth + 1, false);
-      else if (typeof value === 'object' && value !== null && isPlainObject(value)) writeObjectMap(w, value as AmqpObject, depth + 1, false, false);
+      else if (typeof value === 'object' && value !== null && isPlainObject(value))
+        writeObjectMap(w, value as AmqpObject, depth + 1, false, false);
       else throw fieldError(spec, field, 'a Map', value);
       return;
     case 'error':
@@ -669,7 +759,13 @@ function writeField(w: ByteWriter, spec: CompositeSpec, field: FieldSpec, value:
   }
 }
 
-function writeMultiple(w: ByteWriter, spec: CompositeSpec, field: FieldSpec, values: readonly unknown[], depth: number): void {
+function writeMultiple(
+  w: ByteWriter,
+  spec: CompositeSpec,
+  field: FieldSpec,
+  values: readonly unknown[],
+  depth: number,
+): void {
   switch (field.kind) {
     case 'symbol':
       for (const v of values) if (typeof v !== 'string') throw fieldError(spec, field, 'an array of strings', v);

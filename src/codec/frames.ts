@@ -45,11 +45,26 @@ export function protocolHeader(protocolId: ProtocolId): Uint8Array {
  * (`amqp:connection:framing-error`) when they are not `AMQP` followed by four numbers.
  */
 export function readProtocolHeader(bytes: Uint8Array, offset = 0): ProtocolHeader {
-  if (bytes.length - offset < 8) throw new DecodeError('a protocol header needs 8 bytes', offset, 'amqp:connection:framing-error');
-  if (bytes[offset] !== 0x41 || bytes[offset + 1] !== 0x4d || bytes[offset + 2] !== 0x51 || bytes[offset + 3] !== 0x50) {
-    throw new DecodeError("the peer did not send an AMQP protocol header (it does not start with 'AMQP')", offset, 'amqp:connection:framing-error');
+  if (bytes.length - offset < 8)
+    throw new DecodeError('a protocol header needs 8 bytes', offset, 'amqp:connection:framing-error');
+  if (
+    bytes[offset] !== 0x41 ||
+    bytes[offset + 1] !== 0x4d ||
+    bytes[offset + 2] !== 0x51 ||
+    bytes[offset + 3] !== 0x50
+  ) {
+    throw new DecodeError(
+      "the peer did not send an AMQP protocol header (it does not start with 'AMQP')",
+      offset,
+      'amqp:connection:framing-error',
+    );
   }
-  return { protocolId: bytes[offset + 4]!, major: bytes[offset + 5]!, minor: bytes[offset + 6]!, revision: bytes[offset + 7]! };
+  return {
+    protocolId: bytes[offset + 4]!,
+    major: bytes[offset + 5]!,
+    minor: bytes[offset + 6]!,
+    revision: bytes[offset + 7]!,
+  };
 }
 
 /** The fixed part of a frame header. */
@@ -67,13 +82,30 @@ export interface FrameHeader {
  * `maxFrameSize`. Returns undefined when fewer than 8 bytes are present. With `into`, the header
  * is written there and `into` returned (no object per frame on the engine's input path).
  */
-export function readFrameHeader(bytes: Uint8Array, offset: number, maxFrameSize: number, into?: FrameHeader): FrameHeader | undefined {
+export function readFrameHeader(
+  bytes: Uint8Array,
+  offset: number,
+  maxFrameSize: number,
+  into?: FrameHeader,
+): FrameHeader | undefined {
   if (bytes.length - offset < FRAME_HEADER_SIZE) return undefined;
-  const size = ((bytes[offset]! << 24) >>> 0) + (bytes[offset + 1]! << 16) + (bytes[offset + 2]! << 8) + bytes[offset + 3]!;
+  const size =
+    ((bytes[offset]! << 24) >>> 0) + (bytes[offset + 1]! << 16) + (bytes[offset + 2]! << 8) + bytes[offset + 3]!;
   const doff = bytes[offset + 4]!;
-  if (size < FRAME_HEADER_SIZE) throw new DecodeError(`frame size ${size} is smaller than a frame header`, offset, 'amqp:connection:framing-error');
-  if (size > maxFrameSize) throw new DecodeError(`frame size ${size} exceeds the max-frame-size ${maxFrameSize}`, offset, 'amqp:connection:framing-error');
-  if (doff < 2 || doff * 4 > size) throw new DecodeError(`frame data offset ${doff} is invalid for a frame of ${size} bytes`, offset, 'amqp:connection:framing-error');
+  if (size < FRAME_HEADER_SIZE)
+    throw new DecodeError(`frame size ${size} is smaller than a frame header`, offset, 'amqp:connection:framing-error');
+  if (size > maxFrameSize)
+    throw new DecodeError(
+      `frame size ${size} exceeds the max-frame-size ${maxFrameSize}`,
+      offset,
+      'amqp:connection:framing-error',
+    );
+  if (doff < 2 || doff * 4 > size)
+    throw new DecodeError(
+      `frame data offset ${doff} is invalid for a frame of ${size} bytes`,
+      offset,
+      'amqp:connection:framing-error',
+    );
   const type = bytes[offset + 5]!;
   const channel = (bytes[offset + 6]! << 8) | bytes[offset + 7]!;
   if (into === undefined) return { size, bodyOffset: doff * 4, type, channel };
@@ -98,11 +130,21 @@ export interface Frame {
  * `reader` (a reader over the same `bytes`, rewound for each frame) and `into` (a frame object it
  * reuses) so that decoding a frame allocates only what the frame holds.
  */
-export function decodeFrame(bytes: Uint8Array, offset: number, header: FrameHeader, reader?: ByteReader, into?: Frame): Frame {
+export function decodeFrame(
+  bytes: Uint8Array,
+  offset: number,
+  header: FrameHeader,
+  reader?: ByteReader,
+  into?: Frame,
+): Frame {
   const start = offset + header.bodyOffset;
   const end = offset + header.size;
   if (end > bytes.length) {
-    throw new DecodeError(`frame of ${header.size} bytes is truncated: ${bytes.length - offset} present`, offset, 'amqp:connection:framing-error');
+    throw new DecodeError(
+      `frame of ${header.size} bytes is truncated: ${bytes.length - offset} present`,
+      offset,
+      'amqp:connection:framing-error',
+    );
   }
   const frame = into ?? { type: 0, channel: 0, performative: undefined, payload: undefined };
   frame.type = header.type;
@@ -128,7 +170,8 @@ export function writeFrame(
   fields: object,
   payload?: Uint8Array,
 ): void {
-  if (!(Number.isInteger(channel) && channel >= 0 && channel <= 0xffff)) throw new EncodeError(`frame channel must be from 0 to 65535, got ${channel}`);
+  if (!(Number.isInteger(channel) && channel >= 0 && channel <= 0xffff))
+    throw new EncodeError(`frame channel must be from 0 to 65535, got ${channel}`);
   const start = w.pos;
   w.ensure(FRAME_HEADER_SIZE);
   w.pos += 4;

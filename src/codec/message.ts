@@ -127,7 +127,8 @@ const SECTION_OF_FIELD = new Map<string, number>([
  * walking them beats looking up all 18 header and properties fields (most of them absent).
  */
 function presentSections(message: Message): number {
-  if (!isPlainObject(message)) return (hasAnyField(message, headerSpec) ? HEADER : 0) | (hasAnyField(message, propertiesSpec) ? PROPERTIES : 0);
+  if (!isPlainObject(message))
+    return (hasAnyField(message, headerSpec) ? HEADER : 0) | (hasAnyField(message, propertiesSpec) ? PROPERTIES : 0);
   const values = message as Record<string, unknown>;
   let sections = 0;
   for (const key in values) {
@@ -169,7 +170,8 @@ export function writeMessage(w: ByteWriter, message: Message): void {
 
 /** The sections before the body: header, annotations, properties, application properties. */
 function writeMessageHead(w: ByteWriter, message: Message<unknown>): void {
-  if (message === null || typeof message !== 'object') throw new EncodeError(`a message must be an object, got ${message === null ? 'null' : typeof message}`);
+  if (message === null || typeof message !== 'object')
+    throw new EncodeError(`a message must be an object, got ${message === null ? 'null' : typeof message}`);
   const sections = presentSections(message as Message);
   if (sections & HEADER) {
     if (message.ttl !== undefined && !(Number.isInteger(message.ttl) && message.ttl >= 0)) {
@@ -232,7 +234,9 @@ function writeBody(w: ByteWriter, message: Message): void {
     }
     case 'sequence': {
       if (!Array.isArray(body) || body.length === 0 || !body.every((s) => Array.isArray(s))) {
-        throw new EncodeError("a message with bodyType 'sequence' needs a body that is a non-empty array of lists, one per section");
+        throw new EncodeError(
+          "a message with bodyType 'sequence' needs a body that is a non-empty array of lists, one per section",
+        );
       }
       for (const section of body) {
         writeSectionDescriptor(w, SECTION.amqpSequence);
@@ -260,7 +264,12 @@ export const BODY_BY_REFERENCE = 65536;
  */
 export function encodeMessageAroundBody(message: Message): Uint8Array[] | undefined {
   const body = message?.body;
-  if (!(body instanceof Uint8Array) || body.length < BODY_BY_REFERENCE || (message.bodyType !== undefined && message.bodyType !== 'data')) return undefined;
+  if (
+    !(body instanceof Uint8Array) ||
+    body.length < BODY_BY_REFERENCE ||
+    (message.bodyType !== undefined && message.bodyType !== 'data')
+  )
+    return undefined;
   const w = new ByteWriter(256);
   writeMessageHead(w, message);
   writeSectionDescriptor(w, SECTION.data);
@@ -289,7 +298,8 @@ let sharedWriterBusy = false;
  * Throws {@link EncodeError} at once for a value with no AMQP form or a field out of range.
  */
 export function encodeMessage(message: Message): Uint8Array {
-  if (typeof message !== 'object' || message === null) throw new EncodeError(`encodeMessage needs a message object such as { body: 'hello' }, got ${String(message)}`);
+  if (typeof message !== 'object' || message === null)
+    throw new EncodeError(`encodeMessage needs a message object such as { body: 'hello' }, got ${String(message)}`);
   return encodeMessageWith(message, Buffer.allocUnsafe);
 }
 
@@ -419,12 +429,14 @@ export function readMessage(r: ByteReader): Message {
         message.footer = section(r, readKeyedMap(r, true));
         break;
       case SECTION.amqpValue:
-        if (message.bodyType !== undefined) throw new DecodeError(`an amqp-value section cannot follow a ${message.bodyType} body section`, at);
+        if (message.bodyType !== undefined)
+          throw new DecodeError(`an amqp-value section cannot follow a ${message.bodyType} body section`, at);
         message.bodyType = 'value';
         message.body = section(r, readValue(r));
         break;
       case SECTION.data: {
-        if (message.bodyType !== undefined && message.bodyType !== 'data') throw new DecodeError(`a data section cannot follow a ${message.bodyType} body section`, at);
+        if (message.bodyType !== undefined && message.bodyType !== 'data')
+          throw new DecodeError(`a data section cannot follow a ${message.bodyType} body section`, at);
         const value = readValue(r);
         if (!(value instanceof Uint8Array)) throw new DecodeError('a data section must hold binary', at);
         message.bodyType = 'data';
@@ -432,7 +444,8 @@ export function readMessage(r: ByteReader): Message {
         break;
       }
       case SECTION.amqpSequence: {
-        if (message.bodyType !== undefined && message.bodyType !== 'sequence') throw new DecodeError(`an amqp-sequence section cannot follow a ${message.bodyType} body section`, at);
+        if (message.bodyType !== undefined && message.bodyType !== 'sequence')
+          throw new DecodeError(`an amqp-sequence section cannot follow a ${message.bodyType} body section`, at);
         const value = readValue(r);
         if (!Array.isArray(value)) throw new DecodeError('an amqp-sequence section must hold a list', at);
         message.bodyType = 'sequence';
@@ -449,6 +462,12 @@ export function readMessage(r: ByteReader): Message {
   if (dataSections) message.body = dataSections.length === 1 ? dataSections[0] : dataSections;
   if (sequenceSections) message.body = section(r, sequenceSections, sequenceUnsafe);
   // A bare bigint body cannot carry a toJSON of its own: the message does, for JSON.stringify(message).
-  if (typeof message.body === 'bigint') Object.defineProperty(message, 'toJSON', { value: messageToJson, enumerable: false, writable: true, configurable: true });
+  if (typeof message.body === 'bigint')
+    Object.defineProperty(message, 'toJSON', {
+      value: messageToJson,
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
   return message;
 }

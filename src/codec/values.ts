@@ -57,9 +57,30 @@ export type TypedName = keyof TypedValues;
 
 /** Every AMQP primitive type name. */
 export type AmqpTypeName =
-  | 'null' | 'boolean' | 'ubyte' | 'ushort' | 'uint' | 'ulong' | 'byte' | 'short' | 'int' | 'long'
-  | 'float' | 'double' | 'decimal32' | 'decimal64' | 'decimal128' | 'char' | 'timestamp' | 'uuid'
-  | 'binary' | 'string' | 'symbol' | 'list' | 'map' | 'array';
+  | 'null'
+  | 'boolean'
+  | 'ubyte'
+  | 'ushort'
+  | 'uint'
+  | 'ulong'
+  | 'byte'
+  | 'short'
+  | 'int'
+  | 'long'
+  | 'float'
+  | 'double'
+  | 'decimal32'
+  | 'decimal64'
+  | 'decimal128'
+  | 'char'
+  | 'timestamp'
+  | 'uuid'
+  | 'binary'
+  | 'string'
+  | 'symbol'
+  | 'list'
+  | 'map'
+  | 'array';
 
 /**
  * A value whose AMQP type has no JavaScript primitive of its own: a `ulong`, a `symbol`, a `float`...
@@ -220,14 +241,17 @@ function toBigInt(type: string, value: bigint | number | string, min: bigint, ma
   let v: bigint;
   // A number beyond 2^53 has already lost its low digits: refuse it rather than send a neighbour.
   if (typeof value === 'number' && !Number.isSafeInteger(value)) {
-    throw new EncodeError(`${type} given as a number must be a safe integer (use a bigint beyond 2^53), got ${String(value)}`);
+    throw new EncodeError(
+      `${type} given as a number must be a safe integer (use a bigint beyond 2^53), got ${String(value)}`,
+    );
   }
   try {
     v = BigInt(value);
   } catch {
     throw new EncodeError(`${type} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
-  if (v < min || v > max) throw new EncodeError(`${type} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  if (v < min || v > max)
+    throw new EncodeError(`${type} must be an integer from ${min} to ${max}, got ${String(value)}`);
   return v;
 }
 
@@ -238,11 +262,13 @@ export const ushort = (value: number): Typed<'ushort'> => new Typed('ushort', ch
 /** An AMQP `uint` (0 to 4294967295). */
 export const uint = (value: number): Typed<'uint'> => new Typed('uint', checkInteger('uint', value, 0, 0xffffffff));
 /** An AMQP `ulong` (0 to 2^64-1); a number must be a safe integer, a string is parsed. */
-export const ulong = (value: bigint | number | string): Typed<'ulong'> => new Typed('ulong', toBigInt('ulong', value, 0n, UINT64_MAX));
+export const ulong = (value: bigint | number | string): Typed<'ulong'> =>
+  new Typed('ulong', toBigInt('ulong', value, 0n, UINT64_MAX));
 /** An AMQP `byte` (-128 to 127). */
 export const byte = (value: number): Typed<'byte'> => new Typed('byte', checkInteger('byte', value, -0x80, 0x7f));
 /** An AMQP `short` (-32768 to 32767). */
-export const short = (value: number): Typed<'short'> => new Typed('short', checkInteger('short', value, -0x8000, 0x7fff));
+export const short = (value: number): Typed<'short'> =>
+  new Typed('short', checkInteger('short', value, -0x8000, 0x7fff));
 /** An AMQP `int`: checks the range and returns the plain number, which encodes as `int`. */
 export const int = (value: number): number => checkInteger('int', value, INT32_MIN, INT32_MAX);
 /** An AMQP `long`: checks the range and returns a bigint, which encodes as `long`. */
@@ -283,11 +309,16 @@ export const uuid = (value: string | Uint8Array): Typed<'uuid'> => {
     return new Typed('uuid', formatUuid(value, 0));
   }
   const text = typeof value === 'string' ? value.toLowerCase() : '';
-  if (!UUID_PATTERN.test(text)) throw new EncodeError(`uuid must look like 6ba7b810-9dad-11d1-80b4-00c04fd430c8, got ${JSON.stringify(value)}`);
+  if (!UUID_PATTERN.test(text))
+    throw new EncodeError(`uuid must look like 6ba7b810-9dad-11d1-80b4-00c04fd430c8, got ${JSON.stringify(value)}`);
   return new Typed('uuid', text);
 };
 
-function decimal<K extends 'decimal32' | 'decimal64' | 'decimal128'>(type: K, width: number, bytes: Uint8Array): Typed<K> {
+function decimal<K extends 'decimal32' | 'decimal64' | 'decimal128'>(
+  type: K,
+  width: number,
+  bytes: Uint8Array,
+): Typed<K> {
   if (!(bytes instanceof Uint8Array) || bytes.length !== width) {
     throw new EncodeError(`${type} must be given as its ${width} IEEE 754 bytes (big-endian)`);
   }
@@ -303,7 +334,8 @@ export const decimal128 = (bytes: Uint8Array): Typed<'decimal128'> => decimal('d
 /** An AMQP `timestamp` (milliseconds since the Unix epoch), as a `Date`. */
 export const timestamp = (value: Date | number): Date => {
   const d = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(d.getTime())) throw new EncodeError(`timestamp must be a valid Date or a number of milliseconds, got ${String(value)}`);
+  if (Number.isNaN(d.getTime()))
+    throw new EncodeError(`timestamp must be a valid Date or a number of milliseconds, got ${String(value)}`);
   return d;
 };
 
@@ -320,8 +352,26 @@ const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padSt
 export function formatUuid(b: Uint8Array, offset: number): string {
   const h = (i: number): string => HEX[b[offset + i]!]!;
   return (
-    h(0) + h(1) + h(2) + h(3) + '-' + h(4) + h(5) + '-' + h(6) + h(7) + '-' + h(8) + h(9) + '-' +
-    h(10) + h(11) + h(12) + h(13) + h(14) + h(15)
+    h(0) +
+    h(1) +
+    h(2) +
+    h(3) +
+    '-' +
+    h(4) +
+    h(5) +
+    '-' +
+    h(6) +
+    h(7) +
+    '-' +
+    h(8) +
+    h(9) +
+    '-' +
+    h(10) +
+    h(11) +
+    h(12) +
+    h(13) +
+    h(14) +
+    h(15)
   );
 }
 
@@ -358,7 +408,9 @@ export function typeOf(value: AmqpValue | undefined): AmqpTypeName | 'described'
       if (isPlainObject(value)) return 'map';
       break;
   }
-  throw new EncodeError(`a ${describeJsValue(value)} has no AMQP encoding; use a plain value or a typed constructor such as ulong() or symbol()`);
+  throw new EncodeError(
+    `a ${describeJsValue(value)} has no AMQP encoding; use a plain value or a typed constructor such as ulong() or symbol()`,
+  );
 }
 
 /** True for `{}` literals and null-prototype objects, which encode as maps. */
@@ -391,15 +443,24 @@ export function jsonSafe(value: AmqpValue | undefined): unknown {
       if (value === null || value instanceof Date) return value;
       if (Array.isArray(value)) return value.map(jsonSafe);
       if (value instanceof Uint8Array) {
-        if (value.length <= 16 && !Buffer.isBuffer(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
-        return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)).toJSON();
+        if (value.length <= 16 && !Buffer.isBuffer(value))
+          return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+        return (
+          Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+        ).toJSON();
       }
       if (value instanceof Typed || value instanceof Described || value instanceof AmqpArray) return value.toJSON();
       if (value instanceof Map) {
         const keys = [...value.keys()];
         if (keys.every((k) => typeof k === 'string' || (k instanceof Typed && k.type === 'symbol'))) {
           const out: Record<string, unknown> = {};
-          for (const [k, v] of value) Object.defineProperty(out, typeof k === 'string' ? k : String((k as Typed).value), { value: jsonSafe(v), enumerable: true, writable: true, configurable: true });
+          for (const [k, v] of value)
+            Object.defineProperty(out, typeof k === 'string' ? k : String((k as Typed).value), {
+              value: jsonSafe(v),
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            });
           return out;
         }
         return [...value].map(([k, v]) => [jsonSafe(k), jsonSafe(v)]);
@@ -407,8 +468,16 @@ export function jsonSafe(value: AmqpValue | undefined): unknown {
       const out: Record<string, unknown> = {};
       // Annotation entries keyed by ulong (kept apart, under a symbol) are written with their number as the key.
       const reserved = (value as AmqpObject)[ulongAnnotations];
-      if (reserved) for (const [k, v] of reserved) Object.defineProperty(out, String(k), { value: jsonSafe(v), enumerable: true, writable: true, configurable: true });
-      for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: jsonSafe(v), enumerable: true, writable: true, configurable: true });
+      if (reserved)
+        for (const [k, v] of reserved)
+          Object.defineProperty(out, String(k), {
+            value: jsonSafe(v),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+      for (const [k, v] of Object.entries(value))
+        Object.defineProperty(out, k, { value: jsonSafe(v), enumerable: true, writable: true, configurable: true });
       return out;
     }
     default:
@@ -422,8 +491,19 @@ export function jsonSafe(value: AmqpValue | undefined): unknown {
  */
 export function withJsonView<T>(section: T): T {
   // A section whose data has a `toJSON` key of its own keeps it (the data wins).
-  if (typeof section === 'object' && section !== null && !(section instanceof Uint8Array) && !(section instanceof Date) && !Object.hasOwn(section, 'toJSON')) {
-    Object.defineProperty(section, 'toJSON', { value: sectionToJson, enumerable: false, writable: true, configurable: true });
+  if (
+    typeof section === 'object' &&
+    section !== null &&
+    !(section instanceof Uint8Array) &&
+    !(section instanceof Date) &&
+    !Object.hasOwn(section, 'toJSON')
+  ) {
+    Object.defineProperty(section, 'toJSON', {
+      value: sectionToJson,
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
   }
   return section;
 }

@@ -38,7 +38,8 @@ export class Fifo<T> {
     const mask = this.#items.length - 1;
     for (let i = 0; i < this.#size; i++) {
       if (this.#items[(this.#head + i) & mask] !== item) continue;
-      for (let j = i; j < this.#size - 1; j++) this.#items[(this.#head + j) & mask] = this.#items[(this.#head + j + 1) & mask];
+      for (let j = i; j < this.#size - 1; j++)
+        this.#items[(this.#head + j) & mask] = this.#items[(this.#head + j + 1) & mask];
       this.#items[(this.#head + this.#size - 1) & mask] = undefined;
       this.#size--;
       return true;

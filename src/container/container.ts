@@ -11,8 +11,22 @@ import { parseUrl } from '../client/url.js';
 import type { Message } from '../codec/message.js';
 import { listen, type ListenOptions } from '../server/listener.js';
 import type { IncomingLink } from '../server/incoming-link.js';
-import { AmqpError, AuthenticationError, ConnectionClosedError, ConnectionLostError, IllegalStateError, InvalidArgumentError } from '../errors.js';
-import { ContainerConnection, ContainerListener, ContainerReceiver, ContainerSender, ContainerTransaction, Task } from './endpoints.js';
+import {
+  AmqpError,
+  AuthenticationError,
+  ConnectionClosedError,
+  ConnectionLostError,
+  IllegalStateError,
+  InvalidArgumentError,
+} from '../errors.js';
+import {
+  ContainerConnection,
+  ContainerListener,
+  ContainerReceiver,
+  ContainerSender,
+  ContainerTransaction,
+  Task,
+} from './endpoints.js';
 import {
   HandlerError,
   Reject,
@@ -132,7 +146,15 @@ export class Container {
       (connection) => {
         cw.bind(connection);
         this.#adopt(cw, connection);
-        if (!cw.closing) this.#post(() => this.#dispatch([cw.handler, this.handler], 'onConnectionOpened', { type: 'connectionOpened', container: this, connection: cw, error: undefined }, cw));
+        if (!cw.closing)
+          this.#post(() =>
+            this.#dispatch(
+              [cw.handler, this.handler],
+              'onConnectionOpened',
+              { type: 'connectionOpened', container: this, connection: cw, error: undefined },
+              cw,
+            ),
+          );
       },
       (error: unknown) => {
         if (!cw.closing) this.#post(() => this.#connectionFailed(cw, toAmqpError(error), false));
@@ -149,7 +171,11 @@ export class Container {
    * client's `SenderOptions`. Returns at once; `onLinkOpened` then `onSendable` follow, or
    * `onLinkError` when the peer refuses.
    */
-  createSender(context: ContainerConnection | string, target?: string | null | SenderOptions, scope: HandlerScope = {}): ContainerSender {
+  createSender(
+    context: ContainerConnection | string,
+    target?: string | null | SenderOptions,
+    scope: HandlerScope = {},
+  ): ContainerSender {
     checkHandler(scope.handler);
     const { connection: cw, path } = this.#context(context);
     const o: SenderOptions = target === null || typeof target === 'string' ? { target } : { ...target };
@@ -163,7 +189,10 @@ export class Container {
         if (cw.closing) throw new IllegalStateError('the connection was closed');
         return connection.createSender({ ...o, name });
       })
-      .then((sender) => this.#bind(cw, sender), (error: unknown) => this.#linkFailed(cw, sw, error));
+      .then(
+        (sender) => this.#bind(cw, sender),
+        (error: unknown) => this.#linkFailed(cw, sw, error),
+      );
     return sw;
   }
 
@@ -173,7 +202,11 @@ export class Container {
    * credit window is the handler's `prefetch` unless `credit` is given. Messages arrive as
    * `onMessage`.
    */
-  createReceiver(context: ContainerConnection | string, source?: string | ReceiverOptions, scope: HandlerScope = {}): ContainerReceiver {
+  createReceiver(
+    context: ContainerConnection | string,
+    source?: string | ReceiverOptions,
+    scope: HandlerScope = {},
+  ): ContainerReceiver {
     checkHandler(scope.handler);
     const { connection: cw, path } = this.#context(context);
     const o: ReceiverOptions = typeof source === 'string' ? { source } : { ...source };
@@ -187,7 +220,10 @@ export class Container {
         if (cw.closing) throw new IllegalStateError('the connection was closed');
         return connection.createReceiver({ ...o, name, credit, autoAccept: false });
       })
-      .then((receiver) => this.#bind(cw, receiver), (error: unknown) => this.#linkFailed(cw, rw, error));
+      .then(
+        (receiver) => this.#bind(cw, receiver),
+        (error: unknown) => this.#linkFailed(cw, rw, error),
+      );
     return rw;
   }
 
@@ -202,18 +238,30 @@ export class Container {
     let options: ListenOptions;
     if (typeof url === 'string') {
       const parsed = parseUrl(url);
-      if (parsed.scheme === 'amqps' || parsed.scheme === 'wss') throw new InvalidArgumentError(`listen() with an ${parsed.scheme}:// URL needs TLS options: pass ListenOptions with tls`);
+      if (parsed.scheme === 'amqps' || parsed.scheme === 'wss')
+        throw new InvalidArgumentError(
+          `listen() with an ${parsed.scheme}:// URL needs TLS options: pass ListenOptions with tls`,
+        );
       // A ws:// URL listens for WebSocket only, on its port and path ("/" serves any path).
       const path = parsed.websocketPath?.replace(/\?.*$/, '');
-      options = parsed.scheme === 'ws' ? { tcp: false, websocket: { host: parsed.host, port: parsed.port, path: path === '/' ? undefined : path } } : { host: parsed.host, port: parsed.port };
+      options =
+        parsed.scheme === 'ws'
+          ? { tcp: false, websocket: { host: parsed.host, port: parsed.port, path: path === '/' ? undefined : path } }
+          : { host: parsed.host, port: parsed.port };
     } else {
       options = { ...url };
     }
     options.containerId ??= this.id;
     const bound = listen(options);
-    const lw: ContainerListener = new ContainerListener(bound.then(() => lw), () => {
-      lw.listener?.close().then(() => this.#finish(lw), () => this.#finish(lw));
-    });
+    const lw: ContainerListener = new ContainerListener(
+      bound.then(() => lw),
+      () => {
+        lw.listener?.close().then(
+          () => this.#finish(lw),
+          () => this.#finish(lw),
+        );
+      },
+    );
     lw.listening.catch(noop);
     this.#track(lw);
     bound.then(
@@ -250,19 +298,35 @@ export class Container {
     const cw = connection;
     const txw = new ContainerTransaction(this, cw, scope.handler, (t, fail) => this.#discharge(t, fail));
     const handlers = (): Handlers => [txw.handler, cw.handler, this.handler];
-    cw.ready.then((c) => c.beginTransaction()).then(
-      (transaction) => {
-        txw.bind(transaction);
-        this.#post(() => this.#dispatch(handlers(), 'onTransactionDeclared', { type: 'transactionDeclared', container: this, connection: cw, transaction: txw, error: undefined }, cw));
-      },
-      (error: unknown) => {
-        const e = toAmqpError(error);
-        this.#post(() => {
-          const event = { type: 'transactionDeclareFailed', container: this, connection: cw, transaction: txw, error: e } as const;
-          if (this.#dispatch(handlers(), 'onTransactionDeclareFailed', event, cw) === 'none') this.reportFailure('declareTransaction', e, cw);
-        });
-      },
-    );
+    cw.ready
+      .then((c) => c.beginTransaction())
+      .then(
+        (transaction) => {
+          txw.bind(transaction);
+          this.#post(() =>
+            this.#dispatch(
+              handlers(),
+              'onTransactionDeclared',
+              { type: 'transactionDeclared', container: this, connection: cw, transaction: txw, error: undefined },
+              cw,
+            ),
+          );
+        },
+        (error: unknown) => {
+          const e = toAmqpError(error);
+          this.#post(() => {
+            const event = {
+              type: 'transactionDeclareFailed',
+              container: this,
+              connection: cw,
+              transaction: txw,
+              error: e,
+            } as const;
+            if (this.#dispatch(handlers(), 'onTransactionDeclareFailed', event, cw) === 'none')
+              this.reportFailure('declareTransaction', e, cw);
+          });
+        },
+      );
     return txw;
   }
 
@@ -271,12 +335,33 @@ export class Container {
     const handlers: Handlers = [txw.handler, cw.handler, this.handler];
     const transaction = txw.transaction!;
     (fail ? transaction.rollback() : transaction.commit()).then(
-      () => this.#post(() => this.#dispatch(handlers, fail ? 'onTransactionAborted' : 'onTransactionCommitted', { type: fail ? 'transactionAborted' : 'transactionCommitted', container: this, connection: cw, transaction: txw, error: undefined }, cw)),
+      () =>
+        this.#post(() =>
+          this.#dispatch(
+            handlers,
+            fail ? 'onTransactionAborted' : 'onTransactionCommitted',
+            {
+              type: fail ? 'transactionAborted' : 'transactionCommitted',
+              container: this,
+              connection: cw,
+              transaction: txw,
+              error: undefined,
+            },
+            cw,
+          ),
+        ),
       (error: unknown) => {
         const e = toAmqpError(error);
         this.#post(() => {
-          const event = { type: 'transactionCommitFailed', container: this, connection: cw, transaction: txw, error: e } as const;
-          if (this.#dispatch(handlers, 'onTransactionCommitFailed', event, cw) === 'none') this.reportFailure(fail ? 'abort' : 'commit', e, cw);
+          const event = {
+            type: 'transactionCommitFailed',
+            container: this,
+            connection: cw,
+            transaction: txw,
+            error: e,
+          } as const;
+          if (this.#dispatch(handlers, 'onTransactionCommitFailed', event, cw) === 'none')
+            this.reportFailure(fail ? 'abort' : 'commit', e, cw);
         });
       },
     );
@@ -287,7 +372,8 @@ export class Container {
    * `delayMs` milliseconds. A pending task keeps `run()` going; cancel it to let `run()` end.
    */
   schedule(delayMs: number, callback?: ((event: TimerEvent) => void | Promise<void>) | MessagingHandler): Task {
-    if (!(typeof delayMs === 'number' && delayMs >= 0 && Number.isFinite(delayMs))) throw new InvalidArgumentError(`schedule() needs a delay in milliseconds (0 or more), got ${String(delayMs)}`);
+    if (!(typeof delayMs === 'number' && delayMs >= 0 && Number.isFinite(delayMs)))
+      throw new InvalidArgumentError(`schedule() needs a delay in milliseconds (0 or more), got ${String(delayMs)}`);
     const task = new Task(() => this.#untrack(task));
     if (this.#stopping) {
       task.cancel();
@@ -310,7 +396,11 @@ export class Container {
   /** @internal A failure that is the application's (a handler, or a message it sent that cannot be encoded). */
   reportFailure(method: string, error: unknown, cw: ContainerConnection | undefined): void {
     const failure = new HandlerError(method, error);
-    log('%s (stopping the container)%s', failure.message, error instanceof Error && error.stack ? `\n${error.stack}` : '');
+    log(
+      '%s (stopping the container)%s',
+      failure.message,
+      error instanceof Error && error.stack ? `\n${error.stack}` : '',
+    );
     this.#error ??= failure;
     cw?.close({ condition: 'amqp:internal-error', description: failure.description });
     this.stop();
@@ -389,7 +479,12 @@ export class Container {
   }
 
   /** Calls `method` on the most specific handler that defines it. */
-  #dispatch<M extends HandlerMethod>(handlers: Handlers, method: M, event: EventOf<M>, cw: ContainerConnection | undefined): Outcome {
+  #dispatch<M extends HandlerMethod>(
+    handlers: Handlers,
+    method: M,
+    event: EventOf<M>,
+    cw: ContainerConnection | undefined,
+  ): Outcome {
     for (const h of handlers) {
       const fn = h?.[method] as ((this: MessagingHandler, event: EventOf<M>) => unknown) | undefined;
       if (typeof fn === 'function') return this.#invoke(method, () => fn.call(h!, event), cw);
@@ -401,7 +496,8 @@ export class Container {
 
   #context(context: ContainerConnection | string): { connection: ContainerConnection; path: string | undefined } {
     if (typeof context === 'string') return { connection: this.connect(context), path: parseUrl(context).path };
-    if (!(context instanceof ContainerConnection) || context.container !== this) throw new InvalidArgumentError('createSender/createReceiver need a connection of this container, or a URL');
+    if (!(context instanceof ContainerConnection) || context.container !== this)
+      throw new InvalidArgumentError('createSender/createReceiver need a connection of this container, or a URL');
     return { connection: context, path: undefined };
   }
 
@@ -418,27 +514,64 @@ export class Container {
     const scope: Handlers = [cw.handler, this.handler];
     switch (e.type) {
       case 'opened':
-        if (!cw.closing) this.#dispatch(scope, 'onConnectionOpened', { type: 'connectionOpened', container: this, connection: cw, error: undefined }, cw);
+        if (!cw.closing)
+          this.#dispatch(
+            scope,
+            'onConnectionOpened',
+            { type: 'connectionOpened', container: this, connection: cw, error: undefined },
+            cw,
+          );
         return;
       case 'closed':
-        if (e.error === undefined) this.#dispatch(scope, 'onConnectionClosed', { type: 'connectionClosed', container: this, connection: cw, error: undefined }, cw);
+        if (e.error === undefined)
+          this.#dispatch(
+            scope,
+            'onConnectionClosed',
+            { type: 'connectionClosed', container: this, connection: cw, error: undefined },
+            cw,
+          );
         else if (!(e.error instanceof ConnectionLostError)) this.#connectionFailed(cw, e.error, true); // (lost: `disconnected` came first)
         return;
       case 'disconnected':
         if (e.reconnecting) {
           // Not an error to report: the connection comes back by itself.
-          this.#dispatch(scope, 'onDisconnected', { type: 'disconnected', container: this, connection: cw, error: e.error, reconnecting: true }, cw);
+          this.#dispatch(
+            scope,
+            'onDisconnected',
+            { type: 'disconnected', container: this, connection: cw, error: e.error, reconnecting: true },
+            cw,
+          );
         } else if (e.error instanceof ConnectionLostError) {
-          this.#unhandled(cw, e.error, this.#dispatch(scope, 'onDisconnected', { type: 'disconnected', container: this, connection: cw, error: e.error, reconnecting: false }, cw), false);
+          this.#unhandled(
+            cw,
+            e.error,
+            this.#dispatch(
+              scope,
+              'onDisconnected',
+              { type: 'disconnected', container: this, connection: cw, error: e.error, reconnecting: false },
+              cw,
+            ),
+            false,
+          );
         } // (closed by the peer with an error: `closed` follows, as onConnectionError)
         return;
       case 'reconnected':
-        this.#dispatch(scope, 'onReconnected', { type: 'reconnected', container: this, connection: cw, error: undefined, url: e.url }, cw);
+        this.#dispatch(
+          scope,
+          'onReconnected',
+          { type: 'reconnected', container: this, connection: cw, error: undefined, url: e.url },
+          cw,
+        );
         return;
       case 'reconnecting':
         return;
       case 'sessionOpened':
-        this.#dispatch(scope, 'onSessionOpened', { type: 'sessionOpened', container: this, connection: cw, session: e.session, error: undefined }, cw);
+        this.#dispatch(
+          scope,
+          'onSessionOpened',
+          { type: 'sessionOpened', container: this, connection: cw, session: e.session, error: undefined },
+          cw,
+        );
         return;
       case 'sessionClosed': {
         const error = e.error;
@@ -446,32 +579,67 @@ export class Container {
           const event = { type: 'sessionError', container: this, connection: cw, session: e.session, error };
           this.#unhandled(cw, error, this.#dispatch(scope, 'onSessionError', event, cw), true);
         } else {
-          this.#dispatch(scope, 'onSessionClosed', { type: 'sessionClosed', container: this, connection: cw, session: e.session, error }, cw);
+          this.#dispatch(
+            scope,
+            'onSessionClosed',
+            { type: 'sessionClosed', container: this, connection: cw, session: e.session, error },
+            cw,
+          );
         }
         return;
       }
       case 'linkOpened': {
         const lw = this.#bind(cw, e.link);
-        if (lw) this.#dispatch([lw.handler, ...scope], 'onLinkOpened', this.#linkEvent('linkOpened', cw, lw, e.link.session, undefined), cw);
+        if (lw)
+          this.#dispatch(
+            [lw.handler, ...scope],
+            'onLinkOpened',
+            this.#linkEvent('linkOpened', cw, lw, e.link.session, undefined),
+            cw,
+          );
         return;
       }
       case 'linkClosed': {
         const lw = this.#bind(cw, e.link);
         if (!lw) return;
         const error = e.error;
-        if (lw instanceof ContainerSender) lw.failTrackers(error ?? e.link.session.error ?? connection.error ?? new IllegalStateError(`link ${lw.name} was closed before the peer settled the message`));
+        if (lw instanceof ContainerSender)
+          lw.failTrackers(
+            error ??
+              e.link.session.error ??
+              connection.error ??
+              new IllegalStateError(`link ${lw.name} was closed before the peer settled the message`),
+          );
         if (error && error !== e.link.session.error && error !== connection.error) {
           const event = this.#linkEvent('linkError', cw, lw, e.link.session, error) as LinkEvent & { error: AmqpError };
           this.#unhandled(cw, error, this.#dispatch([lw.handler, ...scope], 'onLinkError', event, cw), true);
         } else {
-          this.#dispatch([lw.handler, ...scope], 'onLinkClosed', this.#linkEvent('linkClosed', cw, lw, e.link.session, error), cw);
+          this.#dispatch(
+            [lw.handler, ...scope],
+            'onLinkClosed',
+            this.#linkEvent('linkClosed', cw, lw, e.link.session, error),
+            cw,
+          );
         }
         return;
       }
       case 'sendable': {
         const sw = this.#bind(cw, e.link);
         if (sw instanceof ContainerSender && sw.isOpen && sw.credit > 0) {
-          this.#dispatch([sw.handler, ...scope], 'onSendable', { type: 'sendable', container: this, connection: cw, session: e.link.session, link: sw, sender: sw, error: undefined }, cw);
+          this.#dispatch(
+            [sw.handler, ...scope],
+            'onSendable',
+            {
+              type: 'sendable',
+              container: this,
+              connection: cw,
+              session: e.link.session,
+              link: sw,
+              sender: sw,
+              error: undefined,
+            },
+            cw,
+          );
         }
         return;
       }
@@ -481,7 +649,17 @@ export class Container {
         if (!tracker || !(sw instanceof ContainerSender)) return;
         tracker.update(e.outcome);
         const handlers: Handlers = [sw.handler, ...scope];
-        const event = { type: 'settled', container: this, connection: cw, session: e.link.session, link: sw, sender: sw, delivery: tracker, outcome: e.outcome, error: undefined };
+        const event = {
+          type: 'settled',
+          container: this,
+          connection: cw,
+          session: e.link.session,
+          link: sw,
+          sender: sw,
+          delivery: tracker,
+          outcome: e.outcome,
+          error: undefined,
+        };
         switch (e.outcome?.kind) {
           case 'accepted':
             this.#dispatch(handlers, 'onAccepted', { ...event, type: 'accepted' }, cw);
@@ -501,7 +679,21 @@ export class Container {
       }
       case 'aborted': {
         const rw = this.#bind(cw, e.link);
-        if (rw instanceof ContainerReceiver) this.#dispatch([rw.handler, ...scope], 'onAborted', { type: 'aborted', container: this, connection: cw, session: e.link.session, link: rw, receiver: rw, error: undefined }, cw);
+        if (rw instanceof ContainerReceiver)
+          this.#dispatch(
+            [rw.handler, ...scope],
+            'onAborted',
+            {
+              type: 'aborted',
+              container: this,
+              connection: cw,
+              session: e.link.session,
+              link: rw,
+              receiver: rw,
+              error: undefined,
+            },
+            cw,
+          );
         return;
       }
       case 'message': // taken from the receiver's deliveries$ (see #bind)
@@ -513,14 +705,31 @@ export class Container {
   /** A connection failed: refused, lost before open, SASL, protocol error, or closed by the peer with an error. */
   #connectionFailed(cw: ContainerConnection, error: AmqpError, wasOpen: boolean): void {
     const scope: Handlers = [cw.handler, this.handler];
-    if (error instanceof ConnectionClosedError && !(error instanceof ConnectionLostError) && !(error instanceof AuthenticationError)) {
-      this.#unhandled(cw, error, this.#dispatch(scope, 'onConnectionError', { type: 'connectionError', container: this, connection: cw, error }, cw), false);
+    if (
+      error instanceof ConnectionClosedError &&
+      !(error instanceof ConnectionLostError) &&
+      !(error instanceof AuthenticationError)
+    ) {
+      this.#unhandled(
+        cw,
+        error,
+        this.#dispatch(
+          scope,
+          'onConnectionError',
+          { type: 'connectionError', container: this, connection: cw, error },
+          cw,
+        ),
+        false,
+      );
       return;
     }
     // Below AMQP: a transport error, then the socket is gone (the lost-after-open case is `disconnected`).
     const event = { container: this, connection: cw, error };
     const a = this.#dispatch(scope, 'onTransportError', { ...event, type: 'transportError' }, cw);
-    const b = wasOpen && error instanceof ConnectionLostError ? 'none' : this.#dispatch(scope, 'onDisconnected', { ...event, type: 'disconnected', reconnecting: false }, cw);
+    const b =
+      wasOpen && error instanceof ConnectionLostError
+        ? 'none'
+        : this.#dispatch(scope, 'onDisconnected', { ...event, type: 'disconnected', reconnecting: false }, cw);
     this.#unhandled(cw, error, a === 'none' && b === 'none' ? 'none' : 'ok', false);
   }
 
@@ -571,7 +780,13 @@ export class Container {
     this.reportFailure(lw instanceof ContainerSender ? 'createSender' : 'createReceiver', error, cw);
   }
 
-  #linkEvent(type: string, cw: ContainerConnection, lw: ContainerSender | ContainerReceiver, session: Session, error: AmqpError | undefined): LinkEvent {
+  #linkEvent(
+    type: string,
+    cw: ContainerConnection,
+    lw: ContainerSender | ContainerReceiver,
+    session: Session,
+    error: AmqpError | undefined,
+  ): LinkEvent {
     return {
       type,
       container: this,
@@ -622,7 +837,17 @@ export class Container {
     }
     const handlers: Handlers = [rw.handler, cw.handler, this.handler];
     const autoAccept = option(handlers, 'autoAccept') ?? true;
-    const event: MessageEvent = { type: 'message', container: this, connection: cw, session: receiver.session, link: rw, receiver: rw, delivery, message, error: undefined };
+    const event: MessageEvent = {
+      type: 'message',
+      container: this,
+      connection: cw,
+      session: receiver.session,
+      link: rw,
+      receiver: rw,
+      delivery,
+      message,
+      error: undefined,
+    };
     const settle = (thrown: unknown, failed: boolean): void => {
       if (delivery.settled || !receiver.isOpen) return; // settled by the handler, or the link is gone (the peer redelivers)
       if (thrown instanceof Reject) delivery.reject(thrown.error);
@@ -630,7 +855,11 @@ export class Container {
         if (thrown.delivered) delivery.modify(thrown.modify);
         else delivery.release();
       } else if (!autoAccept) return;
-      else if (failed) delivery.reject({ condition: 'amqp:internal-error', description: `onMessage failed: ${thrown instanceof Error ? thrown.message : String(thrown)}` });
+      else if (failed)
+        delivery.reject({
+          condition: 'amqp:internal-error',
+          description: `onMessage failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+        });
       else delivery.accept();
     };
     const after = (thrown: unknown, failed: boolean): void => {
@@ -653,7 +882,11 @@ export class Container {
       after(thrown, true);
       return;
     }
-    if (isThenable(result)) result.then(() => this.#post(() => after(undefined, false)), (thrown: unknown) => this.#post(() => after(thrown, true)));
+    if (isThenable(result))
+      result.then(
+        () => this.#post(() => after(undefined, false)),
+        (thrown: unknown) => this.#post(() => after(thrown, true)),
+      );
     else after(undefined, false);
   }
 }
@@ -666,9 +899,13 @@ function option<K extends 'prefetch' | 'autoAccept'>(handlers: Handlers, name: K
 
 function checkHandler(handler: MessagingHandler | undefined): void {
   if (handler === undefined) return;
-  if (typeof handler !== 'object' || handler === null) throw new InvalidArgumentError('a handler must be an object with on* methods');
+  if (typeof handler !== 'object' || handler === null)
+    throw new InvalidArgumentError('a handler must be an object with on* methods');
   if (handler.prefetch !== undefined) checkCredit(handler.prefetch);
-  if (handler.autoSettle === false) throw new InvalidArgumentError('autoSettle: false is not supported: Quark settles a sent message as soon as the peer gives its outcome');
+  if (handler.autoSettle === false)
+    throw new InvalidArgumentError(
+      'autoSettle: false is not supported: Quark settles a sent message as soon as the peer gives its outcome',
+    );
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

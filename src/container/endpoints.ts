@@ -37,7 +37,12 @@ export class ContainerConnection {
   #done = false;
 
   /** @internal Made by the container. */
-  constructor(container: Container, handler: MessagingHandler | undefined, ready: Promise<Connection>, initiated: boolean) {
+  constructor(
+    container: Container,
+    handler: MessagingHandler | undefined,
+    ready: Promise<Connection>,
+    initiated: boolean,
+  ) {
     this.container = container;
     this.handler = handler;
     this.ready = ready;
@@ -117,7 +122,12 @@ export abstract class ContainerLink<L extends Sender | Receiver> {
   #closeRequested: { closed: boolean; error: AmqpErrorFields | undefined } | undefined;
 
   /** @internal Made by the container. */
-  constructor(container: Container, connection: ContainerConnection, name: string, handler: MessagingHandler | undefined) {
+  constructor(
+    container: Container,
+    connection: ContainerConnection,
+    name: string,
+    handler: MessagingHandler | undefined,
+  ) {
     this.container = container;
     this.connection = connection;
     this.name = name;
@@ -244,11 +254,16 @@ export class ContainerSender extends ContainerLink<Sender> {
    * Throws `IllegalStateError` when the sender is not attached (or closed). A message that cannot
    * be encoded is a handler failure (see {@link Container}).
    */
-  send(message: Message, options: { tag?: Uint8Array | undefined; transaction?: Transaction | undefined } = {}): Tracker {
+  send(
+    message: Message,
+    options: { tag?: Uint8Array | undefined; transaction?: Transaction | undefined } = {},
+  ): Tracker {
     const s = this.link;
     if (!s || !s.isOpen) {
       const why = this.ending || s ? 'closed' : 'not attached yet (send in onSendable)';
-      throw new IllegalStateError(`cannot send on sender ${this.name}${this.address === undefined ? '' : ` to '${this.address}'`}: it is ${why}`);
+      throw new IllegalStateError(
+        `cannot send on sender ${this.name}${this.address === undefined ? '' : ` to '${this.address}'`}: it is ${why}`,
+      );
     }
     const tag = options.tag ?? utf8.encode(String(this.#nextTag++));
     const tracker = new Tracker(this, tag);
@@ -421,7 +436,12 @@ export class ContainerTransaction {
   readonly #discharge: (transaction: ContainerTransaction, fail: boolean) => void;
 
   /** @internal Made by the container. */
-  constructor(container: Container, connection: ContainerConnection, handler: MessagingHandler | undefined, discharge: (transaction: ContainerTransaction, fail: boolean) => void) {
+  constructor(
+    container: Container,
+    connection: ContainerConnection,
+    handler: MessagingHandler | undefined,
+    discharge: (transaction: ContainerTransaction, fail: boolean) => void,
+  ) {
     this.container = container;
     this.connection = connection;
     this.handler = handler;

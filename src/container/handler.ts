@@ -9,7 +9,14 @@ import { checkModifyOptions, type Delivery, type ModifyOptions } from '../client
 import type { Session } from '../client/session.js';
 import { AmqpError, type AmqpErrorFields } from '../errors.js';
 import type { Container } from './container.js';
-import type { ContainerConnection, ContainerReceiver, ContainerSender, ContainerTransaction, Task, Tracker } from './endpoints.js';
+import type {
+  ContainerConnection,
+  ContainerReceiver,
+  ContainerSender,
+  ContainerTransaction,
+  Task,
+  Tracker,
+} from './endpoints.js';
 
 /** What every event carries. `type` names the event (the handler method without `on`, e.g. `message`). */
 export interface ContainerEvent {
@@ -192,7 +199,7 @@ export class Reject extends Error {
   readonly error: AmqpErrorFields | string | undefined;
 
   constructor(error?: AmqpErrorFields | string) {
-    super(typeof error === 'string' ? error : error?.description ?? error?.condition ?? 'the message was rejected');
+    super(typeof error === 'string' ? error : (error?.description ?? error?.condition ?? 'the message was rejected'));
     this.name = 'Reject';
     this.error = error;
   }
@@ -227,7 +234,10 @@ export class HandlerError extends AmqpError {
 
   constructor(method: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super('amqp:internal-error', `The handler's ${method} failed: ${reason}`, { description: `${method} failed: ${reason}`, cause });
+    super('amqp:internal-error', `The handler's ${method} failed: ${reason}`, {
+      description: `${method} failed: ${reason}`,
+      cause,
+    });
     this.method = method;
   }
 }

@@ -8,4 +8,6 @@
 export interface EndpointContexts {}
 
 /** The declared context of an endpoint kind, or `unknown`. */
-export type EndpointContext<K extends 'session' | 'link' | 'delivery'> = EndpointContexts extends { [P in K]: infer T } ? T : unknown;
+export type EndpointContext<K extends 'session' | 'link' | 'delivery'> = EndpointContexts extends { [P in K]: infer T }
+  ? T
+  : unknown;

@@ -8,8 +8,26 @@
 import { ByteWriter } from '../codec/byte-writer.js';
 import type { Composite, ErrorCondition, Fields } from '../codec/composite-types.js';
 import { ByteReader, readComposite } from '../codec/decoder.js';
-import { AMQP_FRAME_TYPE, ProtocolId, SASL_FRAME_TYPE, decodeFrame, protocolHeader, readFrameHeader, readProtocolHeader, writeEmptyFrame, writeFrame, type Frame, type FrameHeader } from '../codec/frames.js';
-import { compositeSpecs, type BeginFields, type CompositeSpec, type OpenFields, type TransferFields } from '../codec/spec-tables.js';
+import {
+  AMQP_FRAME_TYPE,
+  ProtocolId,
+  SASL_FRAME_TYPE,
+  decodeFrame,
+  protocolHeader,
+  readFrameHeader,
+  readProtocolHeader,
+  writeEmptyFrame,
+  writeFrame,
+  type Frame,
+  type FrameHeader,
+} from '../codec/frames.js';
+import {
+  compositeSpecs,
+  type BeginFields,
+  type CompositeSpec,
+  type OpenFields,
+  type TransferFields,
+} from '../codec/spec-tables.js';
 import { AmqpError, DecodeError, IllegalStateError, InsecurePlainError } from '../errors.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { EngineEvent } from './events.js';
@@ -289,12 +307,17 @@ export class ProtocolEngine {
         continue;
       }
       if (this.phase !== 'sasl' && this.phase !== 'amqp') {
-        throw new DecodeError('the peer sent bytes before the protocol header exchange', pos, 'amqp:connection:framing-error');
+        throw new DecodeError(
+          'the peer sent bytes before the protocol header exchange',
+          pos,
+          'amqp:connection:framing-error',
+        );
       }
       // Server: a client may pipeline its AMQP header and open after its sasl-init; they wait
       // for our outcome (spec 5.3.2), and are read once the login is decided.
       if (this.awaitingSaslOutcome && !this.awaitingSaslResponse) {
-        if (buf.length - pos > MAX_PIPELINED_BEFORE_OUTCOME) throw new DecodeError('more than 64 KiB sent before the SASL outcome', pos, 'amqp:connection:framing-error');
+        if (buf.length - pos > MAX_PIPELINED_BEFORE_OUTCOME)
+          throw new DecodeError('more than 64 KiB sent before the SASL outcome', pos, 'amqp:connection:framing-error');
         return this.keep(buf, pos);
       }
       if (readFrameHeader(buf, pos, this.maxFrameSize, header) === undefined) return this.keep(buf, pos);
@@ -350,12 +373,19 @@ export class ProtocolEngine {
   private onProtocolHeader(buf: Buffer, pos: number): void {
     const header = readProtocolHeader(buf, pos);
     if (header.major !== 1 || header.minor !== 0) {
-      this.refuseHeader(`the peer speaks AMQP ${header.major}.${header.minor}.${header.revision}; only 1.0.0 is supported`);
+      this.refuseHeader(
+        `the peer speaks AMQP ${header.major}.${header.minor}.${header.revision}; only 1.0.0 is supported`,
+      );
       return;
     }
     if (this.options.role === 'client') {
       if (header.protocolId !== this.expectedProtocol) {
-        const what = header.protocolId === ProtocolId.Sasl ? 'requires SASL (connect with SASL enabled)' : header.protocolId === ProtocolId.Tls ? 'requires TLS (use amqps://)' : 'does not speak SASL (connect with sasl: false)';
+        const what =
+          header.protocolId === ProtocolId.Sasl
+            ? 'requires SASL (connect with SASL enabled)'
+            : header.protocolId === ProtocolId.Tls
+              ? 'requires TLS (use amqps://)'
+              : 'does not speak SASL (connect with sasl: false)';
         this.protocolFailure(new AmqpError('amqp:connection:framing-error', `The peer ${what}.`));
         return;
       }
@@ -370,11 +400,18 @@ export class ProtocolEngine {
       this.writeRaw(protocolHeader(ProtocolId.Sasl));
       this.writeSaslFrame(compositeSpecs.saslMechanisms, { saslServerMechanisms: mechanisms });
       this.phase = 'sasl';
-    } else if (header.protocolId === ProtocolId.Amqp && (saslDone || (this.options.allowNoSasl ?? mechanisms === false))) {
+    } else if (
+      header.protocolId === ProtocolId.Amqp &&
+      (saslDone || (this.options.allowNoSasl ?? mechanisms === false))
+    ) {
       this.writeRaw(protocolHeader(ProtocolId.Amqp));
       this.phase = 'amqp';
     } else {
-      this.refuseHeader(header.protocolId === ProtocolId.Amqp ? 'the client skipped SASL, which this server requires' : `protocol id ${header.protocolId} is not supported here`);
+      this.refuseHeader(
+        header.protocolId === ProtocolId.Amqp
+          ? 'the client skipped SASL, which this server requires'
+          : `protocol id ${header.protocolId} is not supported here`,
+      );
       return;
     }
     this.emit({ type: 'protocolHeader', protocolId: header.protocolId });
@@ -382,7 +419,10 @@ export class ProtocolEngine {
 
   /** Answers an unacceptable protocol header with the one we want, then stops (spec 2.2). */
   private refuseHeader(reason: string): void {
-    const wanted = this.options.role === 'server' && this.options.saslMechanisms !== false && this.saslMechanism === undefined ? ProtocolId.Sasl : ProtocolId.Amqp;
+    const wanted =
+      this.options.role === 'server' && this.options.saslMechanisms !== false && this.saslMechanism === undefined
+        ? ProtocolId.Sasl
+        : ProtocolId.Amqp;
     this.writeRaw(protocolHeader(wanted));
     this.protocolFailure(new AmqpError('amqp:connection:framing-error', `Protocol header refused: ${reason}.`));
   }
@@ -392,11 +432,13 @@ export class ProtocolEngine {
     const frame = decodeFrame(buf, pos, header, reader, this.frame);
     if (frameLog.enabled) traceFrame('<-', frame.channel, frame.performative, frame.payload?.length ?? 0);
     if (this.phase === 'sasl') {
-      if (frame.type !== SASL_FRAME_TYPE || !frame.performative) throw new DecodeError('expected a SASL frame', pos, 'amqp:connection:framing-error');
+      if (frame.type !== SASL_FRAME_TYPE || !frame.performative)
+        throw new DecodeError('expected a SASL frame', pos, 'amqp:connection:framing-error');
       this.onSaslFrame(frame);
       return;
     }
-    if (frame.type !== AMQP_FRAME_TYPE) throw new DecodeError(`unexpected frame type ${frame.type} after SASL`, pos, 'amqp:connection:framing-error');
+    if (frame.type !== AMQP_FRAME_TYPE)
+      throw new DecodeError(`unexpected frame type ${frame.type} after SASL`, pos, 'amqp:connection:framing-error');
     if (!frame.performative) return; // An empty frame: the peer is alive.
     this.onPerformative(frame.channel, frame.performative, frame.payload, pos);
   }
@@ -406,19 +448,33 @@ export class ProtocolEngine {
       throw new DecodeError(`the first frame must be open, got ${p.kind}`, pos, 'amqp:connection:framing-error');
     }
     switch (p.kind) {
-      case 'open': return this.onOpen(p);
-      case 'close': return this.onClose(p);
-      case 'begin': return this.onBegin(channel, p);
+      case 'open':
+        return this.onOpen(p);
+      case 'close':
+        return this.onClose(p);
+      case 'begin':
+        return this.onBegin(channel, p);
     }
     const session = this.remoteChannels.get(channel);
-    if (!session) throw new DecodeError(`${p.kind} on channel ${channel}, where no session has begun`, pos, 'amqp:connection:framing-error');
+    if (!session)
+      throw new DecodeError(
+        `${p.kind} on channel ${channel}, where no session has begun`,
+        pos,
+        'amqp:connection:framing-error',
+      );
     switch (p.kind) {
-      case 'transfer': return session.onTransfer(p, payload);
-      case 'disposition': return session.onDisposition(p);
-      case 'flow': return session.onFlow(p);
-      case 'attach': return session.onAttach(p);
-      case 'detach': return session.onDetach(p);
-      case 'end': return this.onEnd(channel, session, p);
+      case 'transfer':
+        return session.onTransfer(p, payload);
+      case 'disposition':
+        return session.onDisposition(p);
+      case 'flow':
+        return session.onFlow(p);
+      case 'attach':
+        return session.onAttach(p);
+      case 'detach':
+        return session.onDetach(p);
+      case 'end':
+        return this.onEnd(channel, session, p);
     }
     throw new DecodeError(`${p.kind} is not a performative`, pos, 'amqp:connection:framing-error');
   }
@@ -433,12 +489,20 @@ export class ProtocolEngine {
           if (typeof choice === 'string') {
             const sasl = this.options.sasl || {};
             const plainRefused = sasl.refusePlain !== undefined && offered.includes('PLAIN');
-            this.protocolFailure(plainRefused ? new InsecurePlainError(sasl.refusePlain!) : new AmqpError('amqp:unauthorized-access', `SASL negotiation failed: ${choice}.`));
+            this.protocolFailure(
+              plainRefused
+                ? new InsecurePlainError(sasl.refusePlain!)
+                : new AmqpError('amqp:unauthorized-access', `SASL negotiation failed: ${choice}.`),
+            );
             return;
           }
           this.saslClient = choice;
           this.saslMechanism = choice.name;
-          this.writeSaslFrame(compositeSpecs.saslInit, { mechanism: choice.name, initialResponse: choice.initialResponse(), hostname: this.options.hostname });
+          this.writeSaslFrame(compositeSpecs.saslInit, {
+            mechanism: choice.name,
+            initialResponse: choice.initialResponse(),
+            hostname: this.options.hostname,
+          });
           return;
         }
         case 'saslChallenge': {
@@ -457,13 +521,15 @@ export class ProtocolEngine {
         }
       }
     } else if (p.kind === 'saslInit') {
-      if (this.saslMechanism !== undefined) throw new DecodeError('a second sasl-init', 0, 'amqp:connection:framing-error');
+      if (this.saslMechanism !== undefined)
+        throw new DecodeError('a second sasl-init', 0, 'amqp:connection:framing-error');
       this.saslMechanism = p.mechanism;
       this.awaitingSaslOutcome = true;
       this.emit({ type: 'saslInit', mechanism: p.mechanism, initialResponse: p.initialResponse, hostname: p.hostname });
       return;
     } else if (p.kind === 'saslResponse') {
-      if (!this.awaitingSaslResponse) throw new DecodeError('a sasl-response that answers no challenge', 0, 'amqp:connection:framing-error');
+      if (!this.awaitingSaslResponse)
+        throw new DecodeError('a sasl-response that answers no challenge', 0, 'amqp:connection:framing-error');
       this.awaitingSaslResponse = false;
       this.emit({ type: 'saslResponse', response: p.response });
       return;
@@ -518,7 +584,10 @@ export class ProtocolEngine {
     if (this.remoteState !== 'unopened') throw new DecodeError('a second open', 0, 'amqp:connection:framing-error');
     this.remoteState = 'open';
     this.remoteOpen = fields;
-    this.maxOutgoingFrameSize = Math.min(Math.max(MIN_MAX_FRAME_SIZE, fields.maxFrameSize ?? 0xffffffff), OUTGOING_FRAME_CAP);
+    this.maxOutgoingFrameSize = Math.min(
+      Math.max(MIN_MAX_FRAME_SIZE, fields.maxFrameSize ?? 0xffffffff),
+      OUTGOING_FRAME_CAP,
+    );
     this.remoteIdleTimeout = fields.idleTimeOut ?? 0;
     this.emit({ type: 'connectionRemoteOpen' });
     for (const s of this.localChannels) s?.pump();
@@ -537,14 +606,24 @@ export class ProtocolEngine {
   }
 
   private onBegin(channel: number, fields: BeginFields): void {
-    if (this.remoteChannels.has(channel)) throw new DecodeError(`a second begin on channel ${channel}`, 0, 'amqp:connection:framing-error');
+    if (this.remoteChannels.has(channel))
+      throw new DecodeError(`a second begin on channel ${channel}`, 0, 'amqp:connection:framing-error');
     const channelMax = this.options.channelMax ?? 65535;
-    if (channel > channelMax) throw new DecodeError(`begin on channel ${channel}, above our channel-max ${channelMax}`, 0, 'amqp:connection:framing-error');
+    if (channel > channelMax)
+      throw new DecodeError(
+        `begin on channel ${channel}, above our channel-max ${channelMax}`,
+        0,
+        'amqp:connection:framing-error',
+      );
     let session: EngineSession | undefined;
     if (fields.remoteChannel !== undefined) {
       session = this.localChannels[fields.remoteChannel];
       if (!session || session.remoteState !== 'unopened') {
-        throw new DecodeError(`begin answers channel ${fields.remoteChannel}, where we began no session`, 0, 'amqp:connection:framing-error');
+        throw new DecodeError(
+          `begin answers channel ${fields.remoteChannel}, where we began no session`,
+          0,
+          'amqp:connection:framing-error',
+        );
       }
     } else {
       session = new EngineSession(this, { handleMax: this.options.handleMax });
@@ -574,12 +653,16 @@ export class ProtocolEngine {
   // ---- Used by sessions ----
 
   beginSession(session: EngineSession): void {
-    if (this.localState !== 'open') throw new IllegalStateError('cannot begin a session on a connection that is not open');
+    if (this.localState !== 'open')
+      throw new IllegalStateError('cannot begin a session on a connection that is not open');
     const channelMax = Math.min(this.options.channelMax ?? 65535, this.remoteOpen?.channelMax ?? 65535);
     let channel = 0;
     while (this.localChannels[channel] !== undefined) channel++;
     if (channel > channelMax) {
-      throw new AmqpError('amqp:resource-limit-exceeded', `All ${channelMax + 1} session channels of the connection are in use (the channel-max of the peer or ours). End a session first, or open another connection.`);
+      throw new AmqpError(
+        'amqp:resource-limit-exceeded',
+        `All ${channelMax + 1} session channels of the connection are in use (the channel-max of the peer or ours). End a session first, or open another connection.`,
+      );
     }
     session.channel = channel;
     session.localState = 'open';
@@ -596,7 +679,8 @@ export class ProtocolEngine {
   }
 
   private releaseChannel(session: EngineSession): void {
-    if (session.channel >= 0 && this.localChannels[session.channel] === session) this.localChannels[session.channel] = undefined;
+    if (session.channel >= 0 && this.localChannels[session.channel] === session)
+      this.localChannels[session.channel] = undefined;
   }
 
   /** The peer broke a session-level rule: treated as a connection error, which the peer cannot ignore. */
@@ -606,7 +690,13 @@ export class ProtocolEngine {
 
   /** Closes the connection with `error` because of what the peer did, and stops reading. */
   failConnection(error: ErrorCondition): void {
-    this.protocolFailure(new AmqpError(error.condition, `The peer broke the protocol: ${error.description ?? error.condition}. The connection was closed.`, { description: error.description }));
+    this.protocolFailure(
+      new AmqpError(
+        error.condition,
+        `The peer broke the protocol: ${error.description ?? error.condition}. The connection was closed.`,
+        { description: error.description },
+      ),
+    );
   }
 
   private failOnInput(err: unknown): void {
@@ -615,7 +705,13 @@ export class ProtocolEngine {
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
-    this.protocolFailure(new AmqpError('amqp:internal-error', `Quark failed to process the peer's input: ${message}. The connection was closed.`, { cause: err }));
+    this.protocolFailure(
+      new AmqpError(
+        'amqp:internal-error',
+        `Quark failed to process the peer's input: ${message}. The connection was closed.`,
+        { cause: err },
+      ),
+    );
   }
 
   private protocolFailure(error: AmqpError): void {
@@ -647,7 +743,9 @@ export class ProtocolEngine {
       writeFrame(this.out, AMQP_FRAME_TYPE, channel, spec, fields);
       this.out.patchU32(start, this.out.pos - start + payload.length);
       this.sealOutput();
-      this.chunks.push(Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+      this.chunks.push(
+        Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+      );
       this.outputChanged();
       return;
     }
@@ -659,12 +757,24 @@ export class ProtocolEngine {
     this.outputChanged();
   }
 
-  private writeFrameOfPieces(channel: number, spec: CompositeSpec, fields: object, pieces: readonly Uint8Array[]): void {
+  private writeFrameOfPieces(
+    channel: number,
+    spec: CompositeSpec,
+    fields: object,
+    pieces: readonly Uint8Array[],
+  ): void {
     let size = 0;
     for (const piece of pieces) size += piece.length;
     if (frameLog.enabled) traceFrame('->', channel, { kind: spec.name, ...fields }, size);
     if (!this.openSent) {
-      writeFrame((this.deferred ??= new ByteWriter(1024)), AMQP_FRAME_TYPE, channel, spec, fields, Buffer.concat(pieces, size));
+      writeFrame(
+        (this.deferred ??= new ByteWriter(1024)),
+        AMQP_FRAME_TYPE,
+        channel,
+        spec,
+        fields,
+        Buffer.concat(pieces, size),
+      );
       return;
     }
     const start = this.out.pos;
@@ -687,7 +797,12 @@ export class ProtocolEngine {
    * nothing and returns the encoded payload (for the caller to send in several frames). What
    * `encode` throws is rethrown with nothing written.
    */
-  writeTransferDirect(channel: number, fields: TransferFields, encode: (w: ByteWriter) => void, maxPayload: number): Uint8Array | undefined {
+  writeTransferDirect(
+    channel: number,
+    fields: TransferFields,
+    encode: (w: ByteWriter) => void,
+    maxPayload: number,
+  ): Uint8Array | undefined {
     const w = this.out;
     const start = w.pos;
     writeFrame(w, AMQP_FRAME_TYPE, channel, compositeSpecs.transfer, fields);
@@ -875,7 +990,12 @@ export class ProtocolEngine {
     if (localIdle > 0 && this.remoteState === 'open') {
       if (now - this.lastInput >= localIdle) {
         this.emit({ type: 'idleTimeout' });
-        this.protocolFailure(new AmqpError('amqp:resource-limit-exceeded', `The peer sent nothing for ${localIdle} ms (our idle timeout); the connection was closed.`));
+        this.protocolFailure(
+          new AmqpError(
+            'amqp:resource-limit-exceeded',
+            `The peer sent nothing for ${localIdle} ms (our idle timeout); the connection was closed.`,
+          ),
+        );
         this.dispatch();
         return undefined;
       }
@@ -894,7 +1014,10 @@ export class ProtocolEngine {
     if (next !== undefined) {
       // Activity is only noticed at ticks, so tick often enough to see silence (or send a
       // heartbeat) within a quarter of the shorter timeout of lateness.
-      const shortest = Math.min(localIdle > 0 ? localIdle : Infinity, this.remoteIdleTimeout > 0 ? this.remoteIdleTimeout : Infinity);
+      const shortest = Math.min(
+        localIdle > 0 ? localIdle : Infinity,
+        this.remoteIdleTimeout > 0 ? this.remoteIdleTimeout : Infinity,
+      );
       next = Math.min(next, now + shortest / 4);
     }
     this.dispatch();

@@ -10,7 +10,12 @@ export const frameLog = debugLog('quark:frames');
 const REDACTED_FIELDS = new Set(['initialResponse', 'response']);
 
 /** Prints one frame (`->` sent, `<-` received) when tracing is on. */
-export function traceFrame(direction: '->' | '<-', channel: number, performative: object | undefined, payloadLength: number): void {
+export function traceFrame(
+  direction: '->' | '<-',
+  channel: number,
+  performative: object | undefined,
+  payloadLength: number,
+): void {
   if (performative === undefined) {
     frameLog('%s [%d] (empty frame)', direction, channel);
     return;

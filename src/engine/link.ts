@@ -134,10 +134,18 @@ export class EngineLink {
    */
   send(payload: Uint8Array | readonly Uint8Array[], options?: SendOptions): EngineDelivery {
     if (this.role !== 'sender') throw new IllegalStateError('only a sender link can send');
-    if (this.localState !== 'open') throw new IllegalStateError(`cannot send on link ${this.name}: it is ${this.localState === 'unopened' ? 'not attached' : 'detached'}`);
+    if (this.localState !== 'open')
+      throw new IllegalStateError(
+        `cannot send on link ${this.name}: it is ${this.localState === 'unopened' ? 'not attached' : 'detached'}`,
+      );
     if (this.credit <= 0) throw new IllegalStateError(`cannot send on link ${this.name}: no credit`);
     const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
-    const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
+    const delivery = new EngineDelivery(
+      this,
+      options?.tag ?? this.nextTagNumber(),
+      options?.messageFormat ?? 0,
+      settled,
+    );
     delivery.onWritten = options?.onWritten;
     delivery.transferState = options?.state;
     if (payload instanceof Uint8Array) {
@@ -160,7 +168,13 @@ export class EngineLink {
 
   /** Sender: whether a delivery sent now could be encoded straight into the output (credit, window, nothing queued). */
   get canSendDirect(): boolean {
-    return this.role === 'sender' && this.localState === 'open' && this.credit > 0 && this.outgoing.length === 0 && this.session.canWriteDirect;
+    return (
+      this.role === 'sender' &&
+      this.localState === 'open' &&
+      this.credit > 0 &&
+      this.outgoing.length === 0 &&
+      this.session.canWriteDirect
+    );
   }
 
   /**
@@ -172,7 +186,12 @@ export class EngineLink {
   sendDirect(encode: (w: ByteWriter) => void, options?: SendOptions): EngineDelivery | Uint8Array {
     if (!this.canSendDirect) throw new IllegalStateError(`cannot send directly on link ${this.name} now`);
     const settled = options?.settled ?? this.local.sndSettleMode === SenderSettleMode.settled;
-    const delivery = new EngineDelivery(this, options?.tag ?? this.nextTagNumber(), options?.messageFormat ?? 0, settled);
+    const delivery = new EngineDelivery(
+      this,
+      options?.tag ?? this.nextTagNumber(),
+      options?.messageFormat ?? 0,
+      settled,
+    );
     delivery.transferState = options?.state;
     const overflow = this.session.writeDirect(this, delivery, encode);
     if (overflow !== undefined) return overflow;
@@ -250,7 +269,8 @@ export class EngineLink {
 
   /** Receiver: notes `deliveryLimit` as granted, if it is the highest yet. */
   raiseGrantedLimit(): void {
-    if (this.grantedLimit === undefined || serialDiff(this.deliveryLimit, this.grantedLimit) > 0) this.grantedLimit = this.deliveryLimit;
+    if (this.grantedLimit === undefined || serialDiff(this.deliveryLimit, this.grantedLimit) > 0)
+      this.grantedLimit = this.deliveryLimit;
   }
 
   /** Receiver: whether one more delivery from the sender stays within the credit ever granted. */

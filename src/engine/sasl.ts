@@ -45,7 +45,8 @@ export interface SaslClientMechanism {
 }
 
 /** The text a SASL frame carries (absent bytes read as empty), without copying them. */
-export const utf8 = (bytes: Uint8Array | undefined): string => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8') : '');
+export const utf8 = (bytes: Uint8Array | undefined): string =>
+  bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8') : '';
 const EMPTY = new Uint8Array(0);
 
 /** Mechanisms with one message and nothing to check: PLAIN, ANONYMOUS, EXTERNAL. */
@@ -88,10 +89,14 @@ class ScramMechanism implements SaslClientMechanism {
   }
   succeeded(additionalData: Uint8Array | undefined): void {
     if (additionalData !== undefined && additionalData.length > 0 && !this.#verified) this.#verify(additionalData);
-    if (!this.#verified) throw new AuthenticationError(`SASL: the server reported success without proving it holds this user's ${this.name} keys; the connection was not trusted.`);
+    if (!this.#verified)
+      throw new AuthenticationError(
+        `SASL: the server reported success without proving it holds this user's ${this.name} keys; the connection was not trusted.`,
+      );
   }
   #verify(serverFinal: Uint8Array): void {
-    if (this.#verified) throw new AuthenticationError(`SASL: the server sent a second ${this.name} server-final message.`);
+    if (this.#verified)
+      throw new AuthenticationError(`SASL: the server sent a second ${this.name} server-final message.`);
     this.#scram.verifyServerFinal(utf8(serverFinal));
     this.#verified = true;
   }
@@ -108,19 +113,28 @@ export function allowedMechanisms(options: SaslClientOptions): string[] {
  * Picks the first of our allowed mechanisms that the server offers, ready to run. Returns the
  * reason, as a string, when there is none.
  */
-export function chooseSaslMechanism(offered: readonly string[], options: SaslClientOptions): SaslClientMechanism | string {
+export function chooseSaslMechanism(
+  offered: readonly string[],
+  options: SaslClientOptions,
+): SaslClientMechanism | string {
   const allowed = allowedMechanisms(options);
   for (const mechanism of allowed) {
     if (!offered.includes(mechanism)) continue;
     const hash = SCRAM_MECHANISMS.get(mechanism);
     if (hash !== undefined) {
       if (options.username === undefined) continue;
-      return new ScramMechanism(mechanism, new ScramClient(hash, options.username, options.password ?? '', { authzid: options.authzid }));
+      return new ScramMechanism(
+        mechanism,
+        new ScramClient(hash, options.username, options.password ?? '', { authzid: options.authzid }),
+      );
     }
     switch (mechanism) {
       case 'PLAIN':
         if (options.username === undefined || options.refusePlain !== undefined) continue;
-        return new SingleMessage(mechanism, plainResponse(options.authzid ?? '', options.username, options.password ?? ''));
+        return new SingleMessage(
+          mechanism,
+          plainResponse(options.authzid ?? '', options.username, options.password ?? ''),
+        );
       case 'ANONYMOUS':
         return new SingleMessage(mechanism, EMPTY);
       case 'EXTERNAL':
@@ -129,10 +143,15 @@ export function chooseSaslMechanism(offered: readonly string[], options: SaslCli
   }
   let hint = '';
   const needsName = allowed.some((m) => m === 'PLAIN' || SCRAM_MECHANISMS.has(m));
-  if (options.username === undefined && offered.some((m) => m === 'PLAIN' || SCRAM_MECHANISMS.has(m))) hint = ' (give a user name and password to use them)';
-  else if (offered.length === 0) hint = ' (it offers none: a server with users but no TLS may offer PLAIN only to its own machine; connect over amqps://, or set the server up for it)';
-  else if (needsName && !offered.includes('PLAIN') && !offered.some((m) => SCRAM_MECHANISMS.has(m))) hint = ' (servers commonly offer password mechanisms only over TLS, so try amqps://)';
-  else if (offered.includes('EXTERNAL') && !allowed.includes('EXTERNAL')) hint = ' (EXTERNAL logs in with a TLS client certificate: give tls.cert and tls.key)';
+  if (options.username === undefined && offered.some((m) => m === 'PLAIN' || SCRAM_MECHANISMS.has(m)))
+    hint = ' (give a user name and password to use them)';
+  else if (offered.length === 0)
+    hint =
+      ' (it offers none: a server with users but no TLS may offer PLAIN only to its own machine; connect over amqps://, or set the server up for it)';
+  else if (needsName && !offered.includes('PLAIN') && !offered.some((m) => SCRAM_MECHANISMS.has(m)))
+    hint = ' (servers commonly offer password mechanisms only over TLS, so try amqps://)';
+  else if (offered.includes('EXTERNAL') && !allowed.includes('EXTERNAL'))
+    hint = ' (EXTERNAL logs in with a TLS client certificate: give tls.cert and tls.key)';
   return `the server offers SASL mechanisms [${offered.join(', ')}] but this client allows only [${allowed.join(', ')}]${hint}`;
 }
 
@@ -142,7 +161,9 @@ export function plainResponse(authzid: string, username: string, password: strin
 }
 
 /** The parts of a PLAIN response, or undefined when it is malformed. */
-export function parsePlainResponse(response: Uint8Array | undefined): { authzid: string; username: string; password: string } | undefined {
+export function parsePlainResponse(
+  response: Uint8Array | undefined,
+): { authzid: string; username: string; password: string } | undefined {
   if (!response) return undefined;
   const parts = utf8(response).split('\u0000');
   if (parts.length !== 3 || parts[1] === '') return undefined;

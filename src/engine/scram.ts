@@ -65,7 +65,9 @@ function keysOf(hash: ScramHash, salted: Uint8Array): { clientKey: Buffer; store
 
 function checkIterations(iterations: number, what: string): void {
   if (!Number.isInteger(iterations) || iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
-    throw new InvalidArgumentError(`${what} must be a whole number from ${MIN_ITERATIONS} to ${MAX_ITERATIONS}, got ${iterations}`);
+    throw new InvalidArgumentError(
+      `${what} must be a whole number from ${MIN_ITERATIONS} to ${MAX_ITERATIONS}, got ${iterations}`,
+    );
   }
 }
 
@@ -73,8 +75,13 @@ function checkIterations(iterations: number, what: string): void {
  * Derives what a server stores for a user from the password: a random 16-byte salt (unless
  * given), PBKDF2 with `iterations` (default 4096), and the stored and server keys.
  */
-export function scramCredentials(password: string, hash: ScramHash, options?: { salt?: Uint8Array | undefined; iterations?: number | undefined }): ScramCredentials {
-  if (!(hash in NODE_HASH)) throw new InvalidArgumentError(`unknown SCRAM hash ${String(hash)}: use SHA-1, SHA-256 or SHA-512`);
+export function scramCredentials(
+  password: string,
+  hash: ScramHash,
+  options?: { salt?: Uint8Array | undefined; iterations?: number | undefined },
+): ScramCredentials {
+  if (!(hash in NODE_HASH))
+    throw new InvalidArgumentError(`unknown SCRAM hash ${String(hash)}: use SHA-1, SHA-256 or SHA-512`);
   const iterations = options?.iterations ?? DEFAULT_SCRAM_ITERATIONS;
   checkIterations(iterations, 'SCRAM iterations');
   const salt = options?.salt ?? randomBytes(16);
@@ -95,7 +102,14 @@ export async function verifyPassword(credentials: ScramCredentials, password: st
   }
   const hash = credentials.hash;
   const salted = await new Promise<Buffer>((resolve, reject) =>
-    pbkdf2(Buffer.from(prepared, 'utf8'), credentials.salt, credentials.iterations, HASH_LENGTH[hash], NODE_HASH[hash], (e, key) => (e ? reject(e) : resolve(key))),
+    pbkdf2(
+      Buffer.from(prepared, 'utf8'),
+      credentials.salt,
+      credentials.iterations,
+      HASH_LENGTH[hash],
+      NODE_HASH[hash],
+      (e, key) => (e ? reject(e) : resolve(key)),
+    ),
   );
   return timingSafeEqual(keysOf(hash, salted).storedKey, credentials.storedKey);
 }
@@ -106,7 +120,8 @@ function escapeName(name: string): string {
 }
 
 function unescapeName(name: string): string {
-  if (/=(?!2C|3D)/.test(name)) throw new AuthenticationError('SCRAM: the user name holds a "=" that is not =2C or =3D.');
+  if (/=(?!2C|3D)/.test(name))
+    throw new AuthenticationError('SCRAM: the user name holds a "=" that is not =2C or =3D.');
   return name.replace(/=2C/g, ',').replace(/=3D/g, '=');
 }
 
@@ -114,7 +129,10 @@ function unescapeName(name: string): string {
 function parseAttributes(message: string, who: string): Map<string, string> {
   const attributes = new Map<string, string>();
   for (const part of message.split(',')) {
-    if (!/^[A-Za-z]=/.test(part)) throw new AuthenticationError(`SCRAM: the ${who} sent a malformed message (${JSON.stringify(message.slice(0, 80))}).`);
+    if (!/^[A-Za-z]=/.test(part))
+      throw new AuthenticationError(
+        `SCRAM: the ${who} sent a malformed message (${JSON.stringify(message.slice(0, 80))}).`,
+      );
     if (!attributes.has(part[0]!)) attributes.set(part[0]!, part.slice(2));
   }
   return attributes;
@@ -122,7 +140,8 @@ function parseAttributes(message: string, who: string): Map<string, string> {
 
 function required(attributes: Map<string, string>, name: string, who: string): string {
   const value = attributes.get(name);
-  if (value === undefined || value === '') throw new AuthenticationError(`SCRAM: the ${who}'s message has no "${name}=" attribute.`);
+  if (value === undefined || value === '')
+    throw new AuthenticationError(`SCRAM: the ${who}'s message has no "${name}=" attribute.`);
   return value;
 }
 
@@ -140,7 +159,12 @@ export class ScramClient {
   readonly #firstBare: string;
   #serverSignature: Buffer | undefined;
 
-  constructor(hash: ScramHash, username: string, password: string, options?: { authzid?: string | undefined; nonce?: string | undefined }) {
+  constructor(
+    hash: ScramHash,
+    username: string,
+    password: string,
+    options?: { authzid?: string | undefined; nonce?: string | undefined },
+  ) {
     this.#hash = hash;
     this.#password = password;
     this.#nonce = options?.nonce ?? newNonce();
@@ -157,16 +181,19 @@ export class ScramClient {
   /** Answers the server-first message with the proof of the password (sent in sasl-response). */
   finalMessage(serverFirst: string): string {
     const a = parseAttributes(serverFirst, 'server');
-    if (a.has('m')) throw new AuthenticationError('SCRAM: the server asks for an extension this client does not support.');
+    if (a.has('m'))
+      throw new AuthenticationError('SCRAM: the server asks for an extension this client does not support.');
     const nonce = required(a, 'r', 'server');
     if (!nonce.startsWith(this.#nonce) || nonce.length === this.#nonce.length) {
-      throw new AuthenticationError('SCRAM: the server\'s nonce does not extend ours; the server may be an impostor.');
+      throw new AuthenticationError("SCRAM: the server's nonce does not extend ours; the server may be an impostor.");
     }
     const salt = Buffer.from(required(a, 's', 'server'), 'base64');
     const iterations = Number(required(a, 'i', 'server'));
     // Fewer than the minimum would let a false server get keys that are cheap to attack.
     if (!Number.isInteger(iterations) || iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
-      throw new AuthenticationError(`SCRAM: the server asks for ${a.get('i')} iterations; this client does from ${MIN_ITERATIONS} to ${MAX_ITERATIONS}.`);
+      throw new AuthenticationError(
+        `SCRAM: the server asks for ${a.get('i')} iterations; this client does from ${MIN_ITERATIONS} to ${MAX_ITERATIONS}.`,
+      );
     }
     const salted = saltedPassword(this.#hash, this.#password, salt, iterations);
     const { clientKey, storedKey, serverKey } = keysOf(this.#hash, salted);
@@ -179,13 +206,19 @@ export class ScramClient {
 
   /** Checks the server-final message: the server proves it knew our keys. Throws `AuthenticationError` if not. */
   verifyServerFinal(serverFinal: string): void {
-    if (!this.#serverSignature) throw new AuthenticationError('SCRAM: the server ended the exchange before it was answered.');
+    if (!this.#serverSignature)
+      throw new AuthenticationError('SCRAM: the server ended the exchange before it was answered.');
     const a = parseAttributes(serverFinal, 'server');
     const error = a.get('e');
-    if (error !== undefined) throw new AuthenticationError(`SCRAM: the server refused the login (${error}). Check the user name and password.`);
+    if (error !== undefined)
+      throw new AuthenticationError(
+        `SCRAM: the server refused the login (${error}). Check the user name and password.`,
+      );
     const signature = Buffer.from(required(a, 'v', 'server'), 'base64');
     if (signature.length !== this.#serverSignature.length || !timingSafeEqual(signature, this.#serverSignature)) {
-      throw new AuthenticationError('SCRAM: the server\'s signature is wrong: it does not hold this user\'s keys (an impostor, or a server that accepted without checking). The connection was not trusted.');
+      throw new AuthenticationError(
+        "SCRAM: the server's signature is wrong: it does not hold this user's keys (an impostor, or a server that accepted without checking). The connection was not trusted.",
+      );
     }
   }
 }
@@ -209,11 +242,13 @@ export class ScramServer {
   start(clientFirst: string): { username: string; authzid?: string | undefined } {
     const match = /^([ny]|p=[^,]*),(a=[^,]*)?,(.*)$/s.exec(clientFirst);
     if (!match) throw new AuthenticationError('SCRAM: the client-first message is malformed.');
-    if (match[1]!.startsWith('p=')) throw new AuthenticationError('SCRAM: the client asks for channel binding, which this server does not offer.');
+    if (match[1]!.startsWith('p='))
+      throw new AuthenticationError('SCRAM: the client asks for channel binding, which this server does not offer.');
     this.#gs2Header = `${match[1]},${match[2] ?? ''},`;
     this.#clientFirstBare = match[3]!;
     const a = parseAttributes(this.#clientFirstBare, 'client');
-    if (a.has('m')) throw new AuthenticationError('SCRAM: the client asks for an extension this server does not support.');
+    if (a.has('m'))
+      throw new AuthenticationError('SCRAM: the client asks for an extension this server does not support.');
     this.#clientNonce = required(a, 'r', 'client');
     const username = unescapeName(required(a, 'n', 'client'));
     const authzid = match[2] ? unescapeName(match[2].slice(2)) : undefined;
@@ -225,7 +260,8 @@ export class ScramServer {
    * credentials ({@link SaslUsers.credentialsFor} gives them) so that the answer does not tell who exists.
    */
   firstMessage(credentials: ScramCredentials): string {
-    if (credentials.hash !== this.#hash) throw new InvalidArgumentError(`SCRAM-${this.#hash} needs ${this.#hash} credentials, got ${credentials.hash}`);
+    if (credentials.hash !== this.#hash)
+      throw new InvalidArgumentError(`SCRAM-${this.#hash} needs ${this.#hash} credentials, got ${credentials.hash}`);
     this.#credentials = credentials;
     this.#serverFirst = `r=${this.#clientNonce}${this.#serverNonce},s=${Buffer.from(credentials.salt).toString('base64')},i=${credentials.iterations}`;
     return this.#serverFirst;
@@ -240,16 +276,18 @@ export class ScramServer {
     const withoutProof = clientFinal.slice(0, proofAt);
     const a = parseAttributes(withoutProof, 'client');
     if (required(a, 'c', 'client') !== Buffer.from(this.#gs2Header, 'utf8').toString('base64')) {
-      throw new AuthenticationError('SCRAM: the client\'s channel-binding data does not match its first message.');
+      throw new AuthenticationError("SCRAM: the client's channel-binding data does not match its first message.");
     }
-    if (required(a, 'r', 'client') !== this.#clientNonce + this.#serverNonce) throw new AuthenticationError('SCRAM: the client\'s nonce is wrong.');
+    if (required(a, 'r', 'client') !== this.#clientNonce + this.#serverNonce)
+      throw new AuthenticationError("SCRAM: the client's nonce is wrong.");
     const proof = Buffer.from(clientFinal.slice(proofAt + 3), 'base64');
     const authMessage = `${this.#clientFirstBare},${this.#serverFirst},${withoutProof}`;
     const clientSignature = hmac(this.#hash, credentials.storedKey, authMessage);
-    if (proof.length !== clientSignature.length) throw new AuthenticationError('SCRAM: the client\'s proof is wrong: wrong password, or unknown user.');
+    if (proof.length !== clientSignature.length)
+      throw new AuthenticationError("SCRAM: the client's proof is wrong: wrong password, or unknown user.");
     const clientKey = xor(proof, clientSignature);
     if (!timingSafeEqual(digest(this.#hash, clientKey), credentials.storedKey)) {
-      throw new AuthenticationError('SCRAM: the client\'s proof is wrong: wrong password, or unknown user.');
+      throw new AuthenticationError("SCRAM: the client's proof is wrong: wrong password, or unknown user.");
     }
     return `v=${hmac(this.#hash, credentials.serverKey, authMessage).toString('base64')}`;
   }
@@ -261,7 +299,11 @@ const decoySecret = randomBytes(32);
  * Credentials for a user that does not exist: a salt stable per name (so that asking twice gives
  * the same answer) and keys nobody knows, so that a refusal looks the same as a wrong password.
  */
-export function decoyCredentials(hash: ScramHash, username: string, iterations = DEFAULT_SCRAM_ITERATIONS): ScramCredentials {
+export function decoyCredentials(
+  hash: ScramHash,
+  username: string,
+  iterations = DEFAULT_SCRAM_ITERATIONS,
+): ScramCredentials {
   const salt = createHmac('sha256', decoySecret).update(username, 'utf8').digest().subarray(0, 16);
   const key = createHmac(NODE_HASH[hash], decoySecret).update(`key:${username}`, 'utf8').digest();
   return { hash, salt, iterations, storedKey: key, serverKey: key };
@@ -297,15 +339,24 @@ export class SaslUsers {
    */
   credentialsFor(username: string, hash: ScramHash): { credentials: ScramCredentials; known: boolean } {
     const credentials = this.#users.get(username)?.[hash];
-    return credentials ? { credentials, known: true } : { credentials: decoyCredentials(hash, username, this.#decoyIterations), known: false };
+    return credentials
+      ? { credentials, known: true }
+      : { credentials: decoyCredentials(hash, username, this.#decoyIterations), known: false };
   }
 
   /** Derives every user's keys (each hash with its own random salt) and forgets the passwords. */
-  static fromPasswords(users: Readonly<Record<string, string>>, options?: { iterations?: number | undefined }): SaslUsers {
-    if (typeof users !== 'object' || users === null) throw new InvalidArgumentError(`SaslUsers.fromPasswords needs an object of user names and passwords, e.g. { alice: 'secret' }, got ${String(users)}`);
+  static fromPasswords(
+    users: Readonly<Record<string, string>>,
+    options?: { iterations?: number | undefined },
+  ): SaslUsers {
+    if (typeof users !== 'object' || users === null)
+      throw new InvalidArgumentError(
+        `SaslUsers.fromPasswords needs an object of user names and passwords, e.g. { alice: 'secret' }, got ${String(users)}`,
+      );
     const entries: [string, StoredUser][] = [];
     for (const [name, password] of Object.entries(users)) {
-      if (typeof password !== 'string') throw new InvalidArgumentError(`the password of user ${JSON.stringify(name)} must be a string`);
+      if (typeof password !== 'string')
+        throw new InvalidArgumentError(`the password of user ${JSON.stringify(name)} must be a string`);
       const stored: Partial<Record<ScramHash, ScramCredentials>> = {};
       for (const hash of SCRAM_MECHANISMS.values()) stored[hash] = scramCredentials(password, hash, options);
       entries.push([name, stored]);
@@ -328,7 +379,10 @@ export class SaslUsers {
     const user = this.#users.get(username);
     const credentials = user?.['SHA-512'] ?? user?.['SHA-256'] ?? user?.['SHA-1'];
     // An unknown user costs the same time as a known one, so timing does not tell who exists.
-    const ok = await verifyPassword(credentials ?? decoyCredentials('SHA-512', username, this.#decoyIterations), password);
+    const ok = await verifyPassword(
+      credentials ?? decoyCredentials('SHA-512', username, this.#decoyIterations),
+      password,
+    );
     return ok && credentials !== undefined;
   }
 }

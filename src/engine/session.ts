@@ -3,7 +3,14 @@
  * windows, handle maps, delivery ids, settlement, and the fair interleaving of links' frames.
  */
 import type { DeliveryState, ErrorCondition } from '../codec/composite-types.js';
-import { compositeSpecs, type AttachFields, type DetachFields, type DispositionFields, type FlowFields, type TransferFields } from '../codec/spec-tables.js';
+import {
+  compositeSpecs,
+  type AttachFields,
+  type DetachFields,
+  type DispositionFields,
+  type FlowFields,
+  type TransferFields,
+} from '../codec/spec-tables.js';
 import type { ByteWriter } from '../codec/byte-writer.js';
 import { EngineDelivery, numberedTagLength, writeNumberedTag } from './delivery.js';
 import type { EndpointState } from './endpoint-state.js';
@@ -80,7 +87,11 @@ export class EngineSession {
   private drainAsked = false;
   private readonly transferFields: TransferFields = { handle: 0 };
   /** Scratch arrays for numbered delivery tags, by length (1, 2 or 4 bytes). */
-  private readonly tagScratch: Record<number, Uint8Array> = { 1: new Uint8Array(1), 2: new Uint8Array(2), 4: new Uint8Array(4) };
+  private readonly tagScratch: Record<number, Uint8Array> = {
+    1: new Uint8Array(1),
+    2: new Uint8Array(2),
+    4: new Uint8Array(4),
+  };
 
   constructor(engine: ProtocolEngine, options: SessionOptions) {
     this.engine = engine;
@@ -136,7 +147,12 @@ export class EngineSession {
     };
   }
 
-  onRemoteBegin(fields: { nextOutgoingId: number; incomingWindow: number; outgoingWindow: number; handleMax?: number }): void {
+  onRemoteBegin(fields: {
+    nextOutgoingId: number;
+    incomingWindow: number;
+    outgoingWindow: number;
+    handleMax?: number;
+  }): void {
     this.remoteState = 'open';
     this.nextIncomingId = fields.nextOutgoingId;
     this.remoteIncomingWindow = fields.incomingWindow;
@@ -152,7 +168,10 @@ export class EngineSession {
     let handle = 0;
     while (this.localHandles[handle] !== undefined) handle++;
     if (handle > this.remoteHandleMax) {
-      throw new AmqpError('amqp:resource-limit-exceeded', `The peer allows at most ${this.remoteHandleMax + 1} links on a session (its handle-max). Close a link first, or use another session.`);
+      throw new AmqpError(
+        'amqp:resource-limit-exceeded',
+        `The peer allows at most ${this.remoteHandleMax + 1} links on a session (its handle-max). Close a link first, or use another session.`,
+      );
     }
     link.handle = handle;
     this.localHandles[handle] = link;
@@ -194,17 +213,24 @@ export class EngineSession {
 
   private forgetLink(link: EngineLink): void {
     this.linksByName.delete(linkKey(link.name, link.role));
-    if (link.remoteHandle >= 0 && this.remoteHandles.get(link.remoteHandle) === link) this.remoteHandles.delete(link.remoteHandle);
+    if (link.remoteHandle >= 0 && this.remoteHandles.get(link.remoteHandle) === link)
+      this.remoteHandles.delete(link.remoteHandle);
   }
 
   onAttach(fields: AttachFields): void {
     const handleMax = this.options.handleMax;
     if (handleMax !== undefined && fields.handle > handleMax) {
-      this.engine.failSession(this, { condition: 'amqp:resource-limit-exceeded', description: `attach with handle ${fields.handle}, above the handle-max ${handleMax} of this session` });
+      this.engine.failSession(this, {
+        condition: 'amqp:resource-limit-exceeded',
+        description: `attach with handle ${fields.handle}, above the handle-max ${handleMax} of this session`,
+      });
       return;
     }
     if (this.remoteHandles.has(fields.handle)) {
-      this.engine.failSession(this, { condition: 'amqp:session:handle-in-use', description: `handle ${fields.handle} is already attached` });
+      this.engine.failSession(this, {
+        condition: 'amqp:session:handle-in-use',
+        description: `handle ${fields.handle} is already attached`,
+      });
       return;
     }
     // The peer's role is the opposite of our link's.
@@ -236,7 +262,10 @@ export class EngineSession {
   onDetach(fields: DetachFields): void {
     const link = this.remoteHandles.get(fields.handle);
     if (!link) {
-      this.engine.failSession(this, { condition: 'amqp:session:unattached-handle', description: `detach for handle ${fields.handle}, which is not attached` });
+      this.engine.failSession(this, {
+        condition: 'amqp:session:unattached-handle',
+        description: `detach for handle ${fields.handle}, which is not attached`,
+      });
       return;
     }
     link.remoteState = 'closed';
@@ -269,14 +298,28 @@ export class EngineSession {
       const delivery = link.outgoing[0];
       if (delivery === undefined || link.localState !== 'open') continue;
       // A streamed delivery whose current chunk is written waits for the next (transmit() comes back then).
-      if (delivery.stream !== undefined && !delivery.aborted && delivery.offset >= delivery.payload!.length && !nextChunk(delivery)) continue;
+      if (
+        delivery.stream !== undefined &&
+        !delivery.aborted &&
+        delivery.offset >= delivery.payload!.length &&
+        !nextChunk(delivery)
+      )
+        continue;
       this.writeTransferFrame(link, delivery);
-      if (delivery.stream !== undefined && delivery.offset >= delivery.payload!.length && delivery.onWritten !== undefined && !streamEnded(delivery)) {
+      if (
+        delivery.stream !== undefined &&
+        delivery.offset >= delivery.payload!.length &&
+        delivery.onWritten !== undefined &&
+        !streamEnded(delivery)
+      ) {
         // A chunk of a streamed delivery is out: the application may give the next.
         engine.afterOutputWritten(delivery.onWritten);
         delivery.onWritten = undefined;
       }
-      if (delivery.aborted || (delivery.offset >= outgoingSize(delivery) && (delivery.stream === undefined || streamEnded(delivery)))) {
+      if (
+        delivery.aborted ||
+        (delivery.offset >= outgoingSize(delivery) && (delivery.stream === undefined || streamEnded(delivery)))
+      ) {
         link.outgoing.shift();
         delivery.payload = undefined;
         if (delivery.onWritten !== undefined) {
@@ -317,8 +360,14 @@ export class EngineSession {
       fields.settled = undefined;
       fields.state = undefined;
     }
-    fields.more = (!delivery.aborted && (end < size || (delivery.stream !== undefined && !streamEnded(delivery)))) || undefined;
-    const bytes = delivery.parts !== undefined ? partsBetween(delivery.parts, start, end) : start === 0 && end === payload.length ? payload : payload.subarray(start, end);
+    fields.more =
+      (!delivery.aborted && (end < size || (delivery.stream !== undefined && !streamEnded(delivery)))) || undefined;
+    const bytes =
+      delivery.parts !== undefined
+        ? partsBetween(delivery.parts, start, end)
+        : start === 0 && end === payload.length
+          ? payload
+          : payload.subarray(start, end);
     this.engine.writeFrame(this.channel, compositeSpecs.transfer, fields, bytes);
     delivery.offset = end;
     this.nextOutgoingId = serialAdd(this.nextOutgoingId, 1);
@@ -339,7 +388,12 @@ export class EngineSession {
 
   /** Whether a transfer could be written at once, ahead of nothing (see `EngineLink.sendDirect`). */
   get canWriteDirect(): boolean {
-    return this.localState === 'open' && this.engine.canWriteFrames && this.remoteIncomingWindow > 0 && this.sendQueue.length === 0;
+    return (
+      this.localState === 'open' &&
+      this.engine.canWriteFrames &&
+      this.remoteIncomingWindow > 0 &&
+      this.sendQueue.length === 0
+    );
   }
 
   /**
@@ -374,11 +428,17 @@ export class EngineSession {
   onTransfer(fields: TransferFields, payload: Uint8Array | Uint8Array[] | undefined): void {
     const link = this.remoteHandles.get(fields.handle);
     if (!link || link.role !== 'receiver') {
-      this.engine.failSession(this, { condition: 'amqp:session:unattached-handle', description: `transfer for handle ${fields.handle}, which is not an attached receiving link` });
+      this.engine.failSession(this, {
+        condition: 'amqp:session:unattached-handle',
+        description: `transfer for handle ${fields.handle}, which is not an attached receiving link`,
+      });
       return;
     }
     if (this.incomingWindow <= 0) {
-      this.engine.failSession(this, { condition: 'amqp:session:window-violation', description: 'transfer beyond the incoming window' });
+      this.engine.failSession(this, {
+        condition: 'amqp:session:window-violation',
+        description: 'transfer beyond the incoming window',
+      });
       return;
     }
     this.incomingWindow--;
@@ -392,14 +452,20 @@ export class EngineSession {
     if (delivery === undefined) {
       if (fields.aborted) return; // an abort of a delivery whose frames we never saw
       if (fields.deliveryId === undefined || fields.deliveryTag === undefined) {
-        this.engine.failConnection({ condition: 'amqp:invalid-field', description: 'the first transfer of a delivery must carry delivery-id and delivery-tag' });
+        this.engine.failConnection({
+          condition: 'amqp:invalid-field',
+          description: 'the first transfer of a delivery must carry delivery-id and delivery-tag',
+        });
         return;
       }
       if (this.engine.options.role === 'server' && !link.withinGrantedCredit) {
         // A client past the credit we gave: close its link rather than keep what it pushes (spec
         // 2.6.7). Only on the listening side, where peers are untrusted: brokers in the field
         // overshoot by a transfer (RabbitMQ 3.10 does) and a client must not drop its link for it.
-        link.detach(true, { condition: 'amqp:link:transfer-limit-exceeded', description: `a transfer arrived on link ${link.name} with no link credit left` });
+        link.detach(true, {
+          condition: 'amqp:link:transfer-limit-exceeded',
+          description: `a transfer arrived on link ${link.name} with no link credit left`,
+        });
         this.engine.emit({ type: 'linkLocalError', link, error: link.localError! });
         return;
       }
@@ -443,11 +509,15 @@ export class EngineSession {
       const limit = max === undefined || max === 0n ? DEFAULT_MAX_INCOMING_MESSAGE_SIZE : Number(max);
       if (delivery.size > limit) {
         link.current = undefined;
-        link.detach(true, { condition: 'amqp:link:message-size-exceeded', description: `a message of more than ${limit} bytes arrived` });
+        link.detach(true, {
+          condition: 'amqp:link:message-size-exceeded',
+          description: `a message of more than ${limit} bytes arrived`,
+        });
         this.engine.emit({ type: 'linkLocalError', link, error: link.localError! });
         return;
       }
-      if (!Array.isArray(payload) && delivery.payload === undefined && delivery.chunks === undefined) delivery.payload = payload;
+      if (!Array.isArray(payload) && delivery.payload === undefined && delivery.chunks === undefined)
+        delivery.payload = payload;
       else {
         if (delivery.chunks === undefined) {
           delivery.chunks = delivery.payload === undefined ? [] : [delivery.payload];
@@ -524,12 +594,18 @@ export class EngineSession {
       // Deleting the delivery being visited is safe in this walk; deliveries added meanwhile have
       // ids after `last` and are skipped.
       for (const d of map.values()) {
-        if (serialDiff(d.id, first) >= 0 && serialDiff(last, d.id) >= 0) this.applyRemoteState(map, d, fields.state, settled);
+        if (serialDiff(d.id, first) >= 0 && serialDiff(last, d.id) >= 0)
+          this.applyRemoteState(map, d, fields.state, settled);
       }
     }
   }
 
-  private applyRemoteState(map: UnsettledDeliveries, delivery: EngineDelivery, state: DeliveryState | undefined, settled: boolean): void {
+  private applyRemoteState(
+    map: UnsettledDeliveries,
+    delivery: EngineDelivery,
+    state: DeliveryState | undefined,
+    settled: boolean,
+  ): void {
     if (state !== undefined) delivery.remoteState = state;
     if (settled) {
       delivery.remoteSettled = true;
@@ -553,7 +629,10 @@ export class EngineSession {
   }
 
   onFlow(fields: FlowFields): void {
-    this.remoteIncomingWindow = serialDiff(serialAdd(fields.nextIncomingId ?? 0, fields.incomingWindow), this.nextOutgoingId);
+    this.remoteIncomingWindow = serialDiff(
+      serialAdd(fields.nextIncomingId ?? 0, fields.incomingWindow),
+      this.nextOutgoingId,
+    );
     this.remoteOutgoingWindow = fields.outgoingWindow;
     if (fields.handle === undefined) {
       if (fields.echo) this.scheduleSessionFlow();
@@ -562,7 +641,10 @@ export class EngineSession {
     }
     const link = this.remoteHandles.get(fields.handle);
     if (!link) {
-      this.engine.failSession(this, { condition: 'amqp:session:unattached-handle', description: `flow for handle ${fields.handle}, which is not attached` });
+      this.engine.failSession(this, {
+        condition: 'amqp:session:unattached-handle',
+        description: `flow for handle ${fields.handle}, which is not attached`,
+      });
       return;
     }
     link.available = fields.available ?? link.available;
@@ -610,7 +692,13 @@ export class EngineSession {
    */
   get waitingAcknowledgements(): number {
     if (this.localState !== 'open') return 0;
-    if (this.pendingLinkFlows.length > 0 || this.sessionFlowPending || this.drainAsked || this.pendingSenderDispositions > 0) return -1;
+    if (
+      this.pendingLinkFlows.length > 0 ||
+      this.sessionFlowPending ||
+      this.drainAsked ||
+      this.pendingSenderDispositions > 0
+    )
+      return -1;
     return this.pendingDispositions.length;
   }
 
@@ -630,7 +718,8 @@ export class EngineSession {
     if (this.pendingLinkFlows.length > 0) {
       for (const link of this.pendingLinkFlows) {
         link.flowPending = false;
-        if (link.localState === 'open' && link.handle >= 0) this.engine.writeFrame(this.channel, compositeSpecs.flow, this.flowFields(link));
+        if (link.localState === 'open' && link.handle >= 0)
+          this.engine.writeFrame(this.channel, compositeSpecs.flow, this.flowFields(link));
       }
       this.pendingLinkFlows.length = 0;
       this.sessionFlowPending = false;
@@ -654,7 +743,12 @@ export class EngineSession {
       if (isMergeable(first.localState)) {
         while (j < pending.length) {
           const next = pending[j]!;
-          if (next.id !== serialAdd(last.id, 1) || (next.link.role === 'receiver') !== role || next.settled !== first.settled) break;
+          if (
+            next.id !== serialAdd(last.id, 1) ||
+            (next.link.role === 'receiver') !== role ||
+            next.settled !== first.settled
+          )
+            break;
           if (!sameSimpleState(first.localState, next.localState)) break;
           last = next;
           j++;

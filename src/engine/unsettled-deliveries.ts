@@ -64,7 +64,9 @@ export class UnsettledDeliveries {
 
   #inRing(id: number): EngineDelivery | undefined {
     const offset = serialDiff(id, this.#base);
-    return offset >= 0 && offset < this.#span ? this.#slots[(this.#head + offset) & (this.#slots.length - 1)] : undefined;
+    return offset >= 0 && offset < this.#span
+      ? this.#slots[(this.#head + offset) & (this.#slots.length - 1)]
+      : undefined;
   }
 
   delete(id: number): boolean {

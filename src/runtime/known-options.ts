@@ -7,6 +7,9 @@ import { InvalidArgumentError } from '../errors.js';
 /** Throws an `InvalidArgumentError` naming the first key of `options` that `known` does not hold. */
 export function refuseUnknownOptions(options: object, known: ReadonlySet<string>, what: string): void {
   for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new InvalidArgumentError(`${what}: unknown option ${JSON.stringify(key)}; the options are ${[...known].join(', ')}`);
+    if (!known.has(key))
+      throw new InvalidArgumentError(
+        `${what}: unknown option ${JSON.stringify(key)}; the options are ${[...known].join(', ')}`,
+      );
   }
 }

@@ -32,5 +32,9 @@ function load(feature: string): typeof Rx {
 
 function isMissing(error: unknown, packageName: string): boolean {
   const e = error as { code?: unknown; message?: unknown };
-  return e.code === 'MODULE_NOT_FOUND' && typeof e.message === 'string' && e.message.startsWith(`Cannot find module '${packageName}'`);
+  return (
+    e.code === 'MODULE_NOT_FOUND' &&
+    typeof e.message === 'string' &&
+    e.message.startsWith(`Cannot find module '${packageName}'`)
+  );
 }

@@ -28,11 +28,19 @@ export interface SendToOptions {
  * messages$.pipe(sendTo(sender)).subscribe({ error: (e) => console.error(e) });
  */
 export function sendTo(sender: Sender, options: SendToOptions = {}): OperatorFunction<Message, SendResult> {
-  return sendEach<Message, SendResult>(sender, options, 'sendTo', (message) => message, (subscriber, _message, result) => subscriber.next(result), (subscriber, _message, error) => subscriber.error(error));
+  return sendEach<Message, SendResult>(
+    sender,
+    options,
+    'sendTo',
+    (message) => message,
+    (subscriber, _message, result) => subscriber.next(result),
+    (subscriber, _message, error) => subscriber.error(error),
+  );
 }
 
 /** What {@link forwardTo} emits for each source item: the item and its send's fate. */
-export type Forwarded<T> = { item: T; result: SendResult; error?: undefined } | { item: T; result?: undefined; error: unknown };
+export type Forwarded<T> =
+  { item: T; result: SendResult; error?: undefined } | { item: T; result?: undefined; error: unknown };
 
 /**
  * An operator for at-least-once forwarding: sends `toMessage(item)` for each source item and
@@ -49,8 +57,13 @@ export type Forwarded<T> = { item: T; result: SendResult; error?: undefined } | 
  * credit (`amqp:resource-limit-exceeded`); it completes when the source has completed and every
  * send has settled.
  */
-export function forwardTo<T>(sender: Sender, toMessage: (item: T) => Message, options: SendToOptions = {}): OperatorFunction<T, Forwarded<T>> {
-  if (typeof toMessage !== 'function') throw new InvalidArgumentError('forwardTo needs a function that makes the message for each item');
+export function forwardTo<T>(
+  sender: Sender,
+  toMessage: (item: T) => Message,
+  options: SendToOptions = {},
+): OperatorFunction<T, Forwarded<T>> {
+  if (typeof toMessage !== 'function')
+    throw new InvalidArgumentError('forwardTo needs a function that makes the message for each item');
   return sendEach<T, Forwarded<T>>(
     sender,
     options,
@@ -82,7 +95,12 @@ function sendEach<T, R>(
       const subscription = source.subscribe({
         next: (item) => {
           if (sender.pending >= maxBuffered) {
-            subscriber.error(new AmqpError('amqp:resource-limit-exceeded', `${name}: the source emitted faster than the ${sender.label} takes messages (${maxBuffered} waiting for credit). Slow the source, raise maxBuffered, or use sender.sendAll() with a pull source.`));
+            subscriber.error(
+              new AmqpError(
+                'amqp:resource-limit-exceeded',
+                `${name}: the source emitted faster than the ${sender.label} takes messages (${maxBuffered} waiting for credit). Slow the source, raise maxBuffered, or use sender.sendAll() with a pull source.`,
+              ),
+            );
             return;
           }
           let message: Message;

@@ -34,7 +34,15 @@ export interface AcceptReceiverOptions {
   streaming?: boolean | undefined;
 }
 
-const ACCEPT_RECEIVER_OPTIONS: ReadonlySet<string> = new Set(['credit', 'autoAccept', 'maxMessageSize', 'settleFirst', 'values', 'streaming', 'address']);
+const ACCEPT_RECEIVER_OPTIONS: ReadonlySet<string> = new Set([
+  'credit',
+  'autoAccept',
+  'maxMessageSize',
+  'settleFirst',
+  'values',
+  'streaming',
+  'address',
+]);
 const ACCEPT_SENDER_OPTIONS: ReadonlySet<string> = new Set(['address', 'filter']);
 
 /** A link a peer attached to a listener, waiting to be accepted as a sender or receiver, or refused. */
@@ -94,7 +102,8 @@ export class IncomingLink {
 
   #answer(accepting: boolean): void {
     if (this.#answered) throw new IllegalStateError(`link ${this.name} was already accepted or refused`);
-    if (accepting && this.#link.remoteState !== 'open') throw new IllegalStateError(`the peer detached link ${this.name} before it was accepted`);
+    if (accepting && this.#link.remoteState !== 'open')
+      throw new IllegalStateError(`the peer detached link ${this.name} before it was accepted`);
     this.#answered = true;
   }
 
@@ -105,11 +114,19 @@ export class IncomingLink {
    * tell the peer they are not in force (spec 3.5.3). Default: none (we apply no filter).
    */
   acceptAsSender(options: { address?: string | undefined; filter?: Fields | undefined } = {}): Sender {
-    if (this.role !== 'sender') throw new IllegalStateError(`the peer sends on link ${this.name}: accept it with acceptAsReceiver()`);
+    if (this.role !== 'sender')
+      throw new IllegalStateError(`the peer sends on link ${this.name}: accept it with acceptAsReceiver()`);
     refuseUnknownOptions(options, ACCEPT_SENDER_OPTIONS, 'acceptAsSender');
     this.#answer(true);
-    const source = this.source ? { ...this.source, address: options.address ?? this.source.address, filter: options.filter } : undefined;
-    return adoptAsSender(this.session, this.#link, { source, target: this.#link.remote?.target, sndSettleMode: this.#link.remote?.sndSettleMode, rcvSettleMode: this.#link.remote?.rcvSettleMode });
+    const source = this.source
+      ? { ...this.source, address: options.address ?? this.source.address, filter: options.filter }
+      : undefined;
+    return adoptAsSender(this.session, this.#link, {
+      source,
+      target: this.#link.remote?.target,
+      sndSettleMode: this.#link.remote?.sndSettleMode,
+      rcvSettleMode: this.#link.remote?.rcvSettleMode,
+    });
   }
 
   /**
@@ -117,19 +134,37 @@ export class IncomingLink {
    * `address` replaces the target's address (for a dynamic target, the node we made).
    */
   acceptAsReceiver(options: AcceptReceiverOptions & { address?: string | undefined } = {}): Receiver {
-    if (this.role !== 'receiver') throw new IllegalStateError(`the peer receives on link ${this.name}: accept it with acceptAsSender()`);
+    if (this.role !== 'receiver')
+      throw new IllegalStateError(`the peer receives on link ${this.name}: accept it with acceptAsSender()`);
     refuseUnknownOptions(options, ACCEPT_RECEIVER_OPTIONS, 'acceptAsReceiver');
     const credit = checkCredit(options.credit);
     const max = options.maxMessageSize;
-    if (max !== undefined && !(Number.isInteger(max) && max > 0)) throw new InvalidArgumentError(`maxMessageSize must be a positive whole number of bytes, got ${String(max)}`);
+    if (max !== undefined && !(Number.isInteger(max) && max > 0))
+      throw new InvalidArgumentError(`maxMessageSize must be a positive whole number of bytes, got ${String(max)}`);
     this.#answer(true);
     const remote = this.#link.remote;
     // A coordinator target is echoed as it is (we act as the coordinator the peer asked for).
-    const target = this.target ? { ...this.target, address: options.address ?? this.target.address } : this.coordinator ? this.#link.remote?.target : undefined;
+    const target = this.target
+      ? { ...this.target, address: options.address ?? this.target.address }
+      : this.coordinator
+        ? this.#link.remote?.target
+        : undefined;
     const rcvSettleMode = options.settleFirst ? 0 : remote?.rcvSettleMode;
     const values = checkValuesMode(options.values, 'values');
-    const settings = { credit, autoAccept: options.autoAccept ?? false, settlesSecond: rcvSettleMode === 1, values, streaming: options.streaming === true };
-    return adoptAsReceiver(this.session, this.#link, settings, { source: remote?.source, target, sndSettleMode: remote?.sndSettleMode, rcvSettleMode, maxMessageSize: max === undefined ? undefined : BigInt(max) });
+    const settings = {
+      credit,
+      autoAccept: options.autoAccept ?? false,
+      settlesSecond: rcvSettleMode === 1,
+      values,
+      streaming: options.streaming === true,
+    };
+    return adoptAsReceiver(this.session, this.#link, settings, {
+      source: remote?.source,
+      target,
+      sndSettleMode: remote?.sndSettleMode,
+      rcvSettleMode,
+      maxMessageSize: max === undefined ? undefined : BigInt(max),
+    });
   }
 
   /**

@@ -35,9 +35,27 @@ const DEFAULT_MAX_CONNECTIONS = 10_000;
 const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1000;
 /** The options listen() knows. */
 const LISTEN_OPTIONS: ReadonlySet<string> = new Set([
-  'host', 'port', 'tls', 'containerId', 'sasl', 'allowInsecurePlain', 'allowNoSasl', 'idleTimeout', 'handshakeTimeout', 'failedLoginDelay',
-  'maxFrameSize', 'channelMax', 'handleMax', 'maxLinksPerConnection', 'maxConnections', 'maxConnectionsPerAddress', 'properties', 'offeredCapabilities',
-  'signal', 'websocket', 'tcp',
+  'host',
+  'port',
+  'tls',
+  'containerId',
+  'sasl',
+  'allowInsecurePlain',
+  'allowNoSasl',
+  'idleTimeout',
+  'handshakeTimeout',
+  'failedLoginDelay',
+  'maxFrameSize',
+  'channelMax',
+  'handleMax',
+  'maxLinksPerConnection',
+  'maxConnections',
+  'maxConnectionsPerAddress',
+  'properties',
+  'offeredCapabilities',
+  'signal',
+  'websocket',
+  'tcp',
 ]);
 const SASL_OPTIONS: ReadonlySet<string> = new Set(['mechanisms', 'users', 'authenticate']);
 /** Sockets beyond the connection limit that are still answered (with a refusal) rather than dropped. */
@@ -242,10 +260,19 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const saslOption = o.sasl;
     // A TLS socket says so (tls is loaded only by listeners that use it).
     const secure = (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
-    const certificate = secure && (socket as tls.TLSSocket).authorized ? (socket as tls.TLSSocket).getPeerCertificate() : undefined;
+    const certificate =
+      secure && (socket as tls.TLSSocket).authorized ? (socket as tls.TLSSocket).getPeerCertificate() : undefined;
     const verifiedCertificate = certificate && Object.keys(certificate).length > 0 ? certificate : undefined;
     const local = isLoopbackAddress(socket.remoteAddress);
-    const mechanisms = saslOption === false ? false : offeredMechanisms(saslOption ?? {}, { secure, local, verifiedCertificate: verifiedCertificate !== undefined, allowInsecurePlain: o.allowInsecurePlain === true });
+    const mechanisms =
+      saslOption === false
+        ? false
+        : offeredMechanisms(saslOption ?? {}, {
+            secure,
+            local,
+            verifiedCertificate: verifiedCertificate !== undefined,
+            allowInsecurePlain: o.allowInsecurePlain === true,
+          });
     const address = socket.remoteAddress ?? '';
     const fromAddress = (this.#perAddress.get(address) ?? 0) + 1;
     this.#perAddress.set(address, fromAddress);
@@ -280,12 +307,13 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       else loginTimer = setTimeout(() => engine.completeSasl(1), failedLoginDelay);
     };
     const handshakeTimeout = o.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    const handshakeTimer = handshakeTimeout > 0
-      ? setTimeout(() => {
-          log('dropping a client that did not open within %d ms (handshakeTimeout)', handshakeTimeout);
-          transport.destroy();
-        }, handshakeTimeout)
-      : undefined;
+    const handshakeTimer =
+      handshakeTimeout > 0
+        ? setTimeout(() => {
+            log('dropping a client that did not open within %d ms (handshakeTimeout)', handshakeTimeout);
+            transport.destroy();
+          }, handshakeTimeout)
+        : undefined;
     const stopHandshakeTimer = (): void => {
       if (handshakeTimer !== undefined) clearTimeout(handshakeTimer);
     };
@@ -295,14 +323,19 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       saslInit: (mechanism, initialResponse, hostname) => {
         // Over the connection limit: refused as a transient condition, before any credential is checked.
         if (refusal !== undefined) engine.completeSasl(4);
-        else void login.start(mechanism, initialResponse, hostname, (challenge) => engine.challengeSasl(challenge)).then(answer);
+        else
+          void login
+            .start(mechanism, initialResponse, hostname, (challenge) => engine.challengeSasl(challenge))
+            .then(answer);
       },
       saslResponse: (response) => void login.respond(response).then(answer),
       remoteOpen: () => {
         stopHandshakeTimer();
         engine.open();
         if (refusal !== undefined) {
-          void connection.close({ error: { condition: 'amqp:resource-limit-exceeded', description: `${refusal}; try again later` } }).catch(() => undefined);
+          void connection
+            .close({ error: { condition: 'amqp:resource-limit-exceeded', description: `${refusal}; try again later` } })
+            .catch(() => undefined);
           return;
         }
         this.#connectionHook.emit(connection);
@@ -311,7 +344,10 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
         const link = new IncomingLink(connection, session, engineLink);
         // This link is attached by the peer already, so it counts too.
         if (engine.remoteLinkCount > maxLinks) {
-          link.refuse({ condition: 'amqp:resource-limit-exceeded', description: `this connection already has ${maxLinks} links attached (maxLinksPerConnection); close some first` });
+          link.refuse({
+            condition: 'amqp:resource-limit-exceeded',
+            description: `this connection already has ${maxLinks} links attached (maxLinksPerConnection); close some first`,
+          });
           return;
         }
         this.#offer(link);
@@ -340,7 +376,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
       this.#linkHook.emit(link);
       return;
     }
-    if (!this.#incoming.push(link)) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
+    if (!this.#incoming.push(link))
+      link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
   }
 
   /**
@@ -359,7 +396,8 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     const stop = watchCancellation(options, 'closing the listener', (e) => {
       cancelled = e;
       // Hard close: each connection's socket is destroyed instead of waiting for the client's answer.
-      for (const c of [...this.#connections, ...this.#refused]) void c.close({ signal: AbortSignal.abort(e) }).catch(() => undefined);
+      for (const c of [...this.#connections, ...this.#refused])
+        void c.close({ signal: AbortSignal.abort(e) }).catch(() => undefined);
     });
     return this.#closing.then(() => {
       stop();
@@ -368,10 +406,14 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
   }
 
   async #closeAll(): Promise<void> {
-    for (const link of this.#incoming.clear()) link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
+    for (const link of this.#incoming.clear())
+      link.refuse({ condition: 'amqp:connection:forced', description: 'the listener is closing' });
     this.#incoming.end();
     const server = this.#server;
-    const serverClosed = Promise.all([server && new Promise<void>((resolve) => server.close(() => resolve())), this.#websocket?.close()]);
+    const serverClosed = Promise.all([
+      server && new Promise<void>((resolve) => server.close(() => resolve())),
+      this.#websocket?.close(),
+    ]);
     // Forced: the peer did nothing wrong, and a client that reconnects should (to another server, or this one back).
     const error = { condition: 'amqp:connection:forced', description: 'the server is shutting down' };
     await Promise.all([...this.#connections, ...this.#refused].map((c) => c.close({ error }).catch(() => undefined)));
@@ -391,21 +433,36 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
  * bad options, and with an `AbortError` when its `signal` fires first (nothing is left listening).
  */
 export async function listen(options: ListenOptions = {}): Promise<Listener> {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`listen options must be an object, got ${String(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError(`listen options must be an object, got ${String(options)}`);
   refuseUnknownOptions(options, LISTEN_OPTIONS, 'listen');
   const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('listen: signal must be an AbortSignal');
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new InvalidArgumentError('listen: signal must be an AbortSignal');
   const port = options.port ?? 0;
-  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new InvalidArgumentError(`listen: port must be a whole number from 0 to 65535 (0 picks a free port), got ${String(options.port)}`);
-  if (options.host !== undefined && (typeof options.host !== 'string' || options.host === '')) throw new InvalidArgumentError(`listen: host must be a non-empty host name or IP address, got ${JSON.stringify(options.host)}`);
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535))
+    throw new InvalidArgumentError(
+      `listen: port must be a whole number from 0 to 65535 (0 picks a free port), got ${String(options.port)}`,
+    );
+  if (options.host !== undefined && (typeof options.host !== 'string' || options.host === ''))
+    throw new InvalidArgumentError(
+      `listen: host must be a non-empty host name or IP address, got ${JSON.stringify(options.host)}`,
+    );
   const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  for (const [name, value] of [['handshakeTimeout', options.handshakeTimeout], ['failedLoginDelay', options.failedLoginDelay]] as const) {
+  for (const [name, value] of [
+    ['handshakeTimeout', options.handshakeTimeout],
+    ['failedLoginDelay', options.failedLoginDelay],
+  ] as const) {
     if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) {
       throw new InvalidArgumentError(`${name} must be a non-negative number of milliseconds, got ${String(value)}`);
     }
   }
-  for (const [name, value] of [['maxConnections', options.maxConnections], ['maxConnectionsPerAddress', options.maxConnectionsPerAddress]] as const) {
-    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got ${String(value)}`);
+  for (const [name, value] of [
+    ['maxConnections', options.maxConnections],
+    ['maxConnectionsPerAddress', options.maxConnectionsPerAddress],
+  ] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1))
+      throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got ${String(value)}`);
   }
   if (options.sasl) {
     refuseUnknownOptions(options.sasl, SASL_OPTIONS, 'listen: sasl');
@@ -413,8 +470,12 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
   }
   const tcp = options.tcp ?? true;
   if (typeof tcp !== 'boolean') throw new InvalidArgumentError(`listen: tcp must be true or false, got ${String(tcp)}`);
-  if (!tcp && options.websocket === undefined) throw new InvalidArgumentError('listen: tcp: false leaves nothing to listen on; give websocket too');
-  if (!tcp && options.port !== undefined) throw new InvalidArgumentError('listen: port is the TCP port, and tcp is false: give the WebSocket port as websocket.port');
+  if (!tcp && options.websocket === undefined)
+    throw new InvalidArgumentError('listen: tcp: false leaves nothing to listen on; give websocket too');
+  if (!tcp && options.port !== undefined)
+    throw new InvalidArgumentError(
+      'listen: port is the TCP port, and tcp is false: give the WebSocket port as websocket.port',
+    );
   if (options.websocket !== undefined) {
     checkWebSocketListenOptions(options.websocket, options.tls !== undefined);
     loadWebSocketModule(); // a WebSocketError now if ws is not installed
@@ -428,7 +489,10 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
   const host = options.host ?? '127.0.0.1';
   // The WebSocket endpoint binds first; its clients reach the listener once it exists (in a later turn).
   const settings = { host, tls: options.tls, handshakeTimeout, maxSockets };
-  const websocket = options.websocket === undefined ? undefined : await WebSocketEndpoint.open(options.websocket, settings, (stream) => listener.handleSocket(stream));
+  const websocket =
+    options.websocket === undefined
+      ? undefined
+      : await WebSocketEndpoint.open(options.websocket, settings, (stream) => listener.handleSocket(stream));
   const listener = new Listener(server, websocket, options);
   if (server === undefined) return listener;
   server.maxConnections = maxSockets;
@@ -461,12 +525,18 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
 
 /** A TLS server; bad TLS options (a certificate, key or CA that cannot be used) are refused as such. */
 async function tlsServer(options: tls.TlsOptions, handshakeTimeout: number): Promise<tls.Server> {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`listen: tls must be an object of TLS options (key, cert, ...), got ${String(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError(
+      `listen: tls must be an object of TLS options (key, cert, ...), got ${String(options)}`,
+    );
   const { createServer } = await import('node:tls');
   try {
     return createServer({ handshakeTimeout: handshakeTimeout > 0 ? handshakeTimeout : 120_000, ...options });
   } catch (e) {
-    throw new InvalidArgumentError(`listen: the tls options cannot be used (${(e as Error).message}): give key and cert as PEM text or Buffers, or pfx with its passphrase`, { cause: e });
+    throw new InvalidArgumentError(
+      `listen: the tls options cannot be used (${(e as Error).message}): give key and cert as PEM text or Buffers, or pfx with its passphrase`,
+      { cause: e },
+    );
   }
 }
 

@@ -14,17 +14,27 @@ import { InvalidArgumentError } from '../errors.js';
 export const SERVER_MECHANISMS: readonly string[] = ['EXTERNAL', ...SCRAM_MECHANISMS.keys(), 'PLAIN', 'ANONYMOUS'];
 
 /** How a login ended: the identity proven (and SCRAM's server-final message), or a refusal. */
-export type LoginOutcome = { ok: true; identity: Authentication; additionalData?: Uint8Array | undefined } | { ok: false };
+export type LoginOutcome =
+  { ok: true; identity: Authentication; additionalData?: Uint8Array | undefined } | { ok: false };
 
 /** Throws an `InvalidArgumentError` naming the problem when the SASL options ask for what cannot run. */
 export function checkSaslOptions(options: ListenSaslOptions): void {
   if (options.users !== undefined && !(options.users instanceof SaslUsers)) {
-    throw new InvalidArgumentError('sasl.users must be a SaslUsers (salted keys), e.g. SaslUsers.fromPasswords({ alice: "secret" }); a plain { name: password } object is not accepted here');
+    throw new InvalidArgumentError(
+      'sasl.users must be a SaslUsers (salted keys), e.g. SaslUsers.fromPasswords({ alice: "secret" }); a plain { name: password } object is not accepted here',
+    );
   }
   for (const m of options.mechanisms ?? []) {
-    if (!SERVER_MECHANISMS.includes(m)) throw new InvalidArgumentError(`sasl.mechanisms: ${JSON.stringify(m)} is not a mechanism this server runs (${SERVER_MECHANISMS.join(', ')})`);
-    if (SCRAM_MECHANISMS.has(m) && !options.users) throw new InvalidArgumentError(`sasl.mechanisms: ${m} needs sasl.users (the users' salted keys): SaslUsers.fromPasswords({ name: 'password' })`);
-    if (m === 'PLAIN' && !options.users && !options.authenticate) throw new InvalidArgumentError('sasl.mechanisms: PLAIN needs sasl.users or sasl.authenticate to check passwords');
+    if (!SERVER_MECHANISMS.includes(m))
+      throw new InvalidArgumentError(
+        `sasl.mechanisms: ${JSON.stringify(m)} is not a mechanism this server runs (${SERVER_MECHANISMS.join(', ')})`,
+      );
+    if (SCRAM_MECHANISMS.has(m) && !options.users)
+      throw new InvalidArgumentError(
+        `sasl.mechanisms: ${m} needs sasl.users (the users' salted keys): SaslUsers.fromPasswords({ name: 'password' })`,
+      );
+    if (m === 'PLAIN' && !options.users && !options.authenticate)
+      throw new InvalidArgumentError('sasl.mechanisms: PLAIN needs sasl.users or sasl.authenticate to check passwords');
   }
 }
 
@@ -47,7 +57,6 @@ export function offeredMechanisms(
   return offered;
 }
 
-
 /** One client's login. */
 export class Login {
   readonly #options: ListenSaslOptions;
@@ -66,7 +75,12 @@ export class Login {
    * Runs the client's sasl-init. Resolves with the outcome, or undefined after sending a
    * challenge through `challenge` (the outcome then comes from {@link respond}).
    */
-  async start(mechanism: string, response: Uint8Array | undefined, hostname: string | undefined, challenge: (bytes: Uint8Array) => void): Promise<LoginOutcome | undefined> {
+  async start(
+    mechanism: string,
+    response: Uint8Array | undefined,
+    hostname: string | undefined,
+    challenge: (bytes: Uint8Array) => void,
+  ): Promise<LoginOutcome | undefined> {
     if (!this.#offered.includes(mechanism)) return { ok: false };
     try {
       const hash = SCRAM_MECHANISMS.get(mechanism);
@@ -96,13 +110,19 @@ export class Login {
     if (!scram) return { ok: false };
     try {
       const serverFinal = scram.server.finish(utf8(response));
-      return scram.known ? { ok: true, identity: scram.identity, additionalData: Buffer.from(serverFinal, 'utf8') } : { ok: false };
+      return scram.known
+        ? { ok: true, identity: scram.identity, additionalData: Buffer.from(serverFinal, 'utf8') }
+        : { ok: false };
     } catch {
       return { ok: false };
     }
   }
 
-  async #single(mechanism: string, response: Uint8Array | undefined, hostname: string | undefined): Promise<LoginOutcome> {
+  async #single(
+    mechanism: string,
+    response: Uint8Array | undefined,
+    hostname: string | undefined,
+  ): Promise<LoginOutcome> {
     const { users, authenticate } = this.#options;
     switch (mechanism) {
       case 'ANONYMOUS': {
@@ -114,8 +134,12 @@ export class Login {
         if (!plain) return { ok: false };
         const authzid = plain.authzid === '' ? undefined : plain.authzid;
         let ok: boolean;
-        if (users) ok = (authzid === undefined || authzid === plain.username) && (await users.verifyPlain(plain.username, plain.password));
-        else if (authenticate) ok = await authenticate({ mechanism, username: plain.username, password: plain.password, authzid, hostname });
+        if (users)
+          ok =
+            (authzid === undefined || authzid === plain.username) &&
+            (await users.verifyPlain(plain.username, plain.password));
+        else if (authenticate)
+          ok = await authenticate({ mechanism, username: plain.username, password: plain.password, authzid, hostname });
         else ok = false;
         return ok ? { ok, identity: { mechanism, username: plain.username, authzid } } : { ok: false };
       }

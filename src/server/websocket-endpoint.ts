@@ -60,19 +60,34 @@ export interface WebSocketEndpointSettings {
 
 /** Checks `listen()`'s `websocket` option; InvalidArgumentError naming what is wrong. */
 export function checkWebSocketListenOptions(options: WebSocketListenOptions, listenerTls: boolean): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('listen: websocket must be an object such as { port: 5673, path: "/amqp" }');
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError('listen: websocket must be an object such as { port: 5673, path: "/amqp" }');
   refuseUnknownOptions(options, WEBSOCKET_OPTIONS, 'listen: websocket');
   const { port, path, server, verifyRequest } = options;
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new InvalidArgumentError(`listen: websocket.port must be from 0 to 65535, got ${String(port)}`);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+    throw new InvalidArgumentError(`listen: websocket.port must be from 0 to 65535, got ${String(port)}`);
   if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/') || /[?#\s]/.test(path))) {
-    throw new InvalidArgumentError(`listen: websocket.path must be an HTTP path such as "/amqp" (no query), got ${JSON.stringify(path)}`);
+    throw new InvalidArgumentError(
+      `listen: websocket.path must be an HTTP path such as "/amqp" (no query), got ${JSON.stringify(path)}`,
+    );
   }
   if (server !== undefined) {
-    if (typeof (server as { on?: unknown }).on !== 'function' || typeof (server as { address?: unknown }).address !== 'function') throw new InvalidArgumentError('listen: websocket.server must be an http.Server or https.Server');
-    if (port !== undefined || options.host !== undefined) throw new InvalidArgumentError('listen: websocket.port and websocket.host cannot be given with websocket.server, which listens where you made it listen');
-    if (listenerTls) throw new InvalidArgumentError('listen: tls cannot be combined with websocket.server: the server\'s own TLS applies (make it an https.Server for wss://); serve the TCP side without tls, or use websocket.port');
+    if (
+      typeof (server as { on?: unknown }).on !== 'function' ||
+      typeof (server as { address?: unknown }).address !== 'function'
+    )
+      throw new InvalidArgumentError('listen: websocket.server must be an http.Server or https.Server');
+    if (port !== undefined || options.host !== undefined)
+      throw new InvalidArgumentError(
+        'listen: websocket.port and websocket.host cannot be given with websocket.server, which listens where you made it listen',
+      );
+    if (listenerTls)
+      throw new InvalidArgumentError(
+        "listen: tls cannot be combined with websocket.server: the server's own TLS applies (make it an https.Server for wss://); serve the TCP side without tls, or use websocket.port",
+      );
   }
-  if (verifyRequest !== undefined && typeof verifyRequest !== 'function') throw new InvalidArgumentError('listen: websocket.verifyRequest must be a function of the upgrade request');
+  if (verifyRequest !== undefined && typeof verifyRequest !== 'function')
+    throw new InvalidArgumentError('listen: websocket.verifyRequest must be a function of the upgrade request');
 }
 
 export class WebSocketEndpoint {
@@ -84,7 +99,13 @@ export class WebSocketEndpoint {
   readonly #onUpgrade: (request: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
   #closed = false;
 
-  private constructor(server: http.Server | https.Server, owned: boolean, secure: boolean, options: WebSocketListenOptions, accept: (stream: WebSocketStream) => void) {
+  private constructor(
+    server: http.Server | https.Server,
+    owned: boolean,
+    secure: boolean,
+    options: WebSocketListenOptions,
+    accept: (stream: WebSocketStream) => void,
+  ) {
     this.#server = server;
     this.#owned = owned;
     this.#secure = secure;
@@ -112,7 +133,10 @@ export class WebSocketEndpoint {
       Promise.resolve()
         .then(() => verify(request))
         .then(
-          (allowed) => (allowed === true ? upgrade() : refuse(socket, 403, 'The AMQP listener refused this request (verifyRequest).')),
+          (allowed) =>
+            allowed === true
+              ? upgrade()
+              : refuse(socket, 403, 'The AMQP listener refused this request (verifyRequest).'),
           (e: unknown) => {
             log('verifyRequest failed: %s', (e as Error).message);
             refuse(socket, 500, 'The AMQP listener could not decide on this request.');
@@ -123,20 +147,37 @@ export class WebSocketEndpoint {
     if (owned) {
       server.on('request', (_request: http.IncomingMessage, response: http.ServerResponse) => {
         response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
-        response.end('This endpoint serves AMQP over WebSocket: connect with a WebSocket asking for the "amqp" subprotocol.\n');
+        response.end(
+          'This endpoint serves AMQP over WebSocket: connect with a WebSocket asking for the "amqp" subprotocol.\n',
+        );
       });
     }
   }
 
   /** Starts the endpoint: its own HTTP(S) server bound to a port, or on the application's server. */
-  static async open(options: WebSocketListenOptions, settings: WebSocketEndpointSettings, accept: (stream: WebSocketStream) => void): Promise<WebSocketEndpoint> {
+  static async open(
+    options: WebSocketListenOptions,
+    settings: WebSocketEndpointSettings,
+    accept: (stream: WebSocketStream) => void,
+  ): Promise<WebSocketEndpoint> {
     if (options.server !== undefined) {
       const secure = typeof (options.server as { addContext?: unknown }).addContext === 'function'; // a tls.Server (https.Server) has addContext
       return new WebSocketEndpoint(options.server, false, secure, options, accept);
     }
-    const timeouts = settings.handshakeTimeout > 0 ? { requestTimeout: settings.handshakeTimeout, headersTimeout: settings.handshakeTimeout, connectionsCheckingInterval: Math.min(30_000, settings.handshakeTimeout) } : {};
+    const timeouts =
+      settings.handshakeTimeout > 0
+        ? {
+            requestTimeout: settings.handshakeTimeout,
+            headersTimeout: settings.handshakeTimeout,
+            connectionsCheckingInterval: Math.min(30_000, settings.handshakeTimeout),
+          }
+        : {};
     const server = settings.tls
-      ? (await import('node:https')).createServer({ handshakeTimeout: settings.handshakeTimeout > 0 ? settings.handshakeTimeout : 120_000, ...settings.tls, ...timeouts })
+      ? (await import('node:https')).createServer({
+          handshakeTimeout: settings.handshakeTimeout > 0 ? settings.handshakeTimeout : 120_000,
+          ...settings.tls,
+          ...timeouts,
+        })
       : (await import('node:http')).createServer(timeouts);
     server.maxConnections = settings.maxSockets;
     // A socket that sends no request at all is dropped too (ws stops this clock at the upgrade).
@@ -171,10 +212,15 @@ export class WebSocketEndpoint {
     const path = this.#options.path;
     const url = request.url ?? '/';
     const pathname = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
-    if (path !== undefined && pathname !== path) return { status: 404, message: `No AMQP WebSocket endpoint at ${pathname}; it is at ${path}.` };
+    if (path !== undefined && pathname !== path)
+      return { status: 404, message: `No AMQP WebSocket endpoint at ${pathname}; it is at ${path}.` };
     const protocols = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!protocols.includes(AMQP_SUBPROTOCOL)) {
-      return { status: 400, message: 'AMQP over WebSocket needs the "amqp" subprotocol: ask for it with the header Sec-WebSocket-Protocol: amqp.' };
+      return {
+        status: 400,
+        message:
+          'AMQP over WebSocket needs the "amqp" subprotocol: ask for it with the header Sec-WebSocket-Protocol: amqp.',
+      };
     }
     return true;
   }
@@ -198,7 +244,16 @@ export class WebSocketEndpoint {
 function refuse(socket: Duplex, status: number, message: string): void {
   if (socket.destroyed) return;
   const body = `${message}\n`;
-  const reason = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' }[status] ?? 'Error';
+  const reason =
+    {
+      400: 'Bad Request',
+      403: 'Forbidden',
+      404: 'Not Found',
+      500: 'Internal Server Error',
+      503: 'Service Unavailable',
+    }[status] ?? 'Error';
   socket.once('finish', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

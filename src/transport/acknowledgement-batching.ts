@@ -114,7 +114,11 @@ export class AcknowledgementBatching {
     const waiting = source.deferrableAcknowledgements;
     // Quiet for much longer than between its messages: the sender may have been waiting for
     // these. Answer sooner next time. (A sender slower than the delay is never taken as stalled.)
-    if (waiting > 0 && this.#arrivalTurns >= WARM_TURNS && now - this.#lastArrival >= Math.max(ACKNOWLEDGEMENT_DELAY_MS / 2, 4 * this.#gap)) {
+    if (
+      waiting > 0 &&
+      this.#arrivalTurns >= WARM_TURNS &&
+      now - this.#lastArrival >= Math.max(ACKNOWLEDGEMENT_DELAY_MS / 2, 4 * this.#gap)
+    ) {
       this.#pipelining = false;
       // Twice in a row with as many waiting: a sender that keeps that many unsettled and waits for
       // their answers, not one that paused (a collection, a burst's end). Its answers go out

@@ -153,11 +153,14 @@ export class SocketTransport {
     const now = performance.now();
     const next = this.engine.tick(now);
     if (next === undefined) return;
-    this.tickTimer = setTimeout(() => {
-      this.tickTimer = undefined;
-      this.armTick();
-      this.scheduleFlush();
-    }, Math.max(1, next - now));
+    this.tickTimer = setTimeout(
+      () => {
+        this.tickTimer = undefined;
+        this.armTick();
+        this.scheduleFlush();
+      },
+      Math.max(1, next - now),
+    );
   }
 
   /** Ends the socket after the output is written; destroys it if the peer does not close in time. */

@@ -27,18 +27,24 @@ const REASONS: Record<string, TlsFailureReason> = {
 const ADVICE: Record<TlsFailureReason, string> = {
   'unknown-ca': "its certificate is not signed by a CA this client trusts. Give that CA's certificate in tls.ca",
   'self-signed': 'its certificate is self-signed and not trusted. Give that certificate (or its CA) in tls.ca',
-  'hostname-mismatch': 'its certificate does not name the host connected to. Connect by a name the certificate holds, or set tls.servername to one',
+  'hostname-mismatch':
+    'its certificate does not name the host connected to. Connect by a name the certificate holds, or set tls.servername to one',
   expired: 'its certificate has expired. The server needs a new certificate',
   'not-yet-valid': "its certificate is not valid yet. Check this machine's clock, or the certificate's dates",
   revoked: 'its certificate was revoked. The server needs a new certificate',
-  'certificate-required': 'the server refused the client certificate, or wanted one and got none. Give a certificate its CA trusts in tls.cert and tls.key',
-  handshake: 'the TLS handshake failed. Check that the port serves TLS and that both sides share a TLS version and cipher',
+  'certificate-required':
+    'the server refused the client certificate, or wanted one and got none. Give a certificate its CA trusts in tls.cert and tls.key',
+  handshake:
+    'the TLS handshake failed. Check that the port serves TLS and that both sides share a TLS version and cipher',
 };
 
 /** Whether a socket error comes from TLS (its code says so); others are plain network errors. */
 export function isTlsFailure(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code !== undefined && (code in REASONS || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /CERT/.test(code));
+  return (
+    code !== undefined &&
+    (code in REASONS || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /CERT/.test(code))
+  );
 }
 
 /** The typed error of a failed handshake with `where` (host:port). */

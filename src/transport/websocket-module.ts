@@ -39,7 +39,12 @@ export interface WebSocketServerOptions {
 
 /** The part of a `ws` WebSocketServer Quark uses. */
 export interface WebSocketServerLike {
-  handleUpgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer, callback: (ws: WebSocketLike, request: http.IncomingMessage) => void): void;
+  handleUpgrade(
+    request: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    callback: (ws: WebSocketLike, request: http.IncomingMessage) => void,
+  ): void;
 }
 
 let loaded: WsModule | undefined;

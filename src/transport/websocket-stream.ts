@@ -60,14 +60,24 @@ export class WebSocketStream extends Duplex {
     ws.on('upgrade', (response) => (this.#socket = response.socket as Socket));
     ws.on('message', (data, isBinary) => {
       if (!isBinary) {
-        this.destroy(new WebSocketError('text-message', `${this.#peer()} sent a WebSocket text message; AMQP over WebSocket takes binary messages only (AMQP WebSocket Binding, section 2). Check that the peer speaks AMQP.`));
+        this.destroy(
+          new WebSocketError(
+            'text-message',
+            `${this.#peer()} sent a WebSocket text message; AMQP over WebSocket takes binary messages only (AMQP WebSocket Binding, section 2). Check that the peer speaks AMQP.`,
+          ),
+        );
         return;
       }
       this.push(data as Buffer);
     });
     ws.on('close', (code, reason) => {
       if (FAILURE_CODES.has(code)) {
-        this.destroy(new WebSocketError('protocol', `${this.#peer()} closed the WebSocket with code ${code}${reason.length > 0 ? ` (${reason.toString()})` : ''}: it found our messages invalid.`));
+        this.destroy(
+          new WebSocketError(
+            'protocol',
+            `${this.#peer()} closed the WebSocket with code ${code}${reason.length > 0 ? ` (${reason.toString()})` : ''}: it found our messages invalid.`,
+          ),
+        );
       } else {
         this.push(null);
       }
@@ -87,7 +97,9 @@ export class WebSocketStream extends Duplex {
   }
 
   #peer(): string {
-    return this.#ws.url ? `the WebSocket peer ${this.#ws.url}` : `the WebSocket client ${this.#socket?.remoteAddress ?? ''}`.trimEnd();
+    return this.#ws.url
+      ? `the WebSocket peer ${this.#ws.url}`
+      : `the WebSocket client ${this.#socket?.remoteAddress ?? ''}`.trimEnd();
   }
 
   override _read(): void {
@@ -99,7 +111,10 @@ export class WebSocketStream extends Duplex {
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.#send(chunks.map((c) => c.chunk), callback);
+    this.#send(
+      chunks.map((c) => c.chunk),
+      callback,
+    );
   }
 
   /** Sends the bytes as few messages as fit under the message size; `callback` once all are written. */
@@ -132,7 +147,8 @@ export class WebSocketStream extends Duplex {
     }
     ws.once('close', () => callback(error));
     // A text message is answered with a close that says why (ws bounds its wait with closeTimeout).
-    if (error instanceof WebSocketError && error.reason === 'text-message' && ws.readyState === ws.OPEN) ws.close(UNSUPPORTED_DATA, 'AMQP takes binary messages only');
+    if (error instanceof WebSocketError && error.reason === 'text-message' && ws.readyState === ws.OPEN)
+      ws.close(UNSUPPORTED_DATA, 'AMQP takes binary messages only');
     else ws.terminate();
   }
 }
@@ -169,11 +185,23 @@ function webSocketFailure(error: Error, peer: string): Error {
   const status = /^Unexpected server response: (\d+)/.exec(error.message);
   if (status) {
     const code = Number(status[1]);
-    const hint = code === 404 ? 'check the path in the URL' : code === 401 || code === 403 ? 'the server or a gateway wants credentials: give them in websocket.headers (e.g. Authorization)' : 'check that the URL points at an AMQP WebSocket endpoint';
-    return new WebSocketError('handshake', `${peer} refused the WebSocket upgrade with HTTP status ${code}: ${hint}.`, { status: code, cause: error });
+    const hint =
+      code === 404
+        ? 'check the path in the URL'
+        : code === 401 || code === 403
+          ? 'the server or a gateway wants credentials: give them in websocket.headers (e.g. Authorization)'
+          : 'check that the URL points at an AMQP WebSocket endpoint';
+    return new WebSocketError('handshake', `${peer} refused the WebSocket upgrade with HTTP status ${code}: ${hint}.`, {
+      status: code,
+      cause: error,
+    });
   }
   if (/subprotocol/i.test(error.message)) {
-    return new WebSocketError('subprotocol', `${peer} did not agree to the "amqp" WebSocket subprotocol (${error.message}): the endpoint does not speak AMQP over WebSocket (AMQP WebSocket Binding).`, { cause: error });
+    return new WebSocketError(
+      'subprotocol',
+      `${peer} did not agree to the "amqp" WebSocket subprotocol (${error.message}): the endpoint does not speak AMQP over WebSocket (AMQP WebSocket Binding).`,
+      { cause: error },
+    );
   }
   if (error.message === 'Opening handshake has timed out') {
     return new WebSocketError('handshake', `${peer} did not answer the WebSocket upgrade in time.`, { cause: error });

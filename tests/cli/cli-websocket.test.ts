@@ -17,7 +17,12 @@ afterEach(() => killPrograms());
 
 describe('the quark CLI over WebSocket', () => {
   it('broker --websocket PORT --websocket-path PATH serves ws:// beside TCP; send and receive reach it with --address', async () => {
-    const run = startProgram(process.execPath, [cli, 'broker', '--port', '0', '--websocket', '0', '--websocket-path', '/amqp'], process.cwd(), 30_000);
+    const run = startProgram(
+      process.execPath,
+      [cli, 'broker', '--port', '0', '--websocket', '0', '--websocket-path', '/amqp'],
+      process.cwd(),
+      30_000,
+    );
     const [, url] = (await run.waitFor(/ and (ws:\/\/127\.0\.0\.1:\d+\/amqp) /)) as unknown as [string, string];
     const sent = await quark(['send', url, '--address', 'orders', '--count', '3', '--body', 'over ws']);
     expect(sent.code).toBe(0);
@@ -31,10 +36,16 @@ describe('the quark CLI over WebSocket', () => {
 
   it('refuses a ws:// URL without --address, and --websocket-path without --websocket, with exit code 2', async () => {
     const cases: [string[], RegExp][] = [
-      [['send', 'ws://127.0.0.1:1/amqp'], /the path of ws:\/\/127\.0\.0\.1:1\/amqp is the WebSocket's HTTP path: give the address with --address/],
+      [
+        ['send', 'ws://127.0.0.1:1/amqp'],
+        /the path of ws:\/\/127\.0\.0\.1:1\/amqp is the WebSocket's HTTP path: give the address with --address/,
+      ],
       [['send', 'amqp://127.0.0.1:1/q', '--address', 'r'], /either as the URL's path or with --address, not both/],
       [['broker', '--port', '0', '--websocket-path', '/amqp'], /--websocket-path needs --websocket PORT/],
-      [['broker', '--port', '0', '--websocket', '0', '--websocket-path', 'amqp'], /websocket\.path must be an HTTP path/],
+      [
+        ['broker', '--port', '0', '--websocket', '0', '--websocket-path', 'amqp'],
+        /websocket\.path must be an HTTP path/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await quark(args);

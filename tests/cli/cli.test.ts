@@ -24,7 +24,13 @@ afterEach(async () => {
 
 describe('the quark CLI', () => {
   it('prints help for every command and exits 0', async () => {
-    for (const args of [['--help'], ['send', '--help'], ['receive', '--help'], ['broker', '--help'], ['bench', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['send', '--help'],
+      ['receive', '--help'],
+      ['broker', '--help'],
+      ['bench', '--help'],
+    ]) {
       const r = await quark(args);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/Usage: quark/);
@@ -51,22 +57,30 @@ describe('the quark CLI', () => {
   it('says in one line, without a stack trace, that a connection was refused, with its condition (exit 1)', async () => {
     const r = await quark(['send', 'amqp://127.0.0.1:1/q']);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toMatch(/^quark: Could not connect to 127\.0\.0\.1:1: connection refused.* \(amqp:connection:forced\)$/);
+    expect(r.stderr.trim()).toMatch(
+      /^quark: Could not connect to 127\.0\.0\.1:1: connection refused.* \(amqp:connection:forced\)$/,
+    );
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it("bad input the library refuses (an InvalidArgumentError) is one line and exit 2, like a usage error; a port it cannot bind is one line with its condition and exit 1", async () => {
+  it('bad input the library refuses (an InvalidArgumentError) is one line and exit 2, like a usage error; a port it cannot bind is one line with its condition and exit 1', async () => {
     const bad = await quark(['broker', '--port', '70000']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim().split('\n')).toEqual(['quark: listen: port must be a whole number from 0 to 65535 (0 picks a free port), got 70000']);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      'quark: listen: port must be a whole number from 0 to 65535 (0 picks a free port), got 70000',
+    ]);
     broker = await startBroker({ port: 0 });
     const inUse = await quark(['broker', '--port', String(broker.port)]);
     expect(inUse.code).toBe(1);
-    expect(inUse.stderr.trim().split('\n')).toEqual([`quark: cannot listen on 127.0.0.1:${broker.port}: the port is in use: stop what listens there, or pick another port (0 picks a free one) (quark:listen-failed)`]);
+    expect(inUse.stderr.trim().split('\n')).toEqual([
+      `quark: cannot listen on 127.0.0.1:${broker.port}: the port is in use: stop what listens there, or pick another port (0 picks a free one) (quark:listen-failed)`,
+    ]);
     // 192.0.2.1 (TEST-NET-1) is not an address of this machine: the bind fails here, nothing is sent.
     const elsewhere = await quark(['broker', '--host', '192.0.2.1', '--port', '0']);
     expect(elsewhere.code).toBe(1);
-    expect(elsewhere.stderr.trim()).toMatch(/^quark: cannot listen on 192\.0\.2\.1:0: 192\.0\.2\.1 is not an address of this machine.*\(quark:listen-failed\)$/);
+    expect(elsewhere.stderr.trim()).toMatch(
+      /^quark: cannot listen on 192\.0\.2\.1:0: 192\.0\.2\.1 is not an address of this machine.*\(quark:listen-failed\)$/,
+    );
     for (const r of [bad, inUse, elsewhere]) expect(r.stderr).not.toMatch(/unexpected failure|\n\s+at /);
   });
 
@@ -77,18 +91,23 @@ describe('the quark CLI', () => {
     try {
       const dir = mkdtempSync(join(tmpdir(), 'quark-cli-remote-'));
       const preload = join(dir, 'to-loopback.mjs');
-      writeFileSync(preload, `import net from 'node:net';
+      writeFileSync(
+        preload,
+        `import net from 'node:net';
 const connect = net.Socket.prototype.connect;
 net.Socket.prototype.connect = function (...args) {
   const first = Array.isArray(args[0]) ? args[0][0] : args[0];
   if (first && typeof first === 'object' && first.host === '192.0.2.1') { first.host = '127.0.0.1'; first.port = ${listener.port}; }
   return connect.apply(this, args);
 };
-`);
+`,
+      );
       const r = await quark(['send', 'amqp://u:p@192.0.2.1:5672/q'], ['--import', preload]);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr.trim()).toMatch(/^quark: Refusing to send a password in clear text to 192\.0\.2\.1.*the server offers no SCRAM mechanism: use amqps:\/\/ \(TLS\)/);
+      expect(r.stderr.trim()).toMatch(
+        /^quark: Refusing to send a password in clear text to 192\.0\.2\.1.*the server offers no SCRAM mechanism: use amqps:\/\/ \(TLS\)/,
+      );
       expect(r.stderr).not.toMatch(/unexpected failure|\n\s+at /);
     } finally {
       await listener.close();
@@ -105,15 +124,33 @@ net.Socket.prototype.connect = function (...args) {
   it('sends messages with properties and receives them as typed JSON', async () => {
     broker = await startBroker({ port: 0 });
     const url = `amqp://127.0.0.1:${broker.port}/cli-q`;
-    const sent = await quark(['send', url, '--count', '3', '--body', 'hi', '--property', 'region=eu', '--property', 'n:ulong=18446744073709551615', '--durable']);
+    const sent = await quark([
+      'send',
+      url,
+      '--count',
+      '3',
+      '--body',
+      'hi',
+      '--property',
+      'region=eu',
+      '--property',
+      'n:ulong=18446744073709551615',
+      '--durable',
+    ]);
     expect(sent.code).toBe(0);
     expect(sent.stderr).toMatch(/sent 3 messages/);
     const got = await quark(['receive', url, '--count', '3', '--json', '--timeout', '5']);
     expect(got.code).toBe(0);
-    const lines = got.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, Record<string, unknown>>);
+    const lines = got.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, Record<string, unknown>>);
     expect(lines).toHaveLength(3);
     expect(lines[0]!.body).toEqual({ type: 'string', value: 'hi' });
-    expect(lines[0]!.applicationProperties).toEqual({ region: { type: 'string', value: 'eu' }, n: { type: 'ulong', value: '18446744073709551615' } });
+    expect(lines[0]!.applicationProperties).toEqual({
+      region: { type: 'string', value: 'eu' },
+      n: { type: 'ulong', value: '18446744073709551615' },
+    });
     expect(lines[0]!.header).toEqual({ durable: { type: 'boolean', value: true } });
   });
 
@@ -126,7 +163,10 @@ net.Socket.prototype.connect = function (...args) {
     const got = await quark(['receive', `${broker.url}/ids`, '--count', '1', '--json', '--timeout', '5']);
     expect(got.code).toBe(0);
     const line = JSON.parse(got.stdout) as Record<string, Record<string, unknown>>;
-    expect(line.properties).toEqual({ messageId: { type: 'ulong', value: '5' }, correlationId: { type: 'ulong', value: '18446744073709551615' } });
+    expect(line.properties).toEqual({
+      messageId: { type: 'ulong', value: '5' },
+      correlationId: { type: 'ulong', value: '18446744073709551615' },
+    });
   });
 
   it('sends a file as a data section and prints messages section by section', async () => {
@@ -166,14 +206,53 @@ net.Socket.prototype.connect = function (...args) {
 
   it('broker --tls-cert/--tls-key serves amqps:// (a client verifying the certificate logs in with PLAIN over it); half the TLS flags is a usage error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'quark-cli-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     const half = await quark(['broker', '--port', '0', '--tls-cert', join(dir, 'cert.pem')]);
     expect(half.code).toBe(2);
     expect(half.stderr).toMatch(/TLS needs both --tls-cert and --tls-key/);
-    const run = startProgram(process.execPath, [cli, 'broker', '--port', '0', '--user', 'u:pw', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')], process.cwd(), 30_000);
+    const run = startProgram(
+      process.execPath,
+      [
+        cli,
+        'broker',
+        '--port',
+        '0',
+        '--user',
+        'u:pw',
+        '--tls-cert',
+        join(dir, 'cert.pem'),
+        '--tls-key',
+        join(dir, 'key.pem'),
+      ],
+      process.cwd(),
+      30_000,
+    );
     const [, port] = (await run.waitFor(/amqps:\/\/127\.0\.0\.1:(\d+)/)) as unknown as [string, string];
-    const client = await connect({ url: `amqps://u:pw@localhost:${port}`, tls: { ca: readFileSync(join(dir, 'cert.pem')) }, reconnect: false });
+    const client = await connect({
+      url: `amqps://u:pw@localhost:${port}`,
+      tls: { ca: readFileSync(join(dir, 'cert.pem')) },
+      reconnect: false,
+    });
     const sender = await client.createSender('secure');
     await expect(sender.send({ body: 'over TLS' })).resolves.toEqual({ kind: 'accepted' });
     await client.close();
@@ -190,14 +269,22 @@ net.Socket.prototype.connect = function (...args) {
     expect(bad.stderr).toMatch(/permissions\["alice"\]: unknown key "sned"/);
     const badLimit = await quark(['broker', '--port', '0', '--store-byte-limit', '0']);
     expect(badLimit.code).toBe(2);
-    const run = startProgram(process.execPath, [cli, 'broker', '--port', '0', '--user', 'alice:pw', '--permissions', join(dir, 'perms.json')], process.cwd(), 30_000);
+    const run = startProgram(
+      process.execPath,
+      [cli, 'broker', '--port', '0', '--user', 'alice:pw', '--permissions', join(dir, 'perms.json')],
+      process.cwd(),
+      30_000,
+    );
     const [, port] = (await run.waitFor(/amqp:\/\/127\.0\.0\.1:(\d+)/)) as unknown as [string, string];
     const client = await connect({ url: `amqp://alice:pw@127.0.0.1:${port}`, reconnect: false });
     try {
       expect(client.authentication).toEqual({ mechanism: 'SCRAM-SHA-512', username: 'alice' });
       const sender = await client.createSender('orders');
       await expect(sender.send({ body: 'allowed' })).resolves.toEqual({ kind: 'accepted' });
-      await expect(client.createSender('elsewhere')).rejects.toMatchObject({ condition: 'amqp:unauthorized-access', description: 'user alice may not send to elsewhere' });
+      await expect(client.createSender('elsewhere')).rejects.toMatchObject({
+        condition: 'amqp:unauthorized-access',
+        description: 'user alice may not send to elsewhere',
+      });
     } finally {
       await client.close();
       run.child.kill('SIGINT');
@@ -208,7 +295,12 @@ net.Socket.prototype.connect = function (...args) {
   it('receive goes on over a broker restart, saying on stderr that it reconnects', async () => {
     broker = await startBroker({ port: 0 });
     const port = broker.port;
-    const run = startProgram(process.execPath, [cli, 'receive', `amqp://127.0.0.1:${port}/restart`, '--count', '2'], process.cwd(), 30_000);
+    const run = startProgram(
+      process.execPath,
+      [cli, 'receive', `amqp://127.0.0.1:${port}/restart`, '--count', '2'],
+      process.cwd(),
+      30_000,
+    );
     const producer = await connect({ url: `amqp://127.0.0.1:${port}`, reconnect: { initialDelay: 20, maxDelay: 100 } });
     try {
       const sender = await producer.createSender('restart');
@@ -220,7 +312,9 @@ net.Socket.prototype.connect = function (...args) {
       const r = await run.done;
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/second/);
-      expect(r.stderr).toMatch(/quark: connection lost \(.*amqp:connection:forced|the server is shutting down.*\); reconnecting/);
+      expect(r.stderr).toMatch(
+        /quark: connection lost \(.*amqp:connection:forced|the server is shutting down.*\); reconnecting/,
+      );
       expect(r.stderr).toMatch(/quark: reconnected to amqp:\/\/127\.0\.0\.1:\d+/);
     } finally {
       await producer.close();

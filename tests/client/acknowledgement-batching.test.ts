@@ -36,7 +36,8 @@ class DispositionCounter {
       const size = buf.readUInt32BE(0);
       const body = 4 * buf[4]!;
       // An AMQP frame (type 0) whose performative is a described list with descriptor 0x53 0x15: a disposition.
-      if (buf[5] === 0 && size > body + 2 && buf[body] === 0x00 && buf[body + 1] === 0x53 && buf[body + 2] === 0x15) this.count++;
+      if (buf[5] === 0 && size > body + 2 && buf[body] === 0x00 && buf[body + 1] === 0x53 && buf[body + 2] === 0x15)
+        this.count++;
       buf = buf.subarray(size);
     }
     this.#pending = Buffer.from(buf);
@@ -78,11 +79,17 @@ async function countingProxy(targetPort: number): Promise<Counting> {
 
 /** The rhea sender of tests/support/rhea-sender.mjs, in a process of its own. */
 async function rheaSender(count: number): Promise<{ port: number; roundTrips: () => Promise<number[]> }> {
-  const program = startProgram(process.execPath, [join(here, '..', 'support', 'rhea-sender.mjs'), String(count)], root, 30_000);
+  const program = startProgram(
+    process.execPath,
+    [join(here, '..', 'support', 'rhea-sender.mjs'), String(count)],
+    root,
+    30_000,
+  );
   const port = Number((await program.waitFor(/port (\d+)/))[1]);
   return {
     port,
-    roundTrips: async () => (JSON.parse((await program.waitFor(/done (.*)/))[1]!) as { roundTrips: number[] }).roundTrips,
+    roundTrips: async () =>
+      (JSON.parse((await program.waitFor(/done (.*)/))[1]!) as { roundTrips: number[] }).roundTrips,
   };
 }
 
@@ -93,7 +100,11 @@ afterEach(async () => {
 });
 
 async function receiveAll(port: number, count: number, sasl: boolean): Promise<Connection> {
-  const conn = await connect({ url: `amqp://127.0.0.1:${port}`, reconnect: false, ...(sasl ? {} : { sasl: false as const }) });
+  const conn = await connect({
+    url: `amqp://127.0.0.1:${port}`,
+    reconnect: false,
+    ...(sasl ? {} : { sasl: false as const }),
+  });
   cleanups.push(() => conn.close());
   const receiver = await conn.createReceiver({ source: 'q', credit: 1000 });
   let n = 0;
@@ -106,51 +117,61 @@ async function receiveAll(port: number, count: number, sasl: boolean): Promise<C
 }
 
 describe('acknowledgements of a receiver', () => {
-  it('a steady pipelined stream, a message per socket write and per turn, is acknowledged in far fewer disposition frames than messages', { timeout: 20_000 }, async () => {
-    // The sender: a listen() peer in this process that sends one message per turn of the event
-    // loop without waiting for outcomes (so one per socket write); the receiver reads them as
-    // they come, one per turn. Unbatched, that is a disposition per message.
-    const count = 2000;
-    const listener = await listen({ port: 0 });
-    cleanups.push(() => listener.close());
-    const outcomes: Promise<unknown>[] = [];
-    void (async () => {
-      for await (const link of listener) {
-        if (link.role !== 'sender') continue;
-        const sender = link.acceptAsSender();
-        for (let i = 0; i < count; i++) {
-          outcomes.push(sender.send({ body: Buffer.alloc(100, i & 0xff) }));
-          await new Promise((resolve) => setImmediate(resolve));
+  it(
+    'a steady pipelined stream, a message per socket write and per turn, is acknowledged in far fewer disposition frames than messages',
+    { timeout: 20_000 },
+    async () => {
+      // The sender: a listen() peer in this process that sends one message per turn of the event
+      // loop without waiting for outcomes (so one per socket write); the receiver reads them as
+      // they come, one per turn. Unbatched, that is a disposition per message.
+      const count = 2000;
+      const listener = await listen({ port: 0 });
+      cleanups.push(() => listener.close());
+      const outcomes: Promise<unknown>[] = [];
+      void (async () => {
+        for await (const link of listener) {
+          if (link.role !== 'sender') continue;
+          const sender = link.acceptAsSender();
+          for (let i = 0; i < count; i++) {
+            outcomes.push(sender.send({ body: Buffer.alloc(100, i & 0xff) }));
+            await new Promise((resolve) => setImmediate(resolve));
+          }
         }
-      }
-    })();
-    const proxy = await countingProxy(Number(new URL(listener.url).port));
-    cleanups.push(proxy.close);
-    // The receiver's socket pauses while acknowledgements are held for this streaming sender (its
-    // next messages are then read together), and always resumes: every message arrives.
-    const pause = vi.spyOn(net.Socket.prototype, 'pause');
-    cleanups.push(async () => pause.mockRestore());
-    await receiveAll(proxy.port, count, true);
-    const receiverPauses = pause.mock.contexts.filter((socket) => (socket as net.Socket).remotePort === proxy.port).length;
-    expect(receiverPauses).toBeGreaterThan(0);
-    const results = await Promise.all(outcomes);
-    expect(results.every((r) => (r as { kind: string }).kind === 'accepted')).toBe(true);
-    // Unbatched: one per turn, so count / 2 here (each turn of the loop brings one message from
-    // the sender, and the receiver's reads take one or two). Batched: about one per millisecond.
-    expect(proxy.dispositions()).toBeLessThan(0.4 * count);
-  });
+      })();
+      const proxy = await countingProxy(Number(new URL(listener.url).port));
+      cleanups.push(proxy.close);
+      // The receiver's socket pauses while acknowledgements are held for this streaming sender (its
+      // next messages are then read together), and always resumes: every message arrives.
+      const pause = vi.spyOn(net.Socket.prototype, 'pause');
+      cleanups.push(async () => pause.mockRestore());
+      await receiveAll(proxy.port, count, true);
+      const receiverPauses = pause.mock.contexts.filter(
+        (socket) => (socket as net.Socket).remotePort === proxy.port,
+      ).length;
+      expect(receiverPauses).toBeGreaterThan(0);
+      const results = await Promise.all(outcomes);
+      expect(results.every((r) => (r as { kind: string }).kind === 'accepted')).toBe(true);
+      // Unbatched: one per turn, so count / 2 here (each turn of the loop brings one message from
+      // the sender, and the receiver's reads take one or two). Batched: about one per millisecond.
+      expect(proxy.dispositions()).toBeLessThan(0.4 * count);
+    },
+  );
 
-  it('a rhea sender (in a process of its own) that waits for each outcome gets each acknowledgement at once, not after the batching delay', { timeout: 20_000 }, async () => {
-    const count = 300;
-    const peer = await rheaSender(count);
-    const proxy = await countingProxy(peer.port);
-    cleanups.push(proxy.close);
-    await receiveAll(proxy.port, count, false);
-    const roundTrips = await peer.roundTrips();
-    expect(roundTrips).toHaveLength(count);
-    // Held, each would take at least the 1 ms delay.
-    const sorted = [...roundTrips].sort((a, b) => a - b);
-    expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(0.9);
-    expect(proxy.dispositions()).toBeGreaterThanOrEqual(count);
-  });
+  it(
+    'a rhea sender (in a process of its own) that waits for each outcome gets each acknowledgement at once, not after the batching delay',
+    { timeout: 20_000 },
+    async () => {
+      const count = 300;
+      const peer = await rheaSender(count);
+      const proxy = await countingProxy(peer.port);
+      cleanups.push(proxy.close);
+      await receiveAll(proxy.port, count, false);
+      const roundTrips = await peer.roundTrips();
+      expect(roundTrips).toHaveLength(count);
+      // Held, each would take at least the 1 ms delay.
+      const sorted = [...roundTrips].sort((a, b) => a - b);
+      expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(0.9);
+      expect(proxy.dispositions()).toBeGreaterThanOrEqual(count);
+    },
+  );
 });

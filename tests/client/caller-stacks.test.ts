@@ -3,7 +3,14 @@
  * its own call: the line that called connect(), createSender() or (with callerStacks) send().
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeliveryRejectedError, LinkClosedError, connect, listen, type Connection, type Listener } from '../../src/index.js';
+import {
+  DeliveryRejectedError,
+  LinkClosedError,
+  connect,
+  listen,
+  type Connection,
+  type Listener,
+} from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -20,7 +27,9 @@ async function refusingPeer(): Promise<Listener> {
   void (async () => {
     for await (const link of l) {
       if (link.address === 'refused') link.refuse({ condition: 'amqp:not-found', description: 'no such node' });
-      else if (link.role === 'receiver') for await (const d of link.acceptAsReceiver()) d.reject({ condition: 'amqp:precondition-failed', description: 'no' });
+      else if (link.role === 'receiver')
+        for await (const d of link.acceptAsReceiver())
+          d.reject({ condition: 'amqp:precondition-failed', description: 'no' });
       else link.acceptAsSender();
     }
   })();
@@ -45,7 +54,7 @@ describe("errors carry the application's call site", () => {
     expect(err.stack).toMatch(/openTheOrdersSender/);
   });
 
-  it("connect() to a port where nothing listens: the stack names the caller", async () => {
+  it('connect() to a port where nothing listens: the stack names the caller', async () => {
     const l = await listen();
     const port = l.port;
     await l.close();
@@ -77,6 +86,8 @@ describe("errors carry the application's call site", () => {
     expect(err.condition).toBe('amqp:precondition-failed');
     expect(err.message).toMatch(/on the sender to 'orders'/);
     expect(err.stack).toMatch(/placeTheOrder/);
-    await expect(connect({ url: listener.url, callerStacks: 'yes' as unknown as boolean })).rejects.toThrow(/callerStacks must be true or false/);
+    await expect(connect({ url: listener.url, callerStacks: 'yes' as unknown as boolean })).rejects.toThrow(
+      /callerStacks must be true or false/,
+    );
   });
 });

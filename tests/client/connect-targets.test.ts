@@ -35,13 +35,20 @@ describe('connect targets', () => {
     expect(() => connectTargets({ url: 'a', urls: ['b'] })).toThrow(/either url/);
     expect(() => connectTargets({ urls: ['a'], host: 'b' })).toThrow(/host and port cannot be combined with urls/);
     expect(() => connectTargets({ urls: [] })).toThrow(/non-empty array/);
-    expect(() => connectTargets({ url: 'amqp://u:p@127.0.0.1', allowInsecurePlain: false, sasl: { mechanisms: ['PLAIN'] } })).toThrow(/clear text to 127.0.0.1 \(allowInsecurePlain: false\)/);
+    expect(() =>
+      connectTargets({ url: 'amqp://u:p@127.0.0.1', allowInsecurePlain: false, sasl: { mechanisms: ['PLAIN'] } }),
+    ).toThrow(/clear text to 127.0.0.1 \(allowInsecurePlain: false\)/);
     // With SCRAM allowed (the default with a user name) the password never crosses the wire: only PLAIN is held back.
-    expect(connectTargets({ url: 'amqp://u:p@127.0.0.1', allowInsecurePlain: false })[0]!.plainRefused).toMatch(/Refusing to send a password in clear text to 127.0.0.1 \(allowInsecurePlain: false\) and the server offers no SCRAM mechanism/);
+    expect(connectTargets({ url: 'amqp://u:p@127.0.0.1', allowInsecurePlain: false })[0]!.plainRefused).toMatch(
+      /Refusing to send a password in clear text to 127.0.0.1 \(allowInsecurePlain: false\) and the server offers no SCRAM mechanism/,
+    );
   });
 
   it('marks the targets whose password would go in clear text, to be checked against the address they resolve to', () => {
-    const [plain, tls, allowed, anonymous] = connectTargets({ urls: ['amqp://u:p@h', 'amqps://u:p@h', 'amqp://h'], username: undefined }).concat(connectTargets({ url: 'amqp://u:p@h', allowInsecurePlain: true }));
+    const [plain, tls, allowed, anonymous] = connectTargets({
+      urls: ['amqp://u:p@h', 'amqps://u:p@h', 'amqp://h'],
+      username: undefined,
+    }).concat(connectTargets({ url: 'amqp://u:p@h', allowInsecurePlain: true }));
     expect([plain!.passwordInClear, tls!.passwordInClear, allowed!.passwordInClear]).toEqual([true, false, false]);
     void anonymous;
   });
@@ -51,7 +58,9 @@ describe('reconnect policy', () => {
   it("defaults follow Proton's: at once, then 100 ms doubling to 10 s, forever", () => {
     const p = reconnectPolicy(true)!;
     const noJitter = { ...p, jitter: 0 };
-    expect([1, 2, 3, 4, 5, 10, 20].map((n) => reconnectDelay(noJitter, n))).toEqual([0, 100, 200, 400, 800, 10_000, 10_000]);
+    expect([1, 2, 3, 4, 5, 10, 20].map((n) => reconnectDelay(noJitter, n))).toEqual([
+      0, 100, 200, 400, 800, 10_000, 10_000,
+    ]);
     expect(p.maxAttempts).toBe(Infinity);
     expect(reconnectPolicy(undefined)).toEqual(p);
     expect(reconnectPolicy(false)).toBeUndefined();

@@ -1,7 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, listen, LinkClosedError, type AmqpError, type Connection, type Listener, type QuarkEvent, type Receiver } from '../../src/index.js';
+import {
+  connect,
+  listen,
+  LinkClosedError,
+  type AmqpError,
+  type Connection,
+  type Listener,
+  type QuarkEvent,
+  type Receiver,
+} from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -13,7 +22,10 @@ afterEach(async () => {
 });
 
 /** A listener whose incoming links are accepted as receivers with `credit`, handed to `onReceiver` (by default: one that accepts every message). */
-async function listenAsReceivers(credit: number, onReceiver: (receiver: Receiver) => void = acceptAll): Promise<Listener> {
+async function listenAsReceivers(
+  credit: number,
+  onReceiver: (receiver: Receiver) => void = acceptAll,
+): Promise<Listener> {
   const l = await listen();
   void (async () => {
     for await (const link of l) onReceiver(link.acceptAsReceiver({ credit }));
@@ -34,7 +46,10 @@ describe('the event hooks of client objects (the plain-callback side of events$)
     const heard: QuarkEvent['type'][] = [];
     const viewed: QuarkEvent['type'][] = [];
     let ended = 0;
-    client.onEvent((e) => heard.push(e.type), () => ended++);
+    client.onEvent(
+      (e) => heard.push(e.type),
+      () => ended++,
+    );
     const subscription = client.events$.subscribe((e) => viewed.push(e.type));
     const sender = await client.createSender('q');
     await sender.send({ body: 'x' });
@@ -135,7 +150,11 @@ describe('the event hooks of client objects (the plain-callback side of events$)
         await new Promise((resolve) => setTimeout(resolve, 10));
         console.log(JSON.stringify({ outcome: outcome.kind, heard: heard.includes('settled'), uncaught: [...new Set(uncaught)] }));
       })();`;
-    const out = execFileSync(process.execPath, ['--input-type=commonjs', '-e', code], { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 20_000 });
+    const out = execFileSync(process.execPath, ['--input-type=commonjs', '-e', code], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(JSON.parse(out)).toEqual({ outcome: 'accepted', heard: true, uncaught: ['listener bug'] });
   });
 });

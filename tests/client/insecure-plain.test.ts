@@ -21,7 +21,11 @@ afterEach(async () => {
 
 /** A lookup that knows two names; it records what it was asked. */
 function fakeDns(asked: string[]): (hostname: string) => Promise<string> {
-  const table: Record<string, string> = { 'remote.example': '203.0.113.7', '127.0.0.1.example': '203.0.113.7', 'local.example': '127.0.0.1' };
+  const table: Record<string, string> = {
+    'remote.example': '203.0.113.7',
+    '127.0.0.1.example': '203.0.113.7',
+    'local.example': '127.0.0.1',
+  };
   return (hostname) => {
     asked.push(hostname);
     const address = table[hostname];
@@ -48,9 +52,18 @@ describe('clear-text passwords go to loopback addresses only', () => {
     } as typeof originalConnect;
     try {
       for (const host of ['remote.example', '127.0.0.1.example']) {
-        const err = await connect({ url: `amqp://u:pw@${host}:${broker.port}`, lookup, reconnect: false, sasl: { mechanisms: ['PLAIN'] } }).catch((e: unknown) => e);
+        const err = await connect({
+          url: `amqp://u:pw@${host}:${broker.port}`,
+          lookup,
+          reconnect: false,
+          sasl: { mechanisms: ['PLAIN'] },
+        }).catch((e: unknown) => e);
         expect((err as AmqpError).condition).toBe('quark:insecure-plain');
-        expect((err as Error).message).toMatch(new RegExp(`clear text to ${host.replace(/\./g, '\\.')} \\(203\\.0\\.113\\.7\\), which is not a loopback address`));
+        expect((err as Error).message).toMatch(
+          new RegExp(
+            `clear text to ${host.replace(/\./g, '\\.')} \\(203\\.0\\.113\\.7\\), which is not a loopback address`,
+          ),
+        );
       }
       expect(targets).toEqual([]); // refused before connecting: nothing was sent anywhere
       const conn = await connect({ url: `amqp://u:pw@local.example:${broker.port}`, lookup, reconnect: false });
@@ -60,7 +73,12 @@ describe('clear-text passwords go to loopback addresses only', () => {
       await conn.close();
       expect(asked).toEqual(['remote.example', '127.0.0.1.example', 'local.example']);
       // allowInsecurePlain: true sends it anywhere (here still to loopback), and no lookup is needed.
-      const allowed = await connect({ url: `amqp://u:pw@127.0.0.1:${broker.port}`, allowInsecurePlain: true, lookup, reconnect: false });
+      const allowed = await connect({
+        url: `amqp://u:pw@127.0.0.1:${broker.port}`,
+        allowInsecurePlain: true,
+        lookup,
+        reconnect: false,
+      });
       await allowed.close();
       expect(asked.length).toBe(3);
     } finally {
@@ -78,7 +96,12 @@ describe('clear-text passwords go to loopback addresses only', () => {
   it('a refusal is not retried: with reconnect and retryFirstConnect, connect() still fails at once', async () => {
     const asked: string[] = [];
     const t0 = performance.now();
-    const err = await connect({ url: 'amqp://u:pw@remote.example:5672', lookup: fakeDns(asked), reconnect: { retryFirstConnect: true }, sasl: { mechanisms: ['PLAIN'] } }).catch((e: unknown) => e);
+    const err = await connect({
+      url: 'amqp://u:pw@remote.example:5672',
+      lookup: fakeDns(asked),
+      reconnect: { retryFirstConnect: true },
+      sasl: { mechanisms: ['PLAIN'] },
+    }).catch((e: unknown) => e);
     expect((err as AmqpError).condition).toBe('quark:insecure-plain');
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(asked).toEqual(['remote.example']);
@@ -94,11 +117,19 @@ describe('clear-text passwords go to loopback addresses only', () => {
         if (o && typeof o === 'object' && typeof o.lookup === 'function') {
           const lookup = o.lookup;
           o.lookup = ((hostname: string, options: object, callback: (...a: unknown[]) => void) =>
-            lookup(hostname, options as never, ((err: Error | null, address: unknown, family?: number) => {
-              const divert = (a: string): string => (a === '203.0.113.7' ? '127.0.0.1' : a);
-              if (Array.isArray(address)) callback(err, address.map((e: { address: string; family: number }) => ({ ...e, address: divert(e.address) })));
-              else callback(err, divert(String(address)), family);
-            }) as never)) as never;
+            lookup(
+              hostname,
+              options as never,
+              ((err: Error | null, address: unknown, family?: number) => {
+                const divert = (a: string): string => (a === '203.0.113.7' ? '127.0.0.1' : a);
+                if (Array.isArray(address))
+                  callback(
+                    err,
+                    address.map((e: { address: string; family: number }) => ({ ...e, address: divert(e.address) })),
+                  );
+                else callback(err, divert(String(address)), family);
+              }) as never,
+            )) as never;
         }
         return originalConnect.apply(this, args);
       } as typeof originalConnect;
@@ -109,11 +140,20 @@ describe('clear-text passwords go to loopback addresses only', () => {
       broker = await startBroker({ port: 0, users: { u: 'pw' }, allowInsecurePlain: true });
       const restore = divertRemoteToLoopback();
       try {
-        const conn = await connect({ url: `amqp://u:pw@remote.example:${broker.port}`, lookup: fakeDns([]), reconnect: false });
+        const conn = await connect({
+          url: `amqp://u:pw@remote.example:${broker.port}`,
+          lookup: fakeDns([]),
+          reconnect: false,
+        });
         expect(conn.authentication).toEqual({ mechanism: 'SCRAM-SHA-512', username: 'u' });
         await conn.close();
         // Asked for PLAIN only, it is refused before a socket is opened.
-        const err = await connect({ url: `amqp://u:pw@remote.example:${broker.port}`, lookup: fakeDns([]), reconnect: false, sasl: { mechanisms: ['PLAIN', 'ANONYMOUS'] } }).catch((e: unknown) => e);
+        const err = await connect({
+          url: `amqp://u:pw@remote.example:${broker.port}`,
+          lookup: fakeDns([]),
+          reconnect: false,
+          sasl: { mechanisms: ['PLAIN', 'ANONYMOUS'] },
+        }).catch((e: unknown) => e);
         expect((err as AmqpError).condition).toBe('quark:insecure-plain');
       } finally {
         restore();
@@ -122,12 +162,21 @@ describe('clear-text passwords go to loopback addresses only', () => {
 
     it('a server that offers only PLAIN gets no password: the client stops with quark:insecure-plain, saying what to do', async () => {
       const seen: string[] = [];
-      const listener = await listen({ allowInsecurePlain: true, sasl: { mechanisms: ['PLAIN'], authenticate: (c) => (seen.push(c.mechanism), true) } });
+      const listener = await listen({
+        allowInsecurePlain: true,
+        sasl: { mechanisms: ['PLAIN'], authenticate: (c) => (seen.push(c.mechanism), true) },
+      });
       const restore = divertRemoteToLoopback();
       try {
-        const err = await connect({ url: `amqp://u:pw@remote.example:${listener.port}`, lookup: fakeDns([]), reconnect: false }).catch((e: unknown) => e);
+        const err = await connect({
+          url: `amqp://u:pw@remote.example:${listener.port}`,
+          lookup: fakeDns([]),
+          reconnect: false,
+        }).catch((e: unknown) => e);
         expect((err as AmqpError).condition).toBe('quark:insecure-plain');
-        expect((err as Error).message).toMatch(/clear text to remote\.example \(203\.0\.113\.7\), which is not a loopback address, and the server offers no SCRAM mechanism: use amqps:\/\/ \(TLS\)/);
+        expect((err as Error).message).toMatch(
+          /clear text to remote\.example \(203\.0\.113\.7\), which is not a loopback address, and the server offers no SCRAM mechanism: use amqps:\/\/ \(TLS\)/,
+        );
         expect(seen).toEqual([]); // the server never got a sasl-init, let alone a password
       } finally {
         restore();

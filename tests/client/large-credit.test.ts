@@ -10,17 +10,21 @@ afterEach(async () => {
 });
 
 describe('large link credit', () => {
-  it('receivers with credit 2^31 - 1, 2^31 and 2^32 - 1 all get messages (serial arithmetic of RFC 1982 does not apply to credit)', { timeout: 10_000 }, async () => {
-    broker = await startBroker({ port: 0 });
-    conn = await connect({ url: broker.url, reconnect: false });
-    const sender = await conn.createSender('q');
-    for (const credit of [2 ** 31 - 1, 2 ** 31, 0xffffffff]) {
-      await sender.send({ body: credit });
-      const receiver = await conn.createReceiver({ source: 'q', credit });
-      const delivery = await receiver.receive({ timeout: 2000 });
-      expect(delivery.message.body).toBe(credit);
-      delivery.accept();
-      await receiver.close();
-    }
-  });
+  it(
+    'receivers with credit 2^31 - 1, 2^31 and 2^32 - 1 all get messages (serial arithmetic of RFC 1982 does not apply to credit)',
+    { timeout: 10_000 },
+    async () => {
+      broker = await startBroker({ port: 0 });
+      conn = await connect({ url: broker.url, reconnect: false });
+      const sender = await conn.createSender('q');
+      for (const credit of [2 ** 31 - 1, 2 ** 31, 0xffffffff]) {
+        await sender.send({ body: credit });
+        const receiver = await conn.createReceiver({ source: 'q', credit });
+        const delivery = await receiver.receive({ timeout: 2000 });
+        expect(delivery.message.body).toBe(credit);
+        delivery.accept();
+        await receiver.close();
+      }
+    },
+  );
 });

@@ -4,7 +4,15 @@
  * message for a consumer that can take it instead of sending it to one that cannot.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MessageSizeExceededError, connect, listen, startBroker, type Broker, type Connection, type Listener } from '../../src/index.js';
+import {
+  MessageSizeExceededError,
+  connect,
+  listen,
+  startBroker,
+  type Broker,
+  type Connection,
+  type Listener,
+} from '../../src/index.js';
 
 let listener: Listener | undefined;
 let broker: Broker | undefined;

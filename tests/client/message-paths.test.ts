@@ -5,7 +5,24 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
-import { InvalidArgumentError, AbortError, connect, decodeMessage, DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, encodeMessage, LinkClosedError, listen, TimeoutError, type Connection, type Delivery, type Listener, type Receiver, type Sender } from '../../src/index.js';
+import {
+  InvalidArgumentError,
+  AbortError,
+  connect,
+  decodeMessage,
+  DeliveryModifiedError,
+  DeliveryRejectedError,
+  DeliveryReleasedError,
+  encodeMessage,
+  LinkClosedError,
+  listen,
+  TimeoutError,
+  type Connection,
+  type Delivery,
+  type Listener,
+  type Receiver,
+  type Sender,
+} from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -29,7 +46,10 @@ async function listenForReceiver(credit: number): Promise<{ receiver: Promise<Re
 }
 
 /** A sender on a client connection to a listener, and the receiver (with this credit window) its link became. */
-async function senderAndReceiver(credit: number, connectOptions: { maxFrameSize?: number } = {}): Promise<{ sender: Sender; receiver: Receiver }> {
+async function senderAndReceiver(
+  credit: number,
+  connectOptions: { maxFrameSize?: number } = {},
+): Promise<{ sender: Sender; receiver: Receiver }> {
   const { receiver } = await listenForReceiver(credit);
   client = await connect({ url: listener!.url, ...connectOptions });
   const sender = await client.createSender('q');
@@ -65,8 +85,14 @@ describe('per-message paths', () => {
   it('a listening side observing its connection events$ gets a message event for each delivery', async () => {
     listener = await listen();
     const messages: Delivery[] = [];
-    listener.connections$.subscribe((c) => c.events$.pipe(filter((e) => e.type === 'message')).subscribe((e) => e.type === 'message' && messages.push(e.delivery)));
-    listener.links$.subscribe((link) => link.acceptAsReceiver({ credit: 10, autoAccept: true }).deliveries$().subscribe());
+    listener.connections$.subscribe((c) =>
+      c.events$
+        .pipe(filter((e) => e.type === 'message'))
+        .subscribe((e) => e.type === 'message' && messages.push(e.delivery)),
+    );
+    listener.links$.subscribe((link) =>
+      link.acceptAsReceiver({ credit: 10, autoAccept: true }).deliveries$().subscribe(),
+    );
     client = await connect(listener.url);
     const sender = await client.createSender('q');
     await sender.send({ body: 1 });
@@ -120,7 +146,9 @@ describe('a send whose signal is already aborted', () => {
     const { sender, receiver } = await senderAndReceiver(5);
     const aborted = AbortSignal.abort();
     await expect(sender.send({ body: 'never (direct)' }, { signal: aborted })).rejects.toBeInstanceOf(AbortError);
-    await expect(sender.sendPayload(encodeMessage({ body: 'never (payload)' }), { signal: aborted })).rejects.toBeInstanceOf(AbortError);
+    await expect(
+      sender.sendPayload(encodeMessage({ body: 'never (payload)' }), { signal: aborted }),
+    ).rejects.toBeInstanceOf(AbortError);
     const plain = sender.send({ body: 'plain' });
     const delivery = await receiver.receive({ timeout: 5000 });
     delivery.accept();
@@ -158,7 +186,8 @@ describe('large messages sent from reused buffers', () => {
         const got = d.message.body as Uint8Array;
         expect(got.length).toBe(size);
         expect(Buffer.from(got).readUInt32BE(0)).toBe(i);
-        for (let at = 997; at < size; at += 997) if (got[at] !== expected(i, at)) throw new Error(`message ${i} corrupted at byte ${at}`);
+        for (let at = 997; at < size; at += 997)
+          if (got[at] !== expected(i, at)) throw new Error(`message ${i} corrupted at byte ${at}`);
         d.accept();
       }
     })();
@@ -193,7 +222,9 @@ describe('large messages sent from reused buffers', () => {
 describe('a send with a bad timeout', () => {
   it('rejects with an InvalidArgumentError at once and sends nothing', async () => {
     const { sender, receiver } = await senderAndReceiver(5);
-    await expect(sender.send({ body: 'never' }, { timeout: -1 })).rejects.toThrow(/timeout must be a non-negative number/);
+    await expect(sender.send({ body: 'never' }, { timeout: -1 })).rejects.toThrow(
+      /timeout must be a non-negative number/,
+    );
     await expect(sender.send({ body: 'never' }, { timeout: Number.NaN })).rejects.toBeInstanceOf(InvalidArgumentError);
     const sent = sender.send({ body: 'only this' });
     const delivery = await receiver.receive({ timeout: 5000 });
@@ -229,7 +260,12 @@ describe('outcomes of sends in flight', () => {
         sender.send({ body: 'modified' }),
         sender.send({ body: 'rejected, watched' }, { signal }),
         sender.send({ body: 'accepted, watched' }, { timeout: 10_000 }),
-      ].map((p) => p.then((r) => r?.kind, (e: unknown) => e));
+      ].map((p) =>
+        p.then(
+          (r) => r?.kind,
+          (e: unknown) => e,
+        ),
+      );
       for (let i = 0; i < 5; i++) {
         const d = await receiver.receive({ timeout: 5000 });
         const body = d.message.body as string;

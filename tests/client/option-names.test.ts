@@ -5,7 +5,16 @@
  * are refused with a message giving the new one, never ignored.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeliveryModifiedError, InvalidArgumentError, Release, connect, listen, type Connection, type Listener, type TerminusOptions } from '../../src/index.js';
+import {
+  DeliveryModifiedError,
+  InvalidArgumentError,
+  Release,
+  connect,
+  listen,
+  type Connection,
+  type Listener,
+  type TerminusOptions,
+} from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -27,18 +36,28 @@ describe('TerminusOptions.expiryTimeoutSeconds', () => {
       }
       return undefined;
     })();
-    await client.createReceiver({ source: { address: 'q', expiryPolicy: 'connection-close', expiryTimeoutSeconds: 30 } });
+    await client.createReceiver({
+      source: { address: 'q', expiryPolicy: 'connection-close', expiryTimeoutSeconds: 30 },
+    });
     expect(await seen).toMatchObject({ address: 'q', expiryPolicy: 'connection-close', timeout: 30 });
   });
 
   it('the old name timeout, a value that is not whole seconds, and an option a target does not have are refused', async () => {
     listener = await listen();
     client = await connect(listener.url);
-    const old = await client.createReceiver({ source: { address: 'q', timeout: 30 } as TerminusOptions }).catch((e: unknown) => e);
+    const old = await client
+      .createReceiver({ source: { address: 'q', timeout: 30 } as TerminusOptions })
+      .catch((e: unknown) => e);
     expect(old).toBeInstanceOf(InvalidArgumentError);
-    expect((old as Error).message).toBe("source.timeout is now source.expiryTimeoutSeconds (in seconds, as AMQP's field; every other timeout of Quark is in milliseconds)");
-    await expect(client.createSender({ target: { address: 'q', expiryTimeoutSeconds: 1.5 } })).rejects.toThrow(/target\.expiryTimeoutSeconds must be a whole number of seconds from 0 to 4294967295, got 1\.5/);
-    await expect(client.createSender({ target: { address: 'q', filter: {} } })).rejects.toThrow(/target option "filter" is not supported \(filter is a source option\)/);
+    expect((old as Error).message).toBe(
+      "source.timeout is now source.expiryTimeoutSeconds (in seconds, as AMQP's field; every other timeout of Quark is in milliseconds)",
+    );
+    await expect(client.createSender({ target: { address: 'q', expiryTimeoutSeconds: 1.5 } })).rejects.toThrow(
+      /target\.expiryTimeoutSeconds must be a whole number of seconds from 0 to 4294967295, got 1\.5/,
+    );
+    await expect(client.createSender({ target: { address: 'q', filter: {} } })).rejects.toThrow(
+      /target option "filter" is not supported \(filter is a source option\)/,
+    );
   });
 });
 
@@ -58,11 +77,21 @@ describe('ModifyOptions.messageAnnotations', () => {
     const error = await sender.send({ body: 1 }).catch((e: unknown) => e);
     await modified;
     expect(error).toBeInstanceOf(DeliveryModifiedError);
-    expect((error as DeliveryModifiedError).outcome).toEqual({ kind: 'modified', deliveryFailed: true, undeliverableHere: undefined, messageAnnotations: { 'x-opt-reason': 'busy' } });
+    expect((error as DeliveryModifiedError).outcome).toEqual({
+      kind: 'modified',
+      deliveryFailed: true,
+      undeliverableHere: undefined,
+      messageAnnotations: { 'x-opt-reason': 'busy' },
+    });
   });
 
-  it('the old name annotations is refused by modify() and by the Container\'s Release, saying the new one', () => {
-    expect(() => new Release({ annotations: {} } as never)).toThrow(new InvalidArgumentError('Release: the option annotations is now messageAnnotations, as on messages'));
-    expect(() => new Release({ deliveryFailed: true, undeliverableHere: true, messageAnnotations: { k: 1 }, delivered: true })).not.toThrow();
+  it("the old name annotations is refused by modify() and by the Container's Release, saying the new one", () => {
+    expect(() => new Release({ annotations: {} } as never)).toThrow(
+      new InvalidArgumentError('Release: the option annotations is now messageAnnotations, as on messages'),
+    );
+    expect(
+      () =>
+        new Release({ deliveryFailed: true, undeliverableHere: true, messageAnnotations: { k: 1 }, delivered: true }),
+    ).not.toThrow();
   });
 });

@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, listen, type Connection, type Listener, DeliveryRejectedError, LinkClosedError, ulong, symbol } from '../../src/index.js';
+import {
+  connect,
+  listen,
+  type Connection,
+  type Listener,
+  DeliveryRejectedError,
+  LinkClosedError,
+  ulong,
+  symbol,
+} from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -46,10 +55,16 @@ describe('client API peer to peer over loopback', () => {
     client = await connect(listener.url);
     const sender = await client.createSender('orders');
     await sender.send({ body: { id: 1, qty: ulong(5), tags: [symbol('a')] } });
-    expect((await received)?.body).toEqual(new Map<unknown, unknown>([['id', 1], ['qty', ulong(5)], ['tags', [symbol('a')]]]));
+    expect((await received)?.body).toEqual(
+      new Map<unknown, unknown>([
+        ['id', 1],
+        ['qty', ulong(5)],
+        ['tags', [symbol('a')]],
+      ]),
+    );
   });
 
-  it('a rejected message rejects send() with the peer\'s condition', async () => {
+  it("a rejected message rejects send() with the peer's condition", async () => {
     listener = await listen();
     void (async () => {
       for await (const link of listener!) {
@@ -64,7 +79,7 @@ describe('client API peer to peer over loopback', () => {
     expect((err as DeliveryRejectedError).condition).toBe('amqp:precondition-failed');
   });
 
-  it('a refused link rejects createSender() with the peer\'s condition', async () => {
+  it("a refused link rejects createSender() with the peer's condition", async () => {
     listener = await listen();
     listener.links$.subscribe((link) => link.refuse({ condition: 'amqp:not-found', description: 'no such node' }));
     client = await connect(listener.url);
@@ -78,7 +93,11 @@ describe('client API peer to peer over loopback', () => {
     void (async () => {
       for await (const link of listener!) {
         const receiver = link.acceptAsReceiver({ credit: 5, autoAccept: true });
-        void (async () => { for await (const _ of receiver) { /* accepted on take */ } })();
+        void (async () => {
+          for await (const _ of receiver) {
+            /* accepted on take */
+          }
+        })();
       }
     })();
     client = await connect(listener.url);

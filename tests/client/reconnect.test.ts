@@ -42,7 +42,11 @@ function record(connection: Connection): QuarkEvent[] {
   return events;
 }
 
-function nextEvent<T extends QuarkEvent['type']>(connection: Connection, type: T, timeoutMs = 10_000): Promise<Extract<QuarkEvent, { type: T }>> {
+function nextEvent<T extends QuarkEvent['type']>(
+  connection: Connection,
+  type: T,
+  timeoutMs = 10_000,
+): Promise<Extract<QuarkEvent, { type: T }>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ${type} event within ${timeoutMs} ms`)), timeoutMs);
     const sub = connection.events$.subscribe((e) => {
@@ -60,14 +64,17 @@ const FAST = { initialDelay: 20, maxDelay: 100, jitter: 0 };
 /** Active handles and timers of the kinds a connection makes, counted by kind. */
 function resources(): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const r of process.getActiveResourcesInfo()) if (/^(TCP|Timeout|Immediate)/.test(r)) counts.set(r, (counts.get(r) ?? 0) + 1);
+  for (const r of process.getActiveResourcesInfo())
+    if (/^(TCP|Timeout|Immediate)/.test(r)) counts.set(r, (counts.get(r) ?? 0) + 1);
   return counts;
 }
 
 /** Fails if any kind of handle or timer is more numerous now than in `before` (what the test itself left running). */
 function expectNothingLeftBeyond(before: Map<string, number>): void {
   const now = resources();
-  const extra = [...now].filter(([kind, n]) => n > (before.get(kind) ?? 0)).map(([kind, n]) => `${kind} x${n - (before.get(kind) ?? 0)}`);
+  const extra = [...now]
+    .filter(([kind, n]) => n > (before.get(kind) ?? 0))
+    .map(([kind, n]) => `${kind} x${n - (before.get(kind) ?? 0)}`);
   expect(extra).toEqual([]);
 }
 
@@ -93,7 +100,9 @@ describe('reconnect after the broker restarts', { timeout: 30_000 }, () => {
     await broker.close(); // closes every connection with amqp:connection:forced
     const disconnected = events.find((e) => e.type === 'disconnected');
     expect(disconnected).toMatchObject({ type: 'disconnected', reconnecting: true });
-    expect((disconnected as { error: ConnectionClosedError } | undefined)?.error.condition).toBe('amqp:connection:forced');
+    expect((disconnected as { error: ConnectionClosedError } | undefined)?.error.condition).toBe(
+      'amqp:connection:forced',
+    );
     expect(conn.reconnecting).toBe(true);
     expect(conn.isOpen).toBe(false);
 
@@ -106,7 +115,9 @@ describe('reconnect after the broker restarts', { timeout: 30_000 }, () => {
     await consuming;
     expect(received).toEqual([0, 1, 2, 3, 4, 5]);
     expect(receiver.credit).toBeGreaterThan(0); // its credit was granted again
-    const types = events.map((e) => e.type).filter((t) => ['disconnected', 'reconnecting', 'reconnected', 'closed'].includes(t));
+    const types = events
+      .map((e) => e.type)
+      .filter((t) => ['disconnected', 'reconnecting', 'reconnected', 'closed'].includes(t));
     expect(types[0]).toBe('disconnected');
     expect(types.at(-1)).toBe('reconnected');
     expect(types.filter((t) => t === 'reconnecting').length).toBeGreaterThanOrEqual(1);
@@ -170,7 +181,9 @@ describe('reconnect after the broker restarts', { timeout: 30_000 }, () => {
 
 describe('in-doubt sends', { timeout: 30_000 }, () => {
   /** A listener whose receivers take messages and never settle them, behind a proxy the test can cut. */
-  async function unsettlingPeer(settle: () => boolean): Promise<{ listener: Listener; proxy: FaultProxy; received: unknown[] }> {
+  async function unsettlingPeer(
+    settle: () => boolean,
+  ): Promise<{ listener: Listener; proxy: FaultProxy; received: unknown[] }> {
     const listener = track(await listen({ port: 0 }));
     const received: unknown[] = [];
     listener.links$.subscribe((link) => {
@@ -277,7 +290,12 @@ describe('failover', { timeout: 30_000 }, () => {
   it('per-URL credentials: each URL logs in with its own user', async () => {
     const a = await startBroker({ port: 0, users: { alice: 'pa' }, allowInsecurePlain: true });
     const b = track(await startBroker({ port: 0, users: { bob: 'pb' }, allowInsecurePlain: true }));
-    const conn = track(await connect({ urls: [`amqp://alice:pa@127.0.0.1:${a.port}`, `amqp://bob:pb@127.0.0.1:${b.port}`], reconnect: FAST }));
+    const conn = track(
+      await connect({
+        urls: [`amqp://alice:pa@127.0.0.1:${a.port}`, `amqp://bob:pb@127.0.0.1:${b.port}`],
+        reconnect: FAST,
+      }),
+    );
     const reconnected = nextEvent(conn, 'reconnected');
     await a.close();
     expect((await reconnected).url).toBe(`amqp://bob@127.0.0.1:${b.port}`); // no password in events
@@ -288,7 +306,13 @@ describe('failover', { timeout: 30_000 }, () => {
     const target = track(await startBroker({ port: 0 }));
     const redirector = track(await listen({ port: 0 }));
     redirector.connections$.subscribe((c) => {
-      void c.close({ error: { condition: 'amqp:connection:redirect', description: 'go there', info: { 'network-host': '127.0.0.1', port: target.port } } });
+      void c.close({
+        error: {
+          condition: 'amqp:connection:redirect',
+          description: 'go there',
+          info: { 'network-host': '127.0.0.1', port: target.port },
+        },
+      });
     });
     const first = track(await startBroker({ port: 0 }));
     const conn = track(await connect({ urls: [`amqp://127.0.0.1:${first.port}`, redirector.url], reconnect: FAST }));
@@ -368,7 +392,11 @@ describe('a dead path, a cut mid-frame, and cancellation', { timeout: 30_000 }, 
     await sleep(20);
     const before = resources();
     const controller = new AbortController();
-    const connecting = connect({ url: proxy.url, signal: controller.signal, reconnect: { ...FAST, retryFirstConnect: true } }).catch((e: unknown) => e);
+    const connecting = connect({
+      url: proxy.url,
+      signal: controller.signal,
+      reconnect: { ...FAST, retryFirstConnect: true },
+    }).catch((e: unknown) => e);
     await sleep(150);
     controller.abort();
     const err = await connecting;
@@ -399,7 +427,9 @@ describe('the first connect, giving up, and errors that retrying cannot fix', { 
 
   it('after maxAttempts the connection ends: the error says so, for-await throws it, sends reject with it', async () => {
     const broker = await startBroker({ port: 0 });
-    const conn = track(await connect({ url: `amqp://127.0.0.1:${broker.port}`, reconnect: { ...FAST, maxAttempts: 3 } }));
+    const conn = track(
+      await connect({ url: `amqp://127.0.0.1:${broker.port}`, reconnect: { ...FAST, maxAttempts: 3 } }),
+    );
     const events = record(conn);
     const receiver = await conn.createReceiver('q');
     const loop = (async () => {
@@ -491,9 +521,15 @@ describe('options', () => {
   it('unknown or invalid options are refused with a clear error, never ignored', async () => {
     const broker = track(await startBroker({ port: 0 }));
     const conn = track(await connect({ url: broker.url, reconnect: false }));
-    await expect(conn.createReceiver('q', { credits: 5 } as never)).rejects.toThrow(/receiver option "credits" is not supported/);
-    await expect(conn.createSender('q', { inDoubt: 'maybe' } as never)).rejects.toThrow(/inDoubt must be 'reject' or 'resend'/);
-    await expect(connect({ url: broker.url, reconnect: { retries: 3 } as never })).rejects.toThrow(/reconnect.retries is not a reconnect option/);
+    await expect(conn.createReceiver('q', { credits: 5 } as never)).rejects.toThrow(
+      /receiver option "credits" is not supported/,
+    );
+    await expect(conn.createSender('q', { inDoubt: 'maybe' } as never)).rejects.toThrow(
+      /inDoubt must be 'reject' or 'resend'/,
+    );
+    await expect(connect({ url: broker.url, reconnect: { retries: 3 } as never })).rejects.toThrow(
+      /reconnect.retries is not a reconnect option/,
+    );
     await expect(connect({ url: broker.url, reconnect: { jitter: 2 } })).rejects.toThrow(/jitter must be from 0 to 1/);
     await expect(connect({ url: broker.url, urls: [broker.url] })).rejects.toThrow(/either url .* or urls/);
     await expect(connect({ urls: [] })).rejects.toThrow(/non-empty array/);

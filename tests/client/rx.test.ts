@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { filter, firstValueFrom, from, interval, map, take, toArray } from 'rxjs';
-import { connect, listen, sendTo, type Connection, type Listener, type Receiver, type Message } from '../../src/index.js';
+import {
+  connect,
+  listen,
+  sendTo,
+  type Connection,
+  type Listener,
+  type Receiver,
+  type Message,
+} from '../../src/index.js';
 
 let listener: Listener | undefined;
 let client: Connection | undefined;
@@ -39,7 +47,7 @@ describe('RxJS views of the engine', () => {
     expect(seen.indexOf('settled')).toBeGreaterThan(seen.indexOf('linkOpened'));
   });
 
-  it('a sender link\'s events$ carries only that link\'s events', async () => {
+  it("a sender link's events$ carries only that link's events", async () => {
     const { url, receiver } = await listenForReceiver();
     client = await connect(url);
     const sender = await client.createSender('q');
@@ -57,7 +65,16 @@ describe('RxJS views of the engine', () => {
     const sender = await client.createSender('q');
     const r = await receiver;
     const sends = Array.from({ length: 6 }, (_, i) => sender.send({ body: i }));
-    const bodies = await firstValueFrom(r.deliveries$().pipe(take(6), map((d) => { d.accept(); return d.message.body; }), toArray()));
+    const bodies = await firstValueFrom(
+      r.deliveries$().pipe(
+        take(6),
+        map((d) => {
+          d.accept();
+          return d.message.body;
+        }),
+        toArray(),
+      ),
+    );
     expect(bodies).toEqual([0, 1, 2, 3, 4, 5]);
     await Promise.all(sends);
     expect(r.credit).toBe(0);
@@ -68,8 +85,17 @@ describe('RxJS views of the engine', () => {
     client = await connect(url);
     const sender = await client.createSender('q');
     const r = await receiver;
-    void (async () => { for await (const d of r) d.accept(); })().catch(() => undefined);
-    const results = await firstValueFrom(interval(1).pipe(take(20), map((i): Message => ({ body: i })), sendTo(sender), toArray()));
+    void (async () => {
+      for await (const d of r) d.accept();
+    })().catch(() => undefined);
+    const results = await firstValueFrom(
+      interval(1).pipe(
+        take(20),
+        map((i): Message => ({ body: i })),
+        sendTo(sender),
+        toArray(),
+      ),
+    );
     expect(results).toHaveLength(20);
     expect(results.every((x) => x?.kind === 'accepted')).toBe(true);
   });
@@ -79,7 +105,9 @@ describe('RxJS views of the engine', () => {
     client = await connect(url);
     const sender = await client.createSender('q');
     await receiver;
-    const err = await firstValueFrom(from(Array.from({ length: 50 }, (_, i): Message => ({ body: i }))).pipe(sendTo(sender, { maxBuffered: 10 }))).catch((e: unknown) => e);
+    const err = await firstValueFrom(
+      from(Array.from({ length: 50 }, (_, i): Message => ({ body: i }))).pipe(sendTo(sender, { maxBuffered: 10 })),
+    ).catch((e: unknown) => e);
     expect((err as { condition?: string }).condition).toBe('amqp:resource-limit-exceeded');
   });
 
@@ -98,7 +126,9 @@ describe('RxJS views of the engine', () => {
     const all = sender.sendAll(messages());
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(read).toBeLessThanOrEqual(1);
-    void (async () => { for await (const d of r) d.accept(); })().catch(() => undefined);
+    void (async () => {
+      for await (const d of r) d.accept();
+    })().catch(() => undefined);
     r.addCredit(100);
     await expect(all).resolves.toBe(100);
     expect(read).toBe(100);

@@ -54,7 +54,10 @@ async function open(p: ScriptedPeer, options: Partial<ConnectOptions> = {}): Pro
 /** Whether a promise is still pending after the event loop had time to settle it. */
 async function isPending(promise: Promise<unknown>): Promise<boolean> {
   let settled = false;
-  promise.then(() => (settled = true), () => (settled = true));
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   await sleep(50);
   return !settled;
 }
@@ -131,15 +134,26 @@ describe('client against a scripted peer: deliveries and links', () => {
     p.expectAttach({ role: false }).respond();
     p.remoteFlow({ linkCredit: 1 });
     p.expectTransfer({ payload: body('1') });
-    p.remoteDetach({ error: { condition: 'amqp:resource-deleted', description: 'queue deleted', info: { reason: 'test' } } });
+    p.remoteDetach({
+      error: { condition: 'amqp:resource-deleted', description: 'queue deleted', info: { reason: 'test' } },
+    });
     p.expectDetach({ closed: true });
     const c = await open(p);
     const s = await c.createSender('q');
-    const sends = ['1', '2', '3'].map((m) => s.send({ body: m }).then(() => 'resolved', (e: unknown) => e));
+    const sends = ['1', '2', '3'].map((m) =>
+      s.send({ body: m }).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      ),
+    );
     const results = await Promise.all(sends);
     for (const e of results) {
       expect(e).toBeInstanceOf(LinkClosedError);
-      expect(e).toMatchObject({ condition: 'amqp:resource-deleted', description: 'queue deleted', info: { reason: 'test' } });
+      expect(e).toMatchObject({
+        condition: 'amqp:resource-deleted',
+        description: 'queue deleted',
+        info: { reason: 'test' },
+      });
     }
     expect(s.isOpen).toBe(false);
     await p.waitForScriptToComplete();
@@ -165,15 +179,30 @@ describe('client against a scripted peer: deliveries and links', () => {
     p.expectTransfer();
     p.expectTransfer();
     p.expectTransfer();
-    p.remoteDisposition({ role: true, first: 2, settled: true, state: { kind: 'rejected', error: { condition: 'amqp:precondition-failed', description: 'no' } } });
+    p.remoteDisposition({
+      role: true,
+      first: 2,
+      settled: true,
+      state: { kind: 'rejected', error: { condition: 'amqp:precondition-failed', description: 'no' } },
+    });
     p.remoteDisposition({ role: true, first: 0, last: 1, settled: true, state: { kind: 'released' } });
     const c = await open(p);
     const s = await c.createSender('q');
     const order: string[] = [];
-    const results = await Promise.all([0, 1, 2].map((i) => s.send({ body: i }).then(
-      (r) => { order.push(`${i}`); return r?.kind; },
-      (e: AmqpError) => { order.push(`${i}`); return e.condition; },
-    )));
+    const results = await Promise.all(
+      [0, 1, 2].map((i) =>
+        s.send({ body: i }).then(
+          (r) => {
+            order.push(`${i}`);
+            return r?.kind;
+          },
+          (e: AmqpError) => {
+            order.push(`${i}`);
+            return e.condition;
+          },
+        ),
+      ),
+    );
     expect(results).toEqual(['amqp:released', 'amqp:released', 'amqp:precondition-failed']);
     expect(order).toEqual(['2', '0', '1']);
   });
@@ -223,7 +252,9 @@ describe('client against a scripted peer: deliveries and links', () => {
     got.forEach((d, i) => (i === 3 ? d.reject({ condition: 'amqp:invalid-field', description: 'bad' }) : d.accept()));
     await p.waitForFrames((frames) => frames.filter((f) => f.kind === 'disposition').length >= 3);
     await sleep(20);
-    const dispositions = p.frames('disposition').map((d) => `${String(d['first'])}..${String(d['last'] ?? d['first'])} ${(d['state'] as DeliveryState).kind}`);
+    const dispositions = p
+      .frames('disposition')
+      .map((d) => `${String(d['first'])}..${String(d['last'] ?? d['first'])} ${(d['state'] as DeliveryState).kind}`);
     expect(dispositions).toEqual(['0..2 accepted', '3..3 rejected', '4..5 accepted']);
   });
 });
@@ -301,7 +332,7 @@ describe('client against a scripted peer: credit, drain and windows', () => {
     expect(s.credit).toBe(0);
   });
 
-  it("one sender out of credit waits while another on the same session keeps sending", async () => {
+  it('one sender out of credit waits while another on the same session keeps sending', async () => {
     const p = await scripted();
     p.acceptTransfers();
     p.expectAttach({ name: (n: unknown) => String(n).startsWith('sender-1'), role: false }).respond();
@@ -347,7 +378,10 @@ describe('client against a scripted peer: silence and heartbeats', () => {
     p.expectClose({ error: { condition: 'amqp:resource-limit-exceeded' } });
     const c = await open(p, { idleTimeout: 300 });
     const started = performance.now();
-    const attach = c.createSender('q').then(() => 'attached', (e: unknown) => e);
+    const attach = c.createSender('q').then(
+      () => 'attached',
+      (e: unknown) => e,
+    );
     const err = await attach;
     const took = performance.now() - started;
     expect(err).toBeInstanceOf(ConnectionLostError);
@@ -379,9 +413,17 @@ describe('client against a scripted peer: silence and heartbeats', () => {
 
 describe('client against a scripted peer: malformed frames', () => {
   const cases: { name: string; bytes: string; condition: string }[] = [
-    { name: 'a frame size smaller than its header', bytes: '0000000402000000', condition: 'amqp:connection:framing-error' },
+    {
+      name: 'a frame size smaller than its header',
+      bytes: '0000000402000000',
+      condition: 'amqp:connection:framing-error',
+    },
     { name: 'a frame header declaring 4 GB', bytes: 'ffffffff02000000', condition: 'amqp:connection:framing-error' },
-    { name: 'garbage after the frame header', bytes: '0000001002000000deadbeefcafef00d', condition: 'amqp:decode-error' },
+    {
+      name: 'garbage after the frame header',
+      bytes: '0000001002000000deadbeefcafef00d',
+      condition: 'amqp:decode-error',
+    },
     { name: 'an unknown performative', bytes: '0000000c0200000000539945', condition: 'amqp:decode-error' },
   ];
   for (const k of cases) {
@@ -391,7 +433,10 @@ describe('client against a scripted peer: malformed frames', () => {
       p.expectFlow();
       const c = await open(p);
       const r = await c.createReceiver({ source: 'q', credit: 1 });
-      const pending = r.receive({ timeout: 5000 }).then(() => 'received', (e: unknown) => e);
+      const pending = r.receive({ timeout: 5000 }).then(
+        () => 'received',
+        (e: unknown) => e,
+      );
       await p.waitForScriptToComplete();
       p.remoteBytes(Buffer.from(k.bytes, 'hex'));
       p.expectClose({ error: { condition: k.condition } });
@@ -420,7 +465,9 @@ describe('client against a scripted peer: SASL, refusal and close', () => {
   it('a SASL failure outcome makes connect() reject with AuthenticationError', async () => {
     peer = await ScriptedPeer.listen();
     peer.expectSaslFailure(1);
-    const err = await connect({ host: '127.0.0.1', port: peer.port, username: 'u', password: 'wrong' }).catch((e: unknown) => e);
+    const err = await connect({ host: '127.0.0.1', port: peer.port, username: 'u', password: 'wrong' }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(AuthenticationError);
     expect((err as AuthenticationError).condition).toBe('amqp:unauthorized-access');
     await peer.socketClosed;
@@ -450,12 +497,19 @@ describe('client against a scripted peer: SASL, refusal and close', () => {
   it('a remote close with an error gives ConnectionClosedError with its condition, description and info to pending calls', async () => {
     const p = await scripted({ begin: false });
     p.expectBegin(); // never answered
-    p.remoteClose({ error: { condition: 'amqp:connection:forced', description: 'shutting down', info: { node: 'n1' } } });
+    p.remoteClose({
+      error: { condition: 'amqp:connection:forced', description: 'shutting down', info: { node: 'n1' } },
+    });
     p.expectClose();
     const c = await open(p);
     const err = await c.createSession().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectionClosedError);
-    expect(err).toMatchObject({ condition: 'amqp:connection:forced', description: 'shutting down', info: { node: 'n1' }, byPeer: true });
+    expect(err).toMatchObject({
+      condition: 'amqp:connection:forced',
+      description: 'shutting down',
+      info: { node: 'n1' },
+      byPeer: true,
+    });
     expect(c.error).toBe(err);
     await p.waitForScriptToComplete();
   });
@@ -475,7 +529,11 @@ describe('client against a scripted peer: SASL, refusal and close', () => {
   it('close() leaves no socket, timer or listener behind', async () => {
     // Sockets, servers and immediates must match exactly; timers may only be fewer (the test
     // runner keeps timers of its own).
-    const resources = (): string[] => process.getActiveResourcesInfo().filter((r) => /^(TCP|Immediate|Pipe)/.test(r)).sort();
+    const resources = (): string[] =>
+      process
+        .getActiveResourcesInfo()
+        .filter((r) => /^(TCP|Immediate|Pipe)/.test(r))
+        .sort();
     const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const p = await scripted();
     const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

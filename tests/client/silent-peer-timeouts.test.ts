@@ -17,7 +17,11 @@ const liveTimers = new Set<NodeJS.Timeout>();
 beforeEach(() => {
   const realSetTimeout = globalThis.setTimeout;
   const realClearTimeout = globalThis.clearTimeout;
-  vi.spyOn(globalThis, 'setTimeout').mockImplementation(((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+  vi.spyOn(globalThis, 'setTimeout').mockImplementation(((
+    callback: (...args: unknown[]) => void,
+    ms?: number,
+    ...args: unknown[]
+  ) => {
     const timer = realSetTimeout(() => {
       liveTimers.delete(timer);
       callback(...args);
@@ -52,7 +56,8 @@ async function baseline(): Promise<string[]> {
 async function expectNothingLeft(before: string[], peer: ScriptedPeer): Promise<void> {
   await peer.socketClosed;
   // Node drops a closed socket's handle a moment after its close event.
-  for (let i = 0; i < 200 && sockets().join() !== before.join(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  for (let i = 0; i < 200 && sockets().join() !== before.join(); i++)
+    await new Promise((resolve) => setTimeout(resolve, 5));
   expect(sockets()).toEqual(before);
   expect(liveTimers.size).toBe(0);
 }

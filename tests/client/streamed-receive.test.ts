@@ -42,35 +42,50 @@ async function streamingPair(): Promise<{ sender: Sender; receiver: Promise<impo
 }
 
 describe('a streaming receiver', () => {
-  it('hands a streamed message over before it is whole: its properties at once, its body as it arrives, byte for byte', { timeout: 30_000 }, async () => {
-    const { sender, receiver } = await streamingPair();
-    const sent = sender.send({ subject: 'backup', applicationProperties: { part: 1 }, body: chunks(64, 256 * 1024) });
-    const r = await receiver;
-    const delivery = await r.receive({ timeout: 5000 });
-    expect(delivery.message.subject).toBe('backup');
-    expect(delivery.message.applicationProperties).toEqual({ part: 1 });
-    const got = await digest(delivery.stream());
-    const want = await digest(chunks(64, 256 * 1024));
-    expect(got).toEqual(want);
-    delivery.accept();
-    await expect(sent).resolves.toEqual({ kind: 'accepted' });
-  });
+  it(
+    'hands a streamed message over before it is whole: its properties at once, its body as it arrives, byte for byte',
+    { timeout: 30_000 },
+    async () => {
+      const { sender, receiver } = await streamingPair();
+      const sent = sender.send({ subject: 'backup', applicationProperties: { part: 1 }, body: chunks(64, 256 * 1024) });
+      const r = await receiver;
+      const delivery = await r.receive({ timeout: 5000 });
+      expect(delivery.message.subject).toBe('backup');
+      expect(delivery.message.applicationProperties).toEqual({ part: 1 });
+      const got = await digest(delivery.stream());
+      const want = await digest(chunks(64, 256 * 1024));
+      expect(got).toEqual(want);
+      delivery.accept();
+      await expect(sent).resolves.toEqual({ kind: 'accepted' });
+    },
+  );
 
-  it('a message sent whole (an amqp-value body) is handed over whole; stream() then ends at once', { timeout: 10_000 }, async () => {
-    const { sender, receiver } = await streamingPair();
-    const sent = sender.send({ body: { small: true } });
-    const delivery = await (await receiver).receive({ timeout: 5000 });
-    expect(delivery.message.body).toEqual({ small: true });
-    expect((await digest(delivery.stream())).size).toBe(0);
-    delivery.accept();
-    await sent;
-  });
+  it(
+    'a message sent whole (an amqp-value body) is handed over whole; stream() then ends at once',
+    { timeout: 10_000 },
+    async () => {
+      const { sender, receiver } = await streamingPair();
+      const sent = sender.send({ body: { small: true } });
+      const delivery = await (await receiver).receive({ timeout: 5000 });
+      expect(delivery.message.body).toEqual({ small: true });
+      expect((await digest(delivery.stream())).size).toBe(0);
+      delivery.accept();
+      await sent;
+    },
+  );
 
-  it('a message aborted by its sender half way makes stream() throw DeliveryAbortedError', { timeout: 30_000 }, async () => {
-    const { sender, receiver } = await streamingPair();
-    const sent = sender.send({ body: chunks(64, 256 * 1024, 30) }).then(() => undefined, (e: unknown) => e);
-    const delivery = await (await receiver).receive({ timeout: 5000 });
-    await expect(digest(delivery.stream())).rejects.toBeInstanceOf(DeliveryAbortedError);
-    expect(((await sent) as Error).message).toMatch(/the source failed/);
-  });
+  it(
+    'a message aborted by its sender half way makes stream() throw DeliveryAbortedError',
+    { timeout: 30_000 },
+    async () => {
+      const { sender, receiver } = await streamingPair();
+      const sent = sender.send({ body: chunks(64, 256 * 1024, 30) }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const delivery = await (await receiver).receive({ timeout: 5000 });
+      await expect(digest(delivery.stream())).rejects.toBeInstanceOf(DeliveryAbortedError);
+      expect(((await sent) as Error).message).toMatch(/the source failed/);
+    },
+  );
 });

@@ -10,8 +10,27 @@ let key: Buffer;
 beforeAll(() => {
   // A fresh self-signed certificate for localhost (Proton's shipped test certificates have expired).
   const dir = mkdtempSync(join(tmpdir(), 'quark-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   cert = readFileSync(join(dir, 'cert.pem'));
   key = readFileSync(join(dir, 'key.pem'));
 });
@@ -43,16 +62,33 @@ describe('TLS', () => {
   it('refuses a server whose certificate it cannot verify, with a TlsError saying why and what to do; not retried', async () => {
     listener = await listen({ tls: { cert, key } });
     const t0 = performance.now();
-    const err = await connect({ url: `amqps://localhost:${listener.port}`, reconnect: { retryFirstConnect: true } }).catch((e: unknown) => e);
+    const err = await connect({
+      url: `amqps://localhost:${listener.port}`,
+      reconnect: { retryFirstConnect: true },
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TlsError);
-    expect(err).toMatchObject({ reason: 'self-signed', code: 'DEPTH_ZERO_SELF_SIGNED_CERT', condition: 'quark:tls-failed' });
-    expect((err as Error).message).toMatch(/self-signed and not trusted\. Give that certificate \(or its CA\) in tls\.ca/);
+    expect(err).toMatchObject({
+      reason: 'self-signed',
+      code: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+      condition: 'quark:tls-failed',
+    });
+    expect((err as Error).message).toMatch(
+      /self-signed and not trusted\. Give that certificate \(or its CA\) in tls\.ca/,
+    );
     expect(performance.now() - t0).toBeLessThan(2000); // a certificate failure does not heal by retrying
   });
 
   it('sends PLAIN credentials over TLS to a server that offers PLAIN only over TLS', async () => {
-    listener = await listen({ tls: { cert, key }, sasl: { authenticate: (c) => c.username === 'ü' && c.password === 'pässwörd✓' } });
-    client = await connect({ url: `amqps://localhost:${listener.port}`, username: 'ü', password: 'pässwörd✓', tls: { ca: cert } });
+    listener = await listen({
+      tls: { cert, key },
+      sasl: { authenticate: (c) => c.username === 'ü' && c.password === 'pässwörd✓' },
+    });
+    client = await connect({
+      url: `amqps://localhost:${listener.port}`,
+      username: 'ü',
+      password: 'pässwörd✓',
+      tls: { ca: cert },
+    });
     expect(client.isOpen).toBe(true);
   });
 
@@ -68,7 +104,9 @@ describe('TLS', () => {
       });
       const sender = await client.createSender('q');
       await sender.send({ body: 'plain' });
-      const reconnected = new Promise<string>((resolve) => client!.events$.subscribe((e) => e.type === 'reconnected' && resolve(e.url)));
+      const reconnected = new Promise<string>((resolve) =>
+        client!.events$.subscribe((e) => e.type === 'reconnected' && resolve(e.url)),
+      );
       await plainBroker.close();
       expect(await reconnected).toBe(`amqps://u@localhost:${tlsBroker.port}`);
       await expect(sender.send({ body: 'over TLS after failover' })).resolves.toEqual({ kind: 'accepted' });

@@ -74,7 +74,11 @@ afterEach(async () => {
 
 /** A WebSocket server that relays to the broker's TCP port, cutting what goes to the client. */
 async function cuttingServer(broker: Broker, cut: Cut): Promise<{ url: string; cutters: Cutter[] }> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (p) => (p.has('amqp') ? 'amqp' : false) });
+  const wss = new WebSocketServer({
+    port: 0,
+    host: '127.0.0.1',
+    handleProtocols: (p) => (p.has('amqp') ? 'amqp' : false),
+  });
   await new Promise((resolve) => wss.once('listening', resolve));
   const cutters: Cutter[] = [];
   wss.on('connection', (ws) => {
@@ -121,10 +125,13 @@ async function cuttingClient(broker: Broker, cut: Cut): Promise<{ url: string; c
     ws.on('error', end);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
   return { url: `amqp://127.0.0.1:${(server.address() as net.AddressInfo).port}`, cutters };
 }
 
@@ -133,7 +140,9 @@ async function exchange(connection: Connection): Promise<void> {
   const big = 'x'.repeat(300_000);
   const sender = await connection.createSender('cut');
   const receiver = await connection.createReceiver('cut');
-  const sent = await Promise.all([...Array.from({ length: 20 }, (_, i) => `message ${i}`), big].map((body) => sender.send({ body })));
+  const sent = await Promise.all(
+    [...Array.from({ length: 20 }, (_, i) => `message ${i}`), big].map((body) => sender.send({ body })),
+  );
   expect(sent.every((outcome) => outcome?.kind === 'accepted')).toBe(true);
   const bodies: unknown[] = [];
   for (let i = 0; i < 21; i++) {
@@ -151,7 +160,12 @@ describe('AMQP frames cut freely across WebSocket messages', () => {
       const broker = await startBroker({ port: 0, users: { alice: 'pw' }, websocket: {} });
       cleanups.push(() => broker.stop());
       const { url, cutters } = await cuttingServer(broker, cut);
-      const connection = await connect({ url, username: 'alice', password: 'pw', sasl: { mechanisms: ['SCRAM-SHA-256'] } });
+      const connection = await connect({
+        url,
+        username: 'alice',
+        password: 'pw',
+        sasl: { mechanisms: ['SCRAM-SHA-256'] },
+      });
       cleanups.push(() => connection.close());
       await exchange(connection);
       if (cut === 'pack') expect(cutters[0]!.mostPerMessage).toBeGreaterThanOrEqual(3);
@@ -162,7 +176,12 @@ describe('AMQP frames cut freely across WebSocket messages', () => {
       const broker = await startBroker({ port: 0, users: { alice: 'pw' }, websocket: {} });
       cleanups.push(() => broker.stop());
       const { url, cutters } = await cuttingClient(broker, cut);
-      const connection = await connect({ url, username: 'alice', password: 'pw', sasl: { mechanisms: ['SCRAM-SHA-256'] } });
+      const connection = await connect({
+        url,
+        username: 'alice',
+        password: 'pw',
+        sasl: { mechanisms: ['SCRAM-SHA-256'] },
+      });
       cleanups.push(() => connection.close());
       await exchange(connection);
       if (cut === 'pack') expect(cutters[0]!.mostPerMessage).toBeGreaterThanOrEqual(3);

@@ -25,8 +25,27 @@ let cert: Buffer;
 let key: Buffer;
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), 'quark-wss-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   cert = readFileSync(join(dir, 'cert.pem'));
   key = readFileSync(join(dir, 'key.pem'));
 });
@@ -41,12 +60,17 @@ function later<T extends { close(): Promise<unknown> } | { stop(): Promise<unkno
 }
 
 /** An HTTP server of the test's own, closed after the test. */
-async function httpServer(server: http.Server | https.Server = http.createServer()): Promise<{ server: http.Server | https.Server; port: number }> {
+async function httpServer(
+  server: http.Server | https.Server = http.createServer(),
+): Promise<{ server: http.Server | https.Server; port: number }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  }));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
   return { server, port: (server.address() as AddressInfo).port };
 }
 
@@ -97,41 +121,85 @@ describe('AMQP over WebSocket: client and listener', () => {
     expect(broker.websocketUrl).toMatch(/^wss:/);
     const url = broker.websocketUrl!.replace('127.0.0.1', 'localhost');
     const connection = later(await connect({ url, tls: { ca: cert } }));
-    expect(connection.tls).toMatchObject({ authorized: true, protocol: expect.stringMatching(/^TLSv1\.[23]$/) as unknown });
+    expect(connection.tls).toMatchObject({
+      authorized: true,
+      protocol: expect.stringMatching(/^TLSv1\.[23]$/) as unknown,
+    });
     await roundTrip(connection, 'secure', 'over wss');
   });
 
   it('wss:// refuses a server certificate it cannot verify with a TlsError, not retried', async () => {
     const broker = later(await startBroker({ port: 0, tls: { cert, key }, websocket: {} }));
     const t0 = performance.now();
-    const error = await connect({ url: broker.websocketUrl!.replace('127.0.0.1', 'localhost'), reconnect: { retryFirstConnect: true } }).catch((e: unknown) => e);
+    const error = await connect({
+      url: broker.websocketUrl!.replace('127.0.0.1', 'localhost'),
+      reconnect: { retryFirstConnect: true },
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TlsError);
     expect(error).toMatchObject({ reason: 'self-signed', condition: 'quark:tls-failed' });
     expect(performance.now() - t0).toBeLessThan(2000);
     // servername is the amqps option too: a name the certificate lacks fails the host check.
-    const mismatch = await connect({ url: broker.websocketUrl!, tls: { ca: cert, servername: 'elsewhere.example' } }).catch((e: unknown) => e);
+    const mismatch = await connect({
+      url: broker.websocketUrl!,
+      tls: { ca: cert, servername: 'elsewhere.example' },
+    }).catch((e: unknown) => e);
     expect(mismatch).toMatchObject({ reason: 'hostname-mismatch' });
   });
 
   it('logs in with SCRAM and PLAIN over ws, and PLAIN over wss; a wrong password is an AuthenticationError', async () => {
-    const broker = later(await startBroker({ port: 0, users: { alice: 'wonder land' }, tls: { cert, key }, websocket: {}, failedLoginDelay: 0 }));
+    const broker = later(
+      await startBroker({
+        port: 0,
+        users: { alice: 'wonder land' },
+        tls: { cert, key },
+        websocket: {},
+        failedLoginDelay: 0,
+      }),
+    );
     const plainWss = broker.websocketUrl!.replace('wss://127.0.0.1', 'wss://localhost');
     // The broker's WebSocket port serves TLS (its tls applies): wss only.
-    const scram = later(await connect({ url: plainWss, username: 'alice', password: 'wonder land', tls: { ca: cert }, sasl: { mechanisms: ['SCRAM-SHA-256'] } }));
+    const scram = later(
+      await connect({
+        url: plainWss,
+        username: 'alice',
+        password: 'wonder land',
+        tls: { ca: cert },
+        sasl: { mechanisms: ['SCRAM-SHA-256'] },
+      }),
+    );
     expect(scram.authentication).toEqual({ mechanism: 'SCRAM-SHA-256', username: 'alice' });
-    const plain = later(await connect({ url: plainWss, username: 'alice', password: 'wonder land', tls: { ca: cert }, sasl: { mechanisms: ['PLAIN'] } }));
+    const plain = later(
+      await connect({
+        url: plainWss,
+        username: 'alice',
+        password: 'wonder land',
+        tls: { ca: cert },
+        sasl: { mechanisms: ['PLAIN'] },
+      }),
+    );
     expect(plain.authentication).toMatchObject({ mechanism: 'PLAIN' });
-    await expect(connect({ url: plainWss, username: 'alice', password: 'wrong', tls: { ca: cert } })).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(
+      connect({ url: plainWss, username: 'alice', password: 'wrong', tls: { ca: cert } }),
+    ).rejects.toBeInstanceOf(AuthenticationError);
 
     const clear = later(await startBroker({ port: 0, users: { bob: 'builder' }, websocket: {} }));
-    const overWs = later(await connect({ url: clear.websocketUrl!, username: 'bob', password: 'builder', sasl: { mechanisms: ['PLAIN'] } }));
+    const overWs = later(
+      await connect({
+        url: clear.websocketUrl!,
+        username: 'bob',
+        password: 'builder',
+        sasl: { mechanisms: ['PLAIN'] },
+      }),
+    );
     expect(overWs.authentication).toMatchObject({ mechanism: 'PLAIN', username: 'bob' });
     const scramWs = later(await connect({ url: clear.websocketUrl!, username: 'bob', password: 'builder' }));
     expect(scramWs.authentication?.mechanism).toBe('SCRAM-SHA-512');
   });
 
-  it('the listener on the other side sees the WebSocket client\'s authentication and address', async () => {
-    const listener = later(await listen({ tcp: false, websocket: {}, sasl: { users: SaslUsers.fromPasswords({ carol: 'pw' }) } }));
+  it("the listener on the other side sees the WebSocket client's authentication and address", async () => {
+    const listener = later(
+      await listen({ tcp: false, websocket: {}, sasl: { users: SaslUsers.fromPasswords({ carol: 'pw' }) } }),
+    );
     const opened = new Promise<Connection>((resolve) => listener.connections$.subscribe(resolve));
     later(await connect({ url: listener.url, username: 'carol', password: 'pw' }));
     const server = await opened;
@@ -148,7 +216,12 @@ describe('AMQP over WebSocket: client and listener', () => {
   });
 
   it('a refused upgrade is a WebSocketError with the HTTP status: a wrong path (404), verifyRequest saying no (403)', async () => {
-    const listener = later(await listen({ tcp: false, websocket: { path: '/amqp', verifyRequest: (request) => request.headers.authorization === 'Bearer good' } }));
+    const listener = later(
+      await listen({
+        tcp: false,
+        websocket: { path: '/amqp', verifyRequest: (request) => request.headers.authorization === 'Bearer good' },
+      }),
+    );
     const base = listener.websocketUrl!.replace(/\/amqp$/, '');
     const wrongPath = await connect({ url: `${base}/other`, reconnect: false }).catch((e: unknown) => e);
     expect(wrongPath).toBeInstanceOf(WebSocketError);
@@ -166,7 +239,9 @@ describe('AMQP over WebSocket: client and listener', () => {
     const wss = new WebSocketServer({ server, handleProtocols: () => false });
     cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
     const t0 = performance.now();
-    const error = await connect({ url: `ws://127.0.0.1:${port}/`, reconnect: { retryFirstConnect: true } }).catch((e: unknown) => e);
+    const error = await connect({ url: `ws://127.0.0.1:${port}/`, reconnect: { retryFirstConnect: true } }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(WebSocketError);
     expect(error).toMatchObject({ reason: 'subprotocol' });
     expect((error as Error).message).toMatch(/did not agree to the "amqp" WebSocket subprotocol/);
@@ -216,8 +291,12 @@ describe('AMQP over WebSocket: client and listener', () => {
       ws.on('close', () => tcp.destroy());
       tcp.on('close', () => ws.terminate());
     });
-    const connection = later(await connect({ url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, reconnect: false }));
-    const disconnected = new Promise<QuarkEvent>((resolve) => connection.events$.subscribe((e) => e.type === 'disconnected' && resolve(e)));
+    const connection = later(
+      await connect({ url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, reconnect: false }),
+    );
+    const disconnected = new Promise<QuarkEvent>((resolve) =>
+      connection.events$.subscribe((e) => e.type === 'disconnected' && resolve(e)),
+    );
     fronts[0]!.send('now some text');
     const event = (await disconnected) as Extract<QuarkEvent, { type: 'disconnected' }>;
     expect(event.error).toBeInstanceOf(WebSocketError);
@@ -263,7 +342,8 @@ describe('AMQP over WebSocket: client and listener', () => {
     const echo = new WebSocketServer({ noServer: true });
     server.on('upgrade', (request, socket, head) => {
       // The application's own upgrades; /amqp is the listener's.
-      if (request.url === '/echo') echo.handleUpgrade(request, socket, head, (ws) => ws.on('message', (m) => ws.send(m)));
+      if (request.url === '/echo')
+        echo.handleUpgrade(request, socket, head, (ws) => ws.on('message', (m) => ws.send(m)));
       else if (request.url !== '/amqp') socket.destroy();
     });
     const listener = later(await listen({ tcp: false, websocket: { server, path: '/amqp' } }));
@@ -272,7 +352,9 @@ describe('AMQP over WebSocket: client and listener', () => {
       for await (const link of listener) for await (const d of link.acceptAsReceiver()) d.accept();
     })().catch(() => undefined);
     const connection = later(await connect(listener.url));
-    await expect((await connection.createSender('q')).send({ body: 'beside the app' })).resolves.toEqual({ kind: 'accepted' });
+    await expect((await connection.createSender('q')).send({ body: 'beside the app' })).resolves.toEqual({
+      kind: 'accepted',
+    });
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('app page');
     const echoed = await new Promise<string>((resolve) => {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
@@ -304,7 +386,9 @@ describe('AMQP over WebSocket: client and listener', () => {
     const listener = later(await listen({ tcp: false, websocket: {} }));
     let sockets = 0;
     class CountingAgent extends http.Agent {
-      override createConnection(...args: Parameters<http.Agent['createConnection']>): ReturnType<http.Agent['createConnection']> {
+      override createConnection(
+        ...args: Parameters<http.Agent['createConnection']>
+      ): ReturnType<http.Agent['createConnection']> {
         sockets++;
         return super.createConnection(...args);
       }
@@ -322,12 +406,20 @@ describe('AMQP over WebSocket: client and listener', () => {
       let broker: Broker = await startBroker({ port: 0, tls, websocket: {} });
       cleanups.push(() => broker.stop());
       const wsPort = Number(new URL(broker.websocketUrl!).port);
-      const connection = later(await connect({ url: broker.websocketUrl!.replace('127.0.0.1', 'localhost'), tls: secure ? { ca: cert } : undefined, reconnect: { initialDelay: 50, maxDelay: 200 } }));
+      const connection = later(
+        await connect({
+          url: broker.websocketUrl!.replace('127.0.0.1', 'localhost'),
+          tls: secure ? { ca: cert } : undefined,
+          reconnect: { initialDelay: 50, maxDelay: 200 },
+        }),
+      );
       const events: QuarkEvent['type'][] = [];
       connection.events$.subscribe((e) => events.push(e.type));
       const sender = await connection.createSender('survives');
       await sender.send({ body: 'before' });
-      const reconnected = new Promise<void>((resolve) => connection.events$.subscribe((e) => e.type === 'reconnected' && resolve()));
+      const reconnected = new Promise<void>((resolve) =>
+        connection.events$.subscribe((e) => e.type === 'reconnected' && resolve()),
+      );
       await broker.stop();
       broker = await startBroker({ port: 0, tls, websocket: { port: wsPort } });
       await reconnected;
@@ -342,7 +434,12 @@ describe('AMQP over WebSocket: client and listener', () => {
     const deadUrl = dead.url;
     await dead.close();
     const broker = later(await startBroker({ port: 0, websocket: { path: '/b' } }));
-    const connection = later(await connect({ urls: [deadUrl, broker.websocketUrl!], reconnect: { retryFirstConnect: true, initialDelay: 10 } }));
+    const connection = later(
+      await connect({
+        urls: [deadUrl, broker.websocketUrl!],
+        reconnect: { retryFirstConnect: true, initialDelay: 10 },
+      }),
+    );
     expect(connection.isOpen).toBe(true);
     await roundTrip(connection, 'failover', 'second peer');
   });
@@ -351,10 +448,12 @@ describe('AMQP over WebSocket: client and listener', () => {
     // Counted by kind: none may be more than before (earlier tests' sockets may still be closing).
     const resources = (): Record<string, number> => {
       const counts: Record<string, number> = {};
-      for (const r of process.getActiveResourcesInfo()) if (/^(TCP|Immediate|Pipe|TLS)/.test(r)) counts[r] = (counts[r] ?? 0) + 1;
+      for (const r of process.getActiveResourcesInfo())
+        if (/^(TCP|Immediate|Pipe|TLS)/.test(r)) counts[r] = (counts[r] ?? 0) + 1;
       return counts;
     };
-    const noMoreThan = (now: Record<string, number>, then: Record<string, number>): string[] => Object.keys(now).filter((k) => now[k]! > (then[k] ?? 0));
+    const noMoreThan = (now: Record<string, number>, then: Record<string, number>): string[] =>
+      Object.keys(now).filter((k) => now[k]! > (then[k] ?? 0));
     const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
     await turn();
@@ -363,12 +462,17 @@ describe('AMQP over WebSocket: client and listener', () => {
     const listenersBefore = process.listenerCount('exit') + process.listenerCount('beforeExit');
     for (const tls of [undefined, { cert, key }]) {
       const broker = await startBroker({ port: 0, tls, websocket: {}, handshakeTimeout: 5000 });
-      const connection = await connect({ url: broker.websocketUrl!.replace('127.0.0.1', 'localhost'), tls: tls && { ca: cert }, idleTimeout: 5000 });
+      const connection = await connect({
+        url: broker.websocketUrl!.replace('127.0.0.1', 'localhost'),
+        tls: tls && { ca: cert },
+        idleTimeout: 5000,
+      });
       await roundTrip(connection, 'leak', 'x');
       await connection.close();
       await broker.stop();
     }
-    for (let i = 0; i < 20 && noMoreThan(resources(), before).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let i = 0; i < 20 && noMoreThan(resources(), before).length > 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     await turn();
     expect(noMoreThan(resources(), before)).toEqual([]);
     expect(timers()).toBeLessThanOrEqual(timersBefore);
@@ -378,18 +482,32 @@ describe('AMQP over WebSocket: client and listener', () => {
 
 describe('WebSocket options are checked at once', () => {
   it('refuses what it does not support, naming it', async () => {
-    await expect(connect({ url: 'ws://127.0.0.1:1/', websocket: { proxy: 'http://proxy:3128' } as never })).rejects.toThrow(/websocket\.proxy is not supported; .*websocket\.agent/);
-    await expect(connect({ url: 'ws://127.0.0.1:1/', websocket: { header: {} } as never })).rejects.toThrow(/unknown option websocket\.header; the websocket options are headers, agent/);
-    await expect(connect({ url: 'amqp://127.0.0.1:1', websocket: {} })).rejects.toThrow(/apply to ws:\/\/ and wss:\/\/ URLs only/);
-    await expect(connect({ url: 'ws://127.0.0.1:1/', websocket: { headers: { 'Sec-WebSocket-Protocol': 'mqtt' } } })).rejects.toThrow(/cannot set Sec-WebSocket-Protocol/);
-    await expect(connect({ url: 'ws://127.0.0.1:1/', websocket: { headers: { 'X-A': 'a\r\nInjected: 1' } } })).rejects.toThrow(/line break or control character/);
+    await expect(
+      connect({ url: 'ws://127.0.0.1:1/', websocket: { proxy: 'http://proxy:3128' } as never }),
+    ).rejects.toThrow(/websocket\.proxy is not supported; .*websocket\.agent/);
+    await expect(connect({ url: 'ws://127.0.0.1:1/', websocket: { header: {} } as never })).rejects.toThrow(
+      /unknown option websocket\.header; the websocket options are headers, agent/,
+    );
+    await expect(connect({ url: 'amqp://127.0.0.1:1', websocket: {} })).rejects.toThrow(
+      /apply to ws:\/\/ and wss:\/\/ URLs only/,
+    );
+    await expect(
+      connect({ url: 'ws://127.0.0.1:1/', websocket: { headers: { 'Sec-WebSocket-Protocol': 'mqtt' } } }),
+    ).rejects.toThrow(/cannot set Sec-WebSocket-Protocol/);
+    await expect(
+      connect({ url: 'ws://127.0.0.1:1/', websocket: { headers: { 'X-A': 'a\r\nInjected: 1' } } }),
+    ).rejects.toThrow(/line break or control character/);
     await expect(connect({ url: 'ws://127.0.0.1:1/#frag' })).rejects.toThrow(/fragment/);
     await expect(listen({ tcp: false })).rejects.toThrow(/give websocket too/);
     await expect(listen({ tcp: false, port: 5, websocket: {} })).rejects.toThrow(/websocket\.port/);
     await expect(listen({ websocket: { path: 'amqp' } })).rejects.toThrow(/HTTP path such as "\/amqp"/);
     await expect(listen({ websocket: { subprotocol: 'x' } as never })).rejects.toThrow(/unknown option "subprotocol"/);
-    await expect(listen({ tls: { cert, key }, websocket: { server: http.createServer() } })).rejects.toThrow(/https\.Server for wss/);
-    await expect(listen({ websocket: { server: http.createServer(), port: 1 } })).rejects.toThrow(/cannot be given with websocket\.server/);
+    await expect(listen({ tls: { cert, key }, websocket: { server: http.createServer() } })).rejects.toThrow(
+      /https\.Server for wss/,
+    );
+    await expect(listen({ websocket: { server: http.createServer(), port: 1 } })).rejects.toThrow(
+      /cannot be given with websocket\.server/,
+    );
   });
 
   it('a port that cannot be bound fails listen() and leaves no server behind, TCP or WebSocket', async () => {
@@ -403,7 +521,11 @@ describe('WebSocket options are checked at once', () => {
   });
 
   it('a ws URL shows its scheme and path (never the password) in events and errors', async () => {
-    const error = await connect({ url: 'ws://user:secret@127.0.0.1:1/gateway/amqp', reconnect: false, allowInsecurePlain: true }).catch((e: unknown) => e);
+    const error = await connect({
+      url: 'ws://user:secret@127.0.0.1:1/gateway/amqp',
+      reconnect: false,
+      allowInsecurePlain: true,
+    }).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/127\.0\.0\.1:1/);
     expect((error as Error).message).not.toMatch(/secret/);
   });

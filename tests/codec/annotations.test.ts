@@ -6,14 +6,16 @@ function annotationsSection(entries: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x00, 0x53, 0x72, 0xc1, entries.length + 1, 4]), entries]);
 }
 
-describe('annotations keyed by the spec\'s reserved ulong keys', () => {
+describe("annotations keyed by the spec's reserved ulong keys", () => {
   const entries = Buffer.concat([
     Buffer.from([0x53, 7, 0xa1, 1, 0x72]), // smallulong 7 -> str8 "r"
-    Buffer.from([0xa3, 7]), Buffer.from('x-opt-k'), Buffer.from([0x54, 1]), // sym8 "x-opt-k" -> smallint 1
+    Buffer.from([0xa3, 7]),
+    Buffer.from('x-opt-k'),
+    Buffer.from([0x54, 1]), // sym8 "x-opt-k" -> smallint 1
   ]);
   const bytes = Buffer.concat([annotationsSection(entries), Buffer.from([0x00, 0x53, 0x77, 0x40])]);
 
-  it('decode: symbol keys are the object\'s properties, ulong keys sit apart under ulongAnnotations', () => {
+  it("decode: symbol keys are the object's properties, ulong keys sit apart under ulongAnnotations", () => {
     const m = decodeMessage(bytes, { values: 'exact' });
     expect(Object.keys(m.messageAnnotations!)).toEqual(['x-opt-k']);
     expect(m.messageAnnotations!['x-opt-k']).toBe(1);

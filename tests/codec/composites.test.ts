@@ -24,7 +24,12 @@ import {
   writeFrame,
 } from '../../src/codec/frames.js';
 import { decodeMessage } from '../../src/codec/message.js';
-import { compositeSpecs, describedSectionSpecs, type CompositeSpec, type FieldSpec } from '../../src/codec/spec-tables.js';
+import {
+  compositeSpecs,
+  describedSectionSpecs,
+  type CompositeSpec,
+  type FieldSpec,
+} from '../../src/codec/spec-tables.js';
 import { described, symbol, ulong, type AmqpValue } from '../../src/codec/values.js';
 import { DecodeError, EncodeError } from '../../src/errors.js';
 import { amqpDifference } from '../support/amqp-equal.js';
@@ -73,32 +78,56 @@ function sampleComposite(kind: string): Obj {
 
 function sampleField(spec: CompositeSpec, field: FieldSpec): unknown {
   if (field.multiple) {
-    if (field.kind !== 'symbol') throw new Error(`no sample for multiple ${field.kind} (${spec.name}.${field.specName})`);
+    if (field.kind !== 'symbol')
+      throw new Error(`no sample for multiple ${field.kind} (${spec.name}.${field.specName})`);
     return ['first-symbol', 'second-symbol'];
   }
   switch (field.kind) {
-    case 'boolean': return true;
-    case 'ubyte': return 2;
-    case 'ushort': return 300;
-    case 'uint': return 70_000;
-    case 'ulong': return 2n ** 40n + 1n;
-    case 'string': return `${field.specName} é 😀`;
-    case 'symbol': return `sym:${field.specName}`;
-    case 'binary': return Uint8Array.of(1, 2, 3);
-    case 'timestamp': return new Date(1_700_000_000_000);
-    case 'fields': return { 'x-opt-one': 1, 'x-opt-two': symbol('two'), 'x-opt-list': [1n, 'x'] };
-    case 'map': return new Map<AmqpValue, AmqpValue>([[Uint8Array.of(9), described(ulong(0x24), [])], ['k', null]]);
-    case 'error': return { kind: 'error', condition: 'amqp:internal-error', description: 'broken', info: { where: 'here' } };
+    case 'boolean':
+      return true;
+    case 'ubyte':
+      return 2;
+    case 'ushort':
+      return 300;
+    case 'uint':
+      return 70_000;
+    case 'ulong':
+      return 2n ** 40n + 1n;
+    case 'string':
+      return `${field.specName} é 😀`;
+    case 'symbol':
+      return `sym:${field.specName}`;
+    case 'binary':
+      return Uint8Array.of(1, 2, 3);
+    case 'timestamp':
+      return new Date(1_700_000_000_000);
+    case 'fields':
+      return { 'x-opt-one': 1, 'x-opt-two': symbol('two'), 'x-opt-list': [1n, 'x'] };
+    case 'map':
+      return new Map<AmqpValue, AmqpValue>([
+        [Uint8Array.of(9), described(ulong(0x24), [])],
+        ['k', null],
+      ]);
+    case 'error':
+      return { kind: 'error', condition: 'amqp:internal-error', description: 'broken', info: { where: 'here' } };
     case 'any':
       switch (field.requires) {
-        case 'source': return sampleComposite('source');
-        case 'target': return sampleComposite('target');
-        case 'delivery-state': return sampleComposite('transactionalState');
-        case 'outcome': return sampleComposite('rejected');
-        case 'address': return `address/${field.specName}`;
-        case 'message-id': return `id-${field.specName}`;
-        case 'txn-id': return Uint8Array.of(0xaa, 0xbb);
-        case 'global-tx-id': return Uint8Array.of(1, 2, 3, 4);
+        case 'source':
+          return sampleComposite('source');
+        case 'target':
+          return sampleComposite('target');
+        case 'delivery-state':
+          return sampleComposite('transactionalState');
+        case 'outcome':
+          return sampleComposite('rejected');
+        case 'address':
+          return `address/${field.specName}`;
+        case 'message-id':
+          return `id-${field.specName}`;
+        case 'txn-id':
+          return Uint8Array.of(0xaa, 0xbb);
+        case 'global-tx-id':
+          return Uint8Array.of(1, 2, 3, 4);
       }
   }
   throw new Error(`no sample for ${spec.name}.${field.specName} (${field.kind}, requires ${String(field.requires)})`);
@@ -131,7 +160,10 @@ describe('spec tables', () => {
     cpSync(specDir, dir, { recursive: true });
     const file = join(dir, 'transport.bare.xml');
     const xml = readFileSync(file, 'utf8');
-    const changed = xml.replace('<field name="hostname" type="string"/>', '<field name="hostname" type="string" mandatory="true"/>');
+    const changed = xml.replace(
+      '<field name="hostname" type="string"/>',
+      '<field name="hostname" type="string" mandatory="true"/>',
+    );
     expect(changed).not.toBe(xml);
     writeFileSync(file, changed);
     const run = spawnSync(process.execPath, [generator, dir, '--check'], { encoding: 'utf8' });
@@ -140,8 +172,15 @@ describe('spec tables', () => {
   });
 
   it('list every composite of the XML with its descriptor, fields and mandatory flags, in spec order', () => {
-    const fromXml: { name: string; descriptorName: string; code: number; fields: { name: string; mandatory: boolean; multiple: boolean }[] }[] = [];
-    for (const file of readdirSync(specDir).filter((f) => f.endsWith('.xml')).sort()) {
+    const fromXml: {
+      name: string;
+      descriptorName: string;
+      code: number;
+      fields: { name: string; mandatory: boolean; multiple: boolean }[];
+    }[] = [];
+    for (const file of readdirSync(specDir)
+      .filter((f) => f.endsWith('.xml'))
+      .sort()) {
       const xml = readFileSync(join(specDir, file), 'utf8').replace(/<!--[\s\S]*?-->/g, '');
       for (const m of xml.matchAll(/<type\s+name="([^"]+)"\s+class="composite"[^>]*>([\s\S]*?)<\/type>/g)) {
         const d = /<descriptor\s+name="([^"]+)"\s+code="0x([0-9a-f]{8}):0x([0-9a-f]{8})"/i.exec(m[2]!);
@@ -172,7 +211,10 @@ describe('spec tables', () => {
 
   it('give every composite and message section a distinct descriptor', () => {
     const codes = [...specEntries.map(([, s]) => s.code), ...Object.values(describedSectionSpecs).map((s) => s.code)];
-    const names = [...specEntries.map(([, s]) => s.descriptorName), ...Object.values(describedSectionSpecs).map((s) => s.descriptorName)];
+    const names = [
+      ...specEntries.map(([, s]) => s.descriptorName),
+      ...Object.values(describedSectionSpecs).map((s) => s.descriptorName),
+    ];
     expect(new Set(codes).size).toBe(codes.length);
     expect(new Set(names).size).toBe(names.length);
   });
@@ -187,36 +229,67 @@ describe('every composite of the spec', () => {
     const decoded = decodeComposite(bytes);
     expect(amqpDifference(decoded, obj, kind)).toBeUndefined();
     // The descriptor is the smallulong code, and re-encoding gives the same bytes.
-    expect([...bytes.subarray(0, 3)]).toEqual([0x00, 0x53, (compositeSpecs as Record<string, CompositeSpec>)[kind]!.code]);
-    expect(hexOf(encodeComposite((compositeSpecs as Record<string, CompositeSpec>)[kind]!, decoded))).toBe(hexOf(bytes));
-  });
-
-  it.each(specEntries.map(([kind]) => [kind]))('%s: only the mandatory fields encode and decode back, with no defaults filled in', (kind) => {
-    const obj = onlyMandatory(kind);
-    const decoded = decodeComposite(encodeComposite((compositeSpecs as Record<string, CompositeSpec>)[kind]!, obj));
-    expect(amqpDifference(decoded, obj, kind)).toBeUndefined();
-  });
-
-  it('omits trailing empty fields and writes null for empty fields in between', () => {
-    expect(hexOf(encodeComposite(compositeSpecs.accepted, {}))).toBe('00532445');
-    expect(hexOf(encodeComposite(compositeSpecs.begin, { nextOutgoingId: 1, incomingWindow: 0, outgoingWindow: 10 }))).toBe(hexOf(h('00 53 11 c0 07 04 40 52 01 43 52 0a')));
-    expect(hexOf(encodeComposite(compositeSpecs.open, { containerId: 'c', maxFrameSize: 512 }))).toBe(hexOf(h('00 53 10 c0 0a 03 a1 01 63 40 70 00 00 02 00')));
-    expect(hexOf(encodeComposite(compositeSpecs.flow, { incomingWindow: 1, nextOutgoingId: 2, outgoingWindow: 3, drain: false, echo: undefined }))).toBe(
-      hexOf(h('00 53 13 c0 0d 09 40 52 01 52 02 52 03 40 40 40 40 42')),
+    expect([...bytes.subarray(0, 3)]).toEqual([
+      0x00,
+      0x53,
+      (compositeSpecs as Record<string, CompositeSpec>)[kind]!.code,
+    ]);
+    expect(hexOf(encodeComposite((compositeSpecs as Record<string, CompositeSpec>)[kind]!, decoded))).toBe(
+      hexOf(bytes),
     );
   });
 
+  it.each(specEntries.map(([kind]) => [kind]))(
+    '%s: only the mandatory fields encode and decode back, with no defaults filled in',
+    (kind) => {
+      const obj = onlyMandatory(kind);
+      const decoded = decodeComposite(encodeComposite((compositeSpecs as Record<string, CompositeSpec>)[kind]!, obj));
+      expect(amqpDifference(decoded, obj, kind)).toBeUndefined();
+    },
+  );
+
+  it('omits trailing empty fields and writes null for empty fields in between', () => {
+    expect(hexOf(encodeComposite(compositeSpecs.accepted, {}))).toBe('00532445');
+    expect(
+      hexOf(encodeComposite(compositeSpecs.begin, { nextOutgoingId: 1, incomingWindow: 0, outgoingWindow: 10 })),
+    ).toBe(hexOf(h('00 53 11 c0 07 04 40 52 01 43 52 0a')));
+    expect(hexOf(encodeComposite(compositeSpecs.open, { containerId: 'c', maxFrameSize: 512 }))).toBe(
+      hexOf(h('00 53 10 c0 0a 03 a1 01 63 40 70 00 00 02 00')),
+    );
+    expect(
+      hexOf(
+        encodeComposite(compositeSpecs.flow, {
+          incomingWindow: 1,
+          nextOutgoingId: 2,
+          outgoingWindow: 3,
+          drain: false,
+          echo: undefined,
+        }),
+      ),
+    ).toBe(hexOf(h('00 53 13 c0 0d 09 40 52 01 52 02 52 03 40 40 40 40 42')));
+  });
+
   it('decodes symbolic and 64-bit descriptors of spec composites too', () => {
-    expect(decodeComposite(h('00 a3 12' + hexOf(Buffer.from('amqp:accepted:list')) + '45'))).toEqual({ kind: 'accepted' });
+    expect(decodeComposite(h('00 a3 12' + hexOf(Buffer.from('amqp:accepted:list')) + '45'))).toEqual({
+      kind: 'accepted',
+    });
     expect(decodeComposite(h('00 80 00 00 00 00 00 00 00 24 45'))).toEqual({ kind: 'accepted' });
   });
 
   it('reads fields in any encoding of their type and ignores fields beyond the spec', () => {
     expect(decodeComposite(h('00 53 11 d0 00 00 00 11 00 00 00 04 40 70 00 00 00 01 70 00 00 00 00 52 0a'))).toEqual({
-      kind: 'begin', nextOutgoingId: 1, incomingWindow: 0, outgoingWindow: 10,
+      kind: 'begin',
+      nextOutgoingId: 1,
+      incomingWindow: 0,
+      outgoingWindow: 10,
     });
     expect(decodeComposite(h('00 53 24 c0 03 02 41 40'))).toEqual({ kind: 'accepted' });
-    expect(decodeComposite(h('00 53 12 c0 07 03 a1 01 6e 43 56 01'))).toEqual({ kind: 'attach', name: 'n', handle: 0, role: true });
+    expect(decodeComposite(h('00 53 12 c0 07 03 a1 01 6e 43 56 01'))).toEqual({
+      kind: 'attach',
+      name: 'n',
+      handle: 0,
+      role: true,
+    });
   });
 
   it('reads a single symbol where several are allowed as a list of one', () => {
@@ -251,16 +324,24 @@ describe('every composite of the spec', () => {
 
   it('refuses a symbol field that is not ASCII when encoding', () => {
     expect(() => encodeComposite(compositeSpecs.saslInit, { mechanism: 'PLAÏN' })).toThrow(EncodeError);
-    expect(() => encodeComposite(compositeSpecs.open, { containerId: 'c', offeredCapabilities: ['ok', 'nö'] })).toThrow(EncodeError);
-    expect(() => encodeComposite(compositeSpecs.error, { condition: 'amqp:x', info: { 'clé': 1 } })).toThrow(EncodeError);
+    expect(() => encodeComposite(compositeSpecs.open, { containerId: 'c', offeredCapabilities: ['ok', 'nö'] })).toThrow(
+      EncodeError,
+    );
+    expect(() => encodeComposite(compositeSpecs.error, { condition: 'amqp:x', info: { clé: 1 } })).toThrow(EncodeError);
   });
 
   it('refuses field values of the wrong JavaScript type when encoding', () => {
-    expect(() => encodeComposite(compositeSpecs.begin, { nextOutgoingId: 'one', incomingWindow: 0, outgoingWindow: 0 })).toThrow(EncodeError);
-    expect(() => encodeComposite(compositeSpecs.begin, { nextOutgoingId: -1, incomingWindow: 0, outgoingWindow: 0 })).toThrow(EncodeError);
+    expect(() =>
+      encodeComposite(compositeSpecs.begin, { nextOutgoingId: 'one', incomingWindow: 0, outgoingWindow: 0 }),
+    ).toThrow(EncodeError);
+    expect(() =>
+      encodeComposite(compositeSpecs.begin, { nextOutgoingId: -1, incomingWindow: 0, outgoingWindow: 0 }),
+    ).toThrow(EncodeError);
     expect(() => encodeComposite(compositeSpecs.attach, { name: 'n', handle: 0, role: 'sender' })).toThrow(EncodeError);
     expect(() => encodeComposite(compositeSpecs.saslOutcome, { code: 256 })).toThrow(EncodeError);
-    expect(() => encodeComposite(compositeSpecs.transfer, { handle: 0, state: { kind: 'nonsense' } })).toThrow(EncodeError);
+    expect(() => encodeComposite(compositeSpecs.transfer, { handle: 0, state: { kind: 'nonsense' } })).toThrow(
+      EncodeError,
+    );
     expect(() => encodeComposite(compositeSpecs.detach, { handle: 0, error: 'broken' })).toThrow(EncodeError);
   });
 
@@ -275,7 +356,12 @@ describe('every composite of the spec', () => {
     let lastGood: Buffer | undefined;
     for (; levels < 80; levels++) {
       try {
-        lastGood = encodeComposite(compositeSpecs.attach, { name: 'n', handle: 0, role: false, source: { kind: 'source', filter: { f: nest(levels) } } });
+        lastGood = encodeComposite(compositeSpecs.attach, {
+          name: 'n',
+          handle: 0,
+          role: false,
+          source: { kind: 'source', filter: { f: nest(levels) } },
+        });
       } catch (e) {
         expect(e).toBeInstanceOf(EncodeError);
         break;
@@ -288,7 +374,9 @@ describe('every composite of the spec', () => {
 });
 
 describe('mandatory fields', () => {
-  const cases = specEntries.flatMap(([kind, spec]) => spec.fields.filter((f) => f.mandatory).map((f) => [kind, f.name] as const));
+  const cases = specEntries.flatMap(([kind, spec]) =>
+    spec.fields.filter((f) => f.mandatory).map((f) => [kind, f.name] as const),
+  );
 
   it('exist in the spec tables (so the cases below run)', () => {
     expect(cases.length).toBeGreaterThanOrEqual(15);
@@ -306,7 +394,10 @@ describe('mandatory fields', () => {
     expect(() => encodeComposite(spec, minimal)).toThrow(EncodeError);
 
     // The bytes a careless peer would send: the same composite with the field left null.
-    const lenient: CompositeSpec = { ...spec, fields: spec.fields.map((f) => (f.name === fieldName ? { ...f, mandatory: false } : { ...f })) };
+    const lenient: CompositeSpec = {
+      ...spec,
+      fields: spec.fields.map((f) => (f.name === fieldName ? { ...f, mandatory: false } : { ...f })),
+    };
     const bytes = encodeComposite(lenient, obj);
     const e = thrown(() => decodeComposite(bytes));
     expect(e).toBeInstanceOf(DecodeError);
@@ -344,7 +435,14 @@ describe('frames', () => {
   });
 
   it('round trips a performative through writeFrame, readFrameHeader and decodeFrame', () => {
-    const open = { kind: 'open', containerId: 'container-1', hostname: 'example.org', maxFrameSize: 65536, channelMax: 7, offeredCapabilities: ['ANONYMOUS-RELAY'] };
+    const open = {
+      kind: 'open',
+      containerId: 'container-1',
+      hostname: 'example.org',
+      maxFrameSize: 65536,
+      channelMax: 7,
+      offeredCapabilities: ['ANONYMOUS-RELAY'],
+    };
     const bytes = frame(AMQP_FRAME_TYPE, 65535, compositeSpecs.open, open);
     const header = readFrameHeader(bytes, 0, MAX)!;
     expect(header).toEqual({ size: bytes.length, bodyOffset: 8, type: AMQP_FRAME_TYPE, channel: 65535 });
@@ -357,16 +455,33 @@ describe('frames', () => {
 
   it('round trips a transfer with its payload, and SASL frames with their frame type', () => {
     const payload = Buffer.from('00537741a1036d7367', 'hex');
-    const transfer = { kind: 'transfer', handle: 1, deliveryId: 2, deliveryTag: Uint8Array.of(0, 1), messageFormat: 0, settled: false, more: true };
+    const transfer = {
+      kind: 'transfer',
+      handle: 1,
+      deliveryId: 2,
+      deliveryTag: Uint8Array.of(0, 1),
+      messageFormat: 0,
+      settled: false,
+      more: true,
+    };
     const bytes = frame(AMQP_FRAME_TYPE, 3, compositeSpecs.transfer, transfer, payload);
     const decoded = decodeFrame(bytes, 0, readFrameHeader(bytes, 0, MAX)!);
     expect(amqpDifference(decoded.performative, transfer)).toBeUndefined();
     expect(hexOf(decoded.payload!)).toBe(hexOf(payload));
 
-    const sasl = frame(SASL_FRAME_TYPE, 0, compositeSpecs.saslInit, { mechanism: 'PLAIN', initialResponse: Buffer.from('\0u\0p') });
+    const sasl = frame(SASL_FRAME_TYPE, 0, compositeSpecs.saslInit, {
+      mechanism: 'PLAIN',
+      initialResponse: Buffer.from('\0u\0p'),
+    });
     const saslFrame = decodeFrame(sasl, 0, readFrameHeader(sasl, 0, MAX)!);
     expect(saslFrame.type).toBe(SASL_FRAME_TYPE);
-    expect(amqpDifference(saslFrame.performative, { kind: 'saslInit', mechanism: 'PLAIN', initialResponse: Buffer.from('\0u\0p') })).toBeUndefined();
+    expect(
+      amqpDifference(saslFrame.performative, {
+        kind: 'saslInit',
+        mechanism: 'PLAIN',
+        initialResponse: Buffer.from('\0u\0p'),
+      }),
+    ).toBeUndefined();
   });
 
   it('round trips every performative of the spec', () => {
@@ -385,15 +500,29 @@ describe('frames', () => {
     expect(hexOf(bytes)).toBe('0000000802000000');
     const header = readFrameHeader(bytes, 0, MAX)!;
     expect(header).toEqual({ size: FRAME_HEADER_SIZE, bodyOffset: 8, type: AMQP_FRAME_TYPE, channel: 0 });
-    expect(decodeFrame(bytes, 0, header)).toEqual({ type: AMQP_FRAME_TYPE, channel: 0, performative: undefined, payload: undefined });
+    expect(decodeFrame(bytes, 0, header)).toEqual({
+      type: AMQP_FRAME_TYPE,
+      channel: 0,
+      performative: undefined,
+      payload: undefined,
+    });
   });
 
   it('skips an extended header (doff > 2)', () => {
     const body = h('00 53 18 45'); // close
-    const withExt = Buffer.concat([h(`00 00 00 ${(16 + body.length).toString(16).padStart(2, '0')} 04 00 00 07`), h('de ad be ef ca fe ba be'), body]);
+    const withExt = Buffer.concat([
+      h(`00 00 00 ${(16 + body.length).toString(16).padStart(2, '0')} 04 00 00 07`),
+      h('de ad be ef ca fe ba be'),
+      body,
+    ]);
     const header = readFrameHeader(withExt, 0, MAX)!;
     expect(header.bodyOffset).toBe(16);
-    expect(decodeFrame(withExt, 0, header)).toEqual({ type: 0, channel: 7, performative: { kind: 'close' }, payload: undefined });
+    expect(decodeFrame(withExt, 0, header)).toEqual({
+      type: 0,
+      channel: 7,
+      performative: { kind: 'close' },
+      payload: undefined,
+    });
     const emptyWithExt = h('00 00 00 0c 03 00 00 00 01 02 03 04');
     expect(decodeFrame(emptyWithExt, 0, readFrameHeader(emptyWithExt, 0, MAX)!).performative).toBeUndefined();
   });
@@ -433,7 +562,10 @@ describe('frames', () => {
 
   it('refuses a frame body that is not a performative with amqp:decode-error', () => {
     for (const body of ['40', '00 53 ff 45', '00 53 10 c0 05 01 a1 01']) {
-      const bytes = Buffer.concat([h(`00 00 00 ${(8 + h(body).length).toString(16).padStart(2, '0')} 02 00 00 00`), h(body)]);
+      const bytes = Buffer.concat([
+        h(`00 00 00 ${(8 + h(body).length).toString(16).padStart(2, '0')} 02 00 00 00`),
+        h(body),
+      ]);
       const e = thrown(() => decodeFrame(bytes, 0, readFrameHeader(bytes, 0, MAX)!));
       expect(e).toBeInstanceOf(DecodeError);
       expect((e as DecodeError).condition).toBe('amqp:decode-error');
@@ -461,7 +593,12 @@ describe('protocol headers', () => {
   });
 
   it('reads a header at an offset and reports other versions as they are', () => {
-    expect(readProtocolHeader(h('00 00 41 4d 51 50 00 00 09 0a'), 2)).toEqual({ protocolId: 0, major: 0, minor: 9, revision: 10 });
+    expect(readProtocolHeader(h('00 00 41 4d 51 50 00 00 09 0a'), 2)).toEqual({
+      protocolId: 0,
+      major: 0,
+      minor: 9,
+      revision: 10,
+    });
   });
 
   it.each([

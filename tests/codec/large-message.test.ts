@@ -9,7 +9,11 @@ describe('encoding a large message', () => {
     const cases = [
       { subject: 'binary', applicationProperties: { n: 1 }, body: binary, footer: { done: true } },
       { subject: 'text', body: text },
-      { subject: 'sections', bodyType: 'data' as const, body: [binary.subarray(0, 1_500_000), binary.subarray(1_500_000)] },
+      {
+        subject: 'sections',
+        bodyType: 'data' as const,
+        body: [binary.subarray(0, 1_500_000), binary.subarray(1_500_000)],
+      },
     ];
     for (const message of cases) {
       const bytes = encodeMessage(message);
@@ -17,7 +21,8 @@ describe('encoding a large message', () => {
       expect(bytes.buffer.byteLength).toBeLessThan(bytes.length * 1.15 + 8192);
       const decoded = decodeMessage(bytes, { values: 'exact' });
       expect(decoded.subject).toBe(message.subject);
-      if (message.body instanceof Uint8Array) expect(Buffer.compare(Buffer.from(decoded.body as Uint8Array), Buffer.from(binary))).toBe(0);
+      if (message.body instanceof Uint8Array)
+        expect(Buffer.compare(Buffer.from(decoded.body as Uint8Array), Buffer.from(binary))).toBe(0);
       else if (typeof message.body === 'string') expect(decoded.body).toBe(text);
       else expect(Buffer.concat(decoded.body as Uint8Array[]).equals(Buffer.from(binary))).toBe(true);
     }

@@ -405,7 +405,17 @@ describe('string: str8-utf8, str32-utf8', () => {
   });
 
   it('round trips boundary strings', () => {
-    for (const s of ['', 'x'.repeat(255), 'x'.repeat(256), '€'.repeat(85), '€'.repeat(86), '😀'.repeat(64), '😀'.repeat(100_000), '\u0000', '\uffff']) {
+    for (const s of [
+      '',
+      'x'.repeat(255),
+      'x'.repeat(256),
+      '€'.repeat(85),
+      '€'.repeat(86),
+      '😀'.repeat(64),
+      '😀'.repeat(100_000),
+      '\u0000',
+      '\uffff',
+    ]) {
       expectRoundTrip(s);
     }
   });
@@ -482,7 +492,13 @@ describe('map: map8, map32', () => {
     ['d1 00 00 00 04 00 00 00 00', new Map()],
     ['c1 06 02 a1 01 61 54 01', new Map([['a', 1]])],
     ['d1 00 00 00 09 00 00 00 02 a1 01 61 54 01', new Map([['a', 1]])],
-    ['c1 08 04 a3 01 6b 40 54 01 41', new Map<AmqpValue, AmqpValue>([[symbol('k'), null], [1, true]])],
+    [
+      'c1 08 04 a3 01 6b 40 54 01 41',
+      new Map<AmqpValue, AmqpValue>([
+        [symbol('k'), null],
+        [1, true],
+      ]),
+    ],
   ] as const)('decodes %s', (bytes, map) => expectDecodes(bytes, map));
 
   it('encodes a Map, and a plain object as a map with string keys, as map8 when it fits', () => {
@@ -523,7 +539,13 @@ describe('map: map8, map32', () => {
   });
 
   it('decodes hand-written int and ulong keys of the same value as two entries', () => {
-    expectDecodes('c1 0b 04 54 01 a1 01 69 53 01 a1 01 75', new Map<AmqpValue, AmqpValue>([[1, 'i'], [ulong(1), 'u']]));
+    expectDecodes(
+      'c1 0b 04 54 01 a1 01 69 53 01 a1 01 75',
+      new Map<AmqpValue, AmqpValue>([
+        [1, 'i'],
+        [ulong(1), 'u'],
+      ]),
+    );
   });
 
   it('refuses a map with an odd number of elements', () => {
@@ -555,10 +577,16 @@ describe('array: array8, array32', () => {
     ['e0 0a 01 82 3f f8 00 00 00 00 00 00', array('double', [1.5])],
     ['e0 06 01 74 01 02 03 04', array('decimal32', [h('01020304')])],
     ['e0 0a 01 84 01 02 03 04 05 06 07 08', array('decimal64', [h('0102030405060708')])],
-    ['e0 12 01 94 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f', array('decimal128', [h('000102030405060708090a0b0c0d0e0f')])],
+    [
+      'e0 12 01 94 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f',
+      array('decimal128', [h('000102030405060708090a0b0c0d0e0f')]),
+    ],
     ['e0 0a 02 73 00 00 00 61 00 01 f6 00', array('char', ['a', '😀'])],
     ['e0 0a 01 83 00 00 01 8b cf e5 68 00', array('timestamp', [new Date(1_700_000_000_000)])],
-    ['e0 12 01 98 6b a7 b8 10 9d ad 11 d1 80 b4 00 c0 4f d4 30 c8', array('uuid', ['6ba7b810-9dad-11d1-80b4-00c04fd430c8'])],
+    [
+      'e0 12 01 98 6b a7 b8 10 9d ad 11 d1 80 b4 00 c0 4f d4 30 c8',
+      array('uuid', ['6ba7b810-9dad-11d1-80b4-00c04fd430c8']),
+    ],
     ['e0 05 02 a0 01 07 00', array('binary', [h('07'), h('')])],
     ['e0 05 01 a1 02 c3 a9', array('string', ['é'])],
     ['e0 07 02 a3 01 61 02 62 63', array('symbol', ['a', 'bc'])],
@@ -598,7 +626,9 @@ describe('array: array8, array32', () => {
     expectEncodes(maps, mapBytes);
     expectDecodes(mapBytes, maps);
 
-    expectRoundTrip(array('array', [array('list', [[array('map', [new Map([[symbol('k'), array('ulong', [1n], symbol('d'))]])])]])]));
+    expectRoundTrip(
+      array('array', [array('list', [[array('map', [new Map([[symbol('k'), array('ulong', [1n], symbol('d'))]])])]])]),
+    );
   });
 
   it('decodes list8 and map8 element constructors, and list0 elements', () => {
@@ -609,7 +639,10 @@ describe('array: array8, array32', () => {
 
   it('switches from array8 to array32 when the size passes 255', () => {
     expectEncodes(array('ubyte', new Array<number>(253).fill(7)), 'e0 ff fd 50' + repeat('07', 253));
-    expectEncodes(array('ubyte', new Array<number>(254).fill(7)), `f0 ${u32(4 + 1 + 254)} ${u32(254)} 50` + repeat('07', 254));
+    expectEncodes(
+      array('ubyte', new Array<number>(254).fill(7)),
+      `f0 ${u32(4 + 1 + 254)} ${u32(254)} 50` + repeat('07', 254),
+    );
     expectDecodes(`f0 ${u32(4 + 1 + 3)} ${u32(3)} 54 01 02 03`, array('int', [1, 2, 3]));
   });
 
@@ -661,7 +694,15 @@ describe('described values', () => {
   });
 
   it('round trips described values of every kind of value', () => {
-    for (const v of [null, 1, 'x', [1, 2], new Map([['k', 1]]), array('int', [1]), described(ulong(2), true)] as AmqpValue[]) {
+    for (const v of [
+      null,
+      1,
+      'x',
+      [1, 2],
+      new Map([['k', 1]]),
+      array('int', [1]),
+      described(ulong(2), true),
+    ] as AmqpValue[]) {
       expectRoundTrip(described(symbol('com.example:thing'), v));
       expectRoundTrip(described(ulong(0x1234_0000_0001n), v));
     }

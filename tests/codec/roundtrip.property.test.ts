@@ -2,14 +2,42 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, type Message } from '../../src/codec/message.js';
 import { decodeValue, encodeValue } from '../../src/codec/value-bytes.js';
-import { AmqpArray, described, double, symbol, typeOf, ubyte, uint, ulong, type AmqpValue } from '../../src/codec/values.js';
-import { amqpArray, amqpList, amqpMap, amqpValue, asciiText, bytes, int32, int64, message, text, uint32, uint64 } from '../support/amqp-arbitraries.js';
+import {
+  AmqpArray,
+  described,
+  double,
+  symbol,
+  typeOf,
+  ubyte,
+  uint,
+  ulong,
+  type AmqpValue,
+} from '../../src/codec/values.js';
+import {
+  amqpArray,
+  amqpList,
+  amqpMap,
+  amqpValue,
+  asciiText,
+  bytes,
+  int32,
+  int64,
+  message,
+  text,
+  uint32,
+  uint64,
+} from '../support/amqp-arbitraries.js';
 import { amqpDifference } from '../support/amqp-equal.js';
 
 const RUNS = 1500;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+  return (
+    Buffer.compare(
+      Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    ) === 0
+  );
 }
 
 describe('the exact-comparison helper used by these tests', () => {
@@ -30,9 +58,28 @@ describe('the exact-comparison helper used by these tests', () => {
   });
 
   it('compares map entries in order, and array type, descriptor and elements', () => {
-    const ab = new Map<AmqpValue, AmqpValue>([['a', 1], ['b', 2]]);
-    expect(amqpDifference(ab, new Map<AmqpValue, AmqpValue>([['a', 1], ['b', 2]]))).toBeUndefined();
-    expect(amqpDifference(ab, new Map<AmqpValue, AmqpValue>([['b', 2], ['a', 1]]))).toBeDefined();
+    const ab = new Map<AmqpValue, AmqpValue>([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    expect(
+      amqpDifference(
+        ab,
+        new Map<AmqpValue, AmqpValue>([
+          ['a', 1],
+          ['b', 2],
+        ]),
+      ),
+    ).toBeUndefined();
+    expect(
+      amqpDifference(
+        ab,
+        new Map<AmqpValue, AmqpValue>([
+          ['b', 2],
+          ['a', 1],
+        ]),
+      ),
+    ).toBeDefined();
     expect(amqpDifference(new AmqpArray('int', [1]), new AmqpArray('int', [1]))).toBeUndefined();
     expect(amqpDifference(new AmqpArray('int', [1]), new AmqpArray('uint', [1]))).toBeDefined();
     expect(amqpDifference(new AmqpArray('int', [1], ulong(1)), new AmqpArray('int', [1]))).toBeDefined();
@@ -127,13 +174,15 @@ describe('the encoder picks the smallest encoding (property)', () => {
         const listContent = list.reduce<number>((n, e) => n + encodeValue(e).length, 0);
         const lb = encodeValue(list);
         if (list.length === 0) expect([...lb]).toEqual([0x45]);
-        else if (listContent + 1 <= 255) expect([lb[0], lb[1], lb[2], lb.length]).toEqual([0xc0, listContent + 1, list.length, 3 + listContent]);
+        else if (listContent + 1 <= 255)
+          expect([lb[0], lb[1], lb[2], lb.length]).toEqual([0xc0, listContent + 1, list.length, 3 + listContent]);
         else expect([lb[0], lb.length]).toEqual([0xd0, 9 + listContent]);
 
         let mapContent = 0;
         for (const [k, v] of map) mapContent += encodeValue(k).length + encodeValue(v).length;
         const mb = encodeValue(map);
-        if (mapContent + 1 <= 255) expect([mb[0], mb[1], mb[2], mb.length]).toEqual([0xc1, mapContent + 1, map.size * 2, 3 + mapContent]);
+        if (mapContent + 1 <= 255)
+          expect([mb[0], mb[1], mb[2], mb.length]).toEqual([0xc1, mapContent + 1, map.size * 2, 3 + mapContent]);
         else expect([mb[0], mb.length]).toEqual([0xd1, 9 + mapContent]);
       }),
       { numRuns: 500 },
@@ -171,12 +220,33 @@ describe('message round trip (property)', () => {
       if (m.bodyType === 'data') seen.add(Array.isArray(m.body) ? 'data*' : 'data');
       if (m.bodyType === 'sequence') seen.add(Array.isArray(m.body) && m.body.length > 1 ? 'sequence*' : 'sequence');
       if (m.bodyType === 'value') seen.add('value');
-      for (const k of ['deliveryAnnotations', 'messageAnnotations', 'applicationProperties', 'footer', 'messageId', 'ttl', 'absoluteExpiryTime'] as const) {
+      for (const k of [
+        'deliveryAnnotations',
+        'messageAnnotations',
+        'applicationProperties',
+        'footer',
+        'messageId',
+        'ttl',
+        'absoluteExpiryTime',
+      ] as const) {
         if (m[k] !== undefined) seen.add(k);
       }
     }
     expect([...seen].sort()).toEqual(
-      ['absoluteExpiryTime', 'applicationProperties', 'data', 'data*', 'deliveryAnnotations', 'footer', 'messageAnnotations', 'messageId', 'sequence', 'sequence*', 'ttl', 'value'].sort(),
+      [
+        'absoluteExpiryTime',
+        'applicationProperties',
+        'data',
+        'data*',
+        'deliveryAnnotations',
+        'footer',
+        'messageAnnotations',
+        'messageId',
+        'sequence',
+        'sequence*',
+        'ttl',
+        'value',
+      ].sort(),
     );
   });
 });
@@ -188,8 +258,18 @@ describe('message shapes that decode to their canonical form', () => {
   });
 
   it('sends any other body without bodyType as an amqp-value, null included', () => {
-    expect(amqpDifference(decodeMessage(encodeMessage({ body: null }), { values: 'exact' }), { bodyType: 'value', body: null })).toBeUndefined();
-    expect(amqpDifference(decodeMessage(encodeMessage({ body: [1, 'a'] }), { values: 'exact' }), { bodyType: 'value', body: [1, 'a'] })).toBeUndefined();
+    expect(
+      amqpDifference(decodeMessage(encodeMessage({ body: null }), { values: 'exact' }), {
+        bodyType: 'value',
+        body: null,
+      }),
+    ).toBeUndefined();
+    expect(
+      amqpDifference(decodeMessage(encodeMessage({ body: [1, 'a'] }), { values: 'exact' }), {
+        bodyType: 'value',
+        body: [1, 'a'],
+      }),
+    ).toBeUndefined();
   });
 
   it('sends a number message id as a ulong, which decodes as a ulong (exact) or a number (native, sent back as a ulong)', () => {
@@ -200,25 +280,35 @@ describe('message shapes that decode to their canonical form', () => {
     const native = decodeMessage(bytes);
     expect([native.messageId, native.correlationId]).toEqual([7, 2 ** 40]);
     // Sent back as it came: a ulong again.
-    expect(amqpDifference(decodeMessage(encodeMessage({ correlationId: native.messageId }), { values: 'exact' }), { correlationId: ulong(7) })).toBeUndefined();
+    expect(
+      amqpDifference(decodeMessage(encodeMessage({ correlationId: native.messageId }), { values: 'exact' }), {
+        correlationId: ulong(7),
+      }),
+    ).toBeUndefined();
   });
 
   it('sends times given as milliseconds as timestamps, which decode as Dates', () => {
-    const decoded = decodeMessage(encodeMessage({ creationTime: 1_700_000_000_000, absoluteExpiryTime: -5 }), { values: 'exact' });
-    expect(amqpDifference(decoded, { creationTime: new Date(1_700_000_000_000), absoluteExpiryTime: new Date(-5) })).toBeUndefined();
+    const decoded = decodeMessage(encodeMessage({ creationTime: 1_700_000_000_000, absoluteExpiryTime: -5 }), {
+      values: 'exact',
+    });
+    expect(
+      amqpDifference(decoded, { creationTime: new Date(1_700_000_000_000), absoluteExpiryTime: new Date(-5) }),
+    ).toBeUndefined();
   });
 
   it('keeps an annotation or property named __proto__ as an own key, not a prototype', () => {
     const props: Record<string, AmqpValue> = {};
     Object.defineProperty(props, '__proto__', { value: 1, enumerable: true, writable: true, configurable: true });
-    const decoded = decodeMessage(encodeMessage({ applicationProperties: props, messageAnnotations: props }), { values: 'exact' });
+    const decoded = decodeMessage(encodeMessage({ applicationProperties: props, messageAnnotations: props }), {
+      values: 'exact',
+    });
     expect(Object.getPrototypeOf(decoded.applicationProperties)).toBe(Object.prototype);
     expect(Object.keys(decoded.applicationProperties ?? {})).toEqual(['__proto__']);
     expect(Object.getOwnPropertyDescriptor(decoded.messageAnnotations, '__proto__')?.value).toBe(1);
   });
 
   it('refuses annotation keys that cannot be symbols (not ASCII) instead of garbling them', () => {
-    expect(() => encodeMessage({ messageAnnotations: { 'clé': 1 } })).toThrow(/symbol must be ASCII/);
+    expect(() => encodeMessage({ messageAnnotations: { clé: 1 } })).toThrow(/symbol must be ASCII/);
     expect(() => encodeMessage({ contentType: 'tëxt/plain' })).toThrow(/symbol must be ASCII/);
   });
 

@@ -30,7 +30,8 @@ let baseline: Map<string, number>;
 /** Sockets, servers and timers alive now, by kind. */
 function resources(): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const r of process.getActiveResourcesInfo()) if (/TCP|Timeout|Immediate/.test(r)) counts.set(r, (counts.get(r) ?? 0) + 1);
+  for (const r of process.getActiveResourcesInfo())
+    if (/TCP|Timeout|Immediate/.test(r)) counts.set(r, (counts.get(r) ?? 0) + 1);
   return counts;
 }
 
@@ -51,7 +52,11 @@ afterEach(async () => {
 async function expectNothingLeftBy(extra: Record<string, number> = {}): Promise<void> {
   const expected = new Map(baseline);
   for (const [kind, n] of Object.entries(extra)) expected.set(kind, (expected.get(kind) ?? 0) + n);
-  const excess = (): string => [...resources()].filter(([k, n]) => n > (expected.get(k) ?? 0)).map(([k, n]) => `${k}: ${n} (expected at most ${expected.get(k) ?? 0})`).join(', ');
+  const excess = (): string =>
+    [...resources()]
+      .filter(([k, n]) => n > (expected.get(k) ?? 0))
+      .map(([k, n]) => `${k}: ${n} (expected at most ${expected.get(k) ?? 0})`)
+      .join(', ');
   const end = Date.now() + 1000;
   while (excess() !== '' && Date.now() < end) await tick(10);
   expect(excess()).toBe('');
@@ -60,13 +65,18 @@ async function expectNothingLeftBy(extra: Record<string, number> = {}): Promise<
 const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A Quark peer that hands every link a peer sends on to `onReceiver`, and every link a peer receives on to `onSender`. */
-async function startPeer(on: { receiver?: (d: Delivery) => void; sender?: (s: Sender) => void; credit?: number; refuse?: boolean } = {}): Promise<Listener> {
+async function startPeer(
+  on: { receiver?: (d: Delivery) => void; sender?: (s: Sender) => void; credit?: number; refuse?: boolean } = {},
+): Promise<Listener> {
   peer = await listen();
   peer.links$.subscribe((link) => {
     if (on.refuse) {
       link.refuse({ condition: 'amqp:not-found', description: 'no such node' });
     } else if (link.role === 'receiver') {
-      link.acceptAsReceiver({ credit: on.credit ?? 10 }).deliveries$().subscribe({ next: (d) => on.receiver?.(d), error: () => undefined });
+      link
+        .acceptAsReceiver({ credit: on.credit ?? 10 })
+        .deliveries$()
+        .subscribe({ next: (d) => on.receiver?.(d), error: () => undefined });
     } else {
       on.sender?.(link.acceptAsSender());
     }
@@ -103,7 +113,13 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     await broker.close();
     expect(seen).toEqual(['Hello World!']);
     expect(queue).toMatchObject({ depth: 0, inFlight: 0 });
-    expect(events).toEqual(['connectionOpened', 'sessionOpened', 'linkOpened:receiver', 'linkOpened:sender', 'connectionClosed']);
+    expect(events).toEqual([
+      'connectionOpened',
+      'sessionOpened',
+      'linkOpened:receiver',
+      'linkOpened:sender',
+      'connectionClosed',
+    ]);
     await expectNothingLeftBy();
   });
 
@@ -166,7 +182,7 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     await expectNothingLeftBy();
   });
 
-  it('a receiver asks for exactly its handler\'s prefetch; with prefetch 0 nothing comes until receiver.flow(n), and then exactly n', async () => {
+  it("a receiver asks for exactly its handler's prefetch; with prefetch 0 nothing comes until receiver.flow(n), and then exactly n", async () => {
     const credits: number[] = [];
     let peerSender: Sender | undefined;
     await startPeer({
@@ -207,7 +223,7 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     await expectNothingLeftBy({ TCPServerWrap: 1 });
   });
 
-  it('autoAccept (the default) accepts each message once onMessage returns; the peer\'s send resolves accepted', async () => {
+  it("autoAccept (the default) accepts each message once onMessage returns; the peer's send resolves accepted", async () => {
     const container = new Container({ onMessage: () => undefined });
     const outcome = await sendOneTo(container, { body: 'x' });
     expect(outcome).toEqual({ kind: 'accepted' });
@@ -242,7 +258,8 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
   it('onMessage throwing Reject rejects the message, Release modifies it, Release({ delivered: false }) releases it, and the container goes on', async () => {
     const container = new Container({
       onMessage(e) {
-        if (e.message.body === 'reject') throw new Reject({ condition: 'app:bad-order', description: 'no such product' });
+        if (e.message.body === 'reject')
+          throw new Reject({ condition: 'app:bad-order', description: 'no such product' });
         if (e.message.body === 'modify') throw new Release();
         if (e.message.body === 'release') throw new Release({ delivered: false });
       },
@@ -268,7 +285,9 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     });
     const run = container.run().catch((e: unknown) => e);
     const { sender, connection } = await clientTo(container);
-    const closed = new Promise<AmqpError | undefined>((resolve) => connection.events$.subscribe((e) => e.type === 'closed' && resolve(e.error)));
+    const closed = new Promise<AmqpError | undefined>((resolve) =>
+      connection.events$.subscribe((e) => e.type === 'closed' && resolve(e.error)),
+    );
     const outcome = await sender.send({ body: 'x' }).catch((e: unknown) => e);
     expect(outcome).toBeInstanceOf(DeliveryRejectedError);
     expect((outcome as DeliveryRejectedError).condition).toBe('amqp:internal-error');
@@ -299,7 +318,7 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     await expectNothingLeftBy({ TCPServerWrap: 1 });
   });
 
-  it('the peer\'s outcomes arrive as onRejected, onReleased (released and modified), onAccepted, each followed by onSettled; none is an unhandled rejection', async () => {
+  it("the peer's outcomes arrive as onRejected, onReleased (released and modified), onAccepted, each followed by onSettled; none is an unhandled rejection", async () => {
     let n = 0;
     await startPeer({
       receiver: (d) => {
@@ -317,7 +336,10 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
       onSendable(e) {
         while (e.sender.credit > 0 && sent < 4) e.sender.send({ body: sent++ });
       },
-      onRejected: (e) => void log.push(`rejected ${e.delivery.tag.toString()} ${e.outcome?.kind === 'rejected' ? e.outcome.error?.condition : ''}`),
+      onRejected: (e) =>
+        void log.push(
+          `rejected ${e.delivery.tag.toString()} ${e.outcome?.kind === 'rejected' ? e.outcome.error?.condition : ''}`,
+        ),
       onReleased: (e) => void log.push(`released ${e.delivery.tag.toString()} ${e.outcome?.kind}`),
       onAccepted: (e) => void log.push(`accepted ${e.delivery.tag.toString()}`),
       onSettled(e) {
@@ -327,15 +349,19 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
       },
     }).run();
     expect(log).toEqual([
-      'rejected 48 amqp:precondition-failed', 'settled 48',
-      'released 49 released', 'settled 49',
-      'released 50 modified', 'settled 50',
-      'accepted 51', 'settled 51',
+      'rejected 48 amqp:precondition-failed',
+      'settled 48',
+      'released 49 released',
+      'settled 49',
+      'released 50 modified',
+      'settled 50',
+      'accepted 51',
+      'settled 51',
     ]);
     await expectNothingLeftBy({ TCPServerWrap: 1 });
   });
 
-  it('a refused attach calls onLinkError with the peer\'s condition', async () => {
+  it("a refused attach calls onLinkError with the peer's condition", async () => {
     await startPeer({ refuse: true });
     const errors: string[] = [];
     let opened = false;
@@ -358,7 +384,9 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     const err = await new Container({
       onStart: (e) => void e.container.createReceiver(e.container.connect(peer!.url), 'nowhere'),
       onConnectionClosed: () => void (closed = true),
-    }).run().catch((e: unknown) => e);
+    })
+      .run()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LinkClosedError);
     expect((err as LinkClosedError).condition).toBe('amqp:not-found');
     expect(closed).toBe(true);
@@ -372,7 +400,8 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     await new Container({
       onStart: (e) => void e.container.connect({ url: peer!.url, reconnect: false }),
       onConnectionOpened: () => void events.push('opened'),
-      onDisconnected: (e) => void events.push(`disconnected ${e.error instanceof ConnectionLostError} reconnecting=${e.reconnecting}`),
+      onDisconnected: (e) =>
+        void events.push(`disconnected ${e.error instanceof ConnectionLostError} reconnecting=${e.reconnecting}`),
       onConnectionClosed: () => void events.push('closed'),
     }).run();
     expect(events).toEqual(['opened', 'disconnected true reconnecting=false']);
@@ -382,7 +411,9 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
   it('reconnects by default, as Proton does: onDisconnected (reconnecting) then onReconnected, and the receiver goes on receiving with no handler code for it', async () => {
     let attaches = 0;
     // The receiver's second attach (on the new connection) gets the message.
-    await startPeer({ sender: (s) => void (++attaches === 2 && s.send({ body: 'after the drop' }).catch(() => undefined)) });
+    await startPeer({
+      sender: (s) => void (++attaches === 2 && s.send({ body: 'after the drop' }).catch(() => undefined)),
+    });
     let accepted = 0;
     peer!.connections$.subscribe((c: Connection) => {
       // The first connection is dropped once its link is attached; the second one lives.
@@ -417,7 +448,9 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
       onDisconnected: () => void events.push('disconnected'),
     }).run();
     expect(events).toEqual(['transportError true', 'disconnected']);
-    const err = await new Container({ onStart: (e) => void e.container.connect(`amqp://127.0.0.1:${port}`) }).run().catch((e: unknown) => e);
+    const err = await new Container({ onStart: (e) => void e.container.connect(`amqp://127.0.0.1:${port}`) })
+      .run()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectionLostError);
     await expectNothingLeftBy();
   });
@@ -450,7 +483,7 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     await expectNothingLeftBy();
   });
 
-  it('a task without a callback calls the container handler\'s onTimerTask', async () => {
+  it("a task without a callback calls the container handler's onTimerTask", async () => {
     const tasks: string[] = [];
     await new Container({
       onStart: (e) => void e.container.schedule(5),
@@ -474,7 +507,9 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
     await container.run();
     expect(url).toBeDefined();
     const port = Number(new URL(url!).port);
-    await expect(new Promise((resolve, reject) => net.connect(port, '127.0.0.1').on('connect', resolve).on('error', reject))).rejects.toThrow(/ECONNREFUSED/);
+    await expect(
+      new Promise((resolve, reject) => net.connect(port, '127.0.0.1').on('connect', resolve).on('error', reject)),
+    ).rejects.toThrow(/ECONNREFUSED/);
     await expectNothingLeftBy();
   });
 
@@ -515,7 +550,9 @@ describe('Container: Proton-style handlers over the client API', { timeout: 15_0
       onSendable() {
         throw new TypeError('oops');
       },
-    }).run().catch((e: unknown) => e);
+    })
+      .run()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HandlerError);
     expect((err as HandlerError).method).toBe('onSendable');
     await until(() => peerClose !== undefined);

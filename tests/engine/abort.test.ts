@@ -28,7 +28,9 @@ describe('engine: aborting an outgoing delivery', () => {
     const types = s.events.map((e) => e.type).filter((t) => t === 'delivery' || t === 'deliveryAborted');
     expect(types).toEqual(['deliveryAborted', 'delivery']);
     const delivered = s.events.find((e) => e.type === 'delivery');
-    expect(delivered?.type === 'delivery' && Buffer.from(delivered.delivery.payload!).equals(Buffer.from(next))).toBe(true);
+    expect(delivered?.type === 'delivery' && Buffer.from(delivered.delivery.payload!).equals(Buffer.from(next))).toBe(
+      true,
+    );
     expect(big.settled).toBe(true);
     expect(link.credit).toBe(8); // both used credit: an aborted delivery counts
   });
@@ -43,7 +45,9 @@ describe('engine: aborting an outgoing delivery', () => {
     holdWindow(session, 100);
     link.send(encodeMessage({ body: 'sent' }));
     pump(c.engine, s.engine);
-    expect(s.events.filter((e) => e.type === 'delivery' || e.type === 'deliveryAborted').map((e) => e.type)).toEqual(['delivery']);
+    expect(s.events.filter((e) => e.type === 'delivery' || e.type === 'deliveryAborted').map((e) => e.type)).toEqual([
+      'delivery',
+    ]);
     // The receiver's count of deliveries agrees with ours: the next flow gives exact credit.
     const receiving = s.engine.sessions[0]!.links[0]!;
     expect(receiving.deliveryCount).toBe(link.deliveryCount);
@@ -57,38 +61,42 @@ describe('engine: aborting an outgoing delivery', () => {
 });
 
 describe('a send cancelled mid-transfer', () => {
-  it('is aborted on the wire: the receiver drops it (an aborted event, no message) and takes the next one whole', { timeout: 20_000 }, async () => {
-    const { connect, listen, TimeoutError } = await import('../../src/index.js');
-    type Sender = import('../../src/index.js').Sender;
-    const listener = await listen();
-    const accepted = new Promise<Sender>((resolve) => {
-      void (async () => {
-        for await (const link of listener) resolve(link.acceptAsSender());
-      })();
-    });
-    // Small frames and a session window of 2 frames: a large message goes out a little at a time.
-    const client = await connect({ url: listener.url, maxFrameSize: 512 });
-    try {
-      const session = await client.createSession({ incomingWindow: 2 });
-      const receiver = await session.createReceiver({ source: 'q', credit: 10 });
-      const aborted: string[] = [];
-      client.events$.subscribe((e) => {
-        if (e.type === 'aborted') aborted.push(e.link.address ?? '');
+  it(
+    'is aborted on the wire: the receiver drops it (an aborted event, no message) and takes the next one whole',
+    { timeout: 20_000 },
+    async () => {
+      const { connect, listen, TimeoutError } = await import('../../src/index.js');
+      type Sender = import('../../src/index.js').Sender;
+      const listener = await listen();
+      const accepted = new Promise<Sender>((resolve) => {
+        void (async () => {
+          for await (const link of listener) resolve(link.acceptAsSender());
+        })();
       });
-      const sender = await accepted;
-      await expect.poll(() => sender.credit).toBe(10);
-      const big = sender.send({ body: new Uint8Array(20 * 1024 * 1024) }, { timeout: 100 });
-      await expect(big).rejects.toBeInstanceOf(TimeoutError);
-      const after = sender.send({ body: 'after' }, { timeout: 10_000 });
-      const next = await receiver.receive({ timeout: 5000 });
-      next.accept();
-      expect(next.message.body).toBe('after');
-      await expect(after).resolves.toEqual({ kind: 'accepted' });
-      expect(aborted).toEqual(['q']);
-      expect(receiver.buffered).toBe(0);
-    } finally {
-      await client.close();
-      await listener.close();
-    }
-  });
+      // Small frames and a session window of 2 frames: a large message goes out a little at a time.
+      const client = await connect({ url: listener.url, maxFrameSize: 512 });
+      try {
+        const session = await client.createSession({ incomingWindow: 2 });
+        const receiver = await session.createReceiver({ source: 'q', credit: 10 });
+        const aborted: string[] = [];
+        client.events$.subscribe((e) => {
+          if (e.type === 'aborted') aborted.push(e.link.address ?? '');
+        });
+        const sender = await accepted;
+        await expect.poll(() => sender.credit).toBe(10);
+        const big = sender.send({ body: new Uint8Array(20 * 1024 * 1024) }, { timeout: 100 });
+        await expect(big).rejects.toBeInstanceOf(TimeoutError);
+        const after = sender.send({ body: 'after' }, { timeout: 10_000 });
+        const next = await receiver.receive({ timeout: 5000 });
+        next.accept();
+        expect(next.message.body).toBe('after');
+        await expect(after).resolves.toEqual({ kind: 'accepted' });
+        expect(aborted).toEqual(['q']);
+        expect(receiver.buffered).toBe(0);
+      } finally {
+        await client.close();
+        await listener.close();
+      }
+    },
+  );
 });

@@ -18,7 +18,9 @@ describe('engine: delivery tags the link makes', () => {
     }
     pump(c.engine, s.engine);
 
-    const receivedTags = s.events.flatMap((e) => (e.type === 'delivery' ? [Buffer.from(e.delivery.tag).toString('hex')] : []));
+    const receivedTags = s.events.flatMap((e) =>
+      e.type === 'delivery' ? [Buffer.from(e.delivery.tag).toString('hex')] : [],
+    );
     expect(receivedTags).toEqual(sentTags);
     expect(sentTags[0]).toBe('00');
     expect(sentTags[0xff]).toBe('ff');

@@ -7,7 +7,12 @@ import { openPair, pump, recordEngine } from '../support/engine-pair.js';
 describe('engine: connection, session and link handshake in memory', () => {
   it('a client and a server exchange SASL ANONYMOUS, open, begin and attach', () => {
     const { c, s } = openPair();
-    expect(c.events.map((e) => e.type)).toEqual(['protocolHeader', 'saslOutcome', 'protocolHeader', 'connectionRemoteOpen']);
+    expect(c.events.map((e) => e.type)).toEqual([
+      'protocolHeader',
+      'saslOutcome',
+      'protocolHeader',
+      'connectionRemoteOpen',
+    ]);
     expect(s.engine.saslMechanism).toBe('ANONYMOUS');
     expect(c.engine.remoteOpen?.containerId).toBe('server');
     const session = c.engine.createSession();

@@ -50,7 +50,8 @@ const VECTORS: Vector[] = [
     iterations: 4096,
     clientFirst: 'n,,n=user,r=rOprNGfwEbeRWgbNEkqO',
     serverFirst: 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096',
-    clientFinal: 'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=',
+    clientFinal:
+      'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=',
     serverFinal: 'v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=',
     storedKey: '586e5df283e6dceb5c3e791d8b8528ec191e664045ce971792e2e6b5bb13e2a6',
     serverKey: 'c1f3cbc1c13a9d35a14c0990eed97629ea225863e566a4314ab99f3f00e5d9d5',
@@ -102,7 +103,11 @@ describe.each(VECTORS)('SCRAM-$hash test vector ($rfc)', (v) => {
   it('ScramServer refuses the RFC proof when it holds the keys of another password (AuthenticationError)', () => {
     const server = new ScramServer(v.hash, { nonce: v.serverNonce });
     server.start(v.clientFirst);
-    expect(server.firstMessage(scramCredentials('pencil2', v.hash, { salt: Buffer.from(v.salt, 'base64'), iterations: v.iterations }))).toBe(v.serverFirst);
+    expect(
+      server.firstMessage(
+        scramCredentials('pencil2', v.hash, { salt: Buffer.from(v.salt, 'base64'), iterations: v.iterations }),
+      ),
+    ).toBe(v.serverFirst);
     expect(() => server.finish(v.clientFinal)).toThrow(AuthenticationError);
   });
 

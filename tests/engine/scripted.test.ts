@@ -89,7 +89,12 @@ const deliveries = (events: EngineEvent[]): string[] =>
  * multi-frame, aborted and pre-settled deliveries plus a heartbeat, a sender whose sends are
  * settled by one disposition range, then a detach with an error.
  */
-function conversation(split: SplitOptions): { events: string[]; received: string[]; peerBytes: number; peer: ScriptedPeer } {
+function conversation(split: SplitOptions): {
+  events: string[];
+  received: string[];
+  peerBytes: number;
+  peer: ScriptedPeer;
+} {
   const c = recordEngine({ role: 'client', containerId: 'quark' });
   const peer = ScriptedPeer.inMemory(c.engine);
   peer.splitOutput(split);
@@ -151,7 +156,10 @@ describe('engine against a scripted peer: frame reassembly', () => {
       'delivery in #1 tag-1 two-a/two-b settled=false',
       'delivery in #3 tag-3 three settled=true',
     ]);
-    expect(whole.events.filter((e) => e.startsWith('update'))).toEqual(['update #0 accepted settled=true', 'update #1 accepted settled=true']);
+    expect(whole.events.filter((e) => e.startsWith('update'))).toEqual([
+      'update #0 accepted settled=true',
+      'update #1 accepted settled=true',
+    ]);
     expect(whole.events.at(-1)).toBe('detach in amqp:resource-deleted');
     expect(whole.peerBytes).toBeGreaterThan(300);
     for (let every = 1; every <= whole.peerBytes; every++) {
@@ -226,11 +234,18 @@ describe('engine against a scripted peer: orderings and deliveries', () => {
     for (let i = 0; i < 3; i++) h.peer.expectTransfer();
     const sent = [0, 1, 2].map((i) => link.send(Buffer.from(`m${i}`)));
     h.peer.pump();
-    h.peer.remoteDisposition({ role: true, first: 2, settled: true, state: { kind: 'rejected', error: { condition: 'amqp:precondition-failed' } } });
+    h.peer.remoteDisposition({
+      role: true,
+      first: 2,
+      settled: true,
+      state: { kind: 'rejected', error: { condition: 'amqp:precondition-failed' } },
+    });
     h.peer.remoteDisposition({ role: true, first: 0, settled: true, state: ACCEPTED });
     h.peer.remoteDisposition({ role: true, first: 1, settled: true, state: { kind: 'released' } });
     h.peer.pump();
-    const updates = h.c.events.flatMap((e) => (e.type === 'deliveryRemoteUpdate' ? [`${e.delivery.id}:${e.delivery.remoteState?.kind}`] : []));
+    const updates = h.c.events.flatMap((e) =>
+      e.type === 'deliveryRemoteUpdate' ? [`${e.delivery.id}:${e.delivery.remoteState?.kind}`] : [],
+    );
     expect(updates).toEqual(['2:rejected', '0:accepted', '1:released']);
     expect(sent.every((d) => d.remoteSettled)).toBe(true);
   });
@@ -274,7 +289,11 @@ describe('engine against a scripted peer: orderings and deliveries', () => {
     h.peer.pump();
     h.peer.assertScriptComplete();
     const close = h.c.events.find((e) => e.type === 'linkRemoteClose');
-    expect(close?.type === 'linkRemoteClose' && close.error).toMatchObject({ condition: 'amqp:resource-deleted', description: 'gone', info: { why: 'test' } });
+    expect(close?.type === 'linkRemoteClose' && close.error).toMatchObject({
+      condition: 'amqp:resource-deleted',
+      description: 'gone',
+      info: { why: 'test' },
+    });
     expect(link.isOpen).toBe(false);
   });
 
@@ -387,7 +406,11 @@ describe('engine against a scripted peer: idle timeouts', () => {
     expect(h.c.engine.tick(1900)).toBeUndefined();
     h.peer.pump();
     h.peer.assertScriptComplete();
-    expect(signature(h.c.events).slice(-3)).toEqual(['idleTimeout', 'protocolError amqp:resource-limit-exceeded', 'connectionFinal']);
+    expect(signature(h.c.events).slice(-3)).toEqual([
+      'idleTimeout',
+      'protocolError amqp:resource-limit-exceeded',
+      'connectionFinal',
+    ]);
     expect(h.c.engine.finished).toBe(true);
   });
 
@@ -423,14 +446,46 @@ describe('engine against a scripted peer: idle timeouts', () => {
 
 describe('engine against a scripted peer: malformed input', () => {
   const cases: { name: string; bytes: Buffer; condition: string }[] = [
-    { name: 'a frame size smaller than a frame header', bytes: Buffer.from('0000000402000000', 'hex'), condition: 'amqp:connection:framing-error' },
-    { name: 'a frame header declaring 4 GB', bytes: Buffer.from('ffffffff02000000', 'hex'), condition: 'amqp:connection:framing-error' },
-    { name: 'a data offset beyond the frame', bytes: Buffer.from('0000000c0f000000deadbeef', 'hex'), condition: 'amqp:connection:framing-error' },
-    { name: 'garbage after the frame header', bytes: Buffer.from('0000001002000000deadbeefcafef00d', 'hex'), condition: 'amqp:decode-error' },
-    { name: 'an unknown performative descriptor', bytes: Buffer.from('0000000c0200000000539945', 'hex'), condition: 'amqp:decode-error' },
-    { name: 'a known composite that is not a performative', bytes: Buffer.from('0000000c0200000000532445', 'hex'), condition: 'amqp:connection:framing-error' },
-    { name: 'a SASL frame after SASL', bytes: Buffer.from('00000010020100000053 44c0030150 00'.replace(/ /g, ''), 'hex'), condition: 'amqp:connection:framing-error' },
-    { name: 'a performative cut short inside its frame', bytes: Buffer.from('0000000e02000000005313c00503', 'hex'), condition: 'amqp:decode-error' },
+    {
+      name: 'a frame size smaller than a frame header',
+      bytes: Buffer.from('0000000402000000', 'hex'),
+      condition: 'amqp:connection:framing-error',
+    },
+    {
+      name: 'a frame header declaring 4 GB',
+      bytes: Buffer.from('ffffffff02000000', 'hex'),
+      condition: 'amqp:connection:framing-error',
+    },
+    {
+      name: 'a data offset beyond the frame',
+      bytes: Buffer.from('0000000c0f000000deadbeef', 'hex'),
+      condition: 'amqp:connection:framing-error',
+    },
+    {
+      name: 'garbage after the frame header',
+      bytes: Buffer.from('0000001002000000deadbeefcafef00d', 'hex'),
+      condition: 'amqp:decode-error',
+    },
+    {
+      name: 'an unknown performative descriptor',
+      bytes: Buffer.from('0000000c0200000000539945', 'hex'),
+      condition: 'amqp:decode-error',
+    },
+    {
+      name: 'a known composite that is not a performative',
+      bytes: Buffer.from('0000000c0200000000532445', 'hex'),
+      condition: 'amqp:connection:framing-error',
+    },
+    {
+      name: 'a SASL frame after SASL',
+      bytes: Buffer.from('00000010020100000053 44c0030150 00'.replace(/ /g, ''), 'hex'),
+      condition: 'amqp:connection:framing-error',
+    },
+    {
+      name: 'a performative cut short inside its frame',
+      bytes: Buffer.from('0000000e02000000005313c00503', 'hex'),
+      condition: 'amqp:decode-error',
+    },
   ];
   for (const c of cases) {
     it(`${c.name} closes the connection with ${c.condition}`, () => {
@@ -448,7 +503,11 @@ describe('engine against a scripted peer: malformed input', () => {
   it('a transfer on a handle that is not attached closes the connection with amqp:session:unattached-handle', () => {
     const h = connected();
     attachReceiver(h, 'r', 1);
-    h.peer.remoteFrame(compositeSpecs.transfer, { handle: 7, deliveryId: 0, deliveryTag: Buffer.from('t') }, { payload: Buffer.from('x') });
+    h.peer.remoteFrame(
+      compositeSpecs.transfer,
+      { handle: 7, deliveryId: 0, deliveryTag: Buffer.from('t') },
+      { payload: Buffer.from('x') },
+    );
     h.peer.expectClose({ error: { condition: 'amqp:session:unattached-handle' } });
     h.peer.pump();
     h.peer.assertScriptComplete();
@@ -480,7 +539,12 @@ describe('engine against a scripted peer: dispositions', () => {
     });
   };
   const dispositions = (peer: ScriptedPeer): string[] =>
-    peer.frames('disposition').map((d) => `${String(d['first'])}..${String(d['last'] ?? d['first'])} ${(d['state'] as DeliveryState | undefined)?.kind} settled=${String(d['settled'])} role=${String(d['role'])}`);
+    peer
+      .frames('disposition')
+      .map(
+        (d) =>
+          `${String(d['first'])}..${String(d['last'] ?? d['first'])} ${(d['state'] as DeliveryState | undefined)?.kind} settled=${String(d['settled'])} role=${String(d['role'])}`,
+      );
 
   it('runs of the same outcome are coalesced into ranges, and a reject between accepts is never merged', () => {
     const { h, got } = receiveSix();
@@ -488,7 +552,11 @@ describe('engine against a scripted peer: dispositions', () => {
     settle(got, [ACCEPTED, ACCEPTED, ACCEPTED, rejected, ACCEPTED, ACCEPTED]);
     h.peer.ignore('disposition');
     h.peer.pump();
-    expect(dispositions(h.peer)).toEqual(['0..2 accepted settled=true role=true', '3..3 rejected settled=true role=true', '4..5 accepted settled=true role=true']);
+    expect(dispositions(h.peer)).toEqual([
+      '0..2 accepted settled=true role=true',
+      '3..3 rejected settled=true role=true',
+      '4..5 accepted settled=true role=true',
+    ]);
     expect(h.peer.frames('disposition')[1]!['state']).toMatchObject(rejected);
   });
 
@@ -515,14 +583,23 @@ describe('engine against a scripted peer: dispositions', () => {
     }
     h.peer.ignore('disposition');
     h.peer.pump();
-    expect(dispositions(h.peer)).toEqual(['2..2 accepted settled=true role=true', '1..1 accepted settled=true role=true', '0..0 accepted settled=true role=true']);
+    expect(dispositions(h.peer)).toEqual([
+      '2..2 accepted settled=true role=true',
+      '1..1 accepted settled=true role=true',
+      '0..0 accepted settled=true role=true',
+    ]);
   });
 });
 
 describe('engine: link credit is enforced on the listening side', () => {
   /** Writes a one-frame transfer on the client's link whatever its credit (the engine's own send() would refuse). */
   function forceTransfer(pair: ReturnType<typeof senderPair>, id: number, body: string): void {
-    pair.c.engine.writeFrame(pair.session.channel, compositeSpecs.transfer, { handle: pair.link.handle, deliveryId: id, deliveryTag: Buffer.from([id]), messageFormat: 0 }, Buffer.from(body));
+    pair.c.engine.writeFrame(
+      pair.session.channel,
+      compositeSpecs.transfer,
+      { handle: pair.link.handle, deliveryId: id, deliveryTag: Buffer.from([id]), messageFormat: 0 },
+      Buffer.from(body),
+    );
   }
   const serverDeliveries = (pair: ReturnType<typeof senderPair>): string[] => deliveries(pair.s.events);
   const serverLink = (pair: ReturnType<typeof senderPair>): EngineLink => pair.s.engine.sessions[0]!.links[0]!;

@@ -10,7 +10,7 @@ import { senderPair } from '../support/engine-pair.js';
 /** The sizes of the AMQP frames in `bytes` (whole frames only). */
 function frameSizes(bytes: Buffer): number[] {
   const sizes: number[] = [];
-  for (let at = 0; at + 8 <= bytes.length; ) {
+  for (let at = 0; at + 8 <= bytes.length;) {
     const size = bytes.readUInt32BE(at);
     sizes.push(size);
     at += size;

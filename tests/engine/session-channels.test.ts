@@ -22,7 +22,10 @@ function opened(): { c: RecordedEngine; peer: ScriptedPeer } {
 /** Begins a session the peer answers at once, and checks the channel it took. */
 function begun(c: RecordedEngine, peer: ScriptedPeer, channel: number): EngineSession {
   let sentOn = -1;
-  peer.expectBegin({ remoteChannel: undefined }).then((f) => (sentOn = f.channel)).respond();
+  peer
+    .expectBegin({ remoteChannel: undefined })
+    .then((f) => (sentOn = f.channel))
+    .respond();
   const session = c.engine.createSession();
   session.open();
   peer.pump();
@@ -35,7 +38,10 @@ function begun(c: RecordedEngine, peer: ScriptedPeer, channel: number): EngineSe
 
 /** A link attached on `session` and answered: the session works on its channel. */
 function attachOn(peer: ScriptedPeer, session: EngineSession, name: string): void {
-  peer.expectAttach({ name }).then((f) => expect(f.channel).toBe(session.channel)).respond();
+  peer
+    .expectAttach({ name })
+    .then((f) => expect(f.channel).toBe(session.channel))
+    .respond();
   const link = session.createLink({ name, role: 'sender', target: { kind: 'target', address: name } });
   link.open();
   peer.pump();

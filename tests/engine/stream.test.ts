@@ -34,7 +34,9 @@ describe('engine: streamed outgoing deliveries', () => {
     pump(c.engine, s.engine);
     expect(link.abort(delivery)).toBe(true);
     pump(c.engine, s.engine);
-    expect(s.events.filter((e) => e.type === 'delivery' || e.type === 'deliveryAborted').map((e) => e.type)).toEqual(['deliveryAborted']);
+    expect(s.events.filter((e) => e.type === 'delivery' || e.type === 'deliveryAborted').map((e) => e.type)).toEqual([
+      'deliveryAborted',
+    ]);
     expect(link.streamChunk(delivery, bytes(1, 1), true)).toBe(false);
   });
 });

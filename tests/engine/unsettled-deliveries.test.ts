@@ -18,7 +18,12 @@ describe('UnsettledDeliveries', () => {
         const r = rnd.next();
         if (r < 0.5) {
           // The next id, sometimes after a gap (pre-settled deliveries are never stored), rarely a huge one.
-          const gap = rnd.next() < 0.1 ? Math.floor(rnd.next() * 50) : rnd.next() < 0.002 ? 5000 + Math.floor(rnd.next() * 100_000) : 0;
+          const gap =
+            rnd.next() < 0.1
+              ? Math.floor(rnd.next() * 50)
+              : rnd.next() < 0.002
+                ? 5000 + Math.floor(rnd.next() * 100_000)
+                : 0;
           next = (next + gap) >>> 0;
           const d = delivery(next);
           ring.set(next, d);
@@ -27,7 +32,10 @@ describe('UnsettledDeliveries', () => {
         } else if (r < 0.95 && model.size > 0) {
           // Settle one: mostly among the oldest, sometimes any, leaving stragglers behind.
           const ids = [...model.keys()];
-          const pick = rnd.next() < 0.8 ? ids[Math.floor(rnd.next() * Math.min(8, ids.length))]! : ids[Math.floor(rnd.next() * ids.length)]!;
+          const pick =
+            rnd.next() < 0.8
+              ? ids[Math.floor(rnd.next() * Math.min(8, ids.length))]!
+              : ids[Math.floor(rnd.next() * ids.length)]!;
           expect(ring.delete(pick)).toBe(true);
           model.delete(pick);
           expect(ring.delete(pick)).toBe(false);
@@ -53,7 +61,9 @@ describe('UnsettledDeliveries', () => {
       if (d.id % 3 !== 1) ring.delete(d.id);
     }
     expect(visited).toEqual(Array.from({ length: 100 }, (_, i) => i));
-    expect([...ring.values()].map((d) => d.id)).toEqual(Array.from({ length: 100 }, (_, i) => i).filter((i) => i % 3 === 1));
+    expect([...ring.values()].map((d) => d.id)).toEqual(
+      Array.from({ length: 100 }, (_, i) => i).filter((i) => i % 3 === 1),
+    );
   });
 
   it('does not grow with the ids that pass while one delivery stays unsettled', () => {

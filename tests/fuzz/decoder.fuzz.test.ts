@@ -10,7 +10,14 @@ import fc from 'fast-check';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { ByteWriter } from '../../src/codec/byte-writer.js';
 import { ByteReader, readComposite } from '../../src/codec/decoder.js';
-import { AMQP_FRAME_TYPE, SASL_FRAME_TYPE, decodeFrame, readFrameHeader, writeEmptyFrame, writeFrame } from '../../src/codec/frames.js';
+import {
+  AMQP_FRAME_TYPE,
+  SASL_FRAME_TYPE,
+  decodeFrame,
+  readFrameHeader,
+  writeEmptyFrame,
+  writeFrame,
+} from '../../src/codec/frames.js';
 import { decodeMessage, encodeMessage } from '../../src/codec/message.js';
 import { compositeSpecs, type CompositeSpec } from '../../src/codec/spec-tables.js';
 import { decodeValue, encodeValue } from '../../src/codec/value-bytes.js';
@@ -74,13 +81,25 @@ function run(name: string, target: Target, input: Uint8Array): void {
   } catch (e) {
     if (e instanceof DecodeError) {
       if (!(typeof e.offset === 'number' && e.offset >= 0 && e.offset <= input.length + 8)) {
-        failures.push({ target: name, input: hex(input), error: `DecodeError with a bad offset ${e.offset}: ${e.message}` });
-      } else if (e.condition !== 'amqp:decode-error' && e.condition !== 'amqp:invalid-field' && e.condition !== 'amqp:connection:framing-error') {
+        failures.push({
+          target: name,
+          input: hex(input),
+          error: `DecodeError with a bad offset ${e.offset}: ${e.message}`,
+        });
+      } else if (
+        e.condition !== 'amqp:decode-error' &&
+        e.condition !== 'amqp:invalid-field' &&
+        e.condition !== 'amqp:connection:framing-error'
+      ) {
         failures.push({ target: name, input: hex(input), error: `DecodeError with condition ${e.condition}` });
       }
       return;
     }
-    failures.push({ target: name, input: hex(input), error: e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e) });
+    failures.push({
+      target: name,
+      input: hex(input),
+      error: e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e),
+    });
   }
 }
 
@@ -94,26 +113,74 @@ function report(): string {
 const rng = new SeededRandom(SEED);
 
 const handWritten = [
-  '40', '41', '42', '56 01', '50 ff', '60 01 00', '43', '52 07', '70 00 01 00 00', '44', '53 09', '80 00 00 00 00 00 00 01 00',
-  '51 80', '61 80 00', '54 7f', '71 00 00 01 00', '55 80', '81 00 00 00 00 00 00 01 00', '72 3f 80 00 00', '82 3f f8 00 00 00 00 00 00',
-  '74 01 02 03 04', '84 01 02 03 04 05 06 07 08', '94 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f', '73 00 01 f6 00',
-  '83 00 00 01 8b cf e5 68 00', '98 6b a7 b8 10 9d ad 11 d1 80 b4 00 c0 4f d4 30 c8', 'a0 03 01 02 03', 'b0 00 00 00 01 ff',
-  'a1 04 f0 9f 98 80', 'b1 00 00 00 01 61', 'a3 03 61 62 63', 'b3 00 00 00 01 61', '45', 'c0 03 02 41 42',
-  'd0 00 00 00 06 00 00 00 02 41 42', 'c1 06 02 a1 01 61 54 01', 'd1 00 00 00 09 00 00 00 02 a1 01 61 54 01',
-  'e0 05 03 54 01 02 03', 'f0 00 00 00 08 00 00 00 03 54 01 02 03', 'e0 02 02 43', 'e0 0a 02 00 53 05 a3 01 78 02 79 7a',
-  'e0 14 02 d0 00000006 00000001 5401 00000004 00000000', 'e0 0f 01 d1 00000009 00000002 a10161 5401', '00 53 01 a1 01 61',
-  '00 a3 03 66 6f 6f 45', '00 54 05 40',
+  '40',
+  '41',
+  '42',
+  '56 01',
+  '50 ff',
+  '60 01 00',
+  '43',
+  '52 07',
+  '70 00 01 00 00',
+  '44',
+  '53 09',
+  '80 00 00 00 00 00 00 01 00',
+  '51 80',
+  '61 80 00',
+  '54 7f',
+  '71 00 00 01 00',
+  '55 80',
+  '81 00 00 00 00 00 00 01 00',
+  '72 3f 80 00 00',
+  '82 3f f8 00 00 00 00 00 00',
+  '74 01 02 03 04',
+  '84 01 02 03 04 05 06 07 08',
+  '94 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f',
+  '73 00 01 f6 00',
+  '83 00 00 01 8b cf e5 68 00',
+  '98 6b a7 b8 10 9d ad 11 d1 80 b4 00 c0 4f d4 30 c8',
+  'a0 03 01 02 03',
+  'b0 00 00 00 01 ff',
+  'a1 04 f0 9f 98 80',
+  'b1 00 00 00 01 61',
+  'a3 03 61 62 63',
+  'b3 00 00 00 01 61',
+  '45',
+  'c0 03 02 41 42',
+  'd0 00 00 00 06 00 00 00 02 41 42',
+  'c1 06 02 a1 01 61 54 01',
+  'd1 00 00 00 09 00 00 00 02 a1 01 61 54 01',
+  'e0 05 03 54 01 02 03',
+  'f0 00 00 00 08 00 00 00 03 54 01 02 03',
+  'e0 02 02 43',
+  'e0 0a 02 00 53 05 a3 01 78 02 79 7a',
+  'e0 14 02 d0 00000006 00000001 5401 00000004 00000000',
+  'e0 0f 01 d1 00000009 00000002 a10161 5401',
+  '00 53 01 a1 01 61',
+  '00 a3 03 66 6f 6f 45',
+  '00 54 05 40',
 ].map(h);
 
 const valueCorpus: Uint8Array[] = [
   ...handWritten,
   ...fc.sample(amqpValue, { seed: SEED, numRuns: 300 }).map((v) => encodeValue(v)),
-  encodeValue([1, 'two', [symbol('three'), new Map([[ulong(4), described(symbol('x'), array('int', [5, 6]))]])], uuid('6ba7b810-9dad-11d1-80b4-00c04fd430c8')]),
+  encodeValue([
+    1,
+    'two',
+    [symbol('three'), new Map([[ulong(4), described(symbol('x'), array('int', [5, 6]))]])],
+    uuid('6ba7b810-9dad-11d1-80b4-00c04fd430c8'),
+  ]),
 ];
 
 const messageCorpus: Uint8Array[] = fc.sample(message, { seed: SEED + 1, numRuns: 150 }).map((m) => encodeMessage(m));
 
-function frameBytes(type: number, channel: number, spec: CompositeSpec, fields: object, payload?: Uint8Array): Uint8Array {
+function frameBytes(
+  type: number,
+  channel: number,
+  spec: CompositeSpec,
+  fields: object,
+  payload?: Uint8Array,
+): Uint8Array {
   const w = new ByteWriter(64);
   writeFrame(w, type, channel, spec, fields, payload);
   return w.toBuffer();
@@ -121,22 +188,82 @@ function frameBytes(type: number, channel: number, spec: CompositeSpec, fields: 
 
 const error = { condition: 'amqp:internal-error', description: 'oops', info: { a: 1 } };
 const frameCorpus: Uint8Array[] = [
-  frameBytes(AMQP_FRAME_TYPE, 0, compositeSpecs.open, { containerId: 'c', hostname: 'h', maxFrameSize: 65536, channelMax: 9, idleTimeOut: 1000, offeredCapabilities: ['A', 'B'], properties: { p: 'v' } }),
-  frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.begin, { remoteChannel: 1, nextOutgoingId: 0, incomingWindow: 2048, outgoingWindow: 2048, handleMax: 255 }),
-  frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.attach, {
-    name: 'link', handle: 0, role: true, sndSettleMode: 2, rcvSettleMode: 0,
-    source: { kind: 'source', address: 'q', durable: 2, expiryPolicy: 'never', filter: { f: described(symbol('apache.org:selector-filter:string'), "a = 'b'") }, defaultOutcome: { kind: 'released' }, outcomes: ['amqp:accepted:list'] },
-    target: { kind: 'target', address: 't', capabilities: ['queue'] },
-    unsettled: new Map([[Uint8Array.of(1), null]]), initialDeliveryCount: 0, maxMessageSize: 1n << 40n,
+  frameBytes(AMQP_FRAME_TYPE, 0, compositeSpecs.open, {
+    containerId: 'c',
+    hostname: 'h',
+    maxFrameSize: 65536,
+    channelMax: 9,
+    idleTimeOut: 1000,
+    offeredCapabilities: ['A', 'B'],
+    properties: { p: 'v' },
   }),
-  frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.flow, { nextIncomingId: 1, incomingWindow: 10, nextOutgoingId: 2, outgoingWindow: 10, handle: 0, deliveryCount: 3, linkCredit: 100, drain: true }),
-  frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.transfer, { handle: 0, deliveryId: 7, deliveryTag: Uint8Array.of(0, 0, 0, 7), messageFormat: 0, settled: false, state: { kind: 'transactionalState', txnId: Uint8Array.of(1), outcome: { kind: 'accepted' } } }, encodeMessage({ durable: true, subject: 's', body: 'hello' })),
-  frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.disposition, { role: true, first: 1, last: 5, settled: true, state: { kind: 'modified', deliveryFailed: true, messageAnnotations: { x: 1 } } }),
+  frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.begin, {
+    remoteChannel: 1,
+    nextOutgoingId: 0,
+    incomingWindow: 2048,
+    outgoingWindow: 2048,
+    handleMax: 255,
+  }),
+  frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.attach, {
+    name: 'link',
+    handle: 0,
+    role: true,
+    sndSettleMode: 2,
+    rcvSettleMode: 0,
+    source: {
+      kind: 'source',
+      address: 'q',
+      durable: 2,
+      expiryPolicy: 'never',
+      filter: { f: described(symbol('apache.org:selector-filter:string'), "a = 'b'") },
+      defaultOutcome: { kind: 'released' },
+      outcomes: ['amqp:accepted:list'],
+    },
+    target: { kind: 'target', address: 't', capabilities: ['queue'] },
+    unsettled: new Map([[Uint8Array.of(1), null]]),
+    initialDeliveryCount: 0,
+    maxMessageSize: 1n << 40n,
+  }),
+  frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.flow, {
+    nextIncomingId: 1,
+    incomingWindow: 10,
+    nextOutgoingId: 2,
+    outgoingWindow: 10,
+    handle: 0,
+    deliveryCount: 3,
+    linkCredit: 100,
+    drain: true,
+  }),
+  frameBytes(
+    AMQP_FRAME_TYPE,
+    1,
+    compositeSpecs.transfer,
+    {
+      handle: 0,
+      deliveryId: 7,
+      deliveryTag: Uint8Array.of(0, 0, 0, 7),
+      messageFormat: 0,
+      settled: false,
+      state: { kind: 'transactionalState', txnId: Uint8Array.of(1), outcome: { kind: 'accepted' } },
+    },
+    encodeMessage({ durable: true, subject: 's', body: 'hello' }),
+  ),
+  frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.disposition, {
+    role: true,
+    first: 1,
+    last: 5,
+    settled: true,
+    state: { kind: 'modified', deliveryFailed: true, messageAnnotations: { x: 1 } },
+  }),
   frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.detach, { handle: 0, closed: true, error }),
   frameBytes(AMQP_FRAME_TYPE, 1, compositeSpecs.end, { error }),
   frameBytes(AMQP_FRAME_TYPE, 0, compositeSpecs.close, {}),
   frameBytes(SASL_FRAME_TYPE, 0, compositeSpecs.saslMechanisms, { saslServerMechanisms: ['PLAIN', 'ANONYMOUS'] }),
-  frameBytes(SASL_FRAME_TYPE, 0, compositeSpecs.saslInit, { mechanism: 'PLAIN', initialResponse: Buffer.from('\0user\0pass'), hostname: 'h' }),
+  frameBytes(SASL_FRAME_TYPE, 0, compositeSpecs.saslInit, {
+    mechanism: 'PLAIN',
+    initialResponse: Buffer.from('\0user\0pass'),
+    hostname: 'h',
+  }),
   frameBytes(SASL_FRAME_TYPE, 0, compositeSpecs.saslOutcome, { code: 0, additionalData: Uint8Array.of(1) }),
   (() => {
     const w = new ByteWriter(8);
@@ -148,8 +275,9 @@ const frameCorpus: Uint8Array[] = [
 // ---- Mutations ----
 
 const FORMAT_CODES = [
-  0x00, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x60, 0x61, 0x70, 0x71, 0x72, 0x73, 0x74,
-  0x80, 0x81, 0x82, 0x83, 0x84, 0x94, 0x98, 0xa0, 0xa1, 0xa3, 0xb0, 0xb1, 0xb3, 0xc0, 0xc1, 0xd0, 0xd1, 0xe0, 0xf0,
+  0x00, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x60, 0x61, 0x70, 0x71, 0x72,
+  0x73, 0x74, 0x80, 0x81, 0x82, 0x83, 0x84, 0x94, 0x98, 0xa0, 0xa1, 0xa3, 0xb0, 0xb1, 0xb3, 0xc0, 0xc1, 0xd0, 0xd1,
+  0xe0, 0xf0,
 ];
 const SIZES_8 = [0x00, 0x01, 0x02, 0x7f, 0x80, 0xfe, 0xff];
 const SIZES_32 = [0, 1, 2, 4, 8, 0xff, 0x100, 0xffff, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
@@ -170,12 +298,17 @@ function mutate(input: Uint8Array): Uint8Array {
         b = Uint8Array.from([...b.subarray(0, at), ...b.subarray(Math.min(b.length, at + rng.range(1, 8)))]);
         break;
       case 3: // insert random bytes or format codes
-        b = Uint8Array.from([...b.subarray(0, at), ...Array.from({ length: rng.range(1, 6) }, () => (rng.chance(0.5) ? rng.pick(FORMAT_CODES) : rng.int(256))), ...b.subarray(at)]);
+        b = Uint8Array.from([
+          ...b.subarray(0, at),
+          ...Array.from({ length: rng.range(1, 6) }, () => (rng.chance(0.5) ? rng.pick(FORMAT_CODES) : rng.int(256))),
+          ...b.subarray(at),
+        ]);
         break;
       case 4: // corrupt an 8-bit size or count
         if (b.length > 0) b[at] = rng.pick(SIZES_8);
         break;
-      case 5: { // corrupt a 32-bit size or count
+      case 5: {
+        // corrupt a 32-bit size or count
         if (b.length < 4) break;
         const p = rng.int(b.length - 3);
         const v = rng.chance(0.3) ? b.length - p + rng.range(-2, 2) : rng.pick(SIZES_32);
@@ -230,7 +363,20 @@ describe(`decoder fuzz (seed ${SEED})`, () => {
     for (let i = 0; i < 5_000; i++) run('message', messageTarget, randomInput(48));
     for (let i = 0; i < 3_000; i++) run('frame', frameTarget, randomInput(48));
     for (let i = 0; i < 3_000; i++) run('frame', frameTarget, framed(randomInput(40)));
-    for (let i = 0; i < 3_000; i++) run('composite', compositeTarget, Uint8Array.from([0x00, 0x53, rng.pick([0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x1d, 0x23, 0x24, 0x25, 0x27, 0x28, 0x29, 0x40, 0x41, 0x44, 0x33, 0x34]), ...randomInput(30)]));
+    for (let i = 0; i < 3_000; i++)
+      run(
+        'composite',
+        compositeTarget,
+        Uint8Array.from([
+          0x00,
+          0x53,
+          rng.pick([
+            0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x1d, 0x23, 0x24, 0x25, 0x27, 0x28, 0x29, 0x40, 0x41,
+            0x44, 0x33, 0x34,
+          ]),
+          ...randomInput(30),
+        ]),
+      );
     expect(failures, report()).toEqual([]);
   });
 
@@ -273,7 +419,11 @@ describe(`decoder fuzz (seed ${SEED})`, () => {
 
 describe('hostile inputs', () => {
   /** Decodes `input`, expecting a DecodeError within `ms` and no great growth of the heap. */
-  function expectQuickDecodeError(input: Uint8Array, decode: (b: Uint8Array) => unknown = decodeValue, ms = 1000): DecodeError {
+  function expectQuickDecodeError(
+    input: Uint8Array,
+    decode: (b: Uint8Array) => unknown = decodeValue,
+    ms = 1000,
+  ): DecodeError {
     const heapBefore = process.memoryUsage().heapUsed;
     const start = performance.now();
     let error: unknown;
@@ -334,14 +484,22 @@ describe('hostile inputs', () => {
   it('lists nested 10,000 levels deep: DecodeError at once', () => {
     const e = expectQuickDecodeError(nestedList32(10_000));
     expect(e.message).toMatch(/nest/);
-    const list8 = Buffer.concat([Buffer.from(Array.from({ length: 10_000 }, () => [0xc0, 0xff, 0x01]).flat()), h('40')]);
+    const list8 = Buffer.concat([
+      Buffer.from(Array.from({ length: 10_000 }, () => [0xc0, 0xff, 0x01]).flat()),
+      h('40'),
+    ]);
     expectQuickDecodeError(list8);
   });
 
   it('described values, maps and arrays nested 10,000 levels deep: DecodeError at once', () => {
     expectQuickDecodeError(Buffer.concat([Buffer.alloc(10_000, 0x00), h('40 40')]));
-    expectQuickDecodeError(Buffer.concat([Buffer.from(Array.from({ length: 10_000 }, () => [0x00, 0x53, 0x01]).flat()), h('40')]));
-    const maps = Buffer.concat([Buffer.from(Array.from({ length: 10_000 }, () => [0xc1, 0xff, 0x02, 0x40]).flat()), h('40')]);
+    expectQuickDecodeError(
+      Buffer.concat([Buffer.from(Array.from({ length: 10_000 }, () => [0x00, 0x53, 0x01]).flat()), h('40')]),
+    );
+    const maps = Buffer.concat([
+      Buffer.from(Array.from({ length: 10_000 }, () => [0xc1, 0xff, 0x02, 0x40]).flat()),
+      h('40'),
+    ]);
     expectQuickDecodeError(maps);
     const arrays = Buffer.concat([Buffer.from(Array.from({ length: 10_000 }, () => [0xe0, 0xff, 0x01, 0xe0]).flat())]);
     expectQuickDecodeError(arrays);

@@ -51,7 +51,11 @@ describe('the embedded broker under a wire fuzzer', () => {
       const t0 = performance.now();
       const totals = await runCases(broker.port, random, CASES);
       const seconds = (performance.now() - t0) / 1000;
-      expect(totals.hanging.map((h) => `case ${h.index} (${h.auth}/${h.shape}, seed ${random.seed}): ${h.bytes.toString('hex')}`)).toEqual([]);
+      expect(
+        totals.hanging.map(
+          (h) => `case ${h.index} (${h.auth}/${h.shape}, seed ${random.seed}): ${h.bytes.toString('hex')}`,
+        ),
+      ).toEqual([]);
       expect(totals.refused).toBe(0);
       expect(await untilForgotten(broker)).toBe(0);
       console.log(
@@ -71,7 +75,9 @@ describe('the embedded broker under a wire fuzzer', () => {
     const corpus = corpusOf('listener');
     const broker = await startBroker({ ...FUZZ_BROKER_OPTIONS, port: 0 });
     try {
-      const results = await Promise.all(corpus.map(async ({ name, bytes }) => `${name}: ${(await play(broker.port, bytes)).verdict}`));
+      const results = await Promise.all(
+        corpus.map(async ({ name, bytes }) => `${name}: ${(await play(broker.port, bytes)).verdict}`),
+      );
       expect(results.filter((r) => r.endsWith(': hang') || r.endsWith(': refused'))).toEqual([]);
       expect(await untilForgotten(broker)).toBe(0);
       await expectStillServing(broker);

@@ -83,7 +83,14 @@ function body(seq: number, text?: string): Map<AmqpValue, AmqpValue> {
     ['text', text ?? `message ${seq} h\u00e9llo`],
     ['values', values(seq)],
     ['list', [1n, 'two', null, [ubyte(3), symbol('four')], { five: 5n }]],
-    ['map', new Map<AmqpValue, AmqpValue>([[symbol('sym-key'), ulong(1)], [7n, 'a long key'], ['nested', { deep: [true, false] }]])],
+    [
+      'map',
+      new Map<AmqpValue, AmqpValue>([
+        [symbol('sym-key'), ulong(1)],
+        [7n, 'a long key'],
+        ['nested', { deep: [true, false] }],
+      ]),
+    ],
     ['int-array', array('int', [1, 2, 3])],
     ['symbol-array', array('symbol', ['a', 'b'])],
     ['described', described(symbol('quark:test'), 'described value')],
@@ -103,9 +110,19 @@ function corpusMessage(seq: number): Message {
 function typedTree(v: AmqpValue | undefined): unknown {
   if (v instanceof Typed) {
     const x: unknown = v.value;
-    return [`Typed:${v.type}`, x instanceof Uint8Array ? Buffer.from(x).toString('hex') : typeof x === 'bigint' ? `${x}n` : Object.is(x, -0) ? '-0' : x];
+    return [
+      `Typed:${v.type}`,
+      x instanceof Uint8Array
+        ? Buffer.from(x).toString('hex')
+        : typeof x === 'bigint'
+          ? `${x}n`
+          : Object.is(x, -0)
+            ? '-0'
+            : x,
+    ];
   }
-  if (v instanceof AmqpArray) return ['array', v.type, v.descriptor === undefined ? null : typedTree(v.descriptor), v.elements.map(typedTree)];
+  if (v instanceof AmqpArray)
+    return ['array', v.type, v.descriptor === undefined ? null : typedTree(v.descriptor), v.elements.map(typedTree)];
   if (v instanceof Described) return ['described', typedTree(v.descriptor), typedTree(v.value)];
   if (v instanceof Date) return ['timestamp:Date', v.getTime()];
   if (v instanceof Uint8Array) return ['binary', Buffer.from(v).toString('hex')];
@@ -122,9 +139,20 @@ function typedTree(v: AmqpValue | undefined): unknown {
 /** Checks a message Proton sent (the corpus) by exact type; returns what differs. */
 function checkCorpus(message: Message, seq: number, text?: string): string[] {
   const errors: string[] = [];
-  if (!(message.messageId instanceof Typed && message.messageId.type === 'ulong' && message.messageId.value === BigInt(seq))) errors.push(`messageId: expected the ulong ${seq}n, got ${String(message.messageId)} (${typeof message.messageId})`);
+  if (!(
+    message.messageId instanceof Typed &&
+    message.messageId.type === 'ulong' &&
+    message.messageId.value === BigInt(seq)
+  ))
+    errors.push(
+      `messageId: expected the ulong ${seq}n, got ${String(message.messageId)} (${typeof message.messageId})`,
+    );
   if (message.subject !== 'tutorial') errors.push(`subject: got ${String(message.subject)}`);
-  const got = { properties: typedTree(message.applicationProperties), body: typedTree(message.body), bodyType: message.bodyType };
+  const got = {
+    properties: typedTree(message.applicationProperties),
+    body: typedTree(message.body),
+    bodyType: message.bodyType,
+  };
   const want = { properties: typedTree(values(seq)), body: typedTree(body(seq, text)), bodyType: 'value' };
   if (JSON.stringify(got) !== JSON.stringify(want)) {
     errors.push(`message ${seq} differs:\n${JSON.stringify(got)}\nexpected\n${JSON.stringify(want)}`);
@@ -155,17 +183,19 @@ interface Report {
 
 /** Runs one of the tutorial programs; resolves with its JSON report (rejects with its output when it fails). */
 function proton(program: string, args: string[]): Promise<Report> {
-  return startProgram(PYTHON, [`${PROTON_DIR}${program}`, ...args], PROTON_DIR, 50_000).done.then(({ code, stdout, stderr }) => {
-    const last = stdout.trim().split('\n').pop() ?? '';
-    let report: Report | undefined;
-    try {
-      report = JSON.parse(last) as Report;
-    } catch {
-      report = undefined;
-    }
-    if (code === 0 && report) return report;
-    throw new Error(`${program} ${args.join(' ')} exited ${String(code)}:\n${stdout}\n${stderr}`);
-  });
+  return startProgram(PYTHON, [`${PROTON_DIR}${program}`, ...args], PROTON_DIR, 50_000).done.then(
+    ({ code, stdout, stderr }) => {
+      const last = stdout.trim().split('\n').pop() ?? '';
+      let report: Report | undefined;
+      try {
+        report = JSON.parse(last) as Report;
+      } catch {
+        report = undefined;
+      }
+      if (code === 0 && report) return report;
+      throw new Error(`${program} ${args.join(' ')} exited ${String(code)}:\n${stdout}\n${stderr}`);
+    },
+  );
 }
 
 async function client(): Promise<Connection> {
@@ -215,9 +245,18 @@ describe('Qpid Proton tutorial programs through the embedded broker', () => {
   it('Proton simple_recv started after the messages were sent gets them all from the queue', async () => {
     broker = await startBroker({ port: 0 });
     const url = `${broker.url}/stored`;
-    expect(await proton('tutorial_simple_send.py', ['-a', url, '-m', '500'])).toEqual({ sent: 500, confirmed: 500, errors: [] });
+    expect(await proton('tutorial_simple_send.py', ['-a', url, '-m', '500'])).toEqual({
+      sent: 500,
+      confirmed: 500,
+      errors: [],
+    });
     expect(broker!.queue('stored')).toMatchObject({ depth: 500, inFlight: 0 });
-    expect(await proton('tutorial_simple_recv.py', ['-a', url, '-m', '500'])).toMatchObject({ received: 500, duplicates: 0, in_order: true, errors: [] });
+    expect(await proton('tutorial_simple_recv.py', ['-a', url, '-m', '500'])).toMatchObject({
+      received: 500,
+      duplicates: 0,
+      in_order: true,
+      errors: [],
+    });
     await expect.poll(() => broker!.queue('stored')).toMatchObject({ depth: 0, inFlight: 0 });
   });
 
@@ -238,7 +277,11 @@ describe('Qpid Proton tutorial programs through the embedded broker', () => {
     broker = await startBroker({ port: 0 });
     const url = `${broker.url}/one-by-one`;
     const serving = proton('tutorial_server.py', ['-a', url, '-m', '200']);
-    expect(await proton('tutorial_client.py', ['-a', url, '-m', '200', '-w', '1'])).toMatchObject({ sent: 200, replies: 200, errors: [] });
+    expect(await proton('tutorial_client.py', ['-a', url, '-m', '200', '-w', '1'])).toMatchObject({
+      sent: 200,
+      replies: 200,
+      errors: [],
+    });
     expect(await serving).toMatchObject({ answered: 200, confirmed: 200, errors: [] });
   });
 
@@ -259,7 +302,14 @@ describe('Qpid Proton tutorial programs through the embedded broker', () => {
       const replyBody = new Map(m.body as Map<AmqpValue, AmqpValue>);
       replyBody.set('text', `REQUEST ${seq}`);
       // The reply forwards what Proton sent, decoded and encoded again by Quark.
-      await replies.send({ to: m.replyTo, correlationId: m.correlationId, messageId: m.messageId, subject: m.subject, applicationProperties: m.applicationProperties, body: replyBody });
+      await replies.send({
+        to: m.replyTo,
+        correlationId: m.correlationId,
+        messageId: m.messageId,
+        subject: m.subject,
+        applicationProperties: m.applicationProperties,
+        body: replyBody,
+      });
       d.accept();
     }
     expect(errors).toEqual([]);

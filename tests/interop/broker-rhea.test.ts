@@ -8,7 +8,18 @@
  * throws past 2048 queued deliveries, so senders here send only while `sendable()`.
  */
 import { once } from 'node:events';
-import rhea, { type Connection as RheaConnection, type ConnectionOptions, type Container, type EventContext, type Message as RheaMessage, type Receiver as RheaReceiver, type ReceiverOptions, type Sender as RheaSender, type SenderOptions, type Source } from 'rhea';
+import rhea, {
+  type Connection as RheaConnection,
+  type ConnectionOptions,
+  type Container,
+  type EventContext,
+  type Message as RheaMessage,
+  type Receiver as RheaReceiver,
+  type ReceiverOptions,
+  type Sender as RheaSender,
+  type SenderOptions,
+  type Source,
+} from 'rhea';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, startBroker, type Broker, type Connection } from '../../src/index.js';
 
@@ -26,11 +37,13 @@ function track(c: RheaConnection): RheaConnection {
 }
 
 afterEach(async () => {
-  await Promise.all([...rheaConnections].map(async (c) => {
-    const closed = Promise.race([once(c, 'connection_close'), once(c, 'disconnected')]);
-    c.close();
-    await closed;
-  }));
+  await Promise.all(
+    [...rheaConnections].map(async (c) => {
+      const closed = Promise.race([once(c, 'connection_close'), once(c, 'disconnected')]);
+      c.close();
+      await closed;
+    }),
+  );
   rheaConnections.clear();
   for (const c of quarkConnections.splice(0)) await c.close().catch(() => undefined);
   await broker?.close();
@@ -45,7 +58,13 @@ afterEach(async () => {
 async function rheaClient(options: { sasl?: boolean } = {}): Promise<RheaConnection> {
   const container: Container = rhea.create_container();
   // tcp_no_delay is a rhea option its typings leave out.
-  const connectOptions: ConnectionOptions & { tcp_no_delay: boolean } = { host: '127.0.0.1', port: broker!.port, tcp_no_delay: true, reconnect: false, ...(options.sasl === false ? {} : { username: 'anonymous' }) };
+  const connectOptions: ConnectionOptions & { tcp_no_delay: boolean } = {
+    host: '127.0.0.1',
+    port: broker!.port,
+    tcp_no_delay: true,
+    reconnect: false,
+    ...(options.sasl === false ? {} : { username: 'anonymous' }),
+  };
   const c = track(container.connect(connectOptions));
   await once(c, 'connection_open');
   return c;
@@ -75,7 +94,9 @@ function sendAll(sender: RheaSender, count: number, make: (i: number) => RheaMes
     sender.on('accepted', () => {
       if (++accepted === count) resolve();
     });
-    sender.on('rejected', (ctx: EventContext) => reject(new Error(`rejected: ${JSON.stringify(ctx.delivery?.remote_state)}`)));
+    sender.on('rejected', (ctx: EventContext) =>
+      reject(new Error(`rejected: ${JSON.stringify(ctx.delivery?.remote_state)}`)),
+    );
     sender.on('released', () => reject(new Error('released')));
     sender.on('sender_error', (ctx: EventContext) => reject(new Error(`sender error: ${String(ctx.sender?.error)}`)));
     pump();
@@ -90,7 +111,9 @@ function collect(receiver: RheaReceiver, count: number): Promise<RheaMessage[]> 
       got.push(ctx.message!);
       if (got.length === count) resolve(got);
     });
-    receiver.on('receiver_error', (ctx: EventContext) => reject(new Error(`receiver error: ${String(ctx.receiver?.error)}`)));
+    receiver.on('receiver_error', (ctx: EventContext) =>
+      reject(new Error(`receiver error: ${String(ctx.receiver?.error)}`)),
+    );
   });
 }
 
@@ -101,7 +124,11 @@ describe('rhea clients against the embedded broker', () => {
     broker = await startBroker({ port: 0 });
     const producer = await rheaClient();
     const sender = await openSender(producer, 'rhea-queue');
-    await sendAll(sender, 2000, (i) => ({ message_id: i, application_properties: { index: i, kind: 'rhea' }, body: `message ${i}` }));
+    await sendAll(sender, 2000, (i) => ({
+      message_id: i,
+      application_properties: { index: i, kind: 'rhea' },
+      body: `message ${i}`,
+    }));
     expect(broker!.queue('rhea-queue')).toMatchObject({ depth: 2000, inFlight: 0 });
 
     const consumer = await rheaClient();
@@ -153,7 +180,9 @@ describe('rhea clients against the embedded broker', () => {
     expect((await gotOther).map((m) => m.body as string)).toEqual(range(200).map((i) => `news ${i}`));
 
     const gotCapability = collect(byCapability, 50);
-    await sendAll(await openSender(publisher, { target: { address: 'news', capabilities: ['topic'] } }), 50, (i) => ({ body: `capability ${i}` }));
+    await sendAll(await openSender(publisher, { target: { address: 'news', capabilities: ['topic'] } }), 50, (i) => ({
+      body: `capability ${i}`,
+    }));
     expect((await gotCapability).map((m) => m.body as string)).toEqual(range(50).map((i) => `capability ${i}`));
     // byCapability got none of the topic://news messages (they would have come first), and nothing waits anywhere.
     expect(broker.queues().every((q) => q.depth === 0)).toBe(true);
@@ -208,9 +237,20 @@ describe('rhea clients against the embedded broker', () => {
     const container: Container = rhea.create_container();
     const refused = track(container.connect({ host: '127.0.0.1', port: broker.port, reconnect: false }));
     refused.on('error', () => undefined);
-    const outcome = await Promise.race([once(refused, 'connection_open').then(() => 'open'), once(refused, 'disconnected').then(() => 'disconnected')]);
+    const outcome = await Promise.race([
+      once(refused, 'connection_open').then(() => 'open'),
+      once(refused, 'disconnected').then(() => 'disconnected'),
+    ]);
     expect(outcome).toBe('disconnected');
-    const alice = track(container.connect({ host: '127.0.0.1', port: broker.port, reconnect: false, username: 'alice', password: 'secret' }));
+    const alice = track(
+      container.connect({
+        host: '127.0.0.1',
+        port: broker.port,
+        reconnect: false,
+        username: 'alice',
+        password: 'secret',
+      }),
+    );
     await once(alice, 'connection_open');
   });
 

@@ -74,16 +74,24 @@ function runProton(cwd: string, home: string, connectFile: string | undefined): 
   delete env.MESSAGING_CONNECT_FILE;
   if (connectFile !== undefined) env.MESSAGING_CONNECT_FILE = connectFile;
   return new Promise((resolve) => {
-    execFile(python, ['-c', CLIENT], { cwd, env, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      let parsed: { opened: boolean; errors: string[] } = { opened: false, errors: [`no result line; stdout: ${stdout}`] };
-      try {
-        parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '') as typeof parsed;
-      } catch {
-        // keep the placeholder
-      }
-      resolve({ code, ...parsed, stderr: stderr + (error && code === null ? `\n[${error.message}]` : '') });
-    });
+    execFile(
+      python,
+      ['-c', CLIENT],
+      { cwd, env, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        let parsed: { opened: boolean; errors: string[] } = {
+          opened: false,
+          errors: [`no result line; stdout: ${stdout}`],
+        };
+        try {
+          parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '') as typeof parsed;
+        } catch {
+          // keep the placeholder
+        }
+        resolve({ code, ...parsed, stderr: stderr + (error && code === null ? `\n[${error.message}]` : '') });
+      },
+    );
   });
 }
 
@@ -112,10 +120,63 @@ beforeAll(() => {
   // A CA and a server certificate for localhost that it signed (Proton checks DNS names only).
   pki = folder('pki');
   const o = { cwd: pki, stdio: 'ignore' } as const;
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=Quark test CA', '-keyout', 'ca-key.pem', '-out', 'ca.pem'], o);
-  execFileSync('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server-key.pem', '-out', 'server.csr'], o);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Quark test CA',
+      '-keyout',
+      'ca-key.pem',
+      '-out',
+      'ca.pem',
+    ],
+    o,
+  );
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      'server-key.pem',
+      '-out',
+      'server.csr',
+    ],
+    o,
+  );
   writeFileSync(join(pki, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  execFileSync('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem'], o);
+  execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca-key.pem',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      'san.ext',
+      '-out',
+      'server.pem',
+    ],
+    o,
+  );
 });
 afterEach(async () => {
   await Promise.all(listeners.splice(0).map((w) => w.listener.close()));
@@ -132,7 +193,9 @@ describe('Proton Python and Quark read the same connect.json', () => {
   it('port, user, password, SASL mechanisms (list) and comments: Proton authenticates with PLAIN at the port Quark read', async () => {
     const target = await watch({ sasl: { mechanisms: ['PLAIN', 'ANONYMOUS'] }, allowInsecurePlain: true });
     const decoy = await watch({ allowInsecurePlain: true });
-    const file = writeConfig(folder('cfg'), `// Written for both Proton and Quark.
+    const file = writeConfig(
+      folder('cfg'),
+      `// Written for both Proton and Quark.
 {
   "scheme": "amqp", /* no TLS */
   "host": "127.0.0.1",
@@ -141,7 +204,8 @@ describe('Proton Python and Quark read the same connect.json', () => {
   "password": "pä55//wörd",
   "sasl": { "enabled": true, "mechanisms": ["PLAIN"], "allow_insecure": true }
 }
-`);
+`,
+    );
     const ours = readConnectConfig(file);
     expect(ours).toEqual({
       host: '127.0.0.1',
@@ -159,12 +223,26 @@ describe('Proton Python and Quark read the same connect.json', () => {
     expect(target.opened).toBe(1);
     expect(decoy.opened + decoy.credentials.length).toBe(0);
     expect(target.credentials).toHaveLength(1);
-    expect(target.credentials[0]).toMatchObject({ mechanism: 'PLAIN', username: ours.username, password: ours.password });
+    expect(target.credentials[0]).toMatchObject({
+      mechanism: 'PLAIN',
+      username: ours.username,
+      password: ours.password,
+    });
   });
 
   it('mechanisms as a string: Proton uses the one mechanism named, as Quark read it', async () => {
     const target = await watch({ sasl: { mechanisms: ['PLAIN', 'ANONYMOUS'] }, allowInsecurePlain: true });
-    const file = writeConfig(folder('cfg'), JSON.stringify({ scheme: 'amqp', host: '127.0.0.1', port: target.listener.port, user: 'bob', password: 'pw', sasl: { mechanisms: 'ANONYMOUS' } }));
+    const file = writeConfig(
+      folder('cfg'),
+      JSON.stringify({
+        scheme: 'amqp',
+        host: '127.0.0.1',
+        port: target.listener.port,
+        user: 'bob',
+        password: 'pw',
+        sasl: { mechanisms: 'ANONYMOUS' },
+      }),
+    );
     expect(readConnectConfig(file).sasl).toEqual({ mechanisms: ['ANONYMOUS'] });
     const outcome = await runProton(folder('cwd'), folder('home'), file);
     expect(outcome.opened, explain(outcome)).toBe(true);
@@ -173,7 +251,15 @@ describe('Proton Python and Quark read the same connect.json', () => {
 
   it('a numeric port string and sasl.enabled false: Proton connects without SASL, as Quark read it', async () => {
     const target = await watch({ sasl: false });
-    const file = writeConfig(folder('cfg'), JSON.stringify({ scheme: 'amqp', host: '127.0.0.1', port: String(target.listener.port), sasl: { enabled: false } }));
+    const file = writeConfig(
+      folder('cfg'),
+      JSON.stringify({
+        scheme: 'amqp',
+        host: '127.0.0.1',
+        port: String(target.listener.port),
+        sasl: { enabled: false },
+      }),
+    );
     expect(readConnectConfig(file)).toMatchObject({ port: target.listener.port, sasl: false, tls: false });
     const outcome = await runProton(folder('cwd'), folder('home'), file);
     expect(outcome.opened, explain(outcome)).toBe(true);
@@ -211,10 +297,20 @@ describe('Proton Python and Quark read the same connect.json', () => {
     }
   });
 
-  it('amqps with a relative tls.ca and verify: both read the CA relative to the working folder, not the file\'s folder', async () => {
-    const target = await watch({ tls: { cert: readFileSync(join(pki, 'server.pem')), key: readFileSync(join(pki, 'server-key.pem')) } });
+  it("amqps with a relative tls.ca and verify: both read the CA relative to the working folder, not the file's folder", async () => {
+    const target = await watch({
+      tls: { cert: readFileSync(join(pki, 'server.pem')), key: readFileSync(join(pki, 'server-key.pem')) },
+    });
     const configDir = folder('cfg');
-    const file = writeConfig(configDir, JSON.stringify({ scheme: 'amqps', host: 'localhost', port: target.listener.port, tls: { ca: 'certs/ca.pem', verify: true } }));
+    const file = writeConfig(
+      configDir,
+      JSON.stringify({
+        scheme: 'amqps',
+        host: 'localhost',
+        port: target.listener.port,
+        tls: { ca: 'certs/ca.pem', verify: true },
+      }),
+    );
     const cwd = folder('cwd');
     mkdirSync(join(cwd, 'certs'));
     writeFileSync(join(cwd, 'certs', 'ca.pem'), readFileSync(join(pki, 'ca.pem')));
@@ -234,6 +330,8 @@ describe('Proton Python and Quark read the same connect.json', () => {
     expect(lost.opened).toBe(false);
     expect(lost.errors.join('; ')).toMatch(/SSLException/); // Proton's set_trusted_ca_db found no file
     expect(target.opened).toBe(1);
-    expect(() => readConnectConfig(file, configDir)).toThrow(/"tls\.ca" names .*certs\/ca\.pem, which cannot be read: there is no such file/);
+    expect(() => readConnectConfig(file, configDir)).toThrow(
+      /"tls\.ca" names .*certs\/ca\.pem, which cannot be read: there is no such file/,
+    );
   });
 });

@@ -128,7 +128,16 @@ function protonCorpus(): Message[] {
       ] as AmqpValue[],
     },
     { messageId: uuid(UUID), body: Uint8Array.from([0x00, ...text('raw data section'), 0xff]) },
-    { messageId: Uint8Array.of(1, 2), body: described(POINT, new Map<AmqpValue, AmqpValue>([['x', 3], ['y', 4]])) },
+    {
+      messageId: Uint8Array.of(1, 2),
+      body: described(
+        POINT,
+        new Map<AmqpValue, AmqpValue>([
+          ['x', 3],
+          ['y', 4],
+        ]),
+      ),
+    },
     { body: 'h\u00e9llo \u2713 \u{1F600}' },
   ];
 }
@@ -176,11 +185,14 @@ async function take(receiver: Receiver, n: number): Promise<Delivery[]> {
 
 /** Fails unless no further message arrives within `ms`. */
 async function expectNothingMore(receiver: Receiver, ms = 300): Promise<void> {
-  const extra = await receiver.receive({ timeout: ms }).then((d) => d, (e: unknown) => e);
+  const extra = await receiver.receive({ timeout: ms }).then(
+    (d) => d,
+    (e: unknown) => e,
+  );
   expect(extra).toBeInstanceOf(TimeoutError);
 }
 
-describe('Quark through Proton\'s C broker', () => {
+describe("Quark through Proton's C broker", () => {
   it('5,000 messages sent at-least-once all arrive once each, in order, and every send resolves accepted', async () => {
     const N = 5000;
     const address = queue('bulk');
@@ -239,14 +251,21 @@ describe('Quark through Proton\'s C broker', () => {
         body: [
           [...Object.values(scalars())],
           [array('double', [0.5, -1e300]), array('boolean', [true, false]), array('timestamp', [timestamp(0)])],
-          [array('list', [[1], ['a']]), array('map', [new Map<AmqpValue, AmqpValue>([[1, 2]])]), array('binary', [text('b')])],
+          [
+            array('list', [[1], ['a']]),
+            array('map', [new Map<AmqpValue, AmqpValue>([[1, 2]])]),
+            array('binary', [text('b')]),
+          ],
         ],
         bodyType: 'sequence',
         footer: { 'x-opt-footer': 'end' },
       },
       { body: [text('first data section'), new Uint8Array(0), text('third')], bodyType: 'data' },
       // Bigger than the broker's frames: a multi-frame transfer each way.
-      { applicationProperties: { size: 300_000 }, body: Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff) },
+      {
+        applicationProperties: { size: 300_000 },
+        body: Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff),
+      },
     ];
     // The last message takes several frames both ways (Quark's default max frame is 256 KiB).
     expect(300_000).toBeGreaterThan(Math.min(Number(c.remoteOpen?.maxFrameSize ?? Infinity), 262_144));
@@ -262,7 +281,7 @@ describe('Quark through Proton\'s C broker', () => {
   });
 });
 
-describe('Quark and Proton\'s Python client, through the C broker', () => {
+describe("Quark and Proton's Python client, through the C broker", () => {
   it('what Quark sends, Proton receives with the same values and Python types (proton.ulong, symbol, char, timestamp...)', async () => {
     const address = queue('quark-to-proton');
     const c = await open();
@@ -314,7 +333,9 @@ describe("Quark's reconnect against Proton's C broker", () => {
       const sends: Promise<unknown>[] = [];
       for (let i = 0; i < 200; i++) sends.push(sender.send({ body: i }));
       await Promise.all(sends);
-      const reconnected = new Promise<void>((resolve) => c.events$.subscribe((e) => e.type === 'reconnected' && resolve()));
+      const reconnected = new Promise<void>((resolve) =>
+        c.events$.subscribe((e) => e.type === 'reconnected' && resolve()),
+      );
       // The C broker keeps its queues in memory: wait until the first 200 are consumed, then kill it.
       while (got.size < 200) await new Promise((r) => setTimeout(r, 5));
       await own.kill();

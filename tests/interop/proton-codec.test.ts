@@ -59,8 +59,18 @@ import {
 
 type NumberType = 'ubyte' | 'ushort' | 'uint' | 'byte' | 'short' | 'int';
 type TextType =
-  | 'ulong' | 'long' | 'timestamp' | 'float' | 'double' | 'decimal32' | 'decimal64' | 'decimal128'
-  | 'uuid' | 'binary' | 'string' | 'symbol';
+  | 'ulong'
+  | 'long'
+  | 'timestamp'
+  | 'float'
+  | 'double'
+  | 'decimal32'
+  | 'decimal64'
+  | 'decimal128'
+  | 'uuid'
+  | 'binary'
+  | 'string'
+  | 'symbol';
 
 type Desc =
   | { type: 'null' }
@@ -141,7 +151,8 @@ function describeValue(v: AmqpValue): Desc {
     case 'boolean':
       return { type: 'boolean', value: v };
     case 'number':
-      if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff || Object.is(v, -0)) throw shapeError('a plain number must be an int', v);
+      if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff || Object.is(v, -0))
+        throw shapeError('a plain number must be an int', v);
       return { type: 'int', value: v };
     case 'bigint':
       if (v < -(2n ** 63n) || v >= 2n ** 63n) throw shapeError('a bigint must be a long', v);
@@ -153,40 +164,52 @@ function describeValue(v: AmqpValue): Desc {
   if (v instanceof Uint8Array) return { type: 'binary', value: hex(v) };
   if (v instanceof Date) return { type: 'timestamp', value: String(v.getTime()) };
   if (Array.isArray(v)) return { type: 'list', value: v.map(describeValue) };
-  if (v instanceof Map) return { type: 'map', value: [...v].map(([k, x]): [Desc, Desc] => [describeValue(k), describeValue(x)]) };
+  if (v instanceof Map)
+    return { type: 'map', value: [...v].map(([k, x]): [Desc, Desc] => [describeValue(k), describeValue(x)]) };
   if (v instanceof AmqpArray) {
     const d: Desc = { type: 'array', element: v.type, value: v.elements.map((e) => describeElement(v.type, e)) };
     if (v.descriptor !== undefined) d.descriptor = describeValue(v.descriptor);
     return d;
   }
-  if (v instanceof Described) return { type: 'described', descriptor: describeValue(v.descriptor), value: describeValue(v.value) };
+  if (v instanceof Described)
+    return { type: 'described', descriptor: describeValue(v.descriptor), value: describeValue(v.value) };
   throw shapeError('not a decoded AMQP value', v);
 }
 
 function describeTyped(t: Typed): Desc {
   const v: unknown = t.value;
   switch (t.type) {
-    case 'ubyte': case 'ushort': case 'uint': case 'byte': case 'short':
+    case 'ubyte':
+    case 'ushort':
+    case 'uint':
+    case 'byte':
+    case 'short':
       if (typeof v !== 'number') throw shapeError(`${t.type} must hold a number`, v);
       return { type: t.type, value: v };
     case 'float':
-      if (typeof v !== 'number' || (Math.fround(v) !== v && !Number.isNaN(v))) throw shapeError('float must hold a single-precision number', v);
+      if (typeof v !== 'number' || (Math.fround(v) !== v && !Number.isNaN(v)))
+        throw shapeError('float must hold a single-precision number', v);
       return { type: 'float', value: floatBits(v) };
     case 'double':
       if (typeof v !== 'number') throw shapeError('double must hold a number', v);
       return { type: 'double', value: doubleBits(v) };
-    case 'ulong': case 'timestamp':
+    case 'ulong':
+    case 'timestamp':
       if (typeof v !== 'bigint') throw shapeError(`${t.type} must hold a bigint`, v);
-      if (t.type === 'timestamp' && v >= -MAX_DATE_MS && v <= MAX_DATE_MS) throw shapeError('a timestamp within Date range must be a Date', v);
+      if (t.type === 'timestamp' && v >= -MAX_DATE_MS && v <= MAX_DATE_MS)
+        throw shapeError('a timestamp within Date range must be a Date', v);
       return { type: t.type, value: v.toString() };
     case 'char': {
       if (typeof v !== 'string' || [...v].length !== 1) throw shapeError('char must hold one code point', v);
       return { type: 'char', value: v.codePointAt(0)! };
     }
-    case 'symbol': case 'uuid':
+    case 'symbol':
+    case 'uuid':
       if (typeof v !== 'string') throw shapeError(`${t.type} must hold a string`, v);
       return { type: t.type, value: v };
-    case 'decimal32': case 'decimal64': case 'decimal128':
+    case 'decimal32':
+    case 'decimal64':
+    case 'decimal128':
       if (!(v instanceof Uint8Array)) throw shapeError(`${t.type} must hold bytes`, v);
       return { type: t.type, value: hex(v) };
   }
@@ -202,7 +225,12 @@ function describeElement(type: ArrayElementType, e: AmqpValue): Desc {
     case 'boolean':
       need(typeof e === 'boolean', 'boolean');
       return { type, value: e as boolean };
-    case 'ubyte': case 'ushort': case 'uint': case 'byte': case 'short': case 'int':
+    case 'ubyte':
+    case 'ushort':
+    case 'uint':
+    case 'byte':
+    case 'short':
+    case 'int':
       need(typeof e === 'number', 'number');
       return { type, value: e as number };
     case 'float':
@@ -211,7 +239,8 @@ function describeElement(type: ArrayElementType, e: AmqpValue): Desc {
     case 'double':
       need(typeof e === 'number', 'number');
       return { type, value: doubleBits(e as number) };
-    case 'ulong': case 'long':
+    case 'ulong':
+    case 'long':
       need(typeof e === 'bigint', 'bigint');
       return { type, value: (e as bigint).toString() };
     case 'timestamp':
@@ -221,13 +250,20 @@ function describeElement(type: ArrayElementType, e: AmqpValue): Desc {
     case 'char':
       need(typeof e === 'string' && [...e].length === 1, 'one-code-point string');
       return { type, value: (e as string).codePointAt(0)! };
-    case 'uuid': case 'string': case 'symbol':
+    case 'uuid':
+    case 'string':
+    case 'symbol':
       need(typeof e === 'string', 'string');
       return { type, value: e as string };
-    case 'binary': case 'decimal32': case 'decimal64': case 'decimal128':
+    case 'binary':
+    case 'decimal32':
+    case 'decimal64':
+    case 'decimal128':
       need(e instanceof Uint8Array, 'Uint8Array');
       return { type, value: hex(e as Uint8Array) };
-    case 'list': case 'map': case 'array': {
+    case 'list':
+    case 'map':
+    case 'array': {
       const d = describeValue(e);
       need(d.type === type, type);
       return d;
@@ -239,33 +275,55 @@ function describeElement(type: ArrayElementType, e: AmqpValue): Desc {
 /** Builds the Quark value a description stands for, with Quark's constructors. */
 function fromDesc(d: Desc): AmqpValue {
   switch (d.type) {
-    case 'null': return null;
-    case 'boolean': return d.value;
-    case 'ubyte': return ubyte(d.value);
-    case 'ushort': return ushort(d.value);
-    case 'uint': return uint(d.value);
-    case 'byte': return byte(d.value);
-    case 'short': return short(d.value);
-    case 'int': return int(d.value);
-    case 'ulong': return ulong(d.value);
-    case 'long': return long(d.value);
-    case 'float': return float(Buffer.from(d.value, 'hex').readFloatBE());
-    case 'double': return double(Buffer.from(d.value, 'hex').readDoubleBE());
-    case 'decimal32': return decimal32(bytes(d.value));
-    case 'decimal64': return decimal64(bytes(d.value));
-    case 'decimal128': return decimal128(bytes(d.value));
-    case 'char': return char(d.value);
+    case 'null':
+      return null;
+    case 'boolean':
+      return d.value;
+    case 'ubyte':
+      return ubyte(d.value);
+    case 'ushort':
+      return ushort(d.value);
+    case 'uint':
+      return uint(d.value);
+    case 'byte':
+      return byte(d.value);
+    case 'short':
+      return short(d.value);
+    case 'int':
+      return int(d.value);
+    case 'ulong':
+      return ulong(d.value);
+    case 'long':
+      return long(d.value);
+    case 'float':
+      return float(Buffer.from(d.value, 'hex').readFloatBE());
+    case 'double':
+      return double(Buffer.from(d.value, 'hex').readDoubleBE());
+    case 'decimal32':
+      return decimal32(bytes(d.value));
+    case 'decimal64':
+      return decimal64(bytes(d.value));
+    case 'decimal128':
+      return decimal128(bytes(d.value));
+    case 'char':
+      return char(d.value);
     case 'timestamp': {
       const ms = BigInt(d.value);
       // Beyond the range of Date, Quark holds a timestamp as a Typed bigint.
       return ms >= -MAX_DATE_MS && ms <= MAX_DATE_MS ? timestamp(Number(ms)) : new Typed('timestamp', ms);
     }
-    case 'uuid': return uuid(d.value);
-    case 'binary': return bytes(d.value);
-    case 'string': return d.value;
-    case 'symbol': return symbol(d.value);
-    case 'list': return d.value.map(fromDesc);
-    case 'map': return new Map(d.value.map(([k, v]): [AmqpValue, AmqpValue] => [fromDesc(k), fromDesc(v)]));
+    case 'uuid':
+      return uuid(d.value);
+    case 'binary':
+      return bytes(d.value);
+    case 'string':
+      return d.value;
+    case 'symbol':
+      return symbol(d.value);
+    case 'list':
+      return d.value.map(fromDesc);
+    case 'map':
+      return new Map(d.value.map(([k, v]): [AmqpValue, AmqpValue] => [fromDesc(k), fromDesc(v)]));
     case 'array': {
       // Elements in their plain form, as decoded arrays hold them.
       const elements = d.value.map((e) => {
@@ -274,7 +332,8 @@ function fromDesc(d: Desc): AmqpValue {
       });
       return array(d.element, elements, d.descriptor === undefined ? undefined : fromDesc(d.descriptor));
     }
-    case 'described': return exactDescribed(fromDesc(d.descriptor), fromDesc(d.value));
+    case 'described':
+      return exactDescribed(fromDesc(d.descriptor), fromDesc(d.value));
   }
 }
 
@@ -283,7 +342,8 @@ function fromDesc(d: Desc): AmqpValue {
  * descriptor that really is a string, int or long is built the way the decoder builds it.
  */
 function exactDescribed(descriptor: AmqpValue, value: AmqpValue): Described {
-  if (typeof descriptor !== 'string' && typeof descriptor !== 'number' && typeof descriptor !== 'bigint') return described(descriptor, value);
+  if (typeof descriptor !== 'string' && typeof descriptor !== 'number' && typeof descriptor !== 'bigint')
+    return described(descriptor, value);
   const d = decodeValue(Buffer.concat([Buffer.from([0x00]), encodeValue(descriptor), encodeValue(value)]));
   if (!(d instanceof Described)) throw new Error('a described value did not decode as one');
   return d;
@@ -302,7 +362,8 @@ function describeField(section: 'header' | 'properties', name: string, v: unknow
     case 'boolean':
       if (typeof v !== 'boolean') throw wrong();
       return { type: 'boolean', value: v };
-    case 'ubyte': case 'uint':
+    case 'ubyte':
+    case 'uint':
       if (typeof v !== 'number') throw wrong();
       return { type: kind, value: v };
     case 'binary':
@@ -320,7 +381,8 @@ function describeField(section: 'header' | 'properties', name: string, v: unknow
       return { type: 'timestamp', value: v.toString() };
     case 'any':
       // message-id and correlation-id: a ulong is decoded as a plain bigint.
-      if (typeof v === 'bigint' && (name === 'messageId' || name === 'correlationId')) return { type: 'ulong', value: v.toString() };
+      if (typeof v === 'bigint' && (name === 'messageId' || name === 'correlationId'))
+        return { type: 'ulong', value: v.toString() };
       return describeValue(v as AmqpValue);
   }
   throw wrong();
@@ -328,15 +390,24 @@ function describeField(section: 'header' | 'properties', name: string, v: unknow
 
 function describeKeyed(obj: Annotations, keyType: 'symbol' | 'string'): Pairs {
   // Entries keyed by the spec's reserved ulong keys come first, as Quark writes them.
-  const reserved = [...(obj[ulongAnnotations] ?? [])].map(([k, v]): [Desc, Desc] => [describeValue(ulong(k)), describeValue(v)]);
-  return [...reserved, ...Object.entries(obj).map(([k, v]): [Desc, Desc] => [{ type: keyType, value: k }, describeValue(v)])];
+  const reserved = [...(obj[ulongAnnotations] ?? [])].map(([k, v]): [Desc, Desc] => [
+    describeValue(ulong(k)),
+    describeValue(v),
+  ]);
+  return [
+    ...reserved,
+    ...Object.entries(obj).map(([k, v]): [Desc, Desc] => [{ type: keyType, value: k }, describeValue(v)]),
+  ];
 }
 
 /** Describes a message as Quark decoded it, section by section (header and properties by spec name). */
 function describeMessage(m: Message): MessageDesc {
   const out: MessageDesc = {};
   const fields = m as Record<string, unknown>;
-  for (const [section, specFields] of [['header', headerFields], ['properties', propertiesFields]] as const) {
+  for (const [section, specFields] of [
+    ['header', headerFields],
+    ['properties', propertiesFields],
+  ] as const) {
     const described: Record<string, Desc> = {};
     for (const f of specFields) {
       if (fields[f.name] !== undefined) described[f.specName] = describeField(section, f.name, fields[f.name]);
@@ -352,7 +423,8 @@ function describeMessage(m: Message): MessageDesc {
       break;
     case 'data': {
       const sections = m.body instanceof Uint8Array ? [m.body] : m.body;
-      if (!Array.isArray(sections) || !sections.every((s) => s instanceof Uint8Array)) throw shapeError('a data body must be bytes', m.body);
+      if (!Array.isArray(sections) || !sections.every((s) => s instanceof Uint8Array))
+        throw shapeError('a data body must be bytes', m.body);
       out.body = { section: 'data', value: sections.map((s) => hex(s as Uint8Array)) };
       break;
     }
@@ -370,7 +442,11 @@ function describeMessage(m: Message): MessageDesc {
 /** A header or properties field value for a Quark message, from its description. */
 function fieldFromDesc(name: string, d: Desc): unknown {
   switch (d.type) {
-    case 'boolean': case 'ubyte': case 'uint': case 'string': case 'symbol':
+    case 'boolean':
+    case 'ubyte':
+    case 'uint':
+    case 'string':
+    case 'symbol':
       return d.value;
     case 'binary':
       return bytes(d.value);
@@ -396,7 +472,12 @@ function keyedFromDesc(pairs: Pairs, keyType: 'symbol' | 'string'): Annotations 
       continue;
     }
     if (k.type !== keyType) throw new Error(`Quark's message model takes only ${keyType} keys here, not a ${k.type}`);
-    Object.defineProperty(obj, k.value as string, { value: fromDesc(v), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(obj, k.value as string, {
+      value: fromDesc(v),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return obj;
 }
@@ -405,7 +486,10 @@ function keyedFromDesc(pairs: Pairs, keyType: 'symbol' | 'string'): Annotations 
 function messageFromDesc(d: MessageDesc): Message {
   const m: Message = {};
   const fields = m as Record<string, unknown>;
-  for (const [section, specFields] of [['header', headerFields], ['properties', propertiesFields]] as const) {
+  for (const [section, specFields] of [
+    ['header', headerFields],
+    ['properties', propertiesFields],
+  ] as const) {
     for (const f of specFields) {
       const fd = d[section]?.[f.specName];
       if (fd !== undefined) fields[f.name] = fieldFromDesc(f.specName, fd);
@@ -434,8 +518,18 @@ function messageFromDesc(d: MessageDesc): Message {
   return m;
 }
 
-const HEADER_DEFAULTS: Record<string, unknown> = { durable: false, priority: 4, ttl: 0, 'first-acquirer': false, 'delivery-count': 0 };
-const PROPERTIES_ZEROES: Record<string, unknown> = { 'absolute-expiry-time': '0', 'creation-time': '0', 'group-sequence': 0 };
+const HEADER_DEFAULTS: Record<string, unknown> = {
+  durable: false,
+  priority: 4,
+  ttl: 0,
+  'first-acquirer': false,
+  'delivery-count': 0,
+};
+const PROPERTIES_ZEROES: Record<string, unknown> = {
+  'absolute-expiry-time': '0',
+  'creation-time': '0',
+  'group-sequence': 0,
+};
 
 /**
  * What proton.Message keeps of a message (seen by decoding with it and encoding again): header
@@ -444,9 +538,14 @@ const PROPERTIES_ZEROES: Record<string, unknown> = { 'absolute-expiry-time': '0'
  */
 function protonMessageView(d: MessageDesc): MessageDesc {
   const out: MessageDesc = { ...d };
-  const drop = (fields: Record<string, Desc> | undefined, defaults: Record<string, unknown>): Record<string, Desc> | undefined => {
+  const drop = (
+    fields: Record<string, Desc> | undefined,
+    defaults: Record<string, unknown>,
+  ): Record<string, Desc> | undefined => {
     if (!fields) return undefined;
-    const kept = Object.fromEntries(Object.entries(fields).filter(([k, f]) => !('value' in f && defaults[k] === f.value)));
+    const kept = Object.fromEntries(
+      Object.entries(fields).filter(([k, f]) => !('value' in f && defaults[k] === f.value)),
+    );
     return Object.keys(kept).length > 0 ? kept : undefined;
   };
   const header = drop(d.header, HEADER_DEFAULTS);
@@ -507,7 +606,11 @@ const idiomaticValues: { name: string; value: AmqpValue; expected: Desc }[] = [
   { name: 'bigint 2^63 is a ulong', value: 2n ** 63n, expected: t.ulong(2n ** 63n) },
   { name: 'string is a string', value: 'h\u00e9 \u{1F600}', expected: t.string('h\u00e9 \u{1F600}') },
   { name: 'Buffer is binary', value: Buffer.from('ab'), expected: t.binary('6162') },
-  { name: 'Uint8Array view is binary (only its bytes)', value: new Uint8Array([9, 1, 2, 9]).subarray(1, 3), expected: t.binary('0102') },
+  {
+    name: 'Uint8Array view is binary (only its bytes)',
+    value: new Uint8Array([9, 1, 2, 9]).subarray(1, 3),
+    expected: t.binary('0102'),
+  },
   { name: 'Date is a timestamp', value: new Date(1700000000123), expected: t.timestamp(1700000000123) },
   { name: 'Date before the epoch is a timestamp', value: new Date(-1), expected: t.timestamp(-1) },
   { name: 'timestamp(ms) is a timestamp', value: timestamp(0), expected: t.timestamp(0) },
@@ -521,20 +624,54 @@ const idiomaticValues: { name: string; value: AmqpValue; expected: Desc }[] = [
     expected: t.map([t.string('a'), t.int(1)], [t.string('b'), t.string('x')], [t.string('d'), t.null()]),
   },
   { name: 'null-prototype object is a map', value: nullProto, expected: t.map([t.string('k'), t.int(1)]) },
-  { name: 'array is a list, undefined as null', value: [1, 'a', null, undefined as unknown as null], expected: t.list(t.int(1), t.string('a'), t.null(), t.null()) },
+  {
+    name: 'array is a list, undefined as null',
+    value: [1, 'a', null, undefined as unknown as null],
+    expected: t.list(t.int(1), t.string('a'), t.null(), t.null()),
+  },
   {
     name: 'Map keeps int, long, ulong, string and symbol keys apart',
-    value: new Map<AmqpValue, AmqpValue>([[1, 'int'], [1n, 'long'], [ulong(1), 'ulong'], ['1', 'string'], [symbol('1'), 'symbol']]),
+    value: new Map<AmqpValue, AmqpValue>([
+      [1, 'int'],
+      [1n, 'long'],
+      [ulong(1), 'ulong'],
+      ['1', 'string'],
+      [symbol('1'), 'symbol'],
+    ]),
     expected: t.map(
-      [t.int(1), t.string('int')], [t.long(1), t.string('long')], [t.ulong(1), t.string('ulong')],
-      [t.string('1'), t.string('string')], [t.symbol('1'), t.string('symbol')]),
+      [t.int(1), t.string('int')],
+      [t.long(1), t.string('long')],
+      [t.ulong(1), t.string('ulong')],
+      [t.string('1'), t.string('string')],
+      [t.symbol('1'), t.string('symbol')],
+    ),
   },
-  { name: 'array of Typed ubyte elements', value: array('ubyte', [ubyte(1), ubyte(255)]), expected: t.array('ubyte', [t.ubyte(1), t.ubyte(255)]) },
-  { name: 'array of ints needing 32 bits', value: array('int', [1, 200, -129]), expected: t.array('int', [t.int(1), t.int(200), t.int(-129)]) },
+  {
+    name: 'array of Typed ubyte elements',
+    value: array('ubyte', [ubyte(1), ubyte(255)]),
+    expected: t.array('ubyte', [t.ubyte(1), t.ubyte(255)]),
+  },
+  {
+    name: 'array of ints needing 32 bits',
+    value: array('int', [1, 200, -129]),
+    expected: t.array('int', [t.int(1), t.int(200), t.int(-129)]),
+  },
   { name: 'array of small longs', value: array('long', [1n, -1n]), expected: t.array('long', [t.long(1), t.long(-1)]) },
-  { name: 'array of longs from numbers', value: array('long', [1, 300]), expected: t.array('long', [t.long(1), t.long(300)]) },
-  { name: 'array of small ulongs', value: array('ulong', [0n, 255n]), expected: t.array('ulong', [t.ulong(0), t.ulong(255)]) },
-  { name: 'array of ulongs', value: array('ulong', [0n, 256n]), expected: t.array('ulong', [t.ulong(0), t.ulong(256)]) },
+  {
+    name: 'array of longs from numbers',
+    value: array('long', [1, 300]),
+    expected: t.array('long', [t.long(1), t.long(300)]),
+  },
+  {
+    name: 'array of small ulongs',
+    value: array('ulong', [0n, 255n]),
+    expected: t.array('ulong', [t.ulong(0), t.ulong(255)]),
+  },
+  {
+    name: 'array of ulongs',
+    value: array('ulong', [0n, 256n]),
+    expected: t.array('ulong', [t.ulong(0), t.ulong(256)]),
+  },
   { name: 'array of small uints', value: array('uint', [0, 255]), expected: t.array('uint', [t.uint(0), t.uint(255)]) },
   { name: 'array of uints', value: array('uint', [256, 0]), expected: t.array('uint', [t.uint(256), t.uint(0)]) },
   {
@@ -542,27 +679,75 @@ const idiomaticValues: { name: string; value: AmqpValue; expected: Desc }[] = [
     value: array('timestamp', [new Date(5), 2n ** 62n]),
     expected: t.array('timestamp', [t.timestamp(5), t.timestamp(2n ** 62n)]),
   },
-  { name: 'array of chars', value: array('char', ['a', '\u{1F600}']), expected: t.array('char', [t.char('a'), t.char('\u{1F600}')]) },
-  { name: 'array of strings needing str32', value: array('string', ['\u20ac'.repeat(100), '']), expected: t.array('string', [t.string('\u20ac'.repeat(100)), t.string('')]) },
-  { name: 'array of symbols needing sym32', value: array('symbol', ['s'.repeat(256)]), expected: t.array('symbol', [t.symbol('s'.repeat(256))]) },
-  { name: 'array of binaries needing vbin32', value: array('binary', [new Uint8Array(300)]), expected: t.array('binary', [t.binary('00'.repeat(300))]) },
+  {
+    name: 'array of chars',
+    value: array('char', ['a', '\u{1F600}']),
+    expected: t.array('char', [t.char('a'), t.char('\u{1F600}')]),
+  },
+  {
+    name: 'array of strings needing str32',
+    value: array('string', ['\u20ac'.repeat(100), '']),
+    expected: t.array('string', [t.string('\u20ac'.repeat(100)), t.string('')]),
+  },
+  {
+    name: 'array of symbols needing sym32',
+    value: array('symbol', ['s'.repeat(256)]),
+    expected: t.array('symbol', [t.symbol('s'.repeat(256))]),
+  },
+  {
+    name: 'array of binaries needing vbin32',
+    value: array('binary', [new Uint8Array(300)]),
+    expected: t.array('binary', [t.binary('00'.repeat(300))]),
+  },
   {
     name: 'array of maps, a Map and a plain object',
     value: array('map', [new Map<AmqpValue, AmqpValue>([[symbol('k'), 1]]), { a: 1 }]),
     expected: t.array('map', [t.map([t.symbol('k'), t.int(1)]), t.map([t.string('a'), t.int(1)])]),
   },
   { name: 'array of lists', value: array('list', [[1], []]), expected: t.array('list', [t.list(t.int(1)), t.list()]) },
-  { name: 'array of arrays', value: array('array', [array('int', [1]), array('int', [])]), expected: t.array('array', [t.array('int', [t.int(1)]), t.array('int', [])]) },
-  { name: 'described array with a ulong descriptor', value: array('int', [1], ulong(0x1234)), expected: t.array('int', [t.int(1)], t.ulong(0x1234)) },
-  { name: 'described array with a symbol descriptor', value: array('symbol', ['a'], symbol('x:y')), expected: t.array('symbol', [t.symbol('a')], t.symbol('x:y')) },
-  { name: 'described with a number descriptor', value: described(0x24, []), expected: t.described(t.ulong(0x24), t.list()) },
-  { name: 'described with a bigint descriptor', value: described(2n ** 64n - 1n, 'x'), expected: t.described(t.ulong(2n ** 64n - 1n), t.string('x')) },
-  { name: 'described with a string descriptor is a symbol', value: described('com.example:x', { a: 1 }), expected: t.described(t.symbol('com.example:x'), t.map([t.string('a'), t.int(1)])) },
+  {
+    name: 'array of arrays',
+    value: array('array', [array('int', [1]), array('int', [])]),
+    expected: t.array('array', [t.array('int', [t.int(1)]), t.array('int', [])]),
+  },
+  {
+    name: 'described array with a ulong descriptor',
+    value: array('int', [1], ulong(0x1234)),
+    expected: t.array('int', [t.int(1)], t.ulong(0x1234)),
+  },
+  {
+    name: 'described array with a symbol descriptor',
+    value: array('symbol', ['a'], symbol('x:y')),
+    expected: t.array('symbol', [t.symbol('a')], t.symbol('x:y')),
+  },
+  {
+    name: 'described with a number descriptor',
+    value: described(0x24, []),
+    expected: t.described(t.ulong(0x24), t.list()),
+  },
+  {
+    name: 'described with a bigint descriptor',
+    value: described(2n ** 64n - 1n, 'x'),
+    expected: t.described(t.ulong(2n ** 64n - 1n), t.string('x')),
+  },
+  {
+    name: 'described with a string descriptor is a symbol',
+    value: described('com.example:x', { a: 1 }),
+    expected: t.described(t.symbol('com.example:x'), t.map([t.string('a'), t.int(1)])),
+  },
 ];
 
 const idiomaticMessages: { name: string; message: Message; expected: MessageDesc }[] = [
-  { name: 'a string body is an amqp-value', message: { body: 'hello' }, expected: { body: { section: 'amqp-value', value: t.string('hello') } } },
-  { name: 'a Uint8Array body is one data section', message: { body: Buffer.from('data') }, expected: { body: { section: 'data', value: ['64617461'] } } },
+  {
+    name: 'a string body is an amqp-value',
+    message: { body: 'hello' },
+    expected: { body: { section: 'amqp-value', value: t.string('hello') } },
+  },
+  {
+    name: 'a Uint8Array body is one data section',
+    message: { body: Buffer.from('data') },
+    expected: { body: { section: 'data', value: ['64617461'] } },
+  },
   {
     name: "a Uint8Array body with bodyType 'value' is an amqp-value",
     message: { body: new Uint8Array([1]), bodyType: 'value' },
@@ -578,14 +763,25 @@ const idiomaticMessages: { name: string; message: Message; expected: MessageDesc
     message: { body: [[1, 'a'], []], bodyType: 'sequence' },
     expected: { body: { section: 'amqp-sequence', value: [t.list(t.int(1), t.string('a')), t.list()] } },
   },
-  { name: 'a null body is an amqp-value of null', message: { body: null }, expected: { body: { section: 'amqp-value', value: t.null() } } },
-  { name: 'an array body is an amqp-value list', message: { body: [1, 2] }, expected: { body: { section: 'amqp-value', value: t.list(t.int(1), t.int(2)) } } },
+  {
+    name: 'a null body is an amqp-value of null',
+    message: { body: null },
+    expected: { body: { section: 'amqp-value', value: t.null() } },
+  },
+  {
+    name: 'an array body is an amqp-value list',
+    message: { body: [1, 2] },
+    expected: { body: { section: 'amqp-value', value: t.list(t.int(1), t.int(2)) } },
+  },
   {
     name: 'header fields, false and zero written out',
     message: { durable: true, priority: 9, ttl: 1000, firstAcquirer: false, deliveryCount: 0 },
     expected: {
       header: {
-        durable: t.boolean(true), priority: t.ubyte(9), ttl: t.uint(1000), 'first-acquirer': t.boolean(false),
+        durable: t.boolean(true),
+        priority: t.ubyte(9),
+        ttl: t.uint(1000),
+        'first-acquirer': t.boolean(false),
         'delivery-count': t.uint(0),
       },
     },
@@ -593,30 +789,52 @@ const idiomaticMessages: { name: string; message: Message; expected: MessageDesc
   {
     name: 'properties from numbers, bigints and Dates',
     message: {
-      messageId: 5, correlationId: 7n, creationTime: 1700000000123, absoluteExpiryTime: new Date(1700000060000),
-      groupSequence: 3, contentType: 'text/plain', contentEncoding: 'gzip', to: 'q', replyTo: 'r', userId: Buffer.from('u'),
+      messageId: 5,
+      correlationId: 7n,
+      creationTime: 1700000000123,
+      absoluteExpiryTime: new Date(1700000060000),
+      groupSequence: 3,
+      contentType: 'text/plain',
+      contentEncoding: 'gzip',
+      to: 'q',
+      replyTo: 'r',
+      userId: Buffer.from('u'),
     },
     expected: {
       properties: {
-        'message-id': t.ulong(5), 'correlation-id': t.ulong(7), 'creation-time': t.timestamp(1700000000123),
-        'absolute-expiry-time': t.timestamp(1700000060000), 'group-sequence': t.uint(3),
-        'content-type': t.symbol('text/plain'), 'content-encoding': t.symbol('gzip'), to: t.string('q'),
-        'reply-to': t.string('r'), 'user-id': t.binary('75'),
+        'message-id': t.ulong(5),
+        'correlation-id': t.ulong(7),
+        'creation-time': t.timestamp(1700000000123),
+        'absolute-expiry-time': t.timestamp(1700000060000),
+        'group-sequence': t.uint(3),
+        'content-type': t.symbol('text/plain'),
+        'content-encoding': t.symbol('gzip'),
+        to: t.string('q'),
+        'reply-to': t.string('r'),
+        'user-id': t.binary('75'),
       },
     },
   },
   {
     name: 'uuid message id and binary correlation id',
     message: { messageId: uuid(UUID_A), correlationId: new Uint8Array([1, 2]), subject: '' },
-    expected: { properties: { 'message-id': t.uuid(UUID_A), 'correlation-id': t.binary('0102'), subject: t.string('') } },
+    expected: {
+      properties: { 'message-id': t.uuid(UUID_A), 'correlation-id': t.binary('0102'), subject: t.string('') },
+    },
   },
   {
     name: 'application properties from plain values, undefined left out',
-    message: { applicationProperties: { a: 1, b: 'x', c: 2n, d: true, e: null, f: undefined as unknown as null, g: 1.5 } },
+    message: {
+      applicationProperties: { a: 1, b: 'x', c: 2n, d: true, e: null, f: undefined as unknown as null, g: 1.5 },
+    },
     expected: {
       'application-properties': [
-        [t.string('a'), t.int(1)], [t.string('b'), t.string('x')], [t.string('c'), t.long(2)],
-        [t.string('d'), t.boolean(true)], [t.string('e'), t.null()], [t.string('g'), t.double(1.5)],
+        [t.string('a'), t.int(1)],
+        [t.string('b'), t.string('x')],
+        [t.string('c'), t.long(2)],
+        [t.string('d'), t.boolean(true)],
+        [t.string('e'), t.null()],
+        [t.string('g'), t.double(1.5)],
       ],
     },
   },
@@ -630,7 +848,10 @@ const idiomaticMessages: { name: string; message: Message; expected: MessageDesc
     },
     expected: {
       'delivery-annotations': [[t.symbol('x-opt-c'), t.ulong(1)]],
-      'message-annotations': [[t.symbol('x-opt-a'), t.symbol('s')], [t.symbol('x-opt-b'), t.int(1)]],
+      'message-annotations': [
+        [t.symbol('x-opt-a'), t.symbol('s')],
+        [t.symbol('x-opt-b'), t.int(1)],
+      ],
       body: { section: 'amqp-value', value: t.string('b') },
       footer: [[t.symbol('x-opt-d'), t.binary('ff')]],
     },
@@ -650,7 +871,10 @@ function runPeer(mode: 'corpus' | 'decode', input?: string): string {
 }
 
 function parseLines<T>(text: string): T[] {
-  return text.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as T);
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as T);
 }
 
 interface Job {
@@ -668,7 +892,13 @@ interface Setup {
   decoded: Map<string, PeerResult>;
 }
 
-function encodeJob(jobs: Job[], encoded: Map<string, Uint8Array | Error>, kind: Job['kind'], name: string, encode: () => Uint8Array): void {
+function encodeJob(
+  jobs: Job[],
+  encoded: Map<string, Uint8Array | Error>,
+  kind: Job['kind'],
+  name: string,
+  encode: () => Uint8Array,
+): void {
   try {
     const b = encode();
     encoded.set(name, b);
@@ -692,10 +922,13 @@ function prepare(): Setup {
   }
   for (const m of messages) {
     encodeJob(jobs, encoded, 'message', `quark:${m.name}`, () => encodeMessage(messageFromDesc(m.expected)));
-    encodeJob(jobs, encoded, 'message', `forward:${m.name}`, () => encodeMessage(decodeMessage(bytes(m.hex), { values: 'exact' })));
+    encodeJob(jobs, encoded, 'message', `forward:${m.name}`, () =>
+      encodeMessage(decodeMessage(bytes(m.hex), { values: 'exact' })),
+    );
   }
   for (const v of idiomaticValues) encodeJob(jobs, encoded, 'value', `idiomatic:${v.name}`, () => encodeValue(v.value));
-  for (const m of idiomaticMessages) encodeJob(jobs, encoded, 'message', `idiomatic:${m.name}`, () => encodeMessage(m.message));
+  for (const m of idiomaticMessages)
+    encodeJob(jobs, encoded, 'message', `idiomatic:${m.name}`, () => encodeMessage(m.message));
 
   const results = parseLines<PeerResult>(runPeer('decode', jobs.map((j) => JSON.stringify(j)).join('\n') + '\n'));
   const decoded = new Map(results.map((r) => [r.name, r]));
@@ -733,7 +966,9 @@ function protonGot(name: string): PeerResult {
  * such a message as an amqp-value of null: the one place its bytes say more than Proton's.
  */
 function asQuarkWrites(expected: MessageDesc): MessageDesc {
-  return Object.keys(expected).length === 0 ? ({ body: { section: 'amqp-value', value: { type: 'null' } } } as unknown as MessageDesc) : expected;
+  return Object.keys(expected).length === 0
+    ? ({ body: { section: 'amqp-value', value: { type: 'null' } } } as unknown as MessageDesc)
+    : expected;
 }
 
 /**
@@ -818,14 +1053,22 @@ describe('Qpid Proton interop: codec', () => {
 
   describe('Forwarding: a value or message Quark decoded from Proton, encoded again, is what Proton sent', () => {
     for (const v of values) {
-      itItem(v.name, () => {
-        expect(protonGot(`forward:${v.name}`).got).toEqual(v.expected);
-      }, `value: ${v.name}`);
+      itItem(
+        v.name,
+        () => {
+          expect(protonGot(`forward:${v.name}`).got).toEqual(v.expected);
+        },
+        `value: ${v.name}`,
+      );
     }
     for (const m of messages) {
-      itItem(m.name, () => {
-        expect(protonGot(`forward:${m.name}`).got).toEqual(asQuarkWrites(m.expected));
-      }, `message: ${m.name}`);
+      itItem(
+        m.name,
+        () => {
+          expect(protonGot(`forward:${m.name}`).got).toEqual(asQuarkWrites(m.expected));
+        },
+        `message: ${m.name}`,
+      );
     }
   });
 

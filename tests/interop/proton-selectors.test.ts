@@ -44,12 +44,19 @@ afterEach(async () => {
 /** Runs a Proton example to its end (killed after `timeoutMs`); rejects with its output unless it exits 0. */
 async function example(program: string, args: string[], timeoutMs = 30_000): Promise<ProgramRun> {
   const run = await startProgram(PYTHON, [program, ...args], EXAMPLES, timeoutMs).done;
-  if (run.code !== 0) throw new Error(`${path.basename(program)} ${args.join(' ')} exited ${String(run.code)}:\n${run.stdout}\n${run.stderr}`);
+  if (run.code !== 0)
+    throw new Error(
+      `${path.basename(program)} ${args.join(' ')} exited ${String(run.code)}:\n${run.stdout}\n${run.stderr}`,
+    );
   return run;
 }
 
 /** The non-empty lines a program printed. */
-const lines = (stdout: string): string[] => stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+const lines = (stdout: string): string[] =>
+  stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
 
 /** What colour_send.py sends as message n (1-based): odd ones green, even ones red. */
 const body = (n: number): string => `${n % 2 === 1 ? 'green' : 'red'} ${n}`;

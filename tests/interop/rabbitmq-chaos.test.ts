@@ -32,12 +32,19 @@ describe('Quark through RabbitMQ while the broker is SIGKILLed and restarted', (
     const r = rabbit!;
     const name = `chaos-${randomUUID()}`;
     // A durable classic queue, so that persistent messages the broker accepted survive its crash.
-    await r.ctl('eval', `rabbit_amqqueue:declare(rabbit_misc:r(<<"/">>, queue, <<"${name}">>), true, false, [], none, <<"guest">>).`);
+    await r.ctl(
+      'eval',
+      `rabbit_amqqueue:declare(rabbit_misc:r(<<"/">>, queue, <<"${name}">>), true, false, [], none, <<"guest">>).`,
+    );
     // The declaration must be on disk before the first crash (seen lost under load otherwise).
     await r.ctl('eval', 'mnesia:dump_log().');
     const address = `/amq/queue/${name}`;
     // Reconnect settings are configuration, not code: a short backoff ceiling keeps the test quick.
-    const options = { url: `amqp://guest:guest@127.0.0.1:${r.port}`, reconnect: { initialDelay: 50, maxDelay: 500 }, idleTimeout: 10_000 };
+    const options = {
+      url: `amqp://guest:guest@127.0.0.1:${r.port}`,
+      reconnect: { initialDelay: 50, maxDelay: 500 },
+      idleTimeout: 10_000,
+    };
     const producer = await connect(options);
     const consumer = await connect(options);
     connections.push(producer, consumer);
@@ -45,7 +52,15 @@ describe('Quark through RabbitMQ while the broker is SIGKILLed and restarted', (
     producer.events$.subscribe((e) => void (e.type === 'reconnected' && reconnects.producer++));
     consumer.events$.subscribe((e) => void (e.type === 'reconnected' && reconnects.consumer++));
 
-    const run = await startAtLeastOnceRun({ producer, consumer, address, total: MESSAGES, credit: 500, maxInFlight: 1000, maxAhead: 1000 });
+    const run = await startAtLeastOnceRun({
+      producer,
+      consumer,
+      address,
+      total: MESSAGES,
+      credit: 500,
+      maxInFlight: 1000,
+      maxAhead: 1000,
+    });
 
     // The chaos: after each quarter of the messages has been received, crash the broker and start it again.
     const recoveries: { revivedMs: number; producerMs: number; consumerMs: number }[] = [];
@@ -58,7 +73,12 @@ describe('Quark through RabbitMQ while the broker is SIGKILLed and restarted', (
       const before = { settled: run.settled, distinct: run.distinct };
       expect(before.distinct).toBeLessThan(MESSAGES); // the crash came mid-stream
       // Both sides flow again by themselves: a send settles and a new message arrives after the restart.
-      await until(() => ((run.settled > before.settled || run.settled === MESSAGES) && run.distinct > before.distinct) || run.failures.length > 0, 60_000);
+      await until(
+        () =>
+          ((run.settled > before.settled || run.settled === MESSAGES) && run.distinct > before.distinct) ||
+          run.failures.length > 0,
+        60_000,
+      );
       recoveries.push({
         revivedMs: Math.round(reachable - killedAt),
         producerMs: run.settled > before.settled ? Math.round(run.lastSettledAt - reachable) : -1,

@@ -48,7 +48,9 @@ function connectTo(port: number): Promise<RheaConnection> {
   connection.on('error', () => undefined); // reported through the promises below
   return new Promise((resolve, reject) => {
     connection.once('connection_open', () => resolve(connection));
-    connection.once('connection_error', (ctx: EventContext) => reject(new Error(`connection error: ${String(ctx.connection.error)}`)));
+    connection.once('connection_error', (ctx: EventContext) =>
+      reject(new Error(`connection error: ${String(ctx.connection.error)}`)),
+    );
     connection.once('disconnected', (ctx: EventContext) => reject(new Error(`disconnected: ${String(ctx.error)}`)));
   });
 }
@@ -60,7 +62,8 @@ function sendAll(connection: RheaConnection, address: string, count: number): Pr
     let sent = 0;
     let accepted = 0;
     sender.on('sendable', () => {
-      while (sent < count && sender.sendable()) sender.send({ durable: true, message_id: sent, body: `message ${sent++}` });
+      while (sent < count && sender.sendable())
+        sender.send({ durable: true, message_id: sent, body: `message ${sent++}` });
     });
     sender.on('accepted', () => {
       if (++accepted === count) resolve();
@@ -72,11 +75,19 @@ function sendAll(connection: RheaConnection, address: string, count: number): Pr
 }
 
 /** Receives (and accepts) until `count` distinct bodies arrived; resolves with them. */
-function receiveAll(connection: RheaConnection, address: string, count: number, timeoutMs: number): Promise<Set<string>> {
+function receiveAll(
+  connection: RheaConnection,
+  address: string,
+  count: number,
+  timeoutMs: number,
+): Promise<Set<string>> {
   return new Promise((resolve, reject) => {
     const bodies = new Set<string>();
     const receiver = connection.open_receiver({ source: { address }, credit_window: 200, autoaccept: true });
-    const timer = setTimeout(() => reject(new Error(`received ${bodies.size} of ${count} messages in ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`received ${bodies.size} of ${count} messages in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     receiver.on('message', (ctx: EventContext) => {
       bodies.add(String(ctx.message?.body));
       if (bodies.size === count) {
@@ -126,7 +137,16 @@ describe('the RabbitMQ cluster harness', () => {
     await connectTo(c.ports[0]!);
     expect(await c.status()).toContain(`running members (as node 1 sees them): ${ALL_MEMBERS}`);
     // The queue is empty everywhere (every message was accepted once), with a member on each node.
-    const queues = await c.ctl(1, 'list_queues', 'name', 'type', 'messages', 'members', '--no-table-headers', '--quiet');
+    const queues = await c.ctl(
+      1,
+      'list_queues',
+      'name',
+      'type',
+      'messages',
+      'members',
+      '--no-table-headers',
+      '--quiet',
+    );
     const line = queues.split('\n').find((l) => l.startsWith(address.slice('/amq/queue/'.length)));
     expect(line).toMatch(/\tquorum\t0\t\[.*quark-cluster-1@localhost.*\]/);
   }, 60_000);
@@ -151,7 +171,16 @@ describe("Quark's failover across the cluster", () => {
     consumer.events$.subscribe((e) => void (e.type === 'reconnected' && visited.consumer.add(e.url)));
 
     // At most about 2,000 a second: the run outlasts three kills and revives.
-    const run = await startAtLeastOnceRun({ producer, consumer, address, total, credit: 200, maxInFlight: 500, maxAhead: 1000, paceEvery: 4 });
+    const run = await startAtLeastOnceRun({
+      producer,
+      consumer,
+      address,
+      total,
+      credit: 200,
+      maxInFlight: 500,
+      maxAhead: 1000,
+      paceEvery: 4,
+    });
 
     const nodes = [1, 2, 3] as const;
     for (const [k, node] of nodes.entries()) {
@@ -165,7 +194,9 @@ describe("Quark's failover across the cluster", () => {
       await c.revive(node); // a majority stays up: revive before the next kill
     }
     await run.done;
-    console.log(`rabbitmq cluster failover: ${total} messages, nodes 1, 2, 3 SIGKILLed in turn; duplicates ${run.duplicates}; producer reconnected to ${[...visited.producer].join(' ')}; consumer to ${[...visited.consumer].join(' ')}`);
+    console.log(
+      `rabbitmq cluster failover: ${total} messages, nodes 1, 2, 3 SIGKILLed in turn; duplicates ${run.duplicates}; producer reconnected to ${[...visited.producer].join(' ')}; consumer to ${[...visited.consumer].join(' ')}`,
+    );
     expect(run.failures).toEqual([]);
     expect(run.settled).toBe(total);
     expect(run.distinct).toBe(total);

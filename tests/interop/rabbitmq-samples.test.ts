@@ -43,7 +43,8 @@ function run(sample: string, args: string[], timeoutMs = 40_000): Promise<Progra
 /** Runs a sample that RabbitMQ serves: it must exit 0 and print nothing on stderr. */
 async function runOk(sample: string, args: string[]): Promise<string> {
   const r = await run(sample, args);
-  if (r.code !== 0 || r.stderr !== '') throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
+  if (r.code !== 0 || r.stderr !== '')
+    throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
@@ -77,7 +78,13 @@ describe('samples RabbitMQ serves run to their end (exit 0)', () => {
     const address = url.slice(url.indexOf('//queue/') + 1);
     const server = startProgram(process.execPath, ['samples/server.mjs', url, '--count', '1'], ROOT, 40_000);
     await server.waitFor(/^serving requests from /m);
-    const client = await connect({ host: broker.host, port: broker.port, username: 'guest', password: 'guest', reconnect: false });
+    const client = await connect({
+      host: broker.host,
+      port: broker.port,
+      username: 'guest',
+      password: 'guest',
+      reconnect: false,
+    });
     try {
       const replyTo = `/queue/quark-sample-replies-${randomUUID()}`;
       const replies = await client.createReceiver(replyTo);
@@ -103,24 +110,32 @@ describe('samples RabbitMQ serves run to their end (exit 0)', () => {
 describe('samples that need a feature RabbitMQ 3.10 lacks say so in one line and exit 1', () => {
   it('queue_browser.mjs (drain): the session ended while draining, naming drain', async () => {
     const line = await runRefused('queue_browser.mjs', [queueUrl('browser')]);
-    expect(line).toMatch(/^queue_browser\.mjs: The peer ended the session \(amqp:internal-error\) while a drain was under way on the receiver from '\/queue\/quark-sample-browser-[^']+': it may not support drain \(RabbitMQ 3\.10 does not\)/);
+    expect(line).toMatch(
+      /^queue_browser\.mjs: The peer ended the session \(amqp:internal-error\) while a drain was under way on the receiver from '\/queue\/quark-sample-browser-[^']+': it may not support drain \(RabbitMQ 3\.10 does not\)/,
+    );
     expect(line).toContain('(the rest is in error.description)'); // the Erlang term is quoted, not dumped
   });
 
   it('client.mjs and sync_client.mjs (a dynamic reply-to queue): "Dynamic sources not supported"', async () => {
     for (const sample of ['client.mjs', 'sync_client.mjs']) {
-      expect(await runRefused(sample, [queueUrl(sample.replace('.mjs', ''))])).toBe(`${sample}: The peer ended the session: Dynamic sources not supported. (amqp:not-implemented)`);
+      expect(await runRefused(sample, [queueUrl(sample.replace('.mjs', ''))])).toBe(
+        `${sample}: The peer ended the session: Dynamic sources not supported. (amqp:not-implemented)`,
+      );
     }
   });
 
   it('tx_send.mjs and tx_recv.mjs (transactions): "Transactions not supported"', async () => {
     for (const sample of ['tx_send.mjs', 'tx_recv.mjs']) {
-      expect(await runRefused(sample, [queueUrl(sample.replace('.mjs', '')), '--messages', '3', '--batch-size', '1'])).toBe(`${sample}: The peer ended the session: Transactions not supported. (amqp:not-implemented)`);
+      expect(
+        await runRefused(sample, [queueUrl(sample.replace('.mjs', '')), '--messages', '3', '--batch-size', '1']),
+      ).toBe(`${sample}: The peer ended the session: Transactions not supported. (amqp:not-implemented)`);
     }
   });
 
   it('subscribe-consumer.mjs (the modified outcome of a failed order): RabbitMQ refuses the modified state', async () => {
     const line = await runRefused('subscribe-consumer.mjs', [queueUrl('subscribe'), '--count', '10']);
-    expect(line).toMatch(/^subscribe-consumer\.mjs: The peer ended the session: Unrecognised state: \{'v1_0\.modified'.*\(amqp:invalid-field\)$/);
+    expect(line).toMatch(
+      /^subscribe-consumer\.mjs: The peer ended the session: Unrecognised state: \{'v1_0\.modified'.*\(amqp:invalid-field\)$/,
+    );
   });
 });

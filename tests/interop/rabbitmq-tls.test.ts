@@ -68,8 +68,24 @@ const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'
 
 /** A self-signed CA: `name`.pem and `name`-key.pem. */
 function makeCa(dir: string, name: string, cn: string): void {
-  openssl(dir, 'req', '-x509', ...EC_KEY, '-keyout', `${name}-key.pem`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  openssl(
+    dir,
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    `${name}-key.pem`,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
 }
 
 /** A key and certificate request: `name`-key.pem and `name`.csr. */
@@ -79,11 +95,29 @@ function makeRequest(dir: string, name: string, cn: string): void {
 
 /** `name`.pem: `name`.csr signed by CA `ca` for two days, with the extensions in file `ext`. */
 function sign(dir: string, name: string, ca: string, ext: string): void {
-  openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-set_serial', `0x${randomBytes(8).toString('hex')}`,
-    '-days', '2', '-extfile', ext, '-out', `${name}.pem`);
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.pem`,
+    '-CAkey',
+    `${ca}-key.pem`,
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+    '-out',
+    `${name}.pem`,
+  );
 }
 
-const SERVER_EXT = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n';
+const SERVER_EXT =
+  'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n';
 const CLIENT_EXT = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n';
 
 /** Fresh certificates in a new temporary directory (about 50 ms). */
@@ -110,8 +144,28 @@ function makePki(): Pki {
       `[server_ext]\n${SERVER_EXT.replace(/=/g, ' = ')}`,
   );
   makeRequest(dir, 'expired', 'localhost');
-  openssl(dir, 'ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca.pem', '-keyfile', 'ca-key.pem', '-in', 'expired.csr', '-out', 'expired.pem',
-    '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-extensions', 'server_ext', '-notext');
+  openssl(
+    dir,
+    'ca',
+    '-batch',
+    '-config',
+    'ca.cnf',
+    '-cert',
+    'ca.pem',
+    '-keyfile',
+    'ca-key.pem',
+    '-in',
+    'expired.csr',
+    '-out',
+    'expired.pem',
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200102000000Z',
+    '-extensions',
+    'server_ext',
+    '-notext',
+  );
   const read = (f: string): Buffer => readFileSync(join(dir, f));
   return {
     dir,
@@ -153,7 +207,8 @@ beforeAll(async () => {
       `rabbit_networking:start_ssl_listener({"${HOST}", ${EXPIRED_PORT}}, [{cacertfile, "${pki.dir}/ca.pem"}, ` +
         `{certfile, "${pki.dir}/expired.pem"}, {keyfile, "${pki.dir}/expired-key.pem"}, {verify, verify_peer}, {fail_if_no_peer_cert, false}], 1).`,
     ).then((out) => {
-      if (out.trim() !== 'ok') throw new Error(`could not start the expired-certificate listener on ${HOST}:${EXPIRED_PORT}: ${out}`);
+      if (out.trim() !== 'ok')
+        throw new Error(`could not start the expired-certificate listener on ${HOST}:${EXPIRED_PORT}: ${out}`);
       expiredListener = true;
     }),
   ]);
@@ -162,7 +217,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(connections.splice(0).map((c) => c.close({ timeout: 5000 }).catch(() => undefined)));
   // Stopped before its certificate files go (the node may outlive the suite if started by hand).
-  if (expiredListener) await ctl('eval', `rabbit_networking:stop_tcp_listener({"${HOST}", ${EXPIRED_PORT}}).`).catch(() => undefined);
+  if (expiredListener)
+    await ctl('eval', `rabbit_networking:stop_tcp_listener({"${HOST}", ${EXPIRED_PORT}}).`).catch(() => undefined);
   await rabbit?.release();
   if (pki) rmSync(pki.dir, { recursive: true, force: true });
 }, 120_000);
@@ -193,7 +249,11 @@ async function connectError(options: Partial<ConnectOptions>): Promise<unknown> 
 /** An error's message, code and causes' messages and codes, for matching the words OpenSSL used. */
 function errorText(e: unknown): string {
   const parts: string[] = [];
-  for (let x: unknown = e, depth = 0; x !== undefined && x !== null && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+  for (
+    let x: unknown = e, depth = 0;
+    x !== undefined && x !== null && depth < 5;
+    x = (x as { cause?: unknown }).cause, depth++
+  ) {
     const { name, message, code } = x as { name?: unknown; message?: unknown; code?: unknown };
     parts.push(`${String(name)}: ${String(message)}${code !== undefined ? ` [${String(code)}]` : ''}`);
   }
@@ -263,110 +323,198 @@ async function logShows(from: number, pattern: RegExp, ms = 3000): Promise<boole
 }
 
 describe('Quark client against RabbitMQ 3.10 over TLS (amqps)', () => {
-  it('PLAIN over TLS (no client certificate): logs in as a RabbitMQ user and carries a message through a queue', async () => {
-    const connection = await open({ tls: { ca: pki.ca }, username: PLAIN_USER, password: PLAIN_PASSWORD });
-    expect(connection.isOpen).toBe(true);
-    expect(connection.remoteProperties?.product).toBe('RabbitMQ');
-    await roundTrip(connection, 'plain');
-    const mine = (await brokerConnections()).filter((c) => c.username === PLAIN_USER);
-    expect(mine).toEqual([expect.objectContaining({ auth_mechanism: 'PLAIN', ssl: true, peer_cert_subject: '' })]);
-  }, TEST_TIMEOUT);
+  it(
+    'PLAIN over TLS (no client certificate): logs in as a RabbitMQ user and carries a message through a queue',
+    async () => {
+      const connection = await open({ tls: { ca: pki.ca }, username: PLAIN_USER, password: PLAIN_PASSWORD });
+      expect(connection.isOpen).toBe(true);
+      expect(connection.remoteProperties?.product).toBe('RabbitMQ');
+      await roundTrip(connection, 'plain');
+      const mine = (await brokerConnections()).filter((c) => c.username === PLAIN_USER);
+      expect(mine).toEqual([expect.objectContaining({ auth_mechanism: 'PLAIN', ssl: true, peer_cert_subject: '' })]);
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('a wrong password over TLS fails connect() with an AuthenticationError (amqp:unauthorized-access)', async () => {
-    const error = await connectError({ tls: { ca: pki.ca }, username: PLAIN_USER, password: 'not-the-password' });
-    expect(error, errorText(error)).toBeInstanceOf(AuthenticationError);
-    expect((error as AuthenticationError).condition).toBe('amqp:unauthorized-access');
-  }, TEST_TIMEOUT);
+  it(
+    'a wrong password over TLS fails connect() with an AuthenticationError (amqp:unauthorized-access)',
+    async () => {
+      const error = await connectError({ tls: { ca: pki.ca }, username: PLAIN_USER, password: 'not-the-password' });
+      expect(error, errorText(error)).toBeInstanceOf(AuthenticationError);
+      expect((error as AuthenticationError).condition).toBe('amqp:unauthorized-access');
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('EXTERNAL (sasl.mechanisms: [EXTERNAL]) with a client certificate: RabbitMQ logs the client in as the user its CN names; a message goes through', async () => {
-    const connection = await open({ tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, sasl: { mechanisms: ['EXTERNAL'] } });
-    await roundTrip(connection, 'external');
-    const mine = (await brokerConnections()).filter((c) => c.username === CERT_USER);
-    expect(mine).toEqual([expect.objectContaining({ auth_mechanism: 'EXTERNAL', ssl: true, peer_cert_subject: `CN=${CERT_USER}` })]);
-  }, TEST_TIMEOUT);
+  it(
+    'EXTERNAL (sasl.mechanisms: [EXTERNAL]) with a client certificate: RabbitMQ logs the client in as the user its CN names; a message goes through',
+    async () => {
+      const connection = await open({
+        tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey },
+        sasl: { mechanisms: ['EXTERNAL'] },
+      });
+      await roundTrip(connection, 'external');
+      const mine = (await brokerConnections()).filter((c) => c.username === CERT_USER);
+      expect(mine).toEqual([
+        expect.objectContaining({ auth_mechanism: 'EXTERNAL', ssl: true, peer_cert_subject: `CN=${CERT_USER}` }),
+      ]);
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('with a client certificate and no user name, the default mechanism choice is EXTERNAL', async () => {
-    const connection = await open({ tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } });
-    expect(connection.authentication?.mechanism).toBe('EXTERNAL');
-    await roundTrip(connection, 'external-default');
-    const mine = (await brokerConnections()).filter((c) => c.username === CERT_USER);
-    expect(mine).toEqual([expect.objectContaining({ auth_mechanism: 'EXTERNAL', ssl: true, peer_cert_subject: `CN=${CERT_USER}` })]);
-  }, TEST_TIMEOUT);
+  it(
+    'with a client certificate and no user name, the default mechanism choice is EXTERNAL',
+    async () => {
+      const connection = await open({ tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } });
+      expect(connection.authentication?.mechanism).toBe('EXTERNAL');
+      await roundTrip(connection, 'external-default');
+      const mine = (await brokerConnections()).filter((c) => c.username === CERT_USER);
+      expect(mine).toEqual([
+        expect.objectContaining({ auth_mechanism: 'EXTERNAL', ssl: true, peer_cert_subject: `CN=${CERT_USER}` }),
+      ]);
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('RabbitMQ offers EXTERNAL to every TLS client, and refuses it (AuthenticationError, after its 3 s delay) when the client sent no certificate', async () => {
-    const t0 = performance.now();
-    const error = await connectError({ tls: { ca: pki.ca }, sasl: { mechanisms: ['EXTERNAL'] } });
-    expect(error, errorText(error)).toBeInstanceOf(AuthenticationError);
-    expect((error as AuthenticationError).condition).toBe('amqp:unauthorized-access');
-    // RabbitMQ holds back every refused login's sasl-outcome for 3 s (SILENT_CLOSE_DELAY).
-    expect(performance.now() - t0).toBeGreaterThan(2500);
-  }, TEST_TIMEOUT);
+  it(
+    'RabbitMQ offers EXTERNAL to every TLS client, and refuses it (AuthenticationError, after its 3 s delay) when the client sent no certificate',
+    async () => {
+      const t0 = performance.now();
+      const error = await connectError({ tls: { ca: pki.ca }, sasl: { mechanisms: ['EXTERNAL'] } });
+      expect(error, errorText(error)).toBeInstanceOf(AuthenticationError);
+      expect((error as AuthenticationError).condition).toBe('amqp:unauthorized-access');
+      // RabbitMQ holds back every refused login's sasl-outcome for 3 s (SILENT_CLOSE_DELAY).
+      expect(performance.now() - t0).toBeGreaterThan(2500);
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('a client certificate from a CA the broker does not know: the broker refuses the TLS handshake and connect() rejects', async () => {
-    const logSize = readFileSync(logFile).length;
-    const t0 = performance.now();
-    const error = await connectError({ tls: { ca: pki.ca, cert: pki.rogueClientCert, key: pki.rogueClientKey }, username: PLAIN_USER, password: PLAIN_PASSWORD });
-    expect(performance.now() - t0).toBeLessThan(2000); // refused at once, not by a time-out
-    expect(error).toBeInstanceOf(Error);
-    expect((error as Error).name, errorText(error)).not.toBe('AuthenticationError');
-    // With TLS 1.3 the client has finished its side of the handshake (and sent its SASL header) when
-    // the broker checks the certificate; the broker's alert unknown_ca is usually lost, as RabbitMQ
-    // closes its sockets with linger 0 (a reset): the client sees ECONNRESET (or EPIPE), or the alert.
-    expect(errorText(error)).toMatch(/unknown ca|ECONNRESET|EPIPE/i);
-    // The broker says why: its TLS server sent the alert Unknown CA.
-    expect(await logShows(logSize, /TLS server: .* SERVER ALERT: Fatal - Unknown CA/)).toBe(true);
-  }, TEST_TIMEOUT);
+  it(
+    'a client certificate from a CA the broker does not know: the broker refuses the TLS handshake and connect() rejects',
+    async () => {
+      const logSize = readFileSync(logFile).length;
+      const t0 = performance.now();
+      const error = await connectError({
+        tls: { ca: pki.ca, cert: pki.rogueClientCert, key: pki.rogueClientKey },
+        username: PLAIN_USER,
+        password: PLAIN_PASSWORD,
+      });
+      expect(performance.now() - t0).toBeLessThan(2000); // refused at once, not by a time-out
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).name, errorText(error)).not.toBe('AuthenticationError');
+      // With TLS 1.3 the client has finished its side of the handshake (and sent its SASL header) when
+      // the broker checks the certificate; the broker's alert unknown_ca is usually lost, as RabbitMQ
+      // closes its sockets with linger 0 (a reset): the client sees ECONNRESET (or EPIPE), or the alert.
+      expect(errorText(error)).toMatch(/unknown ca|ECONNRESET|EPIPE/i);
+      // The broker says why: its TLS server sent the alert Unknown CA.
+      expect(await logShows(logSize, /TLS server: .* SERVER ALERT: Fatal - Unknown CA/)).toBe(true);
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('over TLS 1.2 the same refusal comes inside the handshake: TlsError with the alert unknown ca', async () => {
-    const error = await connectError({ tls: { ca: pki.ca, cert: pki.rogueClientCert, key: pki.rogueClientKey, maxVersion: 'TLSv1.2' }, username: PLAIN_USER, password: PLAIN_PASSWORD });
-    expectTlsError(error, 'certificate-required', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
-  }, TEST_TIMEOUT);
+  it(
+    'over TLS 1.2 the same refusal comes inside the handshake: TlsError with the alert unknown ca',
+    async () => {
+      const error = await connectError({
+        tls: { ca: pki.ca, cert: pki.rogueClientCert, key: pki.rogueClientKey, maxVersion: 'TLSv1.2' },
+        username: PLAIN_USER,
+        password: PLAIN_PASSWORD,
+      });
+      expectTlsError(error, 'certificate-required', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('a server certificate from a CA the client does not trust fails connect() with TlsError reason unknown-ca', async () => {
-    // The client trusts another CA only...
-    const error = await connectError({ tls: { ca: pki.rogueCa }, username: PLAIN_USER, password: PLAIN_PASSWORD });
-    // RabbitMQ sends its CA (from ssl_options.cacertfile) with its certificate, so the chain ends
-    // in a self-signed root the client does not trust: SELF_SIGNED_CERT_IN_CHAIN, not
-    // UNABLE_TO_VERIFY_LEAF_SIGNATURE. Still an unknown CA, not a self-signed server certificate.
-    expectTlsError(error, 'unknown-ca', 'SELF_SIGNED_CERT_IN_CHAIN');
-    // ... or the system's CAs (no `ca` given).
-    const error2 = await connectError({ username: PLAIN_USER, password: PLAIN_PASSWORD });
-    expectTlsError(error2, 'unknown-ca', 'SELF_SIGNED_CERT_IN_CHAIN');
-  }, TEST_TIMEOUT);
+  it(
+    'a server certificate from a CA the client does not trust fails connect() with TlsError reason unknown-ca',
+    async () => {
+      // The client trusts another CA only...
+      const error = await connectError({ tls: { ca: pki.rogueCa }, username: PLAIN_USER, password: PLAIN_PASSWORD });
+      // RabbitMQ sends its CA (from ssl_options.cacertfile) with its certificate, so the chain ends
+      // in a self-signed root the client does not trust: SELF_SIGNED_CERT_IN_CHAIN, not
+      // UNABLE_TO_VERIFY_LEAF_SIGNATURE. Still an unknown CA, not a self-signed server certificate.
+      expectTlsError(error, 'unknown-ca', 'SELF_SIGNED_CERT_IN_CHAIN');
+      // ... or the system's CAs (no `ca` given).
+      const error2 = await connectError({ username: PLAIN_USER, password: PLAIN_PASSWORD });
+      expectTlsError(error2, 'unknown-ca', 'SELF_SIGNED_CERT_IN_CHAIN');
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('a server certificate for another host name fails connect() with TlsError reason hostname-mismatch', async () => {
-    // The certificate is for localhost and 127.0.0.1; the client is told to expect another name.
-    const error = await connectError({ tls: { ca: pki.ca, servername: 'not-this-broker.invalid' }, username: PLAIN_USER, password: PLAIN_PASSWORD });
-    expectTlsError(error, 'hostname-mismatch', 'ERR_TLS_CERT_ALTNAME_INVALID');
-  }, TEST_TIMEOUT);
+  it(
+    'a server certificate for another host name fails connect() with TlsError reason hostname-mismatch',
+    async () => {
+      // The certificate is for localhost and 127.0.0.1; the client is told to expect another name.
+      const error = await connectError({
+        tls: { ca: pki.ca, servername: 'not-this-broker.invalid' },
+        username: PLAIN_USER,
+        password: PLAIN_PASSWORD,
+      });
+      expectTlsError(error, 'hostname-mismatch', 'ERR_TLS_CERT_ALTNAME_INVALID');
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('an expired server certificate fails connect() with TlsError reason expired', async () => {
-    const error = await connectError({ url: amqps(EXPIRED_PORT), tls: { ca: pki.ca }, username: PLAIN_USER, password: PLAIN_PASSWORD });
-    expectTlsError(error, 'expired', 'CERT_HAS_EXPIRED');
-  }, TEST_TIMEOUT);
+  it(
+    'an expired server certificate fails connect() with TlsError reason expired',
+    async () => {
+      const error = await connectError({
+        url: amqps(EXPIRED_PORT),
+        tls: { ca: pki.ca },
+        username: PLAIN_USER,
+        password: PLAIN_PASSWORD,
+      });
+      expectTlsError(error, 'expired', 'CERT_HAS_EXPIRED');
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('connection.tls describes the session: TLS 1.3 or 1.2, cipher, authorized, the server certificate; undefined on plain TCP', async () => {
-    const connection = await open({ tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, username: PLAIN_USER, password: PLAIN_PASSWORD });
-    const info = connection.tls;
-    expect(info).toBeDefined();
-    expect(['TLSv1.3', 'TLSv1.2']).toContain(info!.protocol);
-    expect(info!.cipher).toMatch(/^TLS_|^ECDHE-|_WITH_/);
-    expect(info!.authorized).toBe(true);
-    expect(info!.authorizationError).toBeUndefined();
-    expect(info!.peerCertificate?.subject.CN).toBe('localhost');
-    expect(info!.peerCertificate?.issuer.CN).toBe('Quark RabbitMQ Test CA');
-    expect(connection.authentication).toEqual({ mechanism: 'PLAIN', username: PLAIN_USER });
-    // The broker sees the same protocol, and the client certificate (sent though PLAIN was used).
-    const mine = (await brokerConnections()).filter((c) => c.username === PLAIN_USER);
-    expect(mine).toEqual([expect.objectContaining({ ssl: true, ssl_protocol: info!.protocol.replace('TLSv', 'tlsv'), peer_cert_subject: `CN=${CERT_USER}` })]);
+  it(
+    'connection.tls describes the session: TLS 1.3 or 1.2, cipher, authorized, the server certificate; undefined on plain TCP',
+    async () => {
+      const connection = await open({
+        tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey },
+        username: PLAIN_USER,
+        password: PLAIN_PASSWORD,
+      });
+      const info = connection.tls;
+      expect(info).toBeDefined();
+      expect(['TLSv1.3', 'TLSv1.2']).toContain(info!.protocol);
+      expect(info!.cipher).toMatch(/^TLS_|^ECDHE-|_WITH_/);
+      expect(info!.authorized).toBe(true);
+      expect(info!.authorizationError).toBeUndefined();
+      expect(info!.peerCertificate?.subject.CN).toBe('localhost');
+      expect(info!.peerCertificate?.issuer.CN).toBe('Quark RabbitMQ Test CA');
+      expect(connection.authentication).toEqual({ mechanism: 'PLAIN', username: PLAIN_USER });
+      // The broker sees the same protocol, and the client certificate (sent though PLAIN was used).
+      const mine = (await brokerConnections()).filter((c) => c.username === PLAIN_USER);
+      expect(mine).toEqual([
+        expect.objectContaining({
+          ssl: true,
+          ssl_protocol: info!.protocol.replace('TLSv', 'tlsv'),
+          peer_cert_subject: `CN=${CERT_USER}`,
+        }),
+      ]);
 
-    // TLS 1.2 when the client asks for it.
-    const tls12 = await open({ tls: { ca: pki.ca, maxVersion: 'TLSv1.2' }, username: PLAIN_USER, password: PLAIN_PASSWORD });
-    expect(tls12.tls?.protocol).toBe('TLSv1.2');
-    expect(tls12.tls?.authorized).toBe(true);
+      // TLS 1.2 when the client asks for it.
+      const tls12 = await open({
+        tls: { ca: pki.ca, maxVersion: 'TLSv1.2' },
+        username: PLAIN_USER,
+        password: PLAIN_PASSWORD,
+      });
+      expect(tls12.tls?.protocol).toBe('TLSv1.2');
+      expect(tls12.tls?.authorized).toBe(true);
 
-    const plain = await connect({ host: HOST, port: PORT, username: PLAIN_USER, password: PLAIN_PASSWORD, timeout: 10_000 });
-    connections.push(plain);
-    expect(plain.tls).toBeUndefined();
-  }, TEST_TIMEOUT);
+      const plain = await connect({
+        host: HOST,
+        port: PORT,
+        username: PLAIN_USER,
+        password: PLAIN_PASSWORD,
+        timeout: 10_000,
+      });
+      connections.push(plain);
+      expect(plain.tls).toBeUndefined();
+    },
+    TEST_TIMEOUT,
+  );
 });

@@ -61,7 +61,15 @@ afterEach(async () => {
 });
 
 async function connectAsGuest(options: Partial<ConnectOptions> = {}): Promise<Connection> {
-  const connection = await connect({ host: broker.host, port: broker.port, username: 'guest', password: 'guest', timeout: 15_000, values: 'exact', ...options });
+  const connection = await connect({
+    host: broker.host,
+    port: broker.port,
+    username: 'guest',
+    password: 'guest',
+    timeout: 15_000,
+    values: 'exact',
+    ...options,
+  });
   connections.push(connection);
   return connection;
 }
@@ -83,7 +91,14 @@ describe('Quark client against RabbitMQ 3.10 (rabbitmq_amqp1_0)', () => {
   // The idle-timeout test's connection idles while the other tests run (it must stay idle 7 s).
   let idle: { connection: Connection; openedAt: number; events: QuarkEvent['type'][] } | undefined;
   beforeAll(async () => {
-    const connection = await connect({ host: broker.host, port: broker.port, username: 'guest', password: 'guest', idleTimeout: 2000, timeout: 15_000 });
+    const connection = await connect({
+      host: broker.host,
+      port: broker.port,
+      username: 'guest',
+      password: 'guest',
+      idleTimeout: 2000,
+      timeout: 15_000,
+    });
     const events: QuarkEvent['type'][] = [];
     connection.events$.subscribe((e) => events.push(e.type));
     idle = { connection, openedAt: performance.now(), events };
@@ -100,7 +115,13 @@ describe('Quark client against RabbitMQ 3.10 (rabbitmq_amqp1_0)', () => {
   });
 
   it('a wrong password fails connect() with an AuthenticationError saying the credentials were refused', async () => {
-    const error = await connect({ host: broker.host, port: broker.port, username: 'guest', password: 'not-the-password', timeout: 15_000 }).then(
+    const error = await connect({
+      host: broker.host,
+      port: broker.port,
+      username: 'guest',
+      password: 'not-the-password',
+      timeout: 15_000,
+    }).then(
       (c) => {
         connections.push(c);
         return new Error('connect() resolved with a wrong password');
@@ -217,7 +238,7 @@ describe('Quark client against RabbitMQ 3.10 (rabbitmq_amqp1_0)', () => {
     const sender = await connection.createSender(address);
     const receiver = await connection.createReceiver({ source: address, credit: 2 });
     const binary = randomBytes(5 * 1024 * 1024);
-    const text = randomBytes(5 * 1024 * 1024 / 2).toString('hex'); // 5 MiB of ASCII
+    const text = randomBytes((5 * 1024 * 1024) / 2).toString('hex'); // 5 MiB of ASCII
     const maxFrame = Number(connection.remoteOpen?.maxFrameSize ?? 0xffffffff);
     expect(Math.min(maxFrame, 262144)).toBeLessThan(binary.length / 10);
     const [a, b] = await Promise.all([
@@ -251,7 +272,9 @@ describe('Quark client against RabbitMQ 3.10 (rabbitmq_amqp1_0)', () => {
         d.accept();
       }
     })();
-    const outcomes = await Promise.all(Array.from({ length: count }, (_, i) => sender.send({ messageId: `m-${i}`, body: i })));
+    const outcomes = await Promise.all(
+      Array.from({ length: count }, (_, i) => sender.send({ messageId: `m-${i}`, body: i })),
+    );
     expect(outcomes.filter((o) => o?.kind === 'accepted')).toHaveLength(count);
     await consumed;
     expect(received).toEqual(Array.from({ length: count }, (_, i) => i));
@@ -324,7 +347,7 @@ describe('Quark client against RabbitMQ 3.10 (rabbitmq_amqp1_0)', () => {
     await connection.close();
   }, 30_000);
 
-  it('close_all_connections ends the session: a pending receive() rejects with a SessionClosedError carrying RabbitMQ\'s condition, and the connection makes a new session', async () => {
+  it("close_all_connections ends the session: a pending receive() rejects with a SessionClosedError carrying RabbitMQ's condition, and the connection makes a new session", async () => {
     // RabbitMQ 3.10 closes the internal connection behind each AMQP 1.0 session and sends `end`
     // with amqp:internal-error; the AMQP 1.0 connection itself stays open.
     const connection = await connectAsGuest();

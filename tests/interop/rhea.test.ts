@@ -11,7 +11,16 @@
  */
 import { once } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
-import rhea, { type Connection as RheaConnection, type Delivery as RheaDelivery, type EventContext, type Message as RheaMessage, type Receiver as RheaReceiver, type Sender as RheaSender, type Source, type TerminusOptions } from 'rhea';
+import rhea, {
+  type Connection as RheaConnection,
+  type Delivery as RheaDelivery,
+  type EventContext,
+  type Message as RheaMessage,
+  type Receiver as RheaReceiver,
+  type Sender as RheaSender,
+  type Source,
+  type TerminusOptions,
+} from 'rhea';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   DeliveryModifiedError,
@@ -36,10 +45,16 @@ import { typedTree } from '../support/typed-tree.js';
 type Outcome = 'accept' | 'reject' | 'release' | 'modify';
 const OUTCOMES: Outcome[] = ['accept', 'reject', 'release', 'modify'];
 /** rhea's event name for each outcome it sees as a sender. */
-const RHEA_EVENT: Record<Outcome, string> = { accept: 'accepted', reject: 'rejected', release: 'released', modify: 'modified' };
+const RHEA_EVENT: Record<Outcome, string> = {
+  accept: 'accepted',
+  reject: 'rejected',
+  release: 'released',
+  modify: 'modified',
+};
 
 /** Deterministic bytes, so a reassembly error cannot go unnoticed. */
-const pattern = (n: number): Buffer => Buffer.from(Uint8Array.from({ length: n }, (_, i) => (i * 31 + (i >> 8)) & 0xff));
+const pattern = (n: number): Buffer =>
+  Buffer.from(Uint8Array.from({ length: n }, (_, i) => (i * 31 + (i >> 8)) & 0xff));
 
 // ---- Resources every test cleans up ----
 
@@ -50,14 +65,16 @@ let listener: Listener | undefined;
 
 afterEach(async () => {
   await Promise.all(quarkConnections.splice(0).map((c) => c.close()));
-  await Promise.all([...rheaConnections].map(async (c) => {
-    if (!c.is_closed()) {
-      // rhea emits 'disconnected' only for connections lost, 'connection_close' for a clean close.
-      const closed = Promise.race([once(c, 'connection_close'), once(c, 'disconnected')]);
-      c.close();
-      await closed;
-    }
-  }));
+  await Promise.all(
+    [...rheaConnections].map(async (c) => {
+      if (!c.is_closed()) {
+        // rhea emits 'disconnected' only for connections lost, 'connection_close' for a clean close.
+        const closed = Promise.race([once(c, 'connection_close'), once(c, 'disconnected')]);
+        c.close();
+        await closed;
+      }
+    }),
+  );
   rheaConnections.clear();
   await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   await listener?.close();
@@ -78,7 +95,10 @@ interface RheaPeer {
  * address `outcomes`, where each message is settled as its subject says (one per turn, see above).
  * Its senders send `toSend(address)` when the peer gives credit.
  */
-async function rheaListener(options: { maxFrameSize: number; toSend?: (address: string) => RheaMessage[] }): Promise<RheaPeer> {
+async function rheaListener(options: {
+  maxFrameSize: number;
+  toSend?: (address: string) => RheaMessage[];
+}): Promise<RheaPeer> {
   const container = rhea.create_container({ id: 'rhea-listener' });
   const peer: RheaPeer = { port: 0, received: new Map(), outcomes: new Map() };
   const settleQueue: (() => void)[] = [];
@@ -165,7 +185,8 @@ function settleQuark(d: Delivery): void {
 }
 
 /** Messages with subjects cycling through the outcomes, numbered in their body. */
-const outcomeMessages = (n: number): { subject: Outcome; body: number }[] => Array.from({ length: n }, (_, i) => ({ subject: OUTCOMES[i % OUTCOMES.length]!, body: i }));
+const outcomeMessages = (n: number): { subject: Outcome; body: number }[] =>
+  Array.from({ length: n }, (_, i) => ({ subject: OUTCOMES[i % OUTCOMES.length]!, body: i }));
 
 async function quark(port: number, maxFrameSize?: number): Promise<Connection> {
   const c = await connect({ host: '127.0.0.1', port, maxFrameSize, timeout: 10_000, values: 'exact' });
@@ -181,8 +202,8 @@ async function waitFor(what: string, condition: () => boolean, ms = 10_000): Pro
   }
 }
 
-describe('Quark\'s client against a rhea listener', () => {
-  it('messages Quark sends arrive at rhea whole and in order, one bigger than rhea\'s max frame included', async () => {
+describe("Quark's client against a rhea listener", () => {
+  it("messages Quark sends arrive at rhea whole and in order, one bigger than rhea's max frame included", async () => {
     const peer = await rheaListener({ maxFrameSize: 4096 });
     const c = await quark(peer.port);
     expect(c.remoteOpen?.maxFrameSize).toBe(4096);
@@ -192,7 +213,11 @@ describe('Quark\'s client against a rhea listener', () => {
       ...Array.from({ length: 300 }, (_, i): Message => ({ subject: 'small', body: i })),
       // Its body goes out by reference, between the encoded sections before it and the footer.
       { subject: 'big', messageAnnotations: { 'x-opt-note': 'before' }, body: big, footer: { 'x-check': 'after' } },
-      { subject: 'props', applicationProperties: { s: 'text', i: -7, u: ulong(5), sym: symbol('x') }, body: 'after the big one' },
+      {
+        subject: 'props',
+        applicationProperties: { s: 'text', i: -7, u: ulong(5), sym: symbol('x') },
+        body: 'after the big one',
+      },
     ];
     const outcomes = await Promise.all(sent.map((m) => sender.send(m)));
     expect(outcomes.every((o) => o?.kind === 'accepted')).toBe(true);
@@ -208,12 +233,19 @@ describe('Quark\'s client against a rhea listener', () => {
     expect(got[301]!.body).toBe('after the big one');
   });
 
-  it('rhea\'s accept, reject, release and modify reach Quark\'s send() as resolve and the matching typed errors', async () => {
+  it("rhea's accept, reject, release and modify reach Quark's send() as resolve and the matching typed errors", async () => {
     const peer = await rheaListener({ maxFrameSize: 4096 });
     const c = await quark(peer.port);
     const sender = await c.createSender('outcomes');
     const messages = outcomeMessages(40);
-    const results = await Promise.all(messages.map((m) => sender.send(m).then((state) => state?.kind ?? 'settled', (e: unknown) => e)));
+    const results = await Promise.all(
+      messages.map((m) =>
+        sender.send(m).then(
+          (state) => state?.kind ?? 'settled',
+          (e: unknown) => e,
+        ),
+      ),
+    );
     results.forEach((r, i) => {
       const outcome = messages[i]!.subject;
       if (outcome === 'accept') expect(r, `message ${i}`).toBe('accepted');
@@ -224,13 +256,17 @@ describe('Quark\'s client against a rhea listener', () => {
       } else if (outcome === 'release') expect(r, `message ${i}`).toBeInstanceOf(DeliveryReleasedError);
       else {
         expect(r, `message ${i}`).toBeInstanceOf(DeliveryModifiedError);
-        expect((r as DeliveryModifiedError).outcome).toMatchObject({ kind: 'modified', deliveryFailed: true, undeliverableHere: true });
+        expect((r as DeliveryModifiedError).outcome).toMatchObject({
+          kind: 'modified',
+          deliveryFailed: true,
+          undeliverableHere: true,
+        });
       }
     });
     expect(peer.received.get('outcomes')?.map((m) => m.body)).toEqual(messages.map((m) => m.body));
   });
 
-  it('Quark receives what rhea sends, one bigger than Quark\'s max frame included, and rhea sees each of Quark\'s outcomes', async () => {
+  it("Quark receives what rhea sends, one bigger than Quark's max frame included, and rhea sees each of Quark's outcomes", async () => {
     const big = pattern(50_000);
     const subjects = outcomeMessages(20);
     const peer = await rheaListener({
@@ -266,35 +302,46 @@ describe('Quark\'s client against a rhea listener', () => {
     expect(bigMessage.bodyType).toBe('data');
     expect(Buffer.compare(Buffer.from(bigMessage.body as Uint8Array), big)).toBe(0);
     const typed = got[subjects.length + 1]!.message;
-    expect(typedTree(typed.applicationProperties as AmqpValue)).toEqual(typedTree({
-      u: ulong(5),
-      ui: uint(7),
-      ub: ubyte(9),
-      l: long(-3n),
-      sym: symbol('sym'),
-      id: uuid('6ba7b810-9dad-11d1-80b4-00c04fd430c8'),
-    }));
+    expect(typedTree(typed.applicationProperties as AmqpValue)).toEqual(
+      typedTree({
+        u: ulong(5),
+        ui: uint(7),
+        ub: ubyte(9),
+        l: long(-3n),
+        sym: symbol('sym'),
+        id: uuid('6ba7b810-9dad-11d1-80b4-00c04fd430c8'),
+      }),
+    );
     // rhea reports each outcome on its sender.
     await waitFor('rhea to see every outcome', () => peer.outcomes.size === subjects.length + 2);
-    expect(Object.fromEntries(peer.outcomes)).toEqual(Object.fromEntries([
-      ...subjects.map((m) => [`m${m.body}`, RHEA_EVENT[m.subject]]),
-      ['big', 'accepted'],
-      ['typed', 'accepted'],
-    ]));
+    expect(Object.fromEntries(peer.outcomes)).toEqual(
+      Object.fromEntries([
+        ...subjects.map((m) => [`m${m.body}`, RHEA_EVENT[m.subject]]),
+        ['big', 'accepted'],
+        ['typed', 'accepted'],
+      ]),
+    );
   });
 });
 
-describe('a rhea client against Quark\'s listen()', () => {
+describe("a rhea client against Quark's listen()", () => {
   async function rheaClient(port: number): Promise<RheaConnection> {
     const container = rhea.create_container({ id: 'rhea-client' });
     // A user name without a password: rhea's SASL ANONYMOUS (Quark's listener requires SASL).
-    const conn = container.connect({ host: '127.0.0.1', port, username: 'anonymous', reconnect: false, tcp_no_delay: true, treat_modified_as_released: false } as Parameters<typeof container.connect>[0]);
+    const conn = container.connect({
+      host: '127.0.0.1',
+      port,
+      username: 'anonymous',
+      reconnect: false,
+      tcp_no_delay: true,
+      treat_modified_as_released: false,
+    } as Parameters<typeof container.connect>[0]);
     rheaConnections.add(conn);
     await once(conn, 'connection_open');
     return conn;
   }
 
-  it('rhea sends to Quark\'s listener: messages arrive in order, a multi-frame one whole, and rhea sees Quark\'s accept, reject, release and modify', async () => {
+  it("rhea sends to Quark's listener: messages arrive in order, a multi-frame one whole, and rhea sees Quark's accept, reject, release and modify", async () => {
     listener = await listen({ maxFrameSize: 4096 });
     const l = listener;
     const received: Delivery[] = [];
@@ -322,7 +369,9 @@ describe('a rhea client against Quark\'s listen()', () => {
     }
     const all = [...messages, { subject: 'accept' as Outcome, body: -1 }];
     for (const m of all) {
-      const delivery = sender.send(m.body === -1 ? { subject: m.subject, body: rhea.message.data_section(big) } : m) as RheaDelivery & { subject?: string };
+      const delivery = sender.send(
+        m.body === -1 ? { subject: m.subject, body: rhea.message.data_section(big) } : m,
+      ) as RheaDelivery & { subject?: string };
       delivery.subject = m.subject;
     }
     await waitFor('rhea to see every outcome', () => seen.length >= all.length);
@@ -330,17 +379,27 @@ describe('a rhea client against Quark\'s listen()', () => {
     expect(received.slice(0, messages.length).map((d) => Number(d.message.body))).toEqual(messages.map((m) => m.body));
     expect(Buffer.compare(Buffer.from(received[messages.length]!.message.body as Uint8Array), big)).toBe(0);
     expect(seen.map((s) => s.event)).toEqual(all.map((m) => RHEA_EVENT[m.subject]));
-    expect(seen.filter((s) => s.event === 'rejected').every((s) => s.condition === 'amqp:precondition-failed')).toBe(true);
+    expect(seen.filter((s) => s.event === 'rejected').every((s) => s.condition === 'amqp:precondition-failed')).toBe(
+      true,
+    );
   });
 
-  it('rhea receives from Quark\'s listener: every send resolves when rhea accepts, in order, values intact', async () => {
+  it("rhea receives from Quark's listener: every send resolves when rhea accepts, in order, values intact", async () => {
     listener = await listen();
     const l = listener;
     const N = 1000;
     const sends = (async () => {
       for await (const link of l) {
         const sender = link.acceptAsSender();
-        return Promise.all(Array.from({ length: N }, (_, i) => sender.send({ messageId: i, applicationProperties: { i, tag: symbol('t') }, body: { n: i, text: `message ${i}` } })));
+        return Promise.all(
+          Array.from({ length: N }, (_, i) =>
+            sender.send({
+              messageId: i,
+              applicationProperties: { i, tag: symbol('t') },
+              body: { n: i, text: `message ${i}` },
+            }),
+          ),
+        );
       }
       return [];
     })();

@@ -12,7 +12,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AuthenticationError, SaslUsers, ScramClient, ScramServer, scramCredentials, type ScramHash } from '../../src/index.js';
+import {
+  AuthenticationError,
+  SaslUsers,
+  ScramClient,
+  ScramServer,
+  scramCredentials,
+  type ScramHash,
+} from '../../src/index.js';
 import { killPerlScramPeers, PerlScramPeer, requirePerlScram, type PerlLine } from '../support/scram-perl.js';
 
 const HASHES: ScramHash[] = ['SHA-1', 'SHA-256', 'SHA-512'];
@@ -52,7 +59,11 @@ async function perlClientToQuark(
     start = server.start(clientFirst);
   } catch (error) {
     perl.kill();
-    return { clientFirst, startError: error, perl: { kind: 'ERROR', text: '(not run: Quark refused the client-first message)' } };
+    return {
+      clientFirst,
+      startError: error,
+      perl: { kind: 'ERROR', text: '(not run: Quark refused the client-first message)' },
+    };
   }
   const users = SaslUsers.fromPasswords({ [quarkUser]: quarkPassword });
   // An unknown name gets keys nobody knows, so the exchange runs to its refusal.
@@ -140,7 +151,7 @@ afterEach(() => {
 });
 
 describe.each(HASHES)('SCRAM-%s against Authen::SCRAM (Perl)', (hash) => {
-  it('Perl client, Quark server, right password: Quark accepts the proof and Perl accepts Quark\'s signature', async () => {
+  it("Perl client, Quark server, right password: Quark accepts the proof and Perl accepts Quark's signature", async () => {
     const r = await perlClientToQuark(hash, 'alice', 'tr0ub4dor&3', 'alice', 'tr0ub4dor&3');
     expect(r.startError).toBeUndefined();
     expect(r.clientFirst).toMatch(/^n,,n=alice,r=[!-+--~]+$/);
@@ -157,10 +168,13 @@ describe.each(HASHES)('SCRAM-%s against Authen::SCRAM (Perl)', (hash) => {
     expect(r.finishError).toBeInstanceOf(AuthenticationError);
     expect(r.serverFinal).toBeUndefined();
     // Perl saw only the refusal, never a "v=" it could validate
-    expect(r.perl).toEqual({ kind: 'ERROR', text: expect.stringContaining("server-final-message was error 'invalid-proof'") });
+    expect(r.perl).toEqual({
+      kind: 'ERROR',
+      text: expect.stringContaining("server-final-message was error 'invalid-proof'"),
+    });
   });
 
-  it('Quark client, Perl server, right password: Perl accepts the proof and Quark verifies Perl\'s signature', async () => {
+  it("Quark client, Perl server, right password: Perl accepts the proof and Quark verifies Perl's signature", async () => {
     const r = await quarkClientToPerl(hash, 'alice', 'tr0ub4dor&3', 'alice', 'tr0ub4dor&3');
     expect(r.clientFirst).toMatch(/^n,,n=alice,r=[!-+--~]+$/);
     expect(r.clientFinal).toMatch(/^c=biws,r=[!-+--~]+,p=[A-Za-z0-9+/]+={0,2}$/);
@@ -173,11 +187,16 @@ describe.each(HASHES)('SCRAM-%s against Authen::SCRAM (Perl)', (hash) => {
     const r = await quarkClientToPerl(hash, 'alice', 'wrong password', 'alice', 'tr0ub4dor&3');
     expect(r.clientFinal).toMatch(/^c=biws,r=/);
     expect(r.serverFinal).toBeUndefined();
-    expect(r.perl).toEqual({ kind: 'ERROR', text: expect.stringContaining("SCRAM authentication for user 'alice' failed") });
+    expect(r.perl).toEqual({
+      kind: 'ERROR',
+      text: expect.stringContaining("SCRAM authentication for user 'alice' failed"),
+    });
   });
 
   it('Quark client: a server-final message with one byte of v= flipped throws AuthenticationError', async () => {
-    const r = await quarkClientToPerl(hash, 'alice', 'tr0ub4dor&3', 'alice', 'tr0ub4dor&3', { tamper: flipSignatureByte });
+    const r = await quarkClientToPerl(hash, 'alice', 'tr0ub4dor&3', 'alice', 'tr0ub4dor&3', {
+      tamper: flipSignatureByte,
+    });
     expect(r.perl).toEqual(ok('alice', 'alice')); // Perl accepted the proof and signed
     expect(r.verifyError).toBeInstanceOf(AuthenticationError);
     // the same client accepts the signature as Perl sent it: only the flipped byte was refused

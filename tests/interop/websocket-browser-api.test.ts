@@ -40,16 +40,21 @@ connection.on('connection_close', () => { clearTimeout(timer); console.log(JSON.
 connection.on('disconnected', (ctx) => { if (ctx.error) { console.log(JSON.stringify({ ...result, error: String(ctx.error) })); process.exit(1); } });
 `;
 
-it('rhea over the browser WebSocket API sends to and receives from Quark\'s broker, with settlement', async () => {
+it("rhea over the browser WebSocket API sends to and receives from Quark's broker, with settlement", async () => {
   broker = await startBroker({ port: 0, websocket: { path: '/amqp' } });
   const quark = await connect(broker.url);
   const sender = await quark.createSender('to-page');
   const sends = Array.from({ length: 5 }, (_, i) => sender.send({ body: `quark ${i}` }));
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--experimental-websocket', '--no-warnings', '-e', PAGE, broker!.websocketUrl!], { cwd: root, timeout: 30_000 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${error.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
-    });
+    execFile(
+      process.execPath,
+      ['--experimental-websocket', '--no-warnings', '-e', PAGE, broker!.websocketUrl!],
+      { cwd: root, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`${error.message}\n${stdout}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
   });
   expect(JSON.parse(out)).toEqual({ accepted: 5, received: Array.from({ length: 5 }, (_, i) => `quark ${i}`) });
   await expect(Promise.all(sends)).resolves.toEqual(Array.from({ length: 5 }, () => ({ kind: 'accepted' })));

@@ -57,7 +57,7 @@ connection.on('connection_open', () => {
 connection.on('disconnected', (ctx) => report({ ...result, error: String(ctx.error) }));
 </script></body></html>`;
 
-it('Chromium runs rhea over its own WebSocket against Quark\'s broker: sends accepted, messages received and settled', async () => {
+it("Chromium runs rhea over its own WebSocket against Quark's broker: sends accepted, messages received and settled", async () => {
   expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)`).toBe(true);
   broker = await startBroker({ port: 0, websocket: { path: '/amqp' } });
   const quark = await connect(broker.url);
@@ -66,7 +66,8 @@ it('Chromium runs rhea over its own WebSocket against Quark\'s broker: sends acc
   const rheaBundle = readFileSync(join(root, 'node_modules', 'rhea', 'dist', 'rhea-umd.js'));
   const result = new Promise<Record<string, unknown>>((resolve) => {
     server = http.createServer((request, response) => {
-      if (request.url === '/rhea.js') return void response.writeHead(200, { 'Content-Type': 'text/javascript' }).end(rheaBundle);
+      if (request.url === '/rhea.js')
+        return void response.writeHead(200, { 'Content-Type': 'text/javascript' }).end(rheaBundle);
       if (request.url === '/result') {
         let body = '';
         request.on('data', (c: Buffer) => (body += c.toString()));
@@ -82,11 +83,27 @@ it('Chromium runs rhea over its own WebSocket against Quark\'s broker: sends acc
   });
   await new Promise((resolve) => server!.once('listening', resolve));
   // As root (CI) Chromium needs --no-sandbox; a small /dev/shm (containers) needs --disable-dev-shm-usage.
-  browser = spawn(CHROMIUM, ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run', '--disable-extensions', `--user-data-dir=${profile}`,
-    `http://127.0.0.1:${(server!.address() as AddressInfo).port}/`], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  browser = spawn(
+    CHROMIUM,
+    [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-dev-shm-usage',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-extensions',
+      `--user-data-dir=${profile}`,
+      `http://127.0.0.1:${(server!.address() as AddressInfo).port}/`,
+    ],
+    { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   browser.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
-  const exited = new Promise<never>((_resolve, reject) => browser!.once('exit', (code) => reject(new Error(`chromium exited (${String(code)}) before the page reported:\n${stderr}`))));
+  const exited = new Promise<never>((_resolve, reject) =>
+    browser!.once('exit', (code) =>
+      reject(new Error(`chromium exited (${String(code)}) before the page reported:\n${stderr}`)),
+    ),
+  );
   const seen = await Promise.race([result, exited]);
   expect(seen).toMatchObject({ accepted: 3, received: ['quark 0', 'quark 1', 'quark 2'] });
   expect(String(seen.userAgent)).toMatch(/Chrome\//);

@@ -13,7 +13,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import rhea, { type Connection as RheaConnection, type EventContext, type Message as RheaMessage, type Sender as RheaSender } from 'rhea';
+import rhea, {
+  type Connection as RheaConnection,
+  type EventContext,
+  type Message as RheaMessage,
+  type Sender as RheaSender,
+} from 'rhea';
 import { WebSocket, WebSocketServer } from 'ws';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, startBroker, type Broker, type Connection } from '../../src/index.js';
@@ -22,8 +27,27 @@ let cert: Buffer;
 let key: Buffer;
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), 'quark-rhea-wss-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   cert = readFileSync(join(dir, 'cert.pem'));
   key = readFileSync(join(dir, 'key.pem'));
 });
@@ -41,12 +65,16 @@ async function waitFor(what: string, condition: () => boolean, ms = 10_000): Pro
   }
 }
 
-describe('rhea\'s WebSocket client against Quark\'s broker', () => {
+describe("rhea's WebSocket client against Quark's broker", () => {
   async function rheaOverWebSocket(url: string, options: { ca?: Buffer }): Promise<RheaConnection> {
     const container = rhea.create_container({ id: 'rhea-ws-client' });
     const details = container.websocket_connect(WebSocket)(url, ['amqp'], options);
     // A user name without a password: rhea's SASL ANONYMOUS.
-    const connection = container.connect({ connection_details: details, username: 'anonymous', reconnect: false } as unknown as Parameters<typeof container.connect>[0]);
+    const connection = container.connect({
+      connection_details: details,
+      username: 'anonymous',
+      reconnect: false,
+    } as unknown as Parameters<typeof container.connect>[0]);
     cleanups.push(async () => {
       if (connection.is_closed()) return;
       const closed = Promise.race([once(connection, 'connection_close'), once(connection, 'disconnected')]);
@@ -59,20 +87,32 @@ describe('rhea\'s WebSocket client against Quark\'s broker', () => {
 
   for (const secure of [false, true] as const) {
     it(`rhea sends over ${secure ? 'wss' : 'ws'} and gets each message accepted; it receives what Quark sent and its accepts settle Quark's sends`, async () => {
-      const broker: Broker = await startBroker({ port: 0, websocket: { path: '/amqp' }, tls: secure ? { cert, key } : undefined });
+      const broker: Broker = await startBroker({
+        port: 0,
+        websocket: { path: '/amqp' },
+        tls: secure ? { cert, key } : undefined,
+      });
       cleanups.push(() => broker.stop());
       expect(broker.websocketUrl!.startsWith(secure ? 'wss://' : 'ws://')).toBe(true);
-      const connection = await rheaOverWebSocket(broker.websocketUrl!.replace('127.0.0.1', 'localhost'), secure ? { ca: cert } : {});
+      const connection = await rheaOverWebSocket(
+        broker.websocketUrl!.replace('127.0.0.1', 'localhost'),
+        secure ? { ca: cert } : {},
+      );
 
       // rhea -> broker -> Quark
       const sender = connection.open_sender({ target: { address: 'from-rhea' } });
       await once(sender, 'sendable');
       const accepted: number[] = [];
-      sender.on('accepted', (ctx: EventContext) => accepted.push(Number((ctx.delivery as unknown as { tag: Buffer }).tag.toString())));
+      sender.on('accepted', (ctx: EventContext) =>
+        accepted.push(Number((ctx.delivery as unknown as { tag: Buffer }).tag.toString())),
+      );
       for (let i = 0; i < 30; i++) sender.send({ body: `rhea ${i}` }, String(i));
       sender.send({ body: rhea.message.data_section(Buffer.alloc(300_000, 7)) }, '30');
       await waitFor('rhea to see 31 accepts', () => accepted.length === 31);
-      const quark: Connection = await connect({ url: broker.url.replace('127.0.0.1', 'localhost'), tls: secure ? { ca: cert } : undefined });
+      const quark: Connection = await connect({
+        url: broker.url.replace('127.0.0.1', 'localhost'),
+        tls: secure ? { ca: cert } : undefined,
+      });
       cleanups.push(() => quark.close());
       const receiver = await quark.createReceiver('from-rhea');
       const bodies: unknown[] = [];
@@ -92,17 +132,30 @@ describe('rhea\'s WebSocket client against Quark\'s broker', () => {
       rheaReceiver.on('message', (ctx: EventContext) => got.push(ctx.message!.body));
       await waitFor('rhea to receive 20 messages', () => got.length === 20);
       expect(got).toEqual(Array.from({ length: 20 }, (_, i) => `quark ${i}`));
-      await waitFor('the broker to see rhea\'s accepts', () => broker.queues().find((q) => q.address === 'to-rhea')?.inFlight === 0 && broker.queues().find((q) => q.address === 'to-rhea')?.depth === 0);
+      await waitFor(
+        "the broker to see rhea's accepts",
+        () =>
+          broker.queues().find((q) => q.address === 'to-rhea')?.inFlight === 0 &&
+          broker.queues().find((q) => q.address === 'to-rhea')?.depth === 0,
+      );
     });
   }
 });
 
-describe('Quark\'s client against a rhea server accepting WebSockets', () => {
+describe("Quark's client against a rhea server accepting WebSockets", () => {
   async function rheaWebSocketServer(toSend: RheaMessage[]): Promise<{ url: string; received: RheaMessage[] }> {
     const container = rhea.create_container({ id: 'rhea-ws-server' });
     const received: RheaMessage[] = [];
-    container.on('receiver_open', (ctx: EventContext) => ctx.receiver!.set_target((ctx.receiver as unknown as { remote: { attach: { target: unknown } } }).remote.attach.target as never));
-    container.on('sender_open', (ctx: EventContext) => ctx.sender!.set_source((ctx.sender as unknown as { remote: { attach: { source: unknown } } }).remote.attach.source as never));
+    container.on('receiver_open', (ctx: EventContext) =>
+      ctx.receiver!.set_target(
+        (ctx.receiver as unknown as { remote: { attach: { target: unknown } } }).remote.attach.target as never,
+      ),
+    );
+    container.on('sender_open', (ctx: EventContext) =>
+      ctx.sender!.set_source(
+        (ctx.sender as unknown as { remote: { attach: { source: unknown } } }).remote.attach.source as never,
+      ),
+    );
     container.on('message', (ctx: EventContext) => received.push(ctx.message!));
     container.on('sendable', (ctx: EventContext) => {
       const sender = ctx.sender! as RheaSender;
@@ -111,7 +164,11 @@ describe('Quark\'s client against a rhea server accepting WebSockets', () => {
       });
     });
     // The WebSocket server of a rhea application: it picks the amqp subprotocol and hands each socket to rhea.
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (protocols) => (protocols.has('amqp') ? 'amqp' : false) });
+    const wss = new WebSocketServer({
+      port: 0,
+      host: '127.0.0.1',
+      handleProtocols: (protocols) => (protocols.has('amqp') ? 'amqp' : false),
+    });
     await once(wss, 'listening');
     const sockets = new Set<WebSocket>();
     wss.on('connection', (ws) => {
@@ -119,21 +176,26 @@ describe('Quark\'s client against a rhea server accepting WebSockets', () => {
       ws.on('close', () => sockets.delete(ws));
       container.websocket_accept(ws as unknown as Parameters<typeof container.websocket_accept>[0], {}); // rhea's typings name a net.Socket; it takes a WebSocket
     });
-    cleanups.push(() => new Promise<void>((resolve) => {
-      for (const ws of sockets) ws.terminate();
-      wss.close(() => resolve());
-    }));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const ws of sockets) ws.terminate();
+          wss.close(() => resolve());
+        }),
+    );
     return { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, received };
   }
 
-  it('Quark sends to rhea over ws (sends resolve on rhea\'s accept) and receives from rhea, settling each', async () => {
+  it("Quark sends to rhea over ws (sends resolve on rhea's accept) and receives from rhea, settling each", async () => {
     const toSend: RheaMessage[] = Array.from({ length: 25 }, (_, i) => ({ body: `from rhea ${i}` }));
     const peer = await rheaWebSocketServer(toSend);
     const connection = await connect({ url: peer.url, reconnect: false });
     cleanups.push(() => connection.close());
     expect(connection.remoteContainerId).toBe('rhea-ws-server');
     const sender = await connection.createSender('inbox');
-    const outcomes = await Promise.all(Array.from({ length: 25 }, (_, i) => sender.send({ body: `to rhea ${i}`, applicationProperties: { i } })));
+    const outcomes = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => sender.send({ body: `to rhea ${i}`, applicationProperties: { i } })),
+    );
     expect(outcomes.every((o) => o?.kind === 'accepted')).toBe(true);
     expect(peer.received.map((m) => m.body)).toEqual(Array.from({ length: 25 }, (_, i) => `to rhea ${i}`));
     const receiver = await connection.createReceiver('outbox');

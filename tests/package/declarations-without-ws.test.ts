@@ -13,13 +13,31 @@ it('the published declarations compile in a project that has rxjs and @types/nod
   // The package as installed: its declarations and package.json only, beside the two type packages a user has.
   const pkg = join(scratch, 'node_modules', 'quark-amqp');
   mkdirSync(join(pkg, 'dist'), { recursive: true });
-  cpSync(join(root, 'dist', 'esm'), join(pkg, 'dist', 'esm'), { recursive: true, filter: (src) => !src.endsWith('.js') && !src.endsWith('.map') });
+  cpSync(join(root, 'dist', 'esm'), join(pkg, 'dist', 'esm'), {
+    recursive: true,
+    filter: (src) => !src.endsWith('.js') && !src.endsWith('.map'),
+  });
   cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
   mkdirSync(join(scratch, 'node_modules', '@types'), { recursive: true });
   symlinkSync(join(root, 'node_modules', 'rxjs'), join(scratch, 'node_modules', 'rxjs'));
   symlinkSync(join(root, 'node_modules', '@types', 'node'), join(scratch, 'node_modules', '@types', 'node'));
   writeFileSync(join(scratch, 'package.json'), '{ "type": "module" }\n');
-  writeFileSync(join(scratch, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', lib: ['ES2022', 'ESNext.Disposable'], noEmit: true, skipLibCheck: false, types: ['node'] }, include: ['app.ts'] }));
+  writeFileSync(
+    join(scratch, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        target: 'ES2022',
+        lib: ['ES2022', 'ESNext.Disposable'],
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      include: ['app.ts'],
+    }),
+  );
   writeFileSync(
     join(scratch, 'app.ts'),
     `import { connect, listen, WebSocketError, type WebSocketConnectOptions, type WebSocketListenOptions } from 'quark-amqp';

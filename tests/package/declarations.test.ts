@@ -21,7 +21,9 @@ afterAll(() => {
 });
 
 function declarationFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? declarationFiles(join(dir, e.name)) : e.name.endsWith('.d.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? declarationFiles(join(dir, e.name)) : e.name.endsWith('.d.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** A project that uses every public name and a few calls, compiled as `kind`; returns tsc's output. */
@@ -88,6 +90,7 @@ describe('the published type declarations', () => {
       }
     }
     const connection = readFileSync(join(root, 'dist', 'esm', 'client', 'connection.d.ts'), 'utf8');
-    for (const internal of ['engine', 'transport', 'emit', 'eventsWhere', 'nextLinkName', 'incoming']) expect(connection).not.toMatch(new RegExp(`\\b${internal}\\b\\s*[(:]`));
+    for (const internal of ['engine', 'transport', 'emit', 'eventsWhere', 'nextLinkName', 'incoming'])
+      expect(connection).not.toMatch(new RegExp(`\\b${internal}\\b\\s*[(:]`));
   });
 });

@@ -34,13 +34,41 @@ async function layerErrors(path: string, code: string): Promise<string[]> {
 
 describe('the layer rule', () => {
   it.each([
-    ['engine/upward.ts', "import type { Connection } from '../client/connection.js';\nexport type X = Connection;\n", 'src/engine is below src/client'],
-    ['client/upward.ts', "import { sendTo } from '../rx/send-to.js';\nexport const x = sendTo;\n", 'src/client is below src/rx'],
-    ['codec/upward.ts', "import type { ProtocolEngine } from '../engine/engine.js';\nexport type X = ProtocolEngine;\n", 'src/codec is below src/engine'],
-    ['server/broker/upward.ts', "import { Container } from '../../container/container.js';\nexport const x = Container;\n", 'src/server is below src/container'],
-    ['transport/upward.ts', "import { Session } from '../client/session.js';\nexport const x = Session;\n", 'src/transport is below src/client'],
-    ['errors.ts', "import { encodeValue } from './codec/value-bytes.js';\nexport const x = encodeValue;\n", 'src/errors is below src/codec'],
-    ['container/upward.ts', "import { connect } from '../index.js';\nexport const x = connect;\n", 'public entry point'],
+    [
+      'engine/upward.ts',
+      "import type { Connection } from '../client/connection.js';\nexport type X = Connection;\n",
+      'src/engine is below src/client',
+    ],
+    [
+      'client/upward.ts',
+      "import { sendTo } from '../rx/send-to.js';\nexport const x = sendTo;\n",
+      'src/client is below src/rx',
+    ],
+    [
+      'codec/upward.ts',
+      "import type { ProtocolEngine } from '../engine/engine.js';\nexport type X = ProtocolEngine;\n",
+      'src/codec is below src/engine',
+    ],
+    [
+      'server/broker/upward.ts',
+      "import { Container } from '../../container/container.js';\nexport const x = Container;\n",
+      'src/server is below src/container',
+    ],
+    [
+      'transport/upward.ts',
+      "import { Session } from '../client/session.js';\nexport const x = Session;\n",
+      'src/transport is below src/client',
+    ],
+    [
+      'errors.ts',
+      "import { encodeValue } from './codec/value-bytes.js';\nexport const x = encodeValue;\n",
+      'src/errors is below src/codec',
+    ],
+    [
+      'container/upward.ts',
+      "import { connect } from '../index.js';\nexport const x = connect;\n",
+      'public entry point',
+    ],
   ])('fails lint on an import that goes up: %s', async (path, code, expected) => {
     const errors = await layerErrors(path, code);
     expect(errors).toHaveLength(1);
@@ -48,9 +76,18 @@ describe('the layer rule', () => {
   });
 
   it.each([
-    ['client/downward.ts', "import type { EngineLink } from '../engine/link.js';\nimport { decodeMessage } from '../codec/message.js';\nexport type X = EngineLink;\nexport const y = decodeMessage;\n"],
-    ['container/downward.ts', "import { listen } from '../server/listener.js';\nimport { sendTo } from '../rx/send-to.js';\nexport const x = [listen, sendTo];\n"],
-    ['engine/downward.ts', "import { rxjs } from '../runtime/rxjs-module.js';\nimport { AmqpError } from '../errors.js';\nexport const x = [rxjs, AmqpError];\n"],
+    [
+      'client/downward.ts',
+      "import type { EngineLink } from '../engine/link.js';\nimport { decodeMessage } from '../codec/message.js';\nexport type X = EngineLink;\nexport const y = decodeMessage;\n",
+    ],
+    [
+      'container/downward.ts',
+      "import { listen } from '../server/listener.js';\nimport { sendTo } from '../rx/send-to.js';\nexport const x = [listen, sendTo];\n",
+    ],
+    [
+      'engine/downward.ts',
+      "import { rxjs } from '../runtime/rxjs-module.js';\nimport { AmqpError } from '../errors.js';\nexport const x = [rxjs, AmqpError];\n",
+    ],
   ])('passes an import that goes down: %s', async (path, code) => {
     expect(await layerErrors(path, code)).toEqual([]);
   });
@@ -62,7 +99,13 @@ describe('the layer rule', () => {
  * reaches below the public API only through src/client/listening-side.ts.
  */
 function internalMembersUsedAbove(): string[] {
-  const program = ts.createProgram([`${root}src/index.ts`, `${root}src/cli/main.ts`], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, types: ['node'] });
+  const program = ts.createProgram([`${root}src/index.ts`, `${root}src/cli/main.ts`], {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    types: ['node'],
+  });
   const checker = program.getTypeChecker();
   const upper = /\/src\/(rx|server|container|cli)\//;
   const lower = /\/src\/(client|engine|transport|codec)\//;
@@ -72,12 +115,15 @@ function internalMembersUsedAbove(): string[] {
     if (!upper.test(file.fileName)) continue;
     const visit = (node: ts.Node): void => {
       let declarations: readonly ts.Declaration[] = [];
-      if (ts.isPropertyAccessExpression(node)) declarations = checker.getSymbolAtLocation(node.name)?.declarations ?? [];
+      if (ts.isPropertyAccessExpression(node))
+        declarations = checker.getSymbolAtLocation(node.name)?.declarations ?? [];
       else if (ts.isNewExpression(node)) {
         const declaration = checker.getResolvedSignature(node)?.declaration;
         if (declaration !== undefined && !ts.isJSDocSignature(declaration)) declarations = [declaration];
       }
-      const below = declarations.filter((d) => lower.test(d.getSourceFile().fileName) && !d.getSourceFile().fileName.endsWith('/listening-side.ts'));
+      const below = declarations.filter(
+        (d) => lower.test(d.getSourceFile().fileName) && !d.getSourceFile().fileName.endsWith('/listening-side.ts'),
+      );
       // A getter may be public where its setter is internal: internal means every declaration is.
       if (below.length > 0 && below.every(isInternal)) {
         const { line } = file.getLineAndCharacterOfPosition(node.getStart());

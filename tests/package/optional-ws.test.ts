@@ -10,7 +10,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'quark-no-ws-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const run = (code: string, cwd: string): string => execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd, encoding: 'utf8' });
+const run = (code: string, cwd: string): string =>
+  execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd, encoding: 'utf8' });
 
 describe('the optional ws package', () => {
   it('is not loaded by an application that does not use WebSocket, and is once it does', () => {

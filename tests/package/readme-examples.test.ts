@@ -77,7 +77,13 @@ function readmeBlocks(readme: string): Block[] {
     const marker = p >= 0 ? /^<!--\s*(runs|program:.*?)\s*-->$/.exec(lines[p]!.trim()) : null;
     const kind: Kind = marker === null ? 'fragment' : marker[1] === 'runs' ? 'runs' : 'program';
     const line = i + 2;
-    blocks.push({ line, section, kind, code: lines.slice(i + 1, end).join('\n') + '\n', file: `${kind}-line-${line}.ts` });
+    blocks.push({
+      line,
+      section,
+      kind,
+      code: lines.slice(i + 1, end).join('\n') + '\n',
+      file: `${kind}-line-${line}.ts`,
+    });
     i = end;
   }
   return blocks;
@@ -97,11 +103,26 @@ function compilerOptions(): ts.CompilerOptions {
 }
 
 /** Type-checks `files` as one program; records each block's errors, as README.md:line: message. */
-function typeCheck(files: Block[], extraRoots: string[], options: ts.CompilerOptions, oldProgram?: ts.Program): ts.Program {
-  const program = ts.createProgram([...extraRoots, ...files.map((b) => join(workDir, b.file))], options, undefined, oldProgram);
+function typeCheck(
+  files: Block[],
+  extraRoots: string[],
+  options: ts.CompilerOptions,
+  oldProgram?: ts.Program,
+): ts.Program {
+  const program = ts.createProgram(
+    [...extraRoots, ...files.map((b) => join(workDir, b.file))],
+    options,
+    undefined,
+    oldProgram,
+  );
   for (const b of files) diagnostics.set(b.file, []);
   // Syntactic and semantic errors of every file (getPreEmitDiagnostics stops at the first syntax error).
-  const all = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics(), ...program.getSyntacticDiagnostics(), ...program.getSemanticDiagnostics()];
+  const all = [
+    ...program.getOptionsDiagnostics(),
+    ...program.getGlobalDiagnostics(),
+    ...program.getSyntacticDiagnostics(),
+    ...program.getSemanticDiagnostics(),
+  ];
   for (const d of all) {
     const text = ts.flattenDiagnosticMessageText(d.messageText, '\n');
     const block = d.file && files.find((b) => join(workDir, b.file) === d.file!.fileName);
@@ -119,11 +140,21 @@ function typeCheck(files: Block[], extraRoots: string[], options: ts.CompilerOpt
 beforeAll(() => {
   mkdirSync(workDir, { recursive: true });
   writeFileSync(join(workDir, 'prelude.d.ts'), PRELUDE);
-  for (const b of blocks) writeFileSync(join(workDir, b.file), b.kind === 'fragment' ? `${b.code}export {};\n` : b.code);
+  for (const b of blocks)
+    writeFileSync(join(workDir, b.file), b.kind === 'fragment' ? `${b.code}export {};\n` : b.code);
   const options = compilerOptions();
   // Fragments see the prelude; complete programs are checked in a program of their own, without it.
-  const first = typeCheck(blocks.filter((b) => b.kind === 'fragment'), [join(workDir, 'prelude.d.ts')], options);
-  typeCheck(blocks.filter((b) => b.kind !== 'fragment'), [], options, first);
+  const first = typeCheck(
+    blocks.filter((b) => b.kind === 'fragment'),
+    [join(workDir, 'prelude.d.ts')],
+    options,
+  );
+  typeCheck(
+    blocks.filter((b) => b.kind !== 'fragment'),
+    [],
+    options,
+    first,
+  );
 }, 60_000);
 
 afterAll(() => {
@@ -158,7 +189,10 @@ describe('README.md TypeScript examples', () => {
       const { code, stdout, stderr } = await startProgram(process.execPath, [file], ROOT, RUN_TIMEOUT).done;
       const elapsed = Date.now() - started;
       expect(stderr).toBe('');
-      expect(elapsed, 'a program that does not end was killed: does it stop its broker and close its connection?').toBeLessThan(RUN_TIMEOUT);
+      expect(
+        elapsed,
+        'a program that does not end was killed: does it stop its broker and close its connection?',
+      ).toBeLessThan(RUN_TIMEOUT);
       expect(code).toBe(0);
       const printed = stdout.split('\n');
       for (const m of b.code.matchAll(/\/\/ prints (.+)$/gm)) expect(printed).toContain(m[1]!.trim());

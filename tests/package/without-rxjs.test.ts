@@ -20,7 +20,8 @@ beforeAll(() => {
   mkdirSync(installed, { recursive: true });
   cpSync(join(root, 'package.json'), join(installed, 'package.json'));
   cpSync(join(root, 'dist'), join(installed, 'dist'), { recursive: true });
-  for (const dependency of ['debug', 'ms']) symlinkSync(join(root, 'node_modules', dependency), join(app, 'node_modules', dependency), 'dir');
+  for (const dependency of ['debug', 'ms'])
+    symlinkSync(join(root, 'node_modules', dependency), join(app, 'node_modules', dependency), 'dir');
 });
 
 afterAll(() => {
@@ -28,7 +29,11 @@ afterAll(() => {
 });
 
 const run = (code: string, type: 'commonjs' | 'module'): string =>
-  execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { cwd: app, encoding: 'utf8', timeout: 30_000 });
+  execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], {
+    cwd: app,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
 
 describe('quark-amqp installed without rxjs', () => {
   for (const type of ['commonjs', 'module'] as const) {
@@ -67,7 +72,8 @@ describe('quark-amqp installed without rxjs', () => {
         outcome: 'accepted',
         serverGot: 'to the server',
         clientGot: 'to the client',
-        events: 'quark:missing-dependency rxjs | connection.events$ needs the package rxjs, which is not installed: run `npm install rxjs`',
+        events:
+          'quark:missing-dependency rxjs | connection.events$ needs the package rxjs, which is not installed: run `npm install rxjs`',
         deliveries: expect.stringContaining('receiver.deliveries$() needs the package rxjs') as unknown,
         container: expect.stringContaining('Container needs the package rxjs') as unknown,
         broker: 'rejected rxjs',

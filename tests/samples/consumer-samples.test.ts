@@ -28,7 +28,8 @@ function start(sample: string, args: string[]): RunningProgram {
 /** Runs a sample to its end; fails the test with its output when it exits non-zero or writes to stderr. */
 async function run(sample: string, args: string[]): Promise<string> {
   const r = await start(sample, args).done;
-  if (r.code !== 0 || r.stderr !== '') throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
+  if (r.code !== 0 || r.stderr !== '')
+    throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
@@ -47,7 +48,9 @@ describe('for-await-receiver.mjs: a for-await loop over receiver.deliveries({ si
     expect(out).toMatch(/^started an embedded broker at amqp:\/\/127\.0\.0\.1:\d+$/m);
     expect(out).toContain('sent 5 orders to orders');
     // Native values: the body is a plain object, so JSON shows it as sent.
-    expect(lines(out, /^handled order/)).toEqual([1, 2, 3, 4, 5].map((id) => `handled order {"id":${id},"total":${id * 2.5}}`));
+    expect(lines(out, /^handled order/)).toEqual(
+      [1, 2, 3, 4, 5].map((id) => `handled order {"id":${id},"total":${id * 2.5}}`),
+    );
     expect(out).toContain('stopped (all 5 orders handled) after 5 orders; 0 prefetched orders go back to the queue');
   });
 
@@ -58,7 +61,9 @@ describe('for-await-receiver.mjs: a for-await loop over receiver.deliveries({ si
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).not.toContain('started an embedded broker');
-    const stopped = /stopped \(interrupted\) after (\d+) orders; (\d+) prefetched orders go back to the queue/.exec(stdout);
+    const stopped = /stopped \(interrupted\) after (\d+) orders; (\d+) prefetched orders go back to the queue/.exec(
+      stdout,
+    );
     expect(stopped).not.toBeNull();
     const handled = Number(stopped![1]);
     expect(handled).toBeGreaterThanOrEqual(3);
@@ -80,7 +85,9 @@ describe('subscribe-consumer.mjs: receiver.subscribe() with concurrency and onEr
     expect(out).toContain('sent 20 orders to orders');
     for (let id = 1; id <= 20; id++) {
       if (id % 10 === 0) continue;
-      expect(lines(out, new RegExp(`^order ${id} processed`))).toEqual([`order ${id} processed (attempt ${id % 7 === 0 ? 2 : 1})`]);
+      expect(lines(out, new RegExp(`^order ${id} processed`))).toEqual([
+        `order ${id} processed (attempt ${id % 7 === 0 ? 2 : 1})`,
+      ]);
     }
     // Every 7th order fails once and succeeds when delivered again; every 10th is rejected on its third attempt.
     expect(out).toContain('order 7 failed (attempt 1): given back to be retried');
@@ -92,7 +99,10 @@ describe('subscribe-consumer.mjs: receiver.subscribe() with concurrency and onEr
         `order ${id} failed (attempt 3): rejected`,
       ]);
     }
-    const summary = /stopped \(all 20 orders settled\): 18 accepted, 2 rejected; at most (\d+) handlers ran at once \(concurrency 4\)/.exec(out);
+    const summary =
+      /stopped \(all 20 orders settled\): 18 accepted, 2 rejected; at most (\d+) handlers ran at once \(concurrency 4\)/.exec(
+        out,
+      );
     expect(summary).not.toBeNull();
     expect(Number(summary![1])).toBeGreaterThanOrEqual(2);
     expect(Number(summary![1])).toBeLessThanOrEqual(4);
@@ -105,7 +115,10 @@ describe('subscribe-consumer.mjs: receiver.subscribe() with concurrency and onEr
     const { code, stdout, stderr } = await interrupt(program, /order 3 processed/);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    const summary = /stopped \(interrupted\): (\d+) accepted, (\d+) rejected; at most (\d+) handlers ran at once \(concurrency 2\)/.exec(stdout);
+    const summary =
+      /stopped \(interrupted\): (\d+) accepted, (\d+) rejected; at most (\d+) handlers ran at once \(concurrency 2\)/.exec(
+        stdout,
+      );
     expect(summary).not.toBeNull();
     const [accepted, rejected, most] = summary!.slice(1).map(Number) as [number, number, number];
     expect(accepted).toBeGreaterThanOrEqual(3);
@@ -130,9 +143,13 @@ describe('rx-pipeline.mjs: deliveries$() with maxUnsettled, filter, map, forward
     expect(out).toContain('sent 20 orders to orders');
     const forwarded = lines(out, /invoice of/);
     expect(forwarded).toHaveLength(16);
-    for (const id of [1, 2, 3, 4, 6, 19]) expect(forwarded).toContain(`order ${id}: invoice of ${id * 12} accepted downstream; order accepted`);
+    for (const id of [1, 2, 3, 4, 6, 19])
+      expect(forwarded).toContain(`order ${id}: invoice of ${id * 12} accepted downstream; order accepted`);
     expect(out).not.toMatch(/order (5|10|15|20):/);
-    const summary = /forwarded 16 invoices, dropped 4 test orders; at most (\d+) orders were unsettled at once \(maxUnsettled 5\)/.exec(out);
+    const summary =
+      /forwarded 16 invoices, dropped 4 test orders; at most (\d+) orders were unsettled at once \(maxUnsettled 5\)/.exec(
+        out,
+      );
     expect(summary).not.toBeNull();
     expect(Number(summary![1])).toBeGreaterThanOrEqual(1);
     expect(Number(summary![1])).toBeLessThanOrEqual(5);
@@ -143,7 +160,10 @@ describe('rx-pipeline.mjs: deliveries$() with maxUnsettled, filter, map, forward
     broker = await startBroker({ port: 0 });
     const out = await run('rx-pipeline.mjs', [`${broker.url}/incoming`, '--count', '30', '--max-unsettled', '2']);
     expect(out).toContain('sent 30 orders to incoming');
-    const summary = /forwarded 24 invoices, dropped 6 test orders; at most (\d+) orders were unsettled at once \(maxUnsettled 2\)/.exec(out);
+    const summary =
+      /forwarded 24 invoices, dropped 6 test orders; at most (\d+) orders were unsettled at once \(maxUnsettled 2\)/.exec(
+        out,
+      );
     expect(summary).not.toBeNull();
     expect(Number(summary![1])).toBeLessThanOrEqual(2);
     expect(out).toContain('took 24 invoices from invoices');

@@ -52,7 +52,9 @@ describe('npm start (samples/demo.mjs)', () => {
     expect(stdout).toMatch(/^1\. Embedded broker listening on amqp:\/\/127\.0\.0\.1:\d+$/m);
     expect(stdout).toContain('3. Sent an order; the broker settled it as accepted');
     for (let n = 2; n <= 5; n++) expect(stdout).toContain(`4. Received order ${n} (${n} x gadget)`);
-    expect(stdout).toContain('4. Received order 1 (3 x widget), properties {"region":"eu","priority":7,"express":true}');
+    expect(stdout).toContain(
+      '4. Received order 1 (3 x widget), properties {"region":"eu","priority":7,"express":true}',
+    );
     expect(stdout).toContain('5. RxJS: sent 10 events through sendTo()');
     expect(stdout).toContain('6. RxJS: received 10 events through deliveries$()');
     expect(stdout).toContain('7. Closed the connection and stopped the broker. Done.');

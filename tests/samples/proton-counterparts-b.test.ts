@@ -91,7 +91,10 @@ describe('tx_recv_interactive.mjs (Proton tx_recv_interactive.py)', () => {
     broker = await startBroker({ port: 0 });
     const send = await runSample('tx_send.mjs', [`${broker.url}/examples`, '-m', '2', '-b', '2']);
     expect(send.code).toBe(0);
-    const child = spawn(process.execPath, ['samples/tx_recv_interactive.mjs', `${broker.url}/examples`], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['samples/tx_recv_interactive.mjs', `${broker.url}/examples`], {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
     let stdout = '';
     let stderr = '';
@@ -174,7 +177,11 @@ describe('db_send.mjs and db_recv.mjs (Proton db_send.py, db_recv.py, a JSON fil
 
     writeFileSync(dst, JSON.stringify([{ id: 1, description: 'item 1' }])); // 1 is a duplicate already stored
     const recv = await runSample('db_recv.mjs', [`${broker.url}/db`, '--messages', '3', '--db', dst], dir);
-    expect(recv).toEqual({ code: 0, stdout: 'inserted message 2\ninserted message 3\ninserted message 4\n', stderr: '' });
+    expect(recv).toEqual({
+      code: 0,
+      stdout: 'inserted message 2\ninserted message 3\ninserted message 4\n',
+      stderr: '',
+    });
     expect(JSON.parse(readFileSync(dst, 'utf8'))).toEqual(records);
     expect(broker.queues().find((q) => q.address === 'db')).toMatchObject({ depth: 0, inFlight: 0 });
   });

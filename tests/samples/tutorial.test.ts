@@ -33,11 +33,13 @@ function start(sample: string, args: string[]): RunningProgram {
 /** Runs a sample to its end; fails the test with its output when it exits non-zero. */
 async function run(sample: string, args: string[]): Promise<string> {
   const r = await start(sample, args).done;
-  if (r.code !== 0 || r.stderr !== '') throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
+  if (r.code !== 0 || r.stderr !== '')
+    throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
-const sequences = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `{"sequence":${from + i}}`);
+const sequences = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => `{"sequence":${from + i}}`);
 
 /** The lines of `output` that are message bodies (`{"sequence":N}`). */
 const bodies = (output: string) => output.split('\n').filter((l) => l.startsWith('{"sequence"'));
@@ -167,7 +169,9 @@ describe('server.mjs and client.mjs: request/response with a dynamic reply-to', 
     const c = await run('client.mjs', ['--embedded']);
     expect(c.split('\n').filter((l) => l.includes(' => '))).toEqual(TUTORIAL);
     const s = await run('server.mjs', ['--embedded']);
-    expect(s.split('\n').filter((l) => l.startsWith('(embedded client) '))).toEqual(TUTORIAL.map((l) => `(embedded client) ${l}`));
+    expect(s.split('\n').filter((l) => l.startsWith('(embedded client) '))).toEqual(
+      TUTORIAL.map((l) => `(embedded client) ${l}`),
+    );
     expect(s).toContain('answered 4 requests');
   });
 });

@@ -22,7 +22,13 @@ afterEach(async () => {
 /** A producer made of the bare engine (so it can break the rules): attached to `address`, with rcv-settle-mode `rcvSettleMode`. */
 async function rawProducer(on: Broker, address: string, rcvSettleMode: number) {
   const events: EngineEvent[] = [];
-  const engine = new ProtocolEngine({ role: 'client', containerId: `raw-${address}`, hostname: '127.0.0.1', idleTimeout: 0, sasl: { mechanisms: ['ANONYMOUS'] } });
+  const engine = new ProtocolEngine({
+    role: 'client',
+    containerId: `raw-${address}`,
+    hostname: '127.0.0.1',
+    idleTimeout: 0,
+    sasl: { mechanisms: ['ANONYMOUS'] },
+  });
   engine.onEvent = (e) => void events.push(e);
   const socket = net.connect({ host: '127.0.0.1', port: on.port });
   const transport = new SocketTransport(engine, socket);
@@ -31,7 +37,12 @@ async function rawProducer(on: Broker, address: string, rcvSettleMode: number) {
   engine.open();
   const session = engine.createSession();
   session.open();
-  const link = session.createLink({ name: address, role: 'sender', target: { kind: 'target', address }, rcvSettleMode });
+  const link = session.createLink({
+    name: address,
+    role: 'sender',
+    target: { kind: 'target', address },
+    rcvSettleMode,
+  });
   link.open();
   return { events, engine, session, link, transport, closed };
 }
@@ -45,11 +56,23 @@ describe('the broker against a sender that ignores credit', () => {
     // 5,000 transfers of 1 KB written at once, whatever the credit (the engine's own send() would refuse).
     const payload = encodeMessage({ body: new Uint8Array(1000) });
     for (let i = 0; i < 5000; i++) {
-      engine.writeFrame(session.channel, compositeSpecs.transfer, { handle: link.handle, deliveryId: i, deliveryTag: Buffer.from([i >> 8, i & 255]), messageFormat: 0, settled: true }, payload);
+      engine.writeFrame(
+        session.channel,
+        compositeSpecs.transfer,
+        {
+          handle: link.handle,
+          deliveryId: i,
+          deliveryTag: Buffer.from([i >> 8, i & 255]),
+          messageFormat: 0,
+          settled: true,
+        },
+        payload,
+      );
     }
     transport.flush();
     const deadline = Date.now() + 10_000;
-    while (!events.some((e) => e.type === 'linkRemoteClose') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (!events.some((e) => e.type === 'linkRemoteClose') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     const close = events.find((e) => e.type === 'linkRemoteClose');
     expect(close?.type === 'linkRemoteClose' && close.error?.condition).toBe('amqp:link:transfer-limit-exceeded');
     // What the broker keeps is what its credit allowed: it tops producers up 100 at a time as the
@@ -74,7 +97,8 @@ describe('the broker against a sender that ignores credit', () => {
     expect(link.remote?.rcvSettleMode).toBe(0); // the receiver's attach decides (spec 2.7.3)
     const deliveries = Array.from({ length: 50 }, () => link.send(encodeMessage({ body: 'x' })));
     const deadline = Date.now() + 5000;
-    while (deliveries.some((d) => !d.remoteSettled) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (deliveries.some((d) => !d.remoteSettled) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     // Every one settled by the broker with its outcome, though we never settled any.
     expect(deliveries.every((d) => d.remoteSettled && d.remoteState?.kind === 'accepted')).toBe(true);
     expect(broker.queue('second')?.depth).toBe(50);

@@ -68,13 +68,16 @@ describe('embedded broker under load', () => {
       connections.push(c);
       const sender = await c.createSender('load');
       function* messages() {
-        for (let id = p; id < TOTAL; id += PRODUCERS) yield { messageId: id, applicationProperties: { producer: p }, body: PAYLOAD };
+        for (let id = p; id < TOTAL; id += PRODUCERS)
+          yield { messageId: id, applicationProperties: { producer: p }, body: PAYLOAD };
       }
       return sender.sendAll(messages(), { maxInFlight: 500 });
     });
 
     // Until a consumer comes, the broker stores up to LIMIT messages and then stops granting credit.
-    await expect.poll(() => broker.queues().find((s) => s.address === 'load')?.depth ?? 0, { timeout: 20_000, interval: 10 }).toBe(LIMIT);
+    await expect
+      .poll(() => broker.queues().find((s) => s.address === 'load')?.depth ?? 0, { timeout: 20_000, interval: 10 })
+      .toBe(LIMIT);
     await new Promise((r) => setTimeout(r, 100));
     sample();
     expect(maxDepth).toBe(LIMIT);
@@ -94,7 +97,8 @@ describe('embedded broker under load', () => {
         const m = d.message;
         const id = Number(m.messageId);
         const p = m.applicationProperties?.producer as number;
-        if (id <= lastFromProducer[k]![p]! && outOfOrder.length < 5) outOfOrder.push(`consumer ${k} got ${id} after ${lastFromProducer[k]![p]!}`);
+        if (id <= lastFromProducer[k]![p]! && outOfOrder.length < 5)
+          outOfOrder.push(`consumer ${k} got ${id} after ${lastFromProducer[k]![p]!}`);
         lastFromProducer[k]![p] = id;
         if (m.body !== PAYLOAD && outOfOrder.length < 5) outOfOrder.push(`message ${id} has a damaged body`);
         seen[id]!++;

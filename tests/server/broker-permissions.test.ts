@@ -30,7 +30,10 @@ beforeAll(async () => {
     port: 0,
     users: { alice: 'a', bob: 'b' },
     allowAnonymous: true,
-    permissions: { alice: { send: ['orders'], receive: ['replies.*'], dynamic: true }, anonymous: { receive: ['public'] } },
+    permissions: {
+      alice: { send: ['orders'], receive: ['replies.*'], dynamic: true },
+      anonymous: { receive: ['public'] },
+    },
   });
   alice = await connect({ url: broker.url, username: 'alice', password: 'a', reconnect: false });
   bob = await connect({ url: broker.url, username: 'bob', password: 'b', reconnect: false });
@@ -71,28 +74,39 @@ describe('broker permissions', () => {
     expect(broker.queue('other')).toBeUndefined();
   });
 
-  it('alice may receive from replies.* (any run of characters, dots taken literally), not from orders', { timeout: 10_000 }, async () => {
-    for (const address of ['replies.x', 'replies.x.y', 'replies.']) {
-      const r = await alice.createReceiver(address);
-      expect(r.isOpen, address).toBe(true);
-      await r.close();
-    }
-    await refused(alice.createReceiver('repliesx'), 'user alice may not receive from repliesx');
-    await refused(alice.createReceiver('orders'), 'user alice may not receive from orders');
-    await refused(alice.createReceiver({ source: { address: 'orders', distributionMode: 'copy' } }), 'user alice may not receive from orders');
-    await refused(alice.createReceiver('x.replies.y'), 'user alice may not receive from x.replies.y');
-  });
+  it(
+    'alice may receive from replies.* (any run of characters, dots taken literally), not from orders',
+    { timeout: 10_000 },
+    async () => {
+      for (const address of ['replies.x', 'replies.x.y', 'replies.']) {
+        const r = await alice.createReceiver(address);
+        expect(r.isOpen, address).toBe(true);
+        await r.close();
+      }
+      await refused(alice.createReceiver('repliesx'), 'user alice may not receive from repliesx');
+      await refused(alice.createReceiver('orders'), 'user alice may not receive from orders');
+      await refused(
+        alice.createReceiver({ source: { address: 'orders', distributionMode: 'copy' } }),
+        'user alice may not receive from orders',
+      );
+      await refused(alice.createReceiver('x.replies.y'), 'user alice may not receive from x.replies.y');
+    },
+  );
 
-  it('a dynamic receiver (and a dynamic target) is allowed for alice and refused for bob', { timeout: 10_000 }, async () => {
-    const r = await alice.createReceiver({ source: { dynamic: true } });
-    expect(r.address).toMatch(/^temp-queue:\/\//);
-    await r.close();
-    const s = await alice.createSender({ target: { dynamic: true } });
-    expect(s.address).toMatch(/^temp-queue:\/\//);
-    await s.close();
-    await refused(bob.createReceiver({ source: { dynamic: true } }), 'user bob may not create dynamic nodes');
-    await refused(bob.createSender({ target: { dynamic: true } }), 'user bob may not create dynamic nodes');
-  });
+  it(
+    'a dynamic receiver (and a dynamic target) is allowed for alice and refused for bob',
+    { timeout: 10_000 },
+    async () => {
+      const r = await alice.createReceiver({ source: { dynamic: true } });
+      expect(r.address).toMatch(/^temp-queue:\/\//);
+      await r.close();
+      const s = await alice.createSender({ target: { dynamic: true } });
+      expect(s.address).toMatch(/^temp-queue:\/\//);
+      await s.close();
+      await refused(bob.createReceiver({ source: { dynamic: true } }), 'user bob may not create dynamic nodes');
+      await refused(bob.createSender({ target: { dynamic: true } }), 'user bob may not create dynamic nodes');
+    },
+  );
 
   it('bob, who has no entry, may do nothing', { timeout: 10_000 }, async () => {
     await refused(bob.createSender('orders'), 'user bob may not send to orders');
@@ -102,16 +116,23 @@ describe('broker permissions', () => {
     await refused(bob.createReceiver('topic://news'), 'user bob may not receive from topic://news');
   });
 
-  it('anonymous (SASL ANONYMOUS, and a client without SASL) may receive from public only', { timeout: 10_000 }, async () => {
-    for (const [who, c] of [['ANONYMOUS', anonymous], ['no SASL', noSasl]] as const) {
-      const r = await c.createReceiver('public');
-      expect(r.isOpen, who).toBe(true);
-      await r.close();
-      await refused(c.createSender('public'), 'user anonymous may not send to public');
-      await refused(c.createReceiver('orders'), 'user anonymous may not receive from orders');
-      await refused(c.createReceiver({ source: { dynamic: true } }), 'user anonymous may not create dynamic nodes');
-    }
-  });
+  it(
+    'anonymous (SASL ANONYMOUS, and a client without SASL) may receive from public only',
+    { timeout: 10_000 },
+    async () => {
+      for (const [who, c] of [
+        ['ANONYMOUS', anonymous],
+        ['no SASL', noSasl],
+      ] as const) {
+        const r = await c.createReceiver('public');
+        expect(r.isOpen, who).toBe(true);
+        await r.close();
+        await refused(c.createSender('public'), 'user anonymous may not send to public');
+        await refused(c.createReceiver('orders'), 'user anonymous may not receive from orders');
+        await refused(c.createReceiver({ source: { dynamic: true } }), 'user anonymous may not create dynamic nodes');
+      }
+    },
+  );
 
   it('the connection survives refusals: links that are allowed still work on it', { timeout: 10_000 }, async () => {
     await refused(alice.createSender('nope'), 'user alice may not send to nope');
@@ -121,28 +142,32 @@ describe('broker permissions', () => {
     expect(alice.isOpen).toBe(true);
   });
 
-  it('the anonymous relay checks each message: to a forbidden address rejected with amqp:unauthorized-access, to orders accepted (alice); everything rejected for bob', { timeout: 10_000 }, async () => {
-    const before = broker.queue('orders')?.depth ?? 0;
-    const relay = await alice.createSender(null);
-    const err = await relay.send({ to: 'forbidden', body: 'x' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(DeliveryRejectedError);
-    expect((err as DeliveryRejectedError).condition).toBe('amqp:unauthorized-access');
-    expect((err as DeliveryRejectedError).description).toBe('user alice may not send to forbidden');
-    await expect(relay.send({ to: 'orders', body: 'via relay' })).resolves.toEqual({ kind: 'accepted' });
-    expect(broker.queue('orders')?.depth).toBe(before + 1);
-    expect(broker.queue('forbidden')).toBeUndefined();
-    // The relay link is still usable after a rejection.
-    expect(relay.isOpen).toBe(true);
-    await relay.close();
+  it(
+    'the anonymous relay checks each message: to a forbidden address rejected with amqp:unauthorized-access, to orders accepted (alice); everything rejected for bob',
+    { timeout: 10_000 },
+    async () => {
+      const before = broker.queue('orders')?.depth ?? 0;
+      const relay = await alice.createSender(null);
+      const err = await relay.send({ to: 'forbidden', body: 'x' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DeliveryRejectedError);
+      expect((err as DeliveryRejectedError).condition).toBe('amqp:unauthorized-access');
+      expect((err as DeliveryRejectedError).description).toBe('user alice may not send to forbidden');
+      await expect(relay.send({ to: 'orders', body: 'via relay' })).resolves.toEqual({ kind: 'accepted' });
+      expect(broker.queue('orders')?.depth).toBe(before + 1);
+      expect(broker.queue('forbidden')).toBeUndefined();
+      // The relay link is still usable after a rejection.
+      expect(relay.isOpen).toBe(true);
+      await relay.close();
 
-    const bobRelay = await bob.createSender(null);
-    const bobErr = await bobRelay.send({ to: 'orders', body: 'y' }).catch((e: unknown) => e);
-    expect(bobErr).toBeInstanceOf(DeliveryRejectedError);
-    expect((bobErr as DeliveryRejectedError).condition).toBe('amqp:unauthorized-access');
-    expect((bobErr as DeliveryRejectedError).description).toBe('user bob may not send to orders');
-    expect(broker.queue('orders')?.depth).toBe(before + 1);
-    await bobRelay.close();
-  });
+      const bobRelay = await bob.createSender(null);
+      const bobErr = await bobRelay.send({ to: 'orders', body: 'y' }).catch((e: unknown) => e);
+      expect(bobErr).toBeInstanceOf(DeliveryRejectedError);
+      expect((bobErr as DeliveryRejectedError).condition).toBe('amqp:unauthorized-access');
+      expect((bobErr as DeliveryRejectedError).description).toBe('user bob may not send to orders');
+      expect(broker.queue('orders')?.depth).toBe(before + 1);
+      await bobRelay.close();
+    },
+  );
 });
 
 describe('bad permission shapes', () => {
@@ -155,36 +180,50 @@ describe('bad permission shapes', () => {
       (e: unknown) => e,
     );
 
-  it('an unknown key, a pattern that is not a non-empty string, or an entry that is not an object: InvalidArgumentError at startBroker, nothing listening', { timeout: 20_000 }, async () => {
-    const port = await freePort();
-    const cases: [unknown, RegExp][] = [
-      [{ alice: { write: ['orders'] } }, /^permissions\["alice"\]: unknown key "write" \(known: send, receive, dynamic\)$/],
-      [{ alice: { send: [42] } }, /^permissions\["alice"\]\.send: a pattern must be a non-empty string, got 42$/],
-      [{ alice: { receive: ['ok', null] } }, /^permissions\["alice"\]\.receive: a pattern must be a non-empty string, got null$/],
-      [{ alice: { send: [''] } }, /^permissions\["alice"\]\.send: a pattern must be a non-empty string, got ""$/],
-      [{ alice: null }, /^permissions\["alice"\] must be an object/],
-      [{ alice: 'everything' }, /^permissions\["alice"\] must be an object/],
-    ];
-    for (const [permissions, message] of cases) {
-      const err = await startWith(permissions, port);
-      expect(err, JSON.stringify(permissions)).toBeInstanceOf(InvalidArgumentError);
-      expect((err as Error).message, JSON.stringify(permissions)).toMatch(message);
-      expect(await portRefuses(port)).toBe(true);
-    }
-  });
+  it(
+    'an unknown key, a pattern that is not a non-empty string, or an entry that is not an object: InvalidArgumentError at startBroker, nothing listening',
+    { timeout: 20_000 },
+    async () => {
+      const port = await freePort();
+      const cases: [unknown, RegExp][] = [
+        [
+          { alice: { write: ['orders'] } },
+          /^permissions\["alice"\]: unknown key "write" \(known: send, receive, dynamic\)$/,
+        ],
+        [{ alice: { send: [42] } }, /^permissions\["alice"\]\.send: a pattern must be a non-empty string, got 42$/],
+        [
+          { alice: { receive: ['ok', null] } },
+          /^permissions\["alice"\]\.receive: a pattern must be a non-empty string, got null$/,
+        ],
+        [{ alice: { send: [''] } }, /^permissions\["alice"\]\.send: a pattern must be a non-empty string, got ""$/],
+        [{ alice: null }, /^permissions\["alice"\] must be an object/],
+        [{ alice: 'everything' }, /^permissions\["alice"\] must be an object/],
+      ];
+      for (const [permissions, message] of cases) {
+        const err = await startWith(permissions, port);
+        expect(err, JSON.stringify(permissions)).toBeInstanceOf(InvalidArgumentError);
+        expect((err as Error).message, JSON.stringify(permissions)).toMatch(message);
+        expect(await portRefuses(port)).toBe(true);
+      }
+    },
+  );
 
-  it('send/receive that are not arrays, and a dynamic that is not a boolean, are refused too, naming the field', { timeout: 20_000 }, async () => {
-    const port = await freePort();
-    const cases: [AddressPermissions | unknown, RegExp][] = [
-      [{ alice: { send: 'orders' } }, /permissions\["alice"\]\.send/],
-      [{ alice: { receive: 'replies.*' } }, /permissions\["alice"\]\.receive/],
-      [{ alice: { dynamic: 'yes' } }, /permissions\["alice"\]\.dynamic/],
-    ];
-    for (const [permissions, message] of cases) {
-      const err = await startWith(permissions, port);
-      expect(err, JSON.stringify(permissions)).toBeInstanceOf(InvalidArgumentError);
-      expect((err as Error).message, JSON.stringify(permissions)).toMatch(message);
-      expect(await portRefuses(port)).toBe(true);
-    }
-  });
+  it(
+    'send/receive that are not arrays, and a dynamic that is not a boolean, are refused too, naming the field',
+    { timeout: 20_000 },
+    async () => {
+      const port = await freePort();
+      const cases: [AddressPermissions | unknown, RegExp][] = [
+        [{ alice: { send: 'orders' } }, /permissions\["alice"\]\.send/],
+        [{ alice: { receive: 'replies.*' } }, /permissions\["alice"\]\.receive/],
+        [{ alice: { dynamic: 'yes' } }, /permissions\["alice"\]\.dynamic/],
+      ];
+      for (const [permissions, message] of cases) {
+        const err = await startWith(permissions, port);
+        expect(err, JSON.stringify(permissions)).toBeInstanceOf(InvalidArgumentError);
+        expect((err as Error).message, JSON.stringify(permissions)).toMatch(message);
+        expect(await portRefuses(port)).toBe(true);
+      }
+    },
+  );
 });

@@ -44,11 +44,18 @@ async function client(url = broker!.url): Promise<Connection> {
 }
 
 /** Sends one message per colour (`undefined`: no colour property), each with the body `<colour> <n>`, n from 1. */
-async function sendColours(sender: Sender, colours: (string | undefined)[], extra: Record<string, AmqpValue> = {}): Promise<void> {
+async function sendColours(
+  sender: Sender,
+  colours: (string | undefined)[],
+  extra: Record<string, AmqpValue> = {},
+): Promise<void> {
   let n = 0;
   for (const colour of colours) {
     n++;
-    await sender.send({ body: `${colour ?? 'none'} ${n}`, applicationProperties: colour === undefined ? { ...extra } : { colour, ...extra } });
+    await sender.send({
+      body: `${colour ?? 'none'} ${n}`,
+      applicationProperties: colour === undefined ? { ...extra } : { colour, ...extra },
+    });
   }
 }
 
@@ -169,9 +176,24 @@ describe('selectors on queue consumers', () => {
     await sender.send({ body: 'a', subject: 'order', priority: 9, applicationProperties: { amount: ulong(250) } });
     await sender.send({ body: 'b', subject: 'order', priority: 1, applicationProperties: { amount: ulong(250) } });
     await sender.send({ body: 'c', subject: 'invoice', priority: 9, applicationProperties: { amount: ulong(250) } });
-    await sender.send({ body: 'd', subject: 'order', priority: 9, durable: true, applicationProperties: { amount: 50n } });
-    await sender.send({ body: 'e', subject: 'order', priority: 9, creationTime: new Date(1_700_000_000_000), applicationProperties: { amount: 300 } });
-    const r = await conn.createReceiver('headers', { selector: "JMSType = 'order' AND JMSPriority > 4 AND amount BETWEEN 100 AND 500 AND JMSDeliveryMode = 'NON_PERSISTENT'" });
+    await sender.send({
+      body: 'd',
+      subject: 'order',
+      priority: 9,
+      durable: true,
+      applicationProperties: { amount: 50n },
+    });
+    await sender.send({
+      body: 'e',
+      subject: 'order',
+      priority: 9,
+      creationTime: new Date(1_700_000_000_000),
+      applicationProperties: { amount: 300 },
+    });
+    const r = await conn.createReceiver('headers', {
+      selector:
+        "JMSType = 'order' AND JMSPriority > 4 AND amount BETWEEN 100 AND 500 AND JMSDeliveryMode = 'NON_PERSISTENT'",
+    });
     expect(await take(r, 2)).toEqual(['a', 'e']);
     await expectNothing(r);
     const byTime = await conn.createReceiver('headers', { selector: 'JMSTimestamp IS NULL AND JMSPriority = 9' });
@@ -186,7 +208,10 @@ describe('selectors on browsers', () => {
     const conn = await client();
     const sender = await conn.createSender('shelf');
     await sendColours(sender, ['red', 'green', 'red', 'green']);
-    const browser = await conn.createReceiver({ source: { address: 'shelf', distributionMode: 'copy' }, selector: GREEN });
+    const browser = await conn.createReceiver({
+      source: { address: 'shelf', distributionMode: 'copy' },
+      selector: GREEN,
+    });
     expect(await take(browser, 2)).toEqual(['green 2', 'green 4']);
     await expectNothing(browser);
     // Browsed messages stay; later ones are browsed too, still only the green ones.
@@ -222,7 +247,14 @@ describe('selectors on topic subscriptions', () => {
     expect(await take(all, 5)).toEqual([1, 2, 3, 4, 5]);
     await Promise.all([expectNothing(greens), expectNothing(reds), expectNothing(big), expectNothing(all)]);
     // What a subscription does not select is never stored for it.
-    await expect.poll(() => broker!.queues().filter((q) => q.address === 'topic://paint').map((q) => q.depth + q.inFlight)).toEqual([0, 0, 0, 0]);
+    await expect
+      .poll(() =>
+        broker!
+          .queues()
+          .filter((q) => q.address === 'topic://paint')
+          .map((q) => q.depth + q.inFlight),
+      )
+      .toEqual([0, 0, 0, 0]);
   });
 
   it('a topic subscription by capability, with a selector as a raw source filter, is echoed and applied', async () => {
@@ -282,7 +314,9 @@ describe('the attach', () => {
       expect(`${(e2 as LinkClosedError).description ?? ''} ${e2.message}`, selector).toMatch(says);
     }
     // A selector filter that is not a string is refused too.
-    const e3 = await rejection(conn.createReceiver({ source: { address: 'bad', filter: { s: described(symbol(SELECTOR), 42) } } }));
+    const e3 = await rejection(
+      conn.createReceiver({ source: { address: 'bad', filter: { s: described(symbol(SELECTOR), 42) } } }),
+    );
     expect((e3 as LinkClosedError).condition).toBe('amqp:invalid-field');
     expect(`${(e3 as LinkClosedError).description ?? ''} ${e3.message}`).toMatch(/string/);
 
@@ -309,7 +343,10 @@ describe('the attach', () => {
     expect(r.remoteSource?.filter?.['no-local']).toBeUndefined();
     expect(Object.keys(r.remoteSource?.filter ?? {})).toEqual([]);
     // With a selector beside it: only the selector is echoed.
-    const both = await conn.createReceiver({ source: { address: 'plain', filter: { 'no-local': noLocal } }, selector: GREEN });
+    const both = await conn.createReceiver({
+      source: { address: 'plain', filter: { 'no-local': noLocal } },
+      selector: GREEN,
+    });
     expect(Object.keys(both.remoteSource?.filter ?? {})).toEqual(['selector']);
     // A filter entry that is not described at all is not echoed either.
     const odd = await conn.createReceiver({ source: { address: 'plain', filter: { junk: 'just a string' } } });

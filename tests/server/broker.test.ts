@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthenticationError, DeliveryReleasedError, connect, startBroker, type Broker, type Connection } from '../../src/index.js';
+import {
+  AuthenticationError,
+  DeliveryReleasedError,
+  connect,
+  startBroker,
+  type Broker,
+  type Connection,
+} from '../../src/index.js';
 
 let broker: Broker | undefined;
 const conns: Connection[] = [];
@@ -132,7 +139,10 @@ describe('embedded broker', () => {
     await sender.send({ body: 'a' });
     await sender.send({ body: 'b' });
     const browser = await c.createReceiver({ source: { address: 'shelf', distributionMode: 'copy' } });
-    const seen = [(await browser.receive({ timeout: 2000 })).message.body, (await browser.receive({ timeout: 2000 })).message.body];
+    const seen = [
+      (await browser.receive({ timeout: 2000 })).message.body,
+      (await browser.receive({ timeout: 2000 })).message.body,
+    ];
     expect(seen).toEqual(['a', 'b']);
     const consumer = await c.createReceiver('shelf');
     expect((await consumer.receive({ timeout: 2000 })).message.body).toBe('a');
@@ -151,7 +161,7 @@ describe('embedded broker', () => {
     expect((await s2.receive({ timeout: 2000 })).message.body).toBe('second');
   });
 
-  it('routes an anonymous-relay sender by each message\'s to', async () => {
+  it("routes an anonymous-relay sender by each message's to", async () => {
     broker = await startBroker({ port: 0 });
     const c = await client();
     const relay = await c.createSender(null);

@@ -20,7 +20,11 @@ afterEach(async () => {
 async function acceptingListener(options: Parameters<typeof listen>[0]): Promise<Listener> {
   const l = await listen(options);
   l.links$.subscribe((link) => {
-    if (link.role === 'receiver') link.acceptAsReceiver().deliveries$().subscribe({ next: (d) => d.accept(), error: () => undefined });
+    if (link.role === 'receiver')
+      link
+        .acceptAsReceiver()
+        .deliveries$()
+        .subscribe({ next: (d) => d.accept(), error: () => undefined });
     else link.acceptAsSender();
   });
   return l;
@@ -65,7 +69,13 @@ describe('per-connection limits of the listening side', () => {
     session.open();
     pump(c.engine, s.engine);
     expect(s.engine.sessions[0]!.beginFields()['handleMax']).toBe(3);
-    c.engine.writeFrame(session.channel, compositeSpecs.attach, { name: 'h', handle: 10, role: false, target: { kind: 'target', address: 'q' }, initialDeliveryCount: 0 });
+    c.engine.writeFrame(session.channel, compositeSpecs.attach, {
+      name: 'h',
+      handle: 10,
+      role: false,
+      target: { kind: 'target', address: 'q' },
+      initialDeliveryCount: 0,
+    });
     pump(c.engine, s.engine);
     const failure = s.events.find((e) => e.type === 'protocolError');
     expect(failure?.type === 'protocolError' && failure.error.condition).toBe('amqp:resource-limit-exceeded');

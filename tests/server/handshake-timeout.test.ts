@@ -63,7 +63,9 @@ describe('the open handshake is bounded', () => {
   it('handshakeTimeout 0 turns the bound off; a bad value is refused at once', async () => {
     listener = await listen({ port: 0, handshakeTimeout: 0 });
     expect(await closedAfter(listener.port, new Uint8Array(0), 500)).toBe(-1);
-    await expect(listen({ port: 0, handshakeTimeout: -1 })).rejects.toThrow(/handshakeTimeout must be a non-negative number/);
+    await expect(listen({ port: 0, handshakeTimeout: -1 })).rejects.toThrow(
+      /handshakeTimeout must be a non-negative number/,
+    );
   });
 
   it('the embedded broker drops silent sockets too (its default is 10 s; here 200 ms)', async () => {
@@ -79,12 +81,15 @@ describe('the open handshake is bounded', () => {
 });
 
 describe('refused logins are slow', () => {
-  const authenticate = (c: { username?: string | undefined; password?: string | undefined }): boolean => c.username === 'u' && c.password === 'right';
+  const authenticate = (c: { username?: string | undefined; password?: string | undefined }): boolean =>
+    c.username === 'u' && c.password === 'right';
 
   it('a wrong password is answered only after failedLoginDelay; the right one at once', async () => {
     listener = await listen({ port: 0, sasl: { authenticate }, allowInsecurePlain: true, failedLoginDelay: 400 });
     let t0 = performance.now();
-    const err = await connect({ url: listener.url, username: 'u', password: 'wrong', reconnect: false }).catch((e: unknown) => e);
+    const err = await connect({ url: listener.url, username: 'u', password: 'wrong', reconnect: false }).catch(
+      (e: unknown) => e,
+    );
     expect((err as Error).name).toBe('AuthenticationError');
     expect(performance.now() - t0).toBeGreaterThanOrEqual(350);
     t0 = performance.now();
@@ -97,7 +102,13 @@ describe('refused logins are slow', () => {
     listener = await listen({ port: 0, sasl: { authenticate }, allowInsecurePlain: true, failedLoginDelay: 5000 });
     const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const before = timers();
-    const attempt = connect({ url: listener.url, username: 'u', password: 'wrong', reconnect: false, timeout: 10_000 }).catch((e: unknown) => e);
+    const attempt = connect({
+      url: listener.url,
+      username: 'u',
+      password: 'wrong',
+      reconnect: false,
+      timeout: 10_000,
+    }).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 200));
     await listener.close();
     listener = undefined;
@@ -114,7 +125,9 @@ describe('PLAIN without TLS on this machine', () => {
       const ok = await connect({ url: `amqp://alice:secret@127.0.0.1:${broker.port}`, reconnect: false });
       expect(ok.isOpen).toBe(true);
       await ok.close();
-      const wrong = await connect({ url: `amqp://alice:nope@127.0.0.1:${broker.port}`, reconnect: false }).catch((e: unknown) => e);
+      const wrong = await connect({ url: `amqp://alice:nope@127.0.0.1:${broker.port}`, reconnect: false }).catch(
+        (e: unknown) => e,
+      );
       expect((wrong as Error).name).toBe('AuthenticationError');
     } finally {
       await broker.close();

@@ -5,7 +5,15 @@
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { AbortError, ConnectionLostError, TimeoutError, connect, listen, startBroker, type Broker } from '../../src/index.js';
+import {
+  AbortError,
+  ConnectionLostError,
+  TimeoutError,
+  connect,
+  listen,
+  startBroker,
+  type Broker,
+} from '../../src/index.js';
 import { freePort } from '../support/raw-sasl-client.js';
 
 /** Whether a fresh server can bind `port` on loopback now (nothing else listens there). */
@@ -66,7 +74,9 @@ describe('Broker.close(options) (stop() is its deprecated alias) and Listener.cl
   it('close() closes every client connection with amqp:connection:forced and frees the port; stop() still does the same', async () => {
     const broker = await startBroker({ port: 0 });
     const conn = await connect({ url: broker.url, reconnect: false });
-    const lost = new Promise<unknown>((resolve) => conn.events$.subscribe((e) => e.type === 'disconnected' && resolve(e.error)));
+    const lost = new Promise<unknown>((resolve) =>
+      conn.events$.subscribe((e) => e.type === 'disconnected' && resolve(e.error)),
+    );
     await broker.close();
     expect(((await lost) as { condition: string }).condition).toBe('amqp:connection:forced');
     expect(await portIsFree(broker.port)).toBe(true);
@@ -76,10 +86,12 @@ describe('Broker.close(options) (stop() is its deprecated alias) and Listener.cl
     expect(await portIsFree(old.port)).toBe(true);
   });
 
-  it('cancelled (a signal already aborted), it destroys the clients\' sockets without waiting for their answer, rejects with AbortError, and leaves nothing behind', async () => {
+  it("cancelled (a signal already aborted), it destroys the clients' sockets without waiting for their answer, rejects with AbortError, and leaves nothing behind", async () => {
     const broker = await startBroker({ port: 0 });
     const conn = await connect({ url: broker.url, reconnect: false });
-    const lost = new Promise<unknown>((resolve) => conn.events$.subscribe((e) => e.type === 'disconnected' && resolve(e.error)));
+    const lost = new Promise<unknown>((resolve) =>
+      conn.events$.subscribe((e) => e.type === 'disconnected' && resolve(e.error)),
+    );
     const error = await broker.close({ signal: AbortSignal.abort() }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AbortError);
     expect((error as AbortError).message).toBe('closing the listener was aborted');
@@ -96,7 +108,9 @@ describe('Broker.close(options) (stop() is its deprecated alias) and Listener.cl
     socket.on('error', () => undefined);
     const header = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 1, 0, 0]);
     // An open frame: container-id "mute" (list of one string).
-    const open = Buffer.from([0, 0, 0, 0x14, 2, 0, 0, 0, 0x00, 0x53, 0x10, 0xc0, 0x07, 0x01, 0xa1, 0x04, 0x6d, 0x75, 0x74, 0x65]);
+    const open = Buffer.from([
+      0, 0, 0, 0x14, 2, 0, 0, 0, 0x00, 0x53, 0x10, 0xc0, 0x07, 0x01, 0xa1, 0x04, 0x6d, 0x75, 0x74, 0x65,
+    ]);
     socket.write(Buffer.concat([header, open]));
     await expect.poll(() => listener.connections.some((c) => c.isOpen)).toBe(true);
     const t0 = performance.now();

@@ -172,7 +172,7 @@ describe('AND, OR, NOT with three-valued logic', () => {
     expect(selects('TRUE OR x > 1', absent)).toBe(true);
     expect(selects('x > 1 OR FALSE', absent)).toBe(false);
     expect(selects('NOT (x > 1 OR FALSE)', absent)).toBe(false);
-    expect(selects("x > 1 OR other = 1", absent)).toBe(true);
+    expect(selects('x > 1 OR other = 1', absent)).toBe(true);
   });
 
   it('unknown AND false is false; unknown AND true is unknown', () => {
@@ -273,7 +273,14 @@ describe('IN', () => {
 
 describe('BETWEEN', () => {
   it('BETWEEN is inclusive at both ends', () => {
-    for (const [x, expected] of [[0, false], [1, true], [3, true], [5, true], [6, false], [2.5, true]] as const) {
+    for (const [x, expected] of [
+      [0, false],
+      [1, true],
+      [3, true],
+      [5, true],
+      [6, false],
+      [2.5, true],
+    ] as const) {
       expect(selects('x BETWEEN 1 AND 5', props({ x })), `x=${x}`).toBe(expected);
     }
   });
@@ -306,7 +313,7 @@ describe('IS NULL', () => {
     expect(selects('x IS NULL', props({ x: 1 }))).toBe(false);
     expect(selects('x IS NULL', props({ x: null }))).toBe(true);
     expect(selects('x IS NOT NULL', props({ x: 1 }))).toBe(true);
-    expect(selects("x IS NOT NULL", props({ x: '' }))).toBe(true);
+    expect(selects('x IS NOT NULL', props({ x: '' }))).toBe(true);
     expect(selects('x IS NOT NULL', props({}))).toBe(false);
     expect(selects('x IS NOT NULL', props({ x: null }))).toBe(false);
     expect(selects('NOT (x IS NULL)', props({ x: 0 }))).toBe(true);
@@ -375,8 +382,18 @@ describe('JMS header identifiers', () => {
   });
 
   it('combines header names and application properties', () => {
-    const m: Message = { subject: 'order', priority: 7, durable: true, applicationProperties: { region: 'eu', amount: 250 } };
-    expect(selects("JMSType = 'order' AND JMSPriority >= 5 AND JMSDeliveryMode = 'PERSISTENT' AND region = 'eu' AND amount BETWEEN 100 AND 500", m)).toBe(true);
+    const m: Message = {
+      subject: 'order',
+      priority: 7,
+      durable: true,
+      applicationProperties: { region: 'eu', amount: 250 },
+    };
+    expect(
+      selects(
+        "JMSType = 'order' AND JMSPriority >= 5 AND JMSDeliveryMode = 'PERSISTENT' AND region = 'eu' AND amount BETWEEN 100 AND 500",
+        m,
+      ),
+    ).toBe(true);
     expect(selects("JMSType = 'order' AND region = 'us'", m)).toBe(false);
   });
 });
@@ -482,7 +499,9 @@ describe('type mismatches: never an error, never selected', () => {
   });
 
   it('one compiled selector evaluates any message without throwing', () => {
-    const selector = compileSelector("colour = 'green' AND size * 2 > 4 OR kind LIKE 'a%' OR v IN ('x') OR w BETWEEN 1 AND 2");
+    const selector = compileSelector(
+      "colour = 'green' AND size * 2 > 4 OR kind LIKE 'a%' OR v IN ('x') OR w BETWEEN 1 AND 2",
+    );
     const weird: Message[] = [
       {},
       { applicationProperties: {} },

@@ -126,7 +126,9 @@ describe('fault proxy', { timeout: 5_000 }, () => {
     expect(proxy.url).toBe(`amqp://127.0.0.1:${proxy.port}`);
     const client = await connectClient(proxy.port);
     // Large enough to span many chunks, with backpressure on the way.
-    const payload = Array.from({ length: 64 * 1024 }, (_, i) => String.fromCharCode(i % 251)).join('').repeat(4);
+    const payload = Array.from({ length: 64 * 1024 }, (_, i) => String.fromCharCode(i % 251))
+      .join('')
+      .repeat(4);
     client.socket.write(Buffer.from(payload, 'latin1'));
     await client.waitFor(payload);
     expect(client.received()).toBe(payload);
@@ -272,7 +274,11 @@ describe('fault proxy', { timeout: 5_000 }, () => {
 
   it('close() destroys every socket and timer: no handle is left', async () => {
     // TCP handles must match exactly; timers may only be fewer (the runner keeps its own).
-    const tcpHandles = (): string[] => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).sort();
+    const tcpHandles = (): string[] =>
+      process
+        .getActiveResourcesInfo()
+        .filter((r) => r.startsWith('TCP'))
+        .sort();
     const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const server = await startServer();
     servers.push(server);

@@ -60,7 +60,10 @@ export const uuidText = fc.uuid().map((u) => u.toLowerCase());
 export const date = fc.date({ noInvalidDate: true });
 const codePoint = fc.integer({ min: 0, max: 0x10ffff });
 /** Timestamps outside the range of Date, which stay bigints. */
-const farTimestamp = fc.oneof(fc.bigInt({ min: INT64_MIN, max: -MAX_DATE_MS - 1n }), fc.bigInt({ min: MAX_DATE_MS + 1n, max: INT64_MAX }));
+const farTimestamp = fc.oneof(
+  fc.bigInt({ min: INT64_MIN, max: -MAX_DATE_MS - 1n }),
+  fc.bigInt({ min: MAX_DATE_MS + 1n, max: INT64_MAX }),
+);
 
 /** Every scalar AMQP type, in its decoded shape. */
 export const scalarArbitraries = {
@@ -80,7 +83,10 @@ export const scalarArbitraries = {
   decimal64: fc.uint8Array({ minLength: 8, maxLength: 8 }).map(decimal64),
   decimal128: fc.uint8Array({ minLength: 16, maxLength: 16 }).map(decimal128),
   char: codePoint.map(char),
-  timestamp: fc.oneof({ weight: 4, arbitrary: date }, { weight: 1, arbitrary: farTimestamp.map((t) => new Typed('timestamp', t)) }),
+  timestamp: fc.oneof(
+    { weight: 4, arbitrary: date },
+    { weight: 1, arbitrary: farTimestamp.map((t) => new Typed('timestamp', t)) },
+  ),
   uuid: uuidText.map(uuid),
   binary: bytes,
   string: text,
@@ -143,7 +149,10 @@ const tree = fc.letrec<ValueTree>((tie) => ({
   map: fc.array(fc.tuple(tie('value'), tie('value')), { maxLength: 5 }).map((entries) => new Map(entries)),
   array: fc.oneof(
     { depthSize: 'small', maxDepth: 3 },
-    { weight: 6, arbitrary: fc.constantFrom(...scalarElementTypes).chain((type) => arrayOf(type, scalarElementArbitraries[type])) },
+    {
+      weight: 6,
+      arbitrary: fc.constantFrom(...scalarElementTypes).chain((type) => arrayOf(type, scalarElementArbitraries[type])),
+    },
     { weight: 1, arbitrary: arrayOf('list', tie('list')) },
     { weight: 1, arbitrary: arrayOf('map', tie('map')) },
     { weight: 1, arbitrary: arrayOf('array', tie('array')) },
@@ -165,13 +174,30 @@ export const amqpArray = tree.array;
 
 /** A message id: string, ulong (bigint), binary or uuid. */
 /** Message ids as the exact decoder gives them back (a ulong id as a Typed ulong). */
-export const messageId = fc.oneof(text, uint64.map((v) => ulong(v)), bytes, uuidText.map(uuid));
+export const messageId = fc.oneof(
+  text,
+  uint64.map((v) => ulong(v)),
+  bytes,
+  uuidText.map(uuid),
+);
 
-const annotations = fc.dictionary(fc.string({ unit: 'binary-ascii', maxLength: 12 }), amqpValue, { maxKeys: 4, noNullPrototype: true });
-const applicationProperties = fc.dictionary(fc.string({ unit: 'binary', maxLength: 12 }), scalar, { maxKeys: 5, noNullPrototype: true });
+const annotations = fc.dictionary(fc.string({ unit: 'binary-ascii', maxLength: 12 }), amqpValue, {
+  maxKeys: 4,
+  noNullPrototype: true,
+});
+const applicationProperties = fc.dictionary(fc.string({ unit: 'binary', maxLength: 12 }), scalar, {
+  maxKeys: 5,
+  noNullPrototype: true,
+});
 
 const header = fc.record(
-  { durable: fc.boolean(), priority: fc.integer({ min: 0, max: 0xff }), ttl: uint32, firstAcquirer: fc.boolean(), deliveryCount: uint32 },
+  {
+    durable: fc.boolean(),
+    priority: fc.integer({ min: 0, max: 0xff }),
+    ttl: uint32,
+    firstAcquirer: fc.boolean(),
+    deliveryCount: uint32,
+  },
   { requiredKeys: [] },
 );
 

@@ -46,7 +46,10 @@ export function amqpDifference(actual: unknown, expected: unknown, path = 'value
   }
   if (expected instanceof Described) {
     const a = actual as Described;
-    return amqpDifference(a.descriptor, expected.descriptor, `${path}.descriptor`) ?? amqpDifference(a.value, expected.value, `${path}.value`);
+    return (
+      amqpDifference(a.descriptor, expected.descriptor, `${path}.descriptor`) ??
+      amqpDifference(a.value, expected.value, `${path}.value`)
+    );
   }
   if (expected instanceof AmqpArray) {
     const a = actual as AmqpArray;
@@ -70,16 +73,21 @@ export function amqpDifference(actual: unknown, expected: unknown, path = 'value
   }
   if (expected instanceof Date) {
     const a = actual as Date;
-    return Object.is(a.getTime(), expected.getTime()) ? undefined : `${path}: expected ${expected.toISOString()}, got ${show(a)}`;
+    return Object.is(a.getTime(), expected.getTime())
+      ? undefined
+      : `${path}: expected ${expected.toISOString()}, got ${show(a)}`;
   }
   if (Array.isArray(expected)) return listDifference(actual as unknown[], expected, path);
   if (expected instanceof Map) {
     const a = actual as Map<unknown, unknown>;
-    if (a.size !== expected.size) return `${path}: expected a map of ${expected.size} entries, got ${a.size}: ${show(a)}`;
+    if (a.size !== expected.size)
+      return `${path}: expected a map of ${expected.size} entries, got ${a.size}: ${show(a)}`;
     const ae = [...a.entries()];
     const ee = [...expected.entries()];
     for (let i = 0; i < ee.length; i++) {
-      const d = amqpDifference(ae[i]![0], ee[i]![0], `${path}.key#${i}`) ?? amqpDifference(ae[i]![1], ee[i]![1], `${path}.get(${show(ee[i]![0])})`);
+      const d =
+        amqpDifference(ae[i]![0], ee[i]![0], `${path}.key#${i}`) ??
+        amqpDifference(ae[i]![1], ee[i]![1], `${path}.get(${show(ee[i]![0])})`);
       if (d) return d;
     }
     return undefined;

@@ -38,7 +38,15 @@ export interface AtLeastOnceRun {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startAtLeastOnceRun(o: AtLeastOnceOptions): Promise<AtLeastOnceRun> {
-  const run: Omit<AtLeastOnceRun, 'done'> = { total: o.total, distinct: 0, duplicates: 0, settled: 0, failures: [], lastSettledAt: 0, lastReceivedAt: 0 };
+  const run: Omit<AtLeastOnceRun, 'done'> = {
+    total: o.total,
+    distinct: 0,
+    duplicates: 0,
+    settled: 0,
+    failures: [],
+    lastSettledAt: 0,
+    lastReceivedAt: 0,
+  };
   const seen = new Uint8Array(o.total);
   const receiver = await o.consumer.createReceiver(o.address, { credit: o.credit });
   const consuming = (async () => {

@@ -39,7 +39,11 @@ function feed(engine: ProtocolEngine, bytes: Buffer, split: number): number {
 }
 
 /** A connected client/server pair: open exchanged (server answers automatically), SASL ANONYMOUS. */
-export function openPair(client: Partial<EngineOptions> = {}, server: Partial<EngineOptions> = {}, split = Infinity): { c: RecordedEngine; s: RecordedEngine } {
+export function openPair(
+  client: Partial<EngineOptions> = {},
+  server: Partial<EngineOptions> = {},
+  split = Infinity,
+): { c: RecordedEngine; s: RecordedEngine } {
   const c = recordEngine({ role: 'client', containerId: 'client', ...client });
   const s = recordEngine({ role: 'server', containerId: 'server', ...server });
   s.engine.onEvent = (e) => {
@@ -47,7 +51,8 @@ export function openPair(client: Partial<EngineOptions> = {}, server: Partial<En
     if (e.type === 'saslInit') s.engine.completeSasl(0);
     if (e.type === 'connectionRemoteOpen') s.engine.open();
     if (e.type === 'sessionRemoteOpen' && e.session.localState === 'unopened') e.session.open();
-    if (e.type === 'linkRemoteOpen' && e.link.localState === 'unopened') e.link.open({ source: e.link.remote?.source, target: e.link.remote?.target });
+    if (e.type === 'linkRemoteOpen' && e.link.localState === 'unopened')
+      e.link.open({ source: e.link.remote?.source, target: e.link.remote?.target });
   };
   c.engine.open();
   pump(c.engine, s.engine, split);
@@ -55,7 +60,11 @@ export function openPair(client: Partial<EngineOptions> = {}, server: Partial<En
 }
 
 /** An open pair with one sending link attached from the client, given `credit` by the server. */
-export function senderPair(credit: number, client: Partial<EngineOptions> = {}, server: Partial<EngineOptions> = {}): { c: RecordedEngine; s: RecordedEngine; session: EngineSession; link: EngineLink } {
+export function senderPair(
+  credit: number,
+  client: Partial<EngineOptions> = {},
+  server: Partial<EngineOptions> = {},
+): { c: RecordedEngine; s: RecordedEngine; session: EngineSession; link: EngineLink } {
   const { c, s } = openPair(client, server);
   const session = c.engine.createSession();
   session.open();

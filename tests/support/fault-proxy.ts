@@ -89,7 +89,8 @@ function assertLoopbackTarget(target: ProxyTarget): void {
     (net.isIPv4(host) && host.split('.')[0] === '127') ||
     (net.isIPv6(host) && /^(::1|(0{1,4}:){7}0{0,3}1|::ffff:127\.\d+\.\d+\.\d+)$/i.test(host));
   if (!loopback) throw new Error(`fault proxy targets must be loopback addresses; got ${host}`);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`fault proxy target port must be 1-65535; got ${port}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(`fault proxy target port must be 1-65535; got ${port}`);
 }
 
 /** What travels through one direction of a pair, in order: bytes, a half-close, or a close. */

@@ -7,7 +7,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-
 /** The fuzzers that replay a corpus, each from its own folder. */
 export type Fuzzer = 'decoder' | 'engine' | 'listener';
 
@@ -20,7 +19,8 @@ export interface CorpusInput {
 /** The bytes of a corpus file's text: hex digits, whitespace ignored, `#` to the end of a line a comment. */
 export function parseHex(text: string): Buffer {
   const digits = text.replace(/#.*$/gm, '').replace(/\s+/g, '');
-  if (!/^([0-9a-f]{2})*$/i.test(digits)) throw new Error('a corpus file holds hex digits (in pairs) and # comments only');
+  if (!/^([0-9a-f]{2})*$/i.test(digits))
+    throw new Error('a corpus file holds hex digits (in pairs) and # comments only');
   return Buffer.from(digits, 'hex');
 }
 

@@ -66,7 +66,8 @@ function address(random: SeededRandom): string {
   if (roll < 9) return `made-up-${random.int(100_000)}`;
   // Any characters, a few of them multi-byte.
   let s = '';
-  for (let i = random.int(40); i > 0; i--) s += String.fromCodePoint(random.chance(0.9) ? 0x20 + random.int(0x5f) : 0xa0 + random.int(0x3000));
+  for (let i = random.int(40); i > 0; i--)
+    s += String.fromCodePoint(random.chance(0.9) ? 0x20 + random.int(0x5f) : 0xa0 + random.int(0x3000));
   return s;
 }
 
@@ -77,13 +78,28 @@ function writeSasl(w: ByteWriter, random: SeededRandom, auth: FuzzAuth): void {
   const sasl = (spec: CompositeSpec, fields: object): void => writeFrame(w, SASL_FRAME_TYPE, 0, spec, fields);
   switch (auth) {
     case 'anonymous':
-      sasl(compositeSpecs.saslInit, random.chance(0.8) ? { mechanism: 'ANONYMOUS' } : { mechanism: 'ANONYMOUS', initialResponse: Buffer.from(`trace-${random.int(1000)}`), hostname: 'localhost' });
+      sasl(
+        compositeSpecs.saslInit,
+        random.chance(0.8)
+          ? { mechanism: 'ANONYMOUS' }
+          : {
+              mechanism: 'ANONYMOUS',
+              initialResponse: Buffer.from(`trace-${random.int(1000)}`),
+              hostname: 'localhost',
+            },
+      );
       return;
     case 'plain': {
       // Mostly the right password (the login succeeds and the conversation goes on), else a wrong one, an authzid, or junk.
       const roll = random.int(10);
       const response =
-        roll < 6 ? `\0${FUZZ_USER.name}\0${FUZZ_USER.password}` : roll < 8 ? `\0${FUZZ_USER.name}\0wrong-${random.int(100)}` : roll < 9 ? `other\0${FUZZ_USER.name}\0${FUZZ_USER.password}` : Buffer.from(random.bytes(random.int(40))).toString('latin1');
+        roll < 6
+          ? `\0${FUZZ_USER.name}\0${FUZZ_USER.password}`
+          : roll < 8
+            ? `\0${FUZZ_USER.name}\0wrong-${random.int(100)}`
+            : roll < 9
+              ? `other\0${FUZZ_USER.name}\0${FUZZ_USER.password}`
+              : Buffer.from(random.bytes(random.int(40))).toString('latin1');
       sasl(compositeSpecs.saslInit, { mechanism: 'PLAIN', initialResponse: Buffer.from(response, 'latin1') });
       return;
     }
@@ -107,18 +123,43 @@ function writeSasl(w: ByteWriter, random: SeededRandom, auth: FuzzAuth): void {
 export function conversation(random: SeededRandom): FuzzCase {
   const w = new ByteWriter(4096);
   const authRoll = random.int(100);
-  const auth: FuzzAuth = authRoll < 50 ? 'anonymous' : authRoll < 60 ? 'plain' : authRoll < 80 ? 'scram' : authRoll < 95 ? 'none' : 'unknown';
+  const auth: FuzzAuth =
+    authRoll < 50
+      ? 'anonymous'
+      : authRoll < 60
+        ? 'plain'
+        : authRoll < 80
+          ? 'scram'
+          : authRoll < 95
+            ? 'none'
+            : 'unknown';
   const shapeRoll = random.int(1000);
   const shape: FuzzShape = shapeRoll < 550 ? 'send' : shapeRoll < 850 ? 'receive' : shapeRoll < 997 ? 'many' : 'flood';
   writeSasl(w, random, auth);
   w.bytes(protocolHeader(ProtocolId.Amqp));
-  const frame = (channel: number, spec: CompositeSpec, fields: object, payload?: Uint8Array): void => writeFrame(w, AMQP_FRAME_TYPE, channel, spec, fields, payload);
-  frame(0, compositeSpecs.open, random.chance(0.8) ? { containerId: `fuzz-${random.int(1e9)}` } : { containerId: `fuzz-${random.int(1e9)}`, maxFrameSize: random.pick([512, 4096, 65536]), channelMax: random.int(64), idleTimeOut: random.pick([0, 1000, 60000]) });
+  const frame = (channel: number, spec: CompositeSpec, fields: object, payload?: Uint8Array): void =>
+    writeFrame(w, AMQP_FRAME_TYPE, channel, spec, fields, payload);
+  frame(
+    0,
+    compositeSpecs.open,
+    random.chance(0.8)
+      ? { containerId: `fuzz-${random.int(1e9)}` }
+      : {
+          containerId: `fuzz-${random.int(1e9)}`,
+          maxFrameSize: random.pick([512, 4096, 65536]),
+          channelMax: random.int(64),
+          idleTimeOut: random.pick([0, 1000, 60000]),
+        },
+  );
 
   const sessions = shape === 'many' ? 1 + random.int(8) : 1;
   const linksPerSession = shape === 'many' ? 1 + random.int(16) : shape === 'flood' ? 1030 + random.int(20) : 1;
   for (let channel = 0; channel < sessions; channel++) {
-    frame(channel, compositeSpecs.begin, { nextOutgoingId: 0, incomingWindow: random.pick([100, 2048, 0x7fffffff]), outgoingWindow: random.pick([100, 2048, 0x7fffffff]) });
+    frame(channel, compositeSpecs.begin, {
+      nextOutgoingId: 0,
+      incomingWindow: random.pick([100, 2048, 0x7fffffff]),
+      outgoingWindow: random.pick([100, 2048, 0x7fffffff]),
+    });
     let deliveryId = 0;
     for (let handle = 0; handle < linksPerSession; handle++) {
       const receiving = shape === 'receive' || (shape !== 'send' && random.chance(0.5));
@@ -126,18 +167,60 @@ export function conversation(random: SeededRandom): FuzzCase {
       if (receiving) {
         // A receiver (role true: the broker sends), and credit for it.
         const sndSettleMode = random.int(3); // 0 unsettled, 1 settled, 2 mixed
-        frame(channel, compositeSpecs.attach, { name: `r${handle}`, handle, role: true, sndSettleMode, rcvSettleMode: random.int(2), source: { kind: 'source', address: to }, target: { kind: 'target' } });
+        frame(channel, compositeSpecs.attach, {
+          name: `r${handle}`,
+          handle,
+          role: true,
+          sndSettleMode,
+          rcvSettleMode: random.int(2),
+          source: { kind: 'source', address: to },
+          target: { kind: 'target' },
+        });
         const credit = random.pick(CREDITS);
-        frame(channel, compositeSpecs.flow, { nextIncomingId: 0, incomingWindow: 2048, nextOutgoingId: deliveryId, outgoingWindow: 2048, handle, deliveryCount: 0, linkCredit: credit, drain: random.chance(0.2) });
+        frame(channel, compositeSpecs.flow, {
+          nextIncomingId: 0,
+          incomingWindow: 2048,
+          nextOutgoingId: deliveryId,
+          outgoingWindow: 2048,
+          handle,
+          deliveryCount: 0,
+          linkCredit: credit,
+          drain: random.chance(0.2),
+        });
         if (random.chance(0.5)) {
           // Settles what the broker may have sent already (ids it has not used are the broker's to refuse).
-          frame(channel, compositeSpecs.disposition, { role: true, first: 0, last: random.int(20), settled: true, state: { kind: random.pick(['accepted', 'released'] as const) } });
+          frame(channel, compositeSpecs.disposition, {
+            role: true,
+            first: 0,
+            last: random.int(20),
+            settled: true,
+            state: { kind: random.pick(['accepted', 'released'] as const) },
+          });
         }
       } else {
-        frame(channel, compositeSpecs.attach, { name: `s${handle}`, handle, role: false, sndSettleMode: random.int(3), source: { kind: 'source' }, target: { kind: 'target', address: to }, initialDeliveryCount: 0 });
+        frame(channel, compositeSpecs.attach, {
+          name: `s${handle}`,
+          handle,
+          role: false,
+          sndSettleMode: random.int(3),
+          source: { kind: 'source' },
+          target: { kind: 'target', address: to },
+          initialDeliveryCount: 0,
+        });
         const transfers = shape === 'flood' ? random.int(2) : 1 + random.int(8);
         for (let i = 0; i < transfers; i++, deliveryId++) {
-          frame(channel, compositeSpecs.transfer, { handle, deliveryId, deliveryTag: Buffer.from([deliveryId & 0xff, deliveryId >>> 8]), messageFormat: 0, settled: random.chance(0.5) }, encodeMessage({ body: random.bytes(random.int(200)) }));
+          frame(
+            channel,
+            compositeSpecs.transfer,
+            {
+              handle,
+              deliveryId,
+              deliveryTag: Buffer.from([deliveryId & 0xff, deliveryId >>> 8]),
+              messageFormat: 0,
+              settled: random.chance(0.5),
+            },
+            encodeMessage({ body: random.bytes(random.int(200)) }),
+          );
         }
       }
       if (random.chance(0.1)) frame(channel, compositeSpecs.detach, { handle, closed: true });
@@ -319,7 +402,14 @@ export function play(port: number, bytes: Uint8Array, options: PlayOptions = {})
     socket.once('end', () => decide('closed'));
     socket.once('close', () => {
       decide(connected ? 'closed' : 'refused');
-      const saw = { connected, open: out.open, close: out.close, saslFailed: out.saslFailed, garbage: out.garbage, bytes: out.bytes };
+      const saw = {
+        connected,
+        open: out.open,
+        close: out.close,
+        saslFailed: out.saslFailed,
+        garbage: out.garbage,
+        bytes: out.bytes,
+      };
       const ms = connected ? decidedAt - writtenAt : 0;
       resolve({ verdict: verdict!, ms, late: verdict !== 'hang' && ms > deadline, saw });
     });
@@ -367,7 +457,19 @@ export interface RunTotals {
 }
 
 export function emptyTotals(): RunTotals {
-  return { cases: 0, established: 0, closed: 0, hang: 0, refused: 0, slow: 0, late: 0, slowestMs: 0, byKind: {}, hanging: [], lateCases: [] };
+  return {
+    cases: 0,
+    established: 0,
+    closed: 0,
+    hang: 0,
+    refused: 0,
+    slow: 0,
+    late: 0,
+    slowestMs: 0,
+    byKind: {},
+    hanging: [],
+    lateCases: [],
+  };
 }
 
 export interface RunOptions extends Omit<PlayOptions, 'onWaiting'> {
@@ -391,7 +493,13 @@ export interface RunOptions extends Omit<PlayOptions, 'onWaiting'> {
  * `maxWaiting`), and resolves with the totals once every one has its verdict. The inputs depend
  * on the seed only, not on timing.
  */
-export function runCases(port: number, random: SeededRandom, count: number, options: RunOptions = {}, totals: RunTotals = emptyTotals()): Promise<RunTotals> {
+export function runCases(
+  port: number,
+  random: SeededRandom,
+  count: number,
+  options: RunOptions = {},
+  totals: RunTotals = emptyTotals(),
+): Promise<RunTotals> {
   const concurrency = options.concurrency ?? 4;
   const maxWaiting = options.maxWaiting ?? 400;
   const linger = options.linger ?? 5;
@@ -428,14 +536,16 @@ export function runCases(port: number, random: SeededRandom, count: number, opti
         totals.byKind[kind] = (totals.byKind[kind] ?? 0) + 1;
         // The first hundred are kept: enough to report, bounded if every case hangs.
         if (r.verdict === 'hang') {
-          if (totals.hanging.length < 100) totals.hanging.push({ index, auth: c.auth, shape: c.shape, bytes: c.bytes, result: r });
+          if (totals.hanging.length < 100)
+            totals.hanging.push({ index, auth: c.auth, shape: c.shape, bytes: c.bytes, result: r });
         } else {
           if (r.ms > linger + 100) totals.slow++;
           totals.slowestMs = Math.max(totals.slowestMs, r.ms);
         }
         if (r.late) {
           totals.late++;
-          if (totals.lateCases.length < 100) totals.lateCases.push({ index, auth: c.auth, shape: c.shape, bytes: c.bytes, result: r });
+          if (totals.lateCases.length < 100)
+            totals.lateCases.push({ index, auth: c.auth, shape: c.shape, bytes: c.bytes, result: r });
         }
         options.onCase?.(r, c, totals, index);
         pump();

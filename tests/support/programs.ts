@@ -54,7 +54,9 @@ export function startProgram(command: string, args: string[], cwd: string, timeo
           resolve(m);
         } else if (child.exitCode !== null || child.signalCode !== null) {
           watchers.splice(watchers.indexOf(check), 1);
-          reject(new Error(`${command} ${args.join(' ')} ended before printing ${String(pattern)}:\n${stdout}\n${stderr}`));
+          reject(
+            new Error(`${command} ${args.join(' ')} ended before printing ${String(pattern)}:\n${stdout}\n${stderr}`),
+          );
         }
       };
       watchers.push(check);

@@ -7,7 +7,16 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -33,11 +42,21 @@ let pythonChecked: string | undefined;
 export function requirePythonProton(): string {
   if (pythonChecked) return pythonChecked;
   if (!existsSync(PYTHON)) {
-    throw missing(PYTHON, 'Install Debian\'s python3 and python3-qpid-proton: `apt-get install python3 python3-qpid-proton`.');
+    throw missing(
+      PYTHON,
+      "Install Debian's python3 and python3-qpid-proton: `apt-get install python3 python3-qpid-proton`.",
+    );
   }
-  const r = spawnSync(PYTHON, ['-c', 'import proton, proton.utils; print(proton.VERSION)'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(PYTHON, ['-c', 'import proton, proton.utils; print(proton.VERSION)'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   if (r.status !== 0) {
-    throw missing(`The Qpid Proton Python module for ${PYTHON}`, 'Install it with `apt-get install python3-qpid-proton` (Debian\'s python3, not a pyenv one).', r.stderr || r.error?.message);
+    throw missing(
+      `The Qpid Proton Python module for ${PYTHON}`,
+      "Install it with `apt-get install python3-qpid-proton` (Debian's python3, not a pyenv one).",
+      r.stderr || r.error?.message,
+    );
   }
   pythonChecked = PYTHON;
   return PYTHON;
@@ -46,12 +65,19 @@ export function requirePythonProton(): string {
 /** Checks gcc, the Proton C headers and library, and the C examples; throws saying what to install. */
 export function requireProtonCompiler(): void {
   const gcc = spawnSync(GCC, ['--version'], { encoding: 'utf8', timeout: 30_000 });
-  if (gcc.status !== 0) throw missing('gcc', 'Install it with `apt-get install gcc`.', gcc.error?.message ?? gcc.stderr);
+  if (gcc.status !== 0)
+    throw missing('gcc', 'Install it with `apt-get install gcc`.', gcc.error?.message ?? gcc.stderr);
   if (!existsSync(PROTON_HEADER)) {
-    throw missing(`The Qpid Proton C headers (${PROTON_HEADER})`, 'Install them with `apt-get install libqpid-proton11-dev`.');
+    throw missing(
+      `The Qpid Proton C headers (${PROTON_HEADER})`,
+      'Install them with `apt-get install libqpid-proton11-dev`.',
+    );
   }
   if (!existsSync(path.join(PROTON_C_EXAMPLES, 'broker.c'))) {
-    throw missing(`Proton's C example broker (${PROTON_C_EXAMPLES}/broker.c)`, 'Install it with `apt-get install libqpid-proton11-dev-examples`.');
+    throw missing(
+      `Proton's C example broker (${PROTON_C_EXAMPLES}/broker.c)`,
+      'Install it with `apt-get install libqpid-proton11-dev-examples`.',
+    );
   }
 }
 
@@ -83,7 +109,8 @@ export function buildProtonBroker(): string {
   requireProtonCompiler();
   const sources = brokerSources();
   const hash = createHash('sha256');
-  for (const [name, content] of [...sources].sort(([a], [b]) => a.localeCompare(b))) hash.update(name).update('\0').update(content).update('\0');
+  for (const [name, content] of [...sources].sort(([a], [b]) => a.localeCompare(b)))
+    hash.update(name).update('\0').update(content).update('\0');
   hash.update(readFileSync('/usr/include/proton/version.h', { flag: 'r' }));
   hash.update(spawnSync(GCC, ['--version'], { encoding: 'utf8' }).stdout ?? '');
   const dir = path.join(os.tmpdir(), `quark-proton-c-broker-${hash.digest('hex').slice(0, 16)}`);
@@ -93,9 +120,15 @@ export function buildProtonBroker(): string {
   const work = mkdtempSync(path.join(os.tmpdir(), 'quark-proton-c-build-'));
   try {
     for (const [name, content] of sources) writeFileSync(path.join(work, name), content);
-    const r = spawnSync(GCC, ['-O2', '-o', 'broker', 'broker.c', '-lqpid-proton', '-lpthread'], { cwd: work, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(GCC, ['-O2', '-o', 'broker', 'broker.c', '-lqpid-proton', '-lpthread'], {
+      cwd: work,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     if (r.status !== 0) {
-      throw new Error(`Compiling Proton's C broker failed (gcc exit ${String(r.status)}): ${r.stderr || r.error?.message}. It needs libqpid-proton11-dev (headers and libqpid-proton.so).${ciNote()}`);
+      throw new Error(
+        `Compiling Proton's C broker failed (gcc exit ${String(r.status)}): ${r.stderr || r.error?.message}. It needs libqpid-proton11-dev (headers and libqpid-proton.so).${ciNote()}`,
+      );
     }
     mkdirSync(path.dirname(dir), { recursive: true });
     try {
@@ -147,7 +180,10 @@ export async function startProtonBroker(port = 0): Promise<ProtonBroker> {
   };
   try {
     const listening = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Proton's C broker did not report a listening port within 10 s; it printed: ${output}`)), 10_000);
+      const timer = setTimeout(
+        () => reject(new Error(`Proton's C broker did not report a listening port within 10 s; it printed: ${output}`)),
+        10_000,
+      );
       const onData = (chunk: Buffer): void => {
         output += chunk.toString('utf8');
         const m = /listening on (\d+)/.exec(output);
@@ -164,7 +200,11 @@ export async function startProtonBroker(port = 0): Promise<ProtonBroker> {
       });
       void exited.then(() => {
         clearTimeout(timer);
-        reject(new Error(`Proton's C broker exited (code ${String(child.exitCode)}, signal ${String(child.signalCode)}) before listening; it printed: ${output}`));
+        reject(
+          new Error(
+            `Proton's C broker exited (code ${String(child.exitCode)}, signal ${String(child.signalCode)}) before listening; it printed: ${output}`,
+          ),
+        );
       });
     });
     const kill = async (): Promise<void> => {
@@ -172,7 +212,15 @@ export async function startProtonBroker(port = 0): Promise<ProtonBroker> {
       await exited;
       cleanup();
     };
-    return { host: '127.0.0.1', port: listening, url: `amqp://127.0.0.1:${listening}`, process: child, output: () => output, stop, kill };
+    return {
+      host: '127.0.0.1',
+      port: listening,
+      url: `amqp://127.0.0.1:${listening}`,
+      process: child,
+      output: () => output,
+      stop,
+      kill,
+    };
   } catch (e) {
     await stop();
     throw e;
@@ -190,9 +238,14 @@ export interface PythonRun {
 export function runPython(script: string, args: string[], timeoutMs = 30_000): Promise<PythonRun> {
   const python = requirePythonProton();
   return new Promise<PythonRun>((resolve) => {
-    execFile(python, [script, ...args], { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      resolve({ code, stdout, stderr: stderr + (error && code === null ? `\n[${error.message}]` : '') });
-    });
+    execFile(
+      python,
+      [script, ...args],
+      { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ code, stdout, stderr: stderr + (error && code === null ? `\n[${error.message}]` : '') });
+      },
+    );
   });
 }

@@ -57,7 +57,9 @@ const SCRIPT = 'rabbitmq-cluster.sh';
 
 /** Starts a fresh three-node cluster; resolves once every node takes AMQP 1.0 logins and all three form one cluster. */
 export async function useRabbitMqCluster(): Promise<RabbitMqCluster> {
-  requireRabbitMq('this suite needs a real RabbitMQ 3.10+ installation with the rabbitmq_amqp1_0 plugin for a three-node cluster');
+  requireRabbitMq(
+    'this suite needs a real RabbitMQ 3.10+ installation with the rabbitmq_amqp1_0 plugin for a three-node cluster',
+  );
   const base = Number(process.env.QUARK_RABBITMQ_CLUSTER_PORT ?? 5681);
   const owner = String(process.pid);
   await runRabbitMqScriptOk(SCRIPT, ['start', '--owner', owner], 240_000);

@@ -55,20 +55,40 @@ export interface ScriptRun {
 }
 
 /** Runs `scripts/<script> args...` with bash (killed after `timeout` ms), with `env` added to the environment. */
-export function runRabbitMqScript(script: string, args: string[], timeout: number, env: Record<string, string> = {}): Promise<ScriptRun> {
+export function runRabbitMqScript(
+  script: string,
+  args: string[],
+  timeout: number,
+  env: Record<string, string> = {},
+): Promise<ScriptRun> {
   const path = fileURLToPath(new URL(`../../scripts/${script}`, import.meta.url));
   return new Promise((resolve) => {
-    execFile('bash', [path, ...args], { timeout, encoding: 'utf8', env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-      resolve({ code, stdout, stderr: stderr + (error && typeof error.code !== 'number' ? `\n${error.message}` : '') });
-    });
+    execFile(
+      'bash',
+      [path, ...args],
+      { timeout, encoding: 'utf8', env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+        resolve({
+          code,
+          stdout,
+          stderr: stderr + (error && typeof error.code !== 'number' ? `\n${error.message}` : ''),
+        });
+      },
+    );
   });
 }
 
 /** Like {@link runRabbitMqScript}, but rejects (with the script's output) unless it exits 0; resolves with its stdout. */
-export async function runRabbitMqScriptOk(script: string, args: string[], timeout: number, env: Record<string, string> = {}): Promise<string> {
+export async function runRabbitMqScriptOk(
+  script: string,
+  args: string[],
+  timeout: number,
+  env: Record<string, string> = {},
+): Promise<string> {
   const r = await runRabbitMqScript(script, args, timeout, env);
-  if (r.code !== 0) throw new Error(`scripts/${script} ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr}${r.stdout}`);
+  if (r.code !== 0)
+    throw new Error(`scripts/${script} ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr}${r.stdout}`);
   return r.stdout;
 }
 
@@ -76,7 +96,9 @@ export async function runRabbitMqScriptOk(script: string, args: string[], timeou
  * Throws a clear error when RabbitMQ is not installed (a suite calling this in `beforeAll` fails,
  * never skips).
  */
-export function requireRabbitMq(what = 'this suite needs a real RabbitMQ 3.10+ broker with the rabbitmq_amqp1_0 plugin'): void {
+export function requireRabbitMq(
+  what = 'this suite needs a real RabbitMQ 3.10+ broker with the rabbitmq_amqp1_0 plugin',
+): void {
   if (!existsSync(`${RABBITMQ_BIN}/rabbitmq-server`)) {
     throw new Error(
       `RabbitMQ is not installed (no ${RABBITMQ_BIN}/rabbitmq-server): ${what}. Install it with ` +
@@ -109,7 +131,8 @@ export async function useRabbitMq(options: UseRabbitMqOptions = {}): Promise<Rab
   const port = options.port ?? Number(process.env.QUARK_RABBITMQ_PORT ?? 5673);
   const tlsPort = options.tls ? (options.tls.port ?? port + 1) : undefined;
   const env: Record<string, string> = { QUARK_RABBITMQ_PORT: String(port) };
-  if (options.tls) Object.assign(env, { QUARK_RABBITMQ_TLS_DIR: options.tls.dir, QUARK_RABBITMQ_TLS_PORT: String(tlsPort) });
+  if (options.tls)
+    Object.assign(env, { QUARK_RABBITMQ_TLS_DIR: options.tls.dir, QUARK_RABBITMQ_TLS_PORT: String(tlsPort) });
   const owner = String(process.pid);
   // Registers this process as a user of the node, starting the node if it is down. The node is
   // stopped by release() once no live process uses it, unless someone started it by hand.

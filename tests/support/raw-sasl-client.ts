@@ -6,7 +6,15 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ByteWriter } from '../../src/codec/byte-writer.js';
-import { AMQP_FRAME_TYPE, ProtocolId, SASL_FRAME_TYPE, decodeFrame, protocolHeader, readFrameHeader, writeFrame } from '../../src/codec/frames.js';
+import {
+  AMQP_FRAME_TYPE,
+  ProtocolId,
+  SASL_FRAME_TYPE,
+  decodeFrame,
+  protocolHeader,
+  readFrameHeader,
+  writeFrame,
+} from '../../src/codec/frames.js';
 import { compositeSpecs, type CompositeSpec } from '../../src/codec/spec-tables.js';
 
 export interface RawFrame {
@@ -36,9 +44,14 @@ export class RawSaslClient {
   }
 
   /** Connects to 127.0.0.1:`port` (from `localAddress` when given, plain TCP only; over TLS with `tls`). */
-  static async connect(port: number, options: { host?: string; localAddress?: string; tls?: tls.ConnectionOptions } = {}): Promise<RawSaslClient> {
+  static async connect(
+    port: number,
+    options: { host?: string; localAddress?: string; tls?: tls.ConnectionOptions } = {},
+  ): Promise<RawSaslClient> {
     const host = options.host ?? '127.0.0.1';
-    const socket = options.tls ? tls.connect({ host, port, ...options.tls }) : net.connect({ host, port, localAddress: options.localAddress });
+    const socket = options.tls
+      ? tls.connect({ host, port, ...options.tls })
+      : net.connect({ host, port, localAddress: options.localAddress });
     await new Promise<void>((resolve, reject) => {
       socket.once(options.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
@@ -92,14 +105,22 @@ export class RawSaslClient {
         }
         if (this.socket.destroyed) {
           done();
-          reject(new Error(`the socket closed before a ${kind} frame came (got: ${this.frames.map((f) => f.kind).join(' ') || 'nothing'})`));
+          reject(
+            new Error(
+              `the socket closed before a ${kind} frame came (got: ${this.frames.map((f) => f.kind).join(' ') || 'nothing'})`,
+            ),
+          );
           return true;
         }
         return false;
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`no ${kind} frame within ${timeout} ms (got: ${this.frames.map((f) => f.kind).join(' ') || 'nothing'})`));
+        reject(
+          new Error(
+            `no ${kind} frame within ${timeout} ms (got: ${this.frames.map((f) => f.kind).join(' ') || 'nothing'})`,
+          ),
+        );
       }, timeout);
       const done = (): void => {
         clearTimeout(timer);
@@ -132,7 +153,11 @@ export class RawSaslClient {
       const header = readFrameHeader(buf, pos, 0x7fffffff);
       if (!header || buf.length - pos < header.size) break;
       const frame = decodeFrame(buf, pos, header);
-      this.frames.push({ kind: frame.performative?.kind ?? 'empty', performative: frame.performative as unknown as RawFrame["performative"], at: performance.now() });
+      this.frames.push({
+        kind: frame.performative?.kind ?? 'empty',
+        performative: frame.performative as unknown as RawFrame['performative'],
+        at: performance.now(),
+      });
       pos += header.size;
     }
     this.#input = pos >= buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(pos));

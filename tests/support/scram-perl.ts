@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 export const PERL = 'perl';
 export const SCRAM_DRIVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scram-driver.pl');
 const MODULES = ['Authen::SCRAM::Client', 'Authen::SCRAM::Server', 'Authen::SASL::SASLprep', 'Crypt::URandom'];
-const INSTALL = 'Install it with `apt-get install libauthen-scram-perl` (Debian\'s package; it brings Authen::SASL::SASLprep and PBKDF2::Tiny).';
+const INSTALL =
+  "Install it with `apt-get install libauthen-scram-perl` (Debian's package; it brings Authen::SASL::SASLprep and PBKDF2::Tiny).";
 
 export type PerlScramDigest = 'SHA-1' | 'SHA-256' | 'SHA-512';
 
@@ -31,11 +32,18 @@ export function requirePerlScram(): void {
   if (!existsSync(SCRAM_DRIVER)) throw new Error(`The SCRAM driver ${SCRAM_DRIVER} is missing from the checkout.`);
   const perl = spawnSync(PERL, ['-e', 'print $]'], { encoding: 'utf8', timeout: 30_000 });
   if (perl.status !== 0) {
-    throw new Error(`perl is missing (${(perl.error?.message ?? perl.stderr).trim()}). Install it with \`apt-get install perl libauthen-scram-perl\`.${ciNote()}`);
+    throw new Error(
+      `perl is missing (${(perl.error?.message ?? perl.stderr).trim()}). Install it with \`apt-get install perl libauthen-scram-perl\`.${ciNote()}`,
+    );
   }
-  const r = spawnSync(PERL, [...MODULES.map((m) => `-M${m}`), '-e', 'print $Authen::SCRAM::Client::VERSION'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(PERL, [...MODULES.map((m) => `-M${m}`), '-e', 'print $Authen::SCRAM::Client::VERSION'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   if (r.status !== 0) {
-    throw new Error(`The Perl module Authen::SCRAM is missing (${(r.error?.message ?? r.stderr).trim().split('\n')[0]}). ${INSTALL}${ciNote()}`);
+    throw new Error(
+      `The Perl module Authen::SCRAM is missing (${(r.error?.message ?? r.stderr).trim().split('\n')[0]}). ${INSTALL}${ciNote()}`,
+    );
   }
   checked = true;
 }
@@ -62,7 +70,10 @@ export class PerlScramPeer {
   #ended = false;
   readonly exited: Promise<number | null>;
 
-  private constructor(args: string[], readonly description: string) {
+  private constructor(
+    args: string[],
+    readonly description: string,
+  ) {
     requirePerlScram();
     this.process = spawn(PERL, [SCRAM_DRIVER, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     live.add(this);
@@ -131,14 +142,16 @@ export class PerlScramPeer {
   /** The next line, which must be a SCRAM message: returns it. */
   async message(what: string, timeoutMs?: number): Promise<string> {
     const line = await this.next(timeoutMs);
-    if (line.kind !== 'MSG') throw new Error(`${this.description}: expected its ${what}, got ${describe(line)}${this.#stderrNote()}`);
+    if (line.kind !== 'MSG')
+      throw new Error(`${this.description}: expected its ${what}, got ${describe(line)}${this.#stderrNote()}`);
     return line.message;
   }
 
   /** The driver's last line (OK or ERROR) and its exit status. */
   async outcome(timeoutMs?: number): Promise<{ line: Exclude<PerlLine, { kind: 'MSG' }>; status: number | null }> {
     const line = await this.next(timeoutMs);
-    if (line.kind === 'MSG') throw new Error(`${this.description}: expected OK or ERROR, got another message ${JSON.stringify(line.message)}`);
+    if (line.kind === 'MSG')
+      throw new Error(`${this.description}: expected OK or ERROR, got another message ${JSON.stringify(line.message)}`);
     const status = await withTimeout(this.exited, timeoutMs ?? 15_000, `${this.description} did not exit`);
     return { line, status };
   }
@@ -187,7 +200,11 @@ function parseLine(raw: string, who: string): PerlLine {
       return { kind, message: Buffer.from(rest, 'base64').toString('utf8') };
     case 'OK': {
       const [authz = '', user = ''] = rest === '' ? [] : rest.split(' ');
-      return { kind, authorizationId: Buffer.from(authz, 'hex').toString('utf8'), username: Buffer.from(user, 'hex').toString('utf8') };
+      return {
+        kind,
+        authorizationId: Buffer.from(authz, 'hex').toString('utf8'),
+        username: Buffer.from(user, 'hex').toString('utf8'),
+      };
     }
     case 'ERROR':
       return { kind, text: rest };
@@ -197,7 +214,11 @@ function parseLine(raw: string, who: string): PerlLine {
 }
 
 function describe(line: PerlLine): string {
-  return line.kind === 'MSG' ? `message ${JSON.stringify(line.message)}` : line.kind === 'OK' ? 'OK' : `ERROR ${line.text}`;
+  return line.kind === 'MSG'
+    ? `message ${JSON.stringify(line.message)}`
+    : line.kind === 'OK'
+      ? 'OK'
+      : `ERROR ${line.text}`;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

@@ -24,7 +24,16 @@ import net from 'node:net';
 import { afterEach } from 'vitest';
 import { ByteWriter } from '../../src/codec/byte-writer.js';
 import type { DeliveryState, ErrorCondition, Source, Target } from '../../src/codec/composite-types.js';
-import { AMQP_FRAME_TYPE, ProtocolId, SASL_FRAME_TYPE, decodeFrame, protocolHeader, readFrameHeader, writeEmptyFrame, writeFrame } from '../../src/codec/frames.js';
+import {
+  AMQP_FRAME_TYPE,
+  ProtocolId,
+  SASL_FRAME_TYPE,
+  decodeFrame,
+  protocolHeader,
+  readFrameHeader,
+  writeEmptyFrame,
+  writeFrame,
+} from '../../src/codec/frames.js';
 import { encodeMessage, type Message } from '../../src/codec/message.js';
 import { compositeSpecs, type CompositeSpec } from '../../src/codec/spec-tables.js';
 import type { ProtocolEngine } from '../../src/engine/engine.js';
@@ -55,7 +64,13 @@ export interface ReceivedFrame {
 export type FieldMatcher = Record<string, unknown>;
 
 type Entry =
-  | { type: 'expect'; what: string; match: (f: ReceivedFrame) => string | undefined; responses: ((f: ReceivedFrame) => void)[]; optional: boolean }
+  | {
+      type: 'expect';
+      what: string;
+      match: (f: ReceivedFrame) => string | undefined;
+      responses: ((f: ReceivedFrame) => void)[];
+      optional: boolean;
+    }
   | { type: 'action'; what: string; run: () => void };
 
 interface PeerLink {
@@ -312,7 +327,8 @@ export class ScriptedPeer {
 
   private problem(): string | undefined {
     if (this.failures.length > 0) return `scripted peer: ${this.failures.join('; ')}${this.receivedSummary()}`;
-    if (this.script.length > 0) return `scripted peer: script not complete; next: ${this.script.map((e) => e.what).join(', ')}${this.receivedSummary()}`;
+    if (this.script.length > 0)
+      return `scripted peer: script not complete; next: ${this.script.map((e) => e.what).join(', ')}${this.receivedSummary()}`;
     return undefined;
   }
 
@@ -330,7 +346,11 @@ export class ScriptedPeer {
       const timer = setTimeout(() => {
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
-        reject(new Error(`scripted peer: script not complete after ${timeout} ms; next: ${this.script.map((e) => e.what).join(', ')}${this.receivedSummary()}`));
+        reject(
+          new Error(
+            `scripted peer: script not complete after ${timeout} ms; next: ${this.script.map((e) => e.what).join(', ')}${this.receivedSummary()}`,
+          ),
+        );
       }, timeout);
       const w = {
         resolve: () => {
@@ -370,7 +390,10 @@ export class ScriptedPeer {
   }
 
   private receivedSummary(): string {
-    const tail = this.received.slice(-12).map((f) => f.kind).join(' ');
+    const tail = this.received
+      .slice(-12)
+      .map((f) => f.kind)
+      .join(' ');
     return ` (received: ${tail || 'nothing'})`;
   }
 
@@ -397,7 +420,10 @@ export class ScriptedPeer {
   /** The whole SASL PLAIN exchange: the initial response must be exactly `\0user\0password` in UTF-8. */
   expectSaslPlain(username: string, password: string): this {
     this.expectSaslHeader().respond(['PLAIN', 'ANONYMOUS']);
-    this.expectSaslInit({ mechanism: 'PLAIN', initialResponse: Buffer.from(`\u0000${username}\u0000${password}`, 'utf8') }).respond(0);
+    this.expectSaslInit({
+      mechanism: 'PLAIN',
+      initialResponse: Buffer.from(`\u0000${username}\u0000${password}`, 'utf8'),
+    }).respond(0);
     this.expectAmqpHeader().respond();
     return this;
   }
@@ -429,7 +455,9 @@ export class ScriptedPeer {
     return new FlowExpectation(this, match);
   }
 
-  expectTransfer(match: FieldMatcher & { payload?: Uint8Array | string | ((p: Buffer | undefined) => boolean) } = {}): TransferExpectation {
+  expectTransfer(
+    match: FieldMatcher & { payload?: Uint8Array | string | ((p: Buffer | undefined) => boolean) } = {},
+  ): TransferExpectation {
     return new TransferExpectation(this, match);
   }
 
@@ -457,7 +485,11 @@ export class ScriptedPeer {
   // ---- Actions (run when the script reaches them) ----
 
   /** Writes a frame. */
-  remoteFrame(spec: CompositeSpec, fields: object, options: { channel?: number; payload?: Uint8Array; frameType?: number } = {}): this {
+  remoteFrame(
+    spec: CompositeSpec,
+    fields: object,
+    options: { channel?: number; payload?: Uint8Array; frameType?: number } = {},
+  ): this {
     return this.action(`write ${spec.name}`, () => this.writeFrameNow(spec, fields, options));
   }
 
@@ -475,19 +507,31 @@ export class ScriptedPeer {
   }
 
   remoteSaslMechanisms(mechanisms: string[]): this {
-    return this.action('write sasl-mechanisms', () => this.writeFrameNow(compositeSpecs.saslMechanisms, { saslServerMechanisms: mechanisms }, { frameType: SASL_FRAME_TYPE }));
+    return this.action('write sasl-mechanisms', () =>
+      this.writeFrameNow(
+        compositeSpecs.saslMechanisms,
+        { saslServerMechanisms: mechanisms },
+        { frameType: SASL_FRAME_TYPE },
+      ),
+    );
   }
 
   remoteSaslInit(mechanism: string, initialResponse?: Uint8Array): this {
-    return this.action('write sasl-init', () => this.writeFrameNow(compositeSpecs.saslInit, { mechanism, initialResponse }, { frameType: SASL_FRAME_TYPE }));
+    return this.action('write sasl-init', () =>
+      this.writeFrameNow(compositeSpecs.saslInit, { mechanism, initialResponse }, { frameType: SASL_FRAME_TYPE }),
+    );
   }
 
   remoteSaslOutcome(code: number): this {
-    return this.action(`write sasl-outcome ${code}`, () => this.writeFrameNow(compositeSpecs.saslOutcome, { code }, { frameType: SASL_FRAME_TYPE }));
+    return this.action(`write sasl-outcome ${code}`, () =>
+      this.writeFrameNow(compositeSpecs.saslOutcome, { code }, { frameType: SASL_FRAME_TYPE }),
+    );
   }
 
   remoteOpen(fields: FieldMatcher = {}): this {
-    return this.action('write open', () => this.writeFrameNow(compositeSpecs.open, { containerId: 'scripted-peer', ...fields }));
+    return this.action('write open', () =>
+      this.writeFrameNow(compositeSpecs.open, { containerId: 'scripted-peer', ...fields }),
+    );
   }
 
   /** Begins a session on `channel` (default 0) as the initiator. */
@@ -495,17 +539,40 @@ export class ScriptedPeer {
     return this.action('write begin', () => {
       const { channel = 0, ...rest } = fields;
       const s = this.addSession(channel, (rest['incomingWindow'] as number | undefined) ?? DEFAULT_WINDOW, 0);
-      this.writeFrameNow(compositeSpecs.begin, { nextOutgoingId: s.nextOutgoingId, incomingWindow: s.incomingWindow, outgoingWindow: s.outgoingWindow, ...rest }, { channel });
+      this.writeFrameNow(
+        compositeSpecs.begin,
+        {
+          nextOutgoingId: s.nextOutgoingId,
+          incomingWindow: s.incomingWindow,
+          outgoingWindow: s.outgoingWindow,
+          ...rest,
+        },
+        { channel },
+      );
     });
   }
 
   /** Attaches a link as the initiator: `role` is ours. */
-  remoteAttach(fields: { name: string; handle: number; role: 'sender' | 'receiver'; channel?: number; source?: Source; target?: Target; initialDeliveryCount?: number } & FieldMatcher): this {
+  remoteAttach(
+    fields: {
+      name: string;
+      handle: number;
+      role: 'sender' | 'receiver';
+      channel?: number;
+      source?: Source;
+      target?: Target;
+      initialDeliveryCount?: number;
+    } & FieldMatcher,
+  ): this {
     return this.action(`write attach ${fields.name}`, () => {
       const { channel = this.currentSession().channel, role, ...rest } = fields;
       const s = this.sessionOn(channel);
       this.addLink(s, fields.name, fields.handle, role, 0);
-      this.writeFrameNow(compositeSpecs.attach, { initialDeliveryCount: role === 'sender' ? 0 : undefined, ...rest, role: role === 'receiver' }, { channel });
+      this.writeFrameNow(
+        compositeSpecs.attach,
+        { initialDeliveryCount: role === 'sender' ? 0 : undefined, ...rest, role: role === 'receiver' },
+        { channel },
+      );
     });
   }
 
@@ -515,7 +582,9 @@ export class ScriptedPeer {
   }
 
   /** A session-only flow (no handle). */
-  remoteSessionFlow(options: Omit<FlowOptions, 'handle' | 'deliveryCount' | 'linkCredit' | 'available' | 'drain'> = {}): this {
+  remoteSessionFlow(
+    options: Omit<FlowOptions, 'handle' | 'deliveryCount' | 'linkCredit' | 'available' | 'drain'> = {},
+  ): this {
     return this.action('write session flow', () => this.writeFlowNow(options, true));
   }
 
@@ -530,18 +599,31 @@ export class ScriptedPeer {
   }
 
   remoteDisposition(options: DispositionOptions): this {
-    return this.action(`write disposition ${options.first}..${options.last ?? options.first}`, () => this.writeDispositionNow(options));
+    return this.action(`write disposition ${options.first}..${options.last ?? options.first}`, () =>
+      this.writeDispositionNow(options),
+    );
   }
 
   remoteDetach(options: { channel?: number; handle?: number; closed?: boolean; error?: ErrorCondition } = {}): this {
     return this.action('write detach', () => {
-      const link = options.handle !== undefined ? this.currentSession(options.channel).links.get(options.handle) : this.lastLink;
-      this.writeFrameNow(compositeSpecs.detach, { handle: options.handle ?? link?.handle ?? 0, closed: options.closed ?? true, error: options.error }, { channel: options.channel ?? this.currentSession().channel });
+      const link =
+        options.handle !== undefined ? this.currentSession(options.channel).links.get(options.handle) : this.lastLink;
+      this.writeFrameNow(
+        compositeSpecs.detach,
+        { handle: options.handle ?? link?.handle ?? 0, closed: options.closed ?? true, error: options.error },
+        { channel: options.channel ?? this.currentSession().channel },
+      );
     });
   }
 
   remoteEnd(options: { channel?: number; error?: ErrorCondition } = {}): this {
-    return this.action('write end', () => this.writeFrameNow(compositeSpecs.end, { error: options.error }, { channel: options.channel ?? this.currentSession().channel }));
+    return this.action('write end', () =>
+      this.writeFrameNow(
+        compositeSpecs.end,
+        { error: options.error },
+        { channel: options.channel ?? this.currentSession().channel },
+      ),
+    );
   }
 
   remoteClose(options: { error?: ErrorCondition } = {}): this {
@@ -589,7 +671,7 @@ export class ScriptedPeer {
         entry.run();
       }
     } catch (e) {
-      this.failures.push(`the peer failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      this.failures.push(`the peer failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     } finally {
       this.batchDepth--;
     }
@@ -615,7 +697,14 @@ export class ScriptedPeer {
       const buf = this.input;
       while (buf.length - pos >= 8) {
         if (buf[pos] === 0x41 && buf[pos + 1] === 0x4d && buf[pos + 2] === 0x51 && buf[pos + 3] === 0x50) {
-          this.onFrame({ kind: 'header', channel: 0, frameType: -1, performative: undefined, payload: undefined, protocolId: buf[pos + 4]! });
+          this.onFrame({
+            kind: 'header',
+            channel: 0,
+            frameType: -1,
+            performative: undefined,
+            payload: undefined,
+            protocolId: buf[pos + 4]!,
+          });
           pos += 8;
           continue;
         }
@@ -637,7 +726,13 @@ export class ScriptedPeer {
           continue;
         }
         const p = frame.performative as unknown as Performative | undefined; // scripts read fields by name
-        this.onFrame({ kind: p ? p.kind : 'empty', channel: frame.channel, frameType: frame.type, performative: p, payload: frame.payload ? Buffer.from(frame.payload) : undefined });
+        this.onFrame({
+          kind: p ? p.kind : 'empty',
+          channel: frame.channel,
+          frameType: frame.type,
+          performative: p,
+          payload: frame.payload ? Buffer.from(frame.payload) : undefined,
+        });
         pos += header.size;
       }
       this.input = pos >= buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(pos));
@@ -674,13 +769,21 @@ export class ScriptedPeer {
       i++;
     }
     if (this.ignored.has(frame.kind)) return this.onIgnored(frame);
-    this.failures.push(`unexpected ${describeFrame(frame)}${this.script.length === 0 ? ' after the end of the script' : ` while waiting to run ${this.script[0]!.what}`}`);
+    this.failures.push(
+      `unexpected ${describeFrame(frame)}${this.script.length === 0 ? ' after the end of the script' : ` while waiting to run ${this.script[0]!.what}`}`,
+    );
   }
 
   private onIgnored(frame: ReceivedFrame): void {
     const p = frame.performative;
     if (!this.autoAccept || frame.kind !== 'transfer' || p?.['more'] || p?.['aborted'] || p?.['settled']) return;
-    this.writeDispositionNow({ channel: frame.channel, role: true, first: ScriptedPeer.deliveryIdOf(frame), settled: true, state: ACCEPTED });
+    this.writeDispositionNow({
+      channel: frame.channel,
+      role: true,
+      first: ScriptedPeer.deliveryIdOf(frame),
+      settled: true,
+      state: ACCEPTED,
+    });
   }
 
   /** Keeps the session and link state the defaults of our frames come from. */
@@ -700,10 +803,17 @@ export class ScriptedPeer {
         const existing = s.links.get(p['handle'] as number);
         if (existing && existing.name === p['name']) {
           // Answering our attach.
-          if (existing.role === 'receiver') existing.deliveryCount = (p['initialDeliveryCount'] as number | undefined) ?? 0;
+          if (existing.role === 'receiver')
+            existing.deliveryCount = (p['initialDeliveryCount'] as number | undefined) ?? 0;
           return;
         }
-        this.addLink(s, p['name'] as string, p['handle'] as number, quarkRole === 'sender' ? 'receiver' : 'sender', (p['initialDeliveryCount'] as number | undefined) ?? 0);
+        this.addLink(
+          s,
+          p['name'] as string,
+          p['handle'] as number,
+          quarkRole === 'sender' ? 'receiver' : 'sender',
+          (p['initialDeliveryCount'] as number | undefined) ?? 0,
+        );
         return;
       }
       case 'transfer': {
@@ -726,7 +836,10 @@ export class ScriptedPeer {
         if (link && link.role === 'sender') {
           // Quark is the receiver: its credit, from its delivery count.
           const dc = (p['deliveryCount'] as number | undefined) ?? link.deliveryCount;
-          link.credit = Math.max(0, (((dc + ((p['linkCredit'] as number | undefined) ?? 0)) >>> 0) - link.deliveryCount) | 0);
+          link.credit = Math.max(
+            0,
+            (((dc + ((p['linkCredit'] as number | undefined) ?? 0)) >>> 0) - link.deliveryCount) | 0,
+          );
         }
         return;
       }
@@ -737,12 +850,24 @@ export class ScriptedPeer {
 
   /** @internal The delivery id a received transfer frame belongs to (continuation frames included). */
   static deliveryIdOf(frame: ReceivedFrame): number {
-    return (frame as ReceivedFrame & { deliveryId?: number }).deliveryId ?? (frame.performative?.['deliveryId'] as number | undefined) ?? -1;
+    return (
+      (frame as ReceivedFrame & { deliveryId?: number }).deliveryId ??
+      (frame.performative?.['deliveryId'] as number | undefined) ??
+      -1
+    );
   }
 
   /** @internal */
   addSession(channel: number, incomingWindow: number, nextIncomingId: number): PeerSession {
-    const s: PeerSession = { channel, nextOutgoingId: 0, nextIncomingId, incomingWindow, outgoingWindow: DEFAULT_WINDOW, nextDeliveryId: 0, links: new Map() };
+    const s: PeerSession = {
+      channel,
+      nextOutgoingId: 0,
+      nextIncomingId,
+      incomingWindow,
+      outgoingWindow: DEFAULT_WINDOW,
+      nextDeliveryId: 0,
+      links: new Map(),
+    };
     this.sessions.set(channel, s);
     this.lastSession = s;
     return s;
@@ -782,7 +907,11 @@ export class ScriptedPeer {
   }
 
   /** @internal */
-  writeFrameNow(spec: CompositeSpec, fields: object, options: { channel?: number | undefined; payload?: Uint8Array | undefined; frameType?: number | undefined } = {}): void {
+  writeFrameNow(
+    spec: CompositeSpec,
+    fields: object,
+    options: { channel?: number | undefined; payload?: Uint8Array | undefined; frameType?: number | undefined } = {},
+  ): void {
     const w = new ByteWriter(256);
     writeFrame(w, options.frameType ?? AMQP_FRAME_TYPE, options.channel ?? 0, spec, fields, options.payload);
     this.write(w.toBuffer());
@@ -834,17 +963,21 @@ export class ScriptedPeer {
       link.currentDeliveryId = -1;
     }
     const payload = o.message ? encodeMessage(o.message) : o.payload;
-    this.writeFrameNow(compositeSpecs.transfer, {
-      handle: link.handle,
-      deliveryId,
-      deliveryTag,
-      messageFormat: first && !o.aborted ? (o.messageFormat ?? 0) : o.messageFormat,
-      settled: o.settled,
-      more: o.more,
-      rcvSettleMode: o.rcvSettleMode,
-      state: o.state,
-      aborted: o.aborted,
-    }, { channel: s.channel, payload });
+    this.writeFrameNow(
+      compositeSpecs.transfer,
+      {
+        handle: link.handle,
+        deliveryId,
+        deliveryTag,
+        messageFormat: first && !o.aborted ? (o.messageFormat ?? 0) : o.messageFormat,
+        settled: o.settled,
+        more: o.more,
+        rcvSettleMode: o.rcvSettleMode,
+        state: o.state,
+        aborted: o.aborted,
+      },
+      { channel: s.channel, payload },
+    );
     s.nextOutgoingId = (s.nextOutgoingId + 1) >>> 0;
   }
 
@@ -852,7 +985,11 @@ export class ScriptedPeer {
   writeDispositionNow(o: DispositionOptions): void {
     const s = this.currentSession(o.channel);
     const role = o.role ?? (this.lastLink ? this.lastLink.role === 'receiver' : true);
-    this.writeFrameNow(compositeSpecs.disposition, { role, first: o.first, last: o.last, settled: o.settled, state: o.state }, { channel: s.channel });
+    this.writeFrameNow(
+      compositeSpecs.disposition,
+      { role, first: o.first, last: o.last, settled: o.settled, state: o.state },
+      { channel: s.channel },
+    );
   }
 
   /** @internal Queues bytes; they go out, cut as configured, at the end of the current step. */
@@ -906,7 +1043,8 @@ export class Expectation {
           const diff = difference(expected, p[key], key);
           if (diff !== undefined) return diff;
         }
-        if ('channel' in match && match['channel'] !== f.channel) return `channel ${f.channel} is not ${String(match['channel'])}`;
+        if ('channel' in match && match['channel'] !== f.channel)
+          return `channel ${f.channel} is not ${String(match['channel'])}`;
         return extra?.(f);
       },
     };
@@ -926,15 +1064,26 @@ export class Expectation {
   }
 
   /** Writes a frame when the expected one arrives. */
-  respondWith(spec: CompositeSpec, fields: object | ((f: ReceivedFrame) => object), options: { channel?: number; payload?: Uint8Array } = {}): this {
-    return this.then((f) => this.peer.writeFrameNow(spec, typeof fields === 'function' ? fields(f) : fields, { channel: options.channel ?? f.channel, payload: options.payload }));
+  respondWith(
+    spec: CompositeSpec,
+    fields: object | ((f: ReceivedFrame) => object),
+    options: { channel?: number; payload?: Uint8Array } = {},
+  ): this {
+    return this.then((f) =>
+      this.peer.writeFrameNow(spec, typeof fields === 'function' ? fields(f) : fields, {
+        channel: options.channel ?? f.channel,
+        payload: options.payload,
+      }),
+    );
   }
 }
 
 export class HeaderExpectation extends Expectation {
   private readonly protocolId: ProtocolId;
   constructor(peer: ScriptedPeer, protocolId: ProtocolId) {
-    super(peer, 'header', {}, (f) => (f.protocolId === protocolId ? undefined : `protocol id ${f.protocolId} is not ${protocolId}`));
+    super(peer, 'header', {}, (f) =>
+      f.protocolId === protocolId ? undefined : `protocol id ${f.protocolId} is not ${protocolId}`,
+    );
     this.protocolId = protocolId;
   }
 
@@ -942,7 +1091,12 @@ export class HeaderExpectation extends Expectation {
   respond(mechanisms: string[] = ['ANONYMOUS']): this {
     return this.then(() => {
       this.peer.write(Buffer.from(protocolHeader(this.protocolId)));
-      if (this.protocolId === ProtocolId.Sasl) this.peer.writeFrameNow(compositeSpecs.saslMechanisms, { saslServerMechanisms: mechanisms }, { frameType: SASL_FRAME_TYPE });
+      if (this.protocolId === ProtocolId.Sasl)
+        this.peer.writeFrameNow(
+          compositeSpecs.saslMechanisms,
+          { saslServerMechanisms: mechanisms },
+          { frameType: SASL_FRAME_TYPE },
+        );
     });
   }
 }
@@ -954,7 +1108,9 @@ export class SaslInitExpectation extends Expectation {
 
   /** Answers with a SASL outcome (0: ok, 1: auth, 2: sys, 3: sys-perm, 4: sys-temp). */
   respond(code = 0): this {
-    return this.then(() => this.peer.writeFrameNow(compositeSpecs.saslOutcome, { code }, { frameType: SASL_FRAME_TYPE }));
+    return this.then(() =>
+      this.peer.writeFrameNow(compositeSpecs.saslOutcome, { code }, { frameType: SASL_FRAME_TYPE }),
+    );
   }
 }
 
@@ -978,8 +1134,22 @@ export class BeginExpectation extends Expectation {
   respond(fields: FieldMatcher = {}): this {
     return this.then((f) => {
       const p = f.performative!;
-      const s = this.peer.addSession(f.channel, (fields['incomingWindow'] as number | undefined) ?? DEFAULT_WINDOW, p['nextOutgoingId'] as number);
-      this.peer.writeFrameNow(compositeSpecs.begin, { remoteChannel: f.channel, nextOutgoingId: s.nextOutgoingId, incomingWindow: s.incomingWindow, outgoingWindow: s.outgoingWindow, ...fields }, { channel: f.channel });
+      const s = this.peer.addSession(
+        f.channel,
+        (fields['incomingWindow'] as number | undefined) ?? DEFAULT_WINDOW,
+        p['nextOutgoingId'] as number,
+      );
+      this.peer.writeFrameNow(
+        compositeSpecs.begin,
+        {
+          remoteChannel: f.channel,
+          nextOutgoingId: s.nextOutgoingId,
+          incomingWindow: s.incomingWindow,
+          outgoingWindow: s.outgoingWindow,
+          ...fields,
+        },
+        { channel: f.channel },
+      );
     });
   }
 }
@@ -997,17 +1167,21 @@ export class AttachExpectation extends Expectation {
     return this.then((f) => {
       const p = f.performative!;
       const weSend = p['role'] === true;
-      this.peer.writeFrameNow(compositeSpecs.attach, {
-        name: p['name'],
-        handle: p['handle'],
-        role: !weSend,
-        sndSettleMode: p['sndSettleMode'],
-        rcvSettleMode: p['rcvSettleMode'],
-        source: p['source'],
-        target: p['target'],
-        initialDeliveryCount: weSend ? 0 : undefined,
-        ...fields,
-      }, { channel: f.channel });
+      this.peer.writeFrameNow(
+        compositeSpecs.attach,
+        {
+          name: p['name'],
+          handle: p['handle'],
+          role: !weSend,
+          sndSettleMode: p['sndSettleMode'],
+          rcvSettleMode: p['rcvSettleMode'],
+          source: p['source'],
+          target: p['target'],
+          initialDeliveryCount: weSend ? 0 : undefined,
+          ...fields,
+        },
+        { channel: f.channel },
+      );
     });
   }
 }
@@ -1024,20 +1198,30 @@ export class FlowExpectation extends Expectation {
   respondDrained(): this {
     return this.then((f) => {
       const p = f.performative!;
-      const deliveryCount = (((p['deliveryCount'] as number | undefined) ?? 0) + ((p['linkCredit'] as number | undefined) ?? 0)) >>> 0;
-      this.peer.writeFlowNow({ channel: f.channel, handle: p['handle'] as number, deliveryCount, linkCredit: 0, drain: true }, false);
+      const deliveryCount =
+        (((p['deliveryCount'] as number | undefined) ?? 0) + ((p['linkCredit'] as number | undefined) ?? 0)) >>> 0;
+      this.peer.writeFlowNow(
+        { channel: f.channel, handle: p['handle'] as number, deliveryCount, linkCredit: 0, drain: true },
+        false,
+      );
     });
   }
 }
 
 export class TransferExpectation extends Expectation {
-  constructor(peer: ScriptedPeer, match: FieldMatcher & { payload?: Uint8Array | string | ((p: Buffer | undefined) => boolean) }) {
+  constructor(
+    peer: ScriptedPeer,
+    match: FieldMatcher & { payload?: Uint8Array | string | ((p: Buffer | undefined) => boolean) },
+  ) {
     const expected = match.payload;
     super(peer, 'transfer', match, (f) => {
       if (expected === undefined) return undefined;
-      if (typeof expected === 'function') return expected(f.payload) ? undefined : 'the payload does not satisfy the predicate';
+      if (typeof expected === 'function')
+        return expected(f.payload) ? undefined : 'the payload does not satisfy the predicate';
       const want = typeof expected === 'string' ? Buffer.from(expected) : Buffer.from(expected);
-      return f.payload !== undefined && want.equals(f.payload) ? undefined : `payload ${f.payload?.toString('hex') ?? '(none)'} is not ${want.toString('hex')}`;
+      return f.payload !== undefined && want.equals(f.payload)
+        ? undefined
+        : `payload ${f.payload?.toString('hex') ?? '(none)'} is not ${want.toString('hex')}`;
     });
   }
 
@@ -1069,7 +1253,11 @@ export class DetachExpectation extends Expectation {
 
   /** Answers with a detach of the same handle, echoing `closed`. */
   respond(fields: FieldMatcher = {}): this {
-    return this.respondWith(compositeSpecs.detach, (f) => ({ handle: f.performative!['handle'], closed: f.performative!['closed'], ...fields }));
+    return this.respondWith(compositeSpecs.detach, (f) => ({
+      handle: f.performative!['handle'],
+      closed: f.performative!['closed'],
+      ...fields,
+    }));
   }
 }
 
@@ -1106,7 +1294,9 @@ function describeFrame(f: ReceivedFrame): string {
 }
 
 function describeMatcher(m: FieldMatcher): string {
-  return `{${Object.entries(m).map(([k, v]) => `${k}=${typeof v === 'function' ? '(predicate)' : show(v)}`).join(' ')}}`;
+  return `{${Object.entries(m)
+    .map(([k, v]) => `${k}=${typeof v === 'function' ? '(predicate)' : show(v)}`)
+    .join(' ')}}`;
 }
 
 function show(v: unknown): string {
@@ -1114,7 +1304,9 @@ function show(v: unknown): string {
   if (typeof v === 'bigint') return `${v}n`;
   if (typeof v === 'object' && v !== null) {
     try {
-      return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? `0x${Buffer.from(x).toString('hex')}` : x));
+      return JSON.stringify(v, (_k, x: unknown) =>
+        typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? `0x${Buffer.from(x).toString('hex')}` : x,
+      );
     } catch {
       return String(v);
     }
@@ -1124,12 +1316,18 @@ function show(v: unknown): string {
 
 /** Why `actual` does not match `expected`, or undefined when it does. */
 export function difference(expected: unknown, actual: unknown, path: string): string | undefined {
-  if (typeof expected === 'function') return (expected as (v: unknown) => boolean)(actual) ? undefined : `${path}=${show(actual)} does not satisfy the predicate`;
+  if (typeof expected === 'function')
+    return (expected as (v: unknown) => boolean)(actual)
+      ? undefined
+      : `${path}=${show(actual)} does not satisfy the predicate`;
   if (expected instanceof Uint8Array) {
-    return actual instanceof Uint8Array && Buffer.from(expected).equals(Buffer.from(actual)) ? undefined : `${path}=${show(actual)}, expected ${show(expected)}`;
+    return actual instanceof Uint8Array && Buffer.from(expected).equals(Buffer.from(actual))
+      ? undefined
+      : `${path}=${show(actual)}, expected ${show(expected)}`;
   }
   if (Array.isArray(expected)) {
-    if (!Array.isArray(actual) || actual.length !== expected.length) return `${path}=${show(actual)}, expected ${show(expected)}`;
+    if (!Array.isArray(actual) || actual.length !== expected.length)
+      return `${path}=${show(actual)}, expected ${show(expected)}`;
     for (let i = 0; i < expected.length; i++) {
       const d = difference(expected[i], actual[i], `${path}[${i}]`);
       if (d) return d;

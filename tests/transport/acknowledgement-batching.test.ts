@@ -59,7 +59,7 @@ describe('acknowledgement batching', () => {
     expect(batching.writeNow(source)).toBe(true);
   });
 
-  it('holds a pipelining sender\'s acknowledgements until a batch is reached, and the batch grows while messages keep coming', () => {
+  it("holds a pipelining sender's acknowledgements until a batch is reached, and the batch grows while messages keep coming", () => {
     const batching = new AcknowledgementBatching();
     const source = new Source();
     expect(endTurn(batching, source.turn(2))).toBe(true); // two before any answer: pipelining; the first batch (2) is reached
@@ -185,7 +185,7 @@ describe('acknowledgement batching', () => {
     expect(batching.pauseReading).toBe(false); // written: not holding
   });
 
-  it('learns nothing from a quiet delay while reading was paused (the quiet was the receiver\'s own)', () => {
+  it("learns nothing from a quiet delay while reading was paused (the quiet was the receiver's own)", () => {
     const batching = new AcknowledgementBatching();
     const source = new Source();
     warmUp(batching, source);
@@ -197,4 +197,3 @@ describe('acknowledgement batching', () => {
     expect(endTurn(batching, source.turn(1))).toBe(false); // still pipelining: a single message is held
   });
 });
-

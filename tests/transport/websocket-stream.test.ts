@@ -68,7 +68,11 @@ describe('WebSocketStream', () => {
     process.nextTick(() => s.uncork());
     await new Promise((resolve) => s.write(Buffer.alloc(100, 6), resolve));
     expect(ws.sent.map((m) => m.length)).toEqual([MiB, MiB, MiB / 2]);
-    expect(Buffer.concat(ws.sent).equals(Buffer.concat([Buffer.alloc(MiB - 100, 4), Buffer.alloc(MiB + MiB / 2, 5), Buffer.alloc(100, 6)]))).toBe(true);
+    expect(
+      Buffer.concat(ws.sent).equals(
+        Buffer.concat([Buffer.alloc(MiB - 100, 4), Buffer.alloc(MiB + MiB / 2, 5), Buffer.alloc(100, 6)]),
+      ),
+    ).toBe(true);
   });
 
   it('refuses a text message: a WebSocketError, and the WebSocket closed with 1003 saying why', async () => {

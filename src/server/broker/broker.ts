@@ -150,7 +150,10 @@ export class Broker implements AsyncDisposable {
   constructor(listener: Listener, options: BrokerOptions, permissions: Permissions | undefined) {
     this.#listener = listener;
     this.#options = options;
-    this.#limits = { messages: options.queueLimit ?? DEFAULT_QUEUE_LIMIT, bytes: options.queueByteLimit ?? DEFAULT_QUEUE_BYTE_LIMIT };
+    this.#limits = {
+      messages: options.queueLimit ?? DEFAULT_QUEUE_LIMIT,
+      bytes: options.queueByteLimit ?? DEFAULT_QUEUE_BYTE_LIMIT,
+    };
     this.#budget = new StoreBudget(options.storeByteLimit ?? DEFAULT_STORE_BYTE_LIMIT);
     this.#maxQueues = options.maxQueues ?? DEFAULT_MAX_QUEUES;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
@@ -191,9 +194,15 @@ export class Broker implements AsyncDisposable {
 
   /** What each queue holds now (topic subscriptions are listed under their topic address). */
   queues(): QueueStats[] {
-    const stats = [...this.#queues.values()].map((q) => ({ address: q.address, depth: q.depth, inFlight: q.inFlight, consumers: q.consumerCount }));
+    const stats = [...this.#queues.values()].map((q) => ({
+      address: q.address,
+      depth: q.depth,
+      inFlight: q.inFlight,
+      consumers: q.consumerCount,
+    }));
     for (const [address, topic] of this.#topics) {
-      for (const q of topic.subscriptions) stats.push({ address, depth: q.depth, inFlight: q.inFlight, consumers: q.consumerCount });
+      for (const q of topic.subscriptions)
+        stats.push({ address, depth: q.depth, inFlight: q.inFlight, consumers: q.consumerCount });
     }
     return stats;
   }
@@ -252,12 +261,18 @@ export class Broker implements AsyncDisposable {
     if (!permissions) return true;
     const user = this.#userOf(link);
     const ok =
-      what === 'dynamic' ? permissions.mayCreateDynamic(user)
-      : address === undefined ? what === 'send' // the anonymous relay: checked message by message
-      : what === 'send' ? permissions.maySend(user, address)
-      : permissions.mayReceive(user, address);
+      what === 'dynamic'
+        ? permissions.mayCreateDynamic(user)
+        : address === undefined
+          ? what === 'send' // the anonymous relay: checked message by message
+          : what === 'send'
+            ? permissions.maySend(user, address)
+            : permissions.mayReceive(user, address);
     if (!ok) {
-      const description = what === 'dynamic' ? `user ${user} may not create dynamic nodes` : `user ${user} may not ${what === 'send' ? 'send to' : 'receive from'} ${address}`;
+      const description =
+        what === 'dynamic'
+          ? `user ${user} may not create dynamic nodes`
+          : `user ${user} may not ${what === 'send' ? 'send to' : 'receive from'} ${address}`;
       link.refuse({ condition: 'amqp:unauthorized-access', description });
     }
     return ok;
@@ -268,7 +283,13 @@ export class Broker implements AsyncDisposable {
     if (dla === undefined || dla === from.address) return;
     const target = this.#queue(dla);
     if (typeof target !== 'string' && target.hasRoom) target.enqueue(message.payload, message.deliveryCount);
-    else log('dead-letter queue %s is full: dropped a rejected message from %s (%s)', dla, from.address, typeof target === 'string' ? target : target.fullBecause);
+    else
+      log(
+        'dead-letter queue %s is full: dropped a rejected message from %s (%s)',
+        dla,
+        from.address,
+        typeof target === 'string' ? target : target.fullBecause,
+      );
   };
 
   #topic(address: string): Topic {
@@ -314,7 +335,12 @@ export class Broker implements AsyncDisposable {
       return;
     }
     // Settled as soon as stored (mode first), so a producer cannot make the broker hold a record per unsettled message.
-    const receiver = link.acceptAsReceiver({ credit: 0, address, maxMessageSize: this.#maxMessageSize, settleFirst: true });
+    const receiver = link.acceptAsReceiver({
+      credit: 0,
+      address,
+      maxMessageSize: this.#maxMessageSize,
+      settleFirst: true,
+    });
     if (address === undefined) {
       this.#relay(receiver, user);
       return;
@@ -350,7 +376,10 @@ export class Broker implements AsyncDisposable {
     const payload = Uint8Array.prototype.slice.call(delivery.payload);
     const txn = this.#transactions.transactionOf(transferStateOf(delivery), delivery.receiver.session.connection);
     if (txn === null) {
-      delivery.reject({ condition: 'amqp:transaction:unknown-id', description: 'the message was sent in a transaction that is not open on this connection' });
+      delivery.reject({
+        condition: 'amqp:transaction:unknown-id',
+        description: 'the message was sent in a transaction that is not open on this connection',
+      });
       return;
     }
     if (txn === undefined) {
@@ -373,7 +402,8 @@ export class Broker implements AsyncDisposable {
 
   /** A topic with no subscriber and no publisher is forgotten (topic addresses a client invents do not pile up). */
   #forgetTopicIfUnused(address: string, topic: Topic): void {
-    if (topic.subscriptions.size === 0 && topic.publishers.size === 0 && this.#topics.get(address) === topic) this.#topics.delete(address);
+    if (topic.subscriptions.size === 0 && topic.publishers.size === 0 && this.#topics.get(address) === topic)
+      this.#topics.delete(address);
   }
 
   #publishToTopic(receiver: Receiver, address: string): void {
@@ -429,7 +459,10 @@ export class Broker implements AsyncDisposable {
           to = undefined;
         }
         if (to === undefined) {
-          delivery.reject({ condition: 'amqp:precondition-failed', description: 'a message sent to the anonymous relay needs a `to` address' });
+          delivery.reject({
+            condition: 'amqp:precondition-failed',
+            description: 'a message sent to the anonymous relay needs a `to` address',
+          });
         } else if (this.#permissions && !this.#permissions.maySend(user, to)) {
           delivery.reject({ condition: 'amqp:unauthorized-access', description: `user ${user} may not send to ${to}` });
         } else if (this.#isTopic(to, undefined)) {
@@ -441,7 +474,9 @@ export class Broker implements AsyncDisposable {
           }
         } else {
           // A full store refuses before a queue is made for the address.
-          const queue = this.#budget.full ? `the broker holds ${this.#budget.bytes} bytes of messages, its limit (storeByteLimit)` : this.#queue(to);
+          const queue = this.#budget.full
+            ? `the broker holds ${this.#budget.bytes} bytes of messages, its limit (storeByteLimit)`
+            : this.#queue(to);
           const full = typeof queue === 'string' ? queue : queue.fullBecause;
           if (full !== undefined || typeof queue === 'string') {
             delivery.reject({ condition: 'amqp:resource-limit-exceeded', description: full });
@@ -477,7 +512,10 @@ export class Broker implements AsyncDisposable {
     }
     const address = source?.address;
     if (address === undefined) {
-      link.refuse({ condition: 'amqp:invalid-field', description: 'a receiver needs a source address (or a dynamic source)' });
+      link.refuse({
+        condition: 'amqp:invalid-field',
+        description: 'a receiver needs a source address (or a dynamic source)',
+      });
       return;
     }
     if (!this.#permitted(link, 'receive', address)) return;
@@ -492,7 +530,9 @@ export class Broker implements AsyncDisposable {
       // container id and the link name: it outlives detaches and lost connections, keeps what is
       // published meanwhile, and ends when the client closes the link.
       const durable = (source?.durable ?? 0) > 0 && source?.expiryPolicy === 'never';
-      const key = durable ? `${String(link.connection.remoteOpen?.containerId ?? '')}\u0000${link.name}\u0000${address}` : undefined;
+      const key = durable
+        ? `${String(link.connection.remoteOpen?.containerId ?? '')}\u0000${link.name}\u0000${address}`
+        : undefined;
       const existing = key === undefined ? undefined : this.#durableSubscriptions.get(key);
       const subscription = existing ?? this.#newQueue(address, undefined);
       if (typeof subscription === 'string') {
@@ -531,7 +571,13 @@ export class Broker implements AsyncDisposable {
     this.#consume(queue, sender, source?.distributionMode === 'copy', selector, undefined);
   }
 
-  #consume(queue: Queue, sender: Sender, browse: boolean, selector: Selector | undefined, onGone: (() => void) | undefined): void {
+  #consume(
+    queue: Queue,
+    sender: Sender,
+    browse: boolean,
+    selector: Selector | undefined,
+    onGone: (() => void) | undefined,
+  ): void {
     const consumer: Consumer = { sender, browse, cursor: 0, selector };
     sender.onClosed(() => {
       queue.removeConsumer(consumer);
@@ -602,11 +648,16 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const users = given === undefined ? undefined : given instanceof SaslUsers ? given : SaslUsers.fromPasswords(given);
   const allowAnonymous = options.allowAnonymous ?? users === undefined;
   // SCRAM variants the users lack keys for are left out by listen().
-  const mechanisms = ['EXTERNAL', ...(users ? ['SCRAM-SHA-512', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] : []), ...(allowAnonymous ? ['ANONYMOUS'] : [])];
+  const mechanisms = [
+    'EXTERNAL',
+    ...(users ? ['SCRAM-SHA-512', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] : []),
+    ...(allowAnonymous ? ['ANONYMOUS'] : []),
+  ];
   const authenticate = (c: SaslCredentials): boolean => {
     if (c.mechanism === 'ANONYMOUS') return allowAnonymous;
     // A certificate TLS verified against tls.ca, acting as itself.
-    if (c.mechanism === 'EXTERNAL') return c.username !== undefined && (c.authzid === undefined || c.authzid === c.username);
+    if (c.mechanism === 'EXTERNAL')
+      return c.username !== undefined && (c.authzid === undefined || c.authzid === c.username);
     return false;
   };
   const listener = await listen({
@@ -645,7 +696,9 @@ function enqueueSelected(subscriptions: Iterable<Queue>, payload: Uint8Array): v
  * in its attach). Filters it does not apply are left out of the echo, so the peer knows; a
  * selector that does not compile is refused (a string saying why).
  */
-function selectorFilter(filter: Fields | undefined): { selector: Selector | undefined; applied: Fields | undefined } | string {
+function selectorFilter(
+  filter: Fields | undefined,
+): { selector: Selector | undefined; applied: Fields | undefined } | string {
   if (filter === undefined) return { selector: undefined, applied: undefined };
   let selector: Selector | undefined;
   let applied: Fields | undefined;
@@ -668,9 +721,28 @@ function selectorFilter(filter: Fields | undefined): { selector: Selector | unde
 
 /** The options startBroker() knows. */
 const BROKER_OPTIONS: ReadonlySet<string> = new Set([
-  'host', 'port', 'users', 'permissions', 'allowAnonymous', 'allowInsecurePlain', 'tls', 'queueLimit', 'queueByteLimit', 'storeByteLimit', 'maxQueues',
-  'maxMessageSize', 'maxConnections', 'maxConnectionsPerAddress', 'deadLetterAddress', 'handshakeTimeout', 'failedLoginDelay', 'channelMax', 'handleMax',
-  'maxLinksPerConnection', 'signal', 'websocket',
+  'host',
+  'port',
+  'users',
+  'permissions',
+  'allowAnonymous',
+  'allowInsecurePlain',
+  'tls',
+  'queueLimit',
+  'queueByteLimit',
+  'storeByteLimit',
+  'maxQueues',
+  'maxMessageSize',
+  'maxConnections',
+  'maxConnectionsPerAddress',
+  'deadLetterAddress',
+  'handshakeTimeout',
+  'failedLoginDelay',
+  'channelMax',
+  'handleMax',
+  'maxLinksPerConnection',
+  'signal',
+  'websocket',
 ]);
 
 /** Refuses unknown options, and limits that are not positive whole numbers, naming the option. */
@@ -679,6 +751,7 @@ function checkBrokerOptions(options: BrokerOptions): void {
   const limits = ['queueLimit', 'queueByteLimit', 'storeByteLimit', 'maxQueues', 'maxMessageSize'] as const;
   for (const name of limits) {
     const value = options[name];
-    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got ${String(value)}`);
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1))
+      throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got ${String(value)}`);
   }
 }

@@ -25,7 +25,8 @@ interface CompiledPermissions {
 }
 
 function compile(pattern: string, where: string): RegExp {
-  if (typeof pattern !== 'string' || pattern === '') throw new InvalidArgumentError(`${where}: a pattern must be a non-empty string, got ${JSON.stringify(pattern)}`);
+  if (typeof pattern !== 'string' || pattern === '')
+    throw new InvalidArgumentError(`${where}: a pattern must be a non-empty string, got ${JSON.stringify(pattern)}`);
   const escaped = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'));
   return new RegExp(`^${escaped.join('.*')}$`, 's');
 }
@@ -37,14 +38,22 @@ export class Permissions {
   constructor(permissions: Readonly<Record<string, AddressPermissions>>) {
     for (const [user, p] of Object.entries(permissions)) {
       const where = `permissions[${JSON.stringify(user)}]`;
-      if (typeof p !== 'object' || p === null) throw new InvalidArgumentError(`${where} must be an object with send, receive and dynamic`);
+      if (typeof p !== 'object' || p === null)
+        throw new InvalidArgumentError(`${where} must be an object with send, receive and dynamic`);
       const unknown = Object.keys(p).filter((k) => k !== 'send' && k !== 'receive' && k !== 'dynamic');
-      if (unknown.length > 0) throw new InvalidArgumentError(`${where}: unknown key ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: send, receive, dynamic)`);
+      if (unknown.length > 0)
+        throw new InvalidArgumentError(
+          `${where}: unknown key ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: send, receive, dynamic)`,
+        );
       for (const field of ['send', 'receive'] as const) {
         const patterns: unknown = p[field];
-        if (patterns !== undefined && !Array.isArray(patterns)) throw new InvalidArgumentError(`${where}.${field} must be an array of address patterns, e.g. ["orders", "replies.*"], got ${JSON.stringify(patterns)}`);
+        if (patterns !== undefined && !Array.isArray(patterns))
+          throw new InvalidArgumentError(
+            `${where}.${field} must be an array of address patterns, e.g. ["orders", "replies.*"], got ${JSON.stringify(patterns)}`,
+          );
       }
-      if (p.dynamic !== undefined && typeof p.dynamic !== 'boolean') throw new InvalidArgumentError(`${where}.dynamic must be true or false, got ${JSON.stringify(p.dynamic)}`);
+      if (p.dynamic !== undefined && typeof p.dynamic !== 'boolean')
+        throw new InvalidArgumentError(`${where}.dynamic must be true or false, got ${JSON.stringify(p.dynamic)}`);
       this.#users.set(user, {
         send: (p.send ?? []).map((pattern) => compile(pattern, `${where}.send`)),
         receive: (p.receive ?? []).map((pattern) => compile(pattern, `${where}.receive`)),

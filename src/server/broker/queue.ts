@@ -11,7 +11,12 @@ import type { Selector } from './selector.js';
 import type { DeliveryState } from '../../codec/composite-types.js';
 import type { Connection } from '../../client/connection.js';
 import { MESSAGE_OVERHEAD_BYTES, type StoreBudget } from './store-budget.js';
-import { DeliveryModifiedError, DeliveryRejectedError, DeliveryReleasedError, MessageSizeExceededError } from '../../errors.js';
+import {
+  DeliveryModifiedError,
+  DeliveryRejectedError,
+  DeliveryReleasedError,
+  MessageSizeExceededError,
+} from '../../errors.js';
 
 /** A message held by the broker. */
 export interface StoredMessage {
@@ -102,9 +107,12 @@ export class Queue {
 
   /** Why the queue takes no more messages now (which limit is reached), or undefined when it has room. */
   get fullBecause(): string | undefined {
-    if (this.depth + this.#inFlight >= this.#limits.messages) return `queue ${this.address} holds ${this.depth + this.#inFlight} messages, its limit (queueLimit)`;
-    if (this.#bytes >= this.#limits.bytes) return `queue ${this.address} holds ${this.#bytes} bytes, its limit (queueByteLimit)`;
-    if (this.#budget.full) return `the broker holds ${this.#budget.bytes} bytes of messages, its limit (storeByteLimit)`;
+    if (this.depth + this.#inFlight >= this.#limits.messages)
+      return `queue ${this.address} holds ${this.depth + this.#inFlight} messages, its limit (queueLimit)`;
+    if (this.#bytes >= this.#limits.bytes)
+      return `queue ${this.address} holds ${this.#bytes} bytes, its limit (queueByteLimit)`;
+    if (this.#budget.full)
+      return `the broker holds ${this.#budget.bytes} bytes of messages, its limit (storeByteLimit)`;
     return undefined;
   }
 
@@ -112,7 +120,6 @@ export class Queue {
   get idle(): boolean {
     return this.depth === 0 && this.#inFlight === 0 && this.#consumers.length === 0 && this.#producers.size === 0;
   }
-
 
   /** Messages stored and not yet delivered. */
   get depth(): number {
@@ -225,7 +232,7 @@ export class Queue {
    */
   #dispatchSelected(): void {
     const messages = this.#messages;
-    for (let i = this.#head; i < messages.length; ) {
+    for (let i = this.#head; i < messages.length;) {
       if (!this.#consumers.some((c) => !c.browse && c.sender.credit > 0 && c.sender.isOpen)) break;
       const message = messages[i]!;
       const consumer = this.#nextConsumer(message);
@@ -290,7 +297,11 @@ export class Queue {
           this.#inFlight--;
           this.#requeue(message);
         };
-        if (outcome?.kind !== 'accepted' || !this.onTransactionalAccept?.(result, connection, () => this.#settled(message), back)) back();
+        if (
+          outcome?.kind !== 'accepted' ||
+          !this.onTransactionalAccept?.(result, connection, () => this.#settled(message), back)
+        )
+          back();
       },
       (error: unknown) => {
         if (error instanceof DeliveryRejectedError) {
@@ -332,7 +343,8 @@ export class Queue {
    * A consumer accepted a message in a transaction: the broker holds `commit` and `rollback` for
    * its end; false when the transaction is not open (the message is given back at once).
    */
-  onTransactionalAccept: ((state: DeliveryState, connection: Connection, commit: () => void, rollback: () => void) => boolean) | undefined;
+  onTransactionalAccept:
+    ((state: DeliveryState, connection: Connection, commit: () => void, rollback: () => void) => boolean) | undefined;
 
   /** Called when a settled message made room (topics top up their publishers from it). */
   onRoom: (() => void) | undefined;

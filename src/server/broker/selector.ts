@@ -22,7 +22,10 @@ export const SELECTOR_FILTER_CODE = 0x0000468c00000004n;
 
 /** A selector that cannot be compiled: where, and why. */
 export class SelectorError extends Error {
-  constructor(message: string, readonly position: number) {
+  constructor(
+    message: string,
+    readonly position: number,
+  ) {
     super(message);
   }
 }
@@ -90,7 +93,9 @@ function tokenize(text: string): Token[] {
     const word = /^[A-Za-z_$][A-Za-z0-9_$.]*/.exec(text.slice(i));
     if (word) {
       const upper = word[0].toUpperCase();
-      tokens.push(KEYWORDS.has(upper) ? { type: 'keyword', text: upper, at } : { type: 'identifier', text: word[0], at });
+      tokens.push(
+        KEYWORDS.has(upper) ? { type: 'keyword', text: upper, at } : { type: 'identifier', text: word[0], at },
+      );
       i += word[0].length;
       continue;
     }
@@ -187,7 +192,8 @@ class Parser {
       let escape: string | undefined;
       if (this.#accept('keyword', 'ESCAPE')) {
         const e = this.#accept('string');
-        if (!e || (e.value as string).length !== 1) throw new SelectorError('ESCAPE takes a one-character string literal', e?.at ?? this.#next.at);
+        if (!e || (e.value as string).length !== 1)
+          throw new SelectorError('ESCAPE takes a one-character string literal', e?.at ?? this.#next.at);
         escape = e.value as string;
       }
       return { kind: 'like', not, value, pattern: likePattern(pattern.value as string, escape, pattern.at) };
@@ -276,16 +282,26 @@ function selectorValue(v: unknown): Value {
 /** The value of an identifier in a message: a JMS header name, or an application property. */
 function lookup(message: Message, name: string): Value {
   switch (name) {
-    case 'JMSMessageID': return selectorValue(message.messageId);
-    case 'JMSCorrelationID': return selectorValue(message.correlationId);
-    case 'JMSType': return message.subject;
-    case 'JMSPriority': return message.priority ?? 4;
-    case 'JMSDeliveryMode': return message.durable ? 'PERSISTENT' : 'NON_PERSISTENT';
-    case 'JMSTimestamp': return selectorValue(message.creationTime);
-    case 'JMSExpiration': return selectorValue(message.absoluteExpiryTime);
-    case 'JMSXUserID': return message.userId === undefined ? undefined : Buffer.from(message.userId).toString('utf8');
-    case 'JMSXGroupID': return message.groupId;
-    case 'JMSXGroupSeq': return message.groupSequence;
+    case 'JMSMessageID':
+      return selectorValue(message.messageId);
+    case 'JMSCorrelationID':
+      return selectorValue(message.correlationId);
+    case 'JMSType':
+      return message.subject;
+    case 'JMSPriority':
+      return message.priority ?? 4;
+    case 'JMSDeliveryMode':
+      return message.durable ? 'PERSISTENT' : 'NON_PERSISTENT';
+    case 'JMSTimestamp':
+      return selectorValue(message.creationTime);
+    case 'JMSExpiration':
+      return selectorValue(message.absoluteExpiryTime);
+    case 'JMSXUserID':
+      return message.userId === undefined ? undefined : Buffer.from(message.userId).toString('utf8');
+    case 'JMSXGroupID':
+      return message.groupId;
+    case 'JMSXGroupSeq':
+      return message.groupSequence;
   }
   const props = message.applicationProperties;
   return props && Object.hasOwn(props, name) ? selectorValue(props[name]) : undefined;
@@ -299,12 +315,18 @@ function compare(op: string, a: Value, b: Value): Truth {
   if (a === undefined || b === undefined) return undefined;
   if (typeof a === 'number' && typeof b === 'number') {
     switch (op) {
-      case '=': return a === b;
-      case '<>': return a !== b;
-      case '<': return a < b;
-      case '<=': return a <= b;
-      case '>': return a > b;
-      case '>=': return a >= b;
+      case '=':
+        return a === b;
+      case '<>':
+        return a !== b;
+      case '<':
+        return a < b;
+      case '<=':
+        return a <= b;
+      case '>':
+        return a > b;
+      case '>=':
+        return a >= b;
     }
   }
   // Values of different types compare false, whatever the operator; strings and booleans compare
@@ -348,7 +370,10 @@ function evaluate(node: Node, message: Message): Value {
       const l = evaluate(node.left, message);
       const r = evaluate(node.right, message);
       switch (node.op) {
-        case '+': case '-': case '*': case '/': {
+        case '+':
+        case '-':
+        case '*':
+        case '/': {
           if (typeof l !== 'number' || typeof r !== 'number') return undefined;
           if (node.op === '+') return l + r;
           if (node.op === '-') return l - r;

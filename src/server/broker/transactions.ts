@@ -34,7 +34,16 @@ function bodyCode(body: AmqpValue | undefined): { code: bigint; fields: AmqpValu
   if (!(body instanceof Described) || !Array.isArray(body.value)) return undefined;
   const d = body.descriptor;
   const v = d instanceof Typed ? d.value : d;
-  const code = v === 'amqp:declare:list' ? DECLARE : v === 'amqp:discharge:list' ? DISCHARGE : typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : undefined;
+  const code =
+    v === 'amqp:declare:list'
+      ? DECLARE
+      : v === 'amqp:discharge:list'
+        ? DISCHARGE
+        : typeof v === 'bigint'
+          ? v
+          : typeof v === 'number'
+            ? BigInt(v)
+            : undefined;
   return code === undefined ? undefined : { code, fields: body.value };
 }
 
@@ -69,7 +78,11 @@ export class TransactionCoordinator {
     }
     if (control?.code === DECLARE) {
       if (control.fields[0] !== undefined && control.fields[0] !== null) {
-        delivery.reject({ condition: 'amqp:not-implemented', description: 'global (distributed) transactions are not supported; declare a local transaction (no global-id)' });
+        delivery.reject({
+          condition: 'amqp:not-implemented',
+          description:
+            'global (distributed) transactions are not supported; declare a local transaction (no global-id)',
+        });
         return;
       }
       const id = Buffer.alloc(8);
@@ -85,7 +98,10 @@ export class TransactionCoordinator {
       setImmediate(() => this.#discharge(delivery, control.fields, owner));
       return;
     }
-    delivery.reject({ condition: 'amqp:decode-error', description: 'a coordinator link takes declare and discharge messages only' });
+    delivery.reject({
+      condition: 'amqp:decode-error',
+      description: 'a coordinator link takes declare and discharge messages only',
+    });
   }
 
   /** Commits (or, with `fail`, rolls back) the transaction a discharge names, and answers it. */
@@ -94,7 +110,10 @@ export class TransactionCoordinator {
     const [id, fail] = fields;
     const txn = id instanceof Uint8Array ? this.#open.get(keyOf(id)) : undefined;
     if (!txn || txn.owner !== owner) {
-      delivery.reject({ condition: 'amqp:transaction:unknown-id', description: 'no such transaction is open on this connection' });
+      delivery.reject({
+        condition: 'amqp:transaction:unknown-id',
+        description: 'no such transaction is open on this connection',
+      });
       return;
     }
     this.#open.delete(keyOf(txn.id));
