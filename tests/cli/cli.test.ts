@@ -1,10 +1,11 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, listen, startBroker, ulong, type Broker } from '../../src/index.js';
 import { startProgram } from '../support/programs.js';
+import { selfSignedLocalhost } from '../support/self-signed-certificate.js';
 
 const cli = join(__dirname, '..', '..', 'dist', 'esm', 'cli', 'main.js');
 
@@ -205,52 +206,20 @@ net.Socket.prototype.connect = function (...args) {
   });
 
   it('broker --tls-cert/--tls-key serves amqps:// (a client verifying the certificate logs in with PLAIN over it); half the TLS flags is a usage error', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'quark-cli-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '2',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    const half = await quark(['broker', '--port', '0', '--tls-cert', join(dir, 'cert.pem')]);
+    const { certPath, keyPath } = selfSignedLocalhost();
+    const half = await quark(['broker', '--port', '0', '--tls-cert', certPath]);
     expect(half.code).toBe(2);
     expect(half.stderr).toMatch(/TLS needs both --tls-cert and --tls-key/);
     const run = startProgram(
       process.execPath,
-      [
-        cli,
-        'broker',
-        '--port',
-        '0',
-        '--user',
-        'u:pw',
-        '--tls-cert',
-        join(dir, 'cert.pem'),
-        '--tls-key',
-        join(dir, 'key.pem'),
-      ],
+      [cli, 'broker', '--port', '0', '--user', 'u:pw', '--tls-cert', certPath, '--tls-key', keyPath],
       process.cwd(),
       30_000,
     );
     const [, port] = (await run.waitFor(/amqps:\/\/127\.0\.0\.1:(\d+)/)) as unknown as [string, string];
     const client = await connect({
       url: `amqps://u:pw@localhost:${port}`,
-      tls: { ca: readFileSync(join(dir, 'cert.pem')) },
+      tls: { ca: readFileSync(certPath) },
       reconnect: false,
     });
     const sender = await client.createSender('secure');

@@ -1,38 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TlsError, connect, listen, type Connection, type Listener } from '../../src/index.js';
+import { selfSignedLocalhost } from '../support/self-signed-certificate.js';
 
 let cert: Buffer;
 let key: Buffer;
 beforeAll(() => {
-  // A fresh self-signed certificate for localhost (Proton's shipped test certificates have expired).
-  const dir = mkdtempSync(join(tmpdir(), 'quark-tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  cert = readFileSync(join(dir, 'cert.pem'));
-  key = readFileSync(join(dir, 'key.pem'));
+  ({ cert, key } = selfSignedLocalhost());
 });
 
 let listener: Listener | undefined;

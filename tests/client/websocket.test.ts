@@ -1,10 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -20,34 +16,12 @@ import {
   type Connection,
   type QuarkEvent,
 } from '../../src/index.js';
+import { selfSignedLocalhost } from '../support/self-signed-certificate.js';
 
 let cert: Buffer;
 let key: Buffer;
 beforeAll(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'quark-wss-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  cert = readFileSync(join(dir, 'cert.pem'));
-  key = readFileSync(join(dir, 'key.pem'));
+  ({ cert, key } = selfSignedLocalhost());
 });
 
 const cleanups: (() => Promise<unknown> | void)[] = [];

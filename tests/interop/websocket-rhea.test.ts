@@ -7,11 +7,7 @@
  * rhea writes transfers sent from the first 'sendable' of a link it opened in answer to the
  * peer's attach before its own attach (PEERS.md): its server side sends one turn later.
  */
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import rhea, {
   type Connection as RheaConnection,
@@ -22,34 +18,12 @@ import rhea, {
 import { WebSocket, WebSocketServer } from 'ws';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, startBroker, type Broker, type Connection } from '../../src/index.js';
+import { selfSignedLocalhost } from '../support/self-signed-certificate.js';
 
 let cert: Buffer;
 let key: Buffer;
 beforeAll(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'quark-rhea-wss-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  cert = readFileSync(join(dir, 'cert.pem'));
-  key = readFileSync(join(dir, 'key.pem'));
+  ({ cert, key } = selfSignedLocalhost());
 });
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
