@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
+import { closeInternalConstructors } from './internal-constructors.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -30,6 +31,7 @@ try {
       [tsc, '-p', join(root, project), '--emitDeclarationOnly', '--outDir', join(staging, out)],
       { stdio: 'inherit', cwd: root },
     );
+    closeInternalConstructors(join(root, 'src'), join(staging, out));
   }
   const common = {
     bundle: true,

@@ -26,8 +26,8 @@ function declarationFiles(dir: string): string[] {
   );
 }
 
-/** A project that uses every public name and a few calls, compiled as `kind`; returns tsc's output. */
-function compileScratch(kind: 'module' | 'commonjs'): string {
+/** A project that uses every public name and a few calls (or `code` instead), compiled as `kind`; returns tsc's output. */
+function compileScratch(kind: 'module' | 'commonjs', code?: string): string {
   const dir = mkdtempSync(join(tmpdir(), `quark-types-${kind}-`));
   scratchDirs.push(dir);
   mkdirSync(join(dir, 'node_modules'));
@@ -53,7 +53,8 @@ function compileScratch(kind: 'module' | 'commonjs'): string {
   const names = [...publicValues, ...publicTypes].join(', ');
   writeFileSync(
     join(dir, 'use.ts'),
-    `export type { ${names} } from 'quark-amqp';
+    code ??
+      `export type { ${names} } from 'quark-amqp';
 import { connect, startBroker, type Connection, type Delivery, type Message } from 'quark-amqp';
 export async function roundTrip(): Promise<Message<{ id: number }>> {
   const broker = await startBroker({ port: 0 });
@@ -80,6 +81,34 @@ describe('the published type declarations', () => {
       expect(compileScratch(kind)).toBe('');
     }, 60_000);
   }
+
+  it('let no application construct what Quark makes (connections, links, deliveries, listeners...): their constructors are protected', () => {
+    const out = compileScratch(
+      'module',
+      `import { Connection, Delivery, Listener, Sender, Session, Transaction } from 'quark-amqp';
+export const made = [Connection, Delivery, Listener, Sender, Session, Transaction].map((C) => C.name);
+// @ts-expect-error the constructor is not public
+new Connection();
+`,
+    );
+    expect(out).toBe('');
+    const declared = [
+      'client/connection',
+      'client/session',
+      'client/link',
+      'client/sender',
+      'client/receiver',
+      'client/delivery',
+      'server/listener',
+      'server/broker/broker',
+    ];
+    for (const build of ['esm', 'cjs']) {
+      for (const file of declared)
+        expect(readFileSync(join(root, 'dist', build, `${file}.d.ts`), 'utf8'), `${build}/${file}`).toMatch(
+          /\{ protected constructor\(\);/,
+        );
+    }
+  }, 60_000);
 
   it('hold no member marked @internal (stripped at build) and need no @types/debug', () => {
     for (const build of ['esm', 'cjs']) {
