@@ -20,8 +20,11 @@
  * after the sender went quiet (for much longer than it takes between messages), it may be waiting
  * for our answers (it sends one at a time after all, or keeps at most K messages unsettled): it
  * is taken as not pipelining until seen doing so again, and when that happens twice within
- * 100 ms with as many waiting, `batch` drops below what was waiting, so the answers go out before such a sender runs
- * dry. 100 ms after the last stall `batch` may grow again.
+ * 100 ms with as many waiting, `batch` drops below what was waiting, so the answers go out
+ * before such a sender runs dry. 100 ms after the last stall `batch` may grow again.
+ *
+ * Once the batch has grown large (the sender streams), the transport may also stop reading while
+ * it holds acknowledgements (`pauseReading`), so that a millisecond of messages comes in one read.
  */
 
 /** How long acknowledgements may be held (the resolution of a Node.js timer). */
