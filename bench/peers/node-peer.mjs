@@ -42,7 +42,7 @@ const sockDelta = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, b[k
 /** The check byte written in the last byte of binary message `seq`. */
 const checkByte = (seq) => (seq * 31 + 7) & 0xff;
 const template = Buffer.alloc(cfg.size ?? 100, 0x61);
-/** The body of binary message `seq` (the template is reused: both libraries copy it when they encode). */
+/** The body of binary message `seq` (the template is reused: both libraries copy a body under 64 KiB when they encode it; the scenarios here send 100 bytes). */
 const body = (seq) => {
   template.writeUInt32BE(seq, 0);
   template[template.length - 1] = checkByte(seq);
