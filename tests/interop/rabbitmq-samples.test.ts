@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/index.js';
-import { killPrograms, startProgram, type ProgramRun } from '../support/programs.js';
+import { killPrograms, runSampleOk, startProgram, startSample, type ProgramRun } from '../support/programs.js';
 import { useRabbitMq, type RabbitMq } from '../support/rabbitmq.js';
 
 // dist/ (what the samples import) is built fresh by the global setup (tests/support/global-build.ts).
@@ -37,16 +37,11 @@ function queueUrl(name: string): string {
 }
 
 function run(sample: string, args: string[], timeoutMs = 40_000): Promise<ProgramRun> {
-  return startProgram(process.execPath, [`samples/${sample}`, ...args], ROOT, timeoutMs).done;
+  return startSample(sample, args, timeoutMs).done;
 }
 
 /** Runs a sample that RabbitMQ serves: it must exit 0 and print nothing on stderr. */
-async function runOk(sample: string, args: string[]): Promise<string> {
-  const r = await run(sample, args);
-  if (r.code !== 0 || r.stderr !== '')
-    throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+const runOk = (sample: string, args: string[]): Promise<string> => runSampleOk(sample, args);
 
 /** Runs a sample that needs what RabbitMQ lacks: exit 1, and stderr exactly one line (no stack, no dump). */
 async function runRefused(sample: string, args: string[]): Promise<string> {

@@ -4,13 +4,10 @@
  * the sample's process) or against a broker started here, so that the test can look into its
  * queues afterwards. Each must print what it did, exit 0, and stop cleanly when interrupted.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startBroker, type Broker } from '../../src/index.js';
-import { killPrograms, startProgram, type ProgramRun, type RunningProgram } from '../support/programs.js';
+import { killPrograms, runSampleOk, startSample, type ProgramRun, type RunningProgram } from '../support/programs.js';
 
-// dist/ (what the samples import) is built fresh by the global setup (tests/support/global-build.ts).
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 let broker: Broker | undefined;
 
 afterEach(async () => {
@@ -21,17 +18,9 @@ afterEach(async () => {
 
 afterAll(killPrograms);
 
-function start(sample: string, args: string[]): RunningProgram {
-  return startProgram(process.execPath, [`samples/${sample}`, ...args], ROOT, 30_000);
-}
+const start = (sample: string, args: string[]): RunningProgram => startSample(sample, args, 30_000);
 
-/** Runs a sample to its end; fails the test with its output when it exits non-zero or writes to stderr. */
-async function run(sample: string, args: string[]): Promise<string> {
-  const r = await start(sample, args).done;
-  if (r.code !== 0 || r.stderr !== '')
-    throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+const run = (sample: string, args: string[]): Promise<string> => runSampleOk(sample, args, 30_000);
 
 /** Interrupts a running sample (Ctrl-C) once it has printed `pattern`; resolves with how it ended. */
 async function interrupt(program: RunningProgram, pattern: RegExp): Promise<ProgramRun> {

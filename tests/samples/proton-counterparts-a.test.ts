@@ -4,13 +4,10 @@
  * (samples/*.mjs): each runs as the README says, with plain `node` on the built package, prints
  * what the original prints and exits 0.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connect, startBroker, type Broker } from '../../src/index.js';
-import { killPrograms, startProgram, type ProgramRun, type RunningProgram } from '../support/programs.js';
+import { killPrograms, startSample, type ProgramRun, type RunningProgram } from '../support/programs.js';
 
-// dist/ (what the samples import) is built fresh by the global setup (tests/support/global-build.ts).
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 let broker: Broker | undefined;
 
 afterEach(async () => {
@@ -21,13 +18,8 @@ afterEach(async () => {
 
 afterAll(killPrograms);
 
-function start(sample: string, args: string[] = []): RunningProgram {
-  return startProgram(process.execPath, [`samples/${sample}`, ...args], ROOT, 15_000);
-}
-
-function run(sample: string, args: string[] = []): Promise<ProgramRun> {
-  return start(sample, args).done;
-}
+const start = (sample: string, args: string[] = []): RunningProgram => startSample(sample, args, 15_000);
+const run = (sample: string, args: string[] = []): Promise<ProgramRun> => start(sample, args).done;
 
 const REQUESTS = [
   'Twas brillig, and the slithy toves',

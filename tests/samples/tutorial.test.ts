@@ -7,15 +7,11 @@
  * The brokered runs use an embedded broker started here, shared by the sample processes, so the
  * test can also look into its queues.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connect, startBroker, type Broker } from '../../src/index.js';
-import { killPrograms, startProgram, type RunningProgram } from '../support/programs.js';
+import { killPrograms, runSampleOk, startSample, type RunningProgram } from '../support/programs.js';
 
 let broker: Broker | undefined;
-
-// dist/ (what the samples import) is built fresh by the global setup (tests/support/global-build.ts).
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 afterEach(async () => {
   killPrograms();
@@ -25,18 +21,9 @@ afterEach(async () => {
 
 afterAll(killPrograms);
 
-/** Starts a sample the way its header says (`node samples/X.mjs ...`, on the build in dist/). */
-function start(sample: string, args: string[]): RunningProgram {
-  return startProgram(process.execPath, [`samples/${sample}`, ...args], ROOT, 40_000);
-}
+const start = (sample: string, args: string[]): RunningProgram => startSample(sample, args, 40_000);
 
-/** Runs a sample to its end; fails the test with its output when it exits non-zero. */
-async function run(sample: string, args: string[]): Promise<string> {
-  const r = await start(sample, args).done;
-  if (r.code !== 0 || r.stderr !== '')
-    throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+const run = (sample: string, args: string[]): Promise<string> => runSampleOk(sample, args);
 
 const sequences = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => `{"sequence":${from + i}}`);

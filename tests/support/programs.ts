@@ -4,6 +4,7 @@
  * killed by `killPrograms()` (call it in afterEach), so a failed test leaves no process behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /** How a program ended. */
 export interface ProgramRun {
@@ -69,4 +70,20 @@ export function startProgram(command: string, args: string[], cwd: string, timeo
 export function killPrograms(): void {
   for (const child of running) child.kill('SIGKILL');
   running.clear();
+}
+
+/** The repository's root: samples run from there, as their headers say (`node samples/X.mjs ...`). */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Starts `samples/<sample>` on the build in dist/ (the global setup builds it); killed after `timeoutMs`. */
+export function startSample(sample: string, args: string[] = [], timeoutMs = 40_000): RunningProgram {
+  return startProgram(process.execPath, [`samples/${sample}`, ...args], ROOT, timeoutMs);
+}
+
+/** Runs a sample to its end and returns its output; throws with that output if it exits non-zero or writes to stderr. */
+export async function runSampleOk(sample: string, args: string[] = [], timeoutMs = 40_000): Promise<string> {
+  const r = await startSample(sample, args, timeoutMs).done;
+  if (r.code !== 0 || r.stderr !== '')
+    throw new Error(`${sample} ${args.join(' ')} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
 }
