@@ -49,8 +49,7 @@ export class EngineDelivery {
    * Outgoing, streamed: the payload comes in chunks (`EngineLink.streamChunk`), each written as it
    * comes; undefined for a delivery whose payload was given whole.
    */
-  stream:
-    { chunks: { bytes: Uint8Array; last: boolean; onWritten: (() => void) | undefined }[]; done: boolean } | undefined;
+  stream: { chunks: { bytes: Uint8Array; onWritten: (() => void) | undefined }[]; done: boolean } | undefined;
   /** Outgoing: called once every frame of the payload has been taken as output (see `ProtocolEngine.takeWrittenCallbacks`). */
   onWritten: (() => void) | undefined;
   /** Set by a layer above to find its own object for this delivery (a promise, a handler context). */

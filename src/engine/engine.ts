@@ -736,19 +736,12 @@ export class ProtocolEngine {
       this.writeFrameOfPieces(channel, spec, fields, payload);
       return;
     }
-    if (frameLog.enabled) traceFrame('->', channel, { kind: spec.name, ...fields }, payload?.length ?? 0);
     if (payload !== undefined && payload.length >= BY_REFERENCE_SIZE && this.openSent) {
       // A large payload is not copied: the frame's head goes out of the writer, then the payload itself.
-      const start = this.out.pos;
-      writeFrame(this.out, AMQP_FRAME_TYPE, channel, spec, fields);
-      this.out.patchU32(start, this.out.pos - start + payload.length);
-      this.sealOutput();
-      this.chunks.push(
-        Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
-      );
-      this.outputChanged();
+      this.writeFrameOfPieces(channel, spec, fields, [payload]);
       return;
     }
+    if (frameLog.enabled) traceFrame('->', channel, { kind: spec.name, ...fields }, payload?.length ?? 0);
     if (!this.openSent) {
       writeFrame((this.deferred ??= new ByteWriter(1024)), AMQP_FRAME_TYPE, channel, spec, fields, payload);
       return;
@@ -757,6 +750,7 @@ export class ProtocolEngine {
     this.outputChanged();
   }
 
+  /** A frame whose payload is `pieces` in order: pieces of BY_REFERENCE_SIZE or more are referenced, not copied. */
   private writeFrameOfPieces(
     channel: number,
     spec: CompositeSpec,

@@ -205,7 +205,6 @@ export class EngineLink {
     this.setCredit(this.credit + n);
   }
 
-  /** Receiver: sets the credit to exactly `credit`. */
   /**
    * Sender: begins a delivery whose payload is given in chunks (`streamChunk`), each written as
    * the session window allows, so that a large message is never held whole. Needs credit.
@@ -221,7 +220,7 @@ export class EngineLink {
   streamChunk(delivery: EngineDelivery, bytes: Uint8Array, last: boolean, onWritten?: () => void): boolean {
     const stream = delivery.stream;
     if (!stream || stream.done || delivery.aborted || !this.outgoing.includes(delivery)) return false;
-    stream.chunks.push({ bytes, last, onWritten });
+    stream.chunks.push({ bytes, onWritten });
     if (last) stream.done = true;
     this.session.transmit(this);
     return true;
@@ -258,6 +257,7 @@ export class EngineLink {
     this.session.scheduleLinkFlow(this);
   }
 
+  /** Receiver: sets the credit to exactly `credit` (and the drain flag, unchanged by default). */
   setCredit(credit: number, drain = this.drain): void {
     if (this.role !== 'receiver') throw new IllegalStateError('only a receiver link grants credit');
     this.credit = Math.max(0, Math.min(credit, 0xffffffff));
