@@ -134,14 +134,16 @@ function failTracked(tracking: Tracking, error: AmqpError): void {
 
 /** The sending end of a link: `send()` waits for credit and resolves when the peer settles. */
 export class Sender extends Link {
-  /** Streamed sends waiting for their next chunk to be written: failed if the link or connection goes. */
+  /** Streamed sends under way (begun, not yet written whole): failed if the link or connection goes. */
   readonly #streamFailures = new Set<(error: AmqpError) => void>();
   /** Streamed sends waiting to begin (credit, attach). */
   readonly #sendableWaiters = new Set<{ resolve: () => void; reject: (e: AmqpError) => void; stop: () => void }>();
 
-  #failStreams(error: AmqpError): void {
+  /** Fails the streamed sends under way, and (unless only those) the ones waiting to begin. */
+  #failStreams(error: AmqpError, begunOnly = false): void {
     for (const fail of [...this.#streamFailures]) fail(error);
     this.#streamFailures.clear();
+    if (begunOnly) return;
     for (const w of [...this.#sendableWaiters]) {
       w.stop();
       w.reject(error);
@@ -255,23 +257,30 @@ export class Sender extends Link {
           "a streamed body is sent as data sections: bodyType must be 'data' (or left out)",
         );
       const head = encodeMessageHead(message);
-      await this.#waitSendable(options);
+      // Until it can begin now: credit may have gone to another send between the wake-up and here.
+      do await this.#waitSendable(options);
+      while (!(this.isOpen && this.engineLink.credit > 0));
       const link = this.engineLink;
       const delivery = link.sendStream(options?.tag === undefined ? undefined : { tag: options.tag });
       const outcome = this.#track(delivery, undefined);
-      // Cancelled (signal, timeout) at any moment, also while a chunk waits for the peer's window:
-      // the write waiting is failed at once, and the delivery aborted below.
+      outcome.catch(noop); // raced below; a lost connection may reject it before that
+      // Cancelled (signal, timeout), or failed when the link or the connection goes, at any moment:
+      // also while the source or the peer's window holds the next chunk back. The write waiting is
+      // failed at once, the source is told to stop, and the delivery aborted below.
       let cancelled: AmqpError | undefined;
       let failWrite: ((error: AmqpError) => void) | undefined;
-      let stopWatching: () => void = noop;
+      let fail: (error: AmqpError) => void = noop;
       const cancellation = new Promise<never>((_, reject) => {
-        stopWatching = watchCancellation(options, `send on the ${this.label}`, (error) => {
+        fail = (error) => {
+          if (cancelled) return;
           cancelled = error;
           failWrite?.(error);
           reject(error);
-        });
+        };
       });
       cancellation.catch(noop);
+      const stopWatching = watchCancellation(options, `send on the ${this.label}`, fail);
+      this.#streamFailures.add(fail);
       const write = (bytes: Uint8Array, last: boolean): Promise<void> =>
         new Promise<void>((resolve, reject) => {
           if (cancelled) {
@@ -279,22 +288,19 @@ export class Sender extends Link {
             return;
           }
           failWrite = reject;
-          this.#streamFailures.add(reject);
-          const done = (): void => {
-            this.#streamFailures.delete(reject);
-            resolve();
-          };
-          if (!link.streamChunk(delivery, bytes, last, done)) {
-            this.#streamFailures.delete(reject);
+          if (!link.streamChunk(delivery, bytes, last, resolve))
             reject(new IllegalStateError(`the streamed message on the ${this.label} ended before it was whole`));
-          }
         });
       // The peer's max-message-size holds for a streamed message too: checked as it grows.
       const max = this.#peerMaxMessageSize;
       let size = head.length;
+      const source = body[Symbol.asyncIterator]();
       try {
         if (head.length > 0) await write(head, false);
-        for await (const chunk of body) {
+        for (;;) {
+          const step = await Promise.race([source.next(), cancellation]);
+          if (step.done === true) break;
+          const chunk = step.value;
           size += chunk.length + 8;
           if (max > 0 && size > max)
             throw new MessageSizeExceededError(
@@ -315,10 +321,12 @@ export class Sender extends Link {
         return await Promise.race([outcome, cancellation]);
       } catch (e) {
         if (this.isOpen) link.abort(delivery); // false, and nothing sent, if it went out whole
-        outcome.catch(noop);
+        // The source stops (as a for-await loop left early would stop it); its own failure is not this send's.
+        source.return?.().catch(noop);
         throw e;
       } finally {
         stopWatching();
+        this.#streamFailures.delete(fail);
       }
     } catch (e) {
       throw withCallerStack(e);
@@ -595,15 +603,18 @@ export class Sender extends Link {
   override sendWaiting(): void {
     const q = this.#queue;
     const connection = this.session.connection;
-    if (this.#sendableWaiters.size > 0 && q.size === 0 && this.engineLink.credit > 0 && this.isOpen) {
-      const first = this.#sendableWaiters.values().next().value!;
-      this.#sendableWaiters.delete(first);
-      first.stop();
-      first.resolve();
-    }
     if (this.engineLink.drain && connection.observed)
       connection.emit({ type: 'drainRequested', link: this, credit: this.engineLink.credit });
     while (q.size > 0 && this.engineLink.credit > 0 && !connection.blocked && this.isOpen) this.#transmit(q.shift()!);
+    // Then streamed sends waiting to begin, as many as the credit left allows (each takes one).
+    let credit = this.engineLink.credit;
+    for (const waiter of [...this.#sendableWaiters]) {
+      if (q.size > 0 || credit <= 0 || !this.isOpen) break;
+      this.#sendableWaiters.delete(waiter);
+      waiter.stop();
+      waiter.resolve();
+      credit--;
+    }
     if (this.engineLink.credit > 0) {
       this.#sendableHook?.emit();
       if (connection.observed) connection.emit({ type: 'sendable', link: this, credit: this.engineLink.credit });
@@ -750,11 +761,11 @@ export class Sender extends Link {
    * were waiting, in the order they were first sent.
    */
   protected onSuspend(): void {
-    this.#failStreams(
-      new ConnectionLostError(
-        `The connection was lost while a message was streaming on the ${this.label}: it was not delivered whole. Send it again.`,
-      ),
+    const streamLost = new ConnectionLostError(
+      `The connection was lost while a message was streaming on the ${this.label}: it was not delivered whole. Send it again.`,
     );
+    // Those not begun wait for the reconnect, as other sends do.
+    this.#failStreams(streamLost, true);
     const link = this.engineLink;
     const replay: PendingSend[] = [];
     const unwritten = new Set(link.outgoing);
@@ -774,13 +785,19 @@ export class Sender extends Link {
     for (const d of link.outgoing) {
       const tracking = d.context as Tracking | undefined;
       d.context = undefined;
+      if (d.stream !== undefined) {
+        // A streamed message cannot be sent again from here (its chunks came from the caller's
+        // source and are gone): it fails, as its send already did.
+        if (tracking !== undefined) failTracked(tracking, streamLost);
+        continue;
+      }
       let pending: PendingSend;
       if (tracking instanceof PendingSend) pending = tracking;
       else if (tracking !== undefined)
         pending = new PendingSend(EMPTY, undefined, tracking, (e) => tracking(Promise.reject(e)), false);
       else pending = new PendingSend(EMPTY, undefined, noop, noop, false); // at-most-once: no promise waits
       pending.bytes = d.parts ?? d.payload ?? EMPTY;
-      pending.pooled = d.parts === undefined && d.onWritten !== undefined;
+      pending.pooled = d.parts === undefined && d.onWritten !== undefined; // (only pooled payloads carry onWritten here)
       pending.tag = d.tagNumber === -1 ? d.tag : undefined;
       pending.sent = false;
       replay.push(pending);

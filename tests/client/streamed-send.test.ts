@@ -1,12 +1,16 @@
 /** A message body given as an AsyncIterable of bytes is sent as data sections, chunk by chunk. */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, startBroker, type Broker, type Connection } from '../../src/index.js';
+import { ConnectionLostError, connect, listen, startBroker, type Broker, type Connection } from '../../src/index.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 
 let broker: Broker | undefined;
 let conn: Connection | undefined;
+let proxy: FaultProxy | undefined;
 afterEach(async () => {
   await conn?.close();
+  await proxy?.close();
+  proxy = undefined;
   await broker?.close();
   conn = undefined;
   broker = undefined;
@@ -135,6 +139,64 @@ describe('a streamed send held back by the peer', () => {
         await c.close();
         await l.close();
       }
+    },
+  );
+
+  it('a streamed send and a plain one made in the same turn with one credit both go out, in turn (the stream waits for credit again)', async () => {
+    const listener = await listen({ port: 0 });
+    const got: unknown[] = [];
+    void (async () => {
+      for await (const link of listener) {
+        if (link.role !== 'receiver') continue;
+        for await (const d of link.acceptAsReceiver({ credit: 1 })) {
+          got.push(d.message.body);
+          d.accept();
+        }
+      }
+    })();
+    try {
+      conn = await connect({ url: listener.url, reconnect: false });
+      const sender = await conn.createSender('stream-race');
+      while (sender.credit === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      // The stream sees the credit and begins a microtask later; the plain send takes the credit first.
+      const streamed = sender.send({ body: chunks(2, 1024) });
+      const plain = sender.send({ body: 'plain' });
+      await expect(Promise.all([streamed, plain])).resolves.toEqual([{ kind: 'accepted' }, { kind: 'accepted' }]);
+      expect(got).toHaveLength(2);
+      expect(got[0]).toBe('plain');
+    } finally {
+      await conn?.close();
+      conn = undefined;
+      await listener.close();
+    }
+  });
+
+  it(
+    'the connection lost mid-stream fails the streamed send with ConnectionLostError; no part of it is sent on its own after the reconnect',
+    { timeout: 30_000 },
+    async () => {
+      broker = await startBroker({ port: 0 });
+      proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: broker.port } });
+      conn = await connect({ url: proxy.url, reconnect: { initialDelay: 20, maxDelay: 100, jitter: 0 } });
+      const sender = await conn.createSender('stream-lost');
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      async function* halfThenWait(): AsyncGenerator<Uint8Array> {
+        yield new Uint8Array(64 * 1024).fill(1);
+        await gate; // the connection drops here
+        yield new Uint8Array(64 * 1024).fill(2);
+      }
+      const streamed = sender.send({ subject: 'streamed', body: halfThenWait() });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      proxy.dropAll();
+      await expect(streamed).rejects.toBeInstanceOf(ConnectionLostError);
+      release();
+      await expect(sender.send({ body: 'after' })).resolves.toEqual({ kind: 'accepted' });
+      const receiver = await conn.createReceiver('stream-lost');
+      const first = await receiver.receive({ timeout: 5000 });
+      expect(first.message.body).toBe('after'); // nothing of the streamed message before it
+      first.accept();
+      expect(broker.queue('stream-lost')?.depth).toBe(0);
     },
   );
 });
