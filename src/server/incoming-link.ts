@@ -141,6 +141,7 @@ export class IncomingLink {
     const max = options.maxMessageSize;
     if (max !== undefined && !(Number.isInteger(max) && max > 0))
       throw new InvalidArgumentError(`maxMessageSize must be a positive whole number of bytes, got ${String(max)}`);
+    const values = checkValuesMode(options.values, 'values'); // before the answer: a bad value leaves the link to refuse
     this.#answer(true);
     const remote = this.#link.remote;
     // A coordinator target is echoed as it is (we act as the coordinator the peer asked for).
@@ -150,7 +151,6 @@ export class IncomingLink {
         ? this.#link.remote?.target
         : undefined;
     const rcvSettleMode = options.settleFirst ? 0 : remote?.rcvSettleMode;
-    const values = checkValuesMode(options.values, 'values');
     const settings = {
       credit,
       autoAccept: options.autoAccept ?? false,

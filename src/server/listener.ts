@@ -489,10 +489,22 @@ export async function listen(options: ListenOptions = {}): Promise<Listener> {
   const host = options.host ?? '127.0.0.1';
   // The WebSocket endpoint binds first; its clients reach the listener once it exists (in a later turn).
   const settings = { host, tls: options.tls, handshakeTimeout, maxSockets };
-  const websocket =
-    options.websocket === undefined
-      ? undefined
-      : await WebSocketEndpoint.open(options.websocket, settings, (stream) => listener.handleSocket(stream));
+  let websocket: WebSocketEndpoint | undefined;
+  if (options.websocket !== undefined) {
+    const wsPort = options.websocket.port ?? 0;
+    try {
+      websocket = await WebSocketEndpoint.open(options.websocket, settings, (stream) => listener.handleSocket(stream));
+    } catch (e) {
+      // A port that cannot be bound is said as the TCP one is (ListenError, with what to do).
+      throw typeof (e as NodeJS.ErrnoException).code === 'string'
+        ? listenFailure(e as NodeJS.ErrnoException, options.websocket.host ?? host, wsPort)
+        : e;
+    }
+    if (signal?.aborted) {
+      await websocket.close();
+      throw abortedListen(signal, 'while binding its WebSocket port; nothing is left listening');
+    }
+  }
   const listener = new Listener(server, websocket, options);
   if (server === undefined) return listener;
   server.maxConnections = maxSockets;

@@ -4,6 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  ListenError,
   AuthenticationError,
   ConnectionClosedError,
   SaslUsers,
@@ -488,8 +489,16 @@ describe('WebSocket options are checked at once', () => {
     const busy = later(await listen({}));
     const servers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
     const before = servers();
-    await expect(listen({ port: busy.port, websocket: {} })).rejects.toMatchObject({ code: 'EADDRINUSE' });
-    await expect(listen({ websocket: { port: busy.port } })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    // Both said alike: a ListenError naming the port, with the system code.
+    for (const options of [{ port: busy.port, websocket: {} }, { websocket: { port: busy.port } }]) {
+      const error = await listen(options).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ListenError);
+      expect(error).toMatchObject({ code: 'EADDRINUSE', condition: 'quark:listen-failed' });
+      expect((error as Error).message).toContain(String(busy.port));
+    }
     await new Promise((resolve) => setImmediate(resolve));
     expect(servers()).toBe(before);
   });

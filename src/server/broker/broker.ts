@@ -540,9 +540,11 @@ export class Broker implements AsyncDisposable {
         return;
       }
       const topic = this.#topic(address);
+      // Attached again with another selector, the subscription filters by it from now on: the
+      // filter echoed below is the one in force.
+      subscription.selector = selector;
       if (!existing) {
         this.#subscriptionCount++;
-        subscription.selector = selector;
         topic.subscriptions.add(subscription);
         subscription.onRoom = () => {
           for (const topUp of topic.publishers) topUp();
