@@ -54,7 +54,19 @@ export class Requester implements AsyncDisposable {
     this.#receiver = receiver;
     this.#timeout = options.timeout ?? 30_000;
     this.#subscription = receiver.subscribe((delivery) => this.#onReply(delivery), { concurrency: 1, prefetch: 100 });
-    void this.#subscription.then(undefined, (error: unknown) => this.#failAll(error as AmqpError));
+    // The reply link ended (with an error, or closed by the peer): no reply can come any more.
+    void this.#subscription.then(
+      () => {
+        if (!this.#closed)
+          this.#failAll(
+            this.#receiver.error ??
+              new IllegalStateError(
+                `the reply link of the requester to '${this.#sender.address}' was closed by the peer: no reply can come; create a new requester`,
+              ),
+          );
+      },
+      (error: unknown) => this.#failAll(error as AmqpError),
+    );
   }
 
   /** The address replies come to (the dynamic queue the peer made for us). */
@@ -110,11 +122,14 @@ export class Requester implements AsyncDisposable {
     return new Promise<Message>((resolve, reject) => {
       const pending: PendingRequest = { resolve, reject, stop: () => undefined };
       this.#pending.set(key, pending);
+      // A request given up (timeout, signal) while it still waits for credit is not sent after all.
+      const giveUp = new AbortController();
       pending.stop = watchCancellation(
         { signal: options?.signal, timeout },
         `request to '${this.#sender.address}'`,
         (error) => {
           this.#pending.delete(key);
+          giveUp.abort(error);
           reject(
             error instanceof TimeoutError
               ? new TimeoutError(`no reply to the request to '${this.#sender.address}' within ${timeout} ms`)
@@ -122,7 +137,7 @@ export class Requester implements AsyncDisposable {
           );
         },
       );
-      this.#sender.send(request, { signal: options?.signal }).catch((error: unknown) => {
+      this.#sender.send(request, { signal: giveUp.signal }).catch((error: unknown) => {
         if (this.#pending.get(key) !== pending) return;
         this.#pending.delete(key);
         pending.stop();

@@ -4,7 +4,18 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError, TimeoutError, connect, startBroker, type Broker, type Connection } from '../../src/index.js';
+import {
+  AbortError,
+  IllegalStateError,
+  TimeoutError,
+  connect,
+  listen,
+  startBroker,
+  type Broker,
+  type Connection,
+  type Receiver,
+  type Sender,
+} from '../../src/index.js';
 import { killPrograms, startProgram } from '../support/programs.js';
 import { PYTHON, requirePythonProton } from '../support/proton-peers.js';
 
@@ -19,6 +30,50 @@ afterEach(async () => {
   await broker?.close();
   conn = undefined;
   broker = undefined;
+});
+
+describe('a requester whose peer ends it', () => {
+  it(
+    'a reply link the peer closes fails the requests waiting at once (they waited for their timeout), and a request given up is never sent',
+    { timeout: 20_000 },
+    async () => {
+      const listener = await listen({ port: 0 });
+      const replyLinks: Sender[] = [];
+      const requests: unknown[] = [];
+      const requestLinks: Receiver[] = [];
+      void (async () => {
+        for await (const link of listener) {
+          if (link.role === 'sender') replyLinks.push(link.acceptAsSender({ address: 'reply-here' }));
+          else
+            void (async () => {
+              const receiver = link.acceptAsReceiver({ credit: 0 });
+              requestLinks.push(receiver);
+              for await (const d of receiver) requests.push(d.message.body);
+            })();
+        }
+      })();
+      try {
+        conn = await connect({ url: listener.url, reconnect: false });
+        const requester = await conn.createRequester('service');
+        // No credit for requests: this one waits, gives up after 100 ms, and must not go out later.
+        await expect(requester.request({ body: 'stale' }, { timeout: 100 })).rejects.toBeInstanceOf(TimeoutError);
+        requestLinks[0]!.addCredit(5); // credit now: the given-up request still does not go out
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(requests).toEqual([]);
+        const waiting = requester.request({ body: 'never answered' }, { timeout: 15_000 });
+        const failed = expect(waiting).rejects.toBeInstanceOf(IllegalStateError); // handled before it rejects
+        const start = Date.now();
+        await replyLinks[0]!.close(); // the peer closes the reply link, cleanly
+        await failed;
+        expect(Date.now() - start).toBeLessThan(5000); // at once, not at its 15 s timeout
+        expect(requests).toEqual(['never answered']); // sent (it had credit); the stale one never
+      } finally {
+        await conn?.close();
+        conn = undefined;
+        await listener.close();
+      }
+    },
+  );
 });
 
 describe('request/response', () => {
