@@ -16,7 +16,6 @@ import { WebSocketError } from '../errors.js';
  */
 export interface WebSocketLike {
   readonly readyState: number;
-  readonly CONNECTING: 0;
   readonly OPEN: 1;
   readonly CLOSED: 3;
   /** The URL connected to (a client's); empty on the listening side. */
@@ -120,10 +119,7 @@ export class WebSocketStream extends Duplex {
   /** Sends the bytes as few messages as fit under the message size; `callback` once all are written. */
   #send(buffers: Buffer[], callback: (error?: Error | null) => void): void {
     const ws = this.#ws;
-    if (ws.readyState === ws.CONNECTING) {
-      ws.once('open', () => this.#send(buffers, callback));
-      return;
-    }
+    // (Nothing is written before the WebSocket is open: the client engine opens on its 'open'.)
     if (ws.readyState !== ws.OPEN) {
       callback(); // nothing will read those bytes now; the close is on its way
       return;
@@ -202,9 +198,6 @@ function webSocketFailure(error: Error, peer: string): Error {
       `${peer} did not agree to the "amqp" WebSocket subprotocol (${error.message}): the endpoint does not speak AMQP over WebSocket (AMQP WebSocket Binding).`,
       { cause: error },
     );
-  }
-  if (error.message === 'Opening handshake has timed out') {
-    return new WebSocketError('handshake', `${peer} did not answer the WebSocket upgrade in time.`, { cause: error });
   }
   if ((error as NodeJS.ErrnoException).code?.startsWith('WS_ERR_') === true) {
     return new WebSocketError('protocol', `${peer} broke the WebSocket protocol: ${error.message}.`, { cause: error });

@@ -5,7 +5,6 @@ import { WebSocketStream, type WebSocketLike } from '../../src/transport/websock
 
 /** A WebSocket that records what is sent and closed, and plays the peer on demand. */
 class FakeWebSocket extends EventEmitter {
-  readonly CONNECTING = 0 as const;
   readonly OPEN = 1 as const;
   readonly CLOSED = 3 as const;
   readyState: number = 1;

@@ -11,12 +11,7 @@ import type { Selector } from './selector.js';
 import type { DeliveryState } from '../../codec/composite-types.js';
 import type { Connection } from '../../client/connection.js';
 import { MESSAGE_OVERHEAD_BYTES, type StoreBudget } from './store-budget.js';
-import {
-  DeliveryModifiedError,
-  DeliveryRejectedError,
-  DeliveryReleasedError,
-  MessageSizeExceededError,
-} from '../../errors.js';
+import { DeliveryModifiedError, DeliveryRejectedError, MessageSizeExceededError } from '../../errors.js';
 
 /** A message held by the broker. */
 export interface StoredMessage {
@@ -320,9 +315,8 @@ export class Queue {
             }
             if (error.outcome.undeliverableHere) (message.excluded ??= new Set()).add(consumer);
           }
-        } else if (!(error instanceof DeliveryReleasedError)) {
-          // The consumer went (link or connection closed) before settling: someone else gets it.
         }
+        // Released, or the consumer went (link or connection closed) before settling: someone else gets it.
         this.#inFlight--;
         this.#requeue(message);
       },
