@@ -31,7 +31,11 @@ try {
       [tsc, '-p', join(root, project), '--emitDeclarationOnly', '--outDir', join(staging, out)],
       { stdio: 'inherit', cwd: root },
     );
-    closeInternalConstructors(join(root, 'src'), join(staging, out));
+    // (Zero would mean the @internal tags moved or the declarations changed shape: fail, do not publish constructible classes.)
+    if (closeInternalConstructors(join(root, 'src'), join(staging, out)) === 0)
+      throw new Error(
+        'build: no class with an @internal constructor was found to close; see scripts/internal-constructors.mjs',
+      );
   }
   const common = {
     bundle: true,

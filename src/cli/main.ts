@@ -77,9 +77,10 @@ Receives messages from the address in the URL and prints each with its sections.
   --timeout S             stop after S seconds without a message
   --json                  print one JSON object per message; every value carries its AMQP type
   --no-accept             release messages instead of accepting them`,
-  bench: `Usage: quark bench [URL] [--count N] [--size BYTES] [--settle]
+  bench: `Usage: quark bench [URL] [--address ADDRESS] [--count N] [--size BYTES] [--settle]
 
 Sends and receives N messages through URL (default: an in-process broker) and prints the rate.
+  --address ADDRESS       the address, when the URL's path cannot say it (a ws:// URL's path is the HTTP one)
   --count N               messages (default 100000)
   --size BYTES            body size (default 100)
   --settle                at-most-once (pre-settled)`,
@@ -472,13 +473,16 @@ async function runBench(args: string[]): Promise<void> {
     count: { type: 'string' },
     size: { type: 'string' },
     settle: { type: 'boolean' },
+    address: { type: 'string' },
   });
   if (values.help) return void console.log(HELP.bench);
   const count = intOption(values.count, 'count') ?? 100000;
   const size = intOption(values.size, 'size', 0) ?? 100;
   const broker = positionals[0] === undefined ? await startBroker({ port: 0 }) : undefined;
   const target =
-    positionals[0] === undefined ? { url: broker!.url, address: 'bench' } : addressOf(positionals[0], 'bench');
+    positionals[0] === undefined
+      ? { url: broker!.url, address: (values.address as string | undefined) ?? 'bench' }
+      : addressOf(positionals[0], 'bench', values.address as string | undefined);
   const body = 'x'.repeat(size);
   let producer: Connection | undefined;
   let consumer: Connection | undefined;

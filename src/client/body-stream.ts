@@ -34,6 +34,8 @@ function headSectionLength(b: Buffer, pos: number): number | undefined {
 export class BodyStream implements AsyncIterable<Uint8Array> {
   /** Bytes not yet parsed (the head, a data section's header cut between transfers). */
   #pending: Buffer = Buffer.alloc(0);
+  /** A body that is not data sections (amqp-value, amqp-sequence): its transfers, joined once at the end. */
+  readonly #whole: Buffer[] = [];
   #state: 'head' | 'data' | 'whole' | 'footer' = 'head';
   /** Bytes left in the data section being read. */
   #left = 0;
@@ -74,7 +76,7 @@ export class BodyStream implements AsyncIterable<Uint8Array> {
     const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.#state === 'footer') return false;
     if (this.#state === 'whole') {
-      this.#pending = Buffer.concat([this.#pending, bytes]);
+      this.#whole.push(bytes); // joined once at the end, not at every transfer
       return false;
     }
     // In the head, everything from the message's start is kept until the body begins.
@@ -134,6 +136,7 @@ export class BodyStream implements AsyncIterable<Uint8Array> {
   end(): Message | undefined {
     this.#chunks.end();
     if (this.#state === 'whole' || this.#state === 'head') {
+      if (this.#whole.length > 0) this.#pending = Buffer.concat([this.#pending, ...this.#whole]);
       const message = decodeMessage(this.#pending, { values: this.values });
       this.#pending = Buffer.alloc(0);
       return message;

@@ -71,6 +71,13 @@ describe('a streaming receiver', () => {
       expect((await digest(delivery.stream())).size).toBe(0);
       delivery.accept();
       await sent;
+      // One in many transfers (a 3 MB string), joined once its last transfer came.
+      const large = 'abc'.repeat(1_000_000);
+      const sentLarge = sender.send({ body: large });
+      const whole = await (await receiver).receive({ timeout: 5000 });
+      expect(whole.message.body).toBe(large);
+      whole.accept();
+      await sentLarge;
     },
   );
 
