@@ -268,13 +268,16 @@ export class Sender extends Link {
       // also while the source or the peer's window holds the next chunk back. The write waiting is
       // failed at once, the source is told to stop, and the delivery aborted below.
       let cancelled: AmqpError | undefined;
-      let failWrite: ((error: AmqpError) => void) | undefined;
+      // What the send waits for now (the source's next chunk, or a chunk's write): failed at once.
+      // (One slot, not Promise.race with a long-lived promise per chunk: each race would keep its
+      // chunk reachable until the send ends, a whole streamed body in memory.)
+      let failWait: ((error: AmqpError) => void) | undefined;
       let fail: (error: AmqpError) => void = noop;
       const cancellation = new Promise<never>((_, reject) => {
         fail = (error) => {
           if (cancelled) return;
           cancelled = error;
-          failWrite?.(error);
+          failWait?.(error);
           reject(error);
         };
       });
@@ -287,7 +290,7 @@ export class Sender extends Link {
             reject(cancelled);
             return;
           }
-          failWrite = reject;
+          failWait = reject;
           if (!link.streamChunk(delivery, bytes, last, resolve))
             reject(new IllegalStateError(`the streamed message on the ${this.label} ended before it was whole`));
         });
@@ -295,10 +298,19 @@ export class Sender extends Link {
       const max = this.#peerMaxMessageSize;
       let size = head.length;
       const source = body[Symbol.asyncIterator]();
+      const nextChunk = (): Promise<IteratorResult<Uint8Array>> =>
+        new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+          if (cancelled) {
+            reject(cancelled);
+            return;
+          }
+          failWait = reject;
+          source.next().then(resolve, reject);
+        });
       try {
         if (head.length > 0) await write(head, false);
         for (;;) {
-          const step = await Promise.race([source.next(), cancellation]);
+          const step = await nextChunk();
           if (step.done === true) break;
           const chunk = step.value;
           size += chunk.length + 8;
