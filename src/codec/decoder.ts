@@ -731,12 +731,14 @@ function readArray(r: ByteReader, wide: boolean): AmqpArray {
 interface CompositeEntry {
   readonly kind: string;
   readonly spec: CompositeSpec;
+  /** The fields a decoded value must have (most composites have none: nothing to check). */
+  readonly mandatory: readonly FieldSpec[];
 }
 
 const compositeByCode = new Map<number, CompositeEntry>();
 const compositeByDescriptorName = new Map<string, CompositeEntry>();
 for (const [kind, spec] of Object.entries(compositeSpecs) as [string, CompositeSpec][]) {
-  const entry = { kind, spec };
+  const entry = { kind, spec, mandatory: spec.fields.filter((f) => f.mandatory) };
   compositeByCode.set(spec.code, entry);
   compositeByDescriptorName.set(spec.descriptorName, entry);
 }
@@ -850,9 +852,10 @@ function readCompositeList(
     }
   }
   if (outerEnd >= 0) leaveCompound(r, outerEnd, spec.name);
-  for (let i = 0; i < fields.length; i++) {
-    const field = fields[i]!;
-    if (field.mandatory && obj[field.name] === undefined) {
+  const mandatory = entry.mandatory;
+  for (let i = 0; i < mandatory.length; i++) {
+    const field = mandatory[i]!;
+    if (obj[field.name] === undefined) {
       throw new DecodeError(`${spec.name}: mandatory field ${field.specName} is missing`, at, 'amqp:invalid-field');
     }
   }

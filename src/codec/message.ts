@@ -398,6 +398,20 @@ function section<T>(r: ByteReader, value: T, unsafe = r.jsonUnsafe): T {
   return !r.native || unsafe ? withJsonView(value) : value;
 }
 
+/** A data section's value: its binary read directly (the common case), anything else as any value (to be refused). */
+function readDataSectionBinary(r: ByteReader): AmqpValue {
+  const code = r.buf[r.pos];
+  if (code === 0xa0 && r.pos + 1 < r.end) {
+    const n = r.buf[r.pos + 1]!;
+    if (r.pos + 2 + n <= r.end) {
+      const value = r.buf.subarray(r.pos + 2, r.pos + 2 + n);
+      r.pos += 2 + n;
+      return value;
+    }
+  }
+  return readValue(r);
+}
+
 /**
  * Reads message sections until the reader's end (native or exact as the reader says). Sections
  * that hold what plain JSON cannot (bigints, `Map`s) get a JSON view, so `JSON.stringify` of
@@ -406,6 +420,8 @@ function section<T>(r: ByteReader, value: T, unsafe = r.jsonUnsafe): T {
 export function readMessage(r: ByteReader): Message {
   const message: Message = {};
   let sequenceUnsafe = false;
+  // The first data section alone (the usual body) needs no array.
+  let firstData: Uint8Array | undefined;
   let dataSections: Uint8Array[] | undefined;
   let sequenceSections: AmqpValue[][] | undefined;
   while (r.pos < r.end) {
@@ -437,10 +453,11 @@ export function readMessage(r: ByteReader): Message {
       case SECTION.data: {
         if (message.bodyType !== undefined && message.bodyType !== 'data')
           throw new DecodeError(`a data section cannot follow a ${message.bodyType} body section`, at);
-        const value = readValue(r);
+        const value = readDataSectionBinary(r);
         if (!(value instanceof Uint8Array)) throw new DecodeError('a data section must hold binary', at);
         message.bodyType = 'data';
-        (dataSections ??= []).push(value);
+        if (firstData === undefined) firstData = value;
+        else (dataSections ??= [firstData]).push(value);
         break;
       }
       case SECTION.amqpSequence: {
@@ -459,7 +476,7 @@ export function readMessage(r: ByteReader): Message {
         throw new DecodeError(`descriptor 0x${code.toString(16)} is not a message section`, at);
     }
   }
-  if (dataSections) message.body = dataSections.length === 1 ? dataSections[0] : dataSections;
+  if (firstData !== undefined) message.body = dataSections ?? firstData;
   if (sequenceSections) message.body = section(r, sequenceSections, sequenceUnsafe);
   // A bare bigint body cannot carry a toJSON of its own: the message does, for JSON.stringify(message).
   if (typeof message.body === 'bigint')
