@@ -163,12 +163,7 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
    * throws when the peer or the connection ends it. Leaving the loop early leaves the link open.
    */
   [Symbol.asyncIterator](): AsyncIterator<Delivery<Body>> {
-    // A plain iterator rather than an async generator: a message already buffered costs one
-    // resolved promise and one result, not a generator round trip.
-    return {
-      next: () => this.#next(undefined),
-      return: () => Promise.resolve(ITERATION_DONE),
-    };
+    return new DeliveryIterator(this, undefined);
   }
 
   /**
@@ -181,15 +176,11 @@ export class Receiver<Body = AmqpValue> extends Link implements AsyncIterable<De
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal))
       throw new InvalidArgumentError('deliveries: signal must be an AbortSignal');
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: () => this.#next(signal),
-        return: () => Promise.resolve(ITERATION_DONE),
-      }),
-    };
+    return { [Symbol.asyncIterator]: () => new DeliveryIterator(this, signal) };
   }
 
-  #next(signal: AbortSignal | undefined): Promise<IteratorResult<Delivery<Body>>> {
+  /** @internal The next step of a loop over the messages (see `DeliveryIterator`); it ends when `signal` aborts. */
+  nextDelivery(signal: AbortSignal | undefined): Promise<IteratorResult<Delivery<Body>>> {
     if (signal?.aborted) return Promise.resolve(ITERATION_DONE);
     if (this.buffered > 0) return Promise.resolve({ value: this.#take(), done: false });
     if (!this.live) return this.error ? Promise.reject(this.error) : Promise.resolve(ITERATION_DONE);
@@ -522,3 +513,28 @@ function endedDuringDrain(error: AmqpError, label: string): AmqpError {
 }
 
 const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+/**
+ * A loop over a receiver's messages. A plain iterator rather than an async generator: a message
+ * already buffered costs one resolved promise and one result, not a generator round trip. A class
+ * rather than an object of closures: a loop's `next` is then the same function for every receiver,
+ * so the JIT's code for the loop survives a new receiver (a new closure per loop made it throw that
+ * code away each time).
+ */
+class DeliveryIterator<Body> implements AsyncIterator<Delivery<Body>> {
+  readonly #receiver: Receiver<Body>;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(receiver: Receiver<Body>, signal: AbortSignal | undefined) {
+    this.#receiver = receiver;
+    this.#signal = signal;
+  }
+
+  next(): Promise<IteratorResult<Delivery<Body>>> {
+    return this.#receiver.nextDelivery(this.#signal);
+  }
+
+  return(): Promise<IteratorResult<Delivery<Body>>> {
+    return Promise.resolve(ITERATION_DONE);
+  }
+}

@@ -1,10 +1,12 @@
+import { objectSlots } from './object-slots.js';
+
 /**
  * A first-in first-out queue on a ring buffer. Unlike an array used with `push()`/`shift()` (or
  * emptied with `length = 0`), it keeps its storage when it runs empty, so a queue that fills and
  * drains on every turn allocates nothing once it has grown to its working size.
  */
 export class Fifo<T> {
-  #items: (T | undefined)[] = new Array<T | undefined>(8);
+  #items: (T | undefined)[] = objectSlots<T>(8);
   #head = 0;
   #size = 0;
 
@@ -61,7 +63,7 @@ export class Fifo<T> {
 
   #grow(): void {
     const old = this.#items;
-    const items = new Array<T | undefined>(old.length * 2);
+    const items = objectSlots<T>(old.length * 2);
     for (let i = 0; i < this.#size; i++) items[i] = old[(this.#head + i) & (old.length - 1)];
     this.#items = items;
     this.#head = 0;

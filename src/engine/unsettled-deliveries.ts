@@ -8,12 +8,13 @@
  */
 import type { EngineDelivery } from './delivery.js';
 import { serialAdd, serialDiff } from './serial-number.js';
+import { objectSlots } from '../collections/object-slots.js';
 
 /** How far beyond the newest id a new one may land and still go in the ring (the holes cost a slot each). */
 const MAX_GAP = 1024;
 
 export class UnsettledDeliveries {
-  #slots: (EngineDelivery | undefined)[] = new Array<EngineDelivery | undefined>(16);
+  #slots: (EngineDelivery | undefined)[] = objectSlots<EngineDelivery>(16);
   /** The slot of `#base`. */
   #head = 0;
   /** The id of the oldest slot in use. */
@@ -102,7 +103,7 @@ export class UnsettledDeliveries {
   }
 
   clear(): void {
-    this.#slots = new Array<EngineDelivery | undefined>(16);
+    this.#slots = objectSlots<EngineDelivery>(16);
     this.#head = 0;
     this.#span = 0;
     this.#count = 0;
@@ -127,7 +128,7 @@ export class UnsettledDeliveries {
 
   #grow(): void {
     const old = this.#slots;
-    const slots = new Array<EngineDelivery | undefined>(old.length * 2);
+    const slots = objectSlots<EngineDelivery>(old.length * 2);
     for (let i = 0; i < this.#span; i++) slots[i] = old[(this.#head + i) & (old.length - 1)];
     this.#slots = slots;
     this.#head = 0;
