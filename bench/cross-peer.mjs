@@ -3,7 +3,7 @@
 // a process of its own (Node peers: bench/peers/node-peer.mjs; Proton C: the examples shipped in
 // /usr/share/proton/examples/c, compiled once into the OS temp dir by bench/peers/proton.mjs).
 //
-// Scenarios (N = 100,000 messages measured, after a warm-up of W = 10,000 over the same
+// Scenarios (N = 100,000 messages measured, after a warm-up of W = 10,000 (--warmup) over the same
 // connection or the same peer program; --quick: N/10 and W/10, one round):
 //   rx-rhea    RECEIVER against a rhea sender (and the bare-socket floor for the same frames at the
 //              same pace, bench/peers/bare-sockets.mjs): a rhea listener sends, to each receiver that attaches,
@@ -67,9 +67,13 @@
 // receive.c's printed bodies are checked in order), or the run fails (exit 1).
 //
 // Usage: node bench/cross-peer.mjs [SCENARIO...] [--quick] [--json] [--rounds=R] [--count=N]
-//                                  [--timeout=S] [--total-timeout=S] [--no-rabbitmq]
+//                                  [--warmup=W] [--timeout=S] [--total-timeout=S] [--no-rabbitmq]
 //   --rounds=R         rounds per library (default 3, quick 1), rotating which library goes first
-//   --count=N          messages measured (default 100,000; quick 10,000); the warm-up is N/10
+//   --count=N          messages measured (default 100,000; quick 10,000)
+//   --warmup=W         messages before the measured ones (default N/10). The JIT keeps compiling
+//                      well after 10,000 messages (a loop function is optimized when it is entered
+//                      again, for the measured link): at N/10 the figures include about 100 ms of
+//                      compilation for Quark's receiver; --warmup=N measures the steady state
 //   --timeout=S        seconds one library's run of a scenario may take (default 120); then its
 //                      processes are killed and it fails
 //   --total-timeout=S  seconds the whole bench may take (default 1800); then everything is killed
@@ -142,15 +146,22 @@ const args = process.argv.slice(2);
 const { flags, quick } = benchFlags(args);
 const json = flags.has('json');
 const N = Number(flags.get('count') ?? (quick ? 10_000 : 100_000));
-const W = Math.max(100, Math.round(N / 10));
+const W = Number(flags.get('warmup') ?? Math.max(100, Math.round(N / 10)));
 const ROUNDS = Number(flags.get('rounds') ?? (quick ? 1 : 3));
 const RUN_TIMEOUT_S = Number(flags.get('timeout') ?? 120);
 const TOTAL_TIMEOUT_S = Number(flags.get('total-timeout') ?? 1800);
 const names = args.filter((a) => !a.startsWith('--'));
 const unknown = names.filter((n) => !(n in SCENARIOS));
-if (unknown.length > 0 || !(N >= 100) || !(ROUNDS >= 1) || !(RUN_TIMEOUT_S > 0) || !(TOTAL_TIMEOUT_S > 0)) {
+if (
+  unknown.length > 0 ||
+  !(N >= 100) ||
+  !(W >= 100) ||
+  !(ROUNDS >= 1) ||
+  !(RUN_TIMEOUT_S > 0) ||
+  !(TOTAL_TIMEOUT_S > 0)
+) {
   console.error(
-    `cross-peer bench: unknown scenario ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')}), or a bad --count, --rounds or --timeout`,
+    `cross-peer bench: unknown scenario ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')}), or a bad --count, --warmup, --rounds or --timeout`,
   );
   process.exit(2);
 }
