@@ -70,10 +70,9 @@
 //                                  [--warmup=W] [--timeout=S] [--total-timeout=S] [--no-rabbitmq]
 //   --rounds=R         rounds per library (default 3, quick 1), rotating which library goes first
 //   --count=N          messages measured (default 100,000; quick 10,000)
-//   --warmup=W         messages before the measured ones (default N/10). The JIT keeps compiling
-//                      well after 10,000 messages (a loop function is optimized when it is entered
-//                      again, for the measured link): at N/10 the figures include about 100 ms of
-//                      compilation for Quark's receiver; --warmup=N measures the steady state
+//   --warmup=W         messages before the measured ones (default N/10), to see how much of a
+//                      figure is the JIT still compiling (rx-rhea on 2026-12-06: the same ratios
+//                      within noise at W = 10,000 and at W = 100,000)
 //   --timeout=S        seconds one library's run of a scenario may take (default 120); then its
 //                      processes are killed and it fails
 //   --total-timeout=S  seconds the whole bench may take (default 1800); then everything is killed
