@@ -330,6 +330,14 @@ export class MessageSizeExceededError extends AmqpError {
   }
 }
 
+/**
+ * A transaction failed or ended without the caller's commit taking effect: the peer refused to
+ * declare it, rolled it back (`amqp:transaction:rollback`), did not know it
+ * (`amqp:transaction:unknown-id`), or the connection was lost (`amqp:transaction:rollback`: the peer
+ * rolls back what it held). Nothing of it took effect.
+ */
+export class TransactionError extends AmqpError {}
+
 /** An operation did not finish within its timeout. Condition `quark:timeout`. */
 export class TimeoutError extends AmqpError {
   constructor(message: string) {

@@ -28,6 +28,7 @@ export {
   SessionClosedError,
   TimeoutError,
   TlsError,
+  TransactionError,
   WebSocketError,
   type AmqpErrorFields,
   type TlsFailureReason,
@@ -138,7 +139,7 @@ export { Link } from './client/link.js';
 export { Sender, type OutgoingMessage, type SendOptions, type SendResult } from './client/sender.js';
 export { Receiver, type DeliveriesOptions } from './client/receiver.js';
 export { Requester, type RequesterOptions } from './client/requester.js';
-export { Transaction, TransactionError, type TransactionState } from './client/transaction.js';
+export { Transaction, type TransactionState } from './client/transaction.js';
 export { Responder, type RequestHandler, type ResponderOptions } from './client/responder.js';
 export {
   ReceiverSubscription,

@@ -2,7 +2,7 @@ import { checkValuesMode } from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
 import type { Coordinator, ErrorCondition } from '../codec/composite-types.js';
 import { withCallerStack } from './caller-stack.js';
-import { TransactionError, declareTransaction, type Transaction } from './transaction.js';
+import { declareTransaction, type Transaction } from './transaction.js';
 import { ReceiverSettleMode, SenderSettleMode } from '../engine/link.js';
 import type { EngineSession } from '../engine/session.js';
 import {
@@ -10,6 +10,7 @@ import {
   InvalidArgumentError,
   LinkClosedError,
   SessionClosedError,
+  TransactionError,
   type AmqpError,
 } from '../errors.js';
 import { described, symbol } from '../codec/values.js';

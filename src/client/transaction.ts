@@ -6,21 +6,13 @@
  */
 import type { DeliveryState } from '../codec/composite-types.js';
 import { described, ulong } from '../codec/values.js';
-import { AmqpError, DeliveryRejectedError } from '../errors.js';
+import { DeliveryRejectedError, TransactionError } from '../errors.js';
 import type { CallOptions } from './cancellation.js';
 import type { Sender } from './sender.js';
 
 /** Descriptor codes of declare and discharge (spec, transactions 4.5.2 and 4.5.3). */
 const DECLARE = 0x31n;
 const DISCHARGE = 0x32n;
-
-/**
- * A transaction failed or ended without the caller's commit taking effect: the peer refused to
- * declare it, rolled it back (`amqp:transaction:rollback`), did not know it
- * (`amqp:transaction:unknown-id`), or the connection was lost (`amqp:transaction:rollback`: the peer
- * rolls back what it held). Nothing of it took effect.
- */
-export class TransactionError extends AmqpError {}
 
 /** Where a transaction is. */
 export type TransactionState = 'active' | 'committed' | 'rolled-back' | 'failed';
