@@ -212,7 +212,7 @@ export class Session implements AsyncDisposable {
 
   /**
    * Begins a transaction: declared through this session's link to the peer's transaction
-   * coordinator (attached on first use). Send in it with `send(message, { transaction })`, accept
+   * coordinator (attached on first use, and again if the peer closed it). Send in it with `send(message, { transaction })`, accept
    * in it with `delivery.accept({ transaction })`, then `commit()` or `rollback()`. Rejects with
    * `TransactionError` when the peer does not run transactions.
    *
@@ -228,6 +228,12 @@ export class Session implements AsyncDisposable {
    */
   async beginTransaction(options?: CallOptions): Promise<Transaction> {
     try {
+      if (this.#coordinatorSender !== undefined && !this.#coordinatorSender.live) {
+        // The peer closed the link to its coordinator (what was declared on it is rolled back):
+        // a new transaction goes through a new link.
+        this.#coordinator = undefined;
+        this.#coordinatorSender = undefined;
+      }
       this.#coordinator ??= this.#attachCoordinator();
       const coordinator = await this.#coordinator.catch((e: unknown) => {
         this.#coordinator = undefined;

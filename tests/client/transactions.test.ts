@@ -1,6 +1,7 @@
 /**
  * Local transactions (AMQP 1.0 transactions): Quark's client against the embedded broker's
- * coordinator, commit and rollback of sends and of accepts, and Proton Python's own tx examples
+ * coordinator, commit and rollback of sends and of accepts, a peer closing its coordinator link,
+ * and Proton Python's own tx examples
  * (tx_send.py, tx_recv.py) against the broker.
  */
 import { spawn } from 'node:child_process';
@@ -8,7 +9,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TransactionError, connect, startBroker, type Broker, type Connection } from '../../src/index.js';
+import { settleWith } from '../../src/client/listening-side.js';
+import type { DeliveryState } from '../../src/codec/composite-types.js';
+import {
+  TransactionError,
+  connect,
+  listen,
+  startBroker,
+  type Broker,
+  type Connection,
+  type Receiver,
+} from '../../src/index.js';
 import { killPrograms, startProgram } from '../support/programs.js';
 import { PYTHON, requirePythonProton } from '../support/proton-peers.js';
 
@@ -183,6 +194,49 @@ describe('transactions', () => {
       }
       const receiver = await conn.createReceiver('examples');
       expect((await receiver.receive({ timeout: 2000 })).message.body).toBe('two');
+    },
+  );
+});
+
+describe('the link to the transaction coordinator', () => {
+  it(
+    'is attached again when the peer closed it: the next transaction begins on a new link',
+    { timeout: 10_000 },
+    async () => {
+      // A peer acting as the coordinator (listen()), declaring transaction n on its n-th coordinator link.
+      const listener = await listen({ port: 0, host: '127.0.0.1' });
+      const coordinators: Receiver[] = [];
+      const served = (async () => {
+        for await (const link of listener) {
+          if (!link.coordinator) {
+            link.refuse();
+            continue;
+          }
+          const receiver = link.acceptAsReceiver();
+          coordinators.push(receiver);
+          const txnId = Buffer.from([coordinators.length]);
+          void (async () => {
+            for await (const d of receiver) settleWith(d, { kind: 'declared', txnId } as DeliveryState);
+          })().catch(() => {}); // the loop ends with an error when the link is closed
+        }
+      })();
+      try {
+        conn = await connect({ host: '127.0.0.1', port: listener.port, reconnect: false });
+        const first = await conn.beginTransaction();
+        expect([...first.id]).toEqual([1]);
+        await coordinators[0]!.close({
+          error: { condition: 'amqp:internal-error', description: 'coordinator restarted' },
+        });
+        // close() resolved on the client's answering detach: its coordinator link has ended.
+        const second = await conn.beginTransaction();
+        expect([...second.id]).toEqual([2]);
+        expect(coordinators).toHaveLength(2);
+      } finally {
+        await conn?.close();
+        conn = undefined;
+        await listener.close();
+        await served;
+      }
     },
   );
 });
