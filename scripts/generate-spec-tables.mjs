@@ -228,8 +228,14 @@ for (const c of composites) {
   out.push(`/** The \`${c.name}\` composite (${c.descriptor.name}). */`);
   out.push(`export interface ${pascal(c.name)}Fields {`);
   for (const f of c.fields) {
+    // Each field says which of the spec's it is (its name there and its AMQP type), so a reader
+    // can look it up; the spec's own prose is not in the bare XML the build reads.
     const d = defaultValue(f);
-    if (d !== undefined) out.push(`  /** Default: ${JSON.stringify(d)}. */`);
+    const notes = [
+      `The spec's \`${f.name}\` field (${f.type === '*' ? `any \`${f.requires}\`` : f.type}${f.multiple === 'true' ? ', multiple' : ''}${f.mandatory === 'true' ? ', mandatory' : ''}).`,
+    ];
+    if (d !== undefined) notes.push(`Default: ${JSON.stringify(d)}.`);
+    out.push(`  /** ${notes.join(' ')} */`);
     out.push(`  ${camel(f.name)}${f.mandatory === 'true' ? '' : '?'}: ${tsType(f)};`);
   }
   out.push('}');
@@ -237,7 +243,10 @@ for (const c of composites) {
 }
 out.push('/** The field types of every composite, keyed by its name in camelCase. */');
 out.push('export interface CompositeFieldsByName {');
-for (const c of composites) out.push(`  ${camel(c.name)}: ${pascal(c.name)}Fields;`);
+for (const c of composites) {
+  out.push(`  /** The \`${c.name}\` composite (${c.descriptor.name}). */`);
+  out.push(`  ${camel(c.name)}: ${pascal(c.name)}Fields;`);
+}
 out.push('}');
 const text = out.join('\n') + '\n';
 

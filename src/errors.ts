@@ -166,6 +166,7 @@ export class ConnectionLostError extends ConnectionClosedError {
  * `inDoubt` true; condition `amqp:connection:forced`.
  */
 export class InDoubtError extends ConnectionLostError {
+  /** Always true: the message may or may not have reached the peer. */
   override readonly inDoubt: boolean = true;
 }
 
@@ -283,17 +284,30 @@ export class LinkClosedError extends EndpointClosedError {
 
 /** The outcome the peer gave a delivery that was not accepted. */
 export type UnacceptedOutcome =
-  | { kind: 'rejected'; error?: AmqpErrorFields | undefined }
-  | { kind: 'released' }
   | {
+      /** The peer found the message invalid. */
+      kind: 'rejected';
+      /** The peer's reason, when it gave one. */
+      error?: AmqpErrorFields | undefined;
+    }
+  | {
+      /** The peer gave the message back unprocessed: it may be sent again, here or elsewhere. */
+      kind: 'released';
+    }
+  | {
+      /** The peer gave the message back with changes. */
       kind: 'modified';
+      /** The delivery counts as a failed attempt (the broker raises its delivery-count). */
       deliveryFailed?: boolean | undefined;
+      /** The peer will not take the message again on this link. */
       undeliverableHere?: boolean | undefined;
+      /** Annotations the peer wants merged into the message's own. */
       messageAnnotations?: Record<string, unknown> | undefined;
     };
 
 /** The peer did not accept a message: rejected, released or modified. `outcome` is what it said. */
 export class DeliveryError extends AmqpError {
+  /** What the peer said of the message. */
   readonly outcome: UnacceptedOutcome;
 
   constructor(
@@ -320,7 +334,9 @@ export class DeliveryModifiedError extends DeliveryError {}
  * how much.
  */
 export class MessageSizeExceededError extends AmqpError {
+  /** The encoded message's size, in bytes. */
   readonly size: number;
+  /** The largest message the peer takes on the link, in bytes. */
   readonly maxMessageSize: number;
 
   constructor(message: string, size: number, maxMessageSize: number) {

@@ -100,6 +100,7 @@ export interface ConnectOptions extends CallOptions {
    * (`username`/`password` are the defaults). Not with `url`, `host` or `port`.
    */
   urls?: string[] | undefined;
+  /** The host to connect to (instead of a URL). Default `localhost`. */
   host?: string | undefined;
   /** Default 5672, or 5671 for TLS. */
   port?: number | undefined;
@@ -122,7 +123,15 @@ export interface ConnectOptions extends CallOptions {
    * first, then PLAIN; with a TLS client certificate (`tls.cert`) and no user name EXTERNAL, then
    * ANONYMOUS; otherwise ANONYMOUS. The first the server offers is used.
    */
-  sasl?: { mechanisms?: string[] | undefined; authzid?: string | undefined } | false | undefined;
+  sasl?:
+    | {
+        /** The mechanisms allowed, in order of preference. */
+        mechanisms?: string[] | undefined;
+        /** The identity to act as, when it is not the user name's (PLAIN and SCRAM carry it). */
+        authzid?: string | undefined;
+      }
+    | false
+    | undefined;
   /**
    * Allow SASL PLAIN (a clear-text password) on a connection without TLS. Default: allowed only
    * when the peer's address is a loopback address (127.0.0.0/8, ::1), decided from the address the
@@ -141,7 +150,9 @@ export interface ConnectOptions extends CallOptions {
   hostname?: string | undefined;
   /** Connection properties (open's properties), keyed by symbol name. */
   properties?: Fields | undefined;
+  /** Capabilities we offer the peer (open's offered-capabilities), as symbol names. */
   offeredCapabilities?: string[] | undefined;
+  /** Capabilities we would like the peer to have (open's desired-capabilities): see `connection.remoteOfferedCapabilities`. */
   desiredCapabilities?: string[] | undefined;
   /**
    * How receivers give message values unless they say otherwise: `'native'` (the default:

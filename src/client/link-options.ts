@@ -41,7 +41,9 @@ export interface LinkOptions extends CallOptions {
   name?: string | undefined;
   /** Link properties (attach properties), keyed by symbol name. */
   properties?: Fields | undefined;
+  /** Capabilities the link offers the peer (attach's offered-capabilities), as symbol names. */
   offeredCapabilities?: string[] | undefined;
+  /** Capabilities the link would like the peer's end to have (attach's desired-capabilities). */
   desiredCapabilities?: string[] | undefined;
   /**
    * `at-least-once` (default): the peer settles each message after processing it.

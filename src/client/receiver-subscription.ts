@@ -102,6 +102,7 @@ export class ReceiverSubscription<Body> implements PromiseLike<void> {
     return this.#done.catch(() => undefined);
   }
 
+  /** Awaiting the subscription waits for it to end: it resolves when it stops, and rejects when the link or connection fails. */
   then<R1 = void, R2 = never>(
     onfulfilled?: ((value: void) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,

@@ -177,6 +177,7 @@ export class Requester implements AsyncDisposable {
     await Promise.all([this.#sender.close().catch(() => undefined), this.#receiver.close().catch(() => undefined)]);
   }
 
+  /** Closes it: `await using` calls this when the block ends. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -87,6 +87,7 @@ export class Responder implements AsyncDisposable {
     await Promise.all([this.#receiver.close().catch(() => undefined), this.#closeSenders()]);
   }
 
+  /** Closes it: `await using` calls this when the block ends. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -44,6 +44,7 @@ export class Session implements AsyncDisposable {
   /** The link to the peer's transaction coordinator, attached by the first beginTransaction(). */
   #coordinator: Promise<Sender> | undefined;
   #coordinatorSender: Sender | undefined;
+  /** The connection the session belongs to. */
   readonly connection: Connection;
   /** @internal The engine's session of the connection's current attempt. */
   engineSession: EngineSession;

@@ -10,7 +10,10 @@ export type CompositeName = keyof CompositeFieldsByName;
 
 /** A composite value: its fields, and `kind` naming its type. */
 export type Composite<K extends CompositeName = CompositeName> = K extends CompositeName
-  ? CompositeFieldsByName[K] & { readonly kind: K }
+  ? CompositeFieldsByName[K] & {
+      /** The composite's type: its spec name in camelCase (`source`, `accepted`, `transactionalState`, ...). */
+      readonly kind: K;
+    }
   : never;
 
 /** A map with symbol keys (the spec's `fields`, `annotations` and `filter-set`), keyed by symbol name. */

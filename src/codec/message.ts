@@ -19,7 +19,10 @@ import { isPlainObject, jsonSafe, ulongAnnotations, withJsonView, type AmqpObjec
  * Annotations (delivery, message, footer): keys are symbols, given and decoded as strings. The
  * spec's reserved ulong keys are kept apart, under {@link ulongAnnotations}.
  */
-export type Annotations = Record<string, AmqpValue> & { [ulongAnnotations]?: Map<bigint, AmqpValue> };
+export type Annotations = Record<string, AmqpValue> & {
+  /** The annotations whose keys are ulongs (the spec reserves them), by key. */
+  [ulongAnnotations]?: Map<bigint, AmqpValue>;
+};
 
 /** Application properties: keys are strings; values should be simple types (not lists or maps). */
 export type ApplicationProperties = Record<string, AmqpValue>;
@@ -48,11 +51,15 @@ export interface MessageHeader {
 export interface MessageProperties {
   /** A `string`, `bigint` (ulong), `Uint8Array` or `uuid()`; a non-negative integer number is sent as a ulong. */
   messageId?: MessageId;
+  /** The identity of the user who produced the message (brokers may check it against the connection's login). */
   userId?: Uint8Array;
   /** The address of the node the message is destined for. */
   to?: string;
+  /** A summary of the message, for the application (and for selectors). */
   subject?: string;
+  /** The address to send replies to (a request's: see `createRequester`). */
   replyTo?: string;
+  /** What this message relates to; a reply carries its request's message-id here. Same forms as `messageId`. */
   correlationId?: MessageId;
   /** A MIME type, sent as a symbol. */
   contentType?: string;
@@ -62,8 +69,11 @@ export interface MessageProperties {
   absoluteExpiryTime?: Date | number | bigint;
   /** A `Date`, or milliseconds since the epoch when sending; a `bigint` of milliseconds beyond the range of `Date`. */
   creationTime?: Date | number | bigint;
+  /** The group the message belongs to (brokers that support groups deliver a group to one consumer). */
   groupId?: string;
+  /** The message's position in its group (a uint). */
   groupSequence?: number;
+  /** The group replies to this message go to. */
   replyToGroupId?: string;
 }
 

@@ -377,156 +377,229 @@ export const specDefinitions = {
 
 /** The `open` composite (amqp:open:list). */
 export interface OpenFields {
+  /** The spec's `container-id` field (string, mandatory). */
   containerId: string;
+  /** The spec's `hostname` field (string). */
   hostname?: string;
-  /** Default: 4294967295. */
+  /** The spec's `max-frame-size` field (uint). Default: 4294967295. */
   maxFrameSize?: number;
-  /** Default: 65535. */
+  /** The spec's `channel-max` field (ushort). Default: 65535. */
   channelMax?: number;
+  /** The spec's `idle-time-out` field (milliseconds). */
   idleTimeOut?: number;
+  /** The spec's `outgoing-locales` field (ietf-language-tag, multiple). */
   outgoingLocales?: string[];
+  /** The spec's `incoming-locales` field (ietf-language-tag, multiple). */
   incomingLocales?: string[];
+  /** The spec's `offered-capabilities` field (symbol, multiple). */
   offeredCapabilities?: string[];
+  /** The spec's `desired-capabilities` field (symbol, multiple). */
   desiredCapabilities?: string[];
+  /** The spec's `properties` field (fields). */
   properties?: Fields;
 }
 
 /** The `begin` composite (amqp:begin:list). */
 export interface BeginFields {
+  /** The spec's `remote-channel` field (ushort). */
   remoteChannel?: number;
+  /** The spec's `next-outgoing-id` field (transfer-number, mandatory). */
   nextOutgoingId: number;
+  /** The spec's `incoming-window` field (uint, mandatory). */
   incomingWindow: number;
+  /** The spec's `outgoing-window` field (uint, mandatory). */
   outgoingWindow: number;
-  /** Default: 4294967295. */
+  /** The spec's `handle-max` field (handle). Default: 4294967295. */
   handleMax?: number;
+  /** The spec's `offered-capabilities` field (symbol, multiple). */
   offeredCapabilities?: string[];
+  /** The spec's `desired-capabilities` field (symbol, multiple). */
   desiredCapabilities?: string[];
+  /** The spec's `properties` field (fields). */
   properties?: Fields;
 }
 
 /** The `attach` composite (amqp:attach:list). */
 export interface AttachFields {
+  /** The spec's `name` field (string, mandatory). */
   name: string;
+  /** The spec's `handle` field (handle, mandatory). */
   handle: number;
+  /** The spec's `role` field (role, mandatory). */
   role: boolean;
-  /** Default: 2. */
+  /** The spec's `snd-settle-mode` field (sender-settle-mode). Default: 2. */
   sndSettleMode?: number;
-  /** Default: 0. */
+  /** The spec's `rcv-settle-mode` field (receiver-settle-mode). Default: 0. */
   rcvSettleMode?: number;
+  /** The spec's `source` field (any `source`). */
   source?: Source;
+  /** The spec's `target` field (any `target`). */
   target?: Target | Coordinator;
+  /** The spec's `unsettled` field (map). */
   unsettled?: Map<AmqpValue, AmqpValue>;
-  /** Default: false. */
+  /** The spec's `incomplete-unsettled` field (boolean). Default: false. */
   incompleteUnsettled?: boolean;
+  /** The spec's `initial-delivery-count` field (sequence-no). */
   initialDeliveryCount?: number;
+  /** The spec's `max-message-size` field (ulong). */
   maxMessageSize?: bigint;
+  /** The spec's `offered-capabilities` field (symbol, multiple). */
   offeredCapabilities?: string[];
+  /** The spec's `desired-capabilities` field (symbol, multiple). */
   desiredCapabilities?: string[];
+  /** The spec's `properties` field (fields). */
   properties?: Fields;
 }
 
 /** The `flow` composite (amqp:flow:list). */
 export interface FlowFields {
+  /** The spec's `next-incoming-id` field (transfer-number). */
   nextIncomingId?: number;
+  /** The spec's `incoming-window` field (uint, mandatory). */
   incomingWindow: number;
+  /** The spec's `next-outgoing-id` field (transfer-number, mandatory). */
   nextOutgoingId: number;
+  /** The spec's `outgoing-window` field (uint, mandatory). */
   outgoingWindow: number;
+  /** The spec's `handle` field (handle). */
   handle?: number;
+  /** The spec's `delivery-count` field (sequence-no). */
   deliveryCount?: number;
+  /** The spec's `link-credit` field (uint). */
   linkCredit?: number;
+  /** The spec's `available` field (uint). */
   available?: number;
-  /** Default: false. */
+  /** The spec's `drain` field (boolean). Default: false. */
   drain?: boolean;
-  /** Default: false. */
+  /** The spec's `echo` field (boolean). Default: false. */
   echo?: boolean;
+  /** The spec's `properties` field (fields). */
   properties?: Fields;
 }
 
 /** The `transfer` composite (amqp:transfer:list). */
 export interface TransferFields {
+  /** The spec's `handle` field (handle, mandatory). */
   handle: number;
+  /** The spec's `delivery-id` field (delivery-number). */
   deliveryId?: number;
+  /** The spec's `delivery-tag` field (delivery-tag). */
   deliveryTag?: Uint8Array;
+  /** The spec's `message-format` field (message-format). */
   messageFormat?: number;
+  /** The spec's `settled` field (boolean). */
   settled?: boolean;
-  /** Default: false. */
+  /** The spec's `more` field (boolean). Default: false. */
   more?: boolean;
+  /** The spec's `rcv-settle-mode` field (receiver-settle-mode). */
   rcvSettleMode?: number;
+  /** The spec's `state` field (any `delivery-state`). */
   state?: DeliveryState;
-  /** Default: false. */
+  /** The spec's `resume` field (boolean). Default: false. */
   resume?: boolean;
-  /** Default: false. */
+  /** The spec's `aborted` field (boolean). Default: false. */
   aborted?: boolean;
-  /** Default: false. */
+  /** The spec's `batchable` field (boolean). Default: false. */
   batchable?: boolean;
 }
 
 /** The `disposition` composite (amqp:disposition:list). */
 export interface DispositionFields {
+  /** The spec's `role` field (role, mandatory). */
   role: boolean;
+  /** The spec's `first` field (delivery-number, mandatory). */
   first: number;
+  /** The spec's `last` field (delivery-number). */
   last?: number;
-  /** Default: false. */
+  /** The spec's `settled` field (boolean). Default: false. */
   settled?: boolean;
+  /** The spec's `state` field (any `delivery-state`). */
   state?: DeliveryState;
-  /** Default: false. */
+  /** The spec's `batchable` field (boolean). Default: false. */
   batchable?: boolean;
 }
 
 /** The `detach` composite (amqp:detach:list). */
 export interface DetachFields {
+  /** The spec's `handle` field (handle, mandatory). */
   handle: number;
-  /** Default: false. */
+  /** The spec's `closed` field (boolean). Default: false. */
   closed?: boolean;
+  /** The spec's `error` field (error). */
   error?: ErrorCondition;
 }
 
 /** The `end` composite (amqp:end:list). */
 export interface EndFields {
+  /** The spec's `error` field (error). */
   error?: ErrorCondition;
 }
 
 /** The `close` composite (amqp:close:list). */
 export interface CloseFields {
+  /** The spec's `error` field (error). */
   error?: ErrorCondition;
 }
 
 /** The `error` composite (amqp:error:list). */
 export interface ErrorFields {
+  /** The spec's `condition` field (symbol, mandatory). */
   condition: string;
+  /** The spec's `description` field (string). */
   description?: string;
+  /** The spec's `info` field (fields). */
   info?: Fields;
 }
 
 /** The `header` composite (amqp:header:list). */
 export interface HeaderFields {
+  /** The spec's `durable` field (boolean). */
   durable?: boolean;
+  /** The spec's `priority` field (ubyte). */
   priority?: number;
+  /** The spec's `ttl` field (milliseconds). */
   ttl?: number;
+  /** The spec's `first-acquirer` field (boolean). */
   firstAcquirer?: boolean;
+  /** The spec's `delivery-count` field (uint). */
   deliveryCount?: number;
 }
 
 /** The `properties` composite (amqp:properties:list). */
 export interface PropertiesFields {
+  /** The spec's `message-id` field (any `message-id`). */
   messageId?: MessageId;
+  /** The spec's `user-id` field (binary). */
   userId?: Uint8Array;
+  /** The spec's `to` field (any `address`). */
   to?: string;
+  /** The spec's `subject` field (string). */
   subject?: string;
+  /** The spec's `reply-to` field (any `address`). */
   replyTo?: string;
+  /** The spec's `correlation-id` field (any `message-id`). */
   correlationId?: MessageId;
+  /** The spec's `content-type` field (symbol). */
   contentType?: string;
+  /** The spec's `content-encoding` field (symbol). */
   contentEncoding?: string;
+  /** The spec's `absolute-expiry-time` field (timestamp). */
   absoluteExpiryTime?: Date;
+  /** The spec's `creation-time` field (timestamp). */
   creationTime?: Date;
+  /** The spec's `group-id` field (string). */
   groupId?: string;
+  /** The spec's `group-sequence` field (sequence-no). */
   groupSequence?: number;
+  /** The spec's `reply-to-group-id` field (string). */
   replyToGroupId?: string;
 }
 
 /** The `received` composite (amqp:received:list). */
 export interface ReceivedFields {
+  /** The spec's `section-number` field (uint, mandatory). */
   sectionNumber: number;
+  /** The spec's `section-offset` field (ulong, mandatory). */
   sectionOffset: bigint;
 }
 
@@ -536,6 +609,7 @@ export interface AcceptedFields {
 
 /** The `rejected` composite (amqp:rejected:list). */
 export interface RejectedFields {
+  /** The spec's `error` field (error). */
   error?: ErrorCondition;
 }
 
@@ -545,42 +619,55 @@ export interface ReleasedFields {
 
 /** The `modified` composite (amqp:modified:list). */
 export interface ModifiedFields {
+  /** The spec's `delivery-failed` field (boolean). */
   deliveryFailed?: boolean;
+  /** The spec's `undeliverable-here` field (boolean). */
   undeliverableHere?: boolean;
+  /** The spec's `message-annotations` field (fields). */
   messageAnnotations?: Fields;
 }
 
 /** The `source` composite (amqp:source:list). */
 export interface SourceFields {
+  /** The spec's `address` field (any `address`). */
   address?: string;
-  /** Default: 0. */
+  /** The spec's `durable` field (terminus-durability). Default: 0. */
   durable?: number;
-  /** Default: "session-end". */
+  /** The spec's `expiry-policy` field (terminus-expiry-policy). Default: "session-end". */
   expiryPolicy?: string;
-  /** Default: 0. */
+  /** The spec's `timeout` field (seconds). Default: 0. */
   timeout?: number;
-  /** Default: false. */
+  /** The spec's `dynamic` field (boolean). Default: false. */
   dynamic?: boolean;
+  /** The spec's `dynamic-node-properties` field (node-properties). */
   dynamicNodeProperties?: Fields;
+  /** The spec's `distribution-mode` field (symbol). */
   distributionMode?: string;
+  /** The spec's `filter` field (filter-set). */
   filter?: Fields;
+  /** The spec's `default-outcome` field (any `outcome`). */
   defaultOutcome?: Outcome;
+  /** The spec's `outcomes` field (symbol, multiple). */
   outcomes?: string[];
+  /** The spec's `capabilities` field (symbol, multiple). */
   capabilities?: string[];
 }
 
 /** The `target` composite (amqp:target:list). */
 export interface TargetFields {
+  /** The spec's `address` field (any `address`). */
   address?: string;
-  /** Default: 0. */
+  /** The spec's `durable` field (terminus-durability). Default: 0. */
   durable?: number;
-  /** Default: "session-end". */
+  /** The spec's `expiry-policy` field (terminus-expiry-policy). Default: "session-end". */
   expiryPolicy?: string;
-  /** Default: 0. */
+  /** The spec's `timeout` field (seconds). Default: 0. */
   timeout?: number;
-  /** Default: false. */
+  /** The spec's `dynamic` field (boolean). Default: false. */
   dynamic?: boolean;
+  /** The spec's `dynamic-node-properties` field (node-properties). */
   dynamicNodeProperties?: Fields;
+  /** The spec's `capabilities` field (symbol, multiple). */
   capabilities?: string[];
 }
 
@@ -602,92 +689,140 @@ export interface DeleteOnNoLinksOrMessagesFields {
 
 /** The `sasl-mechanisms` composite (amqp:sasl-mechanisms:list). */
 export interface SaslMechanismsFields {
+  /** The spec's `sasl-server-mechanisms` field (symbol, multiple, mandatory). */
   saslServerMechanisms: string[];
 }
 
 /** The `sasl-init` composite (amqp:sasl-init:list). */
 export interface SaslInitFields {
+  /** The spec's `mechanism` field (symbol, mandatory). */
   mechanism: string;
+  /** The spec's `initial-response` field (binary). */
   initialResponse?: Uint8Array;
+  /** The spec's `hostname` field (string). */
   hostname?: string;
 }
 
 /** The `sasl-challenge` composite (amqp:sasl-challenge:list). */
 export interface SaslChallengeFields {
+  /** The spec's `challenge` field (binary, mandatory). */
   challenge: Uint8Array;
 }
 
 /** The `sasl-response` composite (amqp:sasl-response:list). */
 export interface SaslResponseFields {
+  /** The spec's `response` field (binary, mandatory). */
   response: Uint8Array;
 }
 
 /** The `sasl-outcome` composite (amqp:sasl-outcome:list). */
 export interface SaslOutcomeFields {
+  /** The spec's `code` field (sasl-code, mandatory). */
   code: number;
+  /** The spec's `additional-data` field (binary). */
   additionalData?: Uint8Array;
 }
 
 /** The `coordinator` composite (amqp:coordinator:list). */
 export interface CoordinatorFields {
+  /** The spec's `capabilities` field (symbol, multiple). */
   capabilities?: string[];
 }
 
 /** The `declare` composite (amqp:declare:list). */
 export interface DeclareFields {
+  /** The spec's `global-id` field (any `global-tx-id`). */
   globalId?: AmqpValue;
 }
 
 /** The `discharge` composite (amqp:discharge:list). */
 export interface DischargeFields {
+  /** The spec's `txn-id` field (any `txn-id`, mandatory). */
   txnId: Uint8Array;
+  /** The spec's `fail` field (boolean). */
   fail?: boolean;
 }
 
 /** The `declared` composite (amqp:declared:list). */
 export interface DeclaredFields {
+  /** The spec's `txn-id` field (any `txn-id`, mandatory). */
   txnId: Uint8Array;
 }
 
 /** The `transactional-state` composite (amqp:transactional-state:list). */
 export interface TransactionalStateFields {
+  /** The spec's `txn-id` field (any `txn-id`, mandatory). */
   txnId: Uint8Array;
+  /** The spec's `outcome` field (any `outcome`). */
   outcome?: Outcome;
 }
 
 /** The field types of every composite, keyed by its name in camelCase. */
 export interface CompositeFieldsByName {
+  /** The `open` composite (amqp:open:list). */
   open: OpenFields;
+  /** The `begin` composite (amqp:begin:list). */
   begin: BeginFields;
+  /** The `attach` composite (amqp:attach:list). */
   attach: AttachFields;
+  /** The `flow` composite (amqp:flow:list). */
   flow: FlowFields;
+  /** The `transfer` composite (amqp:transfer:list). */
   transfer: TransferFields;
+  /** The `disposition` composite (amqp:disposition:list). */
   disposition: DispositionFields;
+  /** The `detach` composite (amqp:detach:list). */
   detach: DetachFields;
+  /** The `end` composite (amqp:end:list). */
   end: EndFields;
+  /** The `close` composite (amqp:close:list). */
   close: CloseFields;
+  /** The `error` composite (amqp:error:list). */
   error: ErrorFields;
+  /** The `header` composite (amqp:header:list). */
   header: HeaderFields;
+  /** The `properties` composite (amqp:properties:list). */
   properties: PropertiesFields;
+  /** The `received` composite (amqp:received:list). */
   received: ReceivedFields;
+  /** The `accepted` composite (amqp:accepted:list). */
   accepted: AcceptedFields;
+  /** The `rejected` composite (amqp:rejected:list). */
   rejected: RejectedFields;
+  /** The `released` composite (amqp:released:list). */
   released: ReleasedFields;
+  /** The `modified` composite (amqp:modified:list). */
   modified: ModifiedFields;
+  /** The `source` composite (amqp:source:list). */
   source: SourceFields;
+  /** The `target` composite (amqp:target:list). */
   target: TargetFields;
+  /** The `delete-on-close` composite (amqp:delete-on-close:list). */
   deleteOnClose: DeleteOnCloseFields;
+  /** The `delete-on-no-links` composite (amqp:delete-on-no-links:list). */
   deleteOnNoLinks: DeleteOnNoLinksFields;
+  /** The `delete-on-no-messages` composite (amqp:delete-on-no-messages:list). */
   deleteOnNoMessages: DeleteOnNoMessagesFields;
+  /** The `delete-on-no-links-or-messages` composite (amqp:delete-on-no-links-or-messages:list). */
   deleteOnNoLinksOrMessages: DeleteOnNoLinksOrMessagesFields;
+  /** The `sasl-mechanisms` composite (amqp:sasl-mechanisms:list). */
   saslMechanisms: SaslMechanismsFields;
+  /** The `sasl-init` composite (amqp:sasl-init:list). */
   saslInit: SaslInitFields;
+  /** The `sasl-challenge` composite (amqp:sasl-challenge:list). */
   saslChallenge: SaslChallengeFields;
+  /** The `sasl-response` composite (amqp:sasl-response:list). */
   saslResponse: SaslResponseFields;
+  /** The `sasl-outcome` composite (amqp:sasl-outcome:list). */
   saslOutcome: SaslOutcomeFields;
+  /** The `coordinator` composite (amqp:coordinator:list). */
   coordinator: CoordinatorFields;
+  /** The `declare` composite (amqp:declare:list). */
   declare: DeclareFields;
+  /** The `discharge` composite (amqp:discharge:list). */
   discharge: DischargeFields;
+  /** The `declared` composite (amqp:declared:list). */
   declared: DeclaredFields;
+  /** The `transactional-state` composite (amqp:transactional-state:list). */
   transactionalState: TransactionalStateFields;
 }

@@ -34,19 +34,33 @@ import { EncodeError } from '../errors.js';
 
 /** The value each {@link Typed} kind holds. */
 export interface TypedValues {
+  /** 8-bit unsigned integer, 0 to 255. */
   ubyte: number;
+  /** 16-bit unsigned integer, 0 to 65535. */
   ushort: number;
+  /** 32-bit unsigned integer, 0 to 4294967295. */
   uint: number;
+  /** 8-bit signed integer, -128 to 127. */
   byte: number;
+  /** 16-bit signed integer, -32768 to 32767. */
   short: number;
+  /** 32-bit IEEE 754 floating point (a JavaScript number rounded to single precision on the wire). */
   float: number;
+  /** 64-bit IEEE 754 floating point: a JavaScript number as it is, typed explicitly. */
   double: number;
+  /** 64-bit unsigned integer. */
   ulong: bigint;
+  /** One Unicode code point (UTF-32 on the wire), as a string of that one character. */
   char: string;
+  /** A symbolic value from a constrained domain (ASCII), as a string. */
   symbol: string;
+  /** A UUID, as its canonical lower-case string (8-4-4-4-12 hex digits). */
   uuid: string;
+  /** IEEE 754 decimal32, its 4 bytes as sent (no arithmetic is done on decimals). */
   decimal32: Uint8Array;
+  /** IEEE 754 decimal64, its 8 bytes as sent. */
   decimal64: Uint8Array;
+  /** IEEE 754 decimal128, its 16 bytes as sent. */
   decimal128: Uint8Array;
   /** Only for timestamps outside the range of `Date` (more than 8.64e15 ms from the epoch). */
   timestamp: bigint;
@@ -103,13 +117,19 @@ export class Typed<K extends TypedName = TypedName> {
     return this.value;
   }
 
+  /** The value as text: decimals in hex, anything else as `String()` gives it. */
   toString(): string {
     const v: unknown = this.value;
     return v instanceof Uint8Array ? Buffer.from(v).toString('hex') : String(v);
   }
 
   /** JSON keeps the type: `{ "type": "ulong", "value": "5" }` (64-bit values as strings). */
-  toJSON(): { type: K; value: string | number } {
+  toJSON(): {
+    /** The AMQP type. */
+    type: K;
+    /** The value: a number or string as it is, anything else as `toString()` gives it. */
+    value: string | number;
+  } {
     const v: unknown = this.value;
     if (typeof v === 'number' || typeof v === 'string') return { type: this.type, value: v };
     return { type: this.type, value: this.toString() };
@@ -139,6 +159,7 @@ export class Described {
     this.value = value;
   }
 
+  /** Shows `described(descriptor, value)` in `console.log` and the REPL. */
   [inspect.custom](_depth: number, options: object): string {
     return `described(${inspect(this.descriptor, options)}, ${inspect(this.value, options)})`;
   }
@@ -172,8 +193,11 @@ export type ArrayElementType = Exclude<AmqpTypeName, 'null'>;
  * `ubyte`, bigints for `long` or `ulong`, strings for `symbol`, and so on.
  */
 export class AmqpArray {
+  /** The AMQP type of every element. */
   readonly type: ArrayElementType;
+  /** The elements (for a described array, each element's value without its descriptor). */
   readonly elements: readonly AmqpValue[];
+  /** The descriptor every element carries, or undefined for an array of plain values. */
   readonly descriptor: AmqpValue | undefined;
 
   constructor(type: ArrayElementType, elements: readonly AmqpValue[], descriptor?: AmqpValue) {
@@ -182,6 +206,7 @@ export class AmqpArray {
     this.descriptor = descriptor;
   }
 
+  /** Shows `array(type, elements)` in `console.log` and the REPL. */
   [inspect.custom](_depth: number, options: object): string {
     const d = this.descriptor === undefined ? '' : `, ${inspect(this.descriptor, options)}`;
     return `array(${inspect(this.type)}, ${inspect(this.elements, options)}${d})`;
@@ -203,6 +228,7 @@ export const ulongAnnotations: unique symbol = Symbol('quark.ulongAnnotations');
 
 /** A plain object, encoded as an AMQP map with string keys (properties whose value is `undefined` are left out). */
 export interface AmqpObject {
+  /** Each property is a map entry (its key a string); an undefined value leaves the entry out. */
   [key: string]: AmqpValue | undefined;
   /** Annotations only: entries keyed by ulong (see {@link ulongAnnotations}). */
   [ulongAnnotations]?: Map<bigint, AmqpValue>;

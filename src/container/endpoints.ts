@@ -20,6 +20,7 @@ const utf8 = new TextEncoder();
 
 /** A connection of a container: returned at once by `connect()`, usable for links before it is open. */
 export class ContainerConnection {
+  /** The container it belongs to. */
   readonly container: Container;
   /** The connection's handler (scope between the container's and its links'). */
   readonly handler: MessagingHandler | undefined;
@@ -112,7 +113,9 @@ export class ContainerConnection {
 
 /** What senders and receivers of a container share. */
 export abstract class ContainerLink<L extends Sender | Receiver> {
+  /** The container it belongs to. */
   readonly container: Container;
+  /** The connection it belongs to. */
   readonly connection: ContainerConnection;
   /** The link's handler (the most specific scope). */
   readonly handler: MessagingHandler | undefined;
@@ -183,6 +186,7 @@ export abstract class ContainerLink<L extends Sender | Receiver> {
  * not have arrived: it is "in doubt").
  */
 export class Tracker {
+  /** The sender that sent the message. */
   readonly sender: ContainerSender;
   /** The delivery tag (by default the sender's counter as a string, as in Proton). */
   readonly tag: Uint8Array;
@@ -428,7 +432,9 @@ function tagKey(tag: Uint8Array): string {
  * `onTransactionCommitted` or `onTransactionAborted` (or `onTransactionCommitFailed`).
  */
 export class ContainerTransaction {
+  /** The container it belongs to. */
   readonly container: Container;
+  /** The connection it belongs to. */
   readonly connection: ContainerConnection;
   /** The transaction's handler (the most specific scope). */
   readonly handler: MessagingHandler | undefined;

@@ -20,18 +20,23 @@ import type {
 
 /** What every event carries. `type` names the event (the handler method without `on`, e.g. `message`). */
 export interface ContainerEvent {
+  /** The event's name: the handler method's without `on`, e.g. `message` for `onMessage`. */
   readonly type: string;
+  /** The container whose handler is called. */
   readonly container: Container;
 }
 
 /** An event of a connection. `error` is set when the connection ended with one. */
 export interface ConnectionEvent extends ContainerEvent {
+  /** The connection the event is about (or the one its session, link or delivery belongs to). */
   readonly connection: ContainerConnection;
+  /** Why the connection (or the endpoint the event is about) ended, when it ended with an error. */
   readonly error: AmqpError | undefined;
 }
 
 /** A connection failure: `onConnectionError`, `onTransportError`, `onDisconnected`. */
 export interface ConnectionErrorEvent extends ConnectionEvent {
+  /** What went wrong: its `condition` is the AMQP error condition (or Quark's, `quark:...`). */
   readonly error: AmqpError;
 }
 
@@ -49,47 +54,61 @@ export interface ReconnectedEvent extends ConnectionEvent {
 
 /** An event of a session (Quark's client `Session`). */
 export interface SessionEvent extends ConnectionEvent {
+  /** The session the event is about (or the one its link or delivery belongs to). */
   readonly session: Session;
 }
 
 /** An event of a link: `sender` or `receiver` is set, whichever the link is. */
 export interface LinkEvent extends SessionEvent {
+  /** The link the event is about. */
   readonly link: ContainerSender | ContainerReceiver;
+  /** The link, when it is a sender. */
   readonly sender: ContainerSender | undefined;
+  /** The link, when it is a receiver. */
   readonly receiver: ContainerReceiver | undefined;
 }
 
 /** An event of a sender (`onSendable`). */
 export interface SenderEvent extends SessionEvent {
+  /** The sender (as `sender`). */
   readonly link: ContainerSender;
+  /** The sender the event is about. */
   readonly sender: ContainerSender;
 }
 
 /** An event of a receiver (`onAborted`). */
 export interface ReceiverEvent extends SessionEvent {
+  /** The receiver (as `receiver`). */
   readonly link: ContainerReceiver;
+  /** The receiver the event is about. */
   readonly receiver: ContainerReceiver;
 }
 
 /** The peer gave an outcome for (or settled) a message we sent: `delivery` tracks it, `outcome` is what the peer said. */
 export interface TrackerEvent extends SenderEvent {
+  /** The message sent, as its sender tracks it. */
   readonly delivery: Tracker;
+  /** What the peer said of it (`accepted`, `rejected`, `released`, `modified`, ...), if anything. */
   readonly outcome: DeliveryState | undefined;
 }
 
 /** A message arrived: settle it with `delivery.accept()` / `reject()` / `release()` / `modify()`, or let autoAccept do it. */
 export interface MessageEvent extends ReceiverEvent {
+  /** The delivery that brought the message: settle it through this. */
   readonly delivery: Delivery;
+  /** The message, decoded (`delivery.message`). */
   readonly message: Message;
 }
 
 /** A transaction's event: `onTransactionDeclared`, `onTransactionCommitted`, ... */
 export interface TransactionEvent extends ConnectionEvent {
+  /** The transaction the event is about. */
   readonly transaction: ContainerTransaction;
 }
 
 /** A task made by `container.schedule()` fired. */
 export interface TimerEvent extends ContainerEvent {
+  /** The task that fired (as `container.schedule()` returned it). */
   readonly task: Task;
 }
 
@@ -129,6 +148,7 @@ export interface MessagingHandler {
   onConnectionClosed?(event: ConnectionEvent): HandlerResult;
   /** The peer closed (or refused) the connection with an error condition. */
   onConnectionError?(event: ConnectionErrorEvent): HandlerResult;
+  /** A session opened: both ends began it. */
   onSessionOpened?(event: SessionEvent): HandlerResult;
   /** The session ended without an error of its own (`error` is the connection's, if the connection failed). */
   onSessionClosed?(event: SessionEvent): HandlerResult;
@@ -196,6 +216,7 @@ export type EventOf<M extends HandlerMethod> = Parameters<NonNullable<MessagingH
  * container goes on; this is not a handler failure.
  */
 export class Reject extends Error {
+  /** The error the `rejected` outcome carries, if one was given. */
   readonly error: AmqpErrorFields | string | undefined;
 
   constructor(error?: AmqpErrorFields | string) {
@@ -211,7 +232,9 @@ export class Reject extends Error {
  * settles it `released` instead. The container goes on; this is not a handler failure.
  */
 export class Release extends Error {
+  /** False to settle the message `released` (not counted as an attempt); true (default) for `modified`. */
   readonly delivered: boolean;
+  /** The `modified` outcome's options (ignored when `delivered` is false). */
   readonly modify: ModifyOptions;
 
   constructor(options: ModifyOptions & { delivered?: boolean | undefined } = {}) {

@@ -22,8 +22,11 @@ export const SCRAM_MECHANISMS: ReadonlyMap<string, ScramHash> = new Map([
 
 /** What a server stores for one user and one hash: enough to check a login, not to make one. */
 export interface ScramCredentials {
+  /** The hash function they were made with (`SHA-512`, `SHA-256` or `SHA-1`). */
   readonly hash: ScramHash;
+  /** The salt the password was hashed with. */
   readonly salt: Uint8Array;
+  /** How many times the password was hashed (PBKDF2). */
   readonly iterations: number;
   /** H(ClientKey): checks the client's proof. */
   readonly storedKey: Uint8Array;
@@ -239,7 +242,12 @@ export class ScramServer {
   }
 
   /** Reads the client-first message. Throws `AuthenticationError` when it is malformed or asks for channel binding. */
-  start(clientFirst: string): { username: string; authzid?: string | undefined } {
+  start(clientFirst: string): {
+    /** The user name the client gave. */
+    username: string;
+    /** The identity the client asks to act as, when it gave one. */
+    authzid?: string | undefined;
+  } {
     const match = /^([ny]|p=[^,]*),(a=[^,]*)?,(.*)$/s.exec(clientFirst);
     if (!match) throw new AuthenticationError('SCRAM: the client-first message is malformed.');
     if (match[1]!.startsWith('p='))
@@ -337,7 +345,15 @@ export class SaslUsers {
    * The credentials for `username` and `hash`, or, for an unknown user, made-up ones with the
    * same iteration count as real users (so that the answer does not tell who exists).
    */
-  credentialsFor(username: string, hash: ScramHash): { credentials: ScramCredentials; known: boolean } {
+  credentialsFor(
+    username: string,
+    hash: ScramHash,
+  ): {
+    /** The user's credentials, or made-up ones. */
+    credentials: ScramCredentials;
+    /** Whether the user exists (false: the credentials are made up). */
+    known: boolean;
+  } {
     const credentials = this.#users.get(username)?.[hash];
     return credentials
       ? { credentials, known: true }

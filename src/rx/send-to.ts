@@ -40,7 +40,22 @@ export function sendTo(sender: Sender, options: SendToOptions = {}): OperatorFun
 
 /** What {@link forwardTo} emits for each source item: the item and its send's fate. */
 export type Forwarded<T> =
-  { item: T; result: SendResult; error?: undefined } | { item: T; result?: undefined; error: unknown };
+  | {
+      /** The source item. */
+      item: T;
+      /** Its send's result (the peer's outcome). */
+      result: SendResult;
+      /** Unset: the send succeeded. */
+      error?: undefined;
+    }
+  | {
+      /** The source item. */
+      item: T;
+      /** Unset: the send failed. */
+      result?: undefined;
+      /** Why its send failed. */
+      error: unknown;
+    };
 
 /**
  * An operator for at-least-once forwarding: sends `toMessage(item)` for each source item and

@@ -63,6 +63,7 @@ const REFUSAL_MARGIN = 64;
 
 /** What a client presented to authenticate. */
 export interface SaslCredentials {
+  /** The mechanism the client chose (`PLAIN`, `ANONYMOUS`, `EXTERNAL`). */
   mechanism: string;
   /** The user name (PLAIN), or the client certificate's subject common name (EXTERNAL). */
   username?: string | undefined;
@@ -144,6 +145,7 @@ export interface ListenOptions {
    * cannot try passwords quickly (each connection gets one try). Default 1000; 0 for none.
    */
   failedLoginDelay?: number | undefined;
+  /** The largest frame we accept from a client, in bytes. Default 262144. */
   maxFrameSize?: number | undefined;
   /** The highest session channel a client may use: at most channelMax + 1 sessions per connection. Default 255. */
   channelMax?: number | undefined;
@@ -164,6 +166,7 @@ export interface ListenOptions {
   maxConnectionsPerAddress?: number | undefined;
   /** Connection properties we announce. */
   properties?: Fields | undefined;
+  /** Capabilities we announce (open's offered-capabilities), as symbol names. */
   offeredCapabilities?: string[] | undefined;
   /**
    * Cancels the listen while the port is being bound: it rejects with an `AbortError` (a
@@ -422,6 +425,7 @@ export class Listener implements AsyncDisposable, AsyncIterable<IncomingLink> {
     this.#connectionHook.end();
   }
 
+  /** Closes it: `await using` calls this when the block ends. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -82,6 +82,7 @@ export interface BrokerOptions {
   maxMessageSize?: number | undefined;
   /** Connections at once, in all and per client address. Default 10000 and 1000. See `listen()`. */
   maxConnections?: number | undefined;
+  /** Connections at once from one client address. Default 1000. */
   maxConnectionsPerAddress?: number | undefined;
   /** Where rejected messages go. Default: they are dropped. */
   deadLetterAddress?: string | undefined;
@@ -91,7 +92,9 @@ export interface BrokerOptions {
   failedLoginDelay?: number | undefined;
   /** Per connection: the highest session channel (default 255), link handle per session (default 1023), links attached at once (default 1024). See `listen()`. */
   channelMax?: number | undefined;
+  /** The highest link handle a client may use on a session. Default 1023. */
   handleMax?: number | undefined;
+  /** Links a connection may have attached at once. Default 1024. */
   maxLinksPerConnection?: number | undefined;
   /**
    * Cancels the start while the port is being bound: `startBroker()` rejects with an
@@ -104,9 +107,13 @@ export interface BrokerOptions {
 
 /** What a queue holds now. */
 export interface QueueStats {
+  /** The queue's address. */
   address: string;
+  /** Messages stored and not yet delivered. */
   depth: number;
+  /** Messages delivered to a consumer and not yet settled. */
   inFlight: number;
+  /** Receiving links attached to the queue. */
   consumers: number;
 }
 
@@ -627,6 +634,7 @@ export class Broker implements AsyncDisposable {
     this.#transactions.clear();
   }
 
+  /** Closes it: `await using` calls this when the block ends. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
