@@ -94,6 +94,53 @@ export class ByteReader {
     return ((b[p]! << 24) >>> 0) + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
   }
 
+  i8(): number {
+    this.need(1);
+    return this.view.getInt8(this.pos++);
+  }
+
+  i16(): number {
+    this.need(2);
+    const v = this.view.getInt16(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  i32(): number {
+    this.need(4);
+    const v = this.view.getInt32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  f32(): number {
+    this.need(4);
+    const v = this.view.getFloat32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  u64(): bigint {
+    this.need(8);
+    const v = this.view.getBigUint64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  i64(): bigint {
+    this.need(8);
+    const v = this.view.getBigInt64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
   get remaining(): number {
     return this.end - this.pos;
   }
@@ -193,43 +240,32 @@ function readNativeWithCode(r: ByteReader, code: number): AmqpValue {
     case 0x51:
     case 0x54:
     case 0x55: {
-      r.need(1);
-      return r.view.getInt8(r.pos++);
+      return r.i8();
     }
     case 0x60:
       return r.u16();
     case 0x61: {
-      r.need(2);
-      const v = r.view.getInt16(r.pos);
-      r.pos += 2;
+      const v = r.i16();
       return v;
     }
     case 0x70:
       return r.u32();
     case 0x72: {
-      r.need(4);
-      const v = r.view.getFloat32(r.pos);
-      r.pos += 4;
+      const v = r.f32();
       return v;
     }
     case 0x80: {
-      r.need(8);
-      const v = nativeInteger(r.view.getBigUint64(r.pos));
-      r.pos += 8;
+      const v = nativeInteger(r.u64());
       if (typeof v === 'bigint') r.jsonUnsafe = true;
       return v;
     }
     case 0x81: {
-      r.need(8);
-      const v = nativeInteger(r.view.getBigInt64(r.pos));
-      r.pos += 8;
+      const v = nativeInteger(r.i64());
       if (typeof v === 'bigint') r.jsonUnsafe = true;
       return v;
     }
     case 0x82: {
-      r.need(8);
-      const v = r.view.getFloat64(r.pos);
-      r.pos += 8;
+      const v = r.f64();
       return v;
     }
     case 0x73:
@@ -405,8 +441,7 @@ function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
       return wrap ? new Typed('ubyte', v) : v;
     }
     case 0x51: {
-      r.need(1);
-      const v = r.view.getInt8(r.pos++);
+      const v = r.i8();
       return wrap ? new Typed('byte', v) : v;
     }
     case 0x52: {
@@ -418,21 +453,17 @@ function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
       return wrap ? new Typed('ulong', v) : v;
     }
     case 0x54: {
-      r.need(1);
-      return r.view.getInt8(r.pos++);
+      return r.i8();
     }
     case 0x55: {
-      r.need(1);
-      return BigInt(r.view.getInt8(r.pos++));
+      return BigInt(r.i8());
     }
     case 0x60: {
       const v = r.u16();
       return wrap ? new Typed('ushort', v) : v;
     }
     case 0x61: {
-      r.need(2);
-      const v = r.view.getInt16(r.pos);
-      r.pos += 2;
+      const v = r.i16();
       return wrap ? new Typed('short', v) : v;
     }
     case 0x70: {
@@ -440,15 +471,11 @@ function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
       return wrap ? new Typed('uint', v) : v;
     }
     case 0x71: {
-      r.need(4);
-      const v = r.view.getInt32(r.pos);
-      r.pos += 4;
+      const v = r.i32();
       return v;
     }
     case 0x72: {
-      r.need(4);
-      const v = r.view.getFloat32(r.pos);
-      r.pos += 4;
+      const v = r.f32();
       return wrap ? new Typed('float', v) : v;
     }
     case 0x73: {
@@ -462,21 +489,15 @@ function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
     case 0x74:
       return readDecimal(r, 'decimal32', 4, wrap);
     case 0x80: {
-      r.need(8);
-      const v = r.view.getBigUint64(r.pos);
-      r.pos += 8;
+      const v = r.u64();
       return wrap ? new Typed('ulong', v) : v;
     }
     case 0x81: {
-      r.need(8);
-      const v = r.view.getBigInt64(r.pos);
-      r.pos += 8;
+      const v = r.i64();
       return v;
     }
     case 0x82: {
-      r.need(8);
-      const v = r.view.getFloat64(r.pos);
-      r.pos += 8;
+      const v = r.f64();
       return wrap ? new Typed('double', v) : v;
     }
     case 0x83:
@@ -764,9 +785,7 @@ export function readDescriptor(r: ByteReader): number | string | bigint | OtherD
     case 0x44:
       return 0;
     case 0x80: {
-      r.need(8);
-      const v = r.view.getBigUint64(r.pos);
-      r.pos += 8;
+      const v = r.u64();
       return v <= 0xffffffffn ? Number(v) : v;
     }
     case 0xa3:
@@ -920,9 +939,7 @@ function readField(r: ByteReader, spec: CompositeSpec, field: FieldSpec): unknow
         case 0x70:
           return BigInt(r.u32());
         case 0x80: {
-          r.need(8);
-          const v = r.view.getBigUint64(r.pos);
-          r.pos += 8;
+          const v = r.u64();
           return v;
         }
       }
