@@ -408,7 +408,7 @@ function section<T>(r: ByteReader, value: T, unsafe = r.jsonUnsafe): T {
   return !r.native || unsafe ? withJsonView(value) : value;
 }
 
-/** A data section's value: its binary read directly (the common case), anything else as any value (to be refused). */
+/** A data section's value: a vbin8 (the common case) read directly, anything else by the generic reader (the caller refuses what is not binary). */
 function readDataSectionBinary(r: ByteReader): AmqpValue {
   const code = r.buf[r.pos];
   if (code === 0xa0 && r.pos + 1 < r.end) {
