@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findConnectConfig, readConnectConfig } from '../../src/client/connect-config.js';
 import { InvalidArgumentError } from '../../src/index.js';
+import { selfSignedLocalhost } from '../support/self-signed-certificate.js';
 
 let root: string;
 let counter = 0;
@@ -32,25 +33,9 @@ let pki: string;
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'quark-connect-config-'));
   pki = folder('pki');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      join(pki, 'key.pem'),
-      '-out',
-      join(pki, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
+  const { cert, key } = selfSignedLocalhost();
+  writeFileSync(join(pki, 'cert.pem'), cert);
+  writeFileSync(join(pki, 'key.pem'), key);
   writeFileSync(join(pki, 'ca.pem'), readFileSync(join(pki, 'cert.pem')));
   writeFileSync(
     join(pki, 'both.pem'),
