@@ -29,6 +29,7 @@ import {
   toTarget,
   type ReceiverOptions,
   type SenderOptions,
+  type LinkOptions,
 } from './link-options.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
@@ -192,13 +193,7 @@ export class Session implements AsyncDisposable {
         role: 'sender',
         source: toSource(o.source),
         target: o.target === null ? undefined : toTarget(o.target),
-        sndSettleMode:
-          o.deliveryMode === 'at-most-once'
-            ? SenderSettleMode.settled
-            : o.deliveryMode === 'mixed'
-              ? SenderSettleMode.mixed
-              : SenderSettleMode.unsettled,
-        rcvSettleMode: o.rcvSettleMode === 'second' ? ReceiverSettleMode.second : ReceiverSettleMode.first,
+        ...settleModes(o),
         offeredCapabilities: o.offeredCapabilities,
         desiredCapabilities: o.desiredCapabilities,
         properties: o.properties,
@@ -319,13 +314,7 @@ export class Session implements AsyncDisposable {
         role: 'receiver',
         source: terminus,
         target: toTarget(o.target),
-        sndSettleMode:
-          o.deliveryMode === 'at-most-once'
-            ? SenderSettleMode.settled
-            : o.deliveryMode === 'mixed'
-              ? SenderSettleMode.mixed
-              : SenderSettleMode.unsettled,
-        rcvSettleMode: o.rcvSettleMode === 'second' ? ReceiverSettleMode.second : ReceiverSettleMode.first,
+        ...settleModes(o),
         maxMessageSize: o.maxMessageSize === undefined ? undefined : BigInt(o.maxMessageSize),
         offeredCapabilities: o.offeredCapabilities,
         desiredCapabilities: o.desiredCapabilities,
@@ -396,4 +385,20 @@ export class Session implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The attach's settle modes for a link's `deliveryMode` and `rcvSettleMode` options. */
+function settleModes(o: Pick<LinkOptions, 'deliveryMode' | 'rcvSettleMode'>): {
+  sndSettleMode: number;
+  rcvSettleMode: number;
+} {
+  return {
+    sndSettleMode:
+      o.deliveryMode === 'at-most-once'
+        ? SenderSettleMode.settled
+        : o.deliveryMode === 'mixed'
+          ? SenderSettleMode.mixed
+          : SenderSettleMode.unsettled,
+    rcvSettleMode: o.rcvSettleMode === 'second' ? ReceiverSettleMode.second : ReceiverSettleMode.first,
+  };
 }
