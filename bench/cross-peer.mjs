@@ -142,7 +142,15 @@ const LIB_NAME = { quark: 'Quark', rhea: 'rhea', proton: 'Proton C' };
 // =====================================================================================
 
 const args = process.argv.slice(2);
-const { flags, quick } = benchFlags(args);
+const { flags, quick } = benchFlags(args, [
+  'json',
+  'rounds',
+  'count',
+  'warmup',
+  'timeout',
+  'total-timeout',
+  'no-rabbitmq',
+]);
 const json = flags.has('json');
 const N = Number(flags.get('count') ?? (quick ? 10_000 : 100_000));
 const W = Number(flags.get('warmup') ?? Math.max(100, Math.round(N / 10)));

@@ -44,6 +44,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setInterval } from 'node:timers';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { benchFlags } from './peers/bench-flags.mjs';
 import { guardChild } from './peers/child-guard.mjs';
 
 const require = createRequire(import.meta.url);
@@ -436,15 +437,7 @@ function percentiles(lat) {
 
 async function driver() {
   const args = process.argv.slice(2);
-  const flags = new Map(
-    args
-      .filter((a) => a.startsWith('--'))
-      .map((a) => {
-        const [k, v] = a.slice(2).split('=');
-        return [k, v ?? true];
-      }),
-  );
-  const quick = flags.has('quick') || process.env.QUICK === '1' || process.env.BENCH_QUICK === '1';
+  const { flags, quick } = benchFlags(args, ['rounds', 'timeout', 'lib', 'strict', 'json', 'cpu-prof']);
   const profDir = flags.has('cpu-prof')
     ? resolve(
         flags.get('cpu-prof') === true ? join(tmpdir(), `quark-peer-cpu-prof-${process.pid}`) : flags.get('cpu-prof'),

@@ -748,7 +748,17 @@ function checkPortFree(port) {
 
 async function driver() {
   const args = process.argv.slice(2);
-  const { flags, quick } = benchFlags(args);
+  const { flags, quick } = benchFlags(args, [
+    'json',
+    'rounds',
+    'timeout',
+    'lib',
+    'outages',
+    'schedule',
+    'spread',
+    'interval',
+    'port',
+  ]);
   const opts = {
     rounds: Number(flags.get('rounds') ?? (quick ? 1 : 4)),
     outages: String(flags.get('outages') ?? (quick ? '200,1000' : '200,1000,3000'))

@@ -51,7 +51,12 @@ const failed = [];
 for (const file of selected) {
   console.log(`\n=== bench/${file} ===\n`);
   const started = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [join(here, file), ...flags], { cwd: root, stdio: 'inherit' });
+  // Every benchmark gets every flag and takes the ones it knows (BENCH_RUN_ALL: see bench/peers/bench-flags.mjs).
+  const result = spawnSync(process.execPath, [join(here, file), ...flags], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_RUN_ALL: '1' },
+  });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (result.status !== 0) {
     failed.push(file);
