@@ -20,7 +20,7 @@ import {
   type AmqpValue,
   type ArrayElementType,
 } from './values.js';
-import type { Composite, CompositeName, Fields } from './composite-types.js';
+import type { Composite, Fields } from './composite-types.js';
 
 /** How deep lists, maps, arrays and described values may nest in decoded input. */
 export const MAX_DECODE_DEPTH = 64;
@@ -826,27 +826,11 @@ function readDescribedAfterCode(r: ByteReader): unknown {
   return value;
 }
 
-/** Objects to read composites of some kinds into, instead of a new object each (see {@link readComposite}). */
-export type ReusedComposites = { readonly [K in CompositeName]?: Composite<K> };
-
-/**
- * A composite of `kind` with every field of the spec present (undefined until read), to pass to
- * {@link readComposite} in `reuse`: it keeps that one shape whatever the fields a peer sends.
- */
-export function reusableComposite<K extends CompositeName>(kind: K): Composite<K> {
-  const obj: Record<string, unknown> = { kind };
-  for (const field of compositeSpecs[kind].fields) obj[field.name] = undefined;
-  return obj as unknown as Composite<K>;
-}
-
 /**
  * Reads a composite value of the spec (performative, SASL frame, delivery state, terminus, ...).
- * Throws {@link DecodeError} for anything else. A composite whose kind `reuse` holds an object for
- * is read into that object (its fields from the last read are cleared first) rather than a new
- * one: a receiver reads every transfer into one, so the per-message path allocates no
- * performative. The caller must not keep such an object past the next read.
+ * Throws {@link DecodeError} for anything else.
  */
-export function readComposite(r: ByteReader, reuse?: ReusedComposites): Composite {
+export function readComposite(r: ByteReader): Composite {
   const at = r.pos;
   const code = r.u8();
   if (code !== 0x00)
@@ -855,18 +839,9 @@ export function readComposite(r: ByteReader, reuse?: ReusedComposites): Composit
   const descriptor = readDescriptor(r);
   const entry = lookupComposite(descriptor);
   if (!entry) throw new DecodeError(`unknown descriptor ${String(descriptor)}`, at + 1);
-  const target = reuse?.[entry.kind as CompositeName] as Record<string, unknown> | undefined;
-  const value =
-    target === undefined ? readCompositeList(r, entry) : readCompositeList(r, entry, cleared(target, entry));
+  const value = readCompositeList(r, entry);
   r.depth--;
   return value;
-}
-
-/** `target` with every field of `entry`'s type set to undefined (its shape unchanged). */
-function cleared(target: Record<string, unknown>, entry: CompositeEntry): Record<string, unknown> {
-  const fields = entry.spec.fields;
-  for (let i = 0; i < fields.length; i++) target[fields[i]!.name] = undefined;
-  return target;
 }
 
 function readCompositeList(

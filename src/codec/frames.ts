@@ -6,7 +6,7 @@
  */
 import { DecodeError, EncodeError } from '../errors.js';
 import type { ByteWriter } from './byte-writer.js';
-import { ByteReader, readComposite, type ReusedComposites } from './decoder.js';
+import { ByteReader, readComposite } from './decoder.js';
 import { writeComposite } from './encoder.js';
 import type { CompositeSpec } from './spec-tables.js';
 import type { Composite } from './composite-types.js';
@@ -136,7 +136,6 @@ export function decodeFrame(
   header: FrameHeader,
   reader?: ByteReader,
   into?: Frame,
-  reuse?: ReusedComposites,
 ): Frame {
   const start = offset + header.bodyOffset;
   const end = offset + header.size;
@@ -154,7 +153,7 @@ export function decodeFrame(
   frame.payload = undefined;
   if (start === end) return frame;
   const r = reader === undefined ? new ByteReader(bytes, start, end) : reader.rewind(start, end);
-  frame.performative = readComposite(r, reuse);
+  frame.performative = readComposite(r);
   if (r.pos < end) frame.payload = r.buf.subarray(r.pos, end);
   return frame;
 }

@@ -7,7 +7,8 @@
  */
 import { ByteWriter } from '../codec/byte-writer.js';
 import type { Composite, ErrorCondition, Fields } from '../codec/composite-types.js';
-import { ByteReader, readComposite, reusableComposite, type ReusedComposites } from '../codec/decoder.js';
+import { ByteReader, readComposite } from '../codec/decoder.js';
+import { newTransferFields, readTransferInto, startsTransfer } from '../codec/transfer-decoder.js';
 import {
   AMQP_FRAME_TYPE,
   ProtocolId,
@@ -130,11 +131,8 @@ export class ProtocolEngine {
   /** The header and the decoded frame being processed, reused for every frame. */
   private readonly frameHeader: FrameHeader = { size: 0, bodyOffset: 0, type: 0, channel: 0 };
   private readonly frame: Frame = { type: 0, channel: 0, performative: undefined, payload: undefined };
-  /**
-   * Every transfer is read into this one object (a receiver's per-message path makes no
-   * performative object): nothing below keeps it, a delivery copies what it needs.
-   */
-  private readonly reusedComposites: ReusedComposites = { transfer: reusableComposite('transfer') };
+  /** Reused for every transfer read on the fast path (see `onTransferFrame`). */
+  private readonly transferFields: TransferFields = newTransferFields();
   /** The chunks of a frame that is still arriving, its bytes so far, and its size. */
   private parts: Buffer[] | undefined;
   private partsSize = 0;
@@ -433,9 +431,9 @@ export class ProtocolEngine {
   }
 
   private onFrame(buf: Buffer, pos: number, header: FrameHeader, reader?: ByteReader): void {
-    // The frame object is reused: nothing below keeps it (its performative and payload are kept,
-    // except a transfer's, which is read into `reusedComposites`).
-    const frame = decodeFrame(buf, pos, header, reader, this.frame, this.reusedComposites);
+    if (reader !== undefined && this.phase === 'amqp' && this.onTransferFrame(buf, pos, header, reader)) return;
+    // The frame object is reused: nothing below keeps it (its performative and payload are kept).
+    const frame = decodeFrame(buf, pos, header, reader, this.frame);
     if (frameLog.enabled) traceFrame('<-', frame.channel, frame.performative, frame.payload?.length ?? 0);
     if (this.phase === 'sasl') {
       if (frame.type !== SASL_FRAME_TYPE || !frame.performative)
@@ -447,6 +445,24 @@ export class ProtocolEngine {
       throw new DecodeError(`unexpected frame type ${frame.type} after SASL`, pos, 'amqp:connection:framing-error');
     if (!frame.performative) return; // An empty frame: the peer is alive.
     this.onPerformative(frame.channel, frame.performative, frame.payload, pos);
+  }
+
+  /**
+   * The receiver's common case, a whole transfer frame in the usual encoding, decoded into one
+   * reused fields object (see transfer-decoder.ts); false for anything else, which the generic
+   * path decodes. Nothing below keeps the fields object: a delivery copies what it needs.
+   */
+  private onTransferFrame(buf: Buffer, pos: number, header: FrameHeader, reader: ByteReader): boolean {
+    const start = pos + header.bodyOffset;
+    const end = pos + header.size;
+    if (header.type !== AMQP_FRAME_TYPE || this.remoteState === 'unopened' || !startsTransfer(buf, start, end))
+      return false;
+    const fields = this.transferFields;
+    if (!readTransferInto(reader.rewind(start, end), fields)) return false;
+    const payload = reader.pos < end ? buf.subarray(reader.pos, end) : undefined;
+    if (frameLog.enabled) traceFrame('<-', header.channel, { kind: 'transfer', ...fields }, payload?.length ?? 0);
+    this.sessionOnChannel(header.channel, 'transfer', pos).onTransfer(fields, payload);
+    return true;
   }
 
   /** The session a performative on `channel` is for; a framing error when none has begun there. */
