@@ -190,7 +190,7 @@ describe("Quark's failover across the cluster", () => {
       const before = run.distinct;
       // The clients move to a live node by themselves: messages keep arriving while this one is down.
       await until(() => run.distinct > before || run.failures.length > 0, 60_000);
-      expect(run.distinct).toBeGreaterThan(before);
+      expect(run.distinct, `failures: ${run.failures.join('; ')}`).toBeGreaterThan(before);
       await c.revive(node); // a majority stays up: revive before the next kill
     }
     await run.done;
