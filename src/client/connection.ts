@@ -24,7 +24,8 @@ import {
 } from '../errors.js';
 import { isLoopbackAddress } from '../transport/loopback-address.js';
 import { isTlsFailure, tlsFailure } from '../transport/tls-failure.js';
-import { READ_COALESCING_SOCKET_OPTIONS, SocketTransport } from '../transport/socket-transport.js';
+import { SocketTransport } from '../transport/socket-transport.js';
+import { DirectReads } from '../transport/direct-reads.js';
 import { loadWebSocketModule, type WsModule } from '../transport/websocket-module.js';
 import { connectWebSocket } from '../transport/websocket-connect.js';
 import { withCallerStack } from './caller-stack.js';
@@ -565,15 +566,12 @@ export class Connection implements AsyncDisposable {
       stream.whenOpen(() => engine.open());
       return;
     }
+    // TLS sockets read through the stream: Node's `onread` is for plain TCP.
+    const directReads = target.tls ? undefined : new DirectReads();
     const socket = target.tls
       ? this.#plan!.tlsModule!.connect({ host: target.host, port: target.port, servername, lookup, ...target.tls })
-      : net.connect({
-          host: target.host,
-          port: target.port,
-          lookup,
-          ...READ_COALESCING_SOCKET_OPTIONS,
-        } as net.NetConnectOpts);
-    this.#attachTransport(new SocketTransport(engine, socket, !target.tls));
+      : net.connect({ host: target.host, port: target.port, lookup, ...directReads!.socketOptions });
+    this.#attachTransport(new SocketTransport(engine, socket, directReads));
     socket.once(target.tls ? 'secureConnect' : 'connect', () => engine.open());
   }
 

@@ -12,21 +12,14 @@ import { debugLog } from '../runtime/debug-log.js';
 import type { ProtocolEngine } from '../engine/engine.js';
 import { ACKNOWLEDGEMENT_DELAY_MS, AcknowledgementBatching } from './acknowledgement-batching.js';
 import type { WebSocketStream } from './websocket-stream.js';
+import type { DirectReads, ReadSink } from './direct-reads.js';
 
 const log = debugLog('quark:transport');
-
-/**
- * Options for `net.connect()` that let a SocketTransport gather reads (`coalesceReads`): with a
- * readable high-water mark of one byte, a paused socket stops reading from the kernel after at
- * most one more chunk (with Node's default of 16 KiB it reads on, a system call per message,
- * until that much is waiting). It changes nothing while the socket flows.
- */
-export const READ_COALESCING_SOCKET_OPTIONS = { readableHighWaterMark: 1 } as const;
 
 /** How long a socket may take to close after the connection ended before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;
 
-export class SocketTransport {
+export class SocketTransport implements ReadSink {
   readonly engine: ProtocolEngine;
   /** What the bytes go through: the socket itself, or a WebSocket over it. */
   readonly stream: Socket | WebSocketStream;
@@ -40,7 +33,10 @@ export class SocketTransport {
   private readonly acknowledgements = new AcknowledgementBatching();
   /** Runs while acknowledgements are held: writes them when the delay has passed. */
   private acknowledgementTimer: NodeJS.Timeout | undefined;
-  /** Whether pausing the stream stops its reading at once (see `coalesceReads`). */
+  /**
+   * Whether reading may pause while acknowledgements are held: only for direct reads, which stop
+   * at once (a paused stream would read on, a system call per message, until its buffer fills).
+   */
   private readonly canPauseReading: boolean;
   /** Reading is paused while a streaming sender's acknowledgements are held. */
   private readingPaused = false;
@@ -50,23 +46,18 @@ export class SocketTransport {
   private ending = false;
 
   /**
-   * @param coalesceReads  the socket was made with `readableHighWaterMark: 1` (see
-   *   `READ_COALESCING_SOCKET_OPTIONS`), so pausing it stops its reading at once: reads of a
-   *   streaming sender are then gathered while acknowledgements are held.
+   * @param directReads  how the socket was made to read (TCP sockets of `connect()`); without
+   *   it, the transport listens to the stream's 'data' events.
    */
-  constructor(engine: ProtocolEngine, stream: Socket | WebSocketStream, coalesceReads = false) {
+  constructor(engine: ProtocolEngine, stream: Socket | WebSocketStream, directReads?: DirectReads) {
     this.engine = engine;
     this.stream = stream;
-    this.canPauseReading = coalesceReads;
+    this.canPauseReading = directReads !== undefined;
     const socket: Duplex = stream;
     if (stream instanceof Socket) stream.setNoDelay(true); // (ws sets it on the socket under a WebSocket)
     engine.onOutput = () => this.scheduleFlush();
-    socket.on('data', (chunk: Buffer) => {
-      engine.ingest(chunk);
-      // Input that makes no output (the peer's open, its empty frames) must still start the
-      // idle-timeout clock, or an idle connection would never tick.
-      if (this.tickTimer === undefined) this.armTick();
-    });
+    if (directReads !== undefined) directReads.attach(this);
+    else socket.on('data', (chunk: Buffer) => this.ingestRead(chunk));
     socket.on('drain', () => this.onDrain?.());
     socket.on('end', () => engine.ingestEnd());
     socket.on('error', (err: Error) => {
@@ -76,6 +67,18 @@ export class SocketTransport {
     });
     socket.on('close', () => this.cleanup());
     this.scheduleFlush();
+  }
+
+  /**
+   * What the socket read: into the engine. For direct reads, false stops the socket's reading
+   * after this read (see `endOfTurn`).
+   */
+  ingestRead(bytes: Buffer): boolean {
+    this.engine.ingest(bytes);
+    // Input that makes no output (the peer's open, its empty frames) must still start the
+    // idle-timeout clock, or an idle connection would never tick.
+    if (this.tickTimer === undefined) this.armTick();
+    return !this.readingPaused;
   }
 
   /** The TCP or TLS socket (under the WebSocket, for a WebSocket), once known: its addresses and TLS session. */
@@ -104,8 +107,7 @@ export class SocketTransport {
     }
     this.engine.outputHeld();
     if (this.canPauseReading && !this.readingPaused && this.acknowledgements.pauseReading) {
-      this.readingPaused = true;
-      this.stream.pause();
+      this.readingPaused = true; // the next read's answer stops reading (see ingestRead)
     }
     this.acknowledgementTimer ??= setTimeout(() => {
       this.acknowledgementTimer = undefined;
