@@ -2,7 +2,8 @@
 // Preload (node --require) of bench/cross-peer.mjs: counts the TCP socket reads and writes of this
 // process, whatever library makes them, so Quark and rhea are counted the same way.
 //
-//   reads        'data' events of TCP sockets (one per chunk libuv read from the kernel)
+//   reads        'data' events of TCP sockets (one per chunk libuv read from the kernel), and
+//                the calls of the `onread` callbacks of sockets made with one (net.connect)
 //   readBytes    bytes those events carried
 //   writeCalls   socket.write() calls (what the library asked for)
 //   handleWrites writes handed to the socket's handle: one per _write or _writev (what reaches
@@ -30,6 +31,29 @@ proto.emit = function (event, chunk) {
   }
   return emit.apply(this, arguments);
 };
+
+// Sockets that read through an `onread` callback emit no 'data' events: count the callback's calls.
+for (const name of ['connect', 'createConnection']) {
+  const original = net[name];
+  net[name] = function (options) {
+    const onread = typeof options === 'object' && options !== null ? options.onread : undefined;
+    if (onread && typeof onread.callback === 'function') {
+      const callback = onread.callback;
+      arguments[0] = {
+        ...options,
+        onread: {
+          ...onread,
+          callback(length) {
+            stats.reads++;
+            stats.readBytes += length;
+            return callback.apply(this, arguments);
+          },
+        },
+      };
+    }
+    return original.apply(this, arguments);
+  };
+}
 
 const write = proto.write;
 proto.write = function () {
