@@ -29,6 +29,12 @@
 
 /** How long acknowledgements may be held (the resolution of a Node.js timer). */
 export const ACKNOWLEDGEMENT_DELAY_MS = 1;
+/**
+ * How long they are held while reading pauses (see `pauseReading`): each hold is a timer, a write
+ * and a read, and against a rhea sender halving them took an eighth off a receiver's CPU per
+ * message (bench/cross-peer.mjs).
+ */
+export const PAUSED_HOLD_MS = 2;
 /** The smallest batch: two acknowledgements. */
 const MIN_BATCH = 2;
 /** The largest batch: more would only delay the sender's bookkeeping. */
@@ -44,6 +50,14 @@ const PAUSE_READING_FROM_BATCH = 32;
  * costs two delays per such period (2% of its time) at worst.
  */
 const STALL_MEMORY_MS = 100;
+/**
+ * Paused holds in a row that ended with the same number of deliveries received over the cycle
+ * (see `written`): a sender that sends up to a window and waits for our answers, not one that
+ * streams (whose count varies with the timers).
+ */
+const WINDOW_EVIDENCE = 3;
+/** How long holds stay short after such a sender was seen (then a long one shows whether it still is one). */
+const WINDOW_MEMORY_MS = 1000;
 /** Stalls are learnt from only once this many turns received deliveries (before, the usual gap between them is not known). */
 const WARM_TURNS = 16;
 
@@ -74,6 +88,17 @@ export class AcknowledgementBatching {
   #gap = 0;
   /** Turns that received deliveries, up to WARM_TURNS: the usual gap is known after that many. */
   #arrivalTurns = 0;
+  /** `deliveriesReceived` when the last paused hold ended (NaN: the last write ended no paused hold). */
+  #pausedHoldEnd = NaN;
+  /** The same at the paused hold before it, when the two were in a row: a cycle's start. */
+  #cycleStart = NaN;
+  /** The cycle's count is taken at the end of the turn after its hold ended (what came meanwhile was read then). */
+  #cycleCountDue = false;
+  #lastCycleCount = -1;
+  /** Cycles in a row with `#lastCycleCount` deliveries. */
+  #sameCycleCounts = 0;
+  /** When a sender was last seen to wait for our answers with a window of messages (see `written`). */
+  #windowSeenAt = -Infinity;
 
   /**
    * At the end of a turn: true to write now, false to hold the acknowledgements (the caller
@@ -83,6 +108,7 @@ export class AcknowledgementBatching {
     const received = source.deliveriesReceived;
     const arrived = received - this.#seen;
     this.#seen = received;
+    if (this.#cycleCountDue) this.#cycleCounted(received);
     const waiting = source.deferrableAcknowledgements;
     if (waiting <= 0) return true; // other output (or none): everything goes now
     if (arrived > 0) this.#arrival(performance.now());
@@ -105,6 +131,15 @@ export class AcknowledgementBatching {
    */
   get pauseReading(): boolean {
     return this.#holding && this.#batch >= PAUSE_READING_FROM_BATCH;
+  }
+
+  /**
+   * How long to hold, once `writeNow` answered false: PAUSED_HOLD_MS while reading pauses, unless
+   * the sender was lately seen to wait for our answers with a window of messages (see `written`).
+   */
+  holdDelay(readingPaused: boolean): number {
+    if (!readingPaused || performance.now() - this.#windowSeenAt < WINDOW_MEMORY_MS) return ACKNOWLEDGEMENT_DELAY_MS;
+    return PAUSED_HOLD_MS;
   }
 
   /**
@@ -144,9 +179,42 @@ export class AcknowledgementBatching {
     if (this.#arrivalTurns < WARM_TURNS) this.#arrivalTurns++;
   }
 
-  /** Everything was written (whatever the reason): nothing is held any more. */
-  written(): void {
+  /**
+   * Everything was written (whatever the reason): nothing is held any more. `readingPaused`: a
+   * paused hold ended (reading resumes now).
+   *
+   * A paused hold hides whether the sender stalled, waiting for these answers; a longer one would
+   * slow a sender that keeps a window of K messages unsettled and waits for their outcomes. Such a
+   * sender shows itself in the cycles: from one paused hold's end to the turn after the next one's
+   * (when what came during it has been read), it sends exactly K (what we answered, and what it
+   * sent with the room that gave it), where a streaming sender's count follows the timers and
+   * varies. WINDOW_EVIDENCE cycles in a row with the same count: its holds are the short ones
+   * again, for WINDOW_MEMORY_MS after the last such sighting.
+   */
+  written(source?: AcknowledgementSource, readingPaused = false): void {
     this.#holding = false;
+    if (!readingPaused || source === undefined) {
+      // Not a paused hold's end: the cycles in a row are broken.
+      this.#pausedHoldEnd = NaN;
+      this.#cycleCountDue = false;
+      this.#sameCycleCounts = 0;
+      return;
+    }
+    this.#cycleStart = this.#pausedHoldEnd;
+    this.#pausedHoldEnd = source.deliveriesReceived;
+    this.#cycleCountDue = !Number.isNaN(this.#cycleStart);
+  }
+
+  /** The turn after a paused hold ended: `received` closes the cycle that began at the hold before. */
+  #cycleCounted(received: number): void {
+    this.#cycleCountDue = false;
+    const count = received - this.#cycleStart;
+    if (count !== this.#lastCycleCount || this.#sameCycleCounts === 0) {
+      this.#lastCycleCount = count;
+      this.#sameCycleCounts = 1;
+    } else if (++this.#sameCycleCounts >= WINDOW_EVIDENCE) {
+      this.#windowSeenAt = performance.now();
+    }
   }
 
   #grow(): void {

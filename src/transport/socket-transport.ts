@@ -10,7 +10,7 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { debugLog } from '../runtime/debug-log.js';
 import type { ProtocolEngine } from '../engine/engine.js';
-import { ACKNOWLEDGEMENT_DELAY_MS, AcknowledgementBatching } from './acknowledgement-batching.js';
+import { AcknowledgementBatching } from './acknowledgement-batching.js';
 import type { WebSocketStream } from './websocket-stream.js';
 import type { DirectReads, ReadSink } from './direct-reads.js';
 
@@ -113,7 +113,7 @@ export class SocketTransport implements ReadSink {
       this.acknowledgementTimer = undefined;
       this.acknowledgements.delayExpired(this.engine, this.readingPaused);
       this.flush();
-    }, ACKNOWLEDGEMENT_DELAY_MS);
+    }, this.acknowledgements.holdDelay(this.readingPaused));
   }
 
   /** Writes everything the engine has, in one write; ends the socket once the engine is finished. */
@@ -123,7 +123,7 @@ export class SocketTransport implements ReadSink {
       clearTimeout(this.acknowledgementTimer);
       this.acknowledgementTimer = undefined;
     }
-    this.acknowledgements.written();
+    this.acknowledgements.written(this.engine, this.readingPaused);
     if (this.readingPaused) {
       this.readingPaused = false;
       this.stream.resume(); // what came meanwhile is read in one go

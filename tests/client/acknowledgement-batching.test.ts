@@ -11,6 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { connect, listen, type Connection } from '../../src/index.js';
 import { killPrograms, startProgram } from '../support/programs.js';
 import { SocketTransport } from '../../src/transport/socket-transport.js';
+import { AcknowledgementBatching } from '../../src/transport/acknowledgement-batching.js';
+
+/** The lengths (ms) `holdDelay` gave the holds that paused reading. */
+function pausedHoldLengths(holds: { mock: { calls: unknown[][]; results: { value: unknown }[] } }): number[] {
+  return holds.mock.calls.flatMap((args, i) => (args[0] === true ? [holds.mock.results[i]!.value as number] : []));
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -79,10 +85,10 @@ async function countingProxy(targetPort: number): Promise<Counting> {
 }
 
 /** The rhea sender of tests/support/rhea-sender.mjs, in a process of its own. */
-async function rheaSender(count: number): Promise<{ port: number; roundTrips: () => Promise<number[]> }> {
+async function rheaSender(count: number, window = 1): Promise<{ port: number; roundTrips: () => Promise<number[]> }> {
   const program = startProgram(
     process.execPath,
-    [join(here, '..', 'support', 'rhea-sender.mjs'), String(count)],
+    [join(here, '..', 'support', 'rhea-sender.mjs'), String(count), String(window)],
     root,
     30_000,
   );
@@ -146,7 +152,13 @@ describe('acknowledgements of a receiver', () => {
       // resumes: every message arrives.
       const reads = vi.spyOn(SocketTransport.prototype, 'ingestRead');
       cleanups.push(async () => reads.mockRestore());
+      const holds = vi.spyOn(AcknowledgementBatching.prototype, 'holdDelay');
+      cleanups.push(async () => holds.mockRestore());
       await receiveAll(proxy.port, count, true);
+      // While reading pauses, this sender (which never waits for outcomes) is held 2 ms.
+      const pausedHolds = pausedHoldLengths(holds);
+      expect(pausedHolds.length).toBeGreaterThan(0);
+      expect(pausedHolds.filter((ms) => ms === 2).length).toBeGreaterThan(0.8 * pausedHolds.length);
       const receiverReads = reads.mock.contexts
         .map((transport, i) => ({
           transport: transport as SocketTransport,
@@ -179,6 +191,22 @@ describe('acknowledgements of a receiver', () => {
       const sorted = [...roundTrips].sort((a, b) => a - b);
       expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(0.9);
       expect(proxy.dispositions()).toBeGreaterThanOrEqual(count);
+    },
+  );
+
+  it(
+    'a rhea sender (in a process of its own) that keeps 60 messages unsettled and waits for their outcomes is seen to: its paused holds are short after a few cycles',
+    { timeout: 30_000 },
+    async () => {
+      const count = 6000;
+      const peer = await rheaSender(count, 60);
+      const holds = vi.spyOn(AcknowledgementBatching.prototype, 'holdDelay');
+      cleanups.push(async () => holds.mockRestore());
+      await receiveAll(peer.port, count, false);
+      // A 2 ms hold would keep it waiting for most of each hold: a few show what it is, then 1 ms.
+      const pausedHolds = pausedHoldLengths(holds);
+      expect(pausedHolds.length).toBeGreaterThan(10);
+      expect(pausedHolds.filter((ms) => ms === 1).length).toBeGreaterThan(0.8 * pausedHolds.length);
     },
   );
 });

@@ -1,14 +1,15 @@
 // A rhea sender in a process of its own (a peer that is not Quark, with its own event loop, as a
 // user would run it): listens on 127.0.0.1, and to each receiver that attaches sends COUNT
-// unsettled 100-byte messages (byte 0 = sequence & 0xff), each once the one before was accepted.
-// Prints "port N" once listening, and "done <json>" once every message was accepted, with the
-// round-trip times in ms.
-//   node rhea-sender.mjs COUNT
+// unsettled 100-byte messages (byte 0 = sequence & 0xff), keeping at most WINDOW (default 1: each
+// once the one before was accepted) unaccepted. Prints "port N" once listening, and "done <json>"
+// once every message was accepted, with the round-trip times in ms (WINDOW 1 only).
+//   node rhea-sender.mjs COUNT [WINDOW]
 import { performance } from 'node:perf_hooks';
 import { setImmediate } from 'node:timers';
 import rhea from 'rhea';
 
 const count = Number(process.argv[2]);
+const window = Number(process.argv[3] ?? 1);
 const container = rhea.create_container({ id: 'rhea-sender' });
 container.on('error', () => {}); // the receiver closing is not this program's failure
 container.on('sender_open', (context) => {
@@ -29,13 +30,13 @@ container.on('sender_open', (context) => {
     pump();
   });
   const pump = () => {
-    if (ready && sent === 0 && sender.sendable()) sendOne();
+    while (ready && sent < count && sent - accepted < window && sender.sendable()) sendOne();
   };
   sender.on('sendable', pump);
   sender.on('accepted', () => {
     accepted++;
     roundTrips.push(performance.now() - sentAt);
-    if (sent < count) sendOne();
+    pump();
     if (accepted === count) console.log(`done ${JSON.stringify({ roundTrips })}`);
   });
 });

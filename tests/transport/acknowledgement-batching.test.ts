@@ -196,4 +196,76 @@ describe('acknowledgement batching', () => {
     source.written(batching);
     expect(endTurn(batching, source.turn(1))).toBe(false); // still pipelining: a single message is held
   });
+
+  describe('how long a paused hold lasts', () => {
+    /** A batching grown to 32 (messages kept coming), now holding with reading paused. */
+    function streaming(): { batching: AcknowledgementBatching; source: Source } {
+      const batching = new AcknowledgementBatching();
+      const source = new Source();
+      for (let i = 0; i < 15; i++) endTurn(batching, source.turn(2));
+      expect(endTurn(batching, source.turn(2))).toBe(false);
+      expect(batching.pauseReading).toBe(true);
+      return { batching, source };
+    }
+
+    /**
+     * A paused hold ends (its acknowledgements are written, reading resumes), `backlog`
+     * deliveries that came during it are read in the next turn, and `more` in a later one,
+     * before the next paused hold ends.
+     */
+    function cycle(batching: AcknowledgementBatching, source: Source, backlog: number, more: number): void {
+      source.deferrableAcknowledgements = 0;
+      batching.written(source, true);
+      expect(batching.writeNow(source.turn(backlog))).toBe(false);
+      expect(batching.writeNow(source.turn(more))).toBe(false);
+    }
+
+    it('is 2 ms, twice the hold of a receiver that reads on, for a streaming sender (its cycles vary)', () => {
+      const { batching, source } = streaming();
+      expect(batching.holdDelay(false)).toBe(1);
+      expect(batching.holdDelay(true)).toBe(2);
+      for (const [backlog, more] of [
+        [9, 12],
+        [10, 11],
+        [8, 13],
+        [11, 10],
+        [9, 14],
+        [12, 9],
+      ])
+        cycle(batching, source, backlog!, more!);
+      expect(batching.holdDelay(true)).toBe(2);
+    });
+
+    it('is 1 ms for a second after a sender is seen to send exactly its window of K each cycle (it waits for our answers), then 2 ms again', () => {
+      const { batching, source } = streaming();
+      // A sender keeping K = 24 unsettled: each cycle, what it sends after our answers (the rest
+      // of this cycle and the next one's backlog) fills its window again: backlog + more + next backlog = 24.
+      const backlogs = [6, 9, 4, 7, 5];
+      for (let i = 0; i < 3; i++) {
+        cycle(batching, source, backlogs[i]!, 24 - backlogs[i]! - backlogs[i + 1]!);
+        expect(batching.holdDelay(true)).toBe(2);
+      }
+      cycle(batching, source, backlogs[3]!, 24 - backlogs[3]! - backlogs[4]!); // the third cycle of 24 in a row
+      expect(batching.holdDelay(true)).toBe(1);
+      expect(batching.holdDelay(false)).toBe(1);
+      vi.advanceTimersByTime(999);
+      expect(batching.holdDelay(true)).toBe(1);
+      vi.advanceTimersByTime(1);
+      expect(batching.holdDelay(true)).toBe(2);
+    });
+
+    it('counts only cycles in a row: a write that ends no paused hold (a flow, a full batch) starts the count over', () => {
+      const { batching, source } = streaming();
+      // Three holds' ends: two cycles of 24 in a row (the first end only starts one).
+      for (let i = 0; i < 3; i++) cycle(batching, source, 6, 12);
+      source.written(batching); // a write of a flow, say, between two holds
+      // The first hold's end after it starts a cycle; three more make three cycles in a row.
+      for (let i = 0; i < 3; i++) {
+        cycle(batching, source, 6, 12);
+        expect(batching.holdDelay(true)).toBe(2);
+      }
+      cycle(batching, source, 6, 12);
+      expect(batching.holdDelay(true)).toBe(1);
+    });
+  });
 });
