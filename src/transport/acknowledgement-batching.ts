@@ -24,7 +24,9 @@
  * before such a sender runs dry. 100 ms after the last stall `batch` may grow again.
  *
  * Once the batch has grown large (the sender streams), the transport may also stop reading while
- * it holds acknowledgements (`pauseReading`), so that a millisecond of messages comes in one read.
+ * it holds acknowledgements (`pauseReading`), so that two milliseconds of messages come in one
+ * read; one, for a sender seen to keep a window of messages unsettled and wait for their outcomes
+ * (see `written`).
  */
 
 /** How long acknowledgements may be held (the resolution of a Node.js timer). */
