@@ -138,6 +138,11 @@ export class ProtocolEngine {
   private partsSize = 0;
   private partsNeed = 0;
   private inputSeen = false;
+  /**
+   * Whether the frames read are traced (DEBUG=quark:frames), read once per `ingest`: the logger's
+   * `enabled` is a getter on a function object, an inline-cache miss in the per-frame path.
+   */
+  private tracingInput = false;
   private outputSeen = false;
   private lastInput = -1;
   private lastOutput = -1;
@@ -252,6 +257,7 @@ export class ProtocolEngine {
     const held = this.stash;
     this.stash = undefined;
     if (held === undefined) return;
+    this.tracingInput = frameLog.enabled;
     try {
       this.process(held, 0);
     } catch (err) {
@@ -265,6 +271,7 @@ export class ProtocolEngine {
   ingest(bytes: Uint8Array): void {
     if (this.finished || bytes.length === 0) return;
     this.inputSeen = true;
+    this.tracingInput = frameLog.enabled;
     let buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let pos = 0;
     try {
@@ -365,7 +372,7 @@ export class ProtocolEngine {
         const payload: Buffer[] = [];
         if (payloadStart < first.length) payload.push(first.subarray(payloadStart));
         for (let i = 1; i < parts.length; i++) payload.push(parts[i]!);
-        if (frameLog.enabled) traceFrame('<-', header.channel, transfer, this.partsNeed - payloadStart);
+        if (this.tracingInput) traceFrame('<-', header.channel, transfer, this.partsNeed - payloadStart);
         this.onPerformative(header.channel, transfer, payload, 0);
         return;
       }
@@ -434,7 +441,7 @@ export class ProtocolEngine {
     if (reader !== undefined && this.phase === 'amqp' && this.onTransferFrame(buf, pos, header, reader)) return;
     // The frame object is reused: nothing below keeps it (its performative and payload are kept).
     const frame = decodeFrame(buf, pos, header, reader, this.frame);
-    if (frameLog.enabled) traceFrame('<-', frame.channel, frame.performative, frame.payload?.length ?? 0);
+    if (this.tracingInput) traceFrame('<-', frame.channel, frame.performative, frame.payload?.length ?? 0);
     if (this.phase === 'sasl') {
       if (frame.type !== SASL_FRAME_TYPE || !frame.performative)
         throw new DecodeError('expected a SASL frame', pos, 'amqp:connection:framing-error');
@@ -460,7 +467,7 @@ export class ProtocolEngine {
     const fields = this.transferFields;
     if (!readTransferInto(reader.rewind(start, end), fields)) return false;
     const payload = reader.pos < end ? buf.subarray(reader.pos, end) : undefined;
-    if (frameLog.enabled) traceFrame('<-', header.channel, { kind: 'transfer', ...fields }, payload?.length ?? 0);
+    if (this.tracingInput) traceFrame('<-', header.channel, { kind: 'transfer', ...fields }, payload?.length ?? 0);
     this.sessionOnChannel(header.channel, 'transfer', pos).onTransfer(fields, payload);
     return true;
   }
