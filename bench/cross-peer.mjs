@@ -11,6 +11,11 @@
 //              check byte last) as fast as credit allows. The receiver (credit 1,000, accepts each)
 //              connects: Quark's for-await receiver (`for await (const d of receiver) d.accept()`)
 //              and rhea's (autoaccept false, accept each, credit_window 1000, tcp_no_delay)
+//   rx-trickle RECEIVER fed at a broker's pace: the rhea listener sends its N messages pre-settled,
+//              two per turn of its event loop (how broker.c fed Quark's consumer behind a backlog:
+//              a read or two per message); receivers: Quark's and rhea's (as in rx-rhea) and Proton
+//              C's receive.c (N credit at once, prints each body), so that consumers' CPU per
+//              message compares under the same feed
 //   rx-proton  RECEIVER against Proton C's send.c: Quark (listen() + acceptAsReceiver) and rhea
 //              (container.listen) listen, send.c connects and sends its N messages (an amqp-value
 //              map {"sequence": i}, i = 1..N, with a message-id: about 40 bytes, not 100)
@@ -102,6 +107,8 @@ const SIZE = 100;
 const CREDIT = 1000;
 const QUARK_CAP = 2000;
 const MAX_FRAME_SIZE = 262144;
+/** rx-trickle: messages the rhea sender sends per turn of its event loop. */
+const TRICKLE_BURST = 2;
 
 const SCENARIOS = {
   'rx-rhea': {
@@ -109,6 +116,12 @@ const SCENARIOS = {
       '1. RECEIVER against a rhea sender (rhea listener sends N unsettled 100 B messages to each receiver that attaches, as fast as credit allows; receiver connects, credit 1,000, accepts each)',
     kind: 'rx',
     libs: ['quark', 'rhea'],
+  },
+  'rx-trickle': {
+    title:
+      "1. RECEIVER fed at a broker's pace (a rhea listener sends N pre-settled 100 B messages, two per turn of its event loop, as broker.c fed Quark's consumer behind a backlog; the receiver connects, credit 1,000 (receive.c: N at once), accepts each): Quark, rhea, and Proton C's receive.c",
+    kind: 'rx',
+    libs: ['quark', 'rhea', 'proton'],
   },
   'rx-proton': {
     title:
@@ -461,9 +474,9 @@ const nodeFigures = (stats, n) => ({
   sock: stats.sock,
 });
 
-/** rx-rhea: a rhea listener sends; `lib`'s receiver connects. */
-async function rxRhea(run, lib) {
-  const src = forkPeer(run, { role: 'sender', lib: 'rhea', mode: 'listen' }, 'rhea sender (listener)');
+/** rx-rhea: a rhea listener sends (`sending`: how, see node-peer.mjs); `lib`'s receiver connects. */
+async function rxRhea(run, lib, sending = {}) {
+  const src = forkPeer(run, { role: 'sender', lib: 'rhea', mode: 'listen', ...sending }, 'rhea sender (listener)');
   const { port } = await src.next('ready');
   const rx = forkPeer(
     run,
@@ -490,6 +503,40 @@ async function rxRhea(run, lib) {
     self: nodeFigures(rs, N),
     peer: nodeFigures(ss, N),
   };
+}
+
+/** rx-trickle: a rhea listener sends pre-settled messages, TRICKLE_BURST per turn; `lib`'s receiver (or receive.c) connects. */
+async function rxTrickle(run, lib, bins) {
+  const sending = { settled: true, burst: TRICKLE_BURST };
+  if (lib !== 'proton') return rxRhea(run, lib, sending);
+  const src = forkPeer(run, { role: 'sender', lib: 'rhea', mode: 'listen', ...sending }, 'rhea sender (listener)');
+  const { port } = await src.next('ready');
+  const dir = mkdtempSync(join(tmpdir(), 'quark-cross-peer-'));
+  let self;
+  try {
+    for (const [n, measure] of [
+      [W, false],
+      [N, true],
+    ]) {
+      await src.ask({ type: 'phase', n, measure }, 'armed');
+      const file = join(dir, `receive-${n}.out`);
+      const c = startC(run, bins, bins.receive, [HOST, port, 'bench', n], { label: 'receive.c', stdoutFile: file });
+      const [cr, s] = await Promise.all([ended(c), src.next('phase-done')]);
+      fail([...receiveProblems('receive.c', cr, n, file, 'binary'), ...phaseProblems(src.label, s, n, 'sender')]);
+      rmSync(file, { force: true });
+      if (measure) {
+        // From receive.c's exec to its exit: its start, connect and close are in (about a millisecond).
+        run.timing = { start: cr.rusage.start, end: cr.rusage.end };
+        self = { cpuUs: cr.rusage.cpuUs / n, rssMb: cr.rusage.maxRssKb / 1024 };
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await sleep(50);
+  const ss = await src.ask({ type: 'stats' }, 'stats');
+  await exitPeer(src);
+  return { msgsPerSec: N / (ns(run.timing.start, run.timing.end) / 1e9), self, peer: nodeFigures(ss, N) };
 }
 
 /** rx-proton: `lib`'s receiver listens; send.c connects and sends. */
@@ -806,7 +853,8 @@ function summarize(kind, runs) {
     }
     return s;
   }
-  const per1k = (r, k) => (r.self.sock[k] / N) * 1000;
+  // (Proton C's programs have no socket counters: their cells stay empty.)
+  const per1k = (r, k) => (r.self.sock ? (r.self.sock[k] / N) * 1000 : undefined);
   Object.assign(s, {
     cpuUs: medianOf(runs, (r) => r.self.cpuUs),
     sysUs: medianOf(runs, (r) => r.self.sysUs),
@@ -814,9 +862,9 @@ function summarize(kind, runs) {
     readsPer1k: medianOf(runs, (r) => per1k(r, 'reads')),
     writesPer1k: medianOf(runs, (r) => per1k(r, 'handleWrites')),
     writeCallsPer1k: medianOf(runs, (r) => per1k(r, 'writeCalls')),
-    bytesPerRead: medianOf(runs, (r) => r.self.sock.readBytes / r.self.sock.reads),
-    bytesPerWrite: medianOf(runs, (r) => r.self.sock.writeBytes / r.self.sock.handleWrites),
-    cpuUsPerRead: medianOf(runs, (r) => (r.self.cpuUs * N) / r.self.sock.reads),
+    bytesPerRead: medianOf(runs, (r) => (r.self.sock ? r.self.sock.readBytes / r.self.sock.reads : undefined)),
+    bytesPerWrite: medianOf(runs, (r) => (r.self.sock ? r.self.sock.writeBytes / r.self.sock.handleWrites : undefined)),
+    cpuUsPerRead: medianOf(runs, (r) => (r.self.sock ? (r.self.cpuUs * N) / r.self.sock.reads : undefined)),
     peerCpuUs: medianOf(runs, (r) => r.peer?.cpuUs),
     peerReadsPer1k: medianOf(runs, (r) => (r.peer?.sock ? (r.peer.sock.reads / N) * 1000 : undefined)),
     peerWritesPer1k: medianOf(runs, (r) => (r.peer?.sock ? (r.peer.sock.handleWrites / N) * 1000 : undefined)),
@@ -901,11 +949,12 @@ function report(name, scen, res) {
   const who = scen.kind === 'rx' ? 'receiver' : 'sender';
   const peer = {
     'rx-rhea': 'rhea sender',
+    'rx-trickle': 'rhea sender',
     'rx-proton': 'send.c',
     'tx-proton': 'receive.c',
     'tx-rhea': 'rhea receiver',
   }[name];
-  const nodePeer = name.endsWith('-rhea');
+  const nodePeer = name.endsWith('-rhea') || name === 'rx-trickle';
   const head = [
     who,
     'msgs/s',
@@ -954,6 +1003,7 @@ function report(name, scen, res) {
     ...(nodePeer ? ['peerReadsPer1k', 'peerWritesPer1k'] : []),
   ];
   if (q && h) rows.push(['Quark/rhea', ...keys.map((k) => ratio(q[k], h[k]))]);
+  if (q && res.proton) rows.push(['Quark/Proton C', ...keys.map((k) => ratio(q[k], res.proton[k]))]);
   table(rows);
   if (res.floor) {
     say(
@@ -1019,9 +1069,9 @@ if (!process.env.QUARK_DIST && !existsSync(join(root, 'dist', 'esm', 'index.js')
   console.error('cross-peer bench: dist/esm is missing; run `node scripts/build.mjs` first');
   process.exit(1);
 }
-const bins = selected.some((n) => n.includes('proton') || n.startsWith('broker'))
-  ? protonPeers()
-  : { error: 'not needed' };
+/** Whether a scenario runs a Proton C program. */
+const usesProton = (name) => name.includes('proton') || name.startsWith('broker') || name === 'rx-trickle';
+const bins = selected.some(usesProton) ? protonPeers() : { error: 'not needed' };
 const meta = {
   node: process.version,
   rhea: require('rhea/package.json').version,
@@ -1071,7 +1121,13 @@ for (const name of selected) {
   let runner;
   let brokerInfo = '';
   if (name === 'rx-rhea') runner = (run, lib) => rxRhea(run, lib);
-  else if (name === 'rx-proton') runner = (run, lib) => rxProton(run, lib, bins);
+  else if (name === 'rx-trickle') {
+    runner = (run, lib) => rxTrickle(run, lib, bins);
+    if (bins.error) {
+      libs = libs.filter((l) => l !== 'proton');
+      say(`\n${scen.title}: Proton C's receive.c skipped: ${bins.error}`);
+    }
+  } else if (name === 'rx-proton') runner = (run, lib) => rxProton(run, lib, bins);
   else if (name === 'tx-proton') runner = (run, lib) => txProton(run, lib, bins);
   else if (name === 'tx-rhea') runner = (run, lib) => txRhea(run, lib);
   else if (name === 'broker-proton') runner = (run, lib) => brokerProton(run, lib, bins);

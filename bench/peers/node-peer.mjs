@@ -7,7 +7,9 @@
 //             port (connect), address, credit (receiver), cap (Quark sender: most sends unresolved),
 //             size (message bytes), shape ('binary': the sequence number in the first 4 bytes, a
 //             check byte last | 'proton-map': Proton's send.c maps {"sequence": i}, i from 1),
-//             username, password (connect, SASL PLAIN), maxFrameSize }
+//             username, password (connect, SASL PLAIN), maxFrameSize,
+//             settled (rhea sender: sends pre-settled; each counts as settled when sent),
+//             burst (rhea sender: sends at most this many per turn of the event loop) }
 //
 // Messages from the bench:
 //   phase {n, measure, address}  connect: attach a link to `address` (default: the config's) and
@@ -316,10 +318,26 @@ async function rheaPeer() {
         pump();
       });
     }
+    // Pre-settled: rhea settles what it sends when its link's snd-settle-mode is settled (set
+    // before its attach goes out, a turn from now).
+    if (cfg.settled) sender.local.attach.snd_settle_mode = 1;
+    let burstScheduled = false;
     const pump = () => {
+      let sentThisTurn = 0;
       while (ready && next < ph.n && sender.sendable()) {
+        if (cfg.burst !== undefined && sentThisTurn++ === cfg.burst) {
+          if (!burstScheduled) {
+            burstScheduled = true;
+            setImmediate(() => {
+              burstScheduled = false;
+              pump();
+            });
+          }
+          return;
+        }
         if (next === 0) ph.tFirst = now();
         sender.send({ body: section(body(next++)) });
+        if (cfg.settled) settled(true);
       }
     };
     const settled = (accepted) => {
