@@ -505,38 +505,50 @@ async function rxRhea(run, lib, sending = {}) {
   };
 }
 
+/**
+ * The warm-up and measured phases of receive.c connecting to a Node sender that listens on
+ * `port`: each body checked. Resolves with receive.c's result and the sender's report for the
+ * measured phase.
+ */
+async function receiveCPhases(run, bins, sender, port) {
+  const dir = mkdtempSync(join(tmpdir(), 'quark-cross-peer-'));
+  try {
+    let measured;
+    for (const [n, measure] of [
+      [W, false],
+      [N, true],
+    ]) {
+      await sender.ask({ type: 'phase', n, measure }, 'armed');
+      const file = join(dir, `receive-${n}.out`);
+      const c = startC(run, bins, bins.receive, [HOST, port, 'bench', n], { label: 'receive.c', stdoutFile: file });
+      const [cr, s] = await Promise.all([ended(c), sender.next('phase-done')]);
+      fail([...receiveProblems('receive.c', cr, n, file, 'binary'), ...phaseProblems(sender.label, s, n, 'sender')]);
+      rmSync(file, { force: true });
+      if (measure) measured = { cr, s };
+    }
+    return measured;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** rx-trickle: a rhea listener sends pre-settled messages, TRICKLE_BURST per turn; `lib`'s receiver (or receive.c) connects. */
 async function rxTrickle(run, lib, bins) {
   const sending = { settled: true, burst: TRICKLE_BURST };
   if (lib !== 'proton') return rxRhea(run, lib, sending);
   const src = forkPeer(run, { role: 'sender', lib: 'rhea', mode: 'listen', ...sending }, 'rhea sender (listener)');
   const { port } = await src.next('ready');
-  const dir = mkdtempSync(join(tmpdir(), 'quark-cross-peer-'));
-  let self;
-  try {
-    for (const [n, measure] of [
-      [W, false],
-      [N, true],
-    ]) {
-      await src.ask({ type: 'phase', n, measure }, 'armed');
-      const file = join(dir, `receive-${n}.out`);
-      const c = startC(run, bins, bins.receive, [HOST, port, 'bench', n], { label: 'receive.c', stdoutFile: file });
-      const [cr, s] = await Promise.all([ended(c), src.next('phase-done')]);
-      fail([...receiveProblems('receive.c', cr, n, file, 'binary'), ...phaseProblems(src.label, s, n, 'sender')]);
-      rmSync(file, { force: true });
-      if (measure) {
-        // From receive.c's exec to its exit: its start, connect and close are in (about a millisecond).
-        run.timing = { start: cr.rusage.start, end: cr.rusage.end };
-        self = { cpuUs: cr.rusage.cpuUs / n, rssMb: cr.rusage.maxRssKb / 1024 };
-      }
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { cr } = await receiveCPhases(run, bins, src, port);
+  // From receive.c's exec to its exit: its start, connect and close are in (about a millisecond).
+  run.timing = { start: cr.rusage.start, end: cr.rusage.end };
   await sleep(50);
   const ss = await src.ask({ type: 'stats' }, 'stats');
   await exitPeer(src);
-  return { msgsPerSec: N / (ns(run.timing.start, run.timing.end) / 1e9), self, peer: nodeFigures(ss, N) };
+  return {
+    msgsPerSec: N / (ns(run.timing.start, run.timing.end) / 1e9),
+    self: { cpuUs: cr.rusage.cpuUs / N, rssMb: cr.rusage.maxRssKb / 1024 },
+    peer: nodeFigures(ss, N),
+  };
 }
 
 /** rx-proton: `lib`'s receiver listens; send.c connects and sends. */
@@ -571,31 +583,16 @@ async function rxProton(run, lib, bins) {
 async function txProton(run, lib, bins) {
   const tx = forkPeer(run, { role: 'sender', lib, mode: 'listen' }, `${lib} sender (listener)`);
   const { port } = await tx.next('ready');
-  const dir = mkdtempSync(join(tmpdir(), 'quark-cross-peer-'));
-  let peer;
-  try {
-    for (const [n, measure] of [
-      [W, false],
-      [N, true],
-    ]) {
-      await tx.ask({ type: 'phase', n, measure }, 'armed');
-      const file = join(dir, `receive-${n}.out`);
-      const c = startC(run, bins, bins.receive, [HOST, port, 'bench', n], { label: 'receive.c', stdoutFile: file });
-      const [cr, s] = await Promise.all([ended(c), tx.next('phase-done')]);
-      fail([...receiveProblems('receive.c', cr, n, file, 'binary'), ...phaseProblems(tx.label, s, n, 'sender')]);
-      rmSync(file, { force: true });
-      if (measure) {
-        run.timing = { start: s.tAttach, end: s.tLast };
-        peer = { cpuUs: cr.rusage.cpuUs / n, rssMb: cr.rusage.maxRssKb / 1024 };
-      }
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { cr, s } = await receiveCPhases(run, bins, tx, port);
+  run.timing = { start: s.tAttach, end: s.tLast };
   await sleep(50);
   const ss = await tx.ask({ type: 'stats' }, 'stats');
   await exitPeer(tx);
-  return { msgsPerSec: N / (ns(run.timing.start, run.timing.end) / 1e9), self: nodeFigures(ss, N), peer };
+  return {
+    msgsPerSec: N / (ns(run.timing.start, run.timing.end) / 1e9),
+    self: nodeFigures(ss, N),
+    peer: { cpuUs: cr.rusage.cpuUs / N, rssMb: cr.rusage.maxRssKb / 1024 },
+  };
 }
 
 /** tx-rhea: a rhea receiver listens; `lib`'s sender connects. */
