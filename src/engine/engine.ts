@@ -108,6 +108,8 @@ export class ProtocolEngine {
   onOutput: (() => void) | undefined;
   /** Deliveries received so far (counted at their first transfer): how busy the input is, for the transport's batching. */
   deliveriesReceived = 0;
+  /** How many times a receiving link's credit ran out (a delivery took its last): its sender waits for our flow. */
+  creditRunOuts = 0;
 
   private phase: Phase = 'idle';
   private expectedProtocol = ProtocolId.Amqp;

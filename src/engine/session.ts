@@ -475,7 +475,7 @@ export class EngineSession {
       delivery.remoteSettled = fields.settled ?? false;
       if (fields.state) delivery.remoteState = fields.state;
       link.deliveryCount = serialAdd(link.deliveryCount, 1);
-      if (link.credit > 0) link.credit--;
+      if (link.credit > 0 && --link.credit === 0) this.engine.creditRunOuts++;
       link.current = delivery;
     } else if (fields.settled) {
       delivery.remoteSettled = true;

@@ -6,6 +6,7 @@ import { AcknowledgementBatching, type AcknowledgementSource } from '../../src/t
 class Source implements AcknowledgementSource {
   deliveriesReceived = 0;
   deferrableAcknowledgements = 0;
+  creditRunOuts = 0;
   /** A turn: `arrived` deliveries came in and were all settled by the application. */
   turn(arrived: number): this {
     this.deliveriesReceived += arrived;
@@ -252,6 +253,53 @@ describe('acknowledgement batching', () => {
       expect(batching.holdDelay(true)).toBe(1);
       vi.advanceTimersByTime(1);
       expect(batching.holdDelay(true)).toBe(2);
+    });
+
+    it('stops pausing, and answers when half the window waits, for a sender seen to run dry even with 1 ms holds', () => {
+      const { batching, source } = streaming();
+      for (let i = 0; i < 4; i++) cycle(batching, source, 6, 12); // three cycles of 24 in a row
+      expect(batching.holdDelay(true)).toBe(1); // seen once: short holds
+      // Three more cycles of 24 under the short holds: it runs dry even then.
+      cycle(batching, source, 6, 12);
+      cycle(batching, source, 6, 12);
+      source.deferrableAcknowledgements = 0;
+      batching.written(source, true);
+      expect(batching.writeNow(source.turn(6))).toBe(false); // the third: held, but...
+      expect(batching.pauseReading).toBe(false); // ...reading goes on
+      expect(batching.writeNow(source.turn(6))).toBe(true); // 12 wait: half its window
+      source.written(batching);
+      // A quarter of a second later the batch may grow back (12, 24, 48), and reading pause again.
+      vi.advanceTimersByTime(250);
+      for (let i = 0; i < 24; i++) endTurn(batching, source.turn(2));
+      expect(batching.writeNow(source.turn(2))).toBe(false);
+      expect(batching.pauseReading).toBe(true);
+    });
+
+    it("shortens its holds when a link's credit runs out during one, and stops pausing when it runs out during two short ones in a row", () => {
+      const { batching, source } = streaming();
+      /** A paused hold ends; in the read that follows, a link's credit runs out (or not). */
+      let backlog = 3;
+      const holdEnds = (runOut: boolean) => {
+        source.deferrableAcknowledgements = 0;
+        batching.written(source, true);
+        if (runOut) source.creditRunOuts++;
+        // (Counts that vary, as a streaming sender's do: not a window.)
+        expect(batching.writeNow(source.turn(backlog++))).toBe(false);
+      };
+      expect(batching.holdDelay(true)).toBe(2);
+      holdEnds(true);
+      expect(batching.holdDelay(true)).toBe(1); // out of credit in a 2 ms hold: 1 ms holds
+      holdEnds(true);
+      expect(batching.pauseReading).toBe(true); // once in a short hold: reading still pauses
+      expect(batching.holdDelay(true)).toBe(1);
+      holdEnds(false); // a short hold without: the count starts over
+      holdEnds(true);
+      expect(batching.pauseReading).toBe(true);
+      batching.holdDelay(true);
+      holdEnds(true); // twice in a row
+      expect(batching.pauseReading).toBe(false);
+      vi.advanceTimersByTime(250);
+      expect(batching.pauseReading).toBe(true); // a quarter of a second later, it may pause again
     });
 
     it('counts only cycles in a row: a write that ends no paused hold (a flow, a full batch) starts the count over', () => {
