@@ -36,7 +36,7 @@ export const ACKNOWLEDGEMENT_DELAY_MS = 1;
  * and a read, and against a rhea sender halving them took an eighth off a receiver's CPU per
  * message (bench/cross-peer.mjs).
  */
-export const PAUSED_HOLD_MS = Number(process.env.QPH ?? 2);
+export const PAUSED_HOLD_MS = 2;
 /** The smallest batch: two acknowledgements. */
 const MIN_BATCH = 2;
 /** The largest batch: more would only delay the sender's bookkeeping. */
