@@ -58,14 +58,14 @@ const STALL_MEMORY_MS = 100;
  * streams (whose count varies with the timers).
  */
 const WINDOW_EVIDENCE = 3;
-/** How long holds stay short after such a sender was seen (then a long one shows whether it still is one). */
-const WINDOW_MEMORY_MS = 1000;
+/** How long paused holds stay short after a sender ran dry during a long one (then a long one shows whether it still does). */
+const SHORT_HOLDS_MS = 1000;
 /**
- * How long reading does not pause for a sender seen to run dry even with short holds (see
- * `written`). Short, as such a sighting may be a moment's (a new link starting): then reading
- * pauses again, and a sender that still runs dry is seen so again within a few holds.
+ * How long reading does not pause after a sender ran dry even during a short hold (see
+ * `written`). Short, as that may be a moment's (a new link starting): then reading pauses again,
+ * and a sender that still runs dry is seen to within a few holds.
  */
-const STARVED_MEMORY_MS = 250;
+const READ_ON_MS = 250;
 /** Stalls are learnt from only once this many turns received deliveries (before, the usual gap between them is not known). */
 const WARM_TURNS = 16;
 
@@ -98,29 +98,25 @@ export class AcknowledgementBatching {
   #gap = 0;
   /** Turns that received deliveries, up to WARM_TURNS: the usual gap is known after that many. */
   #arrivalTurns = 0;
+  /** A paused hold ended at the last write: the next turn's end reads what came during it (see `written`). */
+  #pausedHoldEnded = false;
+  /** How long the last paused hold was. */
+  #pausedHoldMs = PAUSED_HOLD_MS;
   /** `deliveriesReceived` when the last paused hold ended (NaN: the last write ended no paused hold). */
   #pausedHoldEnd = NaN;
-  /** The same at the paused hold before it, when the two were in a row: a cycle's start. */
+  /** The same at the paused hold before it, when the two were in a row: the cycle's start. */
   #cycleStart = NaN;
-  /** The cycle's count is taken at the end of the turn after its hold ended (what came meanwhile was read then). */
-  #cycleCountDue = false;
   #lastCycleCount = -1;
   /** Cycles in a row with `#lastCycleCount` deliveries. */
   #sameCycleCounts = 0;
-  /** When a sender was last seen to wait for our answers with a window of messages (see `written`). */
-  #windowSeenAt = -Infinity;
-  /**
-   * When a sender was seen to run dry during paused holds: with a window of messages even with
-   * 1 ms holds, or out of credit (see `written`). Reading does not pause for STARVED_MEMORY_MS.
-   */
-  #windowStarvedAt = -Infinity;
-  /** `creditRunOuts` when the last paused hold ended; checked at the next turn (`#runOutsDue`). */
+  /** `creditRunOuts` when the last paused hold ended. */
   #runOutsAtHoldEnd = 0;
-  #runOutsDue = false;
-  /** How long the last paused hold was. */
-  #pausedHoldMs = PAUSED_HOLD_MS;
   /** Short paused holds in a row in which a link's credit ran out. */
   #shortHoldsRanDry = 0;
+  /** When a sender last ran dry during a long paused hold: holds are short for SHORT_HOLDS_MS. */
+  #shortHoldsSince = -Infinity;
+  /** When a sender last ran dry even during a short one: reading does not pause for READ_ON_MS. */
+  #readOnSince = -Infinity;
 
   /**
    * At the end of a turn: true to write now, false to hold the acknowledgements (the caller
@@ -130,15 +126,7 @@ export class AcknowledgementBatching {
     const received = source.deliveriesReceived;
     const arrived = received - this.#seen;
     this.#seen = received;
-    if (this.#runOutsDue) {
-      // What came during the paused hold was read in this turn: if a link's credit ran out in it,
-      // its sender stopped for want of credit while we did not read (our flow comes only after
-      // the read). Reading no longer pauses for a while.
-      this.#runOutsDue = false;
-      if (source.creditRunOuts !== this.#runOutsAtHoldEnd) this.#ranDry(this.#pausedHoldMs);
-      else if (this.#pausedHoldMs === ACKNOWLEDGEMENT_DELAY_MS) this.#shortHoldsRanDry = 0;
-    }
-    if (this.#cycleCountDue) this.#cycleCounted(received);
+    if (this.#pausedHoldEnded) this.#afterPausedHold(source);
     const waiting = source.deferrableAcknowledgements;
     if (waiting <= 0) return true; // other output (or none): everything goes now
     if (arrived > 0) this.#arrival(performance.now());
@@ -161,35 +149,19 @@ export class AcknowledgementBatching {
    */
   get pauseReading(): boolean {
     return (
-      this.#holding &&
-      this.#batch >= PAUSE_READING_FROM_BATCH &&
-      performance.now() - this.#windowStarvedAt >= STARVED_MEMORY_MS
+      this.#holding && this.#batch >= PAUSE_READING_FROM_BATCH && performance.now() - this.#readOnSince >= READ_ON_MS
     );
   }
 
   /**
    * How long to hold, once `writeNow` answered false: PAUSED_HOLD_MS while reading pauses, unless
-   * the sender was lately seen to wait for our answers with a window of messages (see `written`).
+   * a sender lately ran dry during such a hold (see `written`).
    */
   holdDelay(readingPaused: boolean): number {
     if (!readingPaused) return ACKNOWLEDGEMENT_DELAY_MS;
     this.#pausedHoldMs =
-      performance.now() - this.#windowSeenAt < WINDOW_MEMORY_MS ? ACKNOWLEDGEMENT_DELAY_MS : PAUSED_HOLD_MS;
+      performance.now() - this.#shortHoldsSince < SHORT_HOLDS_MS ? ACKNOWLEDGEMENT_DELAY_MS : PAUSED_HOLD_MS;
     return this.#pausedHoldMs;
-  }
-
-  /**
-   * The sender ran out of credit during a paused hold of `holdMs`: after a long one, holds are
-   * short for WINDOW_MEMORY_MS; after two short ones in a row, reading does not pause for
-   * STARVED_MEMORY_MS.
-   */
-  #ranDry(holdMs: number): void {
-    const now = performance.now();
-    if (holdMs > ACKNOWLEDGEMENT_DELAY_MS) this.#windowSeenAt = now;
-    else if (++this.#shortHoldsRanDry >= 2) {
-      this.#windowStarvedAt = now;
-      this.#shortHoldsRanDry = 0;
-    }
   }
 
   /**
@@ -211,10 +183,7 @@ export class AcknowledgementBatching {
       // Twice in a row with as many waiting: a sender that keeps that many unsettled and waits for
       // their answers, not one that paused (a collection, a burst's end). Its answers go out
       // before it runs dry from now on.
-      if (now - this.#stalledAt < STALL_MEMORY_MS && waiting === this.#stalledWaiting) {
-        this.#ceiling = Math.max(MIN_BATCH, Math.floor(waiting / 2));
-        this.#batch = Math.min(this.#batch, this.#ceiling);
-      }
+      if (now - this.#stalledAt < STALL_MEMORY_MS && waiting === this.#stalledWaiting) this.#answerBefore(waiting);
       this.#stalledAt = now;
       this.#stalledWaiting = waiting;
     }
@@ -233,62 +202,70 @@ export class AcknowledgementBatching {
    * Everything was written (whatever the reason): nothing is held any more. `readingPaused`: a
    * paused hold ended (reading resumes now).
    *
-   * A paused hold hides whether the sender stalled, waiting for these answers; a longer one would
-   * slow a sender that keeps a window of K messages unsettled and waits for their outcomes. Such a
-   * sender shows itself in the cycles: from one paused hold's end to the turn after the next one's
-   * (when what came during it has been read), it sends exactly K (what we answered, and what it
-   * sent with the room that gave it), where a streaming sender's count follows the timers and
-   * varies. WINDOW_EVIDENCE cycles in a row with the same count: its holds are the short ones
-   * again, for WINDOW_MEMORY_MS after the last such sighting. Seen so again under the short holds
-   * (it runs dry even then: a small window), reading no longer pauses for it and its answers go
-   * out when half its window waits, for STARVED_MEMORY_MS: more reads for the receiver, but the
-   * sender never waits (against a rhea sender keeping 100 unsettled, 63k to 68k msg/s instead of 38k;
-   * rhea's own receiver: 60k).
-   *
-   * A sender may also run dry for want of credit: a receiver's credit window smaller than what
-   * comes during a hold (the default window of 100, against a rhea sender's 80 messages a
-   * millisecond). When a link's credit runs out in the read that follows a paused hold: after a
-   * long hold, holds are short; after two short ones in a row, reading does not pause for
-   * STARVED_MEMORY_MS (with credit 100, 62k msg/s instead of 43k with 1 ms paused holds).
+   * A paused hold hides whether the sender ran dry meanwhile, so it is seen afterwards, at the
+   * end of the turn that read what came during it (`#afterPausedHold`), in two ways:
+   * - a link's credit ran out in that read: the sender stopped for want of our flow (a credit
+   *   window smaller than what comes during a hold, such as the default 100 against a rhea
+   *   sender's 80 messages a millisecond);
+   * - a sender that keeps a window of K messages unsettled and waits for their outcomes sends
+   *   exactly K from one paused hold's end to the turn after the next one's (what we answered,
+   *   and what it sent with the room that gave it), where a streaming sender's count follows the
+   *   timers and varies: WINDOW_EVIDENCE such cycles in a row.
+   * Either way (`#ranDry`): after a long hold, holds are short; after a short one, reading does
+   * not pause for a while, and a window's answers go out when half of it waits. Measured against
+   * rhea senders: one keeping 100 unsettled moves 63k to 68k msg/s instead of 38k (rhea's own
+   * receiver: 60k); into the default credit of 100, 62k instead of 43k.
    */
-  written(source?: AcknowledgementSource, readingPaused = false): void {
+  written(source: AcknowledgementSource, readingPaused: boolean): void {
     this.#holding = false;
-    if (!readingPaused || source === undefined) {
-      this.#runOutsDue = false;
+    this.#pausedHoldEnded = readingPaused;
+    if (!readingPaused) {
       // Not a paused hold's end: the cycles in a row are broken.
       this.#pausedHoldEnd = NaN;
-      this.#cycleCountDue = false;
       this.#sameCycleCounts = 0;
       return;
     }
     this.#cycleStart = this.#pausedHoldEnd;
     this.#pausedHoldEnd = source.deliveriesReceived;
-    this.#cycleCountDue = !Number.isNaN(this.#cycleStart);
     this.#runOutsAtHoldEnd = source.creditRunOuts;
-    this.#runOutsDue = true;
   }
 
-  /** The turn after a paused hold ended: `received` closes the cycle that began at the hold before. */
-  #cycleCounted(received: number): void {
-    this.#cycleCountDue = false;
-    const count = received - this.#cycleStart;
+  /** The end of the turn that read what came during the paused hold that ended at the last write. */
+  #afterPausedHold(source: AcknowledgementSource): void {
+    this.#pausedHoldEnded = false;
+    if (source.creditRunOuts !== this.#runOutsAtHoldEnd) {
+      // Two short holds in a row, not one: a single run-out may be a moment's.
+      if (this.#pausedHoldMs > ACKNOWLEDGEMENT_DELAY_MS || ++this.#shortHoldsRanDry >= 2) this.#ranDry();
+    } else this.#shortHoldsRanDry = 0;
+    if (Number.isNaN(this.#cycleStart)) return;
+    const count = source.deliveriesReceived - this.#cycleStart;
     if (count !== this.#lastCycleCount || this.#sameCycleCounts === 0) {
       this.#lastCycleCount = count;
       this.#sameCycleCounts = 1;
     } else if (++this.#sameCycleCounts >= WINDOW_EVIDENCE) {
-      const now = performance.now();
       this.#sameCycleCounts = 0; // evidence from here on is of the holds it gets now
-      if (now - this.#windowSeenAt >= WINDOW_MEMORY_MS) {
-        this.#windowSeenAt = now;
-        return;
-      }
-      // Seen again with 1 ms holds: it runs dry even then. Reading no longer pauses for it, and
-      // its answers go out when half its window waits.
-      this.#windowSeenAt = now;
-      this.#windowStarvedAt = now;
-      this.#ceiling = Math.max(MIN_BATCH, Math.floor(count / 2));
-      this.#batch = Math.min(this.#batch, this.#ceiling);
+      this.#ranDry(count);
     }
+  }
+
+  /**
+   * The sender ran dry during the paused hold that just ended (`window`: it keeps that many
+   * messages unsettled). After a long hold, holds are short for SHORT_HOLDS_MS. After a short
+   * one, reading does not pause for READ_ON_MS, and a window's answers go when half of it waits.
+   */
+  #ranDry(window?: number): void {
+    const now = performance.now();
+    this.#shortHoldsSince = now;
+    this.#shortHoldsRanDry = 0;
+    if (this.#pausedHoldMs > ACKNOWLEDGEMENT_DELAY_MS) return;
+    this.#readOnSince = now;
+    if (window !== undefined) this.#answerBefore(window);
+  }
+
+  /** Answers go out when half of `waiting` waits: a sender that waits with that many unsettled never runs dry. */
+  #answerBefore(waiting: number): void {
+    this.#ceiling = Math.max(MIN_BATCH, Math.floor(waiting / 2));
+    this.#batch = Math.min(this.#batch, this.#ceiling);
   }
 
   #grow(): void {
@@ -297,7 +274,7 @@ export class AcknowledgementBatching {
       if (
         this.#ceiling === MAX_BATCH ||
         now - this.#stalledAt < STALL_MEMORY_MS ||
-        now - this.#windowStarvedAt < STARVED_MEMORY_MS
+        now - this.#readOnSince < READ_ON_MS
       )
         return;
       this.#ceiling = MAX_BATCH;

@@ -15,7 +15,7 @@ class Source implements AcknowledgementSource {
   }
   written(batching: AcknowledgementBatching): void {
     this.deferrableAcknowledgements = 0;
-    batching.written();
+    batching.written(this, false);
   }
 }
 
