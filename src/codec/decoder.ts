@@ -33,6 +33,11 @@ export const MAX_ZERO_WIDTH_ELEMENTS = 65536;
 const MAX_DATE_MS = 8.64e15;
 
 /** A cursor over input bytes, bounded by `end`. */
+/** The big-endian unsigned 32-bit integer at `p` (the caller checked that four bytes are there). */
+export function uint32At(bytes: Uint8Array, p: number): number {
+  return ((bytes[p]! << 24) >>> 0) + ((bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!);
+}
+
 export class ByteReader {
   readonly buf: Buffer;
   #view: DataView | undefined;
@@ -88,10 +93,9 @@ export class ByteReader {
 
   u32(): number {
     this.need(4);
-    const b = this.buf;
     const p = this.pos;
     this.pos = p + 4;
-    return ((b[p]! << 24) >>> 0) + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+    return uint32At(this.buf, p);
   }
 
   i8(): number {
@@ -239,21 +243,16 @@ function readNativeWithCode(r: ByteReader, code: number): AmqpValue {
       return r.u8();
     case 0x51:
     case 0x54:
-    case 0x55: {
+    case 0x55:
       return r.i8();
-    }
     case 0x60:
       return r.u16();
-    case 0x61: {
-      const v = r.i16();
-      return v;
-    }
+    case 0x61:
+      return r.i16();
     case 0x70:
       return r.u32();
-    case 0x72: {
-      const v = r.f32();
-      return v;
-    }
+    case 0x72:
+      return r.f32();
     case 0x80: {
       const v = nativeInteger(r.u64());
       if (typeof v === 'bigint') r.jsonUnsafe = true;
@@ -264,10 +263,8 @@ function readNativeWithCode(r: ByteReader, code: number): AmqpValue {
       if (typeof v === 'bigint') r.jsonUnsafe = true;
       return v;
     }
-    case 0x82: {
-      const v = r.f64();
-      return v;
-    }
+    case 0x82:
+      return r.f64();
     case 0x73:
     case 0x98:
     case 0xa3:
@@ -452,12 +449,10 @@ function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
       const v = BigInt(r.u8());
       return wrap ? new Typed('ulong', v) : v;
     }
-    case 0x54: {
+    case 0x54:
       return r.i8();
-    }
-    case 0x55: {
+    case 0x55:
       return BigInt(r.i8());
-    }
     case 0x60: {
       const v = r.u16();
       return wrap ? new Typed('ushort', v) : v;
@@ -470,10 +465,8 @@ function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
       const v = r.u32();
       return wrap ? new Typed('uint', v) : v;
     }
-    case 0x71: {
-      const v = r.i32();
-      return v;
-    }
+    case 0x71:
+      return r.i32();
     case 0x72: {
       const v = r.f32();
       return wrap ? new Typed('float', v) : v;
@@ -492,10 +485,8 @@ function readWithCode(r: ByteReader, code: number, wrap: boolean): AmqpValue {
       const v = r.u64();
       return wrap ? new Typed('ulong', v) : v;
     }
-    case 0x81: {
-      const v = r.i64();
-      return v;
-    }
+    case 0x81:
+      return r.i64();
     case 0x82: {
       const v = r.f64();
       return wrap ? new Typed('double', v) : v;
@@ -938,10 +929,8 @@ function readField(r: ByteReader, spec: CompositeSpec, field: FieldSpec): unknow
           return 0n;
         case 0x70:
           return BigInt(r.u32());
-        case 0x80: {
-          const v = r.u64();
-          return v;
-        }
+        case 0x80:
+          return r.u64();
       }
       break;
     case 'string':

@@ -6,7 +6,7 @@
  */
 import { DecodeError, EncodeError } from '../errors.js';
 import type { ByteWriter } from './byte-writer.js';
-import { ByteReader, readComposite } from './decoder.js';
+import { ByteReader, readComposite, uint32At } from './decoder.js';
 import { writeComposite } from './encoder.js';
 import type { CompositeSpec } from './spec-tables.js';
 import type { Composite } from './composite-types.js';
@@ -89,8 +89,7 @@ export function readFrameHeader(
   into?: FrameHeader,
 ): FrameHeader | undefined {
   if (bytes.length - offset < FRAME_HEADER_SIZE) return undefined;
-  const size =
-    ((bytes[offset]! << 24) >>> 0) + (bytes[offset + 1]! << 16) + (bytes[offset + 2]! << 8) + bytes[offset + 3]!;
+  const size = uint32At(bytes, offset);
   const doff = bytes[offset + 4]!;
   if (size < FRAME_HEADER_SIZE)
     throw new DecodeError(`frame size ${size} is smaller than a frame header`, offset, 'amqp:connection:framing-error');

@@ -11,7 +11,7 @@
  * 2.17-2.43 us in bench/cross-peer.mjs rx-proton, 2026-12-06): its per-field dispatch and keyed
  * stores are most of a transfer's decoding.
  */
-import type { ByteReader } from './decoder.js';
+import { uint32At, type ByteReader } from './decoder.js';
 import type { TransferFields } from './spec-tables.js';
 
 /** The transfer's descriptor as peers send it: a smallulong 0x14 (amqp:transfer:list). */
@@ -66,8 +66,8 @@ export function readTransferInto(r: ByteReader, into: TransferFields): boolean {
     p += 3;
   } else if (p + 9 <= end && buf[p] === 0xd0) {
     // list32 (rhea, whatever the size)
-    size = readUint32(buf, p + 1) - 4;
-    count = readUint32(buf, p + 5);
+    size = uint32At(buf, p + 1) - 4;
+    count = uint32At(buf, p + 5);
     p += 9;
   } else return false;
   const listEnd = p + size;
@@ -105,7 +105,7 @@ export function readTransferInto(r: ByteReader, into: TransferFields): boolean {
           v = buf[p++]!;
         } else if (code === 0x70 && i !== 6) {
           if (p + 4 > listEnd) return false;
-          v = readUint32(buf, p);
+          v = uint32At(buf, p);
           p += 4;
         } else return false;
         if (i === 0) into.handle = v;
@@ -122,7 +122,7 @@ export function readTransferInto(r: ByteReader, into: TransferFields): boolean {
           n = buf[p++]!;
         } else if (code === 0xb0) {
           if (p + 4 > listEnd) return false;
-          n = readUint32(buf, p);
+          n = uint32At(buf, p);
           p += 4;
         } else return false;
         if (p + n > listEnd) return false;
@@ -152,8 +152,4 @@ export function readTransferInto(r: ByteReader, into: TransferFields): boolean {
   if (p !== listEnd) return false; // bytes past the last field: the generic reader says so
   r.pos = p;
   return true;
-}
-
-function readUint32(buf: Uint8Array, p: number): number {
-  return ((buf[p]! << 24) >>> 0) + ((buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!);
 }
