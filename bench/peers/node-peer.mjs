@@ -36,6 +36,8 @@ const QUARK_URL = process.env.QUARK_DIST
 const cfg = JSON.parse(process.argv[2]);
 
 const { post, fail } = guardChild();
+if ((cfg.settled || cfg.burst !== undefined) && (cfg.lib !== 'rhea' || cfg.role !== 'sender'))
+  throw new Error(`node-peer: settled and burst are for a rhea sender only, not a ${cfg.lib} ${cfg.role}`);
 
 const now = () => process.hrtime.bigint();
 const sockStats = () => ({ ...(globalThis.__quarkBenchSocketStats ?? {}) });
