@@ -106,10 +106,11 @@ export class SocketTransport implements ReadSink {
       return;
     }
     this.engine.outputHeld();
-    if (this.canPauseReading && !this.readingPaused && this.acknowledgements.pauseReading) {
-      this.readingPaused = true; // the next read's answer stops reading (see ingestRead)
-    }
-    this.acknowledgementTimer ??= setTimeout(() => {
+    if (this.acknowledgementTimer !== undefined) return; // a hold runs: its timer writes
+    // Whether reading pauses and how long the hold lasts are decided together, when it starts;
+    // while paused, the next read's answer stops reading (see ingestRead).
+    this.readingPaused = this.canPauseReading && this.acknowledgements.pauseReading;
+    this.acknowledgementTimer = setTimeout(() => {
       this.acknowledgementTimer = undefined;
       this.acknowledgements.delayExpired(this.engine, this.readingPaused);
       this.flush();
