@@ -573,7 +573,8 @@ function readTimestamp(r: ByteReader, wrap: boolean): AmqpValue {
   return wrap ? new Typed('timestamp', v) : v;
 }
 
-function readBinary(r: ByteReader, n: number): Buffer {
+/** The next `n` bytes, as a view (not a copy). */
+export function readBinary(r: ByteReader, n: number): Buffer {
   r.need(n);
   const v = r.buf.subarray(r.pos, r.pos + n);
   r.pos += n;

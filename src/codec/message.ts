@@ -10,7 +10,14 @@
 import { DecodeError, EncodeError, InvalidArgumentError } from '../errors.js';
 import { ByteWriter } from './byte-writer.js';
 import type { MessageId } from './composite-types.js';
-import { ByteReader, readCompositeBody, readKeyedMap, readSectionDescriptor, readValue } from './decoder.js';
+import {
+  ByteReader,
+  readBinary,
+  readCompositeBody,
+  readKeyedMap,
+  readSectionDescriptor,
+  readValue,
+} from './decoder.js';
 import { writeComposite, writeObjectMap, writeValue } from './encoder.js';
 import { compositeSpecs, describedSectionSpecs, type CompositeSpec } from './spec-tables.js';
 import { isPlainObject, jsonSafe, ulongAnnotations, withJsonView, type AmqpObject, type AmqpValue } from './values.js';
@@ -410,16 +417,9 @@ function section<T>(r: ByteReader, value: T, unsafe = r.jsonUnsafe): T {
 
 /** A data section's value: a vbin8 (the common case) read directly, anything else by the generic reader (the caller refuses what is not binary). */
 function readDataSectionBinary(r: ByteReader): AmqpValue {
-  const code = r.buf[r.pos];
-  if (code === 0xa0 && r.pos + 1 < r.end) {
-    const n = r.buf[r.pos + 1]!;
-    if (r.pos + 2 + n <= r.end) {
-      const value = r.buf.subarray(r.pos + 2, r.pos + 2 + n);
-      r.pos += 2 + n;
-      return value;
-    }
-  }
-  return readValue(r);
+  if (r.pos >= r.end || r.buf[r.pos] !== 0xa0) return readValue(r);
+  r.pos++;
+  return readBinary(r, r.u8());
 }
 
 /**
