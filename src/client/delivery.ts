@@ -40,7 +40,7 @@ export function checkModifyOptions(options: ModifyOptions, what: string): void {
  * Settling it (`accept`, `reject`, `release`, `modify`) sends its outcome at the end of the
  * current turn of the event loop, together with the others of that turn. To a sender that streams
  * (sends on without waiting for outcomes) outcomes are batched, so that one frame settles many:
- * held up to 2 ms on plain TCP connections made with `connect()`, up to 1 ms on others (TLS,
+ * held up to 3 ms on plain TCP connections made with `connect()`, up to 1 ms on others (TLS,
  * WebSocket, `listen()`) and for a sender that keeps a window of messages unsettled. A sender
  * that waits for each outcome gets it at once.
  */

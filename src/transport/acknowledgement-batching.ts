@@ -24,7 +24,7 @@
  * before such a sender runs dry. 100 ms after the last stall `batch` may grow again.
  *
  * Once the batch has grown large (the sender streams), the transport may also stop reading while
- * it holds acknowledgements (`pauseReading`), so that two milliseconds of messages come in one
+ * it holds acknowledgements (`pauseReading`), so that three milliseconds of messages come in one
  * read; one, for a sender seen to keep a window of messages unsettled and wait for their outcomes
  * (see `written`).
  */
@@ -33,10 +33,12 @@
 export const ACKNOWLEDGEMENT_DELAY_MS = 1;
 /**
  * How long they are held while reading pauses (see `pauseReading`): each hold is a timer, a write
- * and a read, and against a rhea sender halving them took an eighth off a receiver's CPU per
- * message (bench/cross-peer.mjs).
+ * and a read. Against a rhea sender, 2 ms instead of 1 took an eighth off a receiver's CPU per
+ * message, and 3 ms another eighth (bench/cross-peer.mjs rx-rhea: 0.29-0.30x of rhea's receiver
+ * against 0.34-0.35x). Longer is not worth its latency: a streaming sender's messages wait in the
+ * socket this long, and the gain shrinks as the per-read cost is spread over more messages.
  */
-export const PAUSED_HOLD_MS = 2;
+export const PAUSED_HOLD_MS = 3;
 /** The smallest batch: two acknowledgements. */
 const MIN_BATCH = 2;
 /** The largest batch: more would only delay the sender's bookkeeping. */

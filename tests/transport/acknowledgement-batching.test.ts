@@ -221,10 +221,10 @@ describe('acknowledgement batching', () => {
       expect(batching.writeNow(source.turn(more))).toBe(false);
     }
 
-    it('is 2 ms, twice the hold of a receiver that reads on, for a streaming sender (its cycles vary)', () => {
+    it('is 3 ms, three times the hold of a receiver that reads on, for a streaming sender (its cycles vary)', () => {
       const { batching, source } = streaming();
       expect(batching.holdDelay(false)).toBe(1);
-      expect(batching.holdDelay(true)).toBe(2);
+      expect(batching.holdDelay(true)).toBe(3);
       for (const [backlog, more] of [
         [9, 12],
         [10, 11],
@@ -234,17 +234,17 @@ describe('acknowledgement batching', () => {
         [12, 9],
       ])
         cycle(batching, source, backlog!, more!);
-      expect(batching.holdDelay(true)).toBe(2);
+      expect(batching.holdDelay(true)).toBe(3);
     });
 
-    it('is 1 ms for a second after a sender is seen to send exactly its window of K each cycle (it waits for our answers), then 2 ms again', () => {
+    it('is 1 ms for a second after a sender is seen to send exactly its window of K each cycle (it waits for our answers), then 3 ms again', () => {
       const { batching, source } = streaming();
       // A sender keeping K = 24 unsettled: each cycle, what it sends after our answers (the rest
       // of this cycle and the next one's backlog) fills its window again: backlog + more + next backlog = 24.
       const backlogs = [6, 9, 4, 7, 5];
       for (let i = 0; i < 3; i++) {
         cycle(batching, source, backlogs[i]!, 24 - backlogs[i]! - backlogs[i + 1]!);
-        expect(batching.holdDelay(true)).toBe(2);
+        expect(batching.holdDelay(true)).toBe(3);
       }
       cycle(batching, source, backlogs[3]!, 24 - backlogs[3]! - backlogs[4]!); // the third cycle of 24 in a row
       expect(batching.holdDelay(true)).toBe(1);
@@ -252,7 +252,7 @@ describe('acknowledgement batching', () => {
       vi.advanceTimersByTime(999);
       expect(batching.holdDelay(true)).toBe(1);
       vi.advanceTimersByTime(1);
-      expect(batching.holdDelay(true)).toBe(2);
+      expect(batching.holdDelay(true)).toBe(3);
     });
 
     it('stops pausing, and answers when half the window waits, for a sender seen to run dry even with 1 ms holds', () => {
@@ -286,9 +286,9 @@ describe('acknowledgement batching', () => {
         // (Counts that vary, as a streaming sender's do: not a window.)
         expect(batching.writeNow(source.turn(backlog++))).toBe(false);
       };
-      expect(batching.holdDelay(true)).toBe(2);
+      expect(batching.holdDelay(true)).toBe(3);
       holdEnds(true);
-      expect(batching.holdDelay(true)).toBe(1); // out of credit in a 2 ms hold: 1 ms holds
+      expect(batching.holdDelay(true)).toBe(1); // out of credit in a 3 ms hold: 1 ms holds
       holdEnds(true);
       expect(batching.pauseReading).toBe(true); // once in a short hold: reading still pauses
       expect(batching.holdDelay(true)).toBe(1);
@@ -310,7 +310,7 @@ describe('acknowledgement batching', () => {
       // The first hold's end after it starts a cycle; three more make three cycles in a row.
       for (let i = 0; i < 3; i++) {
         cycle(batching, source, 6, 12);
-        expect(batching.holdDelay(true)).toBe(2);
+        expect(batching.holdDelay(true)).toBe(3);
       }
       cycle(batching, source, 6, 12);
       expect(batching.holdDelay(true)).toBe(1);
