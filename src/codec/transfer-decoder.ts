@@ -19,9 +19,22 @@ const TRANSFER_DESCRIPTOR = [0x00, 0x53, 0x14] as const;
 /** How many fields the transfer list has (handle .. batchable). */
 const TRANSFER_FIELD_COUNT = 11;
 
+/**
+ * A transfer's fields as `readTransferInto` reads them. The delivery tag is located, not made a
+ * view of: it is bytes `tagStart` to `tagEnd` of the frame (`tagEnd` -1: the transfer has none),
+ * and `deliveryTag` stays undefined. Most received deliveries never need their tag as an object
+ * (see `EngineDelivery.received`).
+ */
+export interface LocatedTransferFields extends TransferFields {
+  tagStart: number;
+  tagEnd: number;
+}
+
 /** A transfer's fields, every one present (undefined when absent), so the object keeps one shape. */
-export function newTransferFields(): TransferFields {
+export function newTransferFields(): LocatedTransferFields {
   return {
+    tagStart: 0,
+    tagEnd: -1,
     handle: 0,
     deliveryId: undefined,
     deliveryTag: undefined,
@@ -48,11 +61,11 @@ export function startsTransfer(buf: Uint8Array, pos: number, end: number): boole
 
 /**
  * Reads the transfer performative at the reader's position into `into` (every field set, absent
- * ones to undefined), leaving the reader after it. Returns false, with the reader where it was and
- * `into` unspecified, when the performative uses an encoding this fast path leaves to the generic
- * reader (see the module's comment).
+ * ones to undefined; the tag located, see `LocatedTransferFields`), leaving the reader after it.
+ * Returns false, with the reader where it was and `into` unspecified, when the performative uses
+ * an encoding this fast path leaves to the generic reader (see the module's comment).
  */
-export function readTransferInto(r: ByteReader, into: TransferFields): boolean {
+export function readTransferInto(r: ByteReader, into: LocatedTransferFields): boolean {
   const start = r.pos;
   const buf = r.buf;
   const end = r.end;
@@ -73,6 +86,7 @@ export function readTransferInto(r: ByteReader, into: TransferFields): boolean {
   const listEnd = p + size;
   if (size < 0 || listEnd > end || count < 1 || count > TRANSFER_FIELD_COUNT) return false;
 
+  into.tagEnd = -1;
   into.handle = 0;
   into.deliveryId = undefined;
   into.deliveryTag = undefined;
@@ -126,7 +140,8 @@ export function readTransferInto(r: ByteReader, into: TransferFields): boolean {
           p += 4;
         } else return false;
         if (p + n > listEnd) return false;
-        into.deliveryTag = buf.subarray(p, p + n);
+        into.tagStart = p;
+        into.tagEnd = p + n;
         p += n;
         break;
       }

@@ -9,14 +9,18 @@ import type { EndpointContext } from './endpoint-context.js';
 export class EngineDelivery {
   /** The link the delivery travels on. */
   readonly link: EngineLink;
-  /** The tag given by the application, or made from `tagNumber` when first asked for. */
+  /** The tag given by the application, or made from `tagNumber` or `#tagFrame` when first asked for. */
   #tag: Uint8Array | undefined;
   /**
-   * A tag the link numbered, or -1 when the application gave one: the bytes are made only when
-   * someone asks for `tag`, since most deliveries never need them as an object (the transfer
-   * frame is written from the number).
+   * A tag the link numbered, or -1 when the tag is bytes (given by the application, or received):
+   * the bytes are made only when someone asks for `tag`, since most deliveries never need them as
+   * an object (the transfer frame is written from the number).
    */
   readonly tagNumber: number;
+  /** Received: the bytes of the frame that carried the tag, from `#tagStart` to `#tagEnd` (see `received`). */
+  #tagFrame: Uint8Array | undefined;
+  #tagStart = 0;
+  #tagEnd = 0;
   /** The session-scoped delivery id; assigned when the first transfer frame goes out (sender) or arrives (receiver). */
   id = -1;
   /** Sender: the state its first transfer carries (a transactional-state naming the transaction it is sent in). */
@@ -67,14 +71,41 @@ export class EngineDelivery {
     this.settled = settled;
   }
 
+  /**
+   * A received delivery whose tag is bytes `tagStart` to `tagEnd` of `frame`: a view of them is
+   * made only when someone asks for `tag` (most never do: dispositions name the delivery-id).
+   */
+  static received(
+    link: EngineLink,
+    frame: Uint8Array,
+    tagStart: number,
+    tagEnd: number,
+    messageFormat: number,
+    settled: boolean,
+  ): EngineDelivery {
+    const delivery = new EngineDelivery(link, -1, messageFormat, settled);
+    delivery.#tagFrame = frame;
+    delivery.#tagStart = tagStart;
+    delivery.#tagEnd = tagEnd;
+    return delivery;
+  }
+
   /** The delivery tag, unique among the link's unsettled deliveries. */
   get tag(): Uint8Array {
-    return (this.#tag ??= numberedTag(this.tagNumber));
+    if (this.#tag === undefined) {
+      this.#tag =
+        this.#tagFrame !== undefined
+          ? this.#tagFrame.subarray(this.#tagStart, this.#tagEnd)
+          : numberedTag(this.tagNumber);
+      this.#tagFrame = undefined;
+    }
+    return this.#tag;
   }
 
   /** The length of the tag in bytes. */
   get tagLength(): number {
-    return this.#tag !== undefined ? this.#tag.length : numberedTagLength(this.tagNumber);
+    if (this.#tag !== undefined) return this.#tag.length;
+    return this.#tagFrame !== undefined ? this.#tagEnd - this.#tagStart : numberedTagLength(this.tagNumber);
   }
 
   /** Sets our state and, when `settle` is true, settles; the disposition goes out with the next output. */

@@ -8,7 +8,12 @@
 import { ByteWriter } from '../codec/byte-writer.js';
 import type { Composite, ErrorCondition, Fields } from '../codec/composite-types.js';
 import { ByteReader, readComposite } from '../codec/decoder.js';
-import { newTransferFields, readTransferInto, startsTransfer } from '../codec/transfer-decoder.js';
+import {
+  newTransferFields,
+  readTransferInto,
+  startsTransfer,
+  type LocatedTransferFields,
+} from '../codec/transfer-decoder.js';
 import {
   AMQP_FRAME_TYPE,
   ProtocolId,
@@ -134,7 +139,7 @@ export class ProtocolEngine {
   private readonly frameHeader: FrameHeader = { size: 0, bodyOffset: 0, type: 0, channel: 0 };
   private readonly frame: Frame = { type: 0, channel: 0, performative: undefined, payload: undefined };
   /** Reused for every transfer read on the fast path (see `onTransferFrame`). */
-  private readonly transferFields: TransferFields = newTransferFields();
+  private readonly transferFields: LocatedTransferFields = newTransferFields();
   /** The chunks of a frame that is still arriving, its bytes so far, and its size. */
   private parts: Buffer[] | undefined;
   private partsSize = 0;
@@ -468,9 +473,16 @@ export class ProtocolEngine {
       return false;
     const fields = this.transferFields;
     if (!readTransferInto(reader.rewind(start, end), fields)) return false;
-    const payload = reader.pos < end ? buf.subarray(reader.pos, end) : undefined;
-    if (this.tracingInput) traceFrame('<-', header.channel, { kind: 'transfer', ...fields }, payload?.length ?? 0);
-    this.sessionOnChannel(header.channel, 'transfer', pos).onTransfer(fields, payload);
+    const payload = reader.pos < end ? reader.bytes(reader.pos, end) : undefined;
+    const { tagStart, tagEnd } = fields;
+    if (this.tracingInput) {
+      const deliveryTag = tagEnd < 0 ? undefined : buf.subarray(tagStart, tagEnd);
+      const { tagStart: _, tagEnd: __, ...performative } = fields;
+      traceFrame('<-', header.channel, { kind: 'transfer', ...performative, deliveryTag }, payload?.length ?? 0);
+    }
+    const session = this.sessionOnChannel(header.channel, 'transfer', pos);
+    if (tagEnd < 0) session.onTransfer(fields, payload);
+    else session.onTransfer(fields, payload, buf, tagStart, tagEnd);
     return true;
   }
 

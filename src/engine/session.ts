@@ -424,8 +424,18 @@ export class EngineSession {
 
   // ---- Transfers in ----
 
-  /** A transfer arrived; its payload is one view, or several (a frame that came in several chunks). */
-  onTransfer(fields: TransferFields, payload: Uint8Array | Uint8Array[] | undefined): void {
+  /**
+   * A transfer arrived; its payload is one view, or several (a frame that came in several chunks).
+   * Its delivery tag is `fields.deliveryTag`, or bytes `tagStart` to `tagEnd` of `tagFrame`
+   * (located by the fast path, see `LocatedTransferFields`).
+   */
+  onTransfer(
+    fields: TransferFields,
+    payload: Uint8Array | Uint8Array[] | undefined,
+    tagFrame?: Uint8Array,
+    tagStart = 0,
+    tagEnd = 0,
+  ): void {
     const link = this.remoteHandles.get(fields.handle);
     if (!link || link.role !== 'receiver') {
       this.engine.failSession(this, {
@@ -451,7 +461,7 @@ export class EngineSession {
     let delivery = link.current;
     if (delivery === undefined) {
       if (fields.aborted) return; // an abort of a delivery whose frames we never saw
-      if (fields.deliveryId === undefined || fields.deliveryTag === undefined) {
+      if (fields.deliveryId === undefined || (fields.deliveryTag === undefined && tagFrame === undefined)) {
         this.engine.failConnection({
           condition: 'amqp:invalid-field',
           description: 'the first transfer of a delivery must carry delivery-id and delivery-tag',
@@ -469,7 +479,11 @@ export class EngineSession {
         this.engine.emit({ type: 'linkLocalError', link, error: link.localError! });
         return;
       }
-      delivery = new EngineDelivery(link, fields.deliveryTag, fields.messageFormat ?? 0, fields.settled ?? false);
+      const messageFormat = fields.messageFormat ?? 0;
+      delivery =
+        tagFrame !== undefined
+          ? EngineDelivery.received(link, tagFrame, tagStart, tagEnd, messageFormat, fields.settled ?? false)
+          : new EngineDelivery(link, fields.deliveryTag!, messageFormat, fields.settled ?? false);
       delivery.id = fields.deliveryId;
       this.engine.deliveriesReceived++;
       delivery.remoteSettled = fields.settled ?? false;

@@ -18,10 +18,14 @@ describe('engine: delivery tags the link makes', () => {
     }
     pump(c.engine, s.engine);
 
+    // A received tag is located in its frame and made a view of when first asked for: its
+    // length is known before that, and it is the same bytes after.
+    const receivedLengths = s.events.flatMap((e) => (e.type === 'delivery' ? [e.delivery.tagLength] : []));
     const receivedTags = s.events.flatMap((e) =>
       e.type === 'delivery' ? [Buffer.from(e.delivery.tag).toString('hex')] : [],
     );
     expect(receivedTags).toEqual(sentTags);
+    expect(receivedLengths).toEqual(sentTags.map((hex) => hex.length / 2));
     expect(sentTags[0]).toBe('00');
     expect(sentTags[0xff]).toBe('ff');
     expect(sentTags[0x100]).toBe('0100');
