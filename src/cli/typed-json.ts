@@ -3,6 +3,7 @@
  * `{ "type": "ulong", "value": "18446744073709551615" }`. 64-bit integers, decimals and binary
  * are strings (decimal digits, hex), so nothing loses precision.
  */
+import { Buffer } from 'node:buffer';
 import { AmqpArray, Described, Typed, type AmqpValue } from '../codec/values.js';
 
 /** A value with its AMQP type, as JSON can hold it. */

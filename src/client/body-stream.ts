@@ -4,6 +4,7 @@
  * flow out as an async iterable while they arrive. A body that is not data sections (an
  * amqp-value or amqp-sequence) is gathered whole and handed over at the end, as usual.
  */
+import { Buffer } from 'node:buffer';
 import { decodeMessage, type Message, type ValuesMode } from '../codec/message.js';
 import { AsyncQueue } from '../collections/async-queue.js';
 import { DecodeError, type AmqpError } from '../errors.js';

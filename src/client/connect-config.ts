@@ -31,6 +31,7 @@
  * }
  * ```
  */
+import { Buffer } from 'node:buffer';
 import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';

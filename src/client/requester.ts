@@ -4,6 +4,7 @@
  * id; the reply carrying that correlation id resolves its request. Many requests may be in
  * flight; a reply that comes after its request gave up is dropped and counted.
  */
+import { Buffer } from 'node:buffer';
 import type { Message } from '../codec/message.js';
 import type { MessageId } from '../codec/composite-types.js';
 import { Typed, type AmqpValue } from '../codec/values.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { DeliveryState } from '../codec/composite-types.js';
 import { withCallerStack } from './caller-stack.js';
 import type { Transaction } from './transaction.js';

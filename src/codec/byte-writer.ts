@@ -2,6 +2,8 @@
  * A growable output buffer. One writer is reused for many encodings, so the hot path allocates
  * only when it grows; callers copy out (`toBuffer`) or hand off (`take`) what they wrote.
  */
+import { Buffer } from 'node:buffer';
+
 export class ByteWriter {
   buf: Buffer;
   view: DataView;

@@ -6,6 +6,7 @@
  *
  * Binary values are returned as views into the input (no copy): the input must not be reused.
  */
+import { Buffer } from 'node:buffer';
 import { DecodeError } from '../errors.js';
 import type { CompositeSpec, FieldSpec } from './spec-tables.js';
 import { compositeSpecs, describedSectionSpecs } from './spec-tables.js';

@@ -3,6 +3,7 @@
  * encoding the spec allows. Arrays hold one element constructor for all elements, so compound
  * elements of arrays are written in their 32-bit form, as Qpid Proton does.
  */
+import { Buffer } from 'node:buffer';
 import { EncodeError } from '../errors.js';
 import type { ByteWriter } from './byte-writer.js';
 import type { CompositeSpec, FieldSpec } from './spec-tables.js';

@@ -4,6 +4,7 @@
  * channel, an optional extended header, then the body: one performative and, for a transfer,
  * the payload that follows it.
  */
+import { Buffer } from 'node:buffer';
 import { DecodeError, EncodeError } from '../errors.js';
 import type { ByteWriter } from './byte-writer.js';
 import { ByteReader, readComposite, uint32At } from './decoder.js';

@@ -7,6 +7,7 @@
  * Times are `Date`s when decoded; when sending, a `Date` or a number of milliseconds since the
  * epoch. `ttl` is in milliseconds.
  */
+import { Buffer } from 'node:buffer';
 import { DecodeError, EncodeError, InvalidArgumentError } from '../errors.js';
 import { ByteWriter } from './byte-writer.js';
 import type { MessageId } from './composite-types.js';

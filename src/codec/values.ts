@@ -29,6 +29,7 @@
  *
  * @packageDocumentation
  */
+import { Buffer } from 'node:buffer';
 import { inspect } from 'node:util';
 import { EncodeError } from '../errors.js';
 

@@ -4,6 +4,8 @@
  * memory late (V8 counts it as external and waits for tens of megabytes of it): the process grows
  * far beyond what it holds. A buffer comes back to the pool only once nothing refers to its bytes.
  */
+import { Buffer } from 'node:buffer';
+
 export class BufferPool {
   readonly #free: ArrayBuffer[] = [];
   #freeBytes = 0;

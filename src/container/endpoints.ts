@@ -3,6 +3,7 @@
  * style) while the client objects under them are still being made, trackers of sent messages,
  * scheduled tasks and listeners. Each is a view of a client object; none keeps protocol state.
  */
+import { Buffer } from 'node:buffer';
 import type { Delivery } from '../client/delivery.js';
 import type { Transaction } from '../client/transaction.js';
 import type { DeliveryState } from '../codec/composite-types.js';

@@ -5,6 +5,7 @@
  *
  * It speaks both sides: a `client` sends its protocol header first; a `server` answers one.
  */
+import { Buffer } from 'node:buffer';
 import { ByteWriter } from '../codec/byte-writer.js';
 import type { Composite, ErrorCondition, Fields } from '../codec/composite-types.js';
 import { ByteReader, readComposite } from '../codec/decoder.js';

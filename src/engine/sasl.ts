@@ -3,6 +3,7 @@
  * exchange (initial response, answers to challenges, the check of the outcome), and the server's
  * parsing of PLAIN. Credentials stay UTF-8 intact.
  */
+import { Buffer } from 'node:buffer';
 import { AuthenticationError } from '../errors.js';
 import { SCRAM_MECHANISMS, ScramClient } from './scram.js';
 

@@ -6,6 +6,7 @@
  *
  * The server keeps salted keys, never passwords: {@link scramCredentials} derives them once.
  */
+import { Buffer } from 'node:buffer';
 import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AuthenticationError, InvalidArgumentError } from '../errors.js';
 import { saslPrep } from './saslprep.js';

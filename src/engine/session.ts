@@ -2,6 +2,7 @@
  * A session endpoint (spec, transport 2.5.5-2.5.6 and 2.7.2-2.7.7): begin/end, the transfer
  * windows, handle maps, delivery ids, settlement, and the fair interleaving of links' frames.
  */
+import { Buffer } from 'node:buffer';
 import type { DeliveryState, ErrorCondition } from '../codec/composite-types.js';
 import {
   compositeSpecs,

@@ -3,6 +3,7 @@
  * through them (SCRAM over two rounds; PLAIN, EXTERNAL and ANONYMOUS in one). A failure of any
  * kind (malformed message, unknown user, wrong proof, a throwing `authenticate`) is a refusal.
  */
+import { Buffer } from 'node:buffer';
 import type * as tls from 'node:tls';
 import type { Authentication } from '../client/connection.js';
 import { parsePlainResponse, utf8 } from '../engine/sasl.js';

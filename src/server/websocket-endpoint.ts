@@ -3,6 +3,7 @@
  * requests for AMQP (subprotocol `amqp`, AMQP WebSocket Binding section 2) become byte streams
  * that the listener serves exactly as it serves TCP sockets.
  */
+import { Buffer } from 'node:buffer';
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { Duplex } from 'node:stream';

@@ -9,6 +9,7 @@
  * read begins, and copies out what it brought (the engine keeps views of those bytes: payloads,
  * the start of a frame that the next read completes).
  */
+import { Buffer } from 'node:buffer';
 
 /** As large as one read of Node's own stream path. */
 const READ_SIZE = 64 * 1024;

@@ -3,6 +3,7 @@
  * `wss://` URL or a WebSocket listener is used, so that applications that never use WebSocket
  * neither install nor load it.
  */
+import { Buffer } from 'node:buffer';
 import type * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';

@@ -5,6 +5,7 @@
  * into one. Text messages are refused. The socket transport runs an engine over this stream as
  * over a TCP socket.
  */
+import { Buffer } from 'node:buffer';
 import type * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';

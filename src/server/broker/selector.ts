@@ -13,6 +13,7 @@
  * One difference from Java's JMS brokers: numbers are JavaScript numbers (AMQP gives no sure way
  * to tell an integer 2 from a double 2.0 once decoded natively), so `7 / 2` is 3.5, not 3.
  */
+import { Buffer } from 'node:buffer';
 import type { Message } from '../../codec/message.js';
 import { Typed } from '../../codec/values.js';
 

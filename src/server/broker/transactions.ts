@@ -4,6 +4,7 @@
  * until it commits, accepts made in it are applied at commit and undone (the message is delivered
  * again) at rollback. A transaction whose connection goes is rolled back.
  */
+import { Buffer } from 'node:buffer';
 import type { DeliveryState } from '../../codec/composite-types.js';
 import { Described, Typed, type AmqpValue } from '../../codec/values.js';
 import type { Connection } from '../../client/connection.js';
