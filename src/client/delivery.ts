@@ -1,6 +1,13 @@
 /** A message received by a {@link Receiver}, and the ways to settle it. */
 import type { DeliveryState } from '../codec/composite-types.js';
-import { DECODE_EXACT, DECODE_NATIVE, decodeMessage, type Annotations, type Message } from '../codec/message.js';
+import {
+  DECODE_EXACT,
+  DECODE_NATIVE,
+  decodeMessage,
+  decodeMessageIn,
+  type Annotations,
+  type Message,
+} from '../codec/message.js';
 import type { AmqpValue } from '../codec/values.js';
 import type { EngineDelivery } from '../engine/delivery.js';
 import { ConnectionLostError, IllegalStateError, InvalidArgumentError, type AmqpErrorFields } from '../errors.js';
@@ -85,10 +92,17 @@ export class Delivery<Body = AmqpValue> {
    * not a valid AMQP message; `reject()` such a delivery.
    */
   get message(): Message<Body> {
-    return (this.#message ??= decodeMessage(
-      this.payload,
-      this.receiver.values === 'exact' ? DECODE_EXACT : DECODE_NATIVE,
-    ) as Message<Body>);
+    if (this.#message === undefined) {
+      const options = this.receiver.values === 'exact' ? DECODE_EXACT : DECODE_NATIVE;
+      const delivery = this.#delivery;
+      const frame = delivery.payloadFrame; // still in the frame it came in: decoded from there
+      this.#message = (
+        frame !== undefined
+          ? decodeMessageIn(frame, delivery.payloadStart, delivery.payloadEnd, options)
+          : decodeMessage(this.payload, options)
+      ) as Message<Body>;
+    }
+    return this.#message;
   }
 
   /** The message's bytes as they arrived (the bare message and its annotations). */

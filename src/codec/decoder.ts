@@ -40,7 +40,7 @@ export function uint32At(bytes: Uint8Array, p: number): number {
 }
 
 export class ByteReader {
-  readonly buf: Buffer;
+  buf: Buffer;
   #view: DataView | undefined;
   /** `buf.buffer`, read on first use (see `bytes`). */
   #arrayBuffer: ArrayBufferLike | undefined;
@@ -74,6 +74,21 @@ export class ByteReader {
   bytes(start: number, end: number): Buffer {
     const arrayBuffer = (this.#arrayBuffer ??= this.buf.buffer);
     return Buffer.from(arrayBuffer, this.buf.byteOffset + start, end - start);
+  }
+
+  /**
+   * Starts reading `bytes` between `start` and `end`, as a new reader would (one reader can serve
+   * many inputs; the ArrayBuffer looked up for views is kept while `bytes` stays the same).
+   */
+  reset(bytes: Buffer, start: number, end: number): this {
+    if (bytes !== this.buf) {
+      this.buf = bytes;
+      this.#view = undefined;
+      this.#arrayBuffer = undefined;
+    }
+    this.native = false;
+    this.jsonUnsafe = false;
+    return this.rewind(start, end);
   }
 
   /** Starts reading a new input between `start` and `end` of the same bytes (one reader serves every frame of a chunk). */

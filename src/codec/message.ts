@@ -410,6 +410,32 @@ export function decodeMessage(bytes: Uint8Array, options?: DecodeOptions): Messa
   return readMessage(r);
 }
 
+/** The reader `decodeMessageIn` uses, while none of its calls is under way. */
+let sharedReader: ByteReader | undefined;
+
+/**
+ * Decodes the message that is bytes `start` to `end` of `bytes` (a received frame: see
+ * `EngineDelivery.locatePayload`), as `decodeMessage` does the same bytes cut out, without a view
+ * of them or a reader of its own per message: a receiver's per-message path. Binary values are
+ * views into `bytes`.
+ */
+export function decodeMessageIn(bytes: Uint8Array, start: number, end: number, options?: DecodeOptions): Message {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const native = checkValuesMode(options?.values, 'decodeMessage: values') !== 'exact';
+  const r = sharedReader?.reset(buf, start, end) ?? new ByteReader(buf, start, end);
+  sharedReader = undefined; // taken: a decode inside this one (none today) would make its own
+  r.native = native;
+  try {
+    return readMessage(r);
+  } catch (err) {
+    // Decoded again as the message's own bytes, so that the error's offset counts from its start.
+    if (err instanceof DecodeError) return decodeMessage(buf.subarray(start, end), options);
+    throw err;
+  } finally {
+    sharedReader = r;
+  }
+}
+
 /** A decoded section, with a JSON view when it needs one (see {@link readMessage}); clears the reader's flag. */
 function section<T>(r: ByteReader, value: T, unsafe = r.jsonUnsafe): T {
   r.jsonUnsafe = false;

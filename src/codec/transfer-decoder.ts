@@ -20,14 +20,17 @@ const TRANSFER_DESCRIPTOR = [0x00, 0x53, 0x14] as const;
 const TRANSFER_FIELD_COUNT = 11;
 
 /**
- * A transfer's fields as `readTransferInto` reads them. The delivery tag is located, not made a
- * view of: it is bytes `tagStart` to `tagEnd` of the frame (`tagEnd` -1: the transfer has none),
- * and `deliveryTag` stays undefined. Most received deliveries never need their tag as an object
- * (see `EngineDelivery.received`).
+ * A transfer's fields as `readTransferInto` reads them. The delivery tag and the payload are
+ * located, not made views of: the tag is bytes `tagStart` to `tagEnd` of the frame (`tagEnd` -1:
+ * the transfer has none; `deliveryTag` stays undefined), the payload the rest of the frame,
+ * `payloadStart` to `payloadEnd`. Most received deliveries never need their tag as an object, and
+ * a message is decoded straight from the frame (see `EngineDelivery.received`, `locatePayload`).
  */
 export interface LocatedTransferFields extends TransferFields {
   tagStart: number;
   tagEnd: number;
+  payloadStart: number;
+  payloadEnd: number;
 }
 
 /** A transfer's fields, every one present (undefined when absent), so the object keeps one shape. */
@@ -35,6 +38,8 @@ export function newTransferFields(): LocatedTransferFields {
   return {
     tagStart: 0,
     tagEnd: -1,
+    payloadStart: 0,
+    payloadEnd: 0,
     handle: 0,
     deliveryId: undefined,
     deliveryTag: undefined,
@@ -61,7 +66,8 @@ export function startsTransfer(buf: Uint8Array, pos: number, end: number): boole
 
 /**
  * Reads the transfer performative at the reader's position into `into` (every field set, absent
- * ones to undefined; the tag located, see `LocatedTransferFields`), leaving the reader after it.
+ * ones to undefined; tag and payload located, see `LocatedTransferFields`), leaving the reader
+ * after it (at the payload; the reader's end is the frame's).
  * Returns false, with the reader where it was and `into` unspecified, when the performative uses
  * an encoding this fast path leaves to the generic reader (see the module's comment).
  */
@@ -166,5 +172,7 @@ export function readTransferInto(r: ByteReader, into: LocatedTransferFields): bo
   }
   if (p !== listEnd) return false; // bytes past the last field: the generic reader says so
   r.pos = p;
+  into.payloadStart = p;
+  into.payloadEnd = end;
   return true;
 }

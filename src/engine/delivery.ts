@@ -37,8 +37,11 @@ export class EngineDelivery {
   remoteSettled = false;
   /** Incoming: whether the sender aborted it. Outgoing: whether we abort it (its last transfer says so). */
   aborted = false;
-  /** Incoming: the payload (complete once the last frame arrived). Outgoing: the bytes to send. */
-  payload: Uint8Array | undefined;
+  #payload: Uint8Array | undefined;
+  /** Received whole in one frame: the bytes that frame came in, from `#payloadStart` to `#payloadEnd` (see `locatePayload`). */
+  #payloadFrame: Uint8Array | undefined;
+  #payloadStart = 0;
+  #payloadEnd = 0;
   /** Incoming: payload chunks of a multi-frame delivery still arriving. */
   chunks: Uint8Array[] | undefined;
   /** Incoming: payload bytes received so far. */
@@ -88,6 +91,45 @@ export class EngineDelivery {
     delivery.#tagStart = tagStart;
     delivery.#tagEnd = tagEnd;
     return delivery;
+  }
+
+  /** Incoming: the payload (complete once the last frame arrived). Outgoing: the bytes to send. */
+  get payload(): Uint8Array | undefined {
+    if (this.#payloadFrame !== undefined) {
+      this.#payload = this.#payloadFrame.subarray(this.#payloadStart, this.#payloadEnd);
+      this.#payloadFrame = undefined;
+    }
+    return this.#payload;
+  }
+
+  set payload(bytes: Uint8Array | undefined) {
+    this.#payload = bytes;
+    this.#payloadFrame = undefined;
+  }
+
+  /**
+   * Incoming, whole in one frame: the payload is bytes `start` to `end` of `frame`, made a view of
+   * only when `payload` is first read. Until then a message can be decoded straight from the
+   * frame (see `payloadFrame`), which saves the receiver a view per message.
+   */
+  locatePayload(frame: Uint8Array, start: number, end: number): void {
+    this.#payload = undefined;
+    this.#payloadFrame = frame;
+    this.#payloadStart = start;
+    this.#payloadEnd = end;
+  }
+
+  /** The frame holding the payload from `payloadStart` to `payloadEnd`, while no view of it was made (see `locatePayload`). */
+  get payloadFrame(): Uint8Array | undefined {
+    return this.#payloadFrame;
+  }
+
+  get payloadStart(): number {
+    return this.#payloadStart;
+  }
+
+  get payloadEnd(): number {
+    return this.#payloadEnd;
   }
 
   /** The delivery tag, unique among the link's unsettled deliveries. */

@@ -474,16 +474,12 @@ export class ProtocolEngine {
       return false;
     const fields = this.transferFields;
     if (!readTransferInto(reader.rewind(start, end), fields)) return false;
-    const payload = reader.pos < end ? reader.bytes(reader.pos, end) : undefined;
-    const { tagStart, tagEnd } = fields;
     if (this.tracingInput) {
+      const { tagStart, tagEnd, payloadStart, payloadEnd, ...performative } = fields;
       const deliveryTag = tagEnd < 0 ? undefined : buf.subarray(tagStart, tagEnd);
-      const { tagStart: _, tagEnd: __, ...performative } = fields;
-      traceFrame('<-', header.channel, { kind: 'transfer', ...performative, deliveryTag }, payload?.length ?? 0);
+      traceFrame('<-', header.channel, { kind: 'transfer', ...performative, deliveryTag }, payloadEnd - payloadStart);
     }
-    const session = this.sessionOnChannel(header.channel, 'transfer', pos);
-    if (tagEnd < 0) session.onTransfer(fields, payload);
-    else session.onTransfer(fields, payload, buf, tagStart, tagEnd);
+    this.sessionOnChannel(header.channel, 'transfer', pos).onLocatedTransfer(fields, buf);
     return true;
   }
 

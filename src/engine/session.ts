@@ -13,6 +13,7 @@ import {
   type TransferFields,
 } from '../codec/spec-tables.js';
 import type { ByteWriter } from '../codec/byte-writer.js';
+import type { LocatedTransferFields } from '../codec/transfer-decoder.js';
 import { EngineDelivery, numberedTagLength, writeNumberedTag } from './delivery.js';
 import type { EndpointState } from './endpoint-state.js';
 import type { ProtocolEngine } from './engine.js';
@@ -425,17 +426,25 @@ export class EngineSession {
 
   // ---- Transfers in ----
 
+  /** A transfer read by the generic reader; its payload is one view, or several (a frame that came in several chunks). */
+  onTransfer(fields: TransferFields, payload: Uint8Array | Uint8Array[] | undefined): void {
+    this.receiveTransfer(fields, payload, undefined, undefined);
+  }
+
   /**
-   * A transfer arrived; its payload is one view, or several (a frame that came in several chunks).
-   * Its delivery tag is `fields.deliveryTag`, or bytes `tagStart` to `tagEnd` of `tagFrame`
-   * (located by the fast path, see `LocatedTransferFields`).
+   * A transfer read by the fast path: its delivery tag and payload are located in `frame` (see
+   * `LocatedTransferFields`), and are made views of only when needed.
    */
-  onTransfer(
+  onLocatedTransfer(fields: LocatedTransferFields, frame: Uint8Array): void {
+    this.receiveTransfer(fields, undefined, fields, frame);
+  }
+
+  /** A transfer arrived: its payload is `payload`, or located in `frame` as `located` says. */
+  private receiveTransfer(
     fields: TransferFields,
     payload: Uint8Array | Uint8Array[] | undefined,
-    tagFrame?: Uint8Array,
-    tagStart = 0,
-    tagEnd = 0,
+    located: LocatedTransferFields | undefined,
+    frame: Uint8Array | undefined,
   ): void {
     const link = this.remoteHandles.get(fields.handle);
     if (!link || link.role !== 'receiver') {
@@ -462,7 +471,8 @@ export class EngineSession {
     let delivery = link.current;
     if (delivery === undefined) {
       if (fields.aborted) return; // an abort of a delivery whose frames we never saw
-      if (fields.deliveryId === undefined || (fields.deliveryTag === undefined && tagFrame === undefined)) {
+      const tagLocated = located !== undefined && located.tagEnd >= 0;
+      if (fields.deliveryId === undefined || (fields.deliveryTag === undefined && !tagLocated)) {
         this.engine.failConnection({
           condition: 'amqp:invalid-field',
           description: 'the first transfer of a delivery must carry delivery-id and delivery-tag',
@@ -481,10 +491,16 @@ export class EngineSession {
         return;
       }
       const messageFormat = fields.messageFormat ?? 0;
-      delivery =
-        tagFrame !== undefined
-          ? EngineDelivery.received(link, tagFrame, tagStart, tagEnd, messageFormat, fields.settled ?? false)
-          : new EngineDelivery(link, fields.deliveryTag!, messageFormat, fields.settled ?? false);
+      delivery = tagLocated
+        ? EngineDelivery.received(
+            link,
+            frame!,
+            located.tagStart,
+            located.tagEnd,
+            messageFormat,
+            fields.settled ?? false,
+          )
+        : new EngineDelivery(link, fields.deliveryTag!, messageFormat, fields.settled ?? false);
       delivery.id = fields.deliveryId;
       this.engine.deliveriesReceived++;
       delivery.remoteSettled = fields.settled ?? false;
@@ -495,6 +511,26 @@ export class EngineSession {
     } else if (fields.settled) {
       delivery.remoteSettled = true;
       delivery.settled = true;
+    }
+    if (located !== undefined) {
+      const size = located.payloadEnd - located.payloadStart;
+      if (
+        !link.streamIncoming &&
+        !fields.more &&
+        !fields.aborted &&
+        delivery.size === 0 &&
+        delivery.chunks === undefined
+      ) {
+        // The common case, a message whole in one frame: its payload stays where it is.
+        if (size > 0 && !this.withinSizeLimit(link, delivery, size)) return;
+        link.current = undefined;
+        if (size > 0) delivery.locatePayload(frame!, located.payloadStart, located.payloadEnd);
+        else delivery.payload = new Uint8Array(0);
+        if (!delivery.settled) this.incomingUnsettled.set(delivery.id, delivery);
+        this.engine.emit({ type: 'delivery', link, delivery });
+        return;
+      }
+      payload = size > 0 ? frame!.subarray(located.payloadStart, located.payloadEnd) : undefined;
     }
     if (link.streamIncoming && !fields.aborted) {
       // Handed over as it comes: never assembled (the application holds the window if it is behind).
@@ -519,18 +555,7 @@ export class EngineSession {
     }
     if (payload !== undefined && payload.length > 0) {
       const size = Array.isArray(payload) ? payload.reduce((n, p) => n + p.length, 0) : payload.length;
-      delivery.size += size;
-      const max = link.local.maxMessageSize;
-      const limit = max === undefined || max === 0n ? DEFAULT_MAX_INCOMING_MESSAGE_SIZE : Number(max);
-      if (delivery.size > limit) {
-        link.current = undefined;
-        link.detach(true, {
-          condition: 'amqp:link:message-size-exceeded',
-          description: `a message of more than ${limit} bytes arrived`,
-        });
-        this.engine.emit({ type: 'linkLocalError', link, error: link.localError! });
-        return;
-      }
+      if (!this.withinSizeLimit(link, delivery, size)) return;
       if (!Array.isArray(payload) && delivery.payload === undefined && delivery.chunks === undefined)
         delivery.payload = payload;
       else {
@@ -552,6 +577,24 @@ export class EngineSession {
     }
     if (!delivery.settled) this.incomingUnsettled.set(delivery.id, delivery);
     this.engine.emit({ type: 'delivery', link, delivery });
+  }
+
+  /**
+   * Counts `size` more bytes of `delivery`; past the link's limit on message size, detaches the
+   * link (message-size-exceeded) and returns false.
+   */
+  private withinSizeLimit(link: EngineLink, delivery: EngineDelivery, size: number): boolean {
+    delivery.size += size;
+    const max = link.local.maxMessageSize;
+    const limit = max === undefined || max === 0n ? DEFAULT_MAX_INCOMING_MESSAGE_SIZE : Number(max);
+    if (delivery.size <= limit) return true;
+    link.current = undefined;
+    link.detach(true, {
+      condition: 'amqp:link:message-size-exceeded',
+      description: `a message of more than ${limit} bytes arrived`,
+    });
+    this.engine.emit({ type: 'linkLocalError', link, error: link.localError! });
+    return false;
   }
 
   /** Holds the incoming window (no more is granted) while an application is behind a streamed delivery. */

@@ -11,8 +11,9 @@ import { writeComposite } from '../../src/codec/encoder.js';
 import { compositeSpecs, type TransferFields } from '../../src/codec/spec-tables.js';
 import { newTransferFields, readTransferInto, startsTransfer } from '../../src/codec/transfer-decoder.js';
 
+/** The spec's fields (the located tag and payload aside). */
 const FIELD_NAMES = Object.keys(newTransferFields()).filter(
-  (name) => !name.startsWith('tag'),
+  (name) => !name.startsWith('tag') && !name.startsWith('payload'),
 ) as (keyof TransferFields)[];
 
 /** The bytes of a transfer performative as Quark's encoder writes it (a list8 or list32 as the size needs). */
@@ -43,7 +44,8 @@ function fastRead(bytes: Uint8Array): TransferFields | undefined {
   }
   expect(r.pos).toBe(bytes.length);
   expect(into.deliveryTag).toBeUndefined(); // located, not made a view of
-  const { tagStart, tagEnd, ...fields } = into;
+  expect([into.payloadStart, into.payloadEnd]).toEqual([bytes.length, bytes.length]); // no payload here
+  const { tagStart, tagEnd, payloadStart: _, payloadEnd: __, ...fields } = into;
   return { ...fields, deliveryTag: tagEnd < 0 ? undefined : Buffer.from(bytes.subarray(tagStart, tagEnd)) };
 }
 
@@ -76,13 +78,31 @@ describe('allocation-free transfer reader', () => {
     expect(fastRead(bytes)).toEqual(genericRead(bytes));
   });
 
+  it('locates the payload: the rest of the frame after the performative', () => {
+    const performative = encodeTransfer({ handle: 0, deliveryId: 1, deliveryTag: Buffer.from([7, 8]) });
+    const frame = Buffer.concat([Buffer.from('frame header'), performative, Buffer.from('the message')]);
+    const start = 'frame header'.length;
+    const r = new ByteReader(frame).rewind(start, frame.length);
+    const into = newTransferFields();
+    expect(readTransferInto(r, into)).toBe(true);
+    expect(frame.subarray(into.tagStart, into.tagEnd)).toEqual(Buffer.from([7, 8]));
+    expect(frame.subarray(into.payloadStart, into.payloadEnd).toString()).toBe('the message');
+    expect(r.pos).toBe(into.payloadStart);
+  });
+
   it('fills a reused object completely: nothing of the previous transfer is left', () => {
     const into = newTransferFields();
     const full = encodeTransfer({ handle: 1, deliveryId: 5, deliveryTag: Buffer.from([9]), settled: true, more: true });
     expect(readTransferInto(new ByteReader(full), into)).toBe(true);
     const bare = encodeTransfer({ handle: 2 });
     expect(readTransferInto(new ByteReader(bare), into)).toBe(true);
-    expect({ ...into, tagStart: 0 }).toEqual({ ...newTransferFields(), handle: 2 }); // tagEnd -1: no tag
+    // tagEnd -1: no tag; the payload (none) where the performative ends
+    expect({ ...into, tagStart: 0 }).toEqual({
+      ...newTransferFields(),
+      handle: 2,
+      payloadStart: bare.length,
+      payloadEnd: bare.length,
+    });
   });
 
   it('reads whatever a peer may send among the encodings it handles, as the generic reader does (property)', () => {
