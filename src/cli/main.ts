@@ -5,7 +5,6 @@
  * connection or runtime failure (a refused connection, a failed login, a port in use) exits 1 and
  * names its AMQP condition. Only a bug prints a stack.
  */
-import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { inspect, parseArgs, type ParseArgsConfig } from 'node:util';

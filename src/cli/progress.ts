@@ -1,6 +1,4 @@
 /** A progress bar on stderr for long runs (only on a terminal), and the final rate always. */
-import { performance } from 'node:perf_hooks';
-
 export class Progress {
   readonly #label: string;
   readonly #total: number;

@@ -28,8 +28,6 @@
  * read; one, for a sender seen to keep a window of messages unsettled and wait for their outcomes
  * (see `written`).
  */
-import { performance } from 'node:perf_hooks';
-
 /** How long acknowledgements may be held (the resolution of a Node.js timer). */
 export const ACKNOWLEDGEMENT_DELAY_MS = 1;
 /**

@@ -6,7 +6,6 @@
  * sender, gathers its messages into fewer reads meanwhile, keeps the engine's clock ticking for
  * idle timeouts, and respects the socket's backpressure.
  */
-import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
