@@ -87,7 +87,9 @@ export interface MessageProperties {
 
 /**
  * An AMQP message. Every field is optional. `Body` is the body's type: any AMQP value when
- * sending; on a receiver made with a body type (`createReceiver<Order>()`), that type.
+ * sending; on a receiver made with a body type (`createReceiver<Order>()`), that type. A key that
+ * is none of these fields (Proton's `properties`, rhea's `message_id`) is refused with an
+ * `EncodeError` naming the field it was probably meant to be, rather than dropped.
  */
 export interface Message<Body = AmqpValue> extends MessageHeader, MessageProperties {
   /** Annotations for the next hop only (the delivery-annotations section). */
@@ -135,23 +137,52 @@ function hasAnyField(message: Message, spec: CompositeSpec): boolean {
 
 const HEADER = 1;
 const PROPERTIES = 2;
-const SECTION_OF_FIELD = new Map<string, number>([
+/** Every key a message may have, with the section it is a field of (HEADER, PROPERTIES, or 0: a section of its own). */
+const SECTION_OF_KEY = new Map<string, number>([
   ...headerSpec.fields.map((f): [string, number] => [f.name, HEADER]),
   ...propertiesSpec.fields.map((f): [string, number] => [f.name, PROPERTIES]),
+  ...['deliveryAnnotations', 'messageAnnotations', 'applicationProperties', 'body', 'bodyType', 'footer'].map(
+    (key): [string, number] => [key, 0],
+  ),
 ]);
 
+/** Every key of a message, by its name lowercased without underscores (`message_id`: `messageId`). */
+const MESSAGE_KEY_OF_SPELLING = new Map([...SECTION_OF_KEY.keys()].map((key) => [key.toLowerCase(), key]));
+
 /**
- * Which of the header and properties sections a message needs. A plain message has few keys, so
- * walking them beats looking up all 18 header and properties fields (most of them absent).
+ * A key no message has, with a value: refused rather than dropped, since what it holds would
+ * never reach the peer (`properties` is Proton's name for application properties, `message_id`
+ * rhea's for messageId).
+ */
+function unknownMessageKey(key: string): EncodeError {
+  const known = MESSAGE_KEY_OF_SPELLING.get(key.toLowerCase().replaceAll('_', ''));
+  const hint =
+    key === 'properties'
+      ? ": application properties go in `applicationProperties`, and the properties section's fields (messageId, subject, to, ...) are keys of the message itself"
+      : known !== undefined
+        ? `: did you mean \`${known}\`?`
+        : `; a message's keys are ${[...SECTION_OF_KEY.keys()].join(', ')}`;
+  return new EncodeError(`message.${key} is not a field of an AMQP message, and would not be sent${hint}`);
+}
+
+/**
+ * Which of the header and properties sections a message needs, refusing a key no message has. A
+ * plain message has few keys, so walking them beats looking up all 18 header and properties
+ * fields (most of them absent).
  */
 function presentSections(message: Message): number {
-  if (!isPlainObject(message))
-    return (hasAnyField(message, headerSpec) ? HEADER : 0) | (hasAnyField(message, propertiesSpec) ? PROPERTIES : 0);
   const values = message as Record<string, unknown>;
+  if (!isPlainObject(message)) {
+    for (const key of Object.keys(values))
+      if (!SECTION_OF_KEY.has(key) && values[key] !== undefined) throw unknownMessageKey(key);
+    return (hasAnyField(message, headerSpec) ? HEADER : 0) | (hasAnyField(message, propertiesSpec) ? PROPERTIES : 0);
+  }
   let sections = 0;
   for (const key in values) {
-    const section = SECTION_OF_FIELD.get(key);
-    if (section !== undefined && values[key] != null) sections |= section;
+    const section = SECTION_OF_KEY.get(key);
+    if (section === undefined) {
+      if (values[key] !== undefined) throw unknownMessageKey(key);
+    } else if (section !== 0 && values[key] != null) sections |= section;
   }
   return sections;
 }

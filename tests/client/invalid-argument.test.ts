@@ -15,6 +15,7 @@ import {
   ListenError,
   SaslUsers,
   connect,
+  decodeMessage,
   encodeMessage,
   encodeValue,
   listen,
@@ -246,6 +247,41 @@ describe('values that have no AMQP encoding are an EncodeError (amqp:invalid-fie
       'amqp:invalid-field',
     );
     await sender.close();
+  });
+
+  it('a message key no message has is refused, not dropped, with the key it was probably meant to be', async () => {
+    const sender = await conn.createSender('invalid-argument-message-keys');
+    const received = await conn.createReceiver('invalid-argument-message-keys');
+    await expectRefused(
+      [
+        // Proton's name for application properties
+        [
+          'properties',
+          () => encodeMessage({ properties: { a: 1 } } as never),
+          /message\.properties .*applicationProperties/,
+        ],
+        // rhea's spelling
+        ['message_id', () => sender.send({ message_id: 'm-1', body: 1 } as never), /message\.message_id .*`messageId`/],
+        ['reply_to', () => encodeMessage({ reply_to: 'here' } as never), /did you mean `replyTo`/],
+        ['unknown', () => encodeMessage({ body: 1, colour: 'red' } as never), /message\.colour .*keys are durable, /],
+        [
+          'a class instance',
+          () => encodeMessage(Object.assign(new (class Letter {})(), { body: 1, stamp: true }) as never),
+          /message\.stamp/,
+        ],
+      ],
+      EncodeError,
+      'amqp:invalid-field',
+    );
+    // A key set to undefined carries nothing, and a received message encodes again as it came.
+    const message = { messageId: 'm-2', applicationProperties: { n: 1 }, body: 'two', footer: { f: 1 } };
+    await sender.send({ ...message, colour: undefined } as never);
+    const delivery = await received.receive();
+    delivery.accept();
+    expect(decodeMessage(encodeMessage(delivery.message))).toEqual(delivery.message);
+    expect(delivery.message).toMatchObject(message);
+    await sender.close();
+    await received.close();
   });
 });
 
