@@ -60,7 +60,7 @@ describe('engine: a payload received whole in one frame', () => {
     expect((fromFrame as DecodeError).offset).toBe((alone as DecodeError).offset);
   });
 
-  it('is not located when the message spans frames, or when the link streams what it receives', () => {
+  it('is not located when the message spans frames', () => {
     const { c, s, link } = senderPair(10, {}, { maxFrameSize: 512 });
     const big = encodeMessage({ body: Buffer.alloc(2000, 7) });
     link.send(big);
@@ -68,6 +68,20 @@ describe('engine: a payload received whole in one frame', () => {
     const [delivery] = received(s.events);
     expect(delivery!.payloadFrame).toBeUndefined();
     expect(Buffer.from(delivery!.payload!)).toEqual(big);
+  });
+
+  it('is handed over as a chunk when the link streams what it receives', () => {
+    const { c, s, link } = senderPair(10);
+    s.engine.sessions[0]!.links[0]!.streamIncoming = true;
+    const bytes = encodeMessage({ body: Buffer.from('streamed') });
+    link.send(bytes);
+    pump(c.engine, s.engine);
+    const chunks = s.events.flatMap((e) => (e.type === 'deliveryChunk' ? [e] : []));
+    expect(chunks.map((e) => [Buffer.from(e.chunk).toString('hex'), e.last])).toEqual([
+      [Buffer.from(bytes).toString('hex'), false],
+      ['', true],
+    ]);
+    expect(received(s.events)).toEqual([]);
   });
 
   it("counts against the receiving link's max-message-size: past it, the link is detached", () => {
