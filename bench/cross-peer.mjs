@@ -167,6 +167,11 @@ const { flags, quick } = benchFlags(args, [
 const json = flags.has('json');
 const N = Number(flags.get('count') ?? (quick ? 10_000 : 100_000));
 const W = Number(flags.get('warmup') ?? Math.max(100, Math.round(N / 10)));
+/** The phases of every run, [messages, measured]: the warm-up, then the measured one. */
+const PHASES = [
+  [W, false],
+  [N, true],
+];
 const ROUNDS = Number(flags.get('rounds') ?? (quick ? 1 : 3));
 const RUN_TIMEOUT_S = Number(flags.get('timeout') ?? 120);
 const TOTAL_TIMEOUT_S = Number(flags.get('total-timeout') ?? 1800);
@@ -485,10 +490,7 @@ async function rxRhea(run, lib, sending = {}) {
   );
   await rx.next('ready');
   const p = [];
-  for (const [n, measure] of [
-    [W, false],
-    [N, true],
-  ]) {
+  for (const [n, measure] of PHASES) {
     const [s, r] = await phase([src], [rx], n, measure);
     p.push(...phaseProblems(src.label, s, n, 'sender'), ...phaseProblems(rx.label, r, n, 'receiver'));
     fail(p);
@@ -511,13 +513,9 @@ async function rxRhea(run, lib, sending = {}) {
  * measured phase.
  */
 async function receiveCPhases(run, bins, sender, port) {
-  const dir = mkdtempSync(join(tmpdir(), 'quark-cross-peer-'));
-  try {
+  return inScratchDir(async (dir) => {
     let measured;
-    for (const [n, measure] of [
-      [W, false],
-      [N, true],
-    ]) {
+    for (const [n, measure] of PHASES) {
       await sender.ask({ type: 'phase', n, measure }, 'armed');
       const file = join(dir, `receive-${n}.out`);
       const c = startC(run, bins, bins.receive, [HOST, port, 'bench', n], { label: 'receive.c', stdoutFile: file });
@@ -527,6 +525,14 @@ async function receiveCPhases(run, bins, sender, port) {
       if (measure) measured = { cr, s };
     }
     return measured;
+  });
+}
+
+/** Runs `use` with a new directory in the OS temp dir, removed afterwards (receive.c's printed bodies go there). */
+async function inScratchDir(use) {
+  const dir = mkdtempSync(join(tmpdir(), 'quark-cross-peer-'));
+  try {
+    return await use(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -560,10 +566,7 @@ async function rxProton(run, lib, bins) {
   );
   const { port } = await rx.next('ready');
   let peer;
-  for (const [n, measure] of [
-    [W, false],
-    [N, true],
-  ]) {
+  for (const [n, measure] of PHASES) {
     await rx.ask({ type: 'phase', n, measure }, 'armed');
     const c = startC(run, bins, bins.send, [HOST, port, 'bench', n], { label: 'send.c' });
     const [cr, r] = await Promise.all([ended(c), rx.next('phase-done')]);
@@ -605,10 +608,7 @@ async function txRhea(run, lib) {
   const { port } = await rx.next('ready');
   const tx = forkPeer(run, { role: 'sender', lib, mode: 'connect', port, address: 'bench' }, `${lib} sender`);
   await tx.next('ready');
-  for (const [n, measure] of [
-    [W, false],
-    [N, true],
-  ]) {
+  for (const [n, measure] of PHASES) {
     const [r, s] = await phase([rx], [tx], n, measure);
     fail([...phaseProblems(rx.label, r, n, 'receiver'), ...phaseProblems(tx.label, s, n, 'sender')]);
     if (measure) run.timing = { start: s.tAttach, end: s.tLast };
@@ -633,13 +633,9 @@ async function txRhea(run, lib) {
  */
 async function throughBroker(run, lib, bins, port, addressOf, auth) {
   if (lib === 'proton') {
-    const dir = mkdtempSync(join(tmpdir(), 'quark-cross-peer-'));
-    try {
+    return inScratchDir(async (dir) => {
       let out;
-      for (const [n, measure] of [
-        [W, false],
-        [N, true],
-      ]) {
+      for (const [n, measure] of PHASES) {
         const file = join(dir, `receive-${n}.out`);
         const address = addressOf(measure);
         const rc = startC(run, bins, bins.receive, [HOST, port, address, n], { label: 'receive.c', stdoutFile: file });
@@ -663,9 +659,7 @@ async function throughBroker(run, lib, bins, port, addressOf, auth) {
           };
       }
       return out;
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
   const cons = forkPeer(
     run,
@@ -675,10 +669,7 @@ async function throughBroker(run, lib, bins, port, addressOf, auth) {
   const prod = forkPeer(run, { role: 'sender', lib, mode: 'connect', port, ...auth }, `${lib} producer`);
   await Promise.all([cons.next('ready'), prod.next('ready')]);
   let timing;
-  for (const [n, measure] of [
-    [W, false],
-    [N, true],
-  ]) {
+  for (const [n, measure] of PHASES) {
     const address = addressOf(measure);
     await cons.ask({ type: 'phase', n, measure, address }, 'armed');
     await cons.next('attached');
