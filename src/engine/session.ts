@@ -523,11 +523,8 @@ export class EngineSession {
       ) {
         // The common case, a message whole in one frame: its payload stays where it is.
         if (size > 0 && !this.withinSizeLimit(link, delivery, size)) return;
-        link.current = undefined;
         if (size > 0) delivery.locatePayload(frame!, located.payloadStart, located.payloadEnd);
-        else delivery.payload = new Uint8Array(0);
-        if (!delivery.settled) this.incomingUnsettled.set(delivery.id, delivery);
-        this.engine.emit({ type: 'delivery', link, delivery });
+        this.delivered(link, delivery);
         return;
       }
       payload = size > 0 ? frame!.subarray(located.payloadStart, located.payloadEnd) : undefined;
@@ -568,13 +565,17 @@ export class EngineSession {
       }
     }
     if (fields.more) return;
-    link.current = undefined;
     if (delivery.chunks !== undefined) {
       delivery.payload = Buffer.concat(delivery.chunks, delivery.size);
       delivery.chunks = undefined;
-    } else if (delivery.payload === undefined) {
-      delivery.payload = new Uint8Array(0);
     }
+    this.delivered(link, delivery);
+  }
+
+  /** A delivery's last transfer arrived: it is handed on (an empty payload if none came), and kept until settled. */
+  private delivered(link: EngineLink, delivery: EngineDelivery): void {
+    link.current = undefined;
+    if (delivery.size === 0) delivery.payload = new Uint8Array(0);
     if (!delivery.settled) this.incomingUnsettled.set(delivery.id, delivery);
     this.engine.emit({ type: 'delivery', link, delivery });
   }

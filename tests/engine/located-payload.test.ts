@@ -96,6 +96,20 @@ describe('engine: a payload received whole in one frame', () => {
     expect(error?.type === 'linkLocalError' && error.error.condition).toBe('amqp:link:message-size-exceeded');
   });
 
+  it('is empty, not missing, for a transfer that carries no payload, by either reader', () => {
+    const { c, s, link } = senderPair(10, {}, { maxFrameSize: 512 });
+    link.send(new Uint8Array(0));
+    pump(c.engine, s.engine); // a whole frame: the fast reader's
+    link.send(new Uint8Array(0));
+    pump(c.engine, s.engine, 7); // in pieces: the frame spans chunks, so the generic reader takes it
+    const deliveries = received(s.events);
+    expect(deliveries).toHaveLength(2);
+    for (const delivery of deliveries) {
+      expect(delivery.payloadFrame).toBeUndefined();
+      expect(delivery.payload).toEqual(new Uint8Array(0));
+    }
+  });
+
   it('setting the payload replaces the location', () => {
     const { c, s, link } = senderPair(10);
     link.send(encodeMessage({ body: 'x' }));
