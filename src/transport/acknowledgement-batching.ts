@@ -169,7 +169,7 @@ export class AcknowledgementBatching {
    * The delay passed while holding: the caller writes now. Learns whether the sender stalled,
    * unless `readingPaused` (the quiet was ours then, not the sender's).
    */
-  delayExpired(source: AcknowledgementSource, readingPaused = false): void {
+  delayExpired(source: AcknowledgementSource, readingPaused: boolean): void {
     if (!this.#holding || readingPaused) return;
     const now = performance.now();
     const waiting = source.deferrableAcknowledgements;

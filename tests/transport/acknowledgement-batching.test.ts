@@ -86,7 +86,7 @@ describe('acknowledgement batching', () => {
     expect(endTurn(batching, source.turn(2))).toBe(false);
     expect(endTurn(batching, source.turn(2))).toBe(false); // 6 held: the sender waits for them
     vi.advanceTimersByTime(1);
-    batching.delayExpired(source); // quiet for the whole delay: a stall
+    batching.delayExpired(source, false); // quiet for the whole delay: a stall
     source.written(batching);
     // Taken as not pipelining: a single message is answered at once.
     expect(endTurn(batching, source.turn(1))).toBe(true);
@@ -95,7 +95,7 @@ describe('acknowledgement batching', () => {
     expect(endTurn(batching, source.turn(2))).toBe(false);
     expect(endTurn(batching, source.turn(2))).toBe(false);
     vi.advanceTimersByTime(1);
-    batching.delayExpired(source);
+    batching.delayExpired(source, false);
     source.written(batching);
     // The batch is now 3, below the 6 it held: the answers go out before the sender runs dry, and it does not grow.
     for (let i = 0; i < 10; i++) {
@@ -120,12 +120,12 @@ describe('acknowledgement batching', () => {
     expect(endTurn(batching, source.turn(2))).toBe(true); // batch 8
     expect(endTurn(batching, source.turn(2))).toBe(false);
     vi.advanceTimersByTime(3); // a pause (a collection)
-    batching.delayExpired(source);
+    batching.delayExpired(source, false);
     source.written(batching);
     expect(endTurn(batching, source.turn(2))).toBe(false); // pipelining again, 2 of 8
     expect(endTurn(batching, source.turn(2))).toBe(false);
     vi.advanceTimersByTime(3); // another, with 4 waiting
-    batching.delayExpired(source);
+    batching.delayExpired(source, false);
     source.written(batching);
     expect(endTurn(batching, source.turn(2))).toBe(false); // 2 of 8
     expect(endTurn(batching, source.turn(2))).toBe(false);
@@ -139,7 +139,7 @@ describe('acknowledgement batching', () => {
     expect(endTurn(batching, source.turn(2))).toBe(true); // batch 4
     expect(endTurn(batching, source.turn(2))).toBe(false);
     vi.advanceTimersByTime(1);
-    batching.delayExpired(source);
+    batching.delayExpired(source, false);
     source.written(batching);
     expect(endTurn(batching, source.turn(1))).toBe(false); // still taken as pipelining: held
   });
@@ -155,7 +155,7 @@ describe('acknowledgement batching', () => {
       vi.advanceTimersByTime(0.3);
       const t = performance.now();
       if (heldSince !== undefined && t - heldSince >= 1) {
-        batching.delayExpired(source);
+        batching.delayExpired(source, false);
         source.written(batching);
         writes++;
         heldSince = undefined;
