@@ -33,12 +33,12 @@ export const MAX_DECODE_DEPTH = 64;
 export const MAX_ZERO_WIDTH_ELEMENTS = 65536;
 const MAX_DATE_MS = 8.64e15;
 
-/** A cursor over input bytes, bounded by `end`. */
 /** The big-endian unsigned 32-bit integer at `p` (the caller checked that four bytes are there). */
 export function uint32At(bytes: Uint8Array, p: number): number {
   return ((bytes[p]! << 24) >>> 0) + ((bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!);
 }
 
+/** A cursor over input bytes, bounded by `end`. */
 export class ByteReader {
   buf: Buffer;
   #view: DataView | undefined;
